@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Generates the benchmark inputs: a large, realistic xDS source tree written
+# the way operators write it (block-style YAML, DiscoveryResponse files):
+# 10,000 clusters, 100,000 endpoints over 4,000 ClusterLoadAssignments in one
+# ~32 MB file, a 1,000-route RouteConfiguration, a single 250,000-endpoint
+# ClusterLoadAssignment, and a node tree (common/ + nodes/ID/) holding them
+# all. Deterministic (seeded), python3 stdlib only.
+
+import argparse
+import os
+import random
+import shutil
+import sys
+
+EDS_URL = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+CDS_URL = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+RDS_URL = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+LDS_URL = "type.googleapis.com/envoy.config.listener.v3.Listener"
+TLS_URL = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+HCM_URL = ("type.googleapis.com/envoy.extensions.filters.network."
+           "http_connection_manager.v3.HttpConnectionManager")
+ROUTER_URL = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+REGIONS = {
+    "us-east-1": ["us-east-1a", "us-east-1b", "us-east-1c"],
+    "us-west-2": ["us-west-2a", "us-west-2b", "us-west-2c"],
+    "eu-central-1": ["eu-central-1a", "eu-central-1b", "eu-central-1c"],
+    "ap-southeast-1": ["ap-southeast-1a", "ap-southeast-1b"],
+}
+TEAMS = ["payments", "search", "catalog", "orders", "accounts", "inventory",
+         "shipping", "reviews", "pricing", "identity", "media", "ads",
+         "billing", "notify", "ledger", "profile"]
+HEALTH = ["HEALTHY"] * 17 + ["UNHEALTHY", "DRAINING", "DEGRADED"]
+
+
+def service_name(i):
+    team = TEAMS[i % len(TEAMS)]
+    return f"{team}-svc-{i:05d}"
+
+
+class Writer:
+    """Buffered line writer to FILE.tmp, renamed into place on close."""
+
+    def __init__(self, path):
+        self.path = path
+        self.f = open(path + ".tmp", "w", encoding="utf-8", newline="\n")
+        self.buf = []
+        self.n = 0
+
+    def w(self, s):
+        self.buf.append(s)
+        if len(self.buf) >= 4096:
+            self.f.write("".join(self.buf))
+            self.buf.clear()
+
+    def close(self):
+        self.f.write("".join(self.buf))
+        self.f.close()
+        os.replace(self.path + ".tmp", self.path)
+
+
+def endpoint_full(rnd, w, ip, port):
+    """A realistic lb_endpoint, indented for `  endpoints: - lb_endpoints:`."""
+    w.w("    - endpoint:\n"
+        "        address:\n"
+        "          socket_address:\n"
+        f"            address: {ip}\n"
+        f"            port_value: {port}\n")
+    if rnd.random() < 0.3:
+        w.w("        health_check_config:\n"
+            f"          port_value: {port + 1}\n")
+    w.w(f"      health_status: {rnd.choice(HEALTH)}\n"
+        f"      load_balancing_weight: {rnd.choice((1, 5, 10, 10, 10, 20, 50))}\n"
+        "      metadata:\n"
+        "        filter_metadata:\n"
+        "          envoy.lb:\n"
+        f"            version: v{rnd.randint(1, 4)}.{rnd.randint(0, 30)}.{rnd.randint(0, 9)}\n"
+        f"            canary: {'true' if rnd.random() < 0.1 else 'false'}\n")
+
+
+def endpoint_lean(rnd, w, ip, port):
+    w.w("    - endpoint:\n"
+        "        address:\n"
+        "          socket_address:\n"
+        f"            address: {ip}\n"
+        f"            port_value: {port}\n"
+        f"      health_status: {rnd.choice(HEALTH)}\n")
+
+
+def ip_of(k):
+    """k-th host address in 10.0.0.0/8, skipping .0 and .251-.255."""
+    return f"10.{(k // 64000) % 256}.{(k // 250) % 256}.{k % 250 + 1}"
+
+
+def write_cla(rnd, w, name, n_endpoints, first_ip, endpoint_fn, per_locality):
+    w.w(f'- "@type": {EDS_URL}\n'
+        f"  cluster_name: {name}\n"
+        "  endpoints:\n")
+    localities = [(r, z) for r, zs in REGIONS.items() for z in zs]
+    done = 0
+    li = rnd.randrange(len(localities))
+    while done < n_endpoints:
+        region, zone = localities[li % len(localities)]
+        li += 1
+        k = min(per_locality, n_endpoints - done)
+        w.w("  - locality:\n"
+            f"      region: {region}\n"
+            f"      zone: {zone}\n"
+            f"    load_balancing_weight: {rnd.choice((10, 20, 30, 40))}\n"
+            "    lb_endpoints:\n")
+        port = rnd.choice((8080, 8443, 9000, 9090, 50051))
+        for e in range(k):
+            endpoint_fn(rnd, w, ip_of(first_ip + done + e), port)
+        done += k
+    if rnd.random() < 0.2:
+        w.w("  policy:\n"
+            "    overprovisioning_factor: 140\n"
+            "    drop_overloads:\n"
+            "    - category: throttle\n"
+            "      drop_percentage: {numerator: 5, denominator: HUNDRED}\n")
+
+
+def gen_eds(path, rnd, n_clas, n_endpoints):
+    """n_clas ClusterLoadAssignments sharing n_endpoints, unevenly (5..45)."""
+    w = Writer(path)
+    w.w("# Endpoints of every EDS cluster (generated by bench/gen-tree.py).\n"
+        'version_info: "bench-eds-1"\n'
+        f"type_url: {EDS_URL}\n"
+        "resources:\n")
+    # Uneven sizes with an exact total: start from the mean and move
+    # endpoints between random pairs.
+    sizes = [n_endpoints // n_clas] * n_clas
+    for i in range(n_endpoints - sum(sizes)):
+        sizes[i] += 1
+    for _ in range(n_clas * 4):
+        a, b = rnd.randrange(n_clas), rnd.randrange(n_clas)
+        d = rnd.randint(0, 10)
+        if sizes[a] - d >= 5 and sizes[b] + d <= 45:
+            sizes[a] -= d
+            sizes[b] += d
+    ip = 0
+    for i in range(n_clas):
+        write_cla(rnd, w, service_name(i), sizes[i], ip, endpoint_full, per_locality=rnd.choice((3, 5, 8, 12)))
+        ip += sizes[i]
+    w.close()
+    return n_clas
+
+
+def gen_big_eds(path, rnd, name, n_endpoints):
+    w = Writer(path)
+    w.w("# One very large ClusterLoadAssignment (generated by bench/gen-tree.py).\n"
+        'version_info: "bench-eds-big-1"\n'
+        "resources:\n")
+    write_cla(rnd, w, name, n_endpoints, 1 << 20, endpoint_lean, per_locality=5000)
+    w.close()
+    return 1
+
+
+def cluster_common(rnd, w, i):
+    w.w(f"  connect_timeout: {rnd.choice(('0.25s', '0.5s', '1s', '2s', '5s'))}\n")
+    lb = rnd.choice(("ROUND_ROBIN", "ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM", "MAGLEV"))
+    if lb != "ROUND_ROBIN":
+        w.w(f"  lb_policy: {lb}\n")
+    if rnd.random() < 0.8:
+        w.w("  circuit_breakers:\n"
+            "    thresholds:\n"
+            "    - priority: DEFAULT\n"
+            f"      max_connections: {rnd.choice((1024, 2048, 4096))}\n"
+            f"      max_pending_requests: {rnd.choice((256, 512, 1024))}\n"
+            f"      max_requests: {rnd.choice((1024, 4096, 8192))}\n"
+            "      max_retries: 3\n"
+            "      track_remaining: true\n")
+        if rnd.random() < 0.4:
+            w.w("    - priority: HIGH\n"
+                "      max_connections: 8192\n"
+                "      max_requests: 16384\n"
+                "      retry_budget:\n"
+                "        budget_percent: {value: 20.0}\n"
+                "        min_retry_concurrency: 5\n")
+    if rnd.random() < 0.6:
+        w.w("  health_checks:\n"
+            f"  - timeout: {rnd.choice(('1s', '2s'))}\n"
+            f"    interval: {rnd.choice(('5s', '10s', '15s'))}\n"
+            "    interval_jitter: 1s\n"
+            "    unhealthy_threshold: 3\n"
+            "    healthy_threshold: 2\n")
+        if rnd.random() < 0.7:
+            w.w("    http_health_check:\n"
+                f"      host: {service_name(i)}.internal\n"
+                "      path: /healthz\n"
+                "      expected_statuses:\n"
+                "      - start: 200\n"
+                "        end: 300\n")
+        else:
+            w.w("    tcp_health_check: {}\n")
+    if rnd.random() < 0.5:
+        w.w("  outlier_detection:\n"
+            "    consecutive_5xx: 5\n"
+            "    consecutive_gateway_failure: 3\n"
+            "    interval: 10s\n"
+            "    base_ejection_time: 30s\n"
+            "    max_ejection_time: 300s\n"
+            f"    max_ejection_percent: {rnd.choice((10, 25, 50))}\n"
+            "    enforcing_success_rate: 80\n"
+            "    success_rate_minimum_hosts: 4\n")
+    if rnd.random() < 0.2:
+        w.w("  transport_socket:\n"
+            "    name: envoy.transport_sockets.tls\n"
+            "    typed_config:\n"
+            f'      "@type": {TLS_URL}\n'
+            f"      sni: {service_name(i)}.internal\n"
+            "      common_tls_context:\n"
+            "        alpn_protocols: [h2, http/1.1]\n"
+            "        tls_params:\n"
+            "          tls_minimum_protocol_version: TLSv1_2\n"
+            "        validation_context:\n"
+            "          trusted_ca: {filename: /etc/ssl/certs/ca-certificates.crt}\n")
+    if rnd.random() < 0.3:
+        w.w("  metadata:\n"
+            "    filter_metadata:\n"
+            "      istio:\n"
+            f"        team: {TEAMS[i % len(TEAMS)]}\n"
+            f"        tier: {rnd.choice(('gold', 'silver', 'bronze'))}\n")
+
+
+def gen_cds(path, rnd, n_clusters, eds_names):
+    """eds_names become EDS clusters, the rest STRICT_DNS with an inline
+    load_assignment."""
+    w = Writer(path)
+    w.w("# Every cluster (generated by bench/gen-tree.py).\n"
+        'version_info: "bench-cds-1"\n'
+        f"type_url: {CDS_URL}\n"
+        "resources:\n")
+    for i in range(n_clusters):
+        if i < len(eds_names):
+            name = eds_names[i]
+            w.w(f'- "@type": {CDS_URL}\n'
+                f"  name: {name}\n"
+                "  type: EDS\n"
+                "  eds_cluster_config:\n"
+                "    eds_config:\n"
+                "      resource_api_version: V3\n"
+                "      path_config_source:\n"
+                f"        path: /etc/envoy/xds/eds/{name}.pb\n")
+        else:
+            name = f"dns-{service_name(i)}"
+            w.w(f'- "@type": {CDS_URL}\n'
+                f"  name: {name}\n"
+                "  type: STRICT_DNS\n"
+                f"  dns_lookup_family: {rnd.choice(('V4_ONLY', 'AUTO', 'V4_PREFERRED'))}\n"
+                "  load_assignment:\n"
+                f"    cluster_name: {name}\n"
+                "    endpoints:\n"
+                "    - lb_endpoints:\n")
+            for h in range(rnd.randint(1, 3)):
+                w.w("      - endpoint:\n"
+                    "          address:\n"
+                    "            socket_address:\n"
+                    f"              address: {name}-{h}.dns.internal\n"
+                    f"              port_value: {rnd.choice((80, 443, 8080))}\n")
+        cluster_common(rnd, w, i)
+    w.close()
+    return n_clusters
+
+
+def gen_rds(path, rnd, name, n_routes, clusters):
+    w = Writer(path)
+    w.w("# The edge route table (generated by bench/gen-tree.py).\n"
+        'version_info: "bench-rds-1"\n'
+        "resources:\n"
+        f'- "@type": {RDS_URL}\n'
+        f"  name: {name}\n"
+        "  virtual_hosts:\n")
+    per_vhost = 10
+    r = 0
+    vh = 0
+    while r < n_routes:
+        team = TEAMS[vh % len(TEAMS)]
+        w.w(f"  - name: vh-{vh:04d}-{team}\n"
+            "    domains:\n"
+            f"    - {team}-{vh}.example.com\n"
+            f'    - "{team}-{vh}.example.com:*"\n')
+        if rnd.random() < 0.5:
+            w.w("    retry_policy:\n"
+                "      retry_on: connect-failure,refused-stream\n"
+                "      num_retries: 2\n")
+        w.w("    routes:\n")
+        for k in range(min(per_vhost, n_routes - r)):
+            c = clusters[rnd.randrange(len(clusters))]
+            w.w(f"    - name: r{r:05d}\n"
+                "      match:\n")
+            kind = rnd.random()
+            if k == per_vhost - 1:
+                w.w("        prefix: /\n")
+            elif kind < 0.6:
+                w.w(f"        prefix: /api/v{rnd.randint(1, 3)}/{team}/{k}/\n")
+            elif kind < 0.8:
+                w.w(f"        path: /{team}/{k}/status\n"
+                    "        headers:\n"
+                    "        - name: x-tenant\n"
+                    "          string_match: {exact: premium}\n")
+            else:
+                w.w("        safe_regex:\n"
+                    f'          regex: "^/{team}/[0-9]+/items/{k}$"\n')
+            w.w("      route:\n")
+            if rnd.random() < 0.15:
+                c2 = clusters[rnd.randrange(len(clusters))]
+                w.w("        weighted_clusters:\n"
+                    "          clusters:\n"
+                    f"          - name: {c}\n"
+                    "            weight: 90\n"
+                    f"          - name: {c2}\n"
+                    "            weight: 10\n")
+            else:
+                w.w(f"        cluster: {c}\n")
+            w.w(f"        timeout: {rnd.choice(('5s', '15s', '30s'))}\n")
+            if rnd.random() < 0.3:
+                w.w("        retry_policy:\n"
+                    "          retry_on: 5xx,reset\n"
+                    "          num_retries: 3\n"
+                    "          per_try_timeout: 1s\n")
+            if rnd.random() < 0.2:
+                w.w("      request_headers_to_add:\n"
+                    "      - header: {key: x-route, value: " + f"r{r:05d}" + "}\n"
+                    "        append_action: OVERWRITE_IF_EXISTS_OR_ADD\n")
+            r += 1
+        vh += 1
+    w.close()
+    return 1
+
+
+def gen_lds(path, route_name):
+    w = Writer(path)
+    w.w("# The node's listener, taking its routes over RDS.\n"
+        'version_info: "bench-lds-1"\n'
+        "resources:\n"
+        f'- "@type": {LDS_URL}\n'
+        "  name: ingress_http\n"
+        "  address:\n"
+        "    socket_address: {address: 0.0.0.0, port_value: 8080}\n"
+        "  filter_chains:\n"
+        "  - filters:\n"
+        "    - name: envoy.filters.network.http_connection_manager\n"
+        "      typed_config:\n"
+        f'        "@type": {HCM_URL}\n'
+        "        stat_prefix: ingress_http\n"
+        "        rds:\n"
+        f"          route_config_name: {route_name}\n"
+        "        http_filters:\n"
+        "        - name: envoy.filters.http.router\n"
+        "          typed_config:\n"
+        f'            "@type": {ROUTER_URL}\n')
+    w.close()
+
+
+def link_or_copy(src, dst):
+    if os.path.lexists(dst):
+        os.unlink(dst)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("outdir")
+    ap.add_argument("--clusters", type=int, default=10_000)
+    ap.add_argument("--clas", type=int, default=4_000)
+    ap.add_argument("--endpoints", type=int, default=100_000)
+    ap.add_argument("--routes", type=int, default=1_000)
+    ap.add_argument("--big-endpoints", type=int, default=250_000)
+    ap.add_argument("--node", default="bench-node")
+    ap.add_argument("--seed", type=int, default=20240611)
+    a = ap.parse_args()
+    if a.clas < 1 or a.clusters < a.clas + 1 or a.endpoints < 5 * a.clas or a.endpoints > 45 * a.clas:
+        ap.error("need clusters > clas >= 1 and 5*clas <= endpoints <= 45*clas")
+
+    os.makedirs(a.outdir, exist_ok=True)
+    rnd = random.Random(a.seed)
+    big_name = "bulk-fleet-250k"
+    eds_names = [service_name(i) for i in range(a.clas)] + [big_name]
+    counts = {}
+    counts["eds.yaml"] = gen_eds(os.path.join(a.outdir, "eds.yaml"), rnd, a.clas, a.endpoints)
+    counts["eds-big.yaml"] = gen_big_eds(os.path.join(a.outdir, "eds-big.yaml"), rnd, big_name, a.big_endpoints)
+    counts["cds.yaml"] = gen_cds(os.path.join(a.outdir, "cds.yaml"), rnd, a.clusters, eds_names)
+    cluster_names = eds_names[:-1] + [f"dns-{service_name(i)}" for i in range(len(eds_names), a.clusters)]
+    counts["rds.yaml"] = gen_rds(os.path.join(a.outdir, "rds.yaml"), rnd, "edge_routes", a.routes, cluster_names)
+
+    tree = os.path.join(a.outdir, "tree")
+    common = os.path.join(tree, "common")
+    nodedir = os.path.join(tree, "nodes", a.node)
+    os.makedirs(common, exist_ok=True)
+    os.makedirs(nodedir, exist_ok=True)
+    for f in ("cds.yaml", "eds.yaml", "eds-big.yaml", "rds.yaml"):
+        link_or_copy(os.path.join(a.outdir, f), os.path.join(common, f))
+    gen_lds(os.path.join(nodedir, "lds.yaml"), "edge_routes")
+
+    with open(os.path.join(a.outdir, "counts.tsv.tmp"), "w") as f:
+        for k, v in counts.items():
+            f.write(f"{k}\t{v}\n")
+    os.replace(os.path.join(a.outdir, "counts.tsv.tmp"), os.path.join(a.outdir, "counts.tsv"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/* Diagnostics about the user's input, collected and formatted. */
+#include <stdarg.h>
+
+#include "diag.h"
+
+static const char *const diag_level_table[_DIAG_LEVEL_MAX] = {
+        [DIAG_ERROR] = "error",
+        [DIAG_WARNING] = "warning",
+        [DIAG_NOTE] = "note",
+};
+
+const char *diag_level_to_string(DiagLevel l) {
+        return l >= 0 && l < _DIAG_LEVEL_MAX ? diag_level_table[l] : NULL;
+}
+
+void diag_addv(DiagList *l, DiagLevel level, const char *file, unsigned line, unsigned column,
+               const char *path, const char *fmt, va_list ap) {
+        if (level == DIAG_ERROR)
+                l->n_errors++;
+        else if (level == DIAG_WARNING)
+                l->n_warnings++;
+        if (l->max_errors > 0 && l->n >= l->max_errors) {
+                l->n_dropped++;
+                return;
+        }
+        if (l->n == l->cap) {
+                l->cap = l->cap ? l->cap * 2 : 8;
+                l->items = xrealloc(l->items, l->cap * sizeof(Diag));
+        }
+        char *msg;
+        if (vasprintf(&msg, fmt, ap) < 0)
+                abort();
+        l->items[l->n++] = (Diag) {
+                .level = level,
+                .file = file ? xstrdup(file) : NULL,
+                .line = line,
+                .column = column,
+                .path = path && *path ? xstrdup(path) : NULL,
+                .message = msg,
+        };
+}
+
+void diag_add(DiagList *l, DiagLevel level, const char *file, unsigned line, unsigned column,
+              const char *path, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        diag_addv(l, level, file, line, column, path, fmt, ap);
+        va_end(ap);
+}
+
+void diag_list_clear(DiagList *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->items[i].file);
+                free(l->items[i].path);
+                free(l->items[i].message);
+        }
+        free(l->items);
+        size_t max = l->max_errors;
+        *l = (DiagList) { .max_errors = max };
+}
+
+void diag_list_move(DiagList *dst, DiagList *src) {
+        for (size_t i = 0; i < src->n; i++) {
+                if (dst->n == dst->cap) {
+                        dst->cap = dst->cap ? dst->cap * 2 : 8;
+                        dst->items = xrealloc(dst->items, dst->cap * sizeof(Diag));
+                }
+                dst->items[dst->n++] = src->items[i];
+        }
+        dst->n_errors += src->n_errors;
+        dst->n_warnings += src->n_warnings;
+        dst->n_dropped += src->n_dropped;
+        free(src->items);
+        size_t max = src->max_errors;
+        *src = (DiagList) { .max_errors = max };
+}
+
+char *diag_format(const Diag *d) {
+        Buf b = {};
+        if (d->file) {
+                buf_printf(&b, "%s:", d->file);
+                if (d->line > 0)
+                        buf_printf(&b, "%u:%u:", d->line, d->column);
+                buf_putc(&b, ' ');
+        }
+        buf_printf(&b, "%s: ", diag_level_to_string(d->level));
+        if (d->path)
+                buf_printf(&b, "%s: ", d->path);
+        buf_printf(&b, "%s", d->message);
+        return buf_steal_str(&b);
+}
+
+void diag_list_print(const DiagList *l, FILE *f) {
+        for (size_t i = 0; i < l->n; i++) {
+                _cleanup_free_ char *s = diag_format(&l->items[i]);
+                fprintf(f, "%s\n", s);
+        }
+        if (l->n_dropped > 0)
+                fprintf(f, "(%zu more diagnostics not shown)\n", l->n_dropped);
+}

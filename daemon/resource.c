@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* The xDS resource types fsxds publishes and their DiscoveryResponse form. */
+#include <openssl/evp.h>
+
+#include "resource.h"
+#include "wire.h"
+
+static const struct {
+        const char *message;
+        const char *url;
+        const char *short_name;
+        const char *name_field;
+} resource_type_table[_RESOURCE_TYPE_MAX] = {
+#define T(e, m, s, n) [e] = { m, "type.googleapis.com/" m, s, n }
+        T(RESOURCE_LISTENER, "envoy.config.listener.v3.Listener", "Listener", "name"),
+        T(RESOURCE_ROUTE_CONFIGURATION, "envoy.config.route.v3.RouteConfiguration", "RouteConfiguration", "name"),
+        T(RESOURCE_SCOPED_ROUTE_CONFIGURATION, "envoy.config.route.v3.ScopedRouteConfiguration", "ScopedRouteConfiguration", "name"),
+        T(RESOURCE_VIRTUAL_HOST, "envoy.config.route.v3.VirtualHost", "VirtualHost", "name"),
+        T(RESOURCE_CLUSTER, "envoy.config.cluster.v3.Cluster", "Cluster", "name"),
+        T(RESOURCE_CLUSTER_LOAD_ASSIGNMENT, "envoy.config.endpoint.v3.ClusterLoadAssignment", "ClusterLoadAssignment", "cluster_name"),
+        T(RESOURCE_SECRET, "envoy.extensions.transport_sockets.tls.v3.Secret", "Secret", "name"),
+        T(RESOURCE_RUNTIME, "envoy.service.runtime.v3.Runtime", "Runtime", "name"),
+#undef T
+};
+
+const char *resource_type_to_message(ResourceType t) {
+        return t >= 0 && t < _RESOURCE_TYPE_MAX ? resource_type_table[t].message : NULL;
+}
+
+const char *resource_type_to_url(ResourceType t) {
+        return t >= 0 && t < _RESOURCE_TYPE_MAX ? resource_type_table[t].url : NULL;
+}
+
+const char *resource_type_to_string(ResourceType t) {
+        return t >= 0 && t < _RESOURCE_TYPE_MAX ? resource_type_table[t].short_name : NULL;
+}
+
+const char *resource_type_name_field(ResourceType t) {
+        return t >= 0 && t < _RESOURCE_TYPE_MAX ? resource_type_table[t].name_field : NULL;
+}
+
+ResourceType resource_type_from_message(const char *full_name) {
+        for (int i = 0; i < _RESOURCE_TYPE_MAX; i++)
+                if (streq(resource_type_table[i].message, full_name))
+                        return (ResourceType) i;
+        return _RESOURCE_TYPE_INVALID;
+}
+
+void resource_list_add(ResourceList *l, Resource r) {
+        if (l->n == l->cap) {
+                l->cap = l->cap ? l->cap * 2 : 16;
+                l->items = xrealloc(l->items, l->cap * sizeof(Resource));
+        }
+        l->items[l->n++] = r;
+}
+
+void resource_done(Resource *r) {
+        free(r->name);
+        free(r->file);
+        free(r->any);
+        *r = (Resource) {};
+}
+
+void resource_list_free(ResourceList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                resource_done(&l->items[i]);
+        free(l->items);
+        *l = (ResourceList) {};
+}
+
+void resources_version(Resource *const *items, size_t n, char ret[17]) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned char md[32];
+        unsigned len = 0;
+        if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+                abort();
+        for (size_t i = 0; i < n; i++)
+                if (!EVP_DigestUpdate(ctx, items[i]->any, items[i]->any_len))
+                        abort();
+        if (!EVP_DigestFinal_ex(ctx, md, &len))
+                abort();
+        EVP_MD_CTX_free(ctx);
+        static const char hex[] = "0123456789abcdef";
+        for (size_t i = 0; i < 8; i++) {
+                ret[2 * i] = hex[md[i] >> 4];
+                ret[2 * i + 1] = hex[md[i] & 15];
+        }
+        ret[16] = 0;
+}
+
+void resources_response(Resource *const *items, size_t n, const char *version_info, const char *type_url, Buf *out) {
+        if (version_info && *version_info)
+                wire_put_bytes(out, 1, version_info, strlen(version_info));
+        for (size_t i = 0; i < n; i++)
+                wire_put_bytes(out, 2, items[i]->any, items[i]->any_len);
+        if (type_url && *type_url)
+                wire_put_bytes(out, 4, type_url, strlen(type_url));
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* The xDS resource types fsxds publishes, and compiled resources: the
+ * encoded google.protobuf.Any plus what the node build needs to know about
+ * it (type, name, where it came from). */
+#pragma once
+
+#include "util.h"
+
+typedef enum ResourceType {
+        RESOURCE_LISTENER,
+        RESOURCE_ROUTE_CONFIGURATION,
+        RESOURCE_SCOPED_ROUTE_CONFIGURATION,
+        RESOURCE_VIRTUAL_HOST,
+        RESOURCE_CLUSTER,
+        RESOURCE_CLUSTER_LOAD_ASSIGNMENT,
+        RESOURCE_SECRET,
+        RESOURCE_RUNTIME,
+        _RESOURCE_TYPE_MAX,
+        _RESOURCE_TYPE_INVALID = -EINVAL,
+} ResourceType;
+
+/* Full message name, e.g. "envoy.config.cluster.v3.Cluster". */
+const char *resource_type_to_message(ResourceType t);
+/* "type.googleapis.com/<message>" */
+const char *resource_type_to_url(ResourceType t);
+/* Short name for messages: "Cluster", "ClusterLoadAssignment", ... */
+const char *resource_type_to_string(ResourceType t);
+ResourceType resource_type_from_message(const char *full_name);
+/* The field that names a resource of this type ("name" or "cluster_name"). */
+const char *resource_type_name_field(ResourceType t);
+
+typedef struct Resource {
+        ResourceType type;
+        char *name;
+        char *file;
+        unsigned line, column;
+        uint8_t *any; /* serialized google.protobuf.Any (type_url, value) */
+        size_t any_len;
+} Resource;
+
+typedef struct ResourceList {
+        Resource *items;
+        size_t n, cap;
+} ResourceList;
+
+void resource_list_add(ResourceList *l, Resource r);
+void resource_list_free(ResourceList *l);
+void resource_done(Resource *r);
+
+/* version_info of fsxds's outputs: first 16 hex digits of sha256 over the
+ * encoded resources, in order. */
+void resources_version(Resource *const *items, size_t n, char ret[17]);
+/* Serialized DiscoveryResponse {version_info, resources, type_url}. */
+void resources_response(Resource *const *items, size_t n, const char *version_info, const char *type_url, Buf *out);

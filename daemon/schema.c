@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/* Loads a FileDescriptorSet with protobuf-c and indexes its messages, enums
+ * and fields by name, json_name and number, so the encoder and decoder can
+ * walk any protobuf schema without generated per-message code. */
+#include "descriptor.pb-c.h"
+
+#include <assert.h>
+
+#include "hashmap.h"
+#include "schema.h"
+
+typedef Google__Protobuf__FileDescriptorSet FileDescriptorSet;
+typedef Google__Protobuf__FileDescriptorProto FileDescriptorProto;
+typedef Google__Protobuf__DescriptorProto DescriptorProto;
+typedef Google__Protobuf__FieldDescriptorProto FieldDescriptorProto;
+typedef Google__Protobuf__EnumDescriptorProto EnumDescriptorProto;
+
+extern const uint8_t fsxds_builtin_schema[];
+extern const size_t fsxds_builtin_schema_len;
+
+typedef struct MessageEx {
+        SchemaMessage m;
+        Hashmap by_name; /* name and json_name → SchemaField */
+        bool proto3;
+} MessageEx;
+
+struct Schema {
+        FileDescriptorSet *set;
+        uint8_t *bytes;
+        size_t n_bytes;
+        char fingerprint[65];
+        MessageEx *messages;
+        size_t n_messages;
+        SchemaEnum *enums;
+        size_t n_enums;
+        Hashmap message_index;
+        Hashmap enum_index;
+        char **strings; /* owned names */
+        size_t n_strings, cap_strings;
+};
+
+static const struct {
+        const char *name;
+        SchemaWellKnown wk;
+} well_known_table[] = {
+        { "google.protobuf.Any", SCHEMA_WK_ANY },
+        { "google.protobuf.Duration", SCHEMA_WK_DURATION },
+        { "google.protobuf.Timestamp", SCHEMA_WK_TIMESTAMP },
+        { "google.protobuf.Struct", SCHEMA_WK_STRUCT },
+        { "google.protobuf.Value", SCHEMA_WK_VALUE },
+        { "google.protobuf.ListValue", SCHEMA_WK_LIST_VALUE },
+        { "google.protobuf.FieldMask", SCHEMA_WK_FIELD_MASK },
+        { "google.protobuf.Empty", SCHEMA_WK_EMPTY },
+        { "google.protobuf.DoubleValue", SCHEMA_WK_DOUBLE_VALUE },
+        { "google.protobuf.FloatValue", SCHEMA_WK_FLOAT_VALUE },
+        { "google.protobuf.Int64Value", SCHEMA_WK_INT64_VALUE },
+        { "google.protobuf.UInt64Value", SCHEMA_WK_UINT64_VALUE },
+        { "google.protobuf.Int32Value", SCHEMA_WK_INT32_VALUE },
+        { "google.protobuf.UInt32Value", SCHEMA_WK_UINT32_VALUE },
+        { "google.protobuf.BoolValue", SCHEMA_WK_BOOL_VALUE },
+        { "google.protobuf.StringValue", SCHEMA_WK_STRING_VALUE },
+        { "google.protobuf.BytesValue", SCHEMA_WK_BYTES_VALUE },
+};
+
+static const char *const schema_type_table[_SCHEMA_TYPE_MAX] = {
+        [SCHEMA_TYPE_DOUBLE] = "double",   [SCHEMA_TYPE_FLOAT] = "float",
+        [SCHEMA_TYPE_INT64] = "int64",     [SCHEMA_TYPE_UINT64] = "uint64",
+        [SCHEMA_TYPE_INT32] = "int32",     [SCHEMA_TYPE_FIXED64] = "fixed64",
+        [SCHEMA_TYPE_FIXED32] = "fixed32", [SCHEMA_TYPE_BOOL] = "bool",
+        [SCHEMA_TYPE_STRING] = "string",   [SCHEMA_TYPE_GROUP] = "group",
+        [SCHEMA_TYPE_MESSAGE] = "message", [SCHEMA_TYPE_BYTES] = "bytes",
+        [SCHEMA_TYPE_UINT32] = "uint32",   [SCHEMA_TYPE_ENUM] = "enum",
+        [SCHEMA_TYPE_SFIXED32] = "sfixed32", [SCHEMA_TYPE_SFIXED64] = "sfixed64",
+        [SCHEMA_TYPE_SINT32] = "sint32",   [SCHEMA_TYPE_SINT64] = "sint64",
+};
+
+const char *schema_type_to_string(SchemaType t) {
+        return t > 0 && t < _SCHEMA_TYPE_MAX ? schema_type_table[t] : NULL;
+}
+
+int schema_type_wire_type(SchemaType t) {
+        switch (t) {
+        case SCHEMA_TYPE_DOUBLE:
+        case SCHEMA_TYPE_FIXED64:
+        case SCHEMA_TYPE_SFIXED64:
+                return 1;
+        case SCHEMA_TYPE_FLOAT:
+        case SCHEMA_TYPE_FIXED32:
+        case SCHEMA_TYPE_SFIXED32:
+                return 5;
+        case SCHEMA_TYPE_STRING:
+        case SCHEMA_TYPE_BYTES:
+        case SCHEMA_TYPE_MESSAGE:
+                return 2;
+        case SCHEMA_TYPE_GROUP:
+                return 3;
+        default:
+                return 0;
+        }
+}
+
+static char *schema_own(Schema *s, char *str) {
+        if (s->n_strings == s->cap_strings) {
+                s->cap_strings = s->cap_strings ? s->cap_strings * 2 : 256;
+                s->strings = xrealloc(s->strings, s->cap_strings * sizeof(char *));
+        }
+        s->strings[s->n_strings++] = str;
+        return str;
+}
+
+static void count_types(const DescriptorProto *d, size_t *nm, size_t *ne) {
+        (*nm)++;
+        *ne += d->n_enum_type;
+        for (size_t i = 0; i < d->n_nested_type; i++)
+                count_types(d->nested_type[i], nm, ne);
+}
+
+static void add_enum(Schema *s, const char *scope, const EnumDescriptorProto *e, bool proto3) {
+        SchemaEnum *se = &s->enums[s->n_enums++];
+        se->full_name = schema_own(s, *scope ? xasprintf("%s.%s", scope, e->name) : xstrdup(e->name));
+        SchemaEnumValue *v = xcalloc(e->n_value, sizeof(SchemaEnumValue));
+        for (size_t i = 0; i < e->n_value; i++)
+                v[i] = (SchemaEnumValue) { e->value[i]->name, e->value[i]->number };
+        se->values = v;
+        se->n_values = e->n_value;
+        se->closed = !proto3;
+        hashmap_put(&s->enum_index, se->full_name, strlen(se->full_name), se);
+}
+
+static void add_message(Schema *s, const char *scope, const DescriptorProto *d, bool proto3) {
+        MessageEx *mx = &s->messages[s->n_messages++];
+        const char *full = schema_own(s, *scope ? xasprintf("%s.%s", scope, d->name) : xstrdup(d->name));
+        mx->m.full_name = full;
+        mx->m.descriptor = d;
+        mx->m.map_entry = d->options && d->options->has_map_entry && d->options->map_entry;
+        mx->proto3 = proto3;
+        hashmap_put(&s->message_index, full, strlen(full), mx);
+        for (size_t i = 0; i < d->n_enum_type; i++)
+                add_enum(s, full, d->enum_type[i], proto3);
+        for (size_t i = 0; i < d->n_nested_type; i++)
+                add_message(s, full, d->nested_type[i], proto3);
+}
+
+static int cmp_field_number(const void *a, const void *b) {
+        const SchemaField *x = a, *y = b;
+        return x->number < y->number ? -1 : x->number > y->number;
+}
+
+static char *json_name_of(const char *name) {
+        char *r = xmalloc(strlen(name) + 1), *o = r;
+        bool up = false;
+        for (const char *p = name; *p; p++) {
+                if (*p == '_') {
+                        up = true;
+                        continue;
+                }
+                *o++ = up && *p >= 'a' && *p <= 'z' ? (char) (*p - 'a' + 'A') : *p;
+                up = false;
+        }
+        *o = 0;
+        return r;
+}
+
+static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
+        const DescriptorProto *d = mx->m.descriptor;
+        SchemaField *f = xcalloc(d->n_field, sizeof(SchemaField));
+        mx->m.fields = f;
+        mx->m.n_fields = d->n_field;
+        for (size_t i = 0; i < d->n_field; i++) {
+                const FieldDescriptorProto *fd = d->field[i];
+                SchemaField *sf = &f[i];
+                sf->name = fd->name;
+                sf->json_name = fd->json_name ? fd->json_name : schema_own(s, json_name_of(fd->name));
+                sf->number = (uint32_t) fd->number;
+                sf->type = (SchemaType) fd->type;
+                sf->repeated = fd->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED;
+                sf->parent = &mx->m;
+                sf->descriptor = fd;
+                bool proto3_optional = fd->has_proto3_optional && fd->proto3_optional;
+                sf->oneof_index = fd->has_oneof_index && !proto3_optional ? fd->oneof_index : -1;
+                int wt = schema_type_wire_type(sf->type);
+                bool scalar_numeric = wt == 0 || wt == 1 || wt == 5;
+                if (sf->repeated && scalar_numeric) {
+                        if (fd->options && fd->options->has_packed)
+                                sf->packed = fd->options->packed;
+                        else
+                                sf->packed = mx->proto3;
+                }
+                sf->explicit_presence = !sf->repeated &&
+                        (sf->type == SCHEMA_TYPE_MESSAGE || sf->type == SCHEMA_TYPE_GROUP ||
+                         sf->oneof_index >= 0 || proto3_optional || !mx->proto3);
+                if (sf->type == SCHEMA_TYPE_MESSAGE || sf->type == SCHEMA_TYPE_GROUP) {
+                        const char *tn = fd->type_name ? fd->type_name : "";
+                        if (*tn == '.')
+                                tn++;
+                        MessageEx *t = hashmap_get(&s->message_index, tn, strlen(tn));
+                        if (!t) {
+                                *ret_error = xasprintf("%s.%s: unknown message type %s", mx->m.full_name, fd->name, tn);
+                                return -EINVAL;
+                        }
+                        sf->message = &t->m;
+                } else if (sf->type == SCHEMA_TYPE_ENUM) {
+                        const char *tn = fd->type_name ? fd->type_name : "";
+                        if (*tn == '.')
+                                tn++;
+                        sf->enumeration = hashmap_get(&s->enum_index, tn, strlen(tn));
+                        if (!sf->enumeration) {
+                                *ret_error = xasprintf("%s.%s: unknown enum type %s", mx->m.full_name, fd->name, tn);
+                                return -EINVAL;
+                        }
+                } else if (!schema_type_to_string(sf->type)) {
+                        *ret_error = xasprintf("%s.%s: unknown field type %d", mx->m.full_name, fd->name, (int) fd->type);
+                        return -EINVAL;
+                }
+        }
+        qsort(f, d->n_field, sizeof(SchemaField), cmp_field_number);
+        for (size_t i = 0; i < d->n_field; i++) {
+                hashmap_put(&mx->by_name, f[i].name, strlen(f[i].name), &f[i]);
+                if (!streq(f[i].json_name, f[i].name))
+                        hashmap_put(&mx->by_name, f[i].json_name, strlen(f[i].json_name), &f[i]);
+        }
+        size_t n_real = 0;
+        const char **names = xcalloc(d->n_oneof_decl, sizeof(char *));
+        for (size_t i = 0; i < d->n_oneof_decl; i++)
+                names[i] = d->oneof_decl[i]->name;
+        for (size_t i = 0; i < d->n_field; i++)
+                if (f[i].oneof_index >= 0 && (size_t) f[i].oneof_index + 1 > n_real)
+                        n_real = (size_t) f[i].oneof_index + 1;
+        mx->m.oneof_names = names;
+        mx->m.n_oneofs = n_real;
+        for (size_t i = 0; i < ELEMENTSOF(well_known_table); i++)
+                if (streq(well_known_table[i].name, mx->m.full_name))
+                        mx->m.well_known = well_known_table[i].wk;
+        if (mx->m.map_entry && (d->n_field != 2 || f[0].number != 1 || f[1].number != 2)) {
+                *ret_error = xasprintf("%s: malformed map entry", mx->m.full_name);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema **ret) {
+        _cleanup_(schema_freep) Schema *s = xcalloc(1, sizeof(Schema));
+        char *error = NULL;
+        s->set = google__protobuf__file_descriptor_set__unpack(NULL, len, data);
+        if (!s->set) {
+                if (ret_error)
+                        *ret_error = xstrdup("not a serialized google.protobuf.FileDescriptorSet");
+                return -EBADMSG;
+        }
+        s->bytes = xmalloc(len);
+        memcpy(s->bytes, data, len);
+        s->n_bytes = len;
+        sha256_hex(data, len, s->fingerprint);
+
+        size_t nm = 0, ne = 0;
+        for (size_t i = 0; i < s->set->n_file; i++) {
+                const FileDescriptorProto *fp = s->set->file[i];
+                ne += fp->n_enum_type;
+                for (size_t j = 0; j < fp->n_message_type; j++)
+                        count_types(fp->message_type[j], &nm, &ne);
+        }
+        s->messages = xcalloc(nm, sizeof(MessageEx));
+        s->enums = xcalloc(ne, sizeof(SchemaEnum));
+        for (size_t i = 0; i < s->set->n_file; i++) {
+                const FileDescriptorProto *fp = s->set->file[i];
+                bool proto3 = fp->syntax && streq(fp->syntax, "proto3");
+                const char *pkg = fp->package ? fp->package : "";
+                for (size_t j = 0; j < fp->n_enum_type; j++)
+                        add_enum(s, pkg, fp->enum_type[j], proto3);
+                for (size_t j = 0; j < fp->n_message_type; j++)
+                        add_message(s, pkg, fp->message_type[j], proto3);
+        }
+        for (size_t i = 0; i < s->n_messages; i++) {
+                int r = resolve_message(s, &s->messages[i], &error);
+                if (r < 0) {
+                        if (ret_error)
+                                *ret_error = error;
+                        else
+                                free(error);
+                        return r;
+                }
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int schema_load_file(const char *path, char **ret_error, Schema **ret) {
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r = read_file_bounded(path, 256u << 20, &data, &len);
+        if (r < 0) {
+                if (ret_error)
+                        *ret_error = xasprintf("%s: %s", path, strerror(-r));
+                return r;
+        }
+        return schema_load_bytes((const uint8_t *) data, len, ret_error, ret);
+}
+
+int schema_load_builtin(Schema **ret) {
+        _cleanup_free_ char *error = NULL;
+        int r = schema_load_bytes(fsxds_builtin_schema, fsxds_builtin_schema_len, &error, ret);
+        /* The built-in set is checked at build time; failing here is a bug. */
+        assert(r >= 0);
+        return r;
+}
+
+Schema *schema_free(Schema *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n_messages; i++) {
+                free((void *) s->messages[i].m.fields);
+                free((void *) s->messages[i].m.oneof_names);
+                hashmap_free(&s->messages[i].by_name);
+        }
+        for (size_t i = 0; i < s->n_enums; i++)
+                free((void *) s->enums[i].values);
+        for (size_t i = 0; i < s->n_strings; i++)
+                free(s->strings[i]);
+        free(s->strings);
+        free(s->messages);
+        free(s->enums);
+        hashmap_free(&s->message_index);
+        hashmap_free(&s->enum_index);
+        if (s->set)
+                google__protobuf__file_descriptor_set__free_unpacked(s->set, NULL);
+        free(s->bytes);
+        free(s);
+        return NULL;
+}
+
+const SchemaMessage *schema_message(const Schema *s, const char *full_name) {
+        if (*full_name == '.')
+                full_name++;
+        MessageEx *mx = hashmap_get(&s->message_index, full_name, strlen(full_name));
+        return mx ? &mx->m : NULL;
+}
+
+const SchemaEnum *schema_enum(const Schema *s, const char *full_name) {
+        if (*full_name == '.')
+                full_name++;
+        return hashmap_get(&s->enum_index, full_name, strlen(full_name));
+}
+
+const SchemaMessage *schema_message_by_type_url(const Schema *s, const char *url) {
+        const char *slash = strrchr(url, '/');
+        if (!slash || slash == url)
+                return NULL;
+        return schema_message(s, slash + 1);
+}
+
+const SchemaField *schema_field_by_name(const SchemaMessage *m, const char *name, size_t len) {
+        const MessageEx *mx = (const MessageEx *) m;
+        return hashmap_get(&mx->by_name, name, len);
+}
+
+const SchemaField *schema_field_by_number(const SchemaMessage *m, uint32_t number) {
+        size_t lo = 0, hi = m->n_fields;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (m->fields[mid].number == number)
+                        return &m->fields[mid];
+                if (m->fields[mid].number < number)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+bool schema_enum_value_by_name(const SchemaEnum *e, const char *name, size_t len, int32_t *ret) {
+        for (size_t i = 0; i < e->n_values; i++)
+                if (strneq_len(name, len, e->values[i].name)) {
+                        *ret = e->values[i].number;
+                        return true;
+                }
+        return false;
+}
+
+const char *schema_enum_name(const SchemaEnum *e, int32_t number) {
+        for (size_t i = 0; i < e->n_values; i++)
+                if (e->values[i].number == number)
+                        return e->values[i].name;
+        return NULL;
+}
+
+size_t schema_n_messages(const Schema *s) {
+        return s->n_messages;
+}
+
+const SchemaMessage *schema_message_at(const Schema *s, size_t i) {
+        return i < s->n_messages ? &s->messages[i].m : NULL;
+}
+
+const char *schema_fingerprint(const Schema *s) {
+        return s->fingerprint;
+}

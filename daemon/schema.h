@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* The protobuf schema everything is compiled against: a FileDescriptorSet
+ * (protoc --include_imports --descriptor_set_out), decoded with protobuf-c
+ * and indexed for the encoder and decoder. The built-in set comes from
+ * proto/ at build time; --schema/schema: load any other one. */
+#pragma once
+
+#include "util.h"
+
+/* Same numbers as google.protobuf.FieldDescriptorProto.Type */
+typedef enum SchemaType {
+        SCHEMA_TYPE_DOUBLE = 1,
+        SCHEMA_TYPE_FLOAT = 2,
+        SCHEMA_TYPE_INT64 = 3,
+        SCHEMA_TYPE_UINT64 = 4,
+        SCHEMA_TYPE_INT32 = 5,
+        SCHEMA_TYPE_FIXED64 = 6,
+        SCHEMA_TYPE_FIXED32 = 7,
+        SCHEMA_TYPE_BOOL = 8,
+        SCHEMA_TYPE_STRING = 9,
+        SCHEMA_TYPE_GROUP = 10,
+        SCHEMA_TYPE_MESSAGE = 11,
+        SCHEMA_TYPE_BYTES = 12,
+        SCHEMA_TYPE_UINT32 = 13,
+        SCHEMA_TYPE_ENUM = 14,
+        SCHEMA_TYPE_SFIXED32 = 15,
+        SCHEMA_TYPE_SFIXED64 = 16,
+        SCHEMA_TYPE_SINT32 = 17,
+        SCHEMA_TYPE_SINT64 = 18,
+        _SCHEMA_TYPE_MAX,
+} SchemaType;
+
+typedef enum SchemaWellKnown {
+        SCHEMA_WK_NONE,
+        SCHEMA_WK_ANY,
+        SCHEMA_WK_DURATION,
+        SCHEMA_WK_TIMESTAMP,
+        SCHEMA_WK_STRUCT,
+        SCHEMA_WK_VALUE,
+        SCHEMA_WK_LIST_VALUE,
+        SCHEMA_WK_FIELD_MASK,
+        SCHEMA_WK_EMPTY,
+        SCHEMA_WK_DOUBLE_VALUE,
+        SCHEMA_WK_FLOAT_VALUE,
+        SCHEMA_WK_INT64_VALUE,
+        SCHEMA_WK_UINT64_VALUE,
+        SCHEMA_WK_INT32_VALUE,
+        SCHEMA_WK_UINT32_VALUE,
+        SCHEMA_WK_BOOL_VALUE,
+        SCHEMA_WK_STRING_VALUE,
+        SCHEMA_WK_BYTES_VALUE,
+        _SCHEMA_WK_MAX,
+} SchemaWellKnown;
+
+typedef struct Schema Schema;
+typedef struct SchemaMessage SchemaMessage;
+typedef struct SchemaEnum SchemaEnum;
+
+typedef struct SchemaField {
+        const char *name;      /* snake_case, as declared */
+        const char *json_name; /* lowerCamelCase */
+        uint32_t number;
+        SchemaType type;
+        bool repeated;
+        bool packed;          /* repeated scalar written packed */
+        bool explicit_presence; /* oneof member, proto3 optional, message, or proto2 */
+        int oneof_index;      /* -1 when not in a oneof (synthetic proto3-optional oneofs excluded) */
+        const SchemaMessage *message; /* TYPE_MESSAGE / TYPE_GROUP */
+        const SchemaEnum *enumeration; /* TYPE_ENUM */
+        const SchemaMessage *parent;
+        const void *descriptor; /* the protobuf-c FieldDescriptorProto, for options */
+} SchemaField;
+
+struct SchemaMessage {
+        const char *full_name; /* without leading dot */
+        const SchemaField *fields; /* sorted by number */
+        size_t n_fields;
+        const char *const *oneof_names;
+        size_t n_oneofs;
+        bool map_entry;  /* key = fields[0] (number 1), value = fields[1] */
+        SchemaWellKnown well_known;
+        const void *descriptor; /* the protobuf-c DescriptorProto */
+};
+
+typedef struct SchemaEnumValue {
+        const char *name;
+        int32_t number;
+} SchemaEnumValue;
+
+struct SchemaEnum {
+        const char *full_name;
+        const SchemaEnumValue *values; /* declaration order */
+        size_t n_values;
+        bool closed; /* proto2 enum */
+};
+
+/* Loads a serialized FileDescriptorSet. Returns -EBADMSG when it does not
+ * decode, -ENOENT-like errnos on I/O; resolves every type reference and
+ * fails with -EINVAL when one is missing (ret_error describes it). */
+int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema **ret);
+int schema_load_file(const char *path, char **ret_error, Schema **ret);
+/* The descriptor set compiled in from proto/. */
+int schema_load_builtin(Schema **ret);
+Schema *schema_free(Schema *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Schema *, schema_free);
+
+/* full_name without leading dot */
+const SchemaMessage *schema_message(const Schema *s, const char *full_name);
+const SchemaEnum *schema_enum(const Schema *s, const char *full_name);
+/* "type.googleapis.com/pkg.Msg" or any "prefix/pkg.Msg" */
+const SchemaMessage *schema_message_by_type_url(const Schema *s, const char *url);
+/* By declared name or json_name. */
+const SchemaField *schema_field_by_name(const SchemaMessage *m, const char *name, size_t len);
+const SchemaField *schema_field_by_number(const SchemaMessage *m, uint32_t number);
+bool schema_enum_value_by_name(const SchemaEnum *e, const char *name, size_t len, int32_t *ret);
+/* First declared name for a number, NULL when unknown. */
+const char *schema_enum_name(const SchemaEnum *e, int32_t number);
+
+size_t schema_n_messages(const Schema *s);
+const SchemaMessage *schema_message_at(const Schema *s, size_t i);
+/* sha256 of the serialized descriptor set, hex. */
+const char *schema_fingerprint(const Schema *s);
+
+const char *schema_type_to_string(SchemaType t);
+/* Wire type (0 varint, 1 i64, 2 len, 5 i32) of a field's single value. */
+int schema_type_wire_type(SchemaType t);

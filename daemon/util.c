@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers every module uses: allocation, buffers, files, hashing. */
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+void *xmalloc(size_t n) {
+        void *p = malloc(n ? n : 1);
+        if (!p)
+                abort();
+        return p;
+}
+
+void *xcalloc(size_t n, size_t m) {
+        void *p = calloc(n ? n : 1, m ? m : 1);
+        if (!p)
+                abort();
+        return p;
+}
+
+void *xrealloc(void *p, size_t n) {
+        p = realloc(p, n ? n : 1);
+        if (!p)
+                abort();
+        return p;
+}
+
+char *xstrdup(const char *s) {
+        char *p = strdup(s);
+        if (!p)
+                abort();
+        return p;
+}
+
+char *xstrndup(const char *s, size_t n) {
+        char *p = xmalloc(n + 1);
+        memcpy(p, s, n);
+        p[n] = 0;
+        return p;
+}
+
+char *xasprintf(const char *fmt, ...) {
+        va_list ap;
+        char *p;
+        va_start(ap, fmt);
+        if (vasprintf(&p, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        return p;
+}
+
+bool startswith(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool endswith(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+void buf_reserve(Buf *b, size_t extra) {
+        if (b->len + extra <= b->cap)
+                return;
+        size_t n = b->cap ? b->cap : 256;
+        while (n < b->len + extra)
+                n *= 2;
+        b->data = xrealloc(b->data, n);
+        b->cap = n;
+}
+
+void buf_append(Buf *b, const void *p, size_t n) {
+        if (n == 0)
+                return;
+        buf_reserve(b, n);
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+}
+
+void buf_putc(Buf *b, uint8_t c) {
+        buf_reserve(b, 1);
+        b->data[b->len++] = c;
+}
+
+void buf_printf(Buf *b, const char *fmt, ...) {
+        va_list ap, aq;
+        va_start(ap, fmt);
+        va_copy(aq, ap);
+        int n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                abort();
+        buf_reserve(b, (size_t) n + 1);
+        vsnprintf((char *) b->data + b->len, (size_t) n + 1, fmt, aq);
+        va_end(aq);
+        b->len += (size_t) n;
+}
+
+void buf_free(Buf *b) {
+        free(b->data);
+        *b = (Buf) {};
+}
+
+char *buf_steal_str(Buf *b) {
+        buf_putc(b, 0);
+        char *s = (char *) b->data;
+        *b = (Buf) {};
+        return s;
+}
+
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > max)
+                return -EFBIG;
+        Buf b = {};
+        for (;;) {
+                buf_reserve(&b, 65536);
+                ssize_t n = read(fd, b.data + b.len, b.cap - b.len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        int r = -errno;
+                        buf_free(&b);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                b.len += (size_t) n;
+                if (b.len > max) {
+                        buf_free(&b);
+                        return -EFBIG;
+                }
+        }
+        size_t len = b.len;
+        *ret = buf_steal_str(&b);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int) getpid());
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return -errno;
+        const uint8_t *p = data;
+        size_t left = len;
+        while (left > 0) {
+                ssize_t n = write(fd, p, left);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        int r = -errno;
+                        unlink(tmp);
+                        return r;
+                }
+                p += n;
+                left -= (size_t) n;
+        }
+        if (fchmod(fd, mode) < 0 || close(TAKE_FD(fd)) < 0 || rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = xstrdup(path);
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+void sha256_hex(const void *data, size_t len, char ret[65]) {
+        unsigned char md[32];
+        unsigned mdlen = 0;
+        if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+                abort();
+        static const char hex[] = "0123456789abcdef";
+        for (size_t i = 0; i < 32; i++) {
+                ret[2 * i] = hex[md[i] >> 4];
+                ret[2 * i + 1] = hex[md[i] & 15];
+        }
+        ret[64] = 0;
+}

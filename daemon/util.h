@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers every module uses: cleanup attributes, ownership transfer,
+ * checked allocation and a growable byte buffer. */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _fallthrough_ __attribute__((fallthrough))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _likely_(x) __builtin_expect(!!(x), 1)
+#define _unlikely_(x) __builtin_expect(!!(x), 0)
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define TAKE_PTR(p)                                                            \
+        ({                                                                     \
+                __typeof__(p) _p = (p);                                        \
+                (p) = NULL;                                                    \
+                _p;                                                            \
+        })
+#define TAKE_FD(fd)                                                            \
+        ({                                                                     \
+                int _fd = (fd);                                                \
+                (fd) = -EBADF;                                                 \
+                _fd;                                                           \
+        })
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd) {
+        if (*fd >= 0)
+                close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                \
+        static inline void func##p(type *p) {                                  \
+                if (*p)                                                        \
+                        func(*p);                                              \
+        }
+
+/* Allocation failure is not recoverable in a useful way for a config
+ * compiler; abort loudly rather than threading ENOMEM through every walk. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+
+static inline bool streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+static inline bool strneq_len(const char *a, size_t alen, const char *b) {
+        size_t bl = strlen(b);
+        return alen == bl && memcmp(a, b, bl) == 0;
+}
+bool startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);
+
+/* Growable byte buffer. */
+typedef struct Buf {
+        uint8_t *data;
+        size_t len;
+        size_t cap;
+} Buf;
+
+void buf_reserve(Buf *b, size_t extra);
+void buf_append(Buf *b, const void *p, size_t n);
+void buf_putc(Buf *b, uint8_t c);
+void buf_printf(Buf *b, const char *fmt, ...) _printf_(2, 3);
+void buf_free(Buf *b);
+/* Returns the contents NUL-terminated and leaves b empty. */
+char *buf_steal_str(Buf *b);
+
+/* File helpers. */
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Writes via a temporary file in the same directory and rename(2). */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+int mkdir_p(const char *path, mode_t mode);
+
+/* sha256 of data, as 64 lowercase hex digits plus NUL. */
+void sha256_hex(const void *data, size_t len, char ret[65]);

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* build: the node build over a real temporary source tree — merge order,
+ * config-source wiring, VirtualHost merging, file naming and splitting. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <ftw.h>
+#include <sys/stat.h>
+
+#include "build.h"
+#include "wire.h"
+
+static Schema *schema;
+static char tree[] = "/tmp/fsxds-test-build-XXXXXX";
+
+static void put(const char *rel, const char *text) {
+        _cleanup_free_ char *p = xasprintf("%s/%s", tree, rel);
+        _cleanup_free_ char *d = xstrdup(p);
+        *strrchr(d, '/') = 0;
+        assert_int_equal(mkdir_p(d, 0755), 0);
+        assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(p);
+}
+
+static int setup(void **state) {
+        assert_non_null(mkdtemp(tree));
+        return schema_load_builtin(&schema);
+}
+
+static int teardown(void **state) {
+        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        schema = schema_free(schema);
+        return 0;
+}
+
+static const NodeFile *find(const NodeOutput *o, const char *path) {
+        for (size_t i = 0; i < o->n; i++)
+                if (streq(o->files[i].path, path))
+                        return &o->files[i];
+        return NULL;
+}
+
+static bool contains(const NodeFile *f, const char *needle) {
+        return memmem(f->data, f->len, needle, strlen(needle)) != NULL;
+}
+
+static const BuildOptions opts = { .output_dir = "/run/fsxds/n1", .mode = PUBLISH_MODE_RENAME };
+
+static void test_merge_wire_and_split(void **state) {
+        put("common/clusters.yaml",
+            "resources:\n"
+            "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: web, type: STRICT_DNS, connect_timeout: 1s}\n"
+            "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: api, type: EDS}\n");
+        put("nodes/n1/web.yaml",
+            "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: web\ntype: EDS\n"
+            "eds_cluster_config: {service_name: web-svc, eds_config: {path: /old/place.yaml}}\n");
+        put("nodes/n1/eds.yaml",
+            "resources:\n- {\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment, cluster_name: web-svc}\n"
+            "- {\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment, cluster_name: \"a/b c\"}\n");
+        put("nodes/n1/.hidden.yaml", "garbage: [\n");
+        put("nodes/n1/notes.txt", "not yaml [\n");
+        put("nodes/n2/other.yaml", "garbage: [\n");
+        DiagList d = {};
+        NodeOutput o = {};
+        assert_int_equal(build_node(schema, tree, "n1", &opts, &d, &o), 0);
+        assert_int_equal(d.n_errors, 0);
+        assert_int_equal(o.n, 4);
+        assert_string_equal(o.files[0].path, "cds/cds.pb");
+        assert_string_equal(o.files[1].path, "eds/a%2Fb%20c.pb");
+        assert_string_equal(o.files[2].path, "eds/web-svc.pb");
+        assert_string_equal(o.files[3].path, "lds/lds.pb");
+        const NodeFile *cds = &o.files[0];
+        assert_int_equal(cds->n_resources, 2);
+        /* the node's web (EDS, wired) replaced common's STRICT_DNS web */
+        assert_true(contains(cds, "/run/fsxds/n1/eds/web-svc.pb"));
+        assert_false(contains(cds, "/old/place.yaml"));
+        /* api has no service_name: wired by cluster name */
+        assert_true(contains(cds, "/run/fsxds/n1/eds/api.pb"));
+        /* version_info is the content hash, written first */
+        assert_int_equal(cds->data[0], 0x0a);
+        assert_int_equal(cds->data[1], 16);
+        assert_memory_equal(cds->data + 2, cds->version, 16);
+        /* an empty LDS file still exists: the bootstrap names it */
+        assert_int_equal(find(&o, "lds/lds.pb")->n_resources, 0);
+        node_output_done(&o);
+        diag_list_clear(&d);
+}
+
+static void test_deterministic(void **state) {
+        DiagList d = {};
+        NodeOutput a = {}, b = {};
+        assert_int_equal(build_node(schema, tree, "n1", &opts, &d, &a), 0);
+        assert_int_equal(build_node(schema, tree, "n1", &opts, &d, &b), 0);
+        assert_int_equal(a.n, b.n);
+        for (size_t i = 0; i < a.n; i++) {
+                assert_int_equal(a.files[i].len, b.files[i].len);
+                assert_memory_equal(a.files[i].data, b.files[i].data, a.files[i].len);
+        }
+        node_output_done(&a);
+        node_output_done(&b);
+        diag_list_clear(&d);
+}
+
+static void test_virtual_host_merge_and_rds_wiring(void **state) {
+        put("nodes/n3/routes.yaml",
+            "\"@type\": type.googleapis.com/envoy.config.route.v3.RouteConfiguration\nname: rc\n"
+            "virtual_hosts: [{name: first, domains: [\"a\"]}]\nvalidate_clusters: true\n"
+            "---\n\"@type\": type.googleapis.com/envoy.config.route.v3.VirtualHost\nname: rc/second\ndomains: [\"b\"]\n");
+        put("nodes/n3/lds.yaml",
+            "\"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\nname: l\n"
+            "filter_chains:\n- filters:\n  - name: hcm\n    typed_config:\n"
+            "      \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n"
+            "      stat_prefix: x\n      rds: {route_config_name: rc}\n"
+            "      http_filters: [{name: r, typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]\n");
+        DiagList d = {};
+        NodeOutput o = {};
+        BuildOptions wd = { .output_dir = "/run/fsxds/n3", .mode = PUBLISH_MODE_WATCHED_DIRECTORY };
+        assert_int_equal(build_node(schema, tree, "n3", &wd, &d, &o), 0);
+        const NodeFile *rds = find(&o, "rds/rc.pb");
+        assert_non_null(rds);
+        assert_int_equal(rds->n_resources, 1);
+        /* RouteConfiguration value: name(1), vh first(2), vh second(2), validate_clusters(7) */
+        const char *first = memmem(rds->data, rds->len, "first", 5);
+        const char *second = memmem(rds->data, rds->len, "second", 6);
+        assert_non_null(first);
+        assert_non_null(second);
+        assert_true(first < second);
+        assert_null(memmem(rds->data, rds->len, "rc/second", 9));
+        const NodeFile *lds = find(&o, "lds/lds.pb");
+        assert_true(contains(lds, "/run/fsxds/n3/rds/rc.pb"));
+        assert_true(contains(lds, "/run/fsxds/n3/rds")); /* watched_directory */
+        node_output_done(&o);
+        diag_list_clear(&d);
+}
+
+static void test_errors_block_the_node(void **state) {
+        put("nodes/n4/a.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: dup\n");
+        put("nodes/n4/b.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: dup\n");
+        put("nodes/n4/c.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.VirtualHost\nname: nosuch/vh\n");
+        DiagList d = {};
+        NodeOutput o = {};
+        assert_int_equal(build_node(schema, tree, "n4", &opts, &d, &o), -EBADMSG);
+        assert_int_equal(o.n, 0);
+        assert_int_equal(d.n_errors, 2);
+        bool dup = false, vh = false;
+        for (size_t i = 0; i < d.n; i++) {
+                _cleanup_free_ char *s = diag_format(&d.items[i]);
+                dup = dup || (strstr(s, "b.yaml:1:1: error: duplicate Cluster \"dup\" (also defined at") && strstr(s, "a.yaml:1:1)"));
+                vh = vh || strstr(s, "c.yaml:1:1: error: VirtualHost \"nosuch/vh\": no RouteConfiguration \"nosuch\"");
+        }
+        assert_true(dup);
+        assert_true(vh);
+        diag_list_clear(&d);
+        assert_int_equal(build_node(schema, tree, ".bad", &opts, &d, &o), -EBADMSG);
+        diag_list_clear(&d);
+}
+
+static void test_file_names(void **state) {
+        _cleanup_free_ char *a = build_file_name("..");
+        assert_string_equal(a, "%2E..pb");
+        _cleanup_free_ char *b = build_file_name("ok.name-1_x");
+        assert_string_equal(b, "ok.name-1_x.pb");
+        char longname[300];
+        memset(longname, '/', sizeof longname - 1);
+        longname[299] = 0;
+        assert_null(build_file_name(longname));
+        assert_true(node_id_is_valid("edge-1.eu_west"));
+        assert_false(node_id_is_valid(".x"));
+        assert_false(node_id_is_valid("a/b"));
+        assert_false(build_is_source_name(".x.yaml.swp"));
+        assert_false(build_is_source_name("x.yaml~"));
+        assert_false(build_is_source_name("4913"));
+        assert_true(build_is_source_name("x.yml"));
+        assert_true(build_is_source_name("x.json"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_merge_wire_and_split),
+                cmocka_unit_test(test_deterministic),
+                cmocka_unit_test(test_virtual_host_merge_and_rds_wiring),
+                cmocka_unit_test(test_errors_block_the_node),
+                cmocka_unit_test(test_file_names),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
