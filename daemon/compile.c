@@ -182,8 +182,8 @@ static int on_document(void *userdata, YamlArena *arena, YamlNode *root, size_t 
         return 0;
 }
 
-int compile_data(const Schema *schema, const char *file, const char *data, size_t len,
-                 const CompileHooks *hooks, DiagList *diags, CompileResult *ret) {
+static int compile_input(const Schema *schema, const char *file, const char *data, size_t len, bool from_file,
+                         const CompileHooks *hooks, DiagList *diags, CompileResult *ret) {
         CompileCtx c = {
                 .schema = schema,
                 .file = file,
@@ -193,24 +193,20 @@ int compile_data(const Schema *schema, const char *file, const char *data, size_
         };
         encoder_init(&c.enc, schema, file, diags);
         static const YamlCallbacks cb = { .resource = on_resource, .document = on_document };
-        int r = yaml_parse(file, data, len, NULL, diags, &cb, &c);
+        int r = from_file ? yaml_parse_file(file, NULL, diags, &cb, &c) : yaml_parse(file, data, len, NULL, diags, &cb, &c);
         encoder_done(&c.enc);
         if (r < 0 && r != -EBADMSG)
                 return r;
         return r < 0 || c.n_errors > 0 ? -EBADMSG : 0;
 }
 
+int compile_data(const Schema *schema, const char *file, const char *data, size_t len,
+                 const CompileHooks *hooks, DiagList *diags, CompileResult *ret) {
+        return compile_input(schema, file, data, len, false, hooks, diags, ret);
+}
+
 int compile_file(const Schema *schema, const char *path, const CompileHooks *hooks, DiagList *diags,
                  CompileResult *ret) {
-        _cleanup_free_ char *data = NULL;
-        size_t len;
-        int r = read_file_bounded(path, yaml_default_limits.max_file_size, &data, &len);
-        if (r == -EFBIG) {
-                diag_add(diags, DIAG_ERROR, path, 0, 0, NULL, "file is larger than %zu bytes",
-                         yaml_default_limits.max_file_size);
-                return -EBADMSG;
-        }
-        if (r < 0)
-                return r;
-        return compile_data(schema, path, data, len, hooks, diags, ret);
+        /* libyaml reads the file in chunks: a large file is never held whole */
+        return compile_input(schema, path, NULL, 0, true, hooks, diags, ret);
 }

@@ -37,7 +37,13 @@ static size_t path_push_field(Encoder *e, const char *name) {
 
 static size_t path_push_index(Encoder *e, size_t i) {
         size_t saved = e->path.len;
-        buf_printf(&e->path, "[%zu]", i);
+        char digits[24], *p = digits + sizeof digits;
+        *--p = ']';
+        do
+                *--p = (char) ('0' + i % 10);
+        while ((i /= 10) > 0);
+        *--p = '[';
+        buf_append(&e->path, p, (size_t) (digits + sizeof digits - p));
         return saved;
 }
 

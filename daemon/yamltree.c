@@ -3,6 +3,7 @@
  * line and column. Plain scalars are typed as Envoy's YAML loader types
  * them; aliases share the anchored node and are charged against a budget,
  * so a "billion laughs" document is refused after a bounded amount of work. */
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "hashmap.h"
@@ -37,6 +38,11 @@ YamlArena *yaml_arena_new(void) {
 }
 
 static void arena_release_to(YamlArena *a, ArenaMark m) {
+        /* a release to the very start keeps one chunk for reuse */
+        if (!m.chunk && a->top && a->n_chunks == 1) {
+                a->top->used = 0;
+                return;
+        }
         while (a->top && a->top != m.chunk) {
                 ArenaChunk *p = a->top->prev;
                 free(a->top);
@@ -50,7 +56,11 @@ static void arena_release_to(YamlArena *a, ArenaMark m) {
 YamlArena *yaml_arena_free(YamlArena *a) {
         if (!a)
                 return NULL;
-        arena_release_to(a, (ArenaMark) {});
+        while (a->top) {
+                ArenaChunk *p = a->top->prev;
+                free(a->top);
+                a->top = p;
+        }
         free(a);
         return NULL;
 }
@@ -143,19 +153,27 @@ static bool is_float_text(const char *s) {
         return *p == 0;
 }
 
-static YamlKind type_plain_scalar(const char *s) {
-        static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
+static YamlKind type_plain_scalar(const char *s, size_t len) {
+        static const char *const nulls[] = { "~", "null", "Null", "NULL", NULL };
         static const char *const bools[] = { "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE",
                                              "on", "On", "ON", "n", "N", "no", "No", "NO", "false",
                                              "False", "FALSE", "off", "Off", "OFF", NULL };
-        if (scalar_in(s, nulls))
+        if (len == 0)
                 return YAML_KIND_NULL;
-        if (scalar_in(s, bools))
-                return YAML_KIND_BOOL;
-        if (is_int_text(s))
-                return YAML_KIND_INT;
-        if (is_float_text(s))
-                return YAML_KIND_FLOAT;
+        char c = s[0];
+        /* most scalars are names and addresses: decide on the first byte */
+        if (len <= 5 && strchr("~nNyYtTfFoO", c)) {
+                if (scalar_in(s, nulls))
+                        return YAML_KIND_NULL;
+                if (scalar_in(s, bools))
+                        return YAML_KIND_BOOL;
+        }
+        if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.') {
+                if (is_int_text(s))
+                        return YAML_KIND_INT;
+                if (is_float_text(s))
+                        return YAML_KIND_FLOAT;
+        }
         return YAML_KIND_STRING;
 }
 
@@ -326,7 +344,7 @@ static int handle_scalar(Parser *p, yaml_event_t *e) {
         if (e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || is_string_tag(e->data.scalar.tag))
                 n->quoted = 1;
         else
-                n->kind = type_plain_scalar(s);
+                n->kind = type_plain_scalar(s, len);
 
         if (p->n_frames > 0) {
                 Frame *f = &p->frames[p->n_frames - 1];
@@ -382,7 +400,8 @@ static int handle_end(Parser *p) {
         if (f->skip_value) /* "!ignore" key with no value */
                 count--, p->n_items--;
         n->items = arena_alloc(p->arena, MAX(count, 1) * sizeof(YamlNode *));
-        memcpy(n->items, p->items + f->items_start, count * sizeof(YamlNode *));
+        if (count > 0)
+                memcpy(n->items, p->items + f->items_start, count * sizeof(YamlNode *));
         n->n = (uint32_t) (n->kind == YAML_KIND_MAP ? count / 2 : count);
         p->n_items = f->items_start;
         size_t weight = f->weight;
@@ -418,16 +437,21 @@ static int handle_alias(Parser *p, yaml_event_t *e) {
         return add_to_parent(p, a->node, a->weight);
 }
 
-static void reader_error(Parser *p, const char *data, size_t len) {
+static void reader_error(Parser *p, const char *data, size_t len, FILE *f) {
         yaml_parser_t *yp = &p->yp;
         const char *what = yp->problem ? yp->problem : "malformed YAML";
         if (yp->error == YAML_READER_ERROR) {
                 /* libyaml reports encoding problems with a byte offset only */
                 unsigned line = 1, column = 1;
-                for (size_t i = 0; i < yp->problem_offset && i < len; i++) {
-                        if (data[i] == '\n')
+                if (f)
+                        rewind(f);
+                for (size_t i = 0; i < yp->problem_offset; i++) {
+                        int c = f ? getc(f) : i < len ? (unsigned char) data[i] : EOF;
+                        if (c == EOF)
+                                break;
+                        if (c == '\n')
                                 line++, column = 1;
-                        else if (((unsigned char) data[i] & 0xc0) != 0x80)
+                        else if ((c & 0xc0) != 0x80)
                                 column++;
                 }
                 diag_add(p->diags, DIAG_ERROR, p->file, line, column, NULL, "%s (files must be UTF-8)", what);
@@ -440,8 +464,8 @@ static void reader_error(Parser *p, const char *data, size_t len) {
         p->error = -EBADMSG;
 }
 
-int yaml_parse(const char *file_name, const char *data, size_t len, const YamlLimits *limits,
-               DiagList *diags, const YamlCallbacks *cb, void *userdata) {
+static int parse_input(const char *file_name, const char *data, size_t len, FILE *f, const YamlLimits *limits,
+                       DiagList *diags, const YamlCallbacks *cb, void *userdata) {
         static const YamlCallbacks no_callbacks = {};
         Parser p = {
                 .file = file_name,
@@ -457,14 +481,17 @@ int yaml_parse(const char *file_name, const char *data, size_t len, const YamlLi
         }
         if (!yaml_parser_initialize(&p.yp))
                 abort();
-        yaml_parser_set_input_string(&p.yp, (const unsigned char *) data, len);
+        if (f)
+                yaml_parser_set_input_file(&p.yp, f);
+        else
+                yaml_parser_set_input_string(&p.yp, (const unsigned char *) data, len);
         p.arena = yaml_arena_new();
         int r = 0;
         bool done = false;
         while (!done && r >= 0) {
                 yaml_event_t e;
                 if (!yaml_parser_parse(&p.yp, &e)) {
-                        reader_error(&p, data, len);
+                        reader_error(&p, data, len, f);
                         break;
                 }
                 switch (e.type) {
@@ -517,6 +544,25 @@ int yaml_parse(const char *file_name, const char *data, size_t len, const YamlLi
         if (r < 0)
                 return r;
         return p.error;
+}
+
+int yaml_parse(const char *file_name, const char *data, size_t len, const YamlLimits *limits,
+               DiagList *diags, const YamlCallbacks *cb, void *userdata) {
+        return parse_input(file_name, data, len, NULL, limits, diags, cb, userdata);
+}
+
+int yaml_parse_file(const char *path, const YamlLimits *limits, DiagList *diags, const YamlCallbacks *cb,
+                    void *userdata) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        struct stat st;
+        if (fstat(fileno(f), &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        /* the size check of parse_input, before anything is read */
+        return parse_input(path, NULL, S_ISREG(st.st_mode) ? (size_t) st.st_size : 0, f, limits, diags, cb, userdata);
 }
 
 /* ---- tree access and construction ---- */

@@ -63,6 +63,11 @@ typedef struct YamlCallbacks {
 int yaml_parse(const char *file_name, const char *data, size_t len, const YamlLimits *limits,
                DiagList *diags, const YamlCallbacks *cb, void *userdata);
 
+/* The same, reading the file in chunks (no copy of it in memory). Returns
+ * -errno when the file cannot be opened. */
+int yaml_parse_file(const char *path, const YamlLimits *limits, DiagList *diags, const YamlCallbacks *cb,
+                    void *userdata);
+
 /* Map lookup by exact key; NULL when absent or not a map. */
 YamlNode *yaml_map_get(const YamlNode *map, const char *key);
 /* Map lookup accepting snake_case or its lowerCamelCase. */

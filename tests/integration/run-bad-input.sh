@@ -32,7 +32,7 @@ for f in "$data"/*.yaml; do
   grep -qF -- "$want" "$tmp/err" || problems+=("missing diagnostic: $want")
   [ ! -e "$out" ] || problems+=("output file left behind")
   ls "$tmp" | grep -q '\.tmp\.' && problems+=("temporary file left behind")
-  grep -q 'AddressSanitizer\|runtime error' "$tmp/err" && problems+=("sanitizer report")
+  grep -q 'Sanitizer\|runtime error' "$tmp/err" && problems+=("sanitizer report")
   if [ ${#problems[@]} -eq 0 ]; then
     passed=$((passed + 1))
   else
