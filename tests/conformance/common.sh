@@ -82,3 +82,42 @@ unknown_fields() {
     grep -nE '^[[:space:]]*[0-9]+(:| \{)' "$1" "$1.protoc" 2>/dev/null |
         sed "s|^$WORK/||"
 }
+
+# yaml_has_top_key FILE KEY CAMELKEY: does the YAML file set this top-level key?
+yaml_has_top_key() {
+    grep -qE "^[\"']?($2|$3)[\"']?[[:space:]]*:" "$1"
+}
+
+# normalise YAML REF.txt OUT.txt: writes REF.txt.cmp and OUT.txt.cmp, the
+# texts to compare. Fields that fsxds fills in when the file leaves them out
+# are checked here and then dropped from both sides:
+#   type_url      must be the type of the resources;
+#   version_info  must be non-empty (a content hash).
+# Returns 1 (reason in OUT.txt.why) when such a filled-in field is wrong.
+normalise() {
+    local yaml=$1 ref=$2 out=$3 drop='^$' t want
+    cp "$ref" "$ref.cmp"
+    cp "$out" "$out.cmp"
+    if ! yaml_has_top_key "$yaml" type_url typeUrl; then
+        t=$(grep -E '^type_url: ' "$out" | head -n 1)
+        if [ -n "$t" ]; then
+            want=$(grep -oE '^  \[[^]]+\] \{$' "$ref" | sort -u)
+            if [ "$(printf '%s\n' "$want" | wc -l)" -ne 1 ] ||
+               [ "$t" != "type_url: \"$(printf '%s' "$want" | sed -E 's/^  \[(.*)\] \{$/\1/')\"" ]; then
+                echo "fsxds filled in $t, which is not the type of the resources" >"$out.why"
+                return 1
+            fi
+        fi
+        drop="$drop|^type_url: "
+    fi
+    if ! yaml_has_top_key "$yaml" version_info versionInfo; then
+        if ! grep -qE '^version_info: "[^"]+"' "$out"; then
+            echo "fsxds wrote no version_info (expected a content hash)" >"$out.why"
+            return 1
+        fi
+        drop="$drop|^version_info: "
+    fi
+    grep -vE "$drop" "$ref" >"$ref.cmp" || true
+    grep -vE "$drop" "$out" >"$out.cmp" || true
+    return 0
+}
