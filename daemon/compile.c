@@ -107,6 +107,53 @@ static int on_resource(void *userdata, YamlArena *arena, YamlNode *item, size_t 
         return 0;
 }
 
+/* Message types whose big lists are encoded while they are read: the
+ * elements of a large ClusterLoadAssignment or RouteConfiguration. They
+ * hold nothing the node build rewrites (config sources). */
+static const char *const early_types[] = {
+        "envoy.config.endpoint.v3.LbEndpoint",
+        "envoy.config.route.v3.Route",
+};
+
+static bool on_encode_early(void *userdata, const char *type, const YamlPathSegment *path, size_t n_path,
+                            const YamlNode *node, size_t item_index, Buf *ret) {
+        CompileCtx *c = userdata;
+        const SchemaMessage *m = type ? schema_message_by_type_url(c->schema, type) : NULL;
+        if (!m || resource_type_from_message(m->full_name) < 0)
+                return false;
+        const SchemaField *f = NULL;
+        for (size_t i = 0; i < n_path; i++) {
+                if (path[i].key) {
+                        if (!m || m->well_known != SCHEMA_WK_NONE)
+                                return false;
+                        f = schema_field_by_name(m, path[i].key, strlen(path[i].key));
+                        if (!f || f->type != SCHEMA_TYPE_MESSAGE || f->message->map_entry)
+                                return false;
+                        m = f->message;
+                } else if (!f || !f->repeated || (i > 0 && !path[i - 1].key))
+                        return false;
+        }
+        if (!f || !f->repeated || path[n_path - 1].key)
+                return false;
+        bool allowed = false;
+        for (size_t i = 0; i < ELEMENTSOF(early_types); i++)
+                allowed = allowed || streq(m->full_name, early_types[i]);
+        if (!allowed)
+                return false;
+        Buf where = {};
+        buf_printf(&where, "resources[%zu]", item_index);
+        for (size_t i = 0; i < n_path; i++) {
+                if (path[i].key)
+                        buf_printf(&where, ".%s", path[i].key);
+                else
+                        buf_printf(&where, "[%zu]", path[i].index);
+        }
+        _cleanup_free_ char *prefix = buf_steal_str(&where);
+        encoder_set_path(&c->enc, prefix);
+        c->n_errors += encode_message(&c->enc, m, node, ret);
+        return true;
+}
+
 static const char *const response_fields[] = {
         "version_info", "versionInfo", "resources", "type_url", "typeUrl", "nonce", "canary", "control_plane", "controlPlane",
 };
@@ -192,7 +239,7 @@ static int compile_input(const Schema *schema, const char *file, const char *dat
                 .result = ret,
         };
         encoder_init(&c.enc, schema, file, diags);
-        static const YamlCallbacks cb = { .resource = on_resource, .document = on_document };
+        static const YamlCallbacks cb = { .resource = on_resource, .document = on_document, .encode_early = on_encode_early };
         int r = from_file ? yaml_parse_file(file, NULL, diags, &cb, &c) : yaml_parse(file, data, len, NULL, diags, &cb, &c);
         encoder_done(&c.enc);
         if (r < 0 && r != -EBADMSG)

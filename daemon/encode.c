@@ -695,6 +695,11 @@ size_t encode_message(Encoder *e, const SchemaMessage *m, const YamlNode *node, 
 }
 
 static void encode_single(Encoder *e, const SchemaField *f, const YamlNode *v, Buf *out, bool in_repeated) {
+        if (v->kind == YAML_KIND_ENCODED) {
+                /* encoded while the file was read (yaml_parse's encode_early) */
+                wire_put_bytes(out, f->number, v->str, v->n);
+                return;
+        }
         if (f->type == SCHEMA_TYPE_MESSAGE) {
                 size_t mark = wire_begin_len(out, f->number);
                 encode_message(e, f->message, v, out);

@@ -191,6 +191,7 @@ typedef struct Frame {
         char *anchor;
         bool skip_value;  /* the key just read was tagged !ignore */
         bool streaming;   /* top-level resources: items go to the callback */
+        bool early;       /* a candidate for encode_early */
         ArenaMark item_mark;
         size_t anchors_at_item;
 } Frame;
@@ -390,7 +391,51 @@ static int handle_start(Parser *p, yaml_event_t *e, YamlKind kind) {
                 f->item_mark = arena_mark(p->arena);
                 f->anchors_at_item = p->n_anchor_names;
         }
+        /* frames: 0 document, 1 resources (streamed), 2 a resource, 3+ inside */
+        if (kind == YAML_KIND_MAP && p->cb->encode_early && p->n_frames >= 5 && p->frames[1].streaming &&
+            parent->node->kind == YAML_KIND_SEQ) {
+                f->early = true;
+                f->item_mark = arena_mark(p->arena);
+                f->anchors_at_item = p->n_anchor_names;
+        }
         return 0;
+}
+
+/* The path from the streamed resource (frame 2) to frame k, and the
+ * resource's "@type" if it came before. */
+static YamlNode *early_encode(Parser *p, Frame *f, YamlNode *n) {
+        size_t k = p->n_frames - 1;
+        YamlPathSegment path[64];
+        if (k - 2 > ELEMENTSOF(path) || p->error < 0 || f->anchor)
+                return NULL;
+        for (size_t j = 3; j <= k; j++) {
+                Frame *parent = &p->frames[j - 1];
+                if (parent->node->kind == YAML_KIND_MAP) {
+                        YamlNode *key = p->items[p->frames[j].items_start - 1];
+                        if (!yaml_is_scalar(key))
+                                return NULL;
+                        path[j - 3] = (YamlPathSegment) { .key = key->str };
+                } else
+                        path[j - 3] = (YamlPathSegment) { .index = p->frames[j].items_start - parent->items_start };
+        }
+        const char *type = NULL;
+        Frame *res = &p->frames[2];
+        for (size_t i = res->items_start; i + 1 < p->frames[3].items_start; i += 2)
+                if (yaml_is_scalar(p->items[i]) && streq(p->items[i]->str, "@type") && p->items[i + 1]->kind == YAML_KIND_STRING)
+                        type = p->items[i + 1]->str;
+        Buf bytes = {};
+        if (!p->cb->encode_early(p->userdata, type, path, k - 2, n, p->n_streamed, &bytes))
+                return NULL;
+        uint32_t line = n->line, column = n->column;
+        if (p->n_anchor_names == f->anchors_at_item)
+                arena_release_to(p->arena, f->item_mark);
+        YamlNode *e = arena_alloc(p->arena, sizeof(YamlNode));
+        char *data = arena_alloc(p->arena, MAX(bytes.len, 1));
+        if (bytes.len)
+                memcpy(data, bytes.data, bytes.len);
+        *e = (YamlNode) { .kind = YAML_KIND_ENCODED, .line = line, .column = column, .n = (uint32_t) bytes.len, .str = data };
+        buf_free(&bytes);
+        return e;
 }
 
 static int handle_end(Parser *p) {
@@ -403,6 +448,11 @@ static int handle_end(Parser *p) {
         if (count > 0)
                 memcpy(n->items, p->items + f->items_start, count * sizeof(YamlNode *));
         n->n = (uint32_t) (n->kind == YAML_KIND_MAP ? count / 2 : count);
+        if (f->early) {
+                YamlNode *e = early_encode(p, f, n);
+                if (e)
+                        n = e;
+        }
         p->n_items = f->items_start;
         size_t weight = f->weight;
         _cleanup_free_ char *anchor = f->anchor;
@@ -609,7 +659,7 @@ YamlNode *yaml_map_get_field(const YamlNode *map, const char *snake_name) {
 static const char *const yaml_kind_table[_YAML_KIND_MAX] = {
         [YAML_KIND_NULL] = "null",     [YAML_KIND_BOOL] = "boolean", [YAML_KIND_INT] = "integer",
         [YAML_KIND_FLOAT] = "number",  [YAML_KIND_STRING] = "string", [YAML_KIND_MAP] = "mapping",
-        [YAML_KIND_SEQ] = "sequence",
+        [YAML_KIND_SEQ] = "sequence",  [YAML_KIND_ENCODED] = "message",
 };
 
 const char *yaml_kind_to_string(YamlKind k) {
@@ -624,6 +674,8 @@ char *yaml_describe(const YamlNode *n) {
                 return xstrdup("a list");
         case YAML_KIND_NULL:
                 return xstrdup("null");
+        case YAML_KIND_ENCODED:
+                return xstrdup("a mapping");
         case YAML_KIND_STRING:
                 return n->n > 40 ? xasprintf("the string \"%.40s...\"", n->str) : xasprintf("the string \"%s\"", n->str);
         default:

@@ -17,6 +17,7 @@ typedef enum YamlKind {
         YAML_KIND_STRING,
         YAML_KIND_MAP,
         YAML_KIND_SEQ,
+        YAML_KIND_ENCODED, /* a subtree already encoded (str, n: its wire bytes) */
         _YAML_KIND_MAX,
 } YamlKind;
 
@@ -46,6 +47,12 @@ extern const YamlLimits yaml_default_limits;
 
 typedef struct YamlArena YamlArena;
 
+/* One step from a resource's root to a node inside it: a key or an index. */
+typedef struct YamlPathSegment {
+        const char *key; /* NULL for a sequence index */
+        size_t index;
+} YamlPathSegment;
+
 typedef struct YamlCallbacks {
         /* An item of a document's top-level `resources:` sequence, complete.
          * The item's memory is reused after the call unless it defines an
@@ -55,6 +62,14 @@ typedef struct YamlCallbacks {
         /* A whole document; a streamed `resources:` is an empty sequence
          * flagged YAML_FLAG_STREAMED. Return <0 to stop. */
         int (*document)(void *userdata, YamlArena *arena, YamlNode *root, size_t doc_index);
+        /* A mapping that is an item of a sequence inside a streamed resource
+         * is complete (path: from the resource's root to it; type: the
+         * resource's "@type" when it came first, else NULL). Returning true
+         * with its encoding in ret replaces the subtree by a
+         * YAML_KIND_ENCODED node and reuses its memory, so one huge resource
+         * is not held as a tree either. May be NULL. */
+        bool (*encode_early)(void *userdata, const char *type, const YamlPathSegment *path, size_t n_path,
+                             const YamlNode *node, size_t item_index, Buf *ret);
 } YamlCallbacks;
 
 /* Parses data (file_name is for diagnostics). Returns 0 when the YAML was
