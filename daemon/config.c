@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/* Parses fsxds.yaml: exactly the documented keys, each with its type, every
+ * problem a diagnostic at the user's line. */
+#include "config.h"
+#include "encode.h"
+#include "yamltree.h"
+
+static const char *const watch_backend_table[_WATCH_BACKEND_MAX] = {
+        [WATCH_BACKEND_AUTO] = "auto",
+        [WATCH_BACKEND_INOTIFY] = "inotify",
+        [WATCH_BACKEND_FANOTIFY] = "fanotify",
+};
+
+const char *watch_backend_to_string(WatchBackend b) {
+        return b >= 0 && b < _WATCH_BACKEND_MAX ? watch_backend_table[b] : NULL;
+}
+
+WatchBackend watch_backend_from_string(const char *s) {
+        for (int i = 0; i < _WATCH_BACKEND_MAX; i++)
+                if (streq(watch_backend_table[i], s))
+                        return (WatchBackend) i;
+        return _WATCH_BACKEND_INVALID;
+}
+
+Config *config_new_default(void) {
+        Config *c = xcalloc(1, sizeof(Config));
+        c->source_dir = xstrdup("/etc/fsxds/conf.d");
+        c->output_dir = xstrdup("/run/fsxds");
+        c->state_dir = xstrdup("/var/lib/fsxds");
+        c->nodes = xcalloc(1, sizeof(char *));
+        c->settle_usec = 100 * 1000;
+        c->settle_max_usec = 2 * 1000 * 1000;
+        c->watch = WATCH_BACKEND_AUTO;
+        c->publish_mode = PUBLISH_MODE_RENAME;
+        c->phase_pause_usec = 200 * 1000;
+        c->max_removal = 0.5;
+        return c;
+}
+
+static void signing_free(SigningConfig *s) {
+        if (!s)
+                return;
+        free(s->key);
+        free(s->cert);
+        free(s->chain);
+        free(s);
+}
+
+Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+        free(c->path);
+        free(c->source_dir);
+        free(c->output_dir);
+        free(c->state_dir);
+        for (size_t i = 0; i < c->n_nodes; i++)
+                free(c->nodes[i]);
+        free(c->nodes);
+        free(c->output_group);
+        free(c->schema);
+        signing_free(c->signing);
+        free(c->require_signed_sources_ca);
+        free(c);
+        return NULL;
+}
+
+typedef struct Parse {
+        const char *file;
+        DiagList *diags;
+        Config *config;
+        size_t errors;
+        bool seen;
+} Parse;
+
+static void perr(Parse *p, const YamlNode *at, const char *key, const char *fmt, ...) _printf_(4, 5);
+static void perr(Parse *p, const YamlNode *at, const char *key, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        diag_addv(p->diags, DIAG_ERROR, p->file, at ? at->line : 0, at ? at->column : 0, key, fmt, ap);
+        va_end(ap);
+        p->errors++;
+}
+
+static bool get_string(Parse *p, const YamlNode *v, const char *key, char **ret) {
+        if (v->kind != YAML_KIND_STRING || v->n == 0) {
+                _cleanup_free_ char *what = yaml_describe(v);
+                perr(p, v, key, "expected a non-empty string, got %s", what);
+                return false;
+        }
+        free(*ret);
+        *ret = xstrdup(v->str);
+        return true;
+}
+
+static bool get_path(Parse *p, const YamlNode *v, const char *key, char **ret) {
+        if (!get_string(p, v, key, ret))
+                return false;
+        if ((*ret)[0] != '/') {
+                perr(p, v, key, "expected an absolute path, got \"%s\"", v->str);
+                return false;
+        }
+        return true;
+}
+
+static bool get_duration(Parse *p, const YamlNode *v, const char *key, uint64_t *ret) {
+        int64_t s;
+        int32_t ns;
+        if (v->kind != YAML_KIND_STRING || !parse_duration(v->str, &s, &ns) || s < 0 || ns < 0) {
+                _cleanup_free_ char *what = yaml_describe(v);
+                perr(p, v, key, "expected a duration like \"0.1s\", got %s", what);
+                return false;
+        }
+        *ret = (uint64_t) s * 1000000 + (uint64_t) ns / 1000;
+        return true;
+}
+
+static void parse_signing(Parse *p, const YamlNode *v) {
+        if (v->kind == YAML_KIND_NULL)
+                return;
+        if (v->kind != YAML_KIND_MAP) {
+                perr(p, v, "signing", "expected a mapping with key, cert and optionally chain");
+                return;
+        }
+        SigningConfig *s = xcalloc(1, sizeof(SigningConfig));
+        for (uint32_t i = 0; i < v->n; i++) {
+                const YamlNode *k = v->items[2 * i], *val = v->items[2 * i + 1];
+                _cleanup_free_ char *key = xasprintf("signing.%s", k->str);
+                if (streq(k->str, "key"))
+                        get_path(p, val, key, &s->key);
+                else if (streq(k->str, "cert"))
+                        get_path(p, val, key, &s->cert);
+                else if (streq(k->str, "chain"))
+                        get_path(p, val, key, &s->chain);
+                else
+                        perr(p, k, key, "unknown key \"%s\" (signing takes key, cert, chain)", k->str);
+        }
+        if (!s->key || !s->cert)
+                perr(p, v, "signing", "signing needs both key and cert");
+        signing_free(p->config->signing);
+        p->config->signing = s;
+}
+
+static void parse_key(Parse *p, const YamlNode *k, const YamlNode *v) {
+        Config *c = p->config;
+        const char *key = k->str;
+        if (streq(key, "source_dir"))
+                get_path(p, v, key, &c->source_dir);
+        else if (streq(key, "output_dir"))
+                get_path(p, v, key, &c->output_dir);
+        else if (streq(key, "state_dir"))
+                get_path(p, v, key, &c->state_dir);
+        else if (streq(key, "nodes")) {
+                if (v->kind == YAML_KIND_NULL)
+                        return;
+                if (v->kind != YAML_KIND_SEQ) {
+                        perr(p, v, key, "expected a list of node ids");
+                        return;
+                }
+                for (uint32_t i = 0; i < v->n; i++) {
+                        const YamlNode *id = v->items[i];
+                        _cleanup_free_ char *path = xasprintf("nodes[%u]", i);
+                        if (id->kind != YAML_KIND_STRING || !node_id_is_valid(id->str)) {
+                                perr(p, id, path, "invalid node id (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')");
+                                continue;
+                        }
+                        c->nodes = xrealloc(c->nodes, (c->n_nodes + 2) * sizeof(char *));
+                        c->nodes[c->n_nodes++] = xstrdup(id->str);
+                        c->nodes[c->n_nodes] = NULL;
+                }
+        } else if (streq(key, "settle"))
+                get_duration(p, v, key, &c->settle_usec);
+        else if (streq(key, "settle_max"))
+                get_duration(p, v, key, &c->settle_max_usec);
+        else if (streq(key, "phase_pause"))
+                get_duration(p, v, key, &c->phase_pause_usec);
+        else if (streq(key, "watch")) {
+                WatchBackend b = v->kind == YAML_KIND_STRING ? watch_backend_from_string(v->str) : _WATCH_BACKEND_INVALID;
+                if (b < 0)
+                        perr(p, v, key, "expected auto, inotify or fanotify");
+                else
+                        c->watch = b;
+        } else if (streq(key, "publish_mode")) {
+                PublishMode m = v->kind == YAML_KIND_STRING ? publish_mode_from_string(v->str) : _PUBLISH_MODE_INVALID;
+                if (m < 0)
+                        perr(p, v, key, "expected rename or watched_directory");
+                else
+                        c->publish_mode = m;
+        } else if (streq(key, "max_removal")) {
+                char *end = NULL;
+                double d = (v->kind == YAML_KIND_INT || v->kind == YAML_KIND_FLOAT) ? strtod(v->str, &end) : -1;
+                if (!end || *end || !(d >= 0 && d <= 1))
+                        perr(p, v, key, "expected a fraction from 0 to 1");
+                else
+                        c->max_removal = d;
+        } else if (streq(key, "output_group"))
+                get_string(p, v, key, &c->output_group);
+        else if (streq(key, "schema"))
+                get_path(p, v, key, &c->schema);
+        else if (streq(key, "signing"))
+                parse_signing(p, v);
+        else if (streq(key, "require_signed_sources")) {
+                if (v->kind == YAML_KIND_NULL)
+                        return;
+                const YamlNode *ca = yaml_map_get(v, "ca");
+                if (v->kind != YAML_KIND_MAP || !ca || v->n != 1)
+                        perr(p, v, key, "expected a mapping with ca: the path of the trusted CA certificate(s)");
+                else
+                        get_path(p, ca, "require_signed_sources.ca", &c->require_signed_sources_ca);
+        } else
+                perr(p, k, NULL, "unknown key \"%s\" (see fsxds.yaml(5))", key);
+}
+
+static int on_document(void *userdata, YamlArena *arena, YamlNode *root, size_t doc_index) {
+        Parse *p = userdata;
+        if (root->kind == YAML_KIND_NULL)
+                return 0;
+        if (p->seen) {
+                perr(p, root, NULL, "the configuration is one YAML document");
+                return 0;
+        }
+        p->seen = true;
+        if (root->kind != YAML_KIND_MAP) {
+                perr(p, root, NULL, "the configuration must be a mapping of keys");
+                return 0;
+        }
+        for (uint32_t i = 0; i < root->n; i++)
+                parse_key(p, root->items[2 * i], root->items[2 * i + 1]);
+        if (p->config->settle_max_usec < p->config->settle_usec) {
+                const YamlNode *at = yaml_map_get(root, "settle_max");
+                perr(p, at ? at : root, "settle_max", "settle_max must not be shorter than settle");
+        }
+        return 0;
+}
+
+int config_parse(const char *file, const char *data, size_t len, DiagList *diags, Config **ret) {
+        _cleanup_(config_freep) Config *c = config_new_default();
+        Parse p = { .file = file, .diags = diags, .config = c };
+        static const YamlCallbacks cb = { .document = on_document };
+        int r = yaml_parse(file, data, len, NULL, diags, &cb, &p);
+        if (r < 0 || p.errors > 0)
+                return -EBADMSG;
+        c->path = file ? xstrdup(file) : NULL;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int config_load(const char *path, DiagList *diags, Config **ret) {
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r = read_file_bounded(path, 1u << 20, &data, &len);
+        if (r < 0)
+                return r;
+        return config_parse(path, data, len, diags, ret);
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* fsxdsd's configuration file (/etc/fsxds/fsxds.yaml): parsed with the same
+ * YAML loader and diagnostics as sources; unknown keys are errors. */
+#pragma once
+
+#include "build.h"
+#include "diag.h"
+
+typedef enum WatchBackend {
+        WATCH_BACKEND_AUTO,
+        WATCH_BACKEND_INOTIFY,
+        WATCH_BACKEND_FANOTIFY,
+        _WATCH_BACKEND_MAX,
+        _WATCH_BACKEND_INVALID = -EINVAL,
+} WatchBackend;
+
+const char *watch_backend_to_string(WatchBackend b);
+WatchBackend watch_backend_from_string(const char *s);
+
+typedef struct SigningConfig {
+        char *key;
+        char *cert;
+        char *chain; /* may be NULL */
+} SigningConfig;
+
+typedef struct Config {
+        char *path; /* where it was read from, NULL for defaults */
+        char *source_dir;
+        char *output_dir;
+        char *state_dir;
+        char **nodes; /* NULL-terminated */
+        size_t n_nodes;
+        uint64_t settle_usec;
+        uint64_t settle_max_usec;
+        WatchBackend watch;
+        PublishMode publish_mode;
+        uint64_t phase_pause_usec;
+        double max_removal;
+        char *output_group; /* NULL: the daemon's own group */
+        char *schema;       /* NULL: built in */
+        SigningConfig *signing;
+        char *require_signed_sources_ca; /* NULL: not required */
+} Config;
+
+#define CONFIG_DEFAULT_PATH "/etc/fsxds/fsxds.yaml"
+
+/* The defaults of every key. */
+Config *config_new_default(void);
+Config *config_free(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
+
+/* Returns 0, -EBADMSG with diagnostics, or -errno when unreadable. */
+int config_parse(const char *file, const char *data, size_t len, DiagList *diags, Config **ret);
+int config_load(const char *path, DiagList *diags, Config **ret);

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* config: every key with its type and default, unknown keys and bad
+ * values as diagnostics at their line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static int parse(const char *text, DiagList *d, Config **ret) {
+        return config_parse("fsxds.yaml", text, strlen(text), d, ret);
+}
+
+static void test_defaults(void **state) {
+        DiagList d = {};
+        Config *c = NULL;
+        assert_int_equal(parse("", &d, &c), 0);
+        assert_string_equal(c->source_dir, "/etc/fsxds/conf.d");
+        assert_string_equal(c->output_dir, "/run/fsxds");
+        assert_string_equal(c->state_dir, "/var/lib/fsxds");
+        assert_int_equal(c->n_nodes, 0);
+        assert_int_equal(c->settle_usec, 100000);
+        assert_int_equal(c->settle_max_usec, 2000000);
+        assert_int_equal(c->watch, WATCH_BACKEND_AUTO);
+        assert_int_equal(c->publish_mode, PUBLISH_MODE_RENAME);
+        assert_int_equal(c->phase_pause_usec, 200000);
+        assert_true(c->max_removal == 0.5);
+        assert_null(c->output_group);
+        assert_null(c->schema);
+        assert_null(c->signing);
+        assert_null(c->require_signed_sources_ca);
+        config_free(c);
+}
+
+static void test_all_keys(void **state) {
+        DiagList d = {};
+        Config *c = NULL;
+        assert_int_equal(parse("source_dir: /s\noutput_dir: /o\nstate_dir: /st\nnodes: [a, b-1]\nsettle: 0.5s\n"
+                               "settle_max: 3s\nwatch: inotify\npublish_mode: watched_directory\nphase_pause: 0s\n"
+                               "max_removal: 1\noutput_group: envoy\nschema: /x.desc\n"
+                               "signing: {key: /k, cert: /c, chain: /ch}\nrequire_signed_sources: {ca: /ca.pem}\n",
+                               &d, &c), 0);
+        assert_string_equal(c->source_dir, "/s");
+        assert_string_equal(c->nodes[1], "b-1");
+        assert_null(c->nodes[2]);
+        assert_int_equal(c->settle_usec, 500000);
+        assert_int_equal(c->settle_max_usec, 3000000);
+        assert_int_equal(c->watch, WATCH_BACKEND_INOTIFY);
+        assert_int_equal(c->publish_mode, PUBLISH_MODE_WATCHED_DIRECTORY);
+        assert_int_equal(c->phase_pause_usec, 0);
+        assert_true(c->max_removal == 1.0);
+        assert_string_equal(c->output_group, "envoy");
+        assert_string_equal(c->signing->chain, "/ch");
+        assert_string_equal(c->require_signed_sources_ca, "/ca.pem");
+        config_free(c);
+}
+
+static void test_errors_have_locations(void **state) {
+        DiagList d = {};
+        Config *c = NULL;
+        assert_int_equal(parse("settle: 100ms\nwatch: kqueue\nsource_dir: relative/dir\nnodes: [.hidden]\n"
+                               "max_removal: 2\nbogus: 1\nsigning: {key: /k}\n", &d, &c), -EBADMSG);
+        assert_null(c);
+        const char *want[] = {
+                "fsxds.yaml:1:9: error: settle: expected a duration like \"0.1s\", got the string \"100ms\"",
+                "fsxds.yaml:2:8: error: watch: expected auto, inotify or fanotify",
+                "fsxds.yaml:3:13: error: source_dir: expected an absolute path, got \"relative/dir\"",
+                "fsxds.yaml:4:9: error: nodes[0]: invalid node id",
+                "fsxds.yaml:5:14: error: max_removal: expected a fraction from 0 to 1",
+                "fsxds.yaml:6:1: error: unknown key \"bogus\"",
+                "fsxds.yaml:7:10: error: signing: signing needs both key and cert",
+        };
+        assert_int_equal(d.n_errors, ELEMENTSOF(want));
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                _cleanup_free_ char *s = diag_format(&d.items[i]);
+                if (!startswith(s, want[i]))
+                        fail_msg("diagnostic %zu: got \"%s\", want \"%s...\"", i, s, want[i]);
+        }
+        diag_list_clear(&d);
+}
+
+static void test_settle_max_not_below_settle(void **state) {
+        DiagList d = {};
+        Config *c = NULL;
+        assert_int_equal(parse("settle: 3s\nsettle_max: 1s\n", &d, &c), -EBADMSG);
+        _cleanup_free_ char *s = diag_format(&d.items[0]);
+        assert_string_equal(s, "fsxds.yaml:2:13: error: settle_max: settle_max must not be shorter than settle");
+        diag_list_clear(&d);
+}
+
+static void test_shipped_file_is_defaults(void **state) {
+        DiagList d = {};
+        Config *c = NULL;
+        _cleanup_free_ char *p = xasprintf("%s/conf/fsxds.yaml", SOURCE_ROOT);
+        assert_int_equal(config_load(p, &d, &c), 0);
+        Config *dflt = config_new_default();
+        assert_string_equal(c->source_dir, dflt->source_dir);
+        assert_int_equal(c->settle_usec, dflt->settle_usec);
+        config_free(dflt);
+        config_free(c);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_all_keys),
+                cmocka_unit_test(test_errors_have_locations),
+                cmocka_unit_test(test_settle_max_not_below_settle),
+                cmocka_unit_test(test_shipped_file_is_defaults),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
