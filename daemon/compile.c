@@ -240,7 +240,7 @@ static int compile_input(const Schema *schema, const char *file, const char *dat
         };
         encoder_init(&c.enc, schema, file, diags);
         static const YamlCallbacks cb = { .resource = on_resource, .document = on_document, .encode_early = on_encode_early };
-        int r = from_file ? yaml_parse_file(file, NULL, diags, &cb, &c) : yaml_parse(file, data, len, NULL, diags, &cb, &c);
+        int r = from_file ? yaml_parse_file(file, NULL, diags, &cb, &c, ret->sha256) : yaml_parse(file, data, len, NULL, diags, &cb, &c);
         encoder_done(&c.enc);
         if (r < 0 && r != -EBADMSG)
                 return r;

@@ -22,6 +22,7 @@ typedef struct CompileResult {
         char *version_info; /* the first document's own version_info, if any */
         char *type_url;     /* the first document's own type_url, if any */
         unsigned type_url_line, type_url_column;
+        char sha256[65]; /* of the file's bytes (compile_file only) */
 } CompileResult;
 
 void compile_result_done(CompileResult *r);

@@ -9,7 +9,7 @@
 
 #include "build.h"
 #include "compile.h"
-#include "config.h"
+#include "version.h"
 #include "decode.h"
 #include "schema.h"
 

@@ -3,6 +3,7 @@
  * line and column. Plain scalars are typed as Envoy's YAML loader types
  * them; aliases share the anchored node and are charged against a budget,
  * so a "billion laughs" document is refused after a bounded amount of work. */
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -514,7 +515,13 @@ static void reader_error(Parser *p, const char *data, size_t len, FILE *f) {
         p->error = -EBADMSG;
 }
 
-static int parse_input(const char *file_name, const char *data, size_t len, FILE *f, const YamlLimits *limits,
+typedef struct HashingReader {
+        FILE *f;
+        EVP_MD_CTX *md;
+} HashingReader;
+static int read_and_hash(void *data, unsigned char *buffer, size_t size, size_t *size_read);
+
+static int parse_input(const char *file_name, const char *data, size_t len, HashingReader *f, const YamlLimits *limits,
                        DiagList *diags, const YamlCallbacks *cb, void *userdata) {
         static const YamlCallbacks no_callbacks = {};
         Parser p = {
@@ -532,7 +539,7 @@ static int parse_input(const char *file_name, const char *data, size_t len, FILE
         if (!yaml_parser_initialize(&p.yp))
                 abort();
         if (f)
-                yaml_parser_set_input_file(&p.yp, f);
+                yaml_parser_set_input(&p.yp, read_and_hash, f);
         else
                 yaml_parser_set_input_string(&p.yp, (const unsigned char *) data, len);
         p.arena = yaml_arena_new();
@@ -541,7 +548,7 @@ static int parse_input(const char *file_name, const char *data, size_t len, FILE
         while (!done && r >= 0) {
                 yaml_event_t e;
                 if (!yaml_parser_parse(&p.yp, &e)) {
-                        reader_error(&p, data, len, f);
+                        reader_error(&p, data, len, f ? f->f : NULL);
                         break;
                 }
                 switch (e.type) {
@@ -601,8 +608,16 @@ int yaml_parse(const char *file_name, const char *data, size_t len, const YamlLi
         return parse_input(file_name, data, len, NULL, limits, diags, cb, userdata);
 }
 
+static int read_and_hash(void *data, unsigned char *buffer, size_t size, size_t *size_read) {
+        HashingReader *h = data;
+        *size_read = fread(buffer, 1, size, h->f);
+        if (*size_read > 0 && h->md && !EVP_DigestUpdate(h->md, buffer, *size_read))
+                abort();
+        return !ferror(h->f);
+}
+
 int yaml_parse_file(const char *path, const YamlLimits *limits, DiagList *diags, const YamlCallbacks *cb,
-                    void *userdata) {
+                    void *userdata, char ret_sha256[65]) {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f)
                 return -errno;
@@ -611,8 +626,34 @@ int yaml_parse_file(const char *path, const YamlLimits *limits, DiagList *diags,
                 return -errno;
         if (S_ISDIR(st.st_mode))
                 return -EISDIR;
-        /* the size check of parse_input, before anything is read */
-        return parse_input(path, NULL, S_ISREG(st.st_mode) ? (size_t) st.st_size : 0, f, limits, diags, cb, userdata);
+        HashingReader h = { .f = f };
+        if (ret_sha256) {
+                h.md = EVP_MD_CTX_new();
+                if (!h.md || !EVP_DigestInit_ex(h.md, EVP_sha256(), NULL))
+                        abort();
+        }
+        /* the size check of parse_input happens before anything is read */
+        int r = parse_input(path, NULL, S_ISREG(st.st_mode) ? (size_t) st.st_size : 0, &h, limits, diags, cb, userdata);
+        if (h.md) {
+                /* the digest covers the whole file even when parsing stopped early */
+                unsigned char buf[65536];
+                size_t n;
+                while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+                        if (!EVP_DigestUpdate(h.md, buf, n))
+                                abort();
+                unsigned char md[32];
+                unsigned len;
+                if (!EVP_DigestFinal_ex(h.md, md, &len))
+                        abort();
+                EVP_MD_CTX_free(h.md);
+                static const char hex[] = "0123456789abcdef";
+                for (size_t i = 0; i < 32; i++) {
+                        ret_sha256[2 * i] = hex[md[i] >> 4];
+                        ret_sha256[2 * i + 1] = hex[md[i] & 15];
+                }
+                ret_sha256[64] = 0;
+        }
+        return r;
 }
 
 /* ---- tree access and construction ---- */

@@ -78,10 +78,11 @@ typedef struct YamlCallbacks {
 int yaml_parse(const char *file_name, const char *data, size_t len, const YamlLimits *limits,
                DiagList *diags, const YamlCallbacks *cb, void *userdata);
 
-/* The same, reading the file in chunks (no copy of it in memory). Returns
- * -errno when the file cannot be opened. */
+/* The same, reading the file in chunks (no copy of it in memory), and
+ * hashing what it reads into ret_sha256 (hex, optional). Returns -errno
+ * when the file cannot be opened. */
 int yaml_parse_file(const char *path, const YamlLimits *limits, DiagList *diags, const YamlCallbacks *cb,
-                    void *userdata);
+                    void *userdata, char ret_sha256[65]);
 
 /* Map lookup by exact key; NULL when absent or not a map. */
 YamlNode *yaml_map_get(const YamlNode *map, const char *key);
