@@ -154,12 +154,21 @@ int build_list_sources(const char *dir, char ***ret) {
 
 /* ---- config source wiring ---- */
 
+/* Config sources are wired to "<marker>/<type>/<file>"; a node's build
+ * replaces the marker with the node's directory. The marker starts with a
+ * byte no protobuf message can start with (a tag of field 0), so a
+ * length-delimited field that starts with it is the path string itself and
+ * any other that contains it is a nested message. Compiled files are thus
+ * shared by every node. */
+#define NODE_DIR_MARKER "\x01fsxds-node-dir\x01"
+
 typedef struct Wiring {
         const Schema *schema;
-        const BuildOptions *opts;
+        PublishMode mode;
         const char *file;
         DiagList *diags;
         YamlArena *arena;
+        bool wired; /* the current resource got a wired config source */
 } Wiring;
 
 /* Sets parent.<field> (a ConfigSource) to the node's file for resource
@@ -183,17 +192,19 @@ static void wire_source(Wiring *w, YamlNode *parent, const char *field, const ch
         _cleanup_free_ char *fname = build_file_name(resource_name);
         if (!fname)
                 return; /* too long a name: reported when the files are split */
-        _cleanup_free_ char *path = xasprintf("%s/%s/%s", w->opts->output_dir, type_dir, fname);
+        _cleanup_free_ char *path = xasprintf(NODE_DIR_MARKER "/%s/%s", type_dir, fname);
         YamlNode *pcs = yaml_new_collection(w->arena, YAML_KIND_MAP, at);
         yaml_map_set(w->arena, pcs, "path", yaml_new_scalar(w->arena, YAML_KIND_STRING, path, at));
-        if (w->opts->mode == PUBLISH_MODE_WATCHED_DIRECTORY) {
-                _cleanup_free_ char *dir = xasprintf("%s/%s", w->opts->output_dir, type_dir);
+        if (w->mode == PUBLISH_MODE_WATCHED_DIRECTORY) {
+                _cleanup_free_ char *dir = xasprintf(NODE_DIR_MARKER "/%s", type_dir);
                 YamlNode *wd = yaml_new_collection(w->arena, YAML_KIND_MAP, at);
                 yaml_map_set(w->arena, wd, "path", yaml_new_scalar(w->arena, YAML_KIND_STRING, dir, at));
                 yaml_map_set(w->arena, pcs, "watched_directory", wd);
         }
         yaml_map_set(w->arena, cs, "path_config_source", pcs);
-        diag_add(w->diags, DIAG_NOTE, w->file, at->line, at->column, NULL, "config source wired to %s", path);
+        w->wired = true;
+        diag_add(w->diags, DIAG_NOTE, w->file, at->line, at->column, NULL,
+                 "config source wired to the node's %s/%s", type_dir, fname);
 }
 
 static bool cluster_is_eds(const YamlNode *cluster) {
@@ -269,12 +280,13 @@ static void wire_message(Wiring *w, const SchemaMessage *m, YamlNode *node) {
         }
 }
 
-static void rewrite_resource(void *userdata, YamlArena *arena, ResourceType type, YamlNode *resource,
+static bool rewrite_resource(void *userdata, YamlArena *arena, ResourceType type, YamlNode *resource,
                              const char *file, DiagList *diags) {
         Wiring *w = userdata;
         w->arena = arena;
         w->file = file;
         w->diags = diags;
+        w->wired = false;
         if (type == RESOURCE_VIRTUAL_HOST) {
                 /* "<route_config>/<vhost>" becomes virtual host "<vhost>" */
                 YamlNode *name = yaml_map_get_field(resource, "name");
@@ -285,20 +297,225 @@ static void rewrite_resource(void *userdata, YamlArena *arena, ResourceType type
         const SchemaMessage *m = schema_message(w->schema, resource_type_to_message(type));
         if (m)
                 wire_message(w, m, resource);
+        return w->wired;
 }
 
-/* ---- merging and splitting ---- */
+/* ---- the source cache ---- */
+
+typedef struct CachedFile {
+        char *path;     /* source_dir/rel */
+        const char *rel; /* points into path */
+        dev_t dev;
+        ino_t ino;
+        off_t size;
+        struct timespec mtime, ctime;
+        char sha256[65];
+        ResourceList resources;
+        DiagList diags;
+        bool seen;
+} CachedFile;
+
+struct SourceCache {
+        const Schema *schema;
+        PublishMode mode;
+        Hashmap by_rel;
+        CachedFile **files; /* sorted by rel after a refresh */
+        size_t n_files;
+        char **nodes;       /* NULL-terminated, from nodes/<id>/ */
+};
+
+int source_cache_new(const Schema *schema, PublishMode mode, SourceCache **ret) {
+        SourceCache *c = xcalloc(1, sizeof(SourceCache));
+        c->schema = schema;
+        c->mode = mode;
+        c->nodes = xcalloc(1, sizeof(char *));
+        *ret = c;
+        return 0;
+}
+
+static void cached_file_free(CachedFile *f) {
+        if (!f)
+                return;
+        resource_list_free(&f->resources);
+        diag_list_clear(&f->diags);
+        free(f->path);
+        free(f);
+}
+
+static void free_strv(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+SourceCache *source_cache_free(SourceCache *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_files; i++)
+                cached_file_free(c->files[i]);
+        free(c->files);
+        hashmap_free(&c->by_rel);
+        free_strv(c->nodes);
+        free(c);
+        return NULL;
+}
+
+const char *const *source_cache_nodes(const SourceCache *c) {
+        return (const char *const *) c->nodes;
+}
+
+static int cmp_cached(const void *a, const void *b) {
+        return strcmp((*(CachedFile *const *) a)->rel, (*(CachedFile *const *) b)->rel);
+}
+
+/* Compiles one file into its cache entry (diagnostics kept with it). */
+static void cache_compile(SourceCache *c, CachedFile *f) {
+        resource_list_free(&f->resources);
+        diag_list_clear(&f->diags);
+        Wiring w = { .schema = c->schema, .mode = c->mode };
+        CompileHooks hooks = { .rewrite = rewrite_resource, .userdata = &w };
+        CompileResult cr = {};
+        int r = compile_file(c->schema, f->path, &hooks, &f->diags, &cr);
+        if (r < 0 && r != -EBADMSG)
+                diag_add(&f->diags, DIAG_ERROR, f->path, 0, 0, NULL, "cannot read: %s", strerror(-r));
+        if (f->diags.n_errors == 0) {
+                f->resources = cr.resources;
+                cr.resources = (ResourceList) {};
+        }
+        memcpy(f->sha256, cr.sha256, sizeof f->sha256);
+        compile_result_done(&cr);
+}
+
+/* One file seen by a refresh: recompiled unless its stat is unchanged. */
+static int cache_visit(SourceCache *c, const char *path, size_t rel_offset, const struct stat *st) {
+        const char *rel = path + rel_offset;
+        CachedFile *f = hashmap_get(&c->by_rel, rel, strlen(rel));
+        if (f) {
+                f->seen = true;
+                if (f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
+                    f->mtime.tv_sec == st->st_mtim.tv_sec && f->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+                    f->ctime.tv_sec == st->st_ctim.tv_sec && f->ctime.tv_nsec == st->st_ctim.tv_nsec)
+                        return 0;
+        } else {
+                f = xcalloc(1, sizeof(CachedFile));
+                f->path = xstrdup(path);
+                f->rel = f->path + rel_offset;
+                f->seen = true;
+                hashmap_put(&c->by_rel, f->rel, strlen(f->rel), f);
+                c->files = xrealloc(c->files, (c->n_files + 1) * sizeof(CachedFile *));
+                c->files[c->n_files++] = f;
+        }
+        char old_sha[65];
+        memcpy(old_sha, f->sha256, sizeof old_sha);
+        f->dev = st->st_dev;
+        f->ino = st->st_ino;
+        f->size = st->st_size;
+        f->mtime = st->st_mtim;
+        f->ctime = st->st_ctim;
+        cache_compile(c, f);
+        return !streq(old_sha, f->sha256);
+}
+
+static int refresh_dir(SourceCache *c, const char *dir, size_t rel_offset) {
+        _cleanup_free_ char **files = NULL;
+        int r = build_list_sources(dir, &files);
+        if (r < 0)
+                return r;
+        int changed = 0;
+        for (char **p = files; *p; p++) {
+                struct stat st;
+                if (stat(*p, &st) == 0) {
+                        r = cache_visit(c, *p, rel_offset, &st);
+                        if (r > 0)
+                                changed++;
+                }
+                free(*p);
+        }
+        return changed;
+}
+
+static int list_node_dirs(const char *source_dir, char ***ret) {
+        _cleanup_free_ char *nodes_dir = xasprintf("%s/nodes", source_dir);
+        StrList l = {};
+        DIR *d = opendir(nodes_dir);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (!node_id_is_valid(de->d_name))
+                                continue;
+                        _cleanup_free_ char *p = xasprintf("%s/%s", nodes_dir, de->d_name);
+                        struct stat st;
+                        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                                strlist_add(&l, xstrdup(de->d_name));
+                }
+                closedir(d);
+        } else if (errno != ENOENT)
+                return -errno;
+        if (!l.items)
+                l.items = xcalloc(1, sizeof(char *));
+        else
+                qsort(l.items, l.n, sizeof(char *), cmp_str);
+        *ret = l.items;
+        return 0;
+}
+
+int source_cache_refresh(SourceCache *c, const char *source_dir, const char *only_node) {
+        for (size_t i = 0; i < c->n_files; i++)
+                c->files[i]->seen = false;
+        size_t rel_offset = strlen(source_dir) + 1;
+        char **nodes = NULL;
+        int r = list_node_dirs(source_dir, &nodes);
+        if (r < 0)
+                return r;
+        free_strv(c->nodes);
+        c->nodes = nodes;
+        int changed = 0;
+        _cleanup_free_ char *common = xasprintf("%s/common", source_dir);
+        r = refresh_dir(c, common, rel_offset);
+        if (r < 0)
+                return r;
+        changed += r;
+        for (char **n = nodes; *n; n++) {
+                if (only_node && !streq(*n, only_node))
+                        continue;
+                _cleanup_free_ char *d = xasprintf("%s/nodes/%s", source_dir, *n);
+                r = refresh_dir(c, d, rel_offset);
+                if (r < 0)
+                        return r;
+                changed += r;
+        }
+        /* files that are gone */
+        size_t k = 0;
+        for (size_t i = 0; i < c->n_files; i++) {
+                CachedFile *f = c->files[i];
+                if (f->seen) {
+                        c->files[k++] = f;
+                        continue;
+                }
+                changed++;
+                cached_file_free(f);
+        }
+        c->n_files = k;
+        hashmap_free(&c->by_rel);
+        for (size_t i = 0; i < c->n_files; i++)
+                hashmap_put(&c->by_rel, c->files[i]->rel, strlen(c->files[i]->rel), c->files[i]);
+        if (c->n_files > 0)
+                qsort(c->files, c->n_files, sizeof(CachedFile *), cmp_cached);
+        return changed;
+}
+
+/* ---- a node's build: merging and splitting ---- */
 
 typedef struct Entry {
-        Resource r;
+        const Resource *r;
         bool from_node;
 } Entry;
 
 static int cmp_entry(const void *a, const void *b) {
-        const Entry *const *x = a, *const *y = b;
-        if ((*x)->r.type != (*y)->r.type)
-                return (*x)->r.type < (*y)->r.type ? -1 : 1;
-        return strcmp((*x)->r.name, (*y)->r.name);
+        const Entry *x = a, *y = b;
+        if (x->r->type != y->r->type)
+                return x->r->type < y->r->type ? -1 : 1;
+        return strcmp(x->r->name, y->r->name);
 }
 
 /* The value (field 2) of a serialized Any. */
@@ -314,34 +531,63 @@ static bool any_value(const uint8_t *any, size_t len, const uint8_t **ret, size_
         return false;
 }
 
-/* Inserts a virtual host (field 2 of RouteConfiguration) after the
- * existing ones, keeping fields in number order. */
-static void splice_virtual_host(Resource *rc, const Resource *vh) {
-        const uint8_t *rcv, *vhv;
-        size_t rcl, vhl;
-        if (!any_value(rc->any, rc->any_len, &rcv, &rcl) || !any_value(vh->any, vh->any_len, &vhv, &vhl))
+/* Inserts virtual hosts (field 2 of RouteConfiguration) after the existing
+ * ones, keeping fields in number order. */
+static void splice_virtual_hosts(const uint8_t *any, size_t any_len, Resource *const *vhs, size_t n_vhs, Buf *out) {
+        const uint8_t *rcv;
+        size_t rcl;
+        if (!any_value(any, any_len, &rcv, &rcl))
                 return;
         Buf body = {};
         WireReader rd = { rcv, rcv + rcl };
         WireField f;
         bool inserted = false;
-        while (wire_next(&rd, &f)) {
-                if (!inserted && f.number > 2) {
-                        wire_put_bytes(&body, 2, vhv, vhl);
+        for (;;) {
+                bool more = wire_next(&rd, &f);
+                if (!inserted && (!more || f.number > 2)) {
+                        for (size_t i = 0; i < n_vhs; i++) {
+                                const uint8_t *v;
+                                size_t vl;
+                                if (any_value(vhs[i]->any, vhs[i]->any_len, &v, &vl))
+                                        wire_put_bytes(&body, 2, v, vl);
+                        }
                         inserted = true;
                 }
+                if (!more)
+                        break;
                 buf_append(&body, f.start, (size_t) (f.end - f.start));
         }
-        if (!inserted)
-                wire_put_bytes(&body, 2, vhv, vhl);
-        Buf any = {};
         const char *url = resource_type_to_url(RESOURCE_ROUTE_CONFIGURATION);
-        wire_put_bytes(&any, 1, url, strlen(url));
-        wire_put_bytes(&any, 2, body.data, body.len);
+        wire_put_bytes(out, 1, url, strlen(url));
+        wire_put_bytes(out, 2, body.data, body.len);
         buf_free(&body);
-        free(rc->any);
-        rc->any = any.data;
-        rc->any_len = any.len;
+}
+
+/* Copies a message replacing the node-directory marker in path strings. */
+static void substitute_marker(const uint8_t *p, size_t n, const char *dir, Buf *out) {
+        static const char marker[] = NODE_DIR_MARKER;
+        const size_t ml = sizeof marker - 1;
+        WireReader rd = { p, p + n };
+        WireField f;
+        while (wire_next(&rd, &f)) {
+                if (f.wire_type != WIRE_LEN || f.len < ml || !memmem(f.data, f.len, marker, ml)) {
+                        buf_append(out, f.start, (size_t) (f.end - f.start));
+                        continue;
+                }
+                wire_put_tag(out, f.number, WIRE_LEN);
+                if (memcmp(f.data, marker, ml) == 0) {
+                        size_t dl = strlen(dir);
+                        wire_put_varint(out, dl + f.len - ml);
+                        buf_append(out, dir, dl);
+                        buf_append(out, f.data + ml, f.len - ml);
+                } else {
+                        Buf inner = {};
+                        substitute_marker(f.data, f.len, dir, &inner);
+                        wire_put_varint(out, inner.len);
+                        buf_append(out, inner.data, inner.len);
+                        buf_free(&inner);
+                }
+        }
 }
 
 static void add_file(NodeOutput *o, ResourceType t, const char *dir, const char *fname, Resource *const *items, size_t n) {
@@ -359,36 +605,21 @@ static int cmp_node_file(const void *a, const void *b) {
         return strcmp(((const NodeFile *) a)->path, ((const NodeFile *) b)->path);
 }
 
-static int compile_sources(const Schema *schema, const char *dir, bool from_node, Wiring *w, DiagList *diags,
-                           Entry **entries, size_t *n_entries, int *io_error) {
-        _cleanup_free_ char **files = NULL;
-        int r = build_list_sources(dir, &files);
-        if (r < 0) {
-                diag_add(diags, DIAG_ERROR, dir, 0, 0, NULL, "cannot read directory: %s", strerror(-r));
-                *io_error = r;
-                return r;
+static bool file_in_node(const CachedFile *f, const char *node_id, bool *ret_from_node) {
+        if (startswith(f->rel, "common/")) {
+                *ret_from_node = false;
+                return true;
         }
-        CompileHooks hooks = { .rewrite = rewrite_resource, .userdata = w };
-        for (char **f = files; *f; f++) {
-                CompileResult cr = {};
-                r = compile_file(schema, *f, &hooks, diags, &cr);
-                if (r < 0 && r != -EBADMSG) {
-                        diag_add(diags, DIAG_ERROR, *f, 0, 0, NULL, "cannot read: %s", strerror(-r));
-                        *io_error = r;
-                }
-                *entries = xrealloc(*entries, (*n_entries + cr.resources.n) * sizeof(Entry));
-                for (size_t i = 0; i < cr.resources.n; i++) {
-                        (*entries)[(*n_entries)++] = (Entry) { cr.resources.items[i], from_node };
-                        cr.resources.items[i] = (Resource) {};
-                }
-                compile_result_done(&cr);
-                free(*f);
+        size_t l = strlen(node_id);
+        if (startswith(f->rel, "nodes/") && strncmp(f->rel + 6, node_id, l) == 0 && f->rel[6 + l] == '/') {
+                *ret_from_node = true;
+                return true;
         }
-        return 0;
+        return false;
 }
 
-int build_node(const Schema *schema, const char *source_dir, const char *node_id, const BuildOptions *opts,
-               DiagList *diags, NodeOutput *ret) {
+int build_node_from_cache(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags,
+                          NodeOutput *ret) {
         assert(opts->output_dir && opts->output_dir[0] == '/');
         if (!node_id_is_valid(node_id)) {
                 diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL,
@@ -396,93 +627,134 @@ int build_node(const Schema *schema, const char *source_dir, const char *node_id
                 return -EBADMSG;
         }
         size_t errors_before = diags->n_errors;
-        Wiring w = { .schema = schema, .opts = opts };
-        Entry *entries = NULL;
         size_t n = 0;
-        int io_error = 0;
-        _cleanup_free_ char *common = xasprintf("%s/common", source_dir);
-        _cleanup_free_ char *nodedir = xasprintf("%s/nodes/%s", source_dir, node_id);
-        compile_sources(schema, common, false, &w, diags, &entries, &n, &io_error);
-        compile_sources(schema, nodedir, true, &w, diags, &entries, &n, &io_error);
-
-        /* sort by (type, name); equal keys keep source order (stable via index) */
-        Entry **sorted = xcalloc(MAX(n, 1), sizeof(Entry *));
-        for (size_t i = 0; i < n; i++)
-                sorted[i] = &entries[i];
-        /* insertion-stable merge sort is not in libc: tag with index */
+        for (size_t i = 0; i < c->n_files; i++) {
+                bool from_node;
+                if (file_in_node(c->files[i], node_id, &from_node)) {
+                        diag_list_append_copy(diags, &c->files[i]->diags);
+                        n += c->files[i]->resources.n;
+                }
+        }
+        Entry *entries = xcalloc(MAX(n, 1), sizeof(Entry));
+        n = 0;
+        for (size_t i = 0; i < c->n_files; i++) {
+                bool from_node;
+                if (!file_in_node(c->files[i], node_id, &from_node))
+                        continue;
+                for (size_t k = 0; k < c->files[i]->resources.n; k++)
+                        entries[n++] = (Entry) { &c->files[i]->resources.items[k], from_node };
+        }
+        /* stable: equal (type, name) keep file order, so duplicates report
+         * the later one against the first */
         for (size_t i = 1; i < n; i++) {
-                Entry *x = sorted[i];
-                size_t j = i;
-                /* binary search for the insertion point keeps this O(n log n) compares */
+                Entry x = entries[i];
                 size_t lo = 0, hi = i;
                 while (lo < hi) {
                         size_t mid = (lo + hi) / 2;
-                        if (cmp_entry(&sorted[mid], &x) <= 0)
+                        if (cmp_entry(&entries[mid], &x) <= 0)
                                 lo = mid + 1;
                         else
                                 hi = mid;
                 }
-                for (j = i; j > lo; j--)
-                        sorted[j] = sorted[j - 1];
-                sorted[lo] = x;
+                memmove(&entries[lo + 1], &entries[lo], (i - lo) * sizeof(Entry));
+                entries[lo] = x;
         }
-        /* resolve duplicates: the node's resource replaces common's */
-        Resource **live = xcalloc(MAX(n, 1), sizeof(Resource *));
+        /* the node's resource replaces common's of the same type and name */
+        const Resource **live = xcalloc(MAX(n, 1), sizeof(Resource *));
         size_t n_live = 0;
         for (size_t i = 0; i < n;) {
                 size_t j = i + 1;
-                while (j < n && cmp_entry(&sorted[i], &sorted[j]) == 0)
+                while (j < n && cmp_entry(&entries[i], &entries[j]) == 0)
                         j++;
-                Entry *winner = NULL;
+                const Entry *winner = NULL;
                 for (size_t k = i; k < j; k++) {
-                        Entry *e = sorted[k];
+                        const Entry *e = &entries[k];
                         if (!winner || (e->from_node && !winner->from_node)) {
                                 winner = e;
                                 continue;
                         }
                         if (e->from_node == winner->from_node)
-                                diag_add(diags, DIAG_ERROR, e->r.file, e->r.line, e->r.column, NULL,
-                                         "duplicate %s \"%s\" (also defined at %s:%u:%u)", resource_type_to_string(e->r.type),
-                                         e->r.name, winner->r.file, winner->r.line, winner->r.column);
+                                diag_add(diags, DIAG_ERROR, e->r->file, e->r->line, e->r->column, NULL,
+                                         "duplicate %s \"%s\" (also defined at %s:%u:%u)", resource_type_to_string(e->r->type),
+                                         e->r->name, winner->r->file, winner->r->line, winner->r->column);
                 }
-                live[n_live++] = &winner->r;
+                live[n_live++] = winner->r;
                 i = j;
         }
+        free(entries);
 
-        /* standalone virtual hosts into their route configuration */
+        /* final resources: VirtualHosts spliced into their RouteConfiguration,
+         * the node's directory substituted into wired config sources */
+        Resource *final = xcalloc(MAX(n_live, 1), sizeof(Resource));
+        bool *owned = xcalloc(MAX(n_live, 1), sizeof(bool)); /* final[i].any is ours to free */
+        size_t n_final = 0;
         for (size_t i = 0; i < n_live; i++) {
-                Resource *vh = live[i];
-                if (vh->type != RESOURCE_VIRTUAL_HOST)
+                const Resource *r = live[i];
+                if (r->type == RESOURCE_VIRTUAL_HOST) {
+                        const char *slash = strchr(r->name, '/');
+                        bool found = false;
+                        for (size_t k = 0; slash && k < n_live && !found; k++)
+                                found = live[k]->type == RESOURCE_ROUTE_CONFIGURATION &&
+                                        strlen(live[k]->name) == (size_t) (slash - r->name) &&
+                                        strncmp(live[k]->name, r->name, (size_t) (slash - r->name)) == 0;
+                        if (!slash || !slash[1])
+                                diag_add(diags, DIAG_ERROR, r->file, r->line, r->column, NULL,
+                                         "a standalone VirtualHost is named \"<route_config>/<virtual_host>\", not \"%s\"", r->name);
+                        else if (!found)
+                                diag_add(diags, DIAG_ERROR, r->file, r->line, r->column, NULL,
+                                         "VirtualHost \"%s\": no RouteConfiguration \"%.*s\" to merge it into", r->name,
+                                         (int) (slash - r->name), r->name);
                         continue;
-                const char *slash = strchr(vh->name, '/');
-                Resource *rc = NULL;
-                if (slash)
-                        for (size_t k = 0; k < n_live && !rc; k++)
-                                if (live[k]->type == RESOURCE_ROUTE_CONFIGURATION &&
-                                    strlen(live[k]->name) == (size_t) (slash - vh->name) &&
-                                    strncmp(live[k]->name, vh->name, (size_t) (slash - vh->name)) == 0)
-                                        rc = live[k];
-                if (!slash || !slash[1])
-                        diag_add(diags, DIAG_ERROR, vh->file, vh->line, vh->column, NULL,
-                                 "a standalone VirtualHost is named \"<route_config>/<virtual_host>\", not \"%s\"", vh->name);
-                else if (!rc)
-                        diag_add(diags, DIAG_ERROR, vh->file, vh->line, vh->column, NULL,
-                                 "VirtualHost \"%s\": no RouteConfiguration \"%.*s\" to merge it into", vh->name,
-                                 (int) (slash - vh->name), vh->name);
-                else
-                        splice_virtual_host(rc, vh);
+                }
+                Resource *f = &final[n_final++];
+                *f = (Resource) { .type = r->type, .name = r->name };
+                Buf b = {};
+                const uint8_t *any = r->any;
+                size_t any_len = r->any_len;
+                if (r->type == RESOURCE_ROUTE_CONFIGURATION) {
+                        Resource **vhs = NULL;
+                        size_t n_vhs = 0;
+                        size_t nl = strlen(r->name);
+                        for (size_t k = 0; k < n_live; k++)
+                                if (live[k]->type == RESOURCE_VIRTUAL_HOST && strncmp(live[k]->name, r->name, nl) == 0 &&
+                                    live[k]->name[nl] == '/' && live[k]->name[nl + 1]) {
+                                        vhs = xrealloc(vhs, (n_vhs + 1) * sizeof(Resource *));
+                                        vhs[n_vhs++] = (Resource *) live[k];
+                                }
+                        if (n_vhs > 0) {
+                                splice_virtual_hosts(any, any_len, vhs, n_vhs, &b);
+                                any = b.data;
+                                any_len = b.len;
+                        }
+                        free(vhs);
+                }
+                bool wired = r->wired;
+                for (size_t k = 0; !wired && k < n_live; k++)
+                        wired = live[k]->type == RESOURCE_VIRTUAL_HOST && live[k]->wired;
+                if (wired) {
+                        Buf s = {};
+                        substitute_marker(any, any_len, opts->output_dir, &s);
+                        buf_free(&b);
+                        b = s;
+                        any = b.data;
+                        any_len = b.len;
+                }
+                owned[n_final - 1] = b.data != NULL;
+                f->any = b.data ? b.data : (uint8_t *) any;
+                f->any_len = any_len;
         }
+        free(live);
 
         NodeOutput out = {};
-        if (diags->n_errors == errors_before && io_error == 0) {
+        if (diags->n_errors == errors_before) {
                 for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
                         if (!type_layout[t].dir)
                                 continue;
-                        Resource **of_type = xcalloc(MAX(n_live, 1), sizeof(Resource *));
+                        Resource **of_type = xcalloc(MAX(n_final, 1), sizeof(Resource *));
                         size_t k = 0;
-                        for (size_t i = 0; i < n_live; i++)
-                                if (live[i]->type == t)
-                                        of_type[k++] = live[i];
+                        for (size_t i = 0; i < n_final; i++)
+                                if (final[i].type == t)
+                                        of_type[k++] = &final[i];
                         if (type_layout[t].sotw) {
                                 /* lds and cds always exist: an Envoy's bootstrap names them */
                                 if (k > 0 || t == RESOURCE_LISTENER || t == RESOURCE_CLUSTER) {
@@ -493,8 +765,9 @@ int build_node(const Schema *schema, const char *source_dir, const char *node_id
                                 for (size_t i = 0; i < k; i++) {
                                         _cleanup_free_ char *fname = build_file_name(of_type[i]->name);
                                         if (!fname) {
-                                                diag_add(diags, DIAG_ERROR, of_type[i]->file, of_type[i]->line, of_type[i]->column, NULL,
-                                                         "%s name \"%s\" is too long for a file name", resource_type_to_string(t), of_type[i]->name);
+                                                diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL,
+                                                         "%s name \"%s\" is too long for a file name",
+                                                         resource_type_to_string(t), of_type[i]->name);
                                                 continue;
                                         }
                                         add_file(&out, t, type_layout[t].dir, fname, &of_type[i], 1);
@@ -504,15 +777,32 @@ int build_node(const Schema *schema, const char *source_dir, const char *node_id
                 if (out.n > 0)
                         qsort(out.files, out.n, sizeof(NodeFile), cmp_node_file);
         }
-        for (size_t i = 0; i < n; i++)
-                resource_done(&entries[i].r);
-        free(entries);
-        free(sorted);
-        free(live);
-        if (diags->n_errors > errors_before || io_error < 0) {
+        for (size_t i = 0; i < n_final; i++)
+                if (owned[i])
+                        free(final[i].any);
+        free(owned);
+        free(final);
+        if (diags->n_errors > errors_before) {
                 node_output_done(&out);
-                return io_error < 0 ? io_error : -EBADMSG;
+                return -EBADMSG;
         }
         *ret = out;
         return 0;
+}
+
+int build_node(const Schema *schema, const char *source_dir, const char *node_id, const BuildOptions *opts,
+               DiagList *diags, NodeOutput *ret) {
+        if (!node_id_is_valid(node_id)) {
+                diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL,
+                         "invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')", node_id);
+                return -EBADMSG;
+        }
+        _cleanup_(source_cache_freep) SourceCache *c = NULL;
+        source_cache_new(schema, opts->mode, &c);
+        int r = source_cache_refresh(c, source_dir, node_id);
+        if (r < 0) {
+                diag_add(diags, DIAG_ERROR, source_dir, 0, 0, NULL, "cannot read the source tree: %s", strerror(-r));
+                return r;
+        }
+        return build_node_from_cache(c, node_id, opts, diags, ret);
 }

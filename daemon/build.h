@@ -49,6 +49,26 @@ char *build_file_name(const char *resource_name);
 int build_list_sources(const char *dir, char ***ret);
 bool build_is_source_name(const char *name);
 
-/* Returns 0 and fills ret, -EBADMSG when diags holds errors, -errno on I/O. */
+/* Compiled source files, shared by every node's build: a file is compiled
+ * once (not once per node) and only again when it changed. */
+typedef struct SourceCache SourceCache;
+
+int source_cache_new(const Schema *schema, PublishMode mode, SourceCache **ret);
+SourceCache *source_cache_free(SourceCache *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SourceCache *, source_cache_free);
+/* Brings the cache up to date with source_dir: common/ and nodes/<id>/ for
+ * every id, or only only_node's. A file whose device, inode, size, mtime
+ * and ctime are unchanged is not read again. Returns how many files were
+ * added, removed or changed in content, or -errno. */
+int source_cache_refresh(SourceCache *c, const char *source_dir, const char *only_node);
+/* The ids of the nodes/<id>/ directories seen by the last refresh, sorted. */
+const char *const *source_cache_nodes(const SourceCache *c);
+/* One node's directory from the cache; the diagnostics of its files are
+ * copied into diags. Returns 0, or -EBADMSG when there are errors. */
+int build_node_from_cache(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags,
+                          NodeOutput *ret);
+
+/* The two above for one node. Returns 0 and fills ret, -EBADMSG when diags
+ * holds errors, -errno on I/O. */
 int build_node(const Schema *schema, const char *source_dir, const char *node_id, const BuildOptions *opts,
                DiagList *diags, NodeOutput *ret);

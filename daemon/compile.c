@@ -78,8 +78,7 @@ static void compile_resource(CompileCtx *c, YamlArena *arena, YamlNode *item, co
                 return;
         }
         _cleanup_free_ char *name_copy = xstrdup(name->str);
-        if (c->hooks && c->hooks->rewrite)
-                c->hooks->rewrite(c->hooks->userdata, arena, rt, item, c->file, c->diags);
+        bool wired = c->hooks && c->hooks->rewrite && c->hooks->rewrite(c->hooks->userdata, arena, rt, item, c->file, c->diags);
         Buf out = {};
         encoder_set_path(&c->enc, path);
         size_t errors = encode_any(&c->enc, item, &out, NULL);
@@ -96,6 +95,7 @@ static void compile_resource(CompileCtx *c, YamlArena *arena, YamlNode *item, co
                 .column = item->column,
                 .any = out.data,
                 .any_len = out.len,
+                .wired = wired,
         });
 }
 

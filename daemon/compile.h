@@ -12,7 +12,7 @@
 typedef struct CompileHooks {
         /* Called with every resource tree (a mapping with "@type") before it
          * is encoded; may rewrite it in place (config-source wiring). */
-        void (*rewrite)(void *userdata, YamlArena *arena, ResourceType type, YamlNode *resource,
+        bool (*rewrite)(void *userdata, YamlArena *arena, ResourceType type, YamlNode *resource,
                         const char *file, DiagList *diags);
         void *userdata;
 } CompileHooks;

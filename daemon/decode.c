@@ -41,8 +41,7 @@ typedef struct Entry {
 /* The default (absent) value: zero, "" or an empty message. */
 static const Entry empty_entry = { .w = { .data = (const uint8_t *) "" } };
 
-static int fail(Decoder *d, const uint8_t *at, const char *fmt, ...) _printf_(3, 4);
-static int fail(Decoder *d, const uint8_t *at, const char *fmt, ...) {
+_printf_(3, 4) static int fail(Decoder *d, const uint8_t *at, const char *fmt, ...) {
         va_list ap;
         char *msg;
         va_start(ap, fmt);
@@ -222,7 +221,7 @@ static void put_base64(Buf *t, const uint8_t *s, size_t n) {
 /* The shorter of DIG and round-trip precision that reads back the same,
  * as protobuf's SimpleDtoa/SimpleFtoa. Returns true when the text is a
  * string to quote (NaN, infinities). */
-static bool put_double(Buf *t, double v, bool is_float) {
+static bool put_double(Buf *t, double v, bool is_float, bool in_value) {
         if (!isfinite(v)) {
                 const char *s = isnan(v) ? "NaN" : v < 0 ? "-Infinity" : "Infinity";
                 buf_append(t, s, strlen(s));
@@ -233,6 +232,11 @@ static bool put_double(Buf *t, double v, bool is_float) {
         if (is_float ? strtof(s, NULL) != (float) v : strtod(s, NULL) != v)
                 snprintf(s, sizeof s, "%.*g", is_float ? 9 : 17, v);
         buf_append(t, s, strlen(s));
+        /* integers the loader would read back differently: an integer has
+         * no negative zero, and in a Value one beyond int32 is a string
+         * (Envoy's YAML rule) */
+        if (!strpbrk(s, ".e") && ((v == 0 && signbit(v)) || (in_value && fabs(v) > INT32_MAX)))
+                buf_append(t, ".0", 2);
         return false;
 }
 
@@ -293,12 +297,12 @@ static int format_scalar(Decoder *d, const SchemaField *f, const WireField *w) {
                 uint32_t bits = (uint32_t) v;
                 float x;
                 memcpy(&x, &bits, sizeof x);
-                return put_double(t, x, true);
+                return put_double(t, x, true, false);
         }
         case SCHEMA_TYPE_DOUBLE: {
                 double x;
                 memcpy(&x, &v, sizeof x);
-                return put_double(t, x, false);
+                return put_double(t, x, false, false);
         }
         case SCHEMA_TYPE_STRING:
                 if (!utf8_valid(w->data, w->len))
@@ -449,32 +453,76 @@ static int emit_item(Decoder *d, Container *c, const SchemaField *f, const Entry
         return r;
 }
 
+typedef struct MapItem {
+        Entry *fs; /* the entry's fields: n, of which nk keys */
+        size_t n, nk;
+        size_t key_offset, key_len; /* the key's text, in a shared buffer */
+        const uint8_t *key;
+        bool replaced; /* a later entry has the same key */
+} MapItem;
+
+static int cmp_key(const MapItem *x, const MapItem *y) {
+        size_t n = MIN(x->key_len, y->key_len);
+        int c = n > 0 ? memcmp(x->key, y->key, n) : 0;
+        return c != 0 ? c : x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
+}
+
+static int cmp_map_item(const void *a, const void *b) {
+        const MapItem *x = *(const MapItem *const *) a, *y = *(const MapItem *const *) b;
+        int c = cmp_key(x, y);
+        return c != 0 ? c : x < y ? -1 : x > y; /* items are in wire order */
+}
+
+/* A map in wire order; of entries with the same key only the last counts,
+ * as when protobuf parses them. */
 static int emit_map(Decoder *d, const SchemaField *f, const Entry *g, size_t n) {
         const SchemaField *kf = &f->message->fields[0], *vf = &f->message->fields[1];
-        Container c;
-        emit_begin(d, &c, false);
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ Entry *fs = NULL;
-                size_t m;
-                int r = enter(d, f->message, &g[i], 1, &fs, &m);
+        MapItem *items = xcalloc(n, sizeof(MapItem));
+        _cleanup_free_ MapItem **order = xcalloc(n, sizeof(MapItem *));
+        Buf keys = {};
+        int r = 0;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                MapItem *it = &items[i];
+                r = enter(d, f->message, &g[i], 1, &it->fs, &it->n);
                 if (r < 0)
-                        return r;
-                size_t nk = count_first(fs, m);
-                r = format_scalar(d, kf, nk > 0 ? &fs[nk - 1].w : &empty_entry.w);
-                if (r < 0)
-                        return r;
-                size_t saved = d->path.len;
-                buf_printf(&d->path, "[\"%.*s\"]", (int) d->scratch.len, (const char *) d->scratch.data);
-                /* JSON object keys are strings, whatever the key type */
-                emit_key(d, &c, d->scratch.data, d->scratch.len, true);
-                r = emit_field(d, vf, fs + nk, m - nk);
-                d->path.len = saved;
-                if (r < 0)
-                        return r;
+                        break;
                 d->depth--;
+                it->nk = count_first(it->fs, it->n);
+                r = format_scalar(d, kf, it->nk > 0 ? &it->fs[it->nk - 1].w : &empty_entry.w);
+                it->key_offset = keys.len;
+                it->key_len = d->scratch.len;
+                buf_append(&keys, d->scratch.data, d->scratch.len);
         }
-        emit_end(d, &c);
-        return 0;
+        if (r >= 0) {
+                for (size_t i = 0; i < n; i++) {
+                        items[i].key = keys.len > 0 ? keys.data + items[i].key_offset : empty_entry.w.data;
+                        order[i] = &items[i];
+                }
+                if (n > 1)
+                        qsort(order, n, sizeof(MapItem *), cmp_map_item);
+                for (size_t i = 0; i + 1 < n; i++)
+                        order[i]->replaced = cmp_key(order[i], order[i + 1]) == 0;
+                Container c;
+                emit_begin(d, &c, false);
+                for (size_t i = 0; i < n && r >= 0; i++) {
+                        const MapItem *it = &items[i];
+                        if (it->replaced)
+                                continue;
+                        size_t saved = d->path.len;
+                        buf_printf(&d->path, "[\"%.*s\"]", (int) it->key_len, (const char *) it->key);
+                        /* JSON object keys are strings, whatever the key type */
+                        emit_key(d, &c, it->key, it->key_len, true);
+                        r = emit_field(d, vf, it->n > it->nk ? it->fs + it->nk : NULL, it->n - it->nk);
+                        d->path.len = saved;
+                }
+                if (r >= 0)
+                        emit_end(d, &c);
+        }
+        for (size_t i = 0; i < n; i++)
+                free(items[i].fs);
+        free(items);
+        buf_free(&keys);
+        return r;
 }
 
 /* The value of field f from its n occurrences g (n = 0: the default). */
@@ -482,9 +530,10 @@ static int emit_field(Decoder *d, const SchemaField *f, const Entry *g, size_t n
         if (f->type == SCHEMA_TYPE_MESSAGE && f->message->map_entry)
                 return emit_map(d, f, g, n);
         if (!f->repeated) {
-                if (n == 0)
-                        return f->type == SCHEMA_TYPE_MESSAGE ? decode_value(d, f->message, &empty_entry, 1) :
-                                                                emit_scalar(d, f, &empty_entry.w);
+                if (n == 0) {
+                        g = &empty_entry;
+                        n = 1;
+                }
                 return f->type == SCHEMA_TYPE_MESSAGE ? decode_value(d, f->message, g, n) : emit_scalar(d, f, &g[n - 1].w);
         }
         int wt = schema_type_wire_type(f->type);
@@ -605,12 +654,7 @@ static int emit_value(Decoder *d, const Entry *fs, size_t n) {
         if (!isfinite(v))
                 return fail(d, fs[n - 1].w.start, "google.protobuf.Value number %g has no JSON form", v);
         d->scratch.len = 0;
-        put_double(&d->scratch, v, false);
-        /* the loader reads integers beyond int32 in a Value as strings
-         * (Envoy's YAML rule): keep these numbers */
-        if (fabs(v) > INT32_MAX && !memchr(d->scratch.data, 'e', d->scratch.len) &&
-            !memchr(d->scratch.data, '.', d->scratch.len))
-                buf_append(&d->scratch, ".0", 2);
+        put_double(&d->scratch, v, false, true);
         emit_scratch(d, false);
         return 0;
 }

@@ -76,6 +76,13 @@ void diag_list_move(DiagList *dst, DiagList *src) {
         *src = (DiagList) { .max_errors = max };
 }
 
+void diag_list_append_copy(DiagList *dst, const DiagList *src) {
+        for (size_t i = 0; i < src->n; i++) {
+                const Diag *d = &src->items[i];
+                diag_add(dst, d->level, d->file, d->line, d->column, d->path, "%s", d->message);
+        }
+}
+
 char *diag_format(const Diag *d) {
         Buf b = {};
         if (d->file) {

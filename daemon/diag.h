@@ -43,6 +43,8 @@ void diag_addv(DiagList *l, DiagLevel level, const char *file, unsigned line, un
 void diag_list_clear(DiagList *l);
 /* Moves every diagnostic of src to the end of dst. */
 void diag_list_move(DiagList *dst, DiagList *src);
+/* Appends copies of every diagnostic of src to dst. */
+void diag_list_append_copy(DiagList *dst, const DiagList *src);
 /* "file:line:column: error: message [at path]" */
 char *diag_format(const Diag *d);
 void diag_list_print(const DiagList *l, FILE *f);

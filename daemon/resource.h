@@ -36,6 +36,7 @@ typedef struct Resource {
         unsigned line, column;
         uint8_t *any; /* serialized google.protobuf.Any (type_url, value) */
         size_t any_len;
+        bool wired;   /* holds config sources to be pointed at a node's directory */
 } Resource;
 
 typedef struct ResourceList {

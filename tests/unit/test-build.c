@@ -178,6 +178,41 @@ static void test_file_names(void **state) {
         assert_true(build_is_source_name("x.json"));
 }
 
+static void test_source_cache(void **state) {
+        _cleanup_(source_cache_freep) SourceCache *c = NULL;
+        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        put("nodes/c1/x.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: x\ntype: EDS\n");
+        int first = source_cache_refresh(c, tree, NULL);
+        assert_true(first > 0);
+        assert_int_equal(source_cache_refresh(c, tree, NULL), 0); /* nothing changed */
+        /* same bytes rewritten: read again, but not a change */
+        put("nodes/c1/x.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: x\ntype: EDS\n");
+        assert_int_equal(source_cache_refresh(c, tree, NULL), 0);
+        put("nodes/c1/x.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: yy\ntype: EDS\n");
+        assert_int_equal(source_cache_refresh(c, tree, NULL), 1);
+        const char *const *nodes = source_cache_nodes(c);
+        bool has_c1 = false;
+        for (size_t i = 0; nodes[i]; i++)
+                has_c1 = has_c1 || streq(nodes[i], "c1");
+        assert_true(has_c1);
+        /* one compiled file, two nodes: each gets its own directory wired in */
+        DiagList d = {};
+        NodeOutput a = {}, b = {};
+        BuildOptions oa = { .output_dir = "/out/c1" }, ob = { .output_dir = "/elsewhere/c1" };
+        assert_int_equal(build_node_from_cache(c, "c1", &oa, &d, &a), 0);
+        assert_int_equal(build_node_from_cache(c, "c1", &ob, &d, &b), 0);
+        assert_true(contains(find(&a, "cds/cds.pb"), "/out/c1/eds/yy.pb"));
+        assert_true(contains(find(&b, "cds/cds.pb"), "/elsewhere/c1/eds/yy.pb"));
+        assert_false(contains(find(&b, "cds/cds.pb"), "fsxds-node-dir"));
+        node_output_done(&a);
+        node_output_done(&b);
+        char *p = xasprintf("%s/nodes/c1/x.yaml", tree);
+        assert_int_equal(unlink(p), 0);
+        free(p);
+        assert_int_equal(source_cache_refresh(c, tree, NULL), 1);
+        diag_list_clear(&d);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_wire_and_split),
@@ -185,6 +220,7 @@ int main(void) {
                 cmocka_unit_test(test_virtual_host_merge_and_rds_wiring),
                 cmocka_unit_test(test_errors_block_the_node),
                 cmocka_unit_test(test_file_names),
+                cmocka_unit_test(test_source_cache),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* Publishing one generation into the node directories: what changed against
+ * what is live on disk, in make-before-break phases, each file switched by
+ * one rename, nothing unchanged touched. The manager plans every changed
+ * node, then runs each phase for every node, pausing between phases. */
+#pragma once
+
+#include "build.h"
+#include "store.h"
+
+typedef enum PublishPhase {
+        PUBLISH_PHASE_SDS,           /* new/changed sds files */
+        PUBLISH_PHASE_EDS,           /* new/changed eds files */
+        PUBLISH_PHASE_CDS,           /* cds: new ∪ old-only clusters when clusters go, else the final one */
+        PUBLISH_PHASE_RDS,           /* new/changed rds and srds files */
+        PUBLISH_PHASE_LDS,           /* lds */
+        PUBLISH_PHASE_RTDS,          /* new/changed rtds files (independent of the others) */
+        PUBLISH_PHASE_REMOVE_ROUTES, /* rds/srds files no longer present */
+        PUBLISH_PHASE_CDS_FINAL,     /* the final cds after an intermediate one */
+        PUBLISH_PHASE_REMOVE_FILES,  /* eds/sds/rtds files no longer present; old generation directories */
+        _PUBLISH_PHASE_MAX,
+        _PUBLISH_PHASE_INVALID = -EINVAL,
+} PublishPhase;
+
+const char *publish_phase_to_string(PublishPhase p);
+PublishPhase publish_phase_from_string(const char *s);
+
+typedef struct NodePlan NodePlan;
+
+/* Compares next with what is live in <output_dir>/<node>/ (read from disk,
+ * so a restart republishes only what differs) and plans the phases. Puts
+ * next's files (and an intermediate cds) into the store. output_dir must be
+ * the directory s was opened on. A plan holds no file descriptors: the
+ * phases reopen the node directory below store_output_fd(s).
+ *
+ * Files are compared by inode with the store object (a hard link of the
+ * same object is unchanged), then by content when the inode differs, so a
+ * lost store does not republish everything. lds/cds files are never
+ * removed (an Envoy's bootstrap names them); other files absent from next
+ * are removed in the removal phases.
+ *
+ * A symlink or non-directory where the node directory or a type directory
+ * should be is never followed or replaced: planning fails with -ELOOP or
+ * -ENOTDIR and the node keeps what it had. Files inside type directories
+ * are only replaced by rename or unlinked, which never follows a symlink.
+ * Returns -EINVAL for a NodeFile path that is not "<type>/<name>.pb" with a
+ * known type directory and a safe name. */
+int publish_plan(Store *s, const char *output_dir, const char *node, PublishMode mode, const NodeOutput *next,
+                 NodePlan **ret);
+NodePlan *node_plan_free(NodePlan *p);
+
+bool node_plan_has_phase(const NodePlan *p, PublishPhase phase);
+/* Files that will be replaced, created or removed (0: the node is as next). */
+size_t node_plan_n_changes(const NodePlan *p);
+
+/* Performs one phase for the node; a phase the plan does not have is a
+ * no-op. Phases must run in enum order. In watched_directory mode each
+ * type directory is switched at most once per phase, by renaming a new
+ * "..data" symlink over the old one. */
+int node_plan_run_phase(NodePlan *p, PublishPhase phase);
+
+/* After all phases of all nodes: when the store is durable, fsyncs the
+ * directories the plans touched (once each), then store_gc(). Returns the
+ * number of store objects collected. */
+int publish_finish(Store *s, NodePlan **plans, size_t n);
+
+/* Removes crash leftovers under <output_dir>/<node>: temporary names in the
+ * type directories, "..data.tmp", and generation directories "..data" does
+ * not point to (half-built or not yet pruned). Returns how many entries of
+ * the type directories were removed; 0 when the node directory is absent. */
+int publish_clean_node(const char *output_dir, const char *node);
