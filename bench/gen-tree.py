@@ -364,7 +364,7 @@ def link_or_copy(src, dst):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description="Generate the fsxds benchmark inputs into OUTDIR.")
     ap.add_argument("outdir")
     ap.add_argument("--clusters", type=int, default=10_000)
     ap.add_argument("--clas", type=int, default=4_000)

@@ -62,7 +62,9 @@ _printf_(3, 4) static int fail(Decoder *d, const uint8_t *at, const char *fmt, .
 
 static size_t path_push_field(Decoder *d, const char *name) {
         size_t saved = d->path.len;
-        buf_printf(&d->path, "%s%s", saved > 0 ? "." : "", name);
+        if (saved > 0)
+                buf_putc(&d->path, '.');
+        buf_append(&d->path, name, strlen(name));
         return saved;
 }
 
@@ -121,7 +123,8 @@ static void put_quoted(Buf *out, const uint8_t *s, size_t n) {
 }
 
 static void put_indent(Decoder *d, unsigned level) {
-        buf_printf(d->out, "%*s", (int) (2 * level), "");
+        for (unsigned i = 0; i < level; i++)
+                buf_append(d->out, "  ", 2);
 }
 
 /* An open mapping or list in the output. */

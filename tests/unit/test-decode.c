@@ -400,7 +400,7 @@ static void test_any_well_known_and_wrappers(void **state) {
               "}\n",
               true);
         b.len = 0;
-        /* negative duration, float and bytes wrappers */
+        /* a negative Duration; float and double wrappers at the root */
         put_varint(&b, 1, (uint64_t) -2);
         put_varint(&b, 2, (uint64_t) -250000000);
         check("google.protobuf.Duration", &b, "\"-2.250s\"\n", "\"-2.250s\"\n", true);
@@ -412,6 +412,9 @@ static void test_any_well_known_and_wrappers(void **state) {
         wire_put_fixed32(&b, bits);
         check("google.protobuf.FloatValue", &b, "0.1\n", "0.1\n", true);
         b.len = 0;
+        put_double(&b, 1, -0.0); /* "-0" would read back as the integer 0 */
+        check("google.protobuf.DoubleValue", &b, "-0.0\n", "-0.0\n", true);
+        b.len = 0;
         put_double(&b, 1, NAN);
         check("google.protobuf.DoubleValue", &b, "\"NaN\"\n", "\"NaN\"\n", false);
         buf_free(&b);
@@ -420,11 +423,11 @@ static void test_any_well_known_and_wrappers(void **state) {
 
 static void test_merge_rules(void **state) {
         Buf b = {};
-        /* fields out of order, a repeated scalar name, two oneof members,
+        /* fields out of order, a scalar given twice, two oneof members,
          * and a singular message given twice (merged) */
         put_varint(&b, 6, 2);
         put_str(&b, 1, "first");
-        put_varint(&b, 2, 3);     /* type: EDS (oneof cluster_discovery_type) */
+        put_varint(&b, 2, 3); /* type: EDS (oneof cluster_discovery_type) */
         wire_put_bytes(&b, 38, "\x0a\x01x", 3); /* cluster_type {name: x}: wins */
         size_t mark = wire_begin_len(&b, 4);
         put_varint(&b, 1, 5);
