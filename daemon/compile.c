@@ -14,6 +14,7 @@ typedef struct CompileCtx {
         DiagList *diags;
         CompileResult *result;
         Encoder enc;
+        Buf scratch;
         size_t n_errors;
 } CompileCtx;
 
@@ -79,22 +80,26 @@ static void compile_resource(CompileCtx *c, YamlArena *arena, YamlNode *item, co
         }
         _cleanup_free_ char *name_copy = xstrdup(name->str);
         bool wired = c->hooks && c->hooks->rewrite && c->hooks->rewrite(c->hooks->userdata, arena, rt, item, c->file, c->diags);
-        Buf out = {};
+        /* encoded into a scratch buffer reused across resources, then copied
+         * once at its final size */
+        Buf *out = &c->scratch;
+        out->len = 0;
         encoder_set_path(&c->enc, path);
-        size_t errors = encode_any(&c->enc, item, &out, NULL);
+        size_t errors = encode_any(&c->enc, item, out, NULL);
         if (errors > 0) {
                 c->n_errors += errors;
-                buf_free(&out);
                 return;
         }
+        uint8_t *any = xmalloc(out->len);
+        memcpy(any, out->data, out->len);
         resource_list_add(&c->result->resources, (Resource) {
                 .type = rt,
                 .name = TAKE_PTR(name_copy),
                 .file = xstrdup(c->file),
                 .line = item->line,
                 .column = item->column,
-                .any = out.data,
-                .any_len = out.len,
+                .any = any,
+                .any_len = out->len,
                 .wired = wired,
         });
 }
@@ -242,6 +247,7 @@ static int compile_input(const Schema *schema, const char *file, const char *dat
         static const YamlCallbacks cb = { .resource = on_resource, .document = on_document, .encode_early = on_encode_early };
         int r = from_file ? yaml_parse_file(file, NULL, diags, &cb, &c, ret->sha256) : yaml_parse(file, data, len, NULL, diags, &cb, &c);
         encoder_done(&c.enc);
+        buf_free(&c.scratch);
         if (r < 0 && r != -EBADMSG)
                 return r;
         return r < 0 || c.n_errors > 0 ? -EBADMSG : 0;

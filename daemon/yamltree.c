@@ -18,6 +18,8 @@ const YamlLimits yaml_default_limits = {
 
 /* ---- arena ---- */
 
+#define ARENA_CHUNK_SIZE ((size_t) 64 << 10)
+
 typedef struct ArenaChunk {
         struct ArenaChunk *prev;
         size_t size, used;
@@ -27,6 +29,7 @@ typedef struct ArenaChunk {
 struct YamlArena {
         ArenaChunk *top;
         size_t n_chunks;
+        ArenaChunk *spare; /* one released chunk kept: streaming resets often */
 };
 
 typedef struct ArenaMark {
@@ -46,7 +49,10 @@ static void arena_release_to(YamlArena *a, ArenaMark m) {
         }
         while (a->top && a->top != m.chunk) {
                 ArenaChunk *p = a->top->prev;
-                free(a->top);
+                if (!a->spare && a->top->size == ARENA_CHUNK_SIZE)
+                        a->spare = a->top;
+                else
+                        free(a->top);
                 a->top = p;
                 a->n_chunks--;
         }
@@ -62,6 +68,7 @@ YamlArena *yaml_arena_free(YamlArena *a) {
                 free(a->top);
                 a->top = p;
         }
+        free(a->spare);
         free(a);
         return NULL;
 }
@@ -73,8 +80,12 @@ static ArenaMark arena_mark(YamlArena *a) {
 static void *arena_alloc(YamlArena *a, size_t n) {
         n = (n + 7) & ~(size_t) 7;
         if (!a->top || a->top->size - a->top->used < n) {
-                size_t size = MAX((size_t) 64 << 10, n);
-                ArenaChunk *c = xmalloc(sizeof(ArenaChunk) + size);
+                size_t size = MAX(ARENA_CHUNK_SIZE, n);
+                ArenaChunk *c;
+                if (a->spare && size == ARENA_CHUNK_SIZE)
+                        c = TAKE_PTR(a->spare);
+                else
+                        c = xmalloc(sizeof(ArenaChunk) + size);
                 c->prev = a->top;
                 c->size = size;
                 c->used = 0;
