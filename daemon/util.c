@@ -201,3 +201,29 @@ void sha256_hex(const void *data, size_t len, char ret[65]) {
         }
         ret[64] = 0;
 }
+
+void buf_put_json_string(Buf *b, const char *s) {
+        buf_putc(b, '"');
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                switch (*p) {
+                case '"':
+                        buf_append(b, "\\\"", 2);
+                        break;
+                case '\\':
+                        buf_append(b, "\\\\", 2);
+                        break;
+                case '\n':
+                        buf_append(b, "\\n", 2);
+                        break;
+                case '\t':
+                        buf_append(b, "\\t", 2);
+                        break;
+                default:
+                        if (*p < 0x20)
+                                buf_printf(b, "\\u%04x", *p);
+                        else
+                                buf_putc(b, *p);
+                }
+        }
+        buf_putc(b, '"');
+}

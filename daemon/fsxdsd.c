@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* fsxdsd: watches a tree of Envoy xDS YAML, compiles it, and publishes each
+ * node's files atomically and in make-before-break order. */
+#include <getopt.h>
+
+#include "logging.h"
+#include "manager.h"
+#include "version.h"
+
+static const char usage[] =
+        "Usage: fsxdsd [--config FILE] [--once | --check-config]\n"
+        "\n"
+        "Watches source_dir, compiles every node's resources and publishes them\n"
+        "into output_dir for the local Envoys (see fsxdsd(8), fsxds.yaml(5)).\n"
+        "\n"
+        "Options:\n"
+        "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+        "      --once          build and publish one generation, then exit\n"
+        "                      (exit status 1 when a node has errors)\n"
+        "      --check-config  only parse the configuration file\n"
+        "  -h, --help          show this help\n"
+        "      --version       show the version\n";
+
+int main(int argc, char **argv) {
+        enum { ARG_ONCE = 0x100, ARG_CHECK_CONFIG, ARG_VERSION };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "config", required_argument, NULL, 'c' },
+                { "once", no_argument, NULL, ARG_ONCE },
+                { "check-config", no_argument, NULL, ARG_CHECK_CONFIG },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        const char *config = CONFIG_DEFAULT_PATH;
+        bool once = false, check = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        fputs(usage, stdout);
+                        return 0;
+                case 'c':
+                        config = optarg;
+                        break;
+                case ARG_ONCE:
+                        once = true;
+                        break;
+                case ARG_CHECK_CONFIG:
+                        check = true;
+                        break;
+                case ARG_VERSION:
+                        printf("fsxdsd %s\n", FSXDS_VERSION);
+                        return 0;
+                default:
+                        fputs(usage, stderr);
+                        return 2;
+                }
+        if (optind != argc || (once && check)) {
+                fputs(usage, stderr);
+                return 2;
+        }
+        log_setup();
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r = manager_new(config, &m);
+        if (r < 0)
+                return r == -EBADMSG ? 1 : 2;
+        if (check) {
+                printf("%s: ok\n", config);
+                return 0;
+        }
+        if (once) {
+                r = manager_once(m);
+                return r < 0 ? 2 : r;
+        }
+        r = manager_startup(m);
+        if (r < 0) {
+                log_error(NULL, "cannot start: %s", strerror(-r));
+                return 2;
+        }
+        r = manager_run(m);
+        return r < 0 ? 2 : 0;
+}

@@ -1,0 +1,691 @@
+/* SPDX-License-Identifier: MIT */
+/* fsxdsd's manager: the sd-event loop and the rebuild cycle. A change in
+ * the source tree arms the settle timer; when it fires, the source cache is
+ * refreshed (only changed files are compiled again), every node is built,
+ * checked against the removal guard, planned against what is live, and
+ * published phase by phase for all nodes together, pausing between phases.
+ * A node whose inputs have errors keeps its last good generation. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+
+#include "hashmap.h"
+#include "logging.h"
+#include "manager.h"
+#include "publish.h"
+#include "store.h"
+#include "watch.h"
+#include "wire.h"
+
+typedef struct NodeState {
+        char *id;
+        bool present;         /* in the tree or the config at the last rebuild */
+        uint64_t generation;  /* of its last publish */
+        uint64_t published_usec;
+        size_t n_files, n_listeners, n_clusters;
+        bool removal_blocked;
+        Diag error;           /* the first error of the last build; message NULL when good */
+        size_t n_errors;
+        uint64_t diag_fingerprint;
+} NodeState;
+
+struct Manager {
+        sd_event *event;
+        char *config_path;
+        Config *config;
+        Schema *schema;
+        SourceCache *cache;
+        Store *store;       /* <output_dir>/.store */
+        Store *state_store; /* <state_dir>/nodes/.store: last good copies */
+        char *state_nodes_dir;
+        Watch *watch;
+        gid_t gid;
+        sd_event_source *watch_source;
+        sd_event_source *settle_timer;
+        uint64_t burst_start;
+        bool settle_armed;
+        uint64_t generation;
+        uint64_t last_rebuild_usec;
+        NodeState *nodes;
+        size_t n_nodes;
+        bool watchdog;
+};
+
+static uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void node_state_clear_error(NodeState *n) {
+        free(n->error.file);
+        free(n->error.path);
+        free(n->error.message);
+        n->error = (Diag) {};
+        n->n_errors = 0;
+}
+
+static NodeState *node_state(Manager *m, const char *id) {
+        for (size_t i = 0; i < m->n_nodes; i++)
+                if (streq(m->nodes[i].id, id))
+                        return &m->nodes[i];
+        m->nodes = xrealloc(m->nodes, (m->n_nodes + 1) * sizeof(NodeState));
+        NodeState *n = &m->nodes[m->n_nodes++];
+        *n = (NodeState) { .id = xstrdup(id) };
+        return n;
+}
+
+/* ---- state_dir ---- */
+
+static int read_counter(const char *path, uint64_t *ret) {
+        _cleanup_free_ char *s = NULL;
+        int r = read_file_bounded(path, 64, &s, NULL);
+        if (r < 0)
+                return r;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || end == s || (*end && *end != '\n'))
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+static void write_counter(Manager *m) {
+        _cleanup_free_ char *p = xasprintf("%s/generation", m->config->state_dir);
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", m->generation);
+        int r = write_file_atomic(p, buf, (size_t) n, 0640);
+        if (r < 0)
+                log_error(NULL, "cannot write %s: %s", p, strerror(-r));
+}
+
+/* A node directory on disk (output or state copy) read back as a NodeOutput. */
+static int load_node_dir(const char *dir, NodeOutput *ret) {
+        static const char *const types[] = { "cds", "eds", "lds", "rds", "rtds", "sds", "srds" };
+        NodeOutput o = {};
+        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                _cleanup_free_ char *tdir = xasprintf("%s/%s", dir, types[i]);
+                DIR *d = opendir(tdir);
+                if (!d)
+                        continue;
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (de->d_name[0] == '.' || !endswith(de->d_name, ".pb"))
+                                continue;
+                        _cleanup_free_ char *p = xasprintf("%s/%s", tdir, de->d_name);
+                        char *data;
+                        size_t len;
+                        if (read_file_bounded(p, 1u << 30, &data, &len) < 0)
+                                continue;
+                        o.files = xrealloc(o.files, (o.n + 1) * sizeof(NodeFile));
+                        o.files[o.n++] = (NodeFile) {
+                                .path = xasprintf("%s/%s", types[i], de->d_name),
+                                .data = (uint8_t *) data,
+                                .len = len,
+                        };
+                }
+                closedir(d);
+        }
+        *ret = o;
+        return o.n > 0 ? 0 : -ENOENT;
+}
+
+/* ---- the removal guard ---- */
+
+/* Names (field 1 of Listener and Cluster) of a DiscoveryResponse's resources. */
+static size_t response_names(const uint8_t *data, size_t len, Hashmap *names) {
+        WireReader rd = { data, data + len };
+        WireField f;
+        size_t n = 0;
+        while (wire_next(&rd, &f)) {
+                if (f.number != 2 || f.wire_type != WIRE_LEN)
+                        continue;
+                WireReader any = { f.data, f.data + f.len };
+                WireField a;
+                while (wire_next(&any, &a)) {
+                        if (a.number != 2 || a.wire_type != WIRE_LEN)
+                                continue;
+                        WireReader msg = { a.data, a.data + a.len };
+                        WireField x;
+                        while (wire_next(&msg, &x))
+                                if (x.number == 1 && x.wire_type == WIRE_LEN) {
+                                        if (names)
+                                                hashmap_put(names, (const char *) x.data, x.len, (void *) 1);
+                                        n++;
+                                        break;
+                                }
+                }
+        }
+        return n;
+}
+
+static const NodeFile *node_output_file(const NodeOutput *o, const char *path) {
+        for (size_t i = 0; i < o->n; i++)
+                if (streq(o->files[i].path, path))
+                        return &o->files[i];
+        return NULL;
+}
+
+/* How many of the live file's resources next no longer has. */
+static void removed_count(const char *live_path, const NodeFile *next, size_t *ret_removed, size_t *ret_total) {
+        *ret_removed = *ret_total = 0;
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        if (read_file_bounded(live_path, 1u << 30, &data, &len) < 0)
+                return;
+        Hashmap new_names = {};
+        if (next)
+                response_names(next->data, next->len, &new_names);
+        Hashmap old_names = {};
+        *ret_total = response_names((const uint8_t *) data, len, &old_names);
+        for (size_t i = 0; i < old_names.cap; i++)
+                if (old_names.entries[i].key &&
+                    !hashmap_get(&new_names, old_names.entries[i].key, old_names.entries[i].key_len))
+                        (*ret_removed)++;
+        hashmap_free(&old_names);
+        hashmap_free(&new_names);
+}
+
+/* Whether next may replace what is live; the allowance file lets one
+ * generation through. */
+static bool removal_allowed(Manager *m, NodeState *ns, const NodeOutput *next, char **ret_reason) {
+        static const struct {
+                const char *path, *what;
+        } kinds[] = { { "lds/lds.pb", "listeners" }, { "cds/cds.pb", "clusters" } };
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                _cleanup_free_ char *live = xasprintf("%s/%s/%s", m->config->output_dir, ns->id, kinds[i].path);
+                size_t removed, total;
+                removed_count(live, node_output_file(next, kinds[i].path), &removed, &total);
+                if (total == 0 || (double) removed / (double) total <= m->config->max_removal)
+                        continue;
+                _cleanup_free_ char *allow = xasprintf("%s/allow-removal/%s", m->config->state_dir, ns->id);
+                if (unlink(allow) == 0) {
+                        log_warning(ns->id, "removing %zu of %zu %s, allowed once by fsxds allow-removal", removed, total,
+                                    kinds[i].what);
+                        return true;
+                }
+                *ret_reason = xasprintf("this generation would remove %zu of %zu %s (more than max_removal %.2f); "
+                                        "'fsxds allow-removal %s' lets it through once",
+                                        removed, total, kinds[i].what, m->config->max_removal, ns->id);
+                return false;
+        }
+        return true;
+}
+
+/* ---- status ---- */
+
+static void status_write(Manager *m) {
+        Buf b = {};
+        buf_printf(&b, "{\"version\":1,\"generation\":%" PRIu64 ",\"time_usec\":%" PRIu64 ",\"backend\":",
+                   m->generation, m->last_rebuild_usec);
+        buf_put_json_string(&b, m->watch ? watch_backend_to_string(watch_get_backend(m->watch)) : "none");
+        buf_printf(&b, ",\"publish_mode\":");
+        buf_put_json_string(&b, publish_mode_to_string(m->config->publish_mode));
+        buf_printf(&b, ",\"source_dir\":");
+        buf_put_json_string(&b, m->config->source_dir);
+        buf_printf(&b, ",\"output_dir\":");
+        buf_put_json_string(&b, m->config->output_dir);
+        buf_printf(&b, ",\"nodes\":{");
+        for (size_t i = 0; i < m->n_nodes; i++) {
+                NodeState *n = &m->nodes[i];
+                buf_printf(&b, "%s", i ? "," : "");
+                buf_put_json_string(&b, n->id);
+                buf_printf(&b, ":{\"generation\":%" PRIu64 ",\"published_usec\":%" PRIu64 ",\"files\":%zu,"
+                           "\"listeners\":%zu,\"clusters\":%zu,\"present\":%s,\"removal_blocked\":%s,\"error\":",
+                           n->generation, n->published_usec, n->n_files, n->n_listeners, n->n_clusters,
+                           n->present ? "true" : "false", n->removal_blocked ? "true" : "false");
+                if (!n->error.message)
+                        buf_printf(&b, "null}");
+                else {
+                        buf_printf(&b, "{\"file\":");
+                        buf_put_json_string(&b, n->error.file ? n->error.file : "");
+                        buf_printf(&b, ",\"line\":%u,\"column\":%u,\"path\":", n->error.line, n->error.column);
+                        buf_put_json_string(&b, n->error.path ? n->error.path : "");
+                        buf_printf(&b, ",\"message\":");
+                        buf_put_json_string(&b, n->error.message);
+                        buf_printf(&b, ",\"count\":%zu}}", n->n_errors);
+                }
+        }
+        buf_printf(&b, "}}\n");
+        _cleanup_free_ char *path = xasprintf("%s/status.json", m->config->output_dir);
+        int r = write_file_atomic(path, b.data, b.len, 0640);
+        if (r < 0)
+                log_error(NULL, "cannot write %s: %s", path, strerror(-r));
+        buf_free(&b);
+
+        size_t bad = 0;
+        const NodeState *first_bad = NULL;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                if (m->nodes[i].error.message && m->nodes[i].present) {
+                        bad++;
+                        first_bad = first_bad ? first_bad : &m->nodes[i];
+                }
+        if (first_bad) {
+                _cleanup_free_ char *d = diag_format(&first_bad->error);
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, %zu with errors (last good output kept); %s: %s",
+                           m->generation, m->n_nodes, bad, first_bad->id, d);
+        } else
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, all published", m->generation, m->n_nodes);
+}
+
+/* ---- the rebuild ---- */
+
+static uint64_t diags_fingerprint(const DiagList *d) {
+        uint64_t h = d->n_errors * 1000003 + d->n_warnings;
+        for (size_t i = 0; i < d->n; i++) {
+                h = h * 31 + hash_bytes(d->items[i].message, strlen(d->items[i].message));
+                h = h * 31 + d->items[i].line;
+        }
+        return h;
+}
+
+static void pause_between_phases(Manager *m) {
+        uint64_t left = m->config->phase_pause_usec;
+        while (left > 0) {
+                uint64_t step = MIN(left, (uint64_t) 100000);
+                struct timespec ts = { (time_t) (step / 1000000), (long) (step % 1000000) * 1000 };
+                nanosleep(&ts, NULL);
+                left -= step;
+                if (m->watchdog)
+                        sd_notify(false, "WATCHDOG=1");
+        }
+}
+
+static void run_plans(Manager *m, NodePlan **plans, size_t n, bool pause) {
+        for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++) {
+                bool any = false;
+                for (size_t i = 0; i < n; i++) {
+                        if (!node_plan_has_phase(plans[i], ph))
+                                continue;
+                        int r = node_plan_run_phase(plans[i], ph);
+                        if (r < 0)
+                                log_error(NULL, "publishing phase %s: %s", publish_phase_to_string(ph), strerror(-r));
+                        any = true;
+                }
+                bool later = false;
+                for (PublishPhase q = ph + 1; q < _PUBLISH_PHASE_MAX && !later; q++)
+                        for (size_t i = 0; i < n && !later; i++)
+                                later = node_plan_has_phase(plans[i], q);
+                if (pause && any && later)
+                        pause_between_phases(m);
+        }
+}
+
+static void collect_node_ids(Manager *m, char ***ret, size_t *ret_n) {
+        char **ids = NULL;
+        size_t n = 0;
+        const char *const *tree = source_cache_nodes(m->cache);
+        for (size_t i = 0; tree[i]; i++) {
+                ids = xrealloc(ids, (n + 1) * sizeof(char *));
+                ids[n++] = (char *) tree[i];
+        }
+        for (size_t i = 0; i < m->config->n_nodes; i++) {
+                bool dup = false;
+                for (size_t k = 0; k < n && !dup; k++)
+                        dup = streq(ids[k], m->config->nodes[i]);
+                if (!dup) {
+                        ids = xrealloc(ids, (n + 1) * sizeof(char *));
+                        ids[n++] = m->config->nodes[i];
+                }
+        }
+        *ret = ids;
+        *ret_n = n;
+}
+
+/* Returns the number of nodes with errors. */
+static size_t manager_rebuild(Manager *m) {
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        int changed = source_cache_refresh(m->cache, m->config->source_dir, NULL);
+        if (changed < 0)
+                log_error(NULL, "cannot read the source tree %s: %s", m->config->source_dir, strerror(-changed));
+        char **ids;
+        size_t n_ids;
+        collect_node_ids(m, &ids, &n_ids);
+        for (size_t i = 0; i < m->n_nodes; i++)
+                m->nodes[i].present = false;
+        NodePlan **plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
+        NodePlan **state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
+        NodeState **published = xcalloc(MAX(n_ids, 1), sizeof(NodeState *));
+        size_t n_plans = 0, n_state_plans = 0, n_bad = 0;
+        for (size_t i = 0; i < n_ids; i++) {
+                NodeState *ns = node_state(m, ids[i]);
+                ns->present = true;
+                _cleanup_free_ char *dir = xasprintf("%s/%s", m->config->output_dir, ns->id);
+                BuildOptions opts = { .output_dir = dir, .mode = m->config->publish_mode };
+                DiagList d = {};
+                NodeOutput out = {};
+                int r = build_node_from_cache(m->cache, ns->id, &opts, &d, &out);
+                uint64_t fp = diags_fingerprint(&d);
+                if (fp != ns->diag_fingerprint)
+                        for (size_t k = 0; k < d.n; k++)
+                                if (d.items[k].level != DIAG_NOTE)
+                                        log_diag(ns->id, &d.items[k]);
+                ns->diag_fingerprint = fp;
+                node_state_clear_error(ns);
+                ns->removal_blocked = false;
+                if (r < 0) {
+                        n_bad++;
+                        for (size_t k = 0; k < d.n; k++)
+                                if (d.items[k].level == DIAG_ERROR) {
+                                        const Diag *e = &d.items[k];
+                                        ns->error = (Diag) { DIAG_ERROR, e->file ? xstrdup(e->file) : NULL, e->line, e->column,
+                                                             e->path ? xstrdup(e->path) : NULL, xstrdup(e->message) };
+                                        break;
+                                }
+                        ns->n_errors = d.n_errors;
+                        diag_list_clear(&d);
+                        /* after a reboot (empty output_dir) the last good generation comes back from state_dir */
+                        _cleanup_free_ char *live = xasprintf("%s/lds/lds.pb", dir);
+                        _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, ns->id);
+                        if (access(live, F_OK) == 0 || load_node_dir(saved, &out) < 0)
+                                continue;
+                        log_warning(ns->id, "the build failed; republishing the last good generation from %s", saved);
+                } else
+                        diag_list_clear(&d);
+
+                _cleanup_free_ char *reason = NULL;
+                if (r >= 0 && !removal_allowed(m, ns, &out, &reason)) {
+                        ns->removal_blocked = true;
+                        ns->error = (Diag) { .level = DIAG_ERROR, .message = TAKE_PTR(reason) };
+                        ns->n_errors = 1;
+                        n_bad++;
+                        log_error(ns->id, "%s", ns->error.message);
+                        node_output_done(&out);
+                        continue;
+                }
+                NodePlan *plan = NULL;
+                r = publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan);
+                if (r < 0) {
+                        log_error(ns->id, "cannot plan the publish into %s: %s", dir, strerror(-r));
+                        node_output_done(&out);
+                        continue;
+                }
+                if (node_plan_n_changes(plan) > 0) {
+                        plans[n_plans] = plan;
+                        published[n_plans++] = ns;
+                } else
+                        node_plan_free(plan);
+                NodePlan *sp = NULL;
+                if (publish_plan(m->state_store, m->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp) >= 0) {
+                        if (node_plan_n_changes(sp) > 0)
+                                state_plans[n_state_plans++] = sp;
+                        else
+                                node_plan_free(sp);
+                }
+                const NodeFile *lds = node_output_file(&out, "lds/lds.pb"), *cds = node_output_file(&out, "cds/cds.pb");
+                ns->n_files = out.n;
+                ns->n_listeners = lds ? lds->n_resources : 0;
+                ns->n_clusters = cds ? cds->n_resources : 0;
+                node_output_done(&out);
+        }
+        free(ids);
+
+        if (n_plans > 0) {
+                m->generation++;
+                run_plans(m, plans, n_plans, true);
+                int r = publish_finish(m->store, plans, n_plans);
+                if (r < 0)
+                        log_error(NULL, "finishing the publish: %s", strerror(-r));
+                uint64_t t = now_usec(CLOCK_REALTIME);
+                for (size_t i = 0; i < n_plans; i++) {
+                        published[i]->generation = m->generation;
+                        published[i]->published_usec = t;
+                        log_info(published[i]->id, "published generation %" PRIu64 " (%zu files changed)", m->generation,
+                                 node_plan_n_changes(plans[i]));
+                }
+                write_counter(m);
+        }
+        if (n_state_plans > 0) {
+                run_plans(m, state_plans, n_state_plans, false);
+                publish_finish(m->state_store, state_plans, n_state_plans);
+        }
+        for (size_t i = 0; i < n_plans; i++)
+                node_plan_free(plans[i]);
+        for (size_t i = 0; i < n_state_plans; i++)
+                node_plan_free(state_plans[i]);
+        free(plans);
+        free(state_plans);
+        free(published);
+        m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
+        status_write(m);
+        log_debug(NULL, "rebuild took %" PRIu64 " µs (%d files changed)", now_usec(CLOCK_MONOTONIC) - start, changed);
+        return n_bad;
+}
+
+/* ---- event sources ---- */
+
+static int on_settle(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        m->settle_armed = false;
+        manager_rebuild(m);
+        return 0;
+}
+
+static void on_change(void *userdata, const char *path) {
+        Manager *m = userdata;
+        log_debug(NULL, "change: %s", path ? path : "(rescan)");
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        if (!m->settle_armed) {
+                m->burst_start = now;
+                m->settle_armed = true;
+        }
+        uint64_t deadline = MIN(now + m->config->settle_usec, m->burst_start + m->config->settle_max_usec);
+        sd_event_source_set_time(m->settle_timer, deadline);
+        sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        int r = watch_process(m->watch, on_change, m);
+        if (r < 0)
+                log_error(NULL, "watching %s: %s", m->config->source_dir, strerror(-r));
+        return 0;
+}
+
+static int setup_watch(Manager *m) {
+        m->watch_source = sd_event_source_unref(m->watch_source);
+        m->watch = watch_free(m->watch);
+        _cleanup_free_ char *reason = NULL;
+        int r = watch_new(m->config->watch, m->config->source_dir, &m->watch, &reason);
+        if (r < 0) {
+                log_error(NULL, "cannot watch %s: %s", m->config->source_dir, strerror(-r));
+                return r;
+        }
+        if (reason)
+                log_info(NULL, "fanotify not used: %s", reason);
+        log_info(NULL, "watching %s with %s", m->config->source_dir, watch_backend_to_string(watch_get_backend(m->watch)));
+        return sd_event_add_io(m->event, &m->watch_source, watch_get_fd(m->watch), EPOLLIN, on_watch, m);
+}
+
+static int open_outputs(Manager *m) {
+        m->gid = (gid_t) -1;
+        if (m->config->output_group) {
+                struct group *g = getgrnam(m->config->output_group);
+                if (!g) {
+                        log_error(NULL, "output_group %s: no such group", m->config->output_group);
+                        return -ESRCH;
+                }
+                m->gid = g->gr_gid;
+        }
+        m->schema = schema_free(m->schema);
+        if (m->config->schema) {
+                _cleanup_free_ char *error = NULL;
+                int r = schema_load_file(m->config->schema, &error, &m->schema);
+                if (r < 0) {
+                        log_error(NULL, "schema %s: %s", m->config->schema, error ? error : strerror(-r));
+                        return r;
+                }
+        } else
+                schema_load_builtin(&m->schema);
+        m->cache = source_cache_free(m->cache);
+        source_cache_new(m->schema, m->config->publish_mode, &m->cache);
+        m->store = store_free(m->store);
+        int r = store_open(m->config->output_dir, m->gid, &m->store);
+        if (r < 0) {
+                log_error(NULL, "cannot open %s: %s", m->config->output_dir, strerror(-r));
+                return r;
+        }
+        r = mkdir_p(m->config->state_dir, 0750);
+        if (r < 0) {
+                log_error(NULL, "cannot create %s: %s", m->config->state_dir, strerror(-r));
+                return r;
+        }
+        free(m->state_nodes_dir);
+        m->state_nodes_dir = xasprintf("%s/nodes", m->config->state_dir);
+        m->state_store = store_free(m->state_store);
+        r = store_open(m->state_nodes_dir, (gid_t) -1, &m->state_store);
+        if (r < 0) {
+                log_error(NULL, "cannot open %s: %s", m->state_nodes_dir, strerror(-r));
+                return r;
+        }
+        _cleanup_free_ char *counter = xasprintf("%s/generation", m->config->state_dir);
+        if (read_counter(counter, &m->generation) < 0)
+                m->generation = 0;
+        /* crash leftovers, and nodes that still have output from earlier runs */
+        DIR *d = opendir(m->config->output_dir);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d)))
+                        if (node_id_is_valid(de->d_name) && de->d_type == DT_DIR) {
+                                publish_clean_node(m->config->output_dir, de->d_name);
+                                node_state(m, de->d_name);
+                        }
+                closedir(d);
+        }
+        store_gc(m->store);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        if (si->ssi_signo != SIGHUP) {
+                sd_notify(false, "STOPPING=1");
+                log_info(NULL, "stopping");
+                return sd_event_exit(sd_event_source_get_event(s), 0);
+        }
+        sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
+        DiagList d = {};
+        Config *c = NULL;
+        int r = config_load(m->config_path, &d, &c);
+        if (r < 0) {
+                for (size_t i = 0; i < d.n; i++)
+                        log_diag(NULL, &d.items[i]);
+                if (r != -EBADMSG)
+                        log_error(NULL, "cannot read %s: %s", m->config_path, strerror(-r));
+                log_error(NULL, "reload refused: the configuration has errors; still running on the previous one");
+                diag_list_clear(&d);
+                sd_notify(false, "READY=1\nSTATUS=reload refused: the new configuration has errors (see the journal)");
+                return 0;
+        }
+        diag_list_clear(&d);
+        Config *old = m->config;
+        m->config = c;
+        r = open_outputs(m);
+        if (r >= 0)
+                r = setup_watch(m);
+        if (r < 0) {
+                log_error(NULL, "reload failed; going back to the previous configuration");
+                m->config = old;
+                config_free(c);
+                open_outputs(m);
+                setup_watch(m);
+        } else {
+                config_free(old);
+                log_info(NULL, "configuration reloaded");
+        }
+        manager_rebuild(m);
+        sd_notify(false, "READY=1");
+        return 0;
+}
+
+int manager_new(const char *config_path, Manager **ret) {
+        DiagList d = {};
+        Config *c = NULL;
+        int r = config_load(config_path, &d, &c);
+        for (size_t i = 0; i < d.n; i++)
+                log_diag(NULL, &d.items[i]);
+        diag_list_clear(&d);
+        if (r < 0) {
+                if (r != -EBADMSG)
+                        log_error(NULL, "cannot read %s: %s", config_path, strerror(-r));
+                return r;
+        }
+        Manager *m = xcalloc(1, sizeof(Manager));
+        m->config = c;
+        m->config_path = xstrdup(config_path);
+        *ret = m;
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        sd_event_source_unref(m->watch_source);
+        sd_event_source_unref(m->settle_timer);
+        sd_event_unref(m->event);
+        watch_free(m->watch);
+        store_free(m->store);
+        store_free(m->state_store);
+        source_cache_free(m->cache);
+        schema_free(m->schema);
+        for (size_t i = 0; i < m->n_nodes; i++) {
+                node_state_clear_error(&m->nodes[i]);
+                free(m->nodes[i].id);
+        }
+        free(m->nodes);
+        free(m->state_nodes_dir);
+        free(m->config_path);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+int manager_once(Manager *m) {
+        int r = open_outputs(m);
+        if (r < 0)
+                return r;
+        return manager_rebuild(m) > 0 ? 1 : 0;
+}
+
+int manager_startup(Manager *m) {
+        int r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        sd_event_add_signal(m->event, NULL, SIGHUP, on_signal, m);
+        r = sd_event_set_watchdog(m->event, true);
+        m->watchdog = r > 0;
+        r = sd_event_add_time(m->event, &m->settle_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_settle, m);
+        if (r < 0)
+                return r;
+        sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
+        r = open_outputs(m);
+        if (r < 0)
+                return r;
+        r = setup_watch(m);
+        if (r < 0)
+                return r;
+        size_t bad = manager_rebuild(m);
+        if (bad > 0)
+                log_warning(NULL, "%zu nodes have errors; their last good output stays in place", bad);
+        sd_notify(false, "READY=1");
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        return sd_event_loop(m->event);
+}

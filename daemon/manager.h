@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* The Manager owns fsxdsd's sd-event loop and every event source (watch,
+ * settle timer, signals, watchdog) and wires the other modules together:
+ * source cache → node builds → removal guard → ordered publish → state copy
+ * → status. The other modules know nothing of the loop. */
+#pragma once
+
+#include "config.h"
+
+typedef struct Manager Manager;
+
+/* Loads the configuration (diagnostics printed); -EBADMSG when invalid. */
+int manager_new(const char *config_path, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Opens the schema, store and watch, cleans crash leftovers, runs the first
+ * build and publish, and tells systemd READY=1 whatever its outcome. */
+int manager_startup(Manager *m);
+/* Runs the loop until SIGTERM/SIGINT. */
+int manager_run(Manager *m);
+/* --once: one build and publish; returns 0, or 1 when a node had errors. */
+int manager_once(Manager *m);
