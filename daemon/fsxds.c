@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /* fsxds: the command-line companion of fsxdsd. compile turns YAML into the
- * binary DiscoveryResponse files Envoy reads; decode shows them again. Exit
- * codes: 0 success, 1 bad input (diagnostics on stderr), 2 usage or I/O. */
+ * binary DiscoveryResponse files Envoy reads; decode shows them again;
+ * status, bootstrap, allow-removal and forget work on a running fsxdsd's
+ * directories, found through its fsxds.yaml. Exit codes: 0 success, 1 bad
+ * input (diagnostics on stderr), 2 usage or I/O. */
+#include <assert.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "build.h"
 #include "compile.h"
+#include "config.h"
 #include "version.h"
 #include "decode.h"
 #include "schema.h"
@@ -26,8 +34,12 @@ static const char usage_main[] =
         "DiscoveryResponse files Envoy's path subscriptions read.\n"
         "\n"
         "Commands:\n"
-        "  compile   compile one file, or one node's directory (--node)\n"
-        "  decode    print a compiled .pb file as YAML or JSON\n"
+        "  compile        compile one file, or one node's directory (--node)\n"
+        "  decode         print a compiled .pb file as YAML or JSON\n"
+        "  status         show what fsxdsd last published, per node\n"
+        "  bootstrap      print the Envoy bootstrap part pointing a node at its files\n"
+        "  allow-removal  let a node's next generation remove more than max_removal\n"
+        "  forget         remove the output and state of a node gone from the tree\n"
         "\n"
         "Run 'fsxds COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input, 2 usage or I/O error.\n";
@@ -351,6 +363,1062 @@ static int cmd_decode(int argc, char **argv) {
         return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
 }
 
+/* ---- the administration commands: status, forget, allow-removal, bootstrap ---- */
+
+static const char usage_status[] =
+        "Usage: fsxds status [--config FILE] [--json]\n"
+        "\n"
+        "Shows what fsxdsd last published, from OUTPUT_DIR/status.json: per\n"
+        "node its generation, the time of its last publish, its counts of files,\n"
+        "listeners and clusters, and its last error or \"ok\".\n"
+        "\n"
+        "Options:\n"
+        "      --config FILE   the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
+        "      --json          print status.json as it is\n"
+        "  -h, --help          show this help\n";
+
+static const char usage_forget[] =
+        "Usage: fsxds forget [--config FILE] NODE\n"
+        "\n"
+        "fsxdsd keeps the output of a node that left the source tree, since its\n"
+        "Envoy may still run. This removes it: OUTPUT_DIR/NODE/, the node's last\n"
+        "good generation under STATE_DIR/nodes/NODE/ and a pending removal\n"
+        "allowance. Symlinks are removed, never followed. Refused while\n"
+        "SOURCE_DIR/nodes/NODE/ exists or NODE is listed in nodes:.\n"
+        "\n"
+        "Options:\n"
+        "      --config FILE   the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
+        "  -h, --help          show this help\n";
+
+static const char usage_allow_removal[] =
+        "Usage: fsxds allow-removal [--config FILE] NODE\n"
+        "\n"
+        "Lets the next generation of NODE remove more than max_removal of its\n"
+        "listeners or clusters (fsxdsd refuses such a generation otherwise, in\n"
+        "case the source tree was emptied or unmounted by mistake). Creates\n"
+        "STATE_DIR/allow-removal/NODE; fsxdsd deletes it when it uses it.\n"
+        "\n"
+        "Options:\n"
+        "      --config FILE   the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
+        "  -h, --help          show this help\n";
+
+static const char usage_bootstrap[] =
+        "Usage: fsxds bootstrap [--config FILE] [--publish-mode MODE] [--json] --node ID\n"
+        "\n"
+        "Prints the part of an Envoy bootstrap that points node ID at the files\n"
+        "fsxdsd publishes for it (node.id and dynamic_resources), as YAML or\n"
+        "JSON. Warns on stderr when the node has more path subscriptions than\n"
+        "the host's fs.inotify.max_user_instances: each costs the Envoy one\n"
+        "inotify instance.\n"
+        "\n"
+        "Options:\n"
+        "      --node ID           the node\n"
+        "      --config FILE       the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
+        "      --publish-mode MODE rename or watched_directory (default: the configuration's)\n"
+        "      --json              print JSON\n"
+        "  -h, --help              show this help\n";
+
+static const char *const node_type_dirs[] = { "rds", "eds", "sds", "srds", "rtds" };
+
+static bool check_node_id(const char *node) {
+        if (node_id_is_valid(node))
+                return true;
+        fprintf(stderr, "fsxds: invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')\n", node);
+        return false;
+}
+
+/* The configuration from path, or from the default path; the built-in
+ * defaults when the default file does not exist (a host without fsxds.yaml
+ * runs the daemon with them too). Prints what went wrong. */
+static int load_config(const char *path, Config **ret) {
+        DiagList diags = {};
+        int r = config_load(path ? path : CONFIG_DEFAULT_PATH, &diags, ret);
+        if (r == -ENOENT && !path) {
+                *ret = config_new_default();
+                return 0;
+        }
+        print_diags(&diags);
+        diag_list_clear(&diags);
+        if (r < 0 && r != -EBADMSG)
+                fprintf(stderr, "fsxds: cannot read %s: %s\n", path ? path : CONFIG_DEFAULT_PATH, strerror(-r));
+        return r;
+}
+
+/* dir/name without a doubled slash (dir may be "/" or end in '/'). */
+static char *path_join(const char *dir, const char *name) {
+        return xasprintf("%s%s%s", dir, endswith(dir, "/") ? "" : "/", name);
+}
+
+/* Local time as "2024-11-26 06:26:40". */
+static void format_time_usec(int64_t usec, char ret[32]) {
+        time_t t = (time_t) (usec / 1000000);
+        struct tm tm;
+        if (usec <= 0 || !localtime_r(&t, &tm) || strftime(ret, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(ret, 32, "-");
+}
+
+/* A small JSON reader for status.json: the whole document as a tree. Any
+ * key order, unknown keys, escapes; bounded nesting. */
+typedef enum JsonKind {
+        JSON_NULL,
+        JSON_BOOL,
+        JSON_NUMBER,
+        JSON_STRING,
+        JSON_ARRAY,
+        JSON_OBJECT,
+} JsonKind;
+
+typedef struct Json Json;
+struct Json {
+        JsonKind kind;
+        bool boolean;
+        char *str;   /* JSON_STRING: the value (no NUL inside); JSON_NUMBER: its text */
+        char **keys; /* JSON_OBJECT */
+        Json **items;
+        size_t n;
+};
+
+#define JSON_MAX_DEPTH 64
+#define STATUS_MAX_SIZE (64u << 20)
+
+static Json *json_free(Json *j) {
+        if (!j)
+                return NULL;
+        for (size_t i = 0; i < j->n; i++) {
+                if (j->keys)
+                        free(j->keys[i]);
+                json_free(j->items[i]);
+        }
+        free(j->keys);
+        free(j->items);
+        free(j->str);
+        free(j);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Json *, json_free);
+
+typedef struct JsonParser {
+        const char *p, *end;
+        const char *line_start;
+        unsigned line;
+        char *error; /* the first error, with its line:column */
+} JsonParser;
+
+static Json *json_fail(JsonParser *jp, const char *fmt, ...) _printf_(2, 3);
+static Json *json_fail(JsonParser *jp, const char *fmt, ...) {
+        if (jp->error)
+                return NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *m = NULL;
+        if (vasprintf(&m, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        jp->error = xasprintf("%u:%u: error: %s", jp->line, (unsigned) (jp->p - jp->line_start) + 1, m);
+        return NULL;
+}
+
+static void json_skip_space(JsonParser *jp) {
+        for (; jp->p < jp->end; jp->p++) {
+                if (*jp->p == '\n') {
+                        jp->line++;
+                        jp->line_start = jp->p + 1;
+                } else if (*jp->p != ' ' && *jp->p != '\t' && *jp->p != '\r')
+                        break;
+        }
+}
+
+static int json_hex4(const char *s, const char *end) {
+        if (end - s < 4)
+                return -1;
+        int v = 0;
+        for (int i = 0; i < 4; i++) {
+                char c = s[i];
+                int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                if (d < 0)
+                        return -1;
+                v = v * 16 + d;
+        }
+        return v;
+}
+
+static void buf_put_utf8(Buf *b, uint32_t cp) {
+        if (cp < 0x80)
+                buf_putc(b, (uint8_t) cp);
+        else if (cp < 0x800) {
+                buf_putc(b, (uint8_t) (0xc0 | cp >> 6));
+                buf_putc(b, (uint8_t) (0x80 | (cp & 0x3f)));
+        } else if (cp < 0x10000) {
+                buf_putc(b, (uint8_t) (0xe0 | cp >> 12));
+                buf_putc(b, (uint8_t) (0x80 | ((cp >> 6) & 0x3f)));
+                buf_putc(b, (uint8_t) (0x80 | (cp & 0x3f)));
+        } else {
+                buf_putc(b, (uint8_t) (0xf0 | cp >> 18));
+                buf_putc(b, (uint8_t) (0x80 | ((cp >> 12) & 0x3f)));
+                buf_putc(b, (uint8_t) (0x80 | ((cp >> 6) & 0x3f)));
+                buf_putc(b, (uint8_t) (0x80 | (cp & 0x3f)));
+        }
+}
+
+/* At the opening quote; returns the unescaped string. */
+static char *json_parse_string(JsonParser *jp) {
+        assert(*jp->p == '"');
+        jp->p++;
+        Buf b = {};
+        for (;;) {
+                if (jp->p >= jp->end) {
+                        buf_free(&b);
+                        json_fail(jp, "unterminated string");
+                        return NULL;
+                }
+                unsigned char c = (unsigned char) *jp->p;
+                if (c == '"') {
+                        jp->p++;
+                        return buf_steal_str(&b);
+                }
+                if (c < 0x20) {
+                        buf_free(&b);
+                        json_fail(jp, "control character in a string");
+                        return NULL;
+                }
+                if (c != '\\') {
+                        buf_putc(&b, c);
+                        jp->p++;
+                        continue;
+                }
+                if (jp->end - jp->p < 2) {
+                        buf_free(&b);
+                        json_fail(jp, "unterminated string");
+                        return NULL;
+                }
+                char e = jp->p[1];
+                const char *simple = strchr("\"\\/bfnrt", e);
+                if (e && simple) {
+                        static const char unescaped[] = "\"\\/\b\f\n\r\t";
+                        buf_putc(&b, (uint8_t) unescaped[simple - "\"\\/bfnrt"]);
+                        jp->p += 2;
+                        continue;
+                }
+                if (e != 'u') {
+                        buf_free(&b);
+                        json_fail(jp, "invalid escape \\%c", e);
+                        return NULL;
+                }
+                int hi = json_hex4(jp->p + 2, jp->end);
+                uint32_t cp = (uint32_t) hi;
+                const char *next = jp->p + 6;
+                if (hi >= 0xd800 && hi <= 0xdbff && jp->end - next >= 6 && next[0] == '\\' && next[1] == 'u') {
+                        int lo = json_hex4(next + 2, jp->end);
+                        if (lo >= 0xdc00 && lo <= 0xdfff) {
+                                cp = 0x10000 + (((uint32_t) hi - 0xd800) << 10) + ((uint32_t) lo - 0xdc00);
+                                next += 6;
+                        }
+                }
+                if (hi <= 0 || (cp >= 0xd800 && cp <= 0xdfff)) {
+                        buf_free(&b);
+                        json_fail(jp, hi == 0 ? "\\u0000 in a string" : "invalid \\u escape");
+                        return NULL;
+                }
+                buf_put_utf8(&b, cp);
+                jp->p = next;
+        }
+}
+
+static Json *json_parse_value(JsonParser *jp, unsigned depth);
+
+static Json *json_parse_container(JsonParser *jp, unsigned depth) {
+        bool object = *jp->p == '{';
+        char close = object ? '}' : ']';
+        if (depth >= JSON_MAX_DEPTH)
+                return json_fail(jp, "nested more than %u deep", JSON_MAX_DEPTH);
+        jp->p++;
+        _cleanup_(json_freep) Json *j = xcalloc(1, sizeof(Json));
+        j->kind = object ? JSON_OBJECT : JSON_ARRAY;
+        size_t cap = 0;
+        json_skip_space(jp);
+        if (jp->p < jp->end && *jp->p == close) {
+                jp->p++;
+                return TAKE_PTR(j);
+        }
+        for (;;) {
+                _cleanup_free_ char *key = NULL;
+                if (object) {
+                        json_skip_space(jp);
+                        if (jp->p >= jp->end || *jp->p != '"')
+                                return json_fail(jp, "expected a key in quotes");
+                        key = json_parse_string(jp);
+                        if (!key)
+                                return NULL;
+                        json_skip_space(jp);
+                        if (jp->p >= jp->end || *jp->p != ':')
+                                return json_fail(jp, "expected ':' after the key \"%s\"", key);
+                        jp->p++;
+                }
+                Json *v = json_parse_value(jp, depth + 1);
+                if (!v)
+                        return NULL;
+                if (j->n == cap) {
+                        cap = MAX(cap * 2, 8u);
+                        j->items = xrealloc(j->items, cap * sizeof(Json *));
+                        if (object)
+                                j->keys = xrealloc(j->keys, cap * sizeof(char *));
+                }
+                if (object)
+                        j->keys[j->n] = TAKE_PTR(key);
+                j->items[j->n++] = v;
+                json_skip_space(jp);
+                if (jp->p < jp->end && *jp->p == ',') {
+                        jp->p++;
+                        continue;
+                }
+                if (jp->p < jp->end && *jp->p == close) {
+                        jp->p++;
+                        return TAKE_PTR(j);
+                }
+                return json_fail(jp, "expected ',' or '%c'", close);
+        }
+}
+
+static bool json_is_digit(const char *p, const char *end) {
+        return p < end && *p >= '0' && *p <= '9';
+}
+
+static Json *json_parse_number(JsonParser *jp) {
+        const char *s = jp->p, *p = s;
+        if (p < jp->end && *p == '-')
+                p++;
+        if (!json_is_digit(p, jp->end))
+                return json_fail(jp, "expected a value");
+        if (*p == '0')
+                p++;
+        else
+                while (json_is_digit(p, jp->end))
+                        p++;
+        if (p < jp->end && *p == '.') {
+                p++;
+                if (!json_is_digit(p, jp->end))
+                        return json_fail(jp, "expected digits after '.'");
+                while (json_is_digit(p, jp->end))
+                        p++;
+        }
+        if (p < jp->end && (*p == 'e' || *p == 'E')) {
+                p++;
+                if (p < jp->end && (*p == '+' || *p == '-'))
+                        p++;
+                if (!json_is_digit(p, jp->end))
+                        return json_fail(jp, "expected digits in the exponent");
+                while (json_is_digit(p, jp->end))
+                        p++;
+        }
+        Json *j = xcalloc(1, sizeof(Json));
+        j->kind = JSON_NUMBER;
+        j->str = xstrndup(s, (size_t) (p - s));
+        jp->p = p;
+        return j;
+}
+
+static Json *json_parse_value(JsonParser *jp, unsigned depth) {
+        json_skip_space(jp);
+        if (jp->p >= jp->end)
+                return json_fail(jp, "unexpected end of the file");
+        static const struct {
+                const char *word;
+                JsonKind kind;
+                bool value;
+        } words[] = {
+                { "null", JSON_NULL, false },
+                { "true", JSON_BOOL, true },
+                { "false", JSON_BOOL, false },
+        };
+        switch (*jp->p) {
+        case '{':
+        case '[':
+                return json_parse_container(jp, depth);
+        case '"': {
+                char *s = json_parse_string(jp);
+                if (!s)
+                        return NULL;
+                Json *j = xcalloc(1, sizeof(Json));
+                j->kind = JSON_STRING;
+                j->str = s;
+                return j;
+        }
+        default:
+                for (size_t i = 0; i < ELEMENTSOF(words); i++) {
+                        size_t l = strlen(words[i].word);
+                        if ((size_t) (jp->end - jp->p) >= l && memcmp(jp->p, words[i].word, l) == 0) {
+                                jp->p += l;
+                                Json *j = xcalloc(1, sizeof(Json));
+                                j->kind = words[i].kind;
+                                j->boolean = words[i].value;
+                                return j;
+                        }
+                }
+                return json_parse_number(jp);
+        }
+}
+
+/* Returns 0, or -EBADMSG with *ret_error set to "line:column: error: ...". */
+static int json_parse(const char *data, size_t len, char **ret_error, Json **ret) {
+        JsonParser jp = { .p = data, .end = data + len, .line_start = data, .line = 1 };
+        _cleanup_(json_freep) Json *j = json_parse_value(&jp, 0);
+        if (j) {
+                json_skip_space(&jp);
+                if (jp.p < jp.end) {
+                        j = json_free(j);
+                        json_fail(&jp, "unexpected text after the document");
+                }
+        }
+        if (!j) {
+                *ret_error = TAKE_PTR(jp.error);
+                return -EBADMSG;
+        }
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+/* The value of key in object j (the last one when repeated), or NULL. */
+static const Json *json_get(const Json *j, const char *key) {
+        if (!j || j->kind != JSON_OBJECT)
+                return NULL;
+        for (size_t i = j->n; i > 0; i--)
+                if (streq(j->keys[i - 1], key))
+                        return j->items[i - 1];
+        return NULL;
+}
+
+static bool json_get_int(const Json *j, const char *key, int64_t *ret) {
+        const Json *v = json_get(j, key);
+        if (!v || v->kind != JSON_NUMBER || strpbrk(v->str, ".eE"))
+                return false;
+        errno = 0;
+        char *end;
+        long long x = strtoll(v->str, &end, 10);
+        if (errno != 0 || *end)
+                return false;
+        *ret = x;
+        return true;
+}
+
+static const char *json_get_str(const Json *j, const char *key) {
+        const Json *v = json_get(j, key);
+        return v && v->kind == JSON_STRING ? v->str : NULL;
+}
+
+/* A string from the file as one line of a table: control characters, which
+ * would break the line or drive the terminal, become '?'. */
+static char *printable(const char *s) {
+        char *r = xstrdup(s);
+        for (char *p = r; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
+        return r;
+}
+
+static char *status_int_cell(const Json *j, const char *key) {
+        int64_t v;
+        return json_get_int(j, key, &v) ? xasprintf("%" PRIi64, v) : xstrdup("-");
+}
+
+static char *status_node_state(const char *id, const Json *node) {
+        Buf b = {};
+        const Json *blocked = json_get(node, "removal_blocked");
+        if (blocked && blocked->kind == JSON_BOOL && blocked->boolean)
+                buf_printf(&b, "removal blocked (fsxds allow-removal %s); ", id);
+        const Json *e = json_get(node, "error");
+        if (!e || e->kind == JSON_NULL) {
+                buf_printf(&b, "ok");
+                return buf_steal_str(&b);
+        }
+        const char *file = json_get_str(e, "file"), *path = json_get_str(e, "path"), *message = json_get_str(e, "message");
+        int64_t line = 0, column = 0, count = 1;
+        if (file) {
+                buf_printf(&b, "%s:", file);
+                if (json_get_int(e, "line", &line) && line > 0) {
+                        (void) json_get_int(e, "column", &column);
+                        buf_printf(&b, "%" PRIi64 ":%" PRIi64 ":", line, column);
+                }
+                buf_putc(&b, ' ');
+        }
+        if (path)
+                buf_printf(&b, "%s: ", path);
+        buf_printf(&b, "%s", message ? message : "error");
+        if (json_get_int(e, "count", &count) && count > 1)
+                buf_printf(&b, " (%" PRIi64 " errors)", count);
+        _cleanup_free_ char *s = buf_steal_str(&b);
+        return printable(s);
+}
+
+static int compare_strp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int status_print(const char *file, const Json *root) {
+        int64_t version;
+        if (root->kind != JSON_OBJECT || !json_get_int(root, "version", &version)) {
+                fprintf(stderr, "%s: error: not a status file of fsxdsd (no \"version\")\n", file);
+                return EXIT_BAD_INPUT;
+        }
+        if (version != 1) {
+                fprintf(stderr, "%s: error: status file version %" PRIi64 ", this fsxds reads version 1\n", file, version);
+                return EXIT_BAD_INPUT;
+        }
+        const Json *nodes = json_get(root, "nodes");
+        if (nodes && nodes->kind != JSON_OBJECT && nodes->kind != JSON_NULL) {
+                fprintf(stderr, "%s: error: \"nodes\" is not an object\n", file);
+                return EXIT_BAD_INPUT;
+        }
+        size_t n = nodes && nodes->kind == JSON_OBJECT ? nodes->n : 0;
+
+        char when[32];
+        int64_t t = 0;
+        (void) json_get_int(root, "time_usec", &t);
+        format_time_usec(t, when);
+        _cleanup_free_ char *generation = status_int_cell(root, "generation");
+        const char *backend = json_get_str(root, "backend"), *mode = json_get_str(root, "publish_mode");
+        _cleanup_free_ char *header = xasprintf("fsxdsd generation %s, watch %s, publish mode %s, last rebuild %s",
+                                                generation, backend ? backend : "-", mode ? mode : "-", when);
+        _cleanup_free_ char *header_p = printable(header);
+        printf("%s\n", header_p);
+        if (n == 0) {
+                printf("no nodes\n");
+                return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+        }
+
+        /* the node ids sorted, each with the index of its (last) entry */
+        enum { COL_NODE, COL_GENERATION, COL_PUBLISHED, COL_FILES, COL_LISTENERS, COL_CLUSTERS, COL_STATE, _COL_MAX };
+        static const char *const titles[_COL_MAX] = { "NODE", "GENERATION", "PUBLISHED", "FILES", "LISTENERS", "CLUSTERS", "STATE" };
+        char **ids = xcalloc(n, sizeof(char *));
+        for (size_t i = 0; i < n; i++)
+                ids[i] = nodes->keys[i];
+        qsort(ids, n, sizeof(char *), compare_strp);
+        char *(*cells)[_COL_MAX] = xcalloc(n, sizeof(*cells));
+        size_t width[_COL_MAX];
+        for (size_t c = 0; c < _COL_MAX; c++)
+                width[c] = strlen(titles[c]);
+        size_t rows = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0 && streq(ids[i], ids[i - 1]))
+                        continue;
+                const Json *node = json_get(nodes, ids[i]);
+                if (node->kind != JSON_OBJECT) {
+                        fprintf(stderr, "%s: warning: the entry of node \"%s\" is not an object\n", file, ids[i]);
+                        continue;
+                }
+                char **row = cells[rows++];
+                row[COL_NODE] = printable(ids[i]);
+                row[COL_GENERATION] = status_int_cell(node, "generation");
+                int64_t published = 0;
+                (void) json_get_int(node, "published_usec", &published);
+                format_time_usec(published, when);
+                row[COL_PUBLISHED] = xstrdup(when);
+                row[COL_FILES] = status_int_cell(node, "files");
+                row[COL_LISTENERS] = status_int_cell(node, "listeners");
+                row[COL_CLUSTERS] = status_int_cell(node, "clusters");
+                row[COL_STATE] = status_node_state(ids[i], node);
+                for (size_t c = 0; c < _COL_MAX; c++)
+                        width[c] = MAX(width[c], strlen(row[c]));
+        }
+        for (size_t c = 0; c + 1 < _COL_MAX; c++)
+                printf("%-*s  ", (int) width[c], titles[c]);
+        printf("%s\n", titles[_COL_MAX - 1]);
+        for (size_t r = 0; r < rows; r++) {
+                for (size_t c = 0; c + 1 < _COL_MAX; c++)
+                        printf("%-*s  ", (int) width[c], cells[r][c]);
+                printf("%s\n", cells[r][_COL_MAX - 1]);
+        }
+        for (size_t r = 0; r < rows; r++)
+                for (size_t c = 0; c < _COL_MAX; c++)
+                        free(cells[r][c]);
+        free(cells);
+        free(ids);
+        return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+}
+
+static int cmd_status(int argc, char **argv) {
+        enum { ARG_CONFIG = 0x100, ARG_JSON };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "json", no_argument, NULL, ARG_JSON },
+                {},
+        };
+        const char *config_path = NULL;
+        bool json = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        fputs(usage_status, stdout);
+                        return EXIT_OK;
+                case ARG_CONFIG:
+                        config_path = optarg;
+                        break;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                default:
+                        fputs(usage_status, stderr);
+                        return EXIT_USAGE;
+                }
+        if (optind != argc) {
+                fprintf(stderr, "fsxds status: unexpected argument \"%s\"\n%s", argv[optind], usage_status);
+                return EXIT_USAGE;
+        }
+        _cleanup_(config_freep) Config *config = NULL;
+        if (load_config(config_path, &config) < 0)
+                return EXIT_USAGE;
+        _cleanup_free_ char *file = path_join(config->output_dir, "status.json");
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r = read_file_bounded(file, STATUS_MAX_SIZE, &data, &len);
+        if (r == -ENOENT) {
+                fprintf(stderr, "fsxds: fsxdsd has not published into %s yet (no status.json)\n", config->output_dir);
+                return EXIT_USAGE;
+        }
+        if (r < 0) {
+                fprintf(stderr, "fsxds: cannot read %s: %s\n", file, strerror(-r));
+                return EXIT_USAGE;
+        }
+        if (json) {
+                fwrite(data, 1, len, stdout);
+                return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+        }
+        _cleanup_(json_freep) Json *root = NULL;
+        _cleanup_free_ char *error = NULL;
+        if (json_parse(data, len, &error, &root) < 0) {
+                fprintf(stderr, "%s:%s\n", file, error);
+                return EXIT_BAD_INPUT;
+        }
+        return status_print(file, root);
+}
+
+#define REMOVE_MAX_DEPTH 64
+
+/* Removes the entry name of dir_fd and, when it is a directory, everything
+ * in it. A symlink is unlinked, never followed: the directory is opened
+ * O_NOFOLLOW, so one swapped in between is not entered either. Directories
+ * on another file system than dev (a mount point) are left alone. */
+static int remove_tree_at(int dir_fd, const char *name, dev_t dev, unsigned depth) {
+        if (depth > REMOVE_MAX_DEPTH)
+                return -ELOOP;
+        int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                if (errno != ENOTDIR && errno != ELOOP)
+                        return -errno;
+                return unlinkat(dir_fd, name, 0) < 0 ? -errno : 0;
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        if (st.st_dev != dev) {
+                close(fd);
+                return -EXDEV;
+        }
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        int r = 0;
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno != 0 && r == 0)
+                                r = -errno;
+                        break;
+                }
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                int k = remove_tree_at(dirfd(d), de->d_name, dev, depth + 1);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        closedir(d);
+        if (r < 0)
+                return r;
+        return unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+/* Removes parent/name (parent itself may be reached through symlinks: it
+ * comes from the configuration). Returns 1 when removed, 0 when absent. */
+static int remove_node_entry(const char *parent, const char *name) {
+        _cleanup_close_ int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (fstatat(fd, name, &(struct stat) {}, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        int r = remove_tree_at(fd, name, st.st_dev, 0);
+        return r < 0 ? r : 1;
+}
+
+static int cmd_forget(int argc, char **argv) {
+        enum { ARG_CONFIG = 0x100 };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                {},
+        };
+        const char *config_path = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        fputs(usage_forget, stdout);
+                        return EXIT_OK;
+                case ARG_CONFIG:
+                        config_path = optarg;
+                        break;
+                default:
+                        fputs(usage_forget, stderr);
+                        return EXIT_USAGE;
+                }
+        if (optind + 1 != argc) {
+                fprintf(stderr, "fsxds forget: expected one node id\n%s", usage_forget);
+                return EXIT_USAGE;
+        }
+        const char *node = argv[optind];
+        if (!check_node_id(node))
+                return EXIT_USAGE;
+        _cleanup_(config_freep) Config *config = NULL;
+        if (load_config(config_path, &config) < 0)
+                return EXIT_USAGE;
+        for (size_t i = 0; i < config->n_nodes; i++)
+                if (streq(config->nodes[i], node)) {
+                        fprintf(stderr, "fsxds: node %s is listed in nodes: of %s; fsxdsd still builds it, remove it there first\n",
+                                node, config->path ? config->path : "the configuration");
+                        return EXIT_BAD_INPUT;
+                }
+        _cleanup_free_ char *nodes_dir = path_join(config->source_dir, "nodes");
+        _cleanup_free_ char *source = path_join(nodes_dir, node);
+        struct stat st;
+        if (lstat(source, &st) == 0) {
+                fprintf(stderr, "fsxds: %s exists; fsxdsd still builds node %s, remove that directory first\n", source, node);
+                return EXIT_BAD_INPUT;
+        }
+        if (errno != ENOENT && errno != ENOTDIR) {
+                fprintf(stderr, "fsxds: cannot check %s: %m\n", source);
+                return EXIT_USAGE;
+        }
+
+        _cleanup_free_ char *state_nodes = path_join(config->state_dir, "nodes");
+        _cleanup_free_ char *allow = path_join(config->state_dir, "allow-removal");
+        const char *const parents[] = { config->output_dir, state_nodes, allow };
+        int ret = EXIT_OK;
+        size_t removed = 0;
+        for (size_t i = 0; i < ELEMENTSOF(parents); i++) {
+                _cleanup_free_ char *path = path_join(parents[i], node);
+                int r = remove_node_entry(parents[i], node);
+                if (r < 0) {
+                        fprintf(stderr, "fsxds: cannot remove %s: %s\n", path,
+                                r == -EXDEV ? "a directory in it is on another file system (a mount point?)" : strerror(-r));
+                        ret = EXIT_USAGE;
+                } else if (r > 0) {
+                        printf("removed %s\n", path);
+                        removed++;
+                }
+        }
+        if (ret == EXIT_OK && removed == 0) {
+                fprintf(stderr, "fsxds: nothing to forget: node %s has no output in %s and no state in %s\n", node,
+                        config->output_dir, config->state_dir);
+                return EXIT_BAD_INPUT;
+        }
+        if (fflush(stdout) != 0)
+                ret = EXIT_USAGE;
+        return ret;
+}
+
+/* Creates state_dir/allow-removal/node holding the time. The directory and
+ * file get the owner of state_dir when root creates them, so the daemon's
+ * user can delete the file when it uses it. */
+static int allow_removal_create(const char *state_dir, const char *node, char **ret_path) {
+        int r = mkdir_p(state_dir, 0750);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int state_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (state_fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(state_fd, &st) < 0)
+                return -errno;
+        bool chown_to_state = geteuid() == 0 && st.st_uid != 0;
+        if (mkdirat(state_fd, "allow-removal", 0750) == 0) {
+                if (chown_to_state && fchownat(state_fd, "allow-removal", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+        } else if (errno != EEXIST)
+                return -errno;
+        _cleanup_close_ int dir_fd = openat(state_fd, "allow-removal", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir_fd < 0)
+                return -errno;
+
+        struct timespec now;
+        struct tm tm;
+        char text[64];
+        if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+                return -errno;
+        if (!gmtime_r(&now.tv_sec, &tm) || strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ\n", &tm) == 0)
+                return -EINVAL;
+        _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%d", node, (int) getpid());
+        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(text);
+        ssize_t n = write(fd, text, len);
+        if (n >= 0 && (size_t) n != len)
+                r = -EIO; /* a short write of 21 bytes: the file system is full */
+        else if (n < 0 || fchmod(fd, 0640) < 0 || (chown_to_state && fchown(fd, st.st_uid, st.st_gid) < 0) ||
+                 close(TAKE_FD(fd)) < 0 || renameat(dir_fd, tmp, dir_fd, node) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return r;
+        }
+        _cleanup_free_ char *dir = path_join(state_dir, "allow-removal");
+        *ret_path = path_join(dir, node);
+        return 0;
+}
+
+static int cmd_allow_removal(int argc, char **argv) {
+        enum { ARG_CONFIG = 0x100 };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                {},
+        };
+        const char *config_path = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        fputs(usage_allow_removal, stdout);
+                        return EXIT_OK;
+                case ARG_CONFIG:
+                        config_path = optarg;
+                        break;
+                default:
+                        fputs(usage_allow_removal, stderr);
+                        return EXIT_USAGE;
+                }
+        if (optind + 1 != argc) {
+                fprintf(stderr, "fsxds allow-removal: expected one node id\n%s", usage_allow_removal);
+                return EXIT_USAGE;
+        }
+        const char *node = argv[optind];
+        if (!check_node_id(node))
+                return EXIT_USAGE;
+        _cleanup_(config_freep) Config *config = NULL;
+        if (load_config(config_path, &config) < 0)
+                return EXIT_USAGE;
+        _cleanup_free_ char *path = NULL;
+        int r = allow_removal_create(config->state_dir, node, &path);
+        if (r < 0) {
+                fprintf(stderr, "fsxds: cannot create %s/allow-removal/%s: %s\n", config->state_dir, node, strerror(-r));
+                return EXIT_USAGE;
+        }
+        printf("created %s: the next generation of node %s may remove more than %g%% of its listeners or clusters\n",
+               path, node, config->max_removal * 100);
+        return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+}
+
+/* s as a double-quoted scalar; the escapes used are valid in both YAML and
+ * JSON. */
+static void put_quoted(Buf *b, const char *s) {
+        buf_putc(b, '"');
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                if (*p == '"' || *p == '\\') {
+                        buf_putc(b, '\\');
+                        buf_putc(b, *p);
+                } else if (*p < 0x20 || *p == 0x7f)
+                        buf_printf(b, "\\u%04x", *p);
+                else
+                        buf_putc(b, *p);
+        }
+        buf_putc(b, '"');
+}
+
+static void bootstrap_config_source(Buf *b, bool json, const char *node_dir, const char *type, PublishMode mode, bool last) {
+        _cleanup_free_ char *dir = path_join(node_dir, type);
+        _cleanup_free_ char *file = xasprintf("%s/%s.pb", dir, type);
+        bool watched = mode == PUBLISH_MODE_WATCHED_DIRECTORY;
+        if (json) {
+                buf_printf(b, "    \"%s_config\": {\n", type);
+                buf_printf(b, "      \"resource_api_version\": \"V3\",\n");
+                buf_printf(b, "      \"path_config_source\": {\n");
+                buf_printf(b, "        \"path\": ");
+                put_quoted(b, file);
+                if (watched) {
+                        buf_printf(b, ",\n        \"watched_directory\": {\n          \"path\": ");
+                        put_quoted(b, dir);
+                        buf_printf(b, "\n        }");
+                }
+                buf_printf(b, "\n      }\n    }%s\n", last ? "" : ",");
+                return;
+        }
+        buf_printf(b, "  %s_config:\n", type);
+        buf_printf(b, "    resource_api_version: V3\n");
+        buf_printf(b, "    path_config_source:\n");
+        buf_printf(b, "      path: ");
+        put_quoted(b, file);
+        buf_putc(b, '\n');
+        if (watched) {
+                buf_printf(b, "      watched_directory:\n        path: ");
+                put_quoted(b, dir);
+                buf_putc(b, '\n');
+        }
+}
+
+/* How many *.pb names the node's type directory has; in watched_directory
+ * mode these are the symlinks through ..data, and the generation
+ * directories and ..data itself start with '.'. */
+static int count_pb_files(int node_fd, const char *type) {
+        int fd = openat(node_fd, type, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' && endswith(de->d_name, ".pb") && n < INT_MAX)
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* Envoy gives every path subscription its own inotify instance, and the
+ * kernel limits them per user: an Envoy past fs.inotify.max_user_instances
+ * fails to load the subscriptions beyond it. */
+static void bootstrap_check_inotify(const char *output_dir, const char *node) {
+        const char *proc = getenv("FSXDS_PROC_SYS_FS_INOTIFY");
+        _cleanup_free_ char *limit_file = path_join(proc && *proc ? proc : "/proc/sys/fs/inotify", "max_user_instances");
+        _cleanup_free_ char *text = NULL;
+        if (read_file_bounded(limit_file, 64, &text, NULL) < 0)
+                return; /* not Linux, or no procfs: nothing to compare with */
+        char *end;
+        errno = 0;
+        unsigned long long limit = strtoull(text, &end, 10);
+        if (errno != 0 || end == text || (*end && *end != '\n'))
+                return;
+
+        _cleanup_free_ char *node_dir = path_join(output_dir, node);
+        _cleanup_close_ int node_fd = open(node_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (node_fd < 0) {
+                fprintf(stderr,
+                        "note: node %s has not been published into %s yet, so its number of path subscriptions is unknown "
+                        "(2 + one per rds, eds, sds, srds and rtds file); the host allows %llu inotify instances per user "
+                        "(fs.inotify.max_user_instances)\n",
+                        node, output_dir, limit);
+                return;
+        }
+        unsigned long long total = 2;
+        Buf parts = {};
+        buf_printf(&parts, "2");
+        for (size_t i = 0; i < ELEMENTSOF(node_type_dirs); i++) {
+                int n = count_pb_files(node_fd, node_type_dirs[i]);
+                if (n < 0) {
+                        fprintf(stderr, "fsxds: cannot count the files in %s/%s: %s\n", node_dir, node_type_dirs[i], strerror(-n));
+                        buf_free(&parts);
+                        return;
+                }
+                if (n > 0)
+                        buf_printf(&parts, " + %d %s", n, node_type_dirs[i]);
+                total += (unsigned) n;
+        }
+        _cleanup_free_ char *what = buf_steal_str(&parts);
+        if (total > limit)
+                fprintf(stderr,
+                        "warning: node %s has %llu path subscriptions (%s); the host allows %llu inotify instances per user "
+                        "(fs.inotify.max_user_instances): each path subscription costs the Envoy one, so some will fail; "
+                        "raise the limit (sysctl fs.inotify.max_user_instances)\n",
+                        node, total, what, limit);
+}
+
+static int cmd_bootstrap(int argc, char **argv) {
+        enum { ARG_CONFIG = 0x100, ARG_JSON, ARG_NODE, ARG_PUBLISH_MODE };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "node", required_argument, NULL, ARG_NODE },
+                { "publish-mode", required_argument, NULL, ARG_PUBLISH_MODE },
+                {},
+        };
+        const char *config_path = NULL, *node = NULL;
+        bool json = false;
+        PublishMode mode = _PUBLISH_MODE_INVALID;
+        int c;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        fputs(usage_bootstrap, stdout);
+                        return EXIT_OK;
+                case ARG_CONFIG:
+                        config_path = optarg;
+                        break;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                case ARG_NODE:
+                        node = optarg;
+                        break;
+                case ARG_PUBLISH_MODE:
+                        mode = publish_mode_from_string(optarg);
+                        if (mode < 0) {
+                                fprintf(stderr, "fsxds: --publish-mode: expected rename or watched_directory, got \"%s\"\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                default:
+                        fputs(usage_bootstrap, stderr);
+                        return EXIT_USAGE;
+                }
+        if (optind != argc || !node) {
+                fprintf(stderr, "fsxds bootstrap: expected --node ID and no other arguments\n%s", usage_bootstrap);
+                return EXIT_USAGE;
+        }
+        if (!check_node_id(node))
+                return EXIT_USAGE;
+        _cleanup_(config_freep) Config *config = NULL;
+        if (load_config(config_path, &config) < 0)
+                return EXIT_USAGE;
+        if (mode < 0)
+                mode = config->publish_mode;
+
+        _cleanup_free_ char *node_dir = path_join(config->output_dir, node);
+        Buf b = {};
+        if (json) {
+                buf_printf(&b, "{\n  \"node\": {\n    \"id\": ");
+                put_quoted(&b, node);
+                buf_printf(&b, "\n  },\n  \"dynamic_resources\": {\n");
+        } else {
+                buf_printf(&b, "node:\n  id: ");
+                put_quoted(&b, node);
+                buf_printf(&b, "\ndynamic_resources:\n");
+        }
+        bootstrap_config_source(&b, json, node_dir, "cds", mode, false);
+        bootstrap_config_source(&b, json, node_dir, "lds", mode, true);
+        if (json)
+                buf_printf(&b, "  }\n}\n");
+        fwrite(b.data, 1, b.len, stdout);
+        buf_free(&b);
+        if (fflush(stdout) != 0)
+                return EXIT_USAGE;
+        bootstrap_check_inotify(config->output_dir, node);
+        return EXIT_OK;
+}
+
 int main(int argc, char **argv) {
         if (argc < 2) {
                 fputs(usage_main, stderr);
@@ -369,6 +1437,14 @@ int main(int argc, char **argv) {
                 return cmd_compile(argc - 1, argv + 1);
         if (streq(cmd, "decode"))
                 return cmd_decode(argc - 1, argv + 1);
+        if (streq(cmd, "status"))
+                return cmd_status(argc - 1, argv + 1);
+        if (streq(cmd, "forget"))
+                return cmd_forget(argc - 1, argv + 1);
+        if (streq(cmd, "allow-removal"))
+                return cmd_allow_removal(argc - 1, argv + 1);
+        if (streq(cmd, "bootstrap"))
+                return cmd_bootstrap(argc - 1, argv + 1);
         fprintf(stderr, "fsxds: unknown command \"%s\"\n%s", cmd, usage_main);
         return EXIT_USAGE;
 }

@@ -52,7 +52,7 @@ struct Manager {
         bool settle_armed;
         uint64_t generation;
         uint64_t last_rebuild_usec;
-        NodeState *nodes;
+        NodeState **nodes; /* pointers stay valid while the array grows */
         size_t n_nodes;
         bool watchdog;
 };
@@ -73,11 +73,12 @@ static void node_state_clear_error(NodeState *n) {
 
 static NodeState *node_state(Manager *m, const char *id) {
         for (size_t i = 0; i < m->n_nodes; i++)
-                if (streq(m->nodes[i].id, id))
-                        return &m->nodes[i];
-        m->nodes = xrealloc(m->nodes, (m->n_nodes + 1) * sizeof(NodeState));
-        NodeState *n = &m->nodes[m->n_nodes++];
-        *n = (NodeState) { .id = xstrdup(id) };
+                if (streq(m->nodes[i]->id, id))
+                        return m->nodes[i];
+        m->nodes = xrealloc(m->nodes, (m->n_nodes + 1) * sizeof(NodeState *));
+        NodeState *n = xcalloc(1, sizeof(NodeState));
+        n->id = xstrdup(id);
+        m->nodes[m->n_nodes++] = n;
         return n;
 }
 
@@ -234,7 +235,7 @@ static void status_write(Manager *m) {
         buf_put_json_string(&b, m->config->output_dir);
         buf_printf(&b, ",\"nodes\":{");
         for (size_t i = 0; i < m->n_nodes; i++) {
-                NodeState *n = &m->nodes[i];
+                NodeState *n = m->nodes[i];
                 buf_printf(&b, "%s", i ? "," : "");
                 buf_put_json_string(&b, n->id);
                 buf_printf(&b, ":{\"generation\":%" PRIu64 ",\"published_usec\":%" PRIu64 ",\"files\":%zu,"
@@ -263,9 +264,9 @@ static void status_write(Manager *m) {
         size_t bad = 0;
         const NodeState *first_bad = NULL;
         for (size_t i = 0; i < m->n_nodes; i++)
-                if (m->nodes[i].error.message && m->nodes[i].present) {
+                if (m->nodes[i]->error.message && m->nodes[i]->present) {
                         bad++;
-                        first_bad = first_bad ? first_bad : &m->nodes[i];
+                        first_bad = first_bad ? first_bad : m->nodes[i];
                 }
         if (first_bad) {
                 _cleanup_free_ char *d = diag_format(&first_bad->error);
@@ -349,7 +350,7 @@ static size_t manager_rebuild(Manager *m) {
         size_t n_ids;
         collect_node_ids(m, &ids, &n_ids);
         for (size_t i = 0; i < m->n_nodes; i++)
-                m->nodes[i].present = false;
+                m->nodes[i]->present = false;
         NodePlan **plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
         NodePlan **state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
         NodeState **published = xcalloc(MAX(n_ids, 1), sizeof(NodeState *));
@@ -435,9 +436,14 @@ static size_t manager_rebuild(Manager *m) {
                         log_error(NULL, "finishing the publish: %s", strerror(-r));
                 uint64_t t = now_usec(CLOCK_REALTIME);
                 for (size_t i = 0; i < n_plans; i++) {
+                        if (node_plan_error(plans[i]) < 0) {
+                                log_error(published[i]->id, "publishing failed (%s); the node keeps what it had",
+                                          strerror(-node_plan_error(plans[i])));
+                                continue;
+                        }
                         published[i]->generation = m->generation;
                         published[i]->published_usec = t;
-                        log_info(published[i]->id, "published generation %" PRIu64 " (%zu files changed)", m->generation,
+                        log_info(published[i]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
                                  node_plan_n_changes(plans[i]));
                 }
                 write_counter(m);
@@ -636,8 +642,9 @@ Manager *manager_free(Manager *m) {
         source_cache_free(m->cache);
         schema_free(m->schema);
         for (size_t i = 0; i < m->n_nodes; i++) {
-                node_state_clear_error(&m->nodes[i]);
-                free(m->nodes[i].id);
+                node_state_clear_error(m->nodes[i]);
+                free(m->nodes[i]->id);
+                free(m->nodes[i]);
         }
         free(m->nodes);
         free(m->state_nodes_dir);

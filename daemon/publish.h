@@ -33,11 +33,16 @@ typedef struct NodePlan NodePlan;
  * the directory s was opened on. A plan holds no file descriptors: the
  * phases reopen the node directory below store_output_fd(s).
  *
- * Files are compared by inode with the store object (a hard link of the
- * same object is unchanged), then by content when the inode differs, so a
- * lost store does not republish everything. lds/cds files are never
- * removed (an Envoy's bootstrap names them); other files absent from next
- * are removed in the removal phases.
+ * Files are compared by inode with the store object: a hard link of the
+ * same object is unchanged, a link of another known object is changed, and
+ * anything else (a lost store, a copy) is read and compared, so a restart
+ * does not republish everything. When clusters go, the CDS phase publishes
+ * the intermediate cds (next's clusters and the old-only ones, by name,
+ * next's version winning) and CDS_FINAL the final one; when nothing is
+ * added or changed the old file already is that intermediate, so only
+ * CDS_FINAL runs. An old cds.pb that does not parse gets no intermediate.
+ * lds/cds files are never removed (an Envoy's bootstrap names them); other
+ * files absent from next are removed in the removal phases.
  *
  * A symlink or non-directory where the node directory or a type directory
  * should be is never followed or replaced: planning fails with -ELOOP or
@@ -50,22 +55,37 @@ int publish_plan(Store *s, const char *output_dir, const char *node, PublishMode
 NodePlan *node_plan_free(NodePlan *p);
 
 bool node_plan_has_phase(const NodePlan *p, PublishPhase phase);
-/* Files that will be replaced, created or removed (0: the node is as next). */
+/* Files that will be replaced, created or removed, counting layout repairs
+ * (a missing "..data", stale generations) as one: 0 exactly when the plan
+ * has no phase. */
 size_t node_plan_n_changes(const NodePlan *p);
 
 /* Performs one phase for the node; a phase the plan does not have is a
- * no-op. Phases must run in enum order. In watched_directory mode each
- * type directory is switched at most once per phase, by renaming a new
- * "..data" symlink over the old one. */
+ * no-op. Phases must run in enum order. Once a phase failed, the node's
+ * later phases do not run (they return -ECANCELED): what they would publish
+ * may name what the failed one did not put in place. The next plan starts
+ * from what is on disk. Before the first link of a generation,
+ * store_sync() makes the new objects of every plan durable at once. In
+ * watched_directory mode each type directory is switched at most once per
+ * phase, by renaming a new "..data" symlink over the old one; the
+ * generation directory behind it is not fsynced first: that relies on the
+ * in-order metadata commits of journaling filesystems (ext4, xfs). */
 int node_plan_run_phase(NodePlan *p, PublishPhase phase);
+/* The error of the phase that failed, or 0. */
+int node_plan_error(const NodePlan *p);
 
-/* After all phases of all nodes: when the store is durable, fsyncs the
- * directories the plans touched (once each), then store_gc(). Returns the
- * number of store objects collected. */
+/* After all phases of all nodes: when the store is durable and the plans
+ * touched anything, one syncfs(2) of the output filesystem makes the new
+ * directory entries durable (the files' bytes were synced before the first
+ * phase linked them); then store_collect(): the objects this generation
+ * wrote or displaced that nothing links any more are unlinked. Returns
+ * how many were. */
 int publish_finish(Store *s, NodePlan **plans, size_t n);
 
 /* Removes crash leftovers under <output_dir>/<node>: temporary names in the
  * type directories, "..data.tmp", and generation directories "..data" does
- * not point to (half-built or not yet pruned). Returns how many entries of
- * the type directories were removed; 0 when the node directory is absent. */
+ * not point to (half-built or not yet pruned). Best run for every node
+ * before store_open(), whose store_gc() then collects the objects only the
+ * leftovers linked. Returns how many entries of the type directories were
+ * removed; 0 when the node directory is absent. */
 int publish_clean_node(const char *output_dir, const char *node);

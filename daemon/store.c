@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "hashmap.h"
 #include "store.h"
 #include "util.h"
 
@@ -18,14 +19,76 @@
 #define STORE_TMP_PREFIX ".tmp."
 #define OBJECT_MODE 0640
 #define DIR_MODE 0750
+/* store_collect() runs a full store_gc() every this many calls */
+#define FULL_GC_EVERY 64
+
+/* What the store knows it holds: objects it wrote or checked, so that a
+ * thousand nodes putting the same bytes cost one fstatat, and an inode in a
+ * node directory can be told to be some object without reading it. */
+typedef struct StoreObject {
+        char name[65];
+        bool dead;      /* collected; the hashmaps keep borrowed keys until the next full gc */
+        bool suspected; /* in the suspects list */
+        ino_t ino;
+} StoreObject;
 
 struct Store {
+        char *output_dir;
         int output_fd;
         int dirfd;
         gid_t gid;
         bool durable;
+        bool unsynced;   /* objects written since the last store_sync() */
         bool no_tmpfile; /* O_TMPFILE or linking it failed once: use named temporaries */
+
+        StoreObject **objects;
+        size_t n_objects;
+        Hashmap by_name; /* name -> StoreObject */
+        Hashmap by_ino;  /* ino -> StoreObject */
+        StoreObject **suspects; /* objects that may have lost their last link */
+        size_t n_suspects;
+        unsigned n_collect;
 };
+
+static void index_clear(Store *s) {
+        for (size_t i = 0; i < s->n_objects; i++)
+                free(s->objects[i]);
+        free(s->objects);
+        s->objects = NULL;
+        s->n_objects = 0;
+        hashmap_free(&s->by_name);
+        hashmap_free(&s->by_ino);
+}
+
+static StoreObject *index_add(Store *s, const char *name, ino_t ino) {
+        StoreObject *o = xmalloc(sizeof(StoreObject));
+        memcpy(o->name, name, 65);
+        o->ino = ino;
+        o->dead = o->suspected = false;
+        s->objects = xrealloc(s->objects, (s->n_objects + 1) * sizeof(StoreObject *));
+        s->objects[s->n_objects++] = o;
+        hashmap_put(&s->by_name, o->name, 64, o);
+        hashmap_put(&s->by_ino, (const char *) &o->ino, sizeof(o->ino), o);
+        return o;
+}
+
+static StoreObject *index_by_name(const Store *s, const char *name) {
+        StoreObject *o = hashmap_get(&s->by_name, name, 64);
+        return o && !o->dead ? o : NULL;
+}
+
+static StoreObject *index_by_ino(const Store *s, ino_t ino) {
+        StoreObject *o = hashmap_get(&s->by_ino, (const char *) &ino, sizeof(ino));
+        return o && !o->dead && o->ino == ino ? o : NULL;
+}
+
+static void suspect(Store *s, StoreObject *o) {
+        if (o->suspected)
+                return;
+        o->suspected = true;
+        s->suspects = xrealloc(s->suspects, (s->n_suspects + 1) * sizeof(StoreObject *));
+        s->suspects[s->n_suspects++] = o;
+}
 
 static inline void closedirp(DIR **d) {
         if (*d)
@@ -108,11 +171,20 @@ int store_open(const char *output_dir, gid_t gid, Store **ret) {
 
         Store *s = xmalloc(sizeof(Store));
         *s = (Store) {
+                .output_dir = xstrdup(output_dir),
                 .output_fd = TAKE_FD(output_fd),
                 .dirfd = TAKE_FD(dirfd),
                 .gid = gid,
                 .durable = sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC,
         };
+        /* Objects nothing links may have been written but not synced before
+         * a crash: they go, so that every object left was synced before any
+         * node linked it. */
+        int r = store_gc(s);
+        if (r < 0) {
+                store_free(s);
+                return r;
+        }
         *ret = s;
         return 0;
 }
@@ -122,12 +194,19 @@ Store *store_free(Store *s) {
                 return NULL;
         closep(&s->dirfd);
         closep(&s->output_fd);
+        index_clear(s);
+        free(s->suspects);
+        free(s->output_dir);
         free(s);
         return NULL;
 }
 
 int store_dirfd(const Store *s) {
         return s->dirfd;
+}
+
+const char *store_output_dir(const Store *s) {
+        return s->output_dir;
 }
 
 int store_output_fd(const Store *s) {
@@ -157,8 +236,8 @@ static int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
-/* Bytes, mode, group and (when durable) fsync: everything that must hold
- * before the object gets a name. */
+/* Bytes, mode and group: what must hold before the object gets a name.
+ * Durability comes later, for all objects at once, from store_sync(). */
 static int fill_object(Store *s, int fd, const void *data, size_t len) {
         int r = write_all(fd, data, len);
         if (r < 0)
@@ -167,32 +246,37 @@ static int fill_object(Store *s, int fd, const void *data, size_t len) {
                 return -errno;
         if (s->gid != (gid_t) -1 && fchown(fd, (uid_t) -1, s->gid) < 0)
                 return -errno;
-        if (s->durable && fsync(fd) < 0)
-                return -errno;
+        if (s->durable)
+                s->unsynced = true;
         return 0;
 }
 
 /* 1: linked; 0: O_TMPFILE not usable here (caller falls back); <0: error. */
-static int put_tmpfile(Store *s, const void *data, size_t len, const char *name) {
+static int put_tmpfile(Store *s, const void *data, size_t len, const char *name, ino_t *ret_ino) {
         _cleanup_close_ int fd = openat(s->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, OBJECT_MODE);
         if (fd < 0)
                 return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL ? 0 : -errno;
         int r = fill_object(s, fd, data, len);
         if (r < 0)
                 return r;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
         char proc[64];
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        if (linkat(AT_FDCWD, proc, s->dirfd, name, AT_SYMLINK_FOLLOW) >= 0 || errno == EEXIST)
-                return 1;
-        /* no /proc: AT_EMPTY_PATH works where we hold CAP_DAC_READ_SEARCH */
-        if (errno == ENOENT && linkat(fd, "", s->dirfd, name, AT_EMPTY_PATH) >= 0)
-                return 1;
-        if (errno == EEXIST)
-                return 1;
-        return errno == ENOENT || errno == EPERM ? 0 : -errno;
+        if (linkat(AT_FDCWD, proc, s->dirfd, name, AT_SYMLINK_FOLLOW) < 0) {
+                /* no /proc: AT_EMPTY_PATH works where we hold CAP_DAC_READ_SEARCH */
+                if (errno != ENOENT || linkat(fd, "", s->dirfd, name, AT_EMPTY_PATH) < 0) {
+                        if (errno == EEXIST)
+                                return 2; /* someone else's; theirs is the object */
+                        return errno == ENOENT || errno == EPERM ? 0 : -errno;
+                }
+        }
+        *ret_ino = st.st_ino;
+        return 1;
 }
 
-static int put_named(Store *s, const void *data, size_t len, const char *name) {
+static int put_named(Store *s, const void *data, size_t len, const char *name, ino_t *ret_ino) {
         char tmp[128];
         _cleanup_close_ int fd = -EBADF;
         for (unsigned attempt = 0; fd < 0; attempt++) {
@@ -201,14 +285,39 @@ static int put_named(Store *s, const void *data, size_t len, const char *name) {
                 if (fd < 0 && (errno != EEXIST || attempt >= 16))
                         return -errno;
         }
+        struct stat st;
         int r = fill_object(s, fd, data, len);
-        /* NOREPLACE: an object already linked by nodes must keep its inode */
-        if (r >= 0 && renameat2(s->dirfd, tmp, s->dirfd, name, RENAME_NOREPLACE) >= 0)
-                return 0;
-        if (r >= 0 && errno != EEXIST)
+        if (r >= 0 && fstat(fd, &st) < 0)
                 r = -errno;
+        /* NOREPLACE: an object already linked by nodes must keep its inode */
+        if (r >= 0 && renameat2(s->dirfd, tmp, s->dirfd, name, RENAME_NOREPLACE) >= 0) {
+                *ret_ino = st.st_ino;
+                return 1;
+        }
+        if (r >= 0)
+                r = errno == EEXIST ? 2 : -errno;
         (void) unlinkat(s->dirfd, tmp, 0);
         return r;
+}
+
+/* An object present under its name: checked, mode and group repaired.
+ * 1: good; 0: absent or not what its name says (and then removed). */
+static int check_object(Store *s, const char *name, size_t len, bool check_len, ino_t *ret_ino) {
+        struct stat st;
+        if (fstatat(s->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISREG(st.st_mode) || (check_len && (size_t) st.st_size != len)) {
+                /* tampering, or a non-durable store after a crash */
+                if (unlinkat(s->dirfd, name, 0) < 0 && errno != ENOENT)
+                        return -errno;
+                return 0;
+        }
+        if ((st.st_mode & 07777) != OBJECT_MODE && fchmodat(s->dirfd, name, OBJECT_MODE, 0) < 0)
+                return -errno;
+        if (s->gid != (gid_t) -1 && st.st_gid != s->gid && fchownat(s->dirfd, name, (uid_t) -1, s->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        *ret_ino = st.st_ino;
+        return 1;
 }
 
 int store_put(Store *s, const void *data, size_t len, char ret_name[65]) {
@@ -217,38 +326,71 @@ int store_put(Store *s, const void *data, size_t len, char ret_name[65]) {
 
         char name[65];
         sha256_hex(data, len, name);
+        if (index_by_name(s, name)) {
+                memcpy(ret_name, name, 65);
+                return 0;
+        }
 
-        struct stat st;
-        if (fstatat(s->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
-                if (S_ISREG(st.st_mode) && (size_t) st.st_size == len) {
-                        if ((st.st_mode & 07777) != OBJECT_MODE && fchmodat(s->dirfd, name, OBJECT_MODE, 0) < 0)
-                                return -errno;
-                        if (s->gid != (gid_t) -1 && st.st_gid != s->gid &&
-                            fchownat(s->dirfd, name, (uid_t) -1, s->gid, AT_SYMLINK_NOFOLLOW) < 0)
-                                return -errno;
-                        memcpy(ret_name, name, 65);
-                        return 0;
-                }
-                /* not what its name says (tampering, or a non-durable store after a crash) */
-                if (unlinkat(s->dirfd, name, 0) < 0)
-                        return -errno;
-        } else if (errno != ENOENT)
-                return -errno;
-
-        int r = 0;
-        if (!s->no_tmpfile) {
-                r = put_tmpfile(s, data, len, name);
+        ino_t ino = 0;
+        int r = check_object(s, name, len, true, &ino);
+        if (r < 0)
+                return r;
+        if (r == 0 && !s->no_tmpfile) {
+                r = put_tmpfile(s, data, len, name, &ino);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         s->no_tmpfile = true;
         }
         if (r == 0) {
-                r = put_named(s, data, len, name);
+                r = put_named(s, data, len, name, &ino);
                 if (r < 0)
                         return r;
         }
+        if (r == 2) {
+                /* lost a race with another writer: take theirs */
+                r = check_object(s, name, len, true, &ino);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return -ENOENT;
+        }
+        /* new to the index: maybe nothing links it (yet, or ever) */
+        suspect(s, index_add(s, name, ino));
         memcpy(ret_name, name, 65);
+        return 0;
+}
+
+ino_t store_object_inode(const Store *s, const char *name) {
+        StoreObject *o = index_by_name(s, name);
+        return o ? o->ino : 0;
+}
+
+bool store_has_inode(const Store *s, ino_t ino) {
+        return ino != 0 && index_by_ino(s, ino);
+}
+
+void store_forget(Store *s, const char *name) {
+        StoreObject *o = index_by_name(s, name);
+        if (o)
+                o->dead = true;
+}
+
+void store_unlinked(Store *s, ino_t ino) {
+        StoreObject *o = ino != 0 ? index_by_ino(s, ino) : NULL;
+        if (o)
+                suspect(s, o);
+}
+
+int store_sync(Store *s, bool force) {
+        assert(s);
+        if (!s->durable || !(force || s->unsynced))
+                return 0;
+        /* one syncfs(2) for a whole generation: fsync per object or per
+         * directory costs a journal commit and a cache flush each */
+        if (syncfs(s->dirfd) < 0)
+                return -errno;
+        s->unsynced = false;
         return 0;
 }
 
@@ -264,6 +406,9 @@ int store_gc(Store *s) {
                 close(fd);
                 return r;
         }
+        /* the index is rebuilt from what is on disk */
+        index_clear(s);
+        s->n_suspects = 0;
         int n = 0;
         struct dirent *de;
         while ((errno = 0, de = readdir(d))) {
@@ -282,14 +427,52 @@ int store_gc(Store *s) {
                                 continue;
                         return -errno;
                 }
-                if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+                if (!S_ISREG(st.st_mode))
                         continue;
-                if (unlinkat(s->dirfd, de->d_name, 0) >= 0)
-                        n++;
-                else if (errno != ENOENT)
-                        return -errno;
+                if (st.st_nlink == 1) {
+                        if (unlinkat(s->dirfd, de->d_name, 0) >= 0)
+                                n++;
+                        else if (errno != ENOENT)
+                                return -errno;
+                        continue;
+                }
+                ino_t ino;
+                int r = check_object(s, de->d_name, 0, false, &ino);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        index_add(s, de->d_name, ino);
         }
         if (errno != 0)
                 return -errno;
+        return n;
+}
+
+int store_collect(Store *s) {
+        assert(s);
+        if (++s->n_collect % FULL_GC_EVERY == 0)
+                return store_gc(s);
+
+        int n = 0;
+        for (size_t i = 0; i < s->n_suspects; i++) {
+                StoreObject *o = s->suspects[i];
+                o->suspected = false;
+                if (o->dead)
+                        continue;
+                struct stat st;
+                if (fstatat(s->dirfd, o->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT)
+                                return -errno;
+                        o->dead = true;
+                        continue;
+                }
+                if (st.st_ino != o->ino || st.st_nlink != 1)
+                        continue;
+                if (unlinkat(s->dirfd, o->name, 0) < 0 && errno != ENOENT)
+                        return -errno;
+                o->dead = true;
+                n++;
+        }
+        s->n_suspects = 0;
         return n;
 }

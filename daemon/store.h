@@ -15,24 +15,52 @@ typedef struct Store Store;
 /* Creates output_dir (0750, group gid) and <output_dir>/.store (0750, group
  * gid) when missing and opens them. Objects are 0640, group gid; gid ==
  * (gid_t) -1 leaves the group alone. The store is durable (data and
- * directories are fsynced) unless the output filesystem is tmpfs or ramfs. */
+ * directories are synced) unless the output filesystem is tmpfs or ramfs.
+ * Opening runs store_gc(): after a crash, objects that no node links may
+ * never have reached the disk whole. A symlink at .store fails with -ELOOP
+ * or -ENOTDIR. */
 int store_open(const char *output_dir, gid_t gid, Store **ret);
 Store *store_free(Store *s);
 
 /* Stores data and returns its object name (64 lowercase hex digits).
- * Idempotent: an object already present is not rewritten (only its mode and
- * group are corrected). A new object is written through O_TMPFILE + linkat
+ * Idempotent: an object already present is not rewritten (its mode and
+ * group are corrected when the store first sees it). A new object is written through O_TMPFILE + linkat
  * (or a ".tmp." name + renameat2(RENAME_NOREPLACE) where O_TMPFILE is not
- * available), fsynced first when the store is durable, so a name in the
- * store always holds complete bytes. */
+ * available), so a name in the store never shows partial bytes. A durable
+ * store's new objects reach the disk at the next store_sync(), which must
+ * come before anything links them into place. Objects the store has seen
+ * are remembered: putting them again costs no system call (an object
+ * removed behind the store's back is noticed at the next store_gc(), or
+ * when store_forget() is told). */
 int store_put(Store *s, const void *data, size_t len, char ret_name[65]);
 
-/* Unlinks objects nothing else links (st_nlink == 1) and temporary names
- * left by a crash. Returns how many names were removed. Must not run
- * between publish_plan() and the phases that link the planned objects. */
-int store_gc(Store *s);
+/* The inode of an object this store put or found (0: unknown). */
+ino_t store_object_inode(const Store *s, const char *name);
+/* Whether ino (on the output filesystem) is a known object's inode. */
+bool store_has_inode(const Store *s, ino_t ino);
+/* The object is not there after all (linking it failed with ENOENT): the
+ * next store_put() of its bytes writes it again. */
+void store_forget(Store *s, const char *name);
 
-int store_dirfd(const Store *s);    /* <output_dir>/.store */
+/* When durable: one syncfs(2) of the output filesystem if objects were
+ * written since the last call (or always, with force). */
+int store_sync(Store *s, bool force);
+
+/* Unlinks objects nothing else links (st_nlink == 1) and temporary names
+ * left by a crash, and rebuilds what the store remembers from the disk.
+ * Returns how many names were removed. Must not run between the put of an
+ * object and the link that places it (publish_plan() and its phases). */
+int store_gc(Store *s);
+/* Tells the store a link to ino was replaced or unlinked: its object may
+ * be unreferenced now. */
+void store_unlinked(Store *s, ino_t ino);
+/* The incremental store_gc(): checks only objects put since the last call
+ * and those store_unlinked() named, with a full store_gc() every 64th
+ * call. Returns how many objects were removed. Same caveat as store_gc(). */
+int store_collect(Store *s);
+
+const char *store_output_dir(const Store *s);
+int store_dirfd(const Store *s);     /* <output_dir>/.store */
 int store_output_fd(const Store *s); /* <output_dir> */
 gid_t store_gid(const Store *s);
 bool store_durable(const Store *s);

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* The source-tree watch: tells fsxdsd which source file changed under
+ * source_dir, or that the whole tree must be rescanned. Two backends: one
+ * fanotify filesystem mark (FAN_REPORT_DFID_NAME, directories known by file
+ * handle) or recursive inotify (one watch per directory). The module owns one
+ * non-blocking fd and knows nothing of the event loop: the manager polls
+ * watch_get_fd() for EPOLLIN and calls watch_process().
+ *
+ * What is reported:
+ * - a path ("nodes/edge/lds.yaml") when a file whose name passes
+ *   watch_is_source_name() is created, written and closed, renamed in or out,
+ *   or deleted, anywhere under the root outside dot-directories;
+ * - NULL when the tree must be rescanned: queue overflow; the root created,
+ *   deleted, moved or replaced; a directory created, deleted or moved in or
+ *   out (its files are not reported one by one); a "..data" entry renamed or
+ *   created in any watched directory (the Kubernetes ConfigMap switch).
+ *   NULL comes once per watch_process() call, after every path of that call,
+ *   and only once the watches are back in place, so a rescan started from
+ *   the callback sees everything the watch may have missed.
+ * Directories starting with '.' are neither watched nor reported, as the
+ * build skips them; symlinks to directories are followed as the build does.
+ * Duplicates are normal (a created file is reported on create and on
+ * close): the manager settles them. Writes through a file that is never
+ * closed (mmap, a writer that keeps the fd) are not seen. */
+#pragma once
+
+#include "config.h" /* WatchBackend: WATCH_BACKEND_AUTO/INOTIFY/FANOTIFY, watch_backend_to_string() */
+#include "util.h"
+
+typedef struct Watch Watch;
+
+/* relative_path: the source-relative path of a relevant file that changed
+ * ("nodes/edge/lds.yaml"), or NULL when the whole tree must be rescanned.
+ * The callback must not free the Watch. */
+typedef void (*WatchCallback)(void *userdata, const char *relative_path);
+
+/* backend AUTO tries fanotify on root and falls back to inotify on any error;
+ * *ret_fallback_reason (optional) gets why fanotify was not used ("fanotify_init():
+ * Operation not permitted"), or NULL when it is used or was not asked for.
+ * A missing root is allowed (an empty tree is a valid idle state): its nearest
+ * existing ancestor is watched and NULL is reported when it appears. Problems
+ * inside the tree (unreadable or vanishing subdirectories) are skipped, never
+ * fatal; returns -errno for what the system refuses (no inotify/fanotify,
+ * -ENOSPC when out of watches, more than 65536 directories). */
+int watch_new(WatchBackend backend, const char *root, Watch **ret, char **ret_fallback_reason);
+int watch_get_fd(const Watch *w);
+/* Reads all pending events without blocking (at most a bounded number of
+ * reads per call; the fd stays readable when more are queued) and calls cb for
+ * each relevant change. Returns the number of callbacks made, or -errno. An
+ * error while re-watching (-ENOSPC: out of inotify watches) is returned after
+ * the NULL callback; the Watch stays usable but may miss changes below the
+ * directories it could not watch, so the manager should log it. */
+int watch_process(Watch *w, WatchCallback cb, void *userdata);
+WatchBackend watch_get_backend(const Watch *w); /* INOTIFY or FANOTIFY, the one in use */
+Watch *watch_free(Watch *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Watch *, watch_free);
+
+/* Whether a file name counts as a source: *.yaml|*.yml|*.json, not a
+ * dotfile, not *~, not 4913, not .#*, not #*# (the build's rule). */
+bool watch_is_source_name(const char *name);

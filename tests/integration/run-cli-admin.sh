@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The administration commands of the fsxds CLI as an operator runs them
+# against a daemon's configuration: status (the table and --json of
+# status.json), forget (what it refuses, what it removes, symlinks never
+# followed), allow-removal and bootstrap (the exact fragment, the inotify
+# warning). Each test gets a fresh mkdtemp tree and a config pointing at it.
+# Usage: run-cli-admin.sh FSXDS SOURCE_ROOT
+set -u
+fsxds=$(realpath "$1")
+root=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+check() { # name, then a command that must succeed
+  local name=$1
+  shift
+  rm -rf "$tmp/t"
+  mkdir -p "$tmp/t/src/nodes" "$tmp/t/out" "$tmp/t/state"
+  if "$@" >"$tmp/check.out" 2>&1; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name"
+    sed 's/^/  /' "$tmp/check.out"
+  fi
+}
+t=$tmp/t
+cfg=$tmp/t/fsxds.yaml
+write_config() { # extra YAML lines on stdin are appended
+  {
+    echo "source_dir: $t/src"
+    echo "output_dir: $t/out"
+    echo "state_dir: $t/state"
+    cat
+  } >"$cfg"
+}
+expect_rc() { # rc, then a command; its stdout/stderr go to $t/stdout, $t/stderr
+  local want=$1
+  shift
+  "$@" >"$t/stdout" 2>"$t/stderr"
+  local rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "exit $rc, expected $want: $*"
+    sed 's/^/  stdout: /' "$t/stdout"
+    sed 's/^/  stderr: /' "$t/stderr"
+    return 1
+  fi
+}
+
+t_help() {
+  for c in status forget allow-removal bootstrap; do
+    "$fsxds" $c --help | grep -q "^Usage: fsxds $c" || { echo "no usage for $c"; return 1; }
+    "$fsxds" --help | grep -q "^  $c " || { echo "$c not in fsxds --help"; return 1; }
+  done
+  "$fsxds" bootstrap --help | grep -q -- '--publish-mode' &&
+    "$fsxds" status --help | grep -q -- '--json' &&
+    "$fsxds" forget --help | grep -q -- '--config'
+}
+
+t_config_errors() {
+  expect_rc 2 "$fsxds" status --config "$t/missing.yaml" || return 1
+  grep -q "missing.yaml" "$t/stderr" || return 1
+  printf 'output_dir: %s/out\nfrobnicate: 1\n' "$t" >"$cfg"
+  for cmd in "status" "forget edge-1" "allow-removal edge-1" "bootstrap --node edge-1"; do
+    expect_rc 2 "$fsxds" $cmd --config "$cfg" || return 1
+    grep -q "fsxds.yaml:2:1: error: unknown key \"frobnicate\"" "$t/stderr" || { cat "$t/stderr"; return 1; }
+  done
+  [ ! -e "$t/state/allow-removal" ] || return 1
+  expect_rc 2 "$fsxds" status --config "$cfg" extra || return 1
+  expect_rc 2 "$fsxds" bootstrap --config "$cfg" || return 1           # no --node
+  expect_rc 2 "$fsxds" forget --config "$cfg" || return 1
+  expect_rc 2 "$fsxds" bootstrap --publish-mode copy --node a --config "$cfg" || return 1
+  # the shipped configuration (every key commented out) gives the defaults
+  "$fsxds" bootstrap --config "$root/conf/fsxds.yaml" --node edge-1 2>/dev/null |
+    grep -qx '      path: "/run/fsxds/edge-1/cds/cds.pb"' || return 1
+  # without --config and without /etc/fsxds/fsxds.yaml: the built-in defaults
+  if [ ! -e /etc/fsxds/fsxds.yaml ]; then
+    "$fsxds" bootstrap --node edge-1 2>/dev/null | grep -qx '      path: "/run/fsxds/edge-1/lds/lds.pb"' || return 1
+  fi
+}
+
+# A status file in a key order and spacing of jq's, not the daemon's.
+make_status() {
+  jq -n --arg src "$t/src" '{
+    nodes: {
+      "edge-2": {error: {message: "expected an address like \"10.0.0.1\"", count: 3, column: 20, line: 7,
+                         path: "resources[0].address", file: ($src + "/nodes/edge-2/lds.yaml"), hint: "unknown key"},
+                 clusters: 1, listeners: 1, files: 4, published_usec: 1732500000000000, generation: 11,
+                 removal_blocked: false, future: [1, {"x": null}, "\u00e9\\u"]},
+      "edge-1": {removal_blocked: false, error: null, generation: 12, published_usec: 1732600000000000,
+                 files: 5, listeners: 1, clusters: 2}
+    },
+    output_dir: "/run/fsxds", source_dir: $src, publish_mode: "watched_directory", backend: "inotify",
+    time_usec: 1732600000000000, generation: 12, version: 1}' >"$t/out/status.json"
+}
+
+t_status_table() {
+  write_config </dev/null
+  make_status
+  expect_rc 0 "$fsxds" status --config "$cfg" || return 1
+  local out=$t/stdout
+  head -n1 "$out" | grep -q 'generation 12.*inotify.*watched_directory' || { echo "header:"; cat "$out"; return 1; }
+  # the rebuild and publish times in local time
+  local when; when=$(date -d @1732600000 '+%Y-%m-%d %H:%M:%S')
+  head -n1 "$out" | grep -qF "$when" || { echo "no $when in the header"; return 1; }
+  grep -Eq "^edge-1 +12 +$when +5 +1 +2 +ok$" "$out" || { echo "edge-1 row:"; cat "$out"; return 1; }
+  grep -Eq "^edge-2 +11 +.* +4 +1 +1 +$t/src/nodes/edge-2/lds.yaml:7:20: .*expected an address like \"10.0.0.1\" \(3 errors\)$" "$out" ||
+    { echo "edge-2 row:"; cat "$out"; return 1; }
+  # rows sorted by node id, after a title line
+  [ "$(sed -n '3p;4p' "$out" | cut -d' ' -f1 | tr '\n' ' ')" = "edge-1 edge-2 " ] || { cat "$out"; return 1; }
+  # a node whose removal the guard blocked says how to allow it
+  jq -c '.nodes["edge-1"].removal_blocked = true' "$t/out/status.json" >"$t/s" && mv "$t/s" "$t/out/status.json"
+  "$fsxds" status --config "$cfg" | grep -q '^edge-1 .*fsxds allow-removal edge-1' || return 1
+}
+
+t_status_json() {
+  write_config </dev/null
+  make_status
+  printf '  \n' >>"$t/out/status.json" # byte-identical, trailing whitespace included
+  "$fsxds" status --config "$cfg" --json >"$t/json.out" || return 1
+  cmp "$t/out/status.json" "$t/json.out"
+}
+
+t_status_missing_and_bad() {
+  write_config </dev/null
+  expect_rc 2 "$fsxds" status --config "$cfg" || return 1
+  grep -qF "fsxdsd has not published into $t/out yet" "$t/stderr" || return 1
+  expect_rc 2 "$fsxds" status --config "$cfg" --json || return 1
+  grep -qF "fsxdsd has not published into $t/out yet" "$t/stderr" || return 1
+  # broken JSON: bad input, with the place
+  printf '{"version": 1,\n "nodes": {"a": {"generation": 1,}}}\n' >"$t/out/status.json"
+  expect_rc 1 "$fsxds" status --config "$cfg" || return 1
+  grep -qF "$t/out/status.json:2:34: error: expected a key" "$t/stderr" || { cat "$t/stderr"; return 1; }
+  # a version this fsxds does not know
+  echo '{"version": 2, "nodes": {}}' >"$t/out/status.json"
+  expect_rc 1 "$fsxds" status --config "$cfg" || return 1
+  grep -q "version 2" "$t/stderr" || return 1
+  # deep nesting is refused, not a stack overflow
+  { printf '{"version":1,"x":'; printf '[%.0s' $(seq 10000); } >"$t/out/status.json"
+  expect_rc 1 "$fsxds" status --config "$cfg" || return 1
+  # no nodes yet
+  echo '{"version":1,"generation":0,"nodes":{}}' >"$t/out/status.json"
+  expect_rc 0 "$fsxds" status --config "$cfg" || return 1
+  grep -q '^no nodes$' "$t/stdout"
+}
+
+# Published output and state of a node, with files in subdirectories.
+plant_node() { # node
+  mkdir -p "$t/out/$1/lds" "$t/out/$1/eds/..2024_01" "$t/state/nodes/$1/gen"
+  echo x >"$t/out/$1/lds/lds.pb"
+  echo x >"$t/out/$1/eds/..2024_01/a.pb"
+  ln -s ..2024_01 "$t/out/$1/eds/..data"
+  ln -s ..data/a.pb "$t/out/$1/eds/a.pb"
+  echo x >"$t/state/nodes/$1/gen/lds.pb"
+}
+
+t_forget_refuses() {
+  printf 'nodes: [edge-listed]\n' | write_config
+  mkdir -p "$t/src/nodes/edge-tree"
+  plant_node edge-tree
+  plant_node edge-listed
+  expect_rc 1 "$fsxds" forget --config "$cfg" edge-tree || return 1
+  grep -qF "$t/src/nodes/edge-tree" "$t/stderr" || return 1
+  expect_rc 1 "$fsxds" forget --config "$cfg" edge-listed || return 1
+  grep -q "nodes:" "$t/stderr" || return 1
+  [ -e "$t/out/edge-tree/lds/lds.pb" ] && [ -e "$t/state/nodes/edge-tree/gen/lds.pb" ] &&
+    [ -e "$t/out/edge-listed/lds/lds.pb" ] || return 1
+  # unknown node: nothing to remove
+  expect_rc 1 "$fsxds" forget --config "$cfg" edge-unknown || return 1
+  grep -q "nothing to forget" "$t/stderr" || return 1
+  # invalid ids are usage errors, and nothing is touched
+  expect_rc 2 "$fsxds" forget --config "$cfg" .. || return 1
+  expect_rc 2 "$fsxds" forget --config "$cfg" "../out" || return 1
+  [ -d "$t/out/edge-tree" ]
+}
+
+t_forget_removes() {
+  write_config </dev/null
+  plant_node edge-gone
+  plant_node edge-stays
+  touch "$t/out/status.json"
+  mkdir -p "$t/state/allow-removal" && touch "$t/state/allow-removal/edge-gone"
+  expect_rc 0 "$fsxds" forget --config "$cfg" edge-gone || return 1
+  [ ! -e "$t/out/edge-gone" ] && [ ! -e "$t/state/nodes/edge-gone" ] &&
+    [ ! -e "$t/state/allow-removal/edge-gone" ] || { find "$t"; return 1; }
+  grep -qF "removed $t/out/edge-gone" "$t/stdout" && grep -qF "removed $t/state/nodes/edge-gone" "$t/stdout" || return 1
+  # the other node and the status file are untouched
+  [ -e "$t/out/edge-stays/eds/a.pb" ] && [ -e "$t/state/nodes/edge-stays/gen/lds.pb" ] && [ -e "$t/out/status.json" ] || return 1
+  # a second forget finds nothing
+  expect_rc 1 "$fsxds" forget --config "$cfg" edge-gone
+}
+
+t_forget_symlinks() {
+  write_config </dev/null
+  mkdir -p "$tmp/outside/sub"
+  echo keep >"$tmp/outside/precious"
+  echo keep >"$tmp/outside/sub/precious"
+  plant_node edge-a
+  # planted inside the node directory: a symlink to a directory outside
+  ln -s "$tmp/outside" "$t/out/edge-a/lds/evil"
+  ln -s "$tmp/outside" "$t/state/nodes/edge-a/evil"
+  # the node directory itself a symlink to the outside directory
+  ln -s "$tmp/outside" "$t/out/edge-b"
+  expect_rc 0 "$fsxds" forget --config "$cfg" edge-a || return 1
+  expect_rc 0 "$fsxds" forget --config "$cfg" edge-b || return 1
+  local ok=0
+  [ ! -e "$t/out/edge-a" ] && [ ! -L "$t/out/edge-b" ] && [ ! -e "$t/state/nodes/edge-a" ] &&
+    [ "$(cat "$tmp/outside/precious")" = keep ] && [ "$(cat "$tmp/outside/sub/precious")" = keep ] || ok=1
+  [ $ok -eq 0 ] || find "$t" "$tmp/outside"
+  rm -rf "$tmp/outside"
+  return $ok
+}
+
+t_allow_removal() {
+  write_config </dev/null
+  expect_rc 0 "$fsxds" allow-removal --config "$cfg" edge-1 || return 1
+  local f=$t/state/allow-removal/edge-1
+  [ -f "$f" ] || return 1
+  [ "$(stat -c %a "$f")" = 640 ] && [ "$(stat -c %a "$t/state/allow-removal")" = 750 ] || { stat "$f"; return 1; }
+  grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' "$f" || { cat "$f"; return 1; }
+  grep -qF "$f" "$t/stdout" || return 1
+  # the state directory is made when missing; again is fine
+  rm -rf "$t/state"
+  "$fsxds" allow-removal --config "$cfg" edge-1 >/dev/null && "$fsxds" allow-removal --config "$cfg" edge-1 >/dev/null &&
+    [ -f "$f" ] || return 1
+  [ "$(ls -A "$t/state/allow-removal")" = edge-1 ] || return 1 # no temporary names left
+  expect_rc 2 "$fsxds" allow-removal --config "$cfg" ../x || return 1
+  expect_rc 2 "$fsxds" allow-removal --config "$cfg" || return 1
+}
+
+expected_bootstrap() { # out_dir node watched(0/1)
+  local d=$1/$2
+  printf 'node:\n  id: "%s"\ndynamic_resources:\n' "$2"
+  for type in cds lds; do
+    printf '  %s_config:\n    resource_api_version: V3\n    path_config_source:\n      path: "%s/%s/%s.pb"\n' "$type" "$d" "$type" "$type"
+    [ "$3" = 1 ] && printf '      watched_directory:\n        path: "%s/%s"\n' "$d" "$type"
+  done
+}
+
+t_bootstrap_yaml() {
+  write_config </dev/null
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 >"$t/b.yaml" || return 1
+  expected_bootstrap "$t/out" edge-1 0 | diff -u - "$t/b.yaml" || return 1
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 --publish-mode watched_directory >"$t/b.yaml" || return 1
+  expected_bootstrap "$t/out" edge-1 1 | diff -u - "$t/b.yaml" || return 1
+  # the mode comes from the config, and --publish-mode overrides it
+  printf 'publish_mode: watched_directory\n' | write_config
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 | diff -u <(expected_bootstrap "$t/out" edge-1 1) - || return 1
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 --publish-mode rename | diff -u <(expected_bootstrap "$t/out" edge-1 0) - || return 1
+  expect_rc 2 "$fsxds" bootstrap --config "$cfg" --node ../edge-1
+}
+
+t_bootstrap_json() {
+  write_config </dev/null
+  for mode in rename watched_directory; do
+    "$fsxds" bootstrap --config "$cfg" --node edge-1 --json --publish-mode $mode >"$t/b.json" || return 1
+    python3 -c 'import json,sys; json.load(sys.stdin)' <"$t/b.json" || return 1
+    python3 - "$t/b.json" "$t/out/edge-1" "$mode" <<'EOF' || return 1
+import json, sys
+b = json.load(open(sys.argv[1]))
+d, mode = sys.argv[2], sys.argv[3]
+want = {"node": {"id": "edge-1"}, "dynamic_resources": {}}
+for t in ("cds", "lds"):
+    pcs = {"path": f"{d}/{t}/{t}.pb"}
+    if mode == "watched_directory":
+        pcs["watched_directory"] = {"path": f"{d}/{t}"}
+    want["dynamic_resources"][t + "_config"] = {"resource_api_version": "V3", "path_config_source": pcs}
+assert b == want, (b, want)
+EOF
+  done
+}
+
+t_bootstrap_inotify() {
+  write_config </dev/null
+  mkdir -p "$t/proc"
+  export FSXDS_PROC_SYS_FS_INOTIFY=$t/proc
+  echo 3 >"$t/proc/max_user_instances"
+  # not published yet: the count is unknown
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 2>"$t/err" >/dev/null || return 1
+  grep -q "node edge-1 has not been published into $t/out yet.*unknown" "$t/err" || { cat "$t/err"; return 1; }
+  # rename mode: 5 eds files and one rds file, and names that are not subscriptions
+  mkdir -p "$t/out/edge-1/lds" "$t/out/edge-1/cds" "$t/out/edge-1/eds" "$t/out/edge-1/rds"
+  touch "$t/out/edge-1/lds/lds.pb" "$t/out/edge-1/cds/cds.pb" "$t/out/edge-1/rds/r.pb" \
+    "$t/out/edge-1/eds/"{a,b,c,d,e}.pb "$t/out/edge-1/eds/.a.pb.tmp" "$t/out/edge-1/eds/notes.txt"
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 2>"$t/err" >"$t/b.yaml" || return 1
+  expected_bootstrap "$t/out" edge-1 0 | diff -u - "$t/b.yaml" || return 1
+  grep -qF 'warning: node edge-1 has 8 path subscriptions (2 + 1 rds + 5 eds); the host allows 3 inotify instances per user (fs.inotify.max_user_instances)' "$t/err" ||
+    { cat "$t/err"; return 1; }
+  echo 1000 >"$t/proc/max_user_instances"
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 2>"$t/err" >/dev/null || return 1
+  [ ! -s "$t/err" ] || { cat "$t/err"; return 1; }
+  # watched_directory mode: the *.pb symlinks count, not ..data or the generation directory
+  echo 3 >"$t/proc/max_user_instances"
+  rm -rf "$t/out/edge-1/eds" "$t/out/edge-1/rds"
+  mkdir -p "$t/out/edge-1/eds/..2024_11_26_07_00_00.1"
+  ln -s ..2024_11_26_07_00_00.1 "$t/out/edge-1/eds/..data"
+  for f in a b c d e; do
+    touch "$t/out/edge-1/eds/..2024_11_26_07_00_00.1/$f.pb"
+    ln -s "..data/$f.pb" "$t/out/edge-1/eds/$f.pb"
+  done
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 --publish-mode watched_directory 2>"$t/err" >/dev/null || return 1
+  grep -qF 'warning: node edge-1 has 7 path subscriptions (2 + 5 eds); the host allows 3 inotify' "$t/err" || { cat "$t/err"; return 1; }
+  echo 1000 >"$t/proc/max_user_instances"
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 --publish-mode watched_directory 2>"$t/err" >/dev/null || return 1
+  [ ! -s "$t/err" ] || { cat "$t/err"; return 1; }
+  unset FSXDS_PROC_SYS_FS_INOTIFY
+}
+
+check help t_help
+check config-errors t_config_errors
+check status-table t_status_table
+check status-json t_status_json
+check status-missing-and-bad t_status_missing_and_bad
+check forget-refuses t_forget_refuses
+check forget-removes t_forget_removes
+check forget-symlinks t_forget_symlinks
+check allow-removal t_allow_removal
+check bootstrap-yaml t_bootstrap_yaml
+check bootstrap-json t_bootstrap_json
+check bootstrap-inotify t_bootstrap_inotify
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
