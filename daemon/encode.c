@@ -1066,7 +1066,7 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
                 }
                 if (!value)
                         enc_error(e, node, "a %s inside Any needs \"value\"", m->full_name);
-                else if (value->kind != YAML_KIND_NULL) {
+                else if (value->kind != YAML_KIND_NULL || m->well_known == SCHEMA_WK_VALUE) {
                         size_t saved = path_push_field(e, "value");
                         encode_message(e, m, value, out);
                         path_pop(e, saved);

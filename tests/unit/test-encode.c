@@ -118,6 +118,15 @@ static void test_any_well_known_value(void **state) {
         done(&r);
 }
 
+static void test_any_value_null(void **state) {
+        Run r;
+        /* a Value inside Any keeps its null: null_value (field 1) = 0 */
+        run(&r, "google.protobuf.Any", "\"@type\": type.googleapis.com/google.protobuf.Value\nvalue: null\n");
+        assert_int_equal(r.errors, 0);
+        ASSERT_BYTES(&r, "\x0a\x29" "type.googleapis.com/google.protobuf.Value" "\x12\x02\x08\x00");
+        done(&r);
+}
+
 static void test_struct_value_sorted(void **state) {
         Run r;
         /* Struct: fields map sorted by key; b=true, a=1 (number) */
@@ -259,6 +268,7 @@ int main(void) {
                 cmocka_unit_test(test_int64_as_string_and_big_plain_int),
                 cmocka_unit_test(test_any_with_type),
                 cmocka_unit_test(test_any_well_known_value),
+                cmocka_unit_test(test_any_value_null),
                 cmocka_unit_test(test_struct_value_sorted),
                 cmocka_unit_test(test_bytes_base64),
                 cmocka_unit_test(test_legacy_single_value_for_list),
