@@ -30,6 +30,7 @@ typedef struct NodeState {
         uint64_t published_usec;
         size_t n_files, n_listeners, n_clusters;
         bool removal_blocked;
+        bool state_checked;   /* its state_dir copy was compared since start */
         Diag error;           /* the first error of the last build; message NULL when good */
         size_t n_errors;
         uint64_t diag_fingerprint;
@@ -391,16 +392,6 @@ static size_t manager_rebuild(Manager *m) {
                 } else
                         diag_list_clear(&d);
 
-                _cleanup_free_ char *reason = NULL;
-                if (r >= 0 && !removal_allowed(m, ns, &out, &reason)) {
-                        ns->removal_blocked = true;
-                        ns->error = (Diag) { .level = DIAG_ERROR, .message = TAKE_PTR(reason) };
-                        ns->n_errors = 1;
-                        n_bad++;
-                        log_error(ns->id, "%s", ns->error.message);
-                        node_output_done(&out);
-                        continue;
-                }
                 NodePlan *plan = NULL;
                 r = publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan);
                 if (r < 0) {
@@ -408,13 +399,32 @@ static size_t manager_rebuild(Manager *m) {
                         node_output_done(&out);
                         continue;
                 }
-                if (node_plan_n_changes(plan) > 0) {
+                /* the guard only matters when listeners or clusters change */
+                _cleanup_free_ char *reason = NULL;
+                if ((node_plan_has_phase(plan, PUBLISH_PHASE_LDS) || node_plan_has_phase(plan, PUBLISH_PHASE_CDS) ||
+                     node_plan_has_phase(plan, PUBLISH_PHASE_CDS_FINAL)) &&
+                    !removal_allowed(m, ns, &out, &reason)) {
+                        ns->removal_blocked = true;
+                        ns->error = (Diag) { .level = DIAG_ERROR, .message = TAKE_PTR(reason) };
+                        ns->n_errors = 1;
+                        n_bad++;
+                        log_error(ns->id, "%s", ns->error.message);
+                        node_plan_free(plan);
+                        node_output_done(&out);
+                        continue;
+                }
+                bool changed_node = node_plan_n_changes(plan) > 0;
+                if (changed_node) {
                         plans[n_plans] = plan;
                         published[n_plans++] = ns;
                 } else
                         node_plan_free(plan);
+                /* the last good copy in state_dir: checked at start, then
+                 * only when the node's output changes */
                 NodePlan *sp = NULL;
-                if (publish_plan(m->state_store, m->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp) >= 0) {
+                if ((changed_node || !ns->state_checked) &&
+                    publish_plan(m->state_store, m->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp) >= 0) {
+                        ns->state_checked = true;
                         if (node_plan_n_changes(sp) > 0)
                                 state_plans[n_state_plans++] = sp;
                         else
