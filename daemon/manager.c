@@ -55,6 +55,7 @@ struct Manager {
         uint64_t last_rebuild_usec;
         NodeState **nodes; /* pointers stay valid while the array grows */
         size_t n_nodes;
+        Hashmap node_index; /* id → NodeState */
         bool watchdog;
 };
 
@@ -73,13 +74,14 @@ static void node_state_clear_error(NodeState *n) {
 }
 
 static NodeState *node_state(Manager *m, const char *id) {
-        for (size_t i = 0; i < m->n_nodes; i++)
-                if (streq(m->nodes[i]->id, id))
-                        return m->nodes[i];
+        NodeState *n = hashmap_get(&m->node_index, id, strlen(id));
+        if (n)
+                return n;
         m->nodes = xrealloc(m->nodes, (m->n_nodes + 1) * sizeof(NodeState *));
-        NodeState *n = xcalloc(1, sizeof(NodeState));
+        n = xcalloc(1, sizeof(NodeState));
         n->id = xstrdup(id);
         m->nodes[m->n_nodes++] = n;
+        hashmap_put(&m->node_index, n->id, strlen(n->id), n);
         return n;
 }
 
@@ -321,22 +323,19 @@ static void run_plans(Manager *m, NodePlan **plans, size_t n, bool pause) {
 }
 
 static void collect_node_ids(Manager *m, char ***ret, size_t *ret_n) {
-        char **ids = NULL;
-        size_t n = 0;
         const char *const *tree = source_cache_nodes(m->cache);
-        for (size_t i = 0; tree[i]; i++) {
-                ids = xrealloc(ids, (n + 1) * sizeof(char *));
-                ids[n++] = (char *) tree[i];
+        size_t n_tree = 0;
+        while (tree[n_tree])
+                n_tree++;
+        char **ids = xcalloc(n_tree + m->config->n_nodes + 1, sizeof(char *));
+        size_t n = 0;
+        Hashmap seen = {};
+        for (size_t i = 0; i < n_tree + m->config->n_nodes; i++) {
+                char *id = i < n_tree ? (char *) tree[i] : m->config->nodes[i - n_tree];
+                if (!hashmap_put(&seen, id, strlen(id), id))
+                        ids[n++] = id;
         }
-        for (size_t i = 0; i < m->config->n_nodes; i++) {
-                bool dup = false;
-                for (size_t k = 0; k < n && !dup; k++)
-                        dup = streq(ids[k], m->config->nodes[i]);
-                if (!dup) {
-                        ids = xrealloc(ids, (n + 1) * sizeof(char *));
-                        ids[n++] = m->config->nodes[i];
-                }
-        }
+        hashmap_free(&seen);
         *ret = ids;
         *ret_n = n;
 }
@@ -657,6 +656,7 @@ Manager *manager_free(Manager *m) {
                 free(m->nodes[i]);
         }
         free(m->nodes);
+        hashmap_free(&m->node_index);
         free(m->state_nodes_dir);
         free(m->config_path);
         config_free(m->config);
