@@ -313,6 +313,7 @@ typedef struct CachedFile {
         ResourceList resources;
         DiagList diags;
         bool seen;
+        bool changed; /* by the last refresh */
 } CachedFile;
 
 struct SourceCache {
@@ -321,6 +322,10 @@ struct SourceCache {
         Hashmap by_rel;
         CachedFile **files; /* sorted by rel after a refresh */
         size_t n_files;
+        bool common_changed;   /* by the last refresh, including removals */
+        Hashmap changed_nodes; /* ids whose nodes/<id>/ changed in the last refresh */
+        char **changed_keys;   /* owned keys of changed_nodes */
+        size_t n_changed_keys;
         char **nodes;       /* NULL-terminated, from nodes/<id>/ */
 };
 
@@ -332,6 +337,8 @@ int source_cache_new(const Schema *schema, PublishMode mode, SourceCache **ret) 
         *ret = c;
         return 0;
 }
+
+static void clear_changes(SourceCache *c);
 
 static void cached_file_free(CachedFile *f) {
         if (!f)
@@ -355,6 +362,7 @@ SourceCache *source_cache_free(SourceCache *c) {
                 cached_file_free(c->files[i]);
         free(c->files);
         hashmap_free(&c->by_rel);
+        clear_changes(c);
         free_strv(c->nodes);
         free(c);
         return NULL;
@@ -413,7 +421,41 @@ static int cache_visit(SourceCache *c, const char *path, size_t rel_offset, cons
         f->mtime = st->st_mtim;
         f->ctime = st->st_ctim;
         cache_compile(c, f);
-        return !streq(old_sha, f->sha256);
+        f->changed = !streq(old_sha, f->sha256);
+        return f->changed;
+}
+
+static void note_change(SourceCache *c, const char *rel) {
+        if (startswith(rel, "common/")) {
+                c->common_changed = true;
+                return;
+        }
+        if (!startswith(rel, "nodes/"))
+                return;
+        const char *id = rel + 6, *slash = strchr(id, '/');
+        if (!slash)
+                return;
+        char *key = xstrndup(id, (size_t) (slash - id));
+        if (hashmap_put(&c->changed_nodes, key, strlen(key), (void *) 1)) {
+                free(key);
+                return;
+        }
+        c->changed_keys = xrealloc(c->changed_keys, (c->n_changed_keys + 1) * sizeof(char *));
+        c->changed_keys[c->n_changed_keys++] = key;
+}
+
+static void clear_changes(SourceCache *c) {
+        hashmap_free(&c->changed_nodes);
+        for (size_t i = 0; i < c->n_changed_keys; i++)
+                free(c->changed_keys[i]);
+        free(c->changed_keys);
+        c->changed_keys = NULL;
+        c->n_changed_keys = 0;
+        c->common_changed = false;
+}
+
+bool source_cache_node_changed(const SourceCache *c, const char *node_id) {
+        return c->common_changed || hashmap_get(&c->changed_nodes, node_id, strlen(node_id));
 }
 
 static int refresh_dir(SourceCache *c, const char *dir, size_t rel_offset) {
@@ -460,8 +502,9 @@ static int list_node_dirs(const char *source_dir, char ***ret) {
 }
 
 int source_cache_refresh(SourceCache *c, const char *source_dir, const char *only_node) {
+        clear_changes(c);
         for (size_t i = 0; i < c->n_files; i++)
-                c->files[i]->seen = false;
+                c->files[i]->seen = c->files[i]->changed = false;
         size_t rel_offset = strlen(source_dir) + 1;
         char **nodes = NULL;
         int r = list_node_dirs(source_dir, &nodes);
@@ -493,9 +536,13 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
                         continue;
                 }
                 changed++;
+                note_change(c, f->rel);
                 cached_file_free(f);
         }
         c->n_files = k;
+        for (size_t i = 0; i < c->n_files; i++)
+                if (c->files[i]->changed)
+                        note_change(c, c->files[i]->rel);
         hashmap_free(&c->by_rel);
         for (size_t i = 0; i < c->n_files; i++)
                 hashmap_put(&c->by_rel, c->files[i]->rel, strlen(c->files[i]->rel), c->files[i]);

@@ -61,6 +61,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SourceCache *, source_cache_free);
  * and ctime are unchanged is not read again. Returns how many files were
  * added, removed or changed in content, or -errno. */
 int source_cache_refresh(SourceCache *c, const char *source_dir, const char *only_node);
+/* Whether the last refresh changed anything node_id's build reads: a file
+ * of common/ or of nodes/<node_id>/ added, removed or changed. */
+bool source_cache_node_changed(const SourceCache *c, const char *node_id);
 /* The ids of the nodes/<id>/ directories seen by the last refresh, sorted. */
 const char *const *source_cache_nodes(const SourceCache *c);
 /* One node's directory from the cache; the diagnostics of its files are

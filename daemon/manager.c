@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -26,6 +27,7 @@
 typedef struct NodeState {
         char *id;
         bool present;         /* in the tree or the config at the last rebuild */
+        bool present_before;  /* built at least once since start while present */
         uint64_t generation;  /* of its last publish */
         uint64_t published_usec;
         size_t n_files, n_listeners, n_clusters;
@@ -53,6 +55,9 @@ struct Manager {
         bool settle_armed;
         uint64_t generation;
         uint64_t last_rebuild_usec;
+        bool recheck_all;   /* build every node (start, reload), not only changed ones */
+        int allow_fd;       /* inotify on <state_dir>/allow-removal */
+        sd_event_source *allow_source;
         NodeState **nodes; /* pointers stay valid while the array grows */
         size_t n_nodes;
         Hashmap node_index; /* id → NodeState */
@@ -351,13 +356,20 @@ static size_t manager_rebuild(Manager *m) {
         collect_node_ids(m, &ids, &n_ids);
         for (size_t i = 0; i < m->n_nodes; i++)
                 m->nodes[i]->present = false;
+        /* (present is set again below for every node still in the tree) */
         NodePlan **plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
         NodePlan **state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
         NodeState **published = xcalloc(MAX(n_ids, 1), sizeof(NodeState *));
         size_t n_plans = 0, n_state_plans = 0, n_bad = 0;
         for (size_t i = 0; i < n_ids; i++) {
                 NodeState *ns = node_state(m, ids[i]);
-                ns->present = true;
+                bool was_present = ns->present_before;
+                ns->present = ns->present_before = true;
+                /* a node whose inputs did not change is as it was, unless it
+                 * waits for the removal guard or everything is rechecked */
+                if (!m->recheck_all && was_present && !ns->removal_blocked &&
+                    !source_cache_node_changed(m->cache, ns->id))
+                        continue;
                 _cleanup_free_ char *dir = xasprintf("%s/%s", m->config->output_dir, ns->id);
                 BuildOptions opts = { .output_dir = dir, .mode = m->config->publish_mode };
                 DiagList d = {};
@@ -436,6 +448,10 @@ static size_t manager_rebuild(Manager *m) {
                 node_output_done(&out);
         }
         free(ids);
+        m->recheck_all = false;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                if (!m->nodes[i]->present)
+                        m->nodes[i]->present_before = false;
 
         if (n_plans > 0) {
                 m->generation++;
@@ -519,6 +535,35 @@ static int setup_watch(Manager *m) {
         return sd_event_add_io(m->event, &m->watch_source, watch_get_fd(m->watch), EPOLLIN, on_watch, m);
 }
 
+static int on_allow_removal(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        char buf[4096];
+        while (read(fd, buf, sizeof buf) > 0)
+                ;
+        on_change(m, NULL); /* blocked nodes are retried by every rebuild */
+        return 0;
+}
+
+/* `fsxds allow-removal NODE` writes <state_dir>/allow-removal/NODE: a
+ * rebuild then lets that node's blocked generation through. */
+static int setup_allow_removal_watch(Manager *m) {
+        m->allow_source = sd_event_source_unref(m->allow_source);
+        if (m->allow_fd >= 0)
+                close(m->allow_fd);
+        _cleanup_free_ char *dir = xasprintf("%s/allow-removal", m->config->state_dir);
+        int r = mkdir_p(dir, 0750);
+        if (r < 0)
+                return r;
+        m->allow_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (m->allow_fd < 0)
+                return -errno;
+        if (inotify_add_watch(m->allow_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) < 0)
+                return -errno;
+        if (!m->event)
+                return 0;
+        return sd_event_add_io(m->event, &m->allow_source, m->allow_fd, EPOLLIN, on_allow_removal, m);
+}
+
 static int open_outputs(Manager *m) {
         m->gid = (gid_t) -1;
         if (m->config->output_group) {
@@ -541,6 +586,7 @@ static int open_outputs(Manager *m) {
                 schema_load_builtin(&m->schema);
         m->cache = source_cache_free(m->cache);
         source_cache_new(m->schema, m->config->publish_mode, &m->cache);
+        m->recheck_all = true;
         m->store = store_free(m->store);
         int r = store_open(m->config->output_dir, m->gid, &m->store);
         if (r < 0) {
@@ -575,6 +621,12 @@ static int open_outputs(Manager *m) {
                 closedir(d);
         }
         store_gc(m->store);
+        int bad = store_verify(m->store);
+        if (bad > 0)
+                log_warning(NULL, "%d published files were changed behind fsxdsd's back; republishing them", bad);
+        r = setup_allow_removal_watch(m);
+        if (r < 0)
+                log_warning(NULL, "cannot watch %s/allow-removal: %s", m->config->state_dir, strerror(-r));
         return 0;
 }
 
@@ -633,6 +685,7 @@ int manager_new(const char *config_path, Manager **ret) {
                 return r;
         }
         Manager *m = xcalloc(1, sizeof(Manager));
+        m->allow_fd = -EBADF;
         m->config = c;
         m->config_path = xstrdup(config_path);
         *ret = m;
@@ -644,6 +697,9 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         sd_event_source_unref(m->watch_source);
         sd_event_source_unref(m->settle_timer);
+        sd_event_source_unref(m->allow_source);
+        if (m->allow_fd >= 0)
+                close(m->allow_fd);
         sd_event_unref(m->event);
         watch_free(m->watch);
         store_free(m->store);

@@ -60,6 +60,12 @@ void store_unlinked(Store *s, ino_t ino);
 int store_collect(Store *s);
 
 const char *store_output_dir(const Store *s);
+/* Re-hashes every object; one whose bytes no longer match its name (a
+ * published file edited in place changes its object too) is removed from
+ * the store, so the next plan compares the live files by content and
+ * republishes them. Returns how many were removed. */
+int store_verify(Store *s);
+
 int store_dirfd(const Store *s);     /* <output_dir>/.store */
 int store_output_fd(const Store *s); /* <output_dir> */
 gid_t store_gid(const Store *s);
