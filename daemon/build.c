@@ -556,6 +556,7 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
 typedef struct Entry {
         const Resource *r;
         bool from_node;
+        size_t order; /* source order, for a stable sort */
 } Entry;
 
 static int cmp_entry(const void *a, const void *b) {
@@ -563,6 +564,14 @@ static int cmp_entry(const void *a, const void *b) {
         if (x->r->type != y->r->type)
                 return x->r->type < y->r->type ? -1 : 1;
         return strcmp(x->r->name, y->r->name);
+}
+
+static int cmp_entry_stable(const void *a, const void *b) {
+        int c = cmp_entry(a, b);
+        if (c != 0)
+                return c;
+        const Entry *x = a, *y = b;
+        return x->order < y->order ? -1 : x->order > y->order;
 }
 
 /* The value (field 2) of a serialized Any. */
@@ -693,19 +702,10 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
         }
         /* stable: equal (type, name) keep file order, so duplicates report
          * the later one against the first */
-        for (size_t i = 1; i < n; i++) {
-                Entry x = entries[i];
-                size_t lo = 0, hi = i;
-                while (lo < hi) {
-                        size_t mid = (lo + hi) / 2;
-                        if (cmp_entry(&entries[mid], &x) <= 0)
-                                lo = mid + 1;
-                        else
-                                hi = mid;
-                }
-                memmove(&entries[lo + 1], &entries[lo], (i - lo) * sizeof(Entry));
-                entries[lo] = x;
-        }
+        for (size_t i = 0; i < n; i++)
+                entries[i].order = i;
+        if (n > 1)
+                qsort(entries, n, sizeof(Entry), cmp_entry_stable);
         /* the node's resource replaces common's of the same type and name */
         const Resource **live = xcalloc(MAX(n, 1), sizeof(Resource *));
         size_t n_live = 0;
@@ -758,6 +758,7 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
                 Buf b = {};
                 const uint8_t *any = r->any;
                 size_t any_len = r->any_len;
+                bool vhs_wired = false;
                 if (r->type == RESOURCE_ROUTE_CONFIGURATION) {
                         Resource **vhs = NULL;
                         size_t n_vhs = 0;
@@ -767,6 +768,7 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
                                     live[k]->name[nl] == '/' && live[k]->name[nl + 1]) {
                                         vhs = xrealloc(vhs, (n_vhs + 1) * sizeof(Resource *));
                                         vhs[n_vhs++] = (Resource *) live[k];
+                                        vhs_wired = vhs_wired || live[k]->wired;
                                 }
                         if (n_vhs > 0) {
                                 splice_virtual_hosts(any, any_len, vhs, n_vhs, &b);
@@ -775,10 +777,7 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
                         }
                         free(vhs);
                 }
-                bool wired = r->wired;
-                for (size_t k = 0; !wired && k < n_live; k++)
-                        wired = live[k]->type == RESOURCE_VIRTUAL_HOST && live[k]->wired;
-                if (wired) {
+                if (r->wired || vhs_wired) {
                         Buf s = {};
                         substitute_marker(any, any_len, opts->output_dir, &s);
                         buf_free(&b);

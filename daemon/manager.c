@@ -210,6 +210,11 @@ static bool removal_allowed(Manager *m, NodeState *ns, const NodeOutput *next, c
         } kinds[] = { { "lds/lds.pb", "listeners" }, { "cds/cds.pb", "clusters" } };
         for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
                 _cleanup_free_ char *live = xasprintf("%s/%s/%s", m->config->output_dir, ns->id, kinds[i].path);
+                if (access(live, F_OK) < 0) {
+                        /* after a reboot the last good generation is the state copy */
+                        free(live);
+                        live = xasprintf("%s/%s/%s", m->state_nodes_dir, ns->id, kinds[i].path);
+                }
                 size_t removed, total;
                 removed_count(live, node_output_file(next, kinds[i].path), &removed, &total);
                 if (total == 0 || (double) removed / (double) total <= m->config->max_removal)
@@ -345,6 +350,49 @@ static void collect_node_ids(Manager *m, char ***ret, size_t *ret_n) {
         *ret_n = n;
 }
 
+static size_t count_dir_entries(const char *path) {
+        DIR *d = opendir(path);
+        size_t n = 0;
+        if (!d)
+                return 0;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+/* Nodes that are gone from the tree keep their output; after a reboot
+ * (empty output_dir) that output comes back from the state copy. */
+static void restore_absent_nodes(Manager *m, char **ids, size_t n_ids, NodePlan **plans, NodeState **published,
+                                 size_t *n_plans) {
+        DIR *d = opendir(m->state_nodes_dir);
+        if (!d)
+                return;
+        Hashmap present = {};
+        for (size_t i = 0; i < n_ids; i++)
+                hashmap_put(&present, ids[i], strlen(ids[i]), ids[i]);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!node_id_is_valid(de->d_name) || hashmap_get(&present, de->d_name, strlen(de->d_name)))
+                        continue;
+                _cleanup_free_ char *live = xasprintf("%s/%s/lds/lds.pb", m->config->output_dir, de->d_name);
+                _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, de->d_name);
+                NodeOutput out = {};
+                if (access(live, F_OK) == 0 || load_node_dir(saved, &out) < 0)
+                        continue;
+                NodeState *ns = node_state(m, de->d_name);
+                NodePlan *plan = NULL;
+                if (publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) >= 0) {
+                        log_warning(ns->id, "not in the source tree; republishing its last good generation from %s", saved);
+                        plans[*n_plans] = plan;
+                        published[(*n_plans)++] = ns;
+                }
+                node_output_done(&out);
+        }
+        closedir(d);
+        hashmap_free(&present);
+}
+
 /* Returns the number of nodes with errors. */
 static size_t manager_rebuild(Manager *m) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
@@ -357,9 +405,11 @@ static size_t manager_rebuild(Manager *m) {
         for (size_t i = 0; i < m->n_nodes; i++)
                 m->nodes[i]->present = false;
         /* (present is set again below for every node still in the tree) */
-        NodePlan **plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
+        /* room for every node of the tree, and for restored absent ones */
+        size_t cap = n_ids + m->n_nodes + count_dir_entries(m->state_nodes_dir) + 1;
+        NodePlan **plans = xcalloc(cap, sizeof(NodePlan *));
         NodePlan **state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
-        NodeState **published = xcalloc(MAX(n_ids, 1), sizeof(NodeState *));
+        NodeState **published = xcalloc(cap, sizeof(NodeState *));
         size_t n_plans = 0, n_state_plans = 0, n_bad = 0;
         for (size_t i = 0; i < n_ids; i++) {
                 NodeState *ns = node_state(m, ids[i]);
@@ -406,7 +456,12 @@ static size_t manager_rebuild(Manager *m) {
                 NodePlan *plan = NULL;
                 r = publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan);
                 if (r < 0) {
-                        log_error(ns->id, "cannot plan the publish into %s: %s", dir, strerror(-r));
+                        node_state_clear_error(ns);
+                        ns->error = (Diag) { .level = DIAG_ERROR,
+                                             .message = xasprintf("cannot publish into %s: %s", dir, strerror(-r)) };
+                        ns->n_errors = 1;
+                        n_bad++;
+                        log_error(ns->id, "%s", ns->error.message);
                         node_output_done(&out);
                         continue;
                 }
@@ -421,8 +476,17 @@ static size_t manager_rebuild(Manager *m) {
                         n_bad++;
                         log_error(ns->id, "%s", ns->error.message);
                         node_plan_free(plan);
+                        plan = NULL;
                         node_output_done(&out);
-                        continue;
+                        /* nothing live (a reboot): the last good generation comes back */
+                        _cleanup_free_ char *live = xasprintf("%s/lds/lds.pb", dir);
+                        _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, ns->id);
+                        if (access(live, F_OK) == 0 || load_node_dir(saved, &out) < 0 ||
+                            publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) < 0) {
+                                node_output_done(&out);
+                                continue;
+                        }
+                        log_warning(ns->id, "republishing the last good generation from %s", saved);
                 }
                 bool changed_node = node_plan_n_changes(plan) > 0;
                 if (changed_node) {
@@ -447,6 +511,8 @@ static size_t manager_rebuild(Manager *m) {
                 ns->n_clusters = cds ? cds->n_resources : 0;
                 node_output_done(&out);
         }
+        if (m->recheck_all)
+                restore_absent_nodes(m, ids, n_ids, plans, published, &n_plans);
         free(ids);
         m->recheck_all = false;
         for (size_t i = 0; i < m->n_nodes; i++)
@@ -460,6 +526,7 @@ static size_t manager_rebuild(Manager *m) {
                 if (r < 0)
                         log_error(NULL, "finishing the publish: %s", strerror(-r));
                 uint64_t t = now_usec(CLOCK_REALTIME);
+                size_t n_ok = 0, n_files = 0;
                 for (size_t i = 0; i < n_plans; i++) {
                         if (node_plan_error(plans[i]) < 0) {
                                 log_error(published[i]->id, "publishing failed (%s); the node keeps what it had",
@@ -468,9 +535,17 @@ static size_t manager_rebuild(Manager *m) {
                         }
                         published[i]->generation = m->generation;
                         published[i]->published_usec = t;
-                        log_info(published[i]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
-                                 node_plan_n_changes(plans[i]));
+                        n_ok++;
+                        n_files += node_plan_n_changes(plans[i]);
+                        log_debug(published[i]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
+                                  node_plan_n_changes(plans[i]));
                 }
+                /* one line per generation, not per node: a thousand nodes make a thousand lines */
+                if (n_plans == 1 && n_ok == 1)
+                        log_info(published[0]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation, n_files);
+                else
+                        log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files)", m->generation, n_ok,
+                                 n_files);
                 write_counter(m);
         }
         if (n_state_plans > 0) {

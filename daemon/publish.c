@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "hashmap.h"
 #include "publish.h"
 #include "resource.h"
 #include "wire.h"
@@ -342,13 +343,6 @@ static int cmp_resource_ptr_name(const void *a, const void *b) {
         return strcmp((*(Resource *const *) a)->name, (*(Resource *const *) b)->name);
 }
 
-static bool cluster_set_has(const ClusterSet *c, const char *name) {
-        for (size_t i = 0; i < c->n; i++)
-                if (streq(c->items[i].name, name))
-                        return true;
-        return false;
-}
-
 /* new ∪ old-only clusters, by name, new wins; false when nothing is old-only
  * (the final cds can go in directly). */
 static bool cds_intermediate(const uint8_t *old, size_t old_len, const uint8_t *next, size_t next_len, Buf *out) {
@@ -361,17 +355,17 @@ static bool cds_intermediate(const uint8_t *old, size_t old_len, const uint8_t *
         for (size_t i = 0; i < n.n; i++)
                 items[k++] = &n.items[i];
         size_t n_kept = 0;
+        /* names seen: the new clusters, then each old one kept (no duplicates) */
+        Hashmap seen = {};
+        for (size_t i = 0; i < n.n; i++)
+                hashmap_put(&seen, n.items[i].name, strlen(n.items[i].name), &n.items[i]);
         for (size_t i = 0; i < o.n; i++) {
-                if (cluster_set_has(&n, o.items[i].name))
-                        continue;
-                bool dup = false;
-                for (size_t j = 0; j < i && !dup; j++)
-                        dup = streq(o.items[j].name, o.items[i].name);
-                if (dup)
+                if (hashmap_put(&seen, o.items[i].name, strlen(o.items[i].name), &o.items[i]))
                         continue;
                 items[k++] = &o.items[i];
                 n_kept++;
         }
+        hashmap_free(&seen);
         if (n_kept == 0)
                 return false;
         qsort(items, k, sizeof(Resource *), cmp_resource_ptr_name);

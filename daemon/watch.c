@@ -583,8 +583,12 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
          * new "..data" symlink over the old one; the visible files are
          * symlinks through it and never change themselves. */
         if (streq(name, "..data")) {
-                if (linked)
+                if (linked) {
+                        /* directories symlinked through ..data now resolve
+                         * elsewhere: walk the directory holding it again */
+                        batch_error(b, watch_sync(w, dir));
                         b->rescan = true;
+                }
                 return;
         }
         if (name[0] == '.')

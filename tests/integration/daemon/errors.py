@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: MIT
+"""A bad source edit: the node keeps its last good output (no byte, inode
+or mtime changes, no generation), STATUS= and status.json name the file,
+line and column, other nodes still publish, and the fix recovers without a
+restart. Reboot simulation: stop, wipe output_dir, break the tree, start:
+the last good generation comes back from state_dir and the error is
+reported. Both watch backends, both publish modes."""
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import *  # noqa: E402,F401,F403
+
+NODES = ["alpha", "beta"]
+BAD_RDS = y_routes("r0", [("/", "shared")]).replace("virtual_hosts:", "virtual_hostz:")  # line 3, column 1
+
+
+def mv_write(env, rel, text):
+    tmp = env.path(rel) + ".tmp"
+    write(tmp, text)
+    os.rename(tmp, env.path(rel))
+
+
+def last_status(d, after):
+    msgs = [m["STATUS"] for m in d.notify.since(after) if "STATUS" in m]
+    expect(msgs, "no STATUS= since the mark")
+    return msgs[-1]
+
+
+def expect_error(env, st, node, rel, line, column, word):
+    err = st["nodes"][node]["error"]
+    expect(err is not None, "%s has no error in status.json", node)
+    expect_eq((err["file"], err["line"], err["column"]), (env.path(rel), line, column),
+              "%s's error location in status.json" % node)
+    expect_in(word, err["message"], "%s's error message" % node)
+
+
+def t_bad_edit(watch, mode):
+    env = Env(watch, mode, tree=base_tree())
+    d = env.daemon()
+    good = {n: snapshot(env.node_dir(n)) for n in NODES}
+    g0 = env.status()["generation"]
+
+    # ---- a bad edit in alpha's own file
+    mark = d.mark()
+    mv_write(env, "nodes/alpha/rds.yaml", BAD_RDS)
+    _, st = d.wait_rebuild(mark)
+    expect_error(env, st, "alpha", "nodes/alpha/rds.yaml", 3, 1, "virtual_hostz")
+    expect(st["nodes"]["beta"]["error"] is None, "beta has an error: %r", st["nodes"]["beta"]["error"])
+    expect_eq(st["generation"], g0, "generation after a bad edit")
+    status = last_status(d, mark)
+    expect_in("alpha", status, "STATUS=")
+    expect_in("%s:3:1" % env.path("nodes/alpha/rds.yaml"), status, "STATUS=")
+    for n in NODES:
+        diff = diff_snapshots(good[n], snapshot(env.node_dir(n)), "all")
+        expect(not diff, "a bad edit changed %s's output: %s", n, diff)
+    p = env.fsxds("status", "--config", env.config_path)
+    expect_in("%s:3:1" % env.path("nodes/alpha/rds.yaml"), p.stdout, "fsxds status")
+
+    # ---- other nodes still publish meanwhile
+    mark = d.mark()
+    mv_write(env, "nodes/beta/config.yaml", y_simple("web", 10001, "beta_backend", "10.1.0.2", 80))
+    st = d.wait_generation(mark, g0 + 1)
+    expect_eq(st["generation"], g0 + 1, "generation after beta's edit")
+    expect_in("10.1.0.2", decode(os.path.join(env.node_dir("beta"), "eds/beta_backend.pb")), "beta's endpoints")
+    expect_error(env, st, "alpha", "nodes/alpha/rds.yaml", 3, 1, "virtual_hostz")
+    diff = diff_snapshots(good["alpha"], snapshot(env.node_dir("alpha")), "all")
+    expect(not diff, "alpha's output changed while broken: %s", diff)
+
+    # ---- a second error in common/: both nodes keep their output, the error moves to the new first one
+    beta_good = snapshot(env.node_dir("beta"))
+    mark = d.mark()
+    mv_write(env, "common/cds.yaml", y_cluster("shared").replace("lb_policy: ROUND_ROBIN", "lb_policy: ROUND_ROBINN"))
+    _, st = d.wait_rebuild(mark)
+    expect_error(env, st, "beta", "common/cds.yaml", 5, 12, "ROUND_ROBINN")
+    expect(st["nodes"]["alpha"]["error"] is not None, "alpha has no error")
+    expect(st["nodes"]["alpha"]["error"]["count"] >= 2, "alpha's error count %r", st["nodes"]["alpha"]["error"])
+    expect_eq(st["generation"], g0 + 1, "generation after a bad edit of common/")
+    expect(not diff_snapshots(beta_good, snapshot(env.node_dir("beta")), "all"), "beta's output changed")
+    expect_in("2 with errors", last_status(d, mark), "STATUS=")
+
+    # ---- the fixes recover without a restart
+    mark = d.mark()
+    mv_write(env, "common/cds.yaml", y_cluster("shared", "2s"))
+    mv_write(env, "nodes/alpha/rds.yaml", y_routes("r0", [("/fixed", "shared")]))
+    st = d.wait_generation(mark, g0 + 2)
+    expect_eq(st["generation"], g0 + 2, "generation after the fix")
+    for n in NODES:
+        expect(st["nodes"][n]["error"] is None, "%s's error after the fix: %r", n, st["nodes"][n]["error"])
+    expect_in('prefix: "/fixed"', decode(os.path.join(env.node_dir("alpha"), "rds/r0.pb")), "alpha's routes")
+    expect_in('connect_timeout: "2s"', decode(os.path.join(env.node_dir("alpha"), "cds/cds.pb")), "alpha's cds")
+    expect_in("all published", last_status(d, mark), "STATUS= after the fix")
+    d.stop()
+    env.assert_equals_compile(NODES)
+
+
+def t_reboot(watch, mode):
+    env = Env(watch, mode, tree=base_tree())
+    d = env.daemon()
+    last_good = {n: contents(snapshot(env.node_dir(n))) for n in NODES}
+    g0 = env.status()["generation"]
+    d.stop()
+
+    # reboot: /run is empty, and the tree is broken for alpha
+    shutil.rmtree(env.out)
+    mv_write(env, "nodes/alpha/rds.yaml", BAD_RDS)
+    mv_write(env, "common/eds.yaml", y_cla("shared", [("10.0.0.7", 8000)]))  # beta builds fine, with this
+    d = env.daemon()
+    st = env.status()
+    expect_error(env, st, "alpha", "nodes/alpha/rds.yaml", 3, 1, "virtual_hostz")
+    expect(st["nodes"]["beta"]["error"] is None, "beta: %r", st["nodes"]["beta"]["error"])
+    status = [m["STATUS"] for m in d.notify.since(d.start_index)[:d.ready_index - d.start_index + 1]
+              if "STATUS" in m]
+    expect(status and "%s:3:1" % env.path("nodes/alpha/rds.yaml") in status[-1],
+           "STATUS= before READY=1 does not name the error: %r", status)
+    got = contents(snapshot(env.node_dir("alpha")))
+    expect(got == last_good["alpha"], "alpha after the reboot is not its last good generation: %s",
+           diff_snapshots({k: (v,) for k, v in last_good["alpha"].items()}, {k: (v,) for k, v in got.items()}))
+    for rel in node_files(env.node_dir("alpha")):
+        problem = check_published_bytes(rel.split("/")[0], read(os.path.join(env.node_dir("alpha"), rel)))
+        expect(problem is None, "alpha/%s: %s", rel, problem)
+        if mode == "watched_directory":
+            expect(os.path.islink(os.path.join(env.node_dir("alpha"), rel)), "alpha/%s is not a symlink", rel)
+    expect_in("10.0.0.7", decode(os.path.join(env.node_dir("beta"), "eds/shared.pb")), "beta's fresh build")
+    expect(st["generation"] > g0, "the generation counter went back: %d after %d", st["generation"], g0)
+
+    # the fix is published without a restart
+    mark = d.mark()
+    mv_write(env, "nodes/alpha/rds.yaml", y_routes("r0", [("/after-reboot", "shared")]))
+    st = d.wait_generation(mark, st["generation"] + 1)
+    expect(st["nodes"]["alpha"]["error"] is None, "alpha: %r", st["nodes"]["alpha"]["error"])
+    d.stop()
+    env.assert_equals_compile(NODES)
+
+    # a reboot with state_dir lost as well: nothing to bring back, still READY=1
+    shutil.rmtree(env.out)
+    shutil.rmtree(env.state)
+    mv_write(env, "nodes/alpha/rds.yaml", BAD_RDS)
+    d = env.daemon()
+    st = env.status()
+    expect_error(env, st, "alpha", "nodes/alpha/rds.yaml", 3, 1, "virtual_hostz")
+    expect(not os.path.exists(os.path.join(env.node_dir("alpha"), "lds", "lds.pb")),
+           "alpha has output though nothing good was ever kept")
+    d.stop()
+
+
+def t_planted_symlinks(watch, mode):
+    """Symlinks planted in the output (someone with write access to a node
+    directory, or a stale layout) are never followed: nothing is written
+    through them, other nodes still publish, and a symlink in place of a
+    file is replaced, not written through."""
+    env = Env(watch, mode, tree=base_tree())
+    d = env.daemon()
+    victim = os.path.join(env.root, "victim")
+    os.makedirs(victim)
+    write(os.path.join(victim, "keep.pb"), "precious")
+    # alpha's eds directory replaced by a symlink to another directory
+    eds = os.path.join(env.node_dir("alpha"), "eds")
+    shutil.rmtree(eds)
+    os.symlink(victim, eds)
+    # beta's cds.pb: in rename mode a symlink to a file outside
+    cds = os.path.join(env.node_dir("beta"), "cds", "cds.pb")
+    target = os.path.join(victim, "target.pb")
+    write(target, "precious too")
+    if mode == "rename":
+        os.unlink(cds)
+        os.symlink(target, cds)
+    g0 = env.status()["generation"]
+    mark = d.mark()
+    env.write("common/eds.yaml", y_cla("shared", [("10.0.0.1", 8444)]))
+    env.write("common/cds.yaml", y_cluster("shared", "4s"))
+    st = d.wait_generation(mark, g0 + 1)
+    expect(d.alive(), "fsxdsd died")
+    expect_eq(sorted(os.listdir(victim)), ["keep.pb", "target.pb"], "the symlinked directory's entries")
+    expect_eq(open(os.path.join(victim, "keep.pb")).read(), "precious", "a file behind the symlink")
+    expect_eq(open(target).read(), "precious too", "the file a planted symlink points to")
+    expect(os.path.islink(eds), "alpha's planted eds symlink was replaced (it must be left for the operator)")
+    # alpha could not be published: that is no "all published"
+    status = [m["STATUS"] for m in d.notify.since(mark) if "STATUS" in m][-1]
+    expect(st["nodes"]["alpha"]["error"] is not None and "all published" not in status,
+           "alpha could not be published (its eds/ is a symlink) but status.json says error %r and STATUS=%r",
+           st["nodes"]["alpha"]["error"], status)
+    expect_in("port_value: 8444", decode(os.path.join(env.node_dir("beta"), "eds/shared.pb")), "beta's endpoints")
+    expect_in('connect_timeout: "4s"', decode(cds), "beta's cds")
+    if mode == "rename":
+        expect(not os.path.islink(cds), "beta's cds.pb is still a symlink")
+    d.stop()
+
+
+if __name__ == "__main__":
+    r = Runner("daemon-errors")
+    for w, m in r.combos():
+        r.run("bad-edit[%s,%s]" % (w, m), t_bad_edit, w, m)
+        r.run("reboot[%s,%s]" % (w, m), t_reboot, w, m)
+        r.run("planted-symlinks[%s,%s]" % (w, m), t_planted_symlinks, w, m)
+    r.finish()
