@@ -1060,7 +1060,11 @@ static int remove_node_entry(const char *parent, const char *name) {
         return r < 0 ? r : 1;
 }
 
-static int cmd_forget(int argc, char **argv) {
+/* "COMMAND [--config F] NODE": parses the options, checks the node id and
+ * loads the configuration. Returns -1 and sets *ret_exit when the command
+ * must stop there (--help, or a usage or I/O error). */
+static int parse_node_command(int argc, char **argv, const char *command, const char *usage, Config **ret_config,
+                              const char **ret_node, int *ret_exit) {
         enum { ARG_CONFIG = 0x100 };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -1072,25 +1076,34 @@ static int cmd_forget(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        fputs(usage_forget, stdout);
-                        return EXIT_OK;
+                        fputs(usage, stdout);
+                        *ret_exit = EXIT_OK;
+                        return -1;
                 case ARG_CONFIG:
                         config_path = optarg;
                         break;
                 default:
-                        fputs(usage_forget, stderr);
-                        return EXIT_USAGE;
+                        fputs(usage, stderr);
+                        *ret_exit = EXIT_USAGE;
+                        return -1;
                 }
+        *ret_exit = EXIT_USAGE;
         if (optind + 1 != argc) {
-                fprintf(stderr, "fsxds forget: expected one node id\n%s", usage_forget);
-                return EXIT_USAGE;
+                fprintf(stderr, "fsxds %s: expected one node id\n%s", command, usage);
+                return -1;
         }
-        const char *node = argv[optind];
-        if (!check_node_id(node))
-                return EXIT_USAGE;
+        if (!check_node_id(argv[optind]) || load_config(config_path, ret_config) < 0)
+                return -1;
+        *ret_node = argv[optind];
+        return 0;
+}
+
+static int cmd_forget(int argc, char **argv) {
         _cleanup_(config_freep) Config *config = NULL;
-        if (load_config(config_path, &config) < 0)
-                return EXIT_USAGE;
+        const char *node;
+        int stop;
+        if (parse_node_command(argc, argv, "forget", usage_forget, &config, &node, &stop) < 0)
+                return stop;
         for (size_t i = 0; i < config->n_nodes; i++)
                 if (streq(config->nodes[i], node)) {
                         fprintf(stderr, "fsxds: node %s is listed in nodes: of %s; fsxdsd still builds it, remove it there first\n",
@@ -1187,36 +1200,11 @@ static int allow_removal_create(const char *state_dir, const char *node, char **
 }
 
 static int cmd_allow_removal(int argc, char **argv) {
-        enum { ARG_CONFIG = 0x100 };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "config", required_argument, NULL, ARG_CONFIG },
-                {},
-        };
-        const char *config_path = NULL;
-        int c;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        fputs(usage_allow_removal, stdout);
-                        return EXIT_OK;
-                case ARG_CONFIG:
-                        config_path = optarg;
-                        break;
-                default:
-                        fputs(usage_allow_removal, stderr);
-                        return EXIT_USAGE;
-                }
-        if (optind + 1 != argc) {
-                fprintf(stderr, "fsxds allow-removal: expected one node id\n%s", usage_allow_removal);
-                return EXIT_USAGE;
-        }
-        const char *node = argv[optind];
-        if (!check_node_id(node))
-                return EXIT_USAGE;
         _cleanup_(config_freep) Config *config = NULL;
-        if (load_config(config_path, &config) < 0)
-                return EXIT_USAGE;
+        const char *node;
+        int ret;
+        if (parse_node_command(argc, argv, "allow-removal", usage_allow_removal, &config, &node, &ret) < 0)
+                return ret;
         _cleanup_free_ char *path = NULL;
         int r = allow_removal_create(config->state_dir, node, &path);
         if (r < 0) {
