@@ -744,12 +744,15 @@ size_t node_plan_n_changes(const NodePlan *p) {
         return p->n_changes;
 }
 
-/* rename mode: link the object to a temporary name, rename it over the file. */
-static int place_file(int store_fd, const char *object, int fd, const char *name) {
+/* Creates name's new entry under a temporary name, then renames it over
+ * name: a hard link of a store object (store_fd >= 0: rename mode), or a
+ * symlink to target (store_fd < 0). Either way one rename switches it. */
+static int place_by_rename(int store_fd, const char *source, int fd, const char *name) {
         char tmp[NAME_MAX + 1];
         for (unsigned attempt = 0;; attempt++) {
                 tmp_name(tmp, name);
-                if (linkat(store_fd, object, fd, tmp, 0) >= 0)
+                int r = store_fd >= 0 ? linkat(store_fd, source, fd, tmp, 0) : symlinkat(source, fd, tmp);
+                if (r >= 0)
                         break;
                 if (errno != EEXIST || attempt >= 16)
                         return -errno;
@@ -762,22 +765,12 @@ static int place_file(int store_fd, const char *object, int fd, const char *name
         return 0;
 }
 
-/* A symlink put in place by rename (it replaces whatever is there). */
+static int place_file(int store_fd, const char *object, int fd, const char *name) {
+        return place_by_rename(store_fd, object, fd, name);
+}
+
 static int place_symlink(const char *target, int fd, const char *name) {
-        char tmp[NAME_MAX + 1];
-        for (unsigned attempt = 0;; attempt++) {
-                tmp_name(tmp, name);
-                if (symlinkat(target, fd, tmp) >= 0)
-                        break;
-                if (errno != EEXIST || attempt >= 16)
-                        return -errno;
-        }
-        if (renameat(fd, tmp, fd, name) < 0) {
-                int r = -errno;
-                (void) unlinkat(fd, tmp, 0);
-                return r;
-        }
-        return 0;
+        return place_by_rename(-EBADF, target, fd, name);
 }
 
 static const char *file_object(const NodePlan *p, TypeDir t, const PlanFile *f, bool intermediate) {
