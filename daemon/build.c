@@ -48,7 +48,8 @@ static const struct {
 void node_output_done(NodeOutput *o) {
         for (size_t i = 0; i < o->n; i++) {
                 free(o->files[i].path);
-                free(o->files[i].data);
+                if (!o->files[i].borrowed)
+                        free(o->files[i].data);
         }
         free(o->files);
         *o = (NodeOutput) {};
@@ -657,6 +658,39 @@ static void add_file(NodeOutput *o, ResourceType t, const char *dir, const char 
         f->len = b.len;
 }
 
+/* A one-resource file whose bytes do not depend on the node: made once
+ * per cached resource and shared (borrowed) by every node's output. */
+static void add_shared_file(NodeOutput *o, ResourceType t, const char *dir, const char *fname, Resource *cached) {
+        if (!cached->own_file) {
+                ResourceFile *rf = xcalloc(1, sizeof(ResourceFile));
+                Resource *items[1] = { cached };
+                resources_version(items, 1, rf->version);
+                Buf b = {};
+                resources_response(items, 1, rf->version, resource_type_to_url(t), &b);
+                rf->data = b.data;
+                rf->len = b.len;
+                sha256_hex(rf->data, rf->len, rf->sha256);
+                cached->own_file = rf;
+        }
+        const ResourceFile *rf = cached->own_file;
+        o->files = xrealloc(o->files, (o->n + 1) * sizeof(NodeFile));
+        NodeFile *f = &o->files[o->n++];
+        *f = (NodeFile) { .path = xasprintf("%s/%s", dir, fname), .type = t, .n_resources = 1,
+                          .data = rf->data, .len = rf->len, .borrowed = true };
+        memcpy(f->version, rf->version, sizeof f->version);
+        memcpy(f->sha256, rf->sha256, sizeof f->sha256);
+}
+
+void node_output_own(NodeOutput *o) {
+        for (size_t i = 0; i < o->n; i++)
+                if (o->files[i].borrowed) {
+                        uint8_t *copy = xmalloc(MAX(o->files[i].len, 1));
+                        memcpy(copy, o->files[i].data, o->files[i].len);
+                        o->files[i].data = copy;
+                        o->files[i].borrowed = false;
+                }
+}
+
 static int cmp_node_file(const void *a, const void *b) {
         return strcmp(((const NodeFile *) a)->path, ((const NodeFile *) b)->path);
 }
@@ -734,6 +768,8 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
          * the node's directory substituted into wired config sources */
         Resource *final = xcalloc(MAX(n_live, 1), sizeof(Resource));
         bool *owned = xcalloc(MAX(n_live, 1), sizeof(bool)); /* final[i].any is ours to free */
+        /* the cached resource final[i] is byte for byte, when it is */
+        const Resource **origin = xcalloc(MAX(n_live, 1), sizeof(Resource *));
         size_t n_final = 0;
         for (size_t i = 0; i < n_live; i++) {
                 const Resource *r = live[i];
@@ -786,6 +822,7 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
                         any_len = b.len;
                 }
                 owned[n_final - 1] = b.data != NULL;
+                origin[n_final - 1] = b.data ? NULL : r;
                 f->any = b.data ? b.data : (uint8_t *) any;
                 f->any_len = any_len;
         }
@@ -816,7 +853,11 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
                                                          resource_type_to_string(t), of_type[i]->name);
                                                 continue;
                                         }
-                                        add_file(&out, t, type_layout[t].dir, fname, &of_type[i], 1);
+                                        const Resource *cached = origin[of_type[i] - final];
+                                        if (cached)
+                                                add_shared_file(&out, t, type_layout[t].dir, fname, (Resource *) cached);
+                                        else
+                                                add_file(&out, t, type_layout[t].dir, fname, &of_type[i], 1);
                                 }
                         free(of_type);
                 }
@@ -827,6 +868,7 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
                 if (owned[i])
                         free(final[i].any);
         free(owned);
+        free(origin);
         free(final);
         if (diags->n_errors > errors_before) {
                 node_output_done(&out);
@@ -850,5 +892,8 @@ int build_node(const Schema *schema, const char *source_dir, const char *node_id
                 diag_add(diags, DIAG_ERROR, source_dir, 0, 0, NULL, "cannot read the source tree: %s", strerror(-r));
                 return r;
         }
-        return build_node_from_cache(c, node_id, opts, diags, ret);
+        r = build_node_from_cache(c, node_id, opts, diags, ret);
+        if (r >= 0)
+                node_output_own(ret); /* the cache goes away with this function */
+        return r;
 }

@@ -30,6 +30,8 @@ typedef struct NodeFile {
         ResourceType type;
         size_t n_resources;
         char version[17];
+        char sha256[65];  /* of data when known, else "" */
+        bool borrowed;    /* data belongs to the source cache */
 } NodeFile;
 
 typedef struct NodeOutput {
@@ -38,6 +40,8 @@ typedef struct NodeOutput {
 } NodeOutput;
 
 void node_output_done(NodeOutput *o);
+/* Copies the data a NodeOutput borrows from its source cache. */
+void node_output_own(NodeOutput *o);
 
 /* Node ids: [A-Za-z0-9._-]{1,128}, not starting with '.'. */
 bool node_id_is_valid(const char *id);

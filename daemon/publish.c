@@ -535,7 +535,8 @@ static int plan_dir(NodePlan *p, int node_fd, TypeDir t, const NodeFile **next, 
                 PlanFile *f = &d->files[d->n++];
                 f->name = xstrdup(strchr(next[i]->path, '/') + 1);
                 f->state = FILE_NEW;
-                int r = store_put(p->store, next[i]->data, next[i]->len, f->object);
+                int r = next[i]->sha256[0] ? store_put_hashed(p->store, next[i]->data, next[i]->len, next[i]->sha256, f->object)
+                                           : store_put(p->store, next[i]->data, next[i]->len, f->object);
                 if (r < 0)
                         return r;
         }

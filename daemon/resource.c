@@ -58,6 +58,10 @@ void resource_done(Resource *r) {
         free(r->name);
         free(r->file);
         free(r->any);
+        if (r->own_file) {
+                free(r->own_file->data);
+                free(r->own_file);
+        }
         *r = (Resource) {};
 }
 

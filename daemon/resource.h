@@ -37,7 +37,17 @@ typedef struct Resource {
         uint8_t *any; /* serialized google.protobuf.Any (type_url, value) */
         size_t any_len;
         bool wired;   /* holds config sources to be pointed at a node's directory */
+        /* the resource's own file (an EDS/RDS/SDS/RTDS DiscoveryResponse),
+         * made once and shared by every node when nothing in it is per node */
+        struct ResourceFile *own_file;
 } Resource;
+
+typedef struct ResourceFile {
+        uint8_t *data;
+        size_t len;
+        char version[17];
+        char sha256[65];
+} ResourceFile;
 
 typedef struct ResourceList {
         Resource *items;

@@ -322,11 +322,15 @@ static int check_object(Store *s, const char *name, size_t len, bool check_len, 
 }
 
 int store_put(Store *s, const void *data, size_t len, char ret_name[65]) {
+        char name[65];
+        sha256_hex(data, len, name);
+        return store_put_hashed(s, data, len, name, ret_name);
+}
+
+int store_put_hashed(Store *s, const void *data, size_t len, const char name[65], char ret_name[65]) {
         assert(s);
         assert(data || len == 0);
 
-        char name[65];
-        sha256_hex(data, len, name);
         if (index_by_name(s, name)) {
                 memcpy(ret_name, name, 65);
                 return 0;

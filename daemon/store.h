@@ -33,6 +33,8 @@ Store *store_free(Store *s);
  * removed behind the store's back is noticed at the next store_gc(), or
  * when store_forget() is told). */
 int store_put(Store *s, const void *data, size_t len, char ret_name[65]);
+/* The same when the caller already knows the sha256 (hex) of data. */
+int store_put_hashed(Store *s, const void *data, size_t len, const char name[65], char ret_name[65]);
 
 /* The inode of an object this store put or found (0: unknown). */
 ino_t store_object_inode(const Store *s, const char *name);
