@@ -393,6 +393,59 @@ static void restore_absent_nodes(Manager *m, char **ids, size_t n_ids, NodePlan 
         hashmap_free(&present);
 }
 
+/* Publishes the planned nodes phase by phase, then their state copies,
+ * and frees the plans. The first call of a rebuild that publishes starts a
+ * new generation. */
+static void flush_plans(Manager *m, NodePlan **plans, NodeState **published, size_t *n_plans, NodePlan **state_plans,
+                        size_t *n_state_plans, bool *bumped) {
+        if (*n_plans > 0) {
+                if (!*bumped)
+                        m->generation++;
+                *bumped = true;
+                run_plans(m, plans, *n_plans, true);
+                int r = publish_finish(m->store, plans, *n_plans);
+                if (r < 0)
+                        log_error(NULL, "finishing the publish: %s", strerror(-r));
+                uint64_t t = now_usec(CLOCK_REALTIME);
+                size_t n_ok = 0, n_files = 0;
+                for (size_t i = 0; i < *n_plans; i++) {
+                        if (node_plan_error(plans[i]) < 0) {
+                                log_error(published[i]->id, "publishing failed (%s); the node keeps what it had",
+                                          strerror(-node_plan_error(plans[i])));
+                                continue;
+                        }
+                        published[i]->generation = m->generation;
+                        published[i]->published_usec = t;
+                        n_ok++;
+                        n_files += node_plan_n_changes(plans[i]);
+                        log_debug(published[i]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
+                                  node_plan_n_changes(plans[i]));
+                }
+                /* one line per generation, not per node: a thousand nodes make a thousand lines */
+                if (*n_plans == 1 && n_ok == 1)
+                        log_info(published[0]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation, n_files);
+                else
+                        log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files)", m->generation, n_ok,
+                                 n_files);
+                write_counter(m);
+        }
+        if (*n_state_plans > 0) {
+                run_plans(m, state_plans, *n_state_plans, false);
+                publish_finish(m->state_store, state_plans, *n_state_plans);
+        }
+        for (size_t i = 0; i < *n_plans; i++)
+                node_plan_free(plans[i]);
+        for (size_t i = 0; i < *n_state_plans; i++)
+                node_plan_free(state_plans[i]);
+        *n_plans = *n_state_plans = 0;
+}
+
+/* Plans hold an entry per file of their node; past this many entries the
+ * nodes planned so far are published before more are planned, which bounds
+ * memory when many large nodes change at once (each batch costs its own
+ * phase pauses). */
+#define PLAN_BATCH_FILES 49152
+
 /* Returns the number of nodes with errors. */
 static size_t manager_rebuild(Manager *m) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
@@ -410,7 +463,8 @@ static size_t manager_rebuild(Manager *m) {
         NodePlan **plans = xcalloc(cap, sizeof(NodePlan *));
         NodePlan **state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
         NodeState **published = xcalloc(cap, sizeof(NodeState *));
-        size_t n_plans = 0, n_state_plans = 0, n_bad = 0;
+        size_t n_plans = 0, n_state_plans = 0, n_bad = 0, batch_files = 0;
+        bool bumped = false;
         for (size_t i = 0; i < n_ids; i++) {
                 NodeState *ns = node_state(m, ids[i]);
                 bool was_present = ns->present_before;
@@ -509,7 +563,13 @@ static size_t manager_rebuild(Manager *m) {
                 ns->n_files = out.n;
                 ns->n_listeners = lds ? lds->n_resources : 0;
                 ns->n_clusters = cds ? cds->n_resources : 0;
+                /* a plan holds an entry for each of the node's files, changed or not */
+                batch_files += changed_node ? out.n : 0;
                 node_output_done(&out);
+                if (batch_files >= PLAN_BATCH_FILES) {
+                        flush_plans(m, plans, published, &n_plans, state_plans, &n_state_plans, &bumped);
+                        batch_files = 0;
+                }
         }
         if (m->recheck_all)
                 restore_absent_nodes(m, ids, n_ids, plans, published, &n_plans);
@@ -519,43 +579,7 @@ static size_t manager_rebuild(Manager *m) {
                 if (!m->nodes[i]->present)
                         m->nodes[i]->present_before = false;
 
-        if (n_plans > 0) {
-                m->generation++;
-                run_plans(m, plans, n_plans, true);
-                int r = publish_finish(m->store, plans, n_plans);
-                if (r < 0)
-                        log_error(NULL, "finishing the publish: %s", strerror(-r));
-                uint64_t t = now_usec(CLOCK_REALTIME);
-                size_t n_ok = 0, n_files = 0;
-                for (size_t i = 0; i < n_plans; i++) {
-                        if (node_plan_error(plans[i]) < 0) {
-                                log_error(published[i]->id, "publishing failed (%s); the node keeps what it had",
-                                          strerror(-node_plan_error(plans[i])));
-                                continue;
-                        }
-                        published[i]->generation = m->generation;
-                        published[i]->published_usec = t;
-                        n_ok++;
-                        n_files += node_plan_n_changes(plans[i]);
-                        log_debug(published[i]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
-                                  node_plan_n_changes(plans[i]));
-                }
-                /* one line per generation, not per node: a thousand nodes make a thousand lines */
-                if (n_plans == 1 && n_ok == 1)
-                        log_info(published[0]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation, n_files);
-                else
-                        log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files)", m->generation, n_ok,
-                                 n_files);
-                write_counter(m);
-        }
-        if (n_state_plans > 0) {
-                run_plans(m, state_plans, n_state_plans, false);
-                publish_finish(m->state_store, state_plans, n_state_plans);
-        }
-        for (size_t i = 0; i < n_plans; i++)
-                node_plan_free(plans[i]);
-        for (size_t i = 0; i < n_state_plans; i++)
-                node_plan_free(state_plans[i]);
+        flush_plans(m, plans, published, &n_plans, state_plans, &n_state_plans, &bumped);
         free(plans);
         free(state_plans);
         free(published);
