@@ -45,6 +45,10 @@ static const struct {
         [RESOURCE_RUNTIME] = { "rtds", false },
 };
 
+const char *resource_type_dir(ResourceType t) {
+        return t >= 0 && t < _RESOURCE_TYPE_MAX ? type_layout[t].dir : NULL;
+}
+
 void node_output_done(NodeOutput *o) {
         for (size_t i = 0; i < o->n; i++) {
                 free(o->files[i].path);

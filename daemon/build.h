@@ -40,6 +40,9 @@ typedef struct NodeOutput {
 } NodeOutput;
 
 void node_output_done(NodeOutput *o);
+/* A type's directory in a node directory ("cds", "eds", ...); NULL for a
+ * type that has no file of its own (VirtualHost). */
+const char *resource_type_dir(ResourceType t);
 /* Copies the data a NodeOutput borrows from its source cache. */
 void node_output_own(NodeOutput *o);
 

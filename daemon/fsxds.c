@@ -166,9 +166,11 @@ static int compile_one(const Schema *schema, const char *file, const char *outpu
 /* Removes .pb files of the type directories that the new output does not
  * have, so the directory equals the node's output. */
 static void remove_stale(const char *out_dir, const NodeOutput *o) {
-        static const char *const dirs[] = { "lds", "cds", "srds", "rds", "eds", "sds", "rtds" };
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                _cleanup_free_ char *d = xasprintf("%s/%s", out_dir, dirs[i]);
+        for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
+                const char *type = resource_type_dir(t);
+                if (!type)
+                        continue;
+                _cleanup_free_ char *d = xasprintf("%s/%s", out_dir, type);
                 DIR *dir = opendir(d);
                 if (!dir)
                         continue;
@@ -176,7 +178,7 @@ static void remove_stale(const char *out_dir, const NodeOutput *o) {
                 while ((de = readdir(dir))) {
                         if (!endswith(de->d_name, ".pb"))
                                 continue;
-                        _cleanup_free_ char *rel = xasprintf("%s/%s", dirs[i], de->d_name);
+                        _cleanup_free_ char *rel = xasprintf("%s/%s", type, de->d_name);
                         bool keep = false;
                         for (size_t k = 0; k < o->n && !keep; k++)
                                 keep = streq(o->files[k].path, rel);

@@ -117,10 +117,12 @@ static void write_counter(Manager *m) {
 
 /* A node directory on disk (output or state copy) read back as a NodeOutput. */
 static int load_node_dir(const char *dir, NodeOutput *ret) {
-        static const char *const types[] = { "cds", "eds", "lds", "rds", "rtds", "sds", "srds" };
         NodeOutput o = {};
-        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
-                _cleanup_free_ char *tdir = xasprintf("%s/%s", dir, types[i]);
+        for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
+                const char *type = resource_type_dir(t);
+                if (!type)
+                        continue;
+                _cleanup_free_ char *tdir = xasprintf("%s/%s", dir, type);
                 DIR *d = opendir(tdir);
                 if (!d)
                         continue;
@@ -135,7 +137,7 @@ static int load_node_dir(const char *dir, NodeOutput *ret) {
                                 continue;
                         o.files = xrealloc(o.files, (o.n + 1) * sizeof(NodeFile));
                         o.files[o.n++] = (NodeFile) {
-                                .path = xasprintf("%s/%s", types[i], de->d_name),
+                                .path = xasprintf("%s/%s", type, de->d_name),
                                 .data = (uint8_t *) data,
                                 .len = len,
                         };
@@ -144,6 +146,25 @@ static int load_node_dir(const char *dir, NodeOutput *ret) {
         }
         *ret = o;
         return o.n > 0 ? 0 : -ENOENT;
+}
+
+/* After a reboot output_dir is empty: when nothing of the node is live,
+ * its last good generation is read back from the state copy. */
+static bool load_last_good_if_absent(Manager *m, const char *id, const char *why, NodeOutput *ret) {
+        _cleanup_free_ char *live = xasprintf("%s/%s/lds/lds.pb", m->config->output_dir, id);
+        _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, id);
+        if (access(live, F_OK) == 0 || load_node_dir(saved, ret) < 0)
+                return false;
+        log_warning(id, "%s; republishing its last good generation from %s", why, saved);
+        return true;
+}
+
+/* An error of the node that is not about its source files. */
+static void node_fail(NodeState *ns, char *message) {
+        node_state_clear_error(ns);
+        ns->error = (Diag) { .level = DIAG_ERROR, .message = message };
+        ns->n_errors = 1;
+        log_error(ns->id, "%s", message);
 }
 
 /* ---- the removal guard ---- */
@@ -375,15 +396,12 @@ static void restore_absent_nodes(Manager *m, char **ids, size_t n_ids, NodePlan 
         while ((de = readdir(d))) {
                 if (!node_id_is_valid(de->d_name) || hashmap_get(&present, de->d_name, strlen(de->d_name)))
                         continue;
-                _cleanup_free_ char *live = xasprintf("%s/%s/lds/lds.pb", m->config->output_dir, de->d_name);
-                _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, de->d_name);
                 NodeOutput out = {};
-                if (access(live, F_OK) == 0 || load_node_dir(saved, &out) < 0)
+                if (!load_last_good_if_absent(m, de->d_name, "not in the source tree", &out))
                         continue;
                 NodeState *ns = node_state(m, de->d_name);
                 NodePlan *plan = NULL;
                 if (publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) >= 0) {
-                        log_warning(ns->id, "not in the source tree; republishing its last good generation from %s", saved);
                         plans[*n_plans] = plan;
                         published[(*n_plans)++] = ns;
                 }
@@ -498,24 +516,16 @@ static size_t manager_rebuild(Manager *m) {
                                 }
                         ns->n_errors = d.n_errors;
                         diag_list_clear(&d);
-                        /* after a reboot (empty output_dir) the last good generation comes back from state_dir */
-                        _cleanup_free_ char *live = xasprintf("%s/lds/lds.pb", dir);
-                        _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, ns->id);
-                        if (access(live, F_OK) == 0 || load_node_dir(saved, &out) < 0)
+                        if (!load_last_good_if_absent(m, ns->id, "the build failed", &out))
                                 continue;
-                        log_warning(ns->id, "the build failed; republishing the last good generation from %s", saved);
                 } else
                         diag_list_clear(&d);
 
                 NodePlan *plan = NULL;
                 r = publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan);
                 if (r < 0) {
-                        node_state_clear_error(ns);
-                        ns->error = (Diag) { .level = DIAG_ERROR,
-                                             .message = xasprintf("cannot publish into %s: %s", dir, strerror(-r)) };
-                        ns->n_errors = 1;
+                        node_fail(ns, xasprintf("cannot publish into %s: %s", dir, strerror(-r)));
                         n_bad++;
-                        log_error(ns->id, "%s", ns->error.message);
                         node_output_done(&out);
                         continue;
                 }
@@ -524,23 +534,17 @@ static size_t manager_rebuild(Manager *m) {
                 if ((node_plan_has_phase(plan, PUBLISH_PHASE_LDS) || node_plan_has_phase(plan, PUBLISH_PHASE_CDS) ||
                      node_plan_has_phase(plan, PUBLISH_PHASE_CDS_FINAL)) &&
                     !removal_allowed(m, ns, &out, &reason)) {
+                        node_fail(ns, TAKE_PTR(reason));
                         ns->removal_blocked = true;
-                        ns->error = (Diag) { .level = DIAG_ERROR, .message = TAKE_PTR(reason) };
-                        ns->n_errors = 1;
                         n_bad++;
-                        log_error(ns->id, "%s", ns->error.message);
                         node_plan_free(plan);
                         plan = NULL;
                         node_output_done(&out);
-                        /* nothing live (a reboot): the last good generation comes back */
-                        _cleanup_free_ char *live = xasprintf("%s/lds/lds.pb", dir);
-                        _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, ns->id);
-                        if (access(live, F_OK) == 0 || load_node_dir(saved, &out) < 0 ||
+                        if (!load_last_good_if_absent(m, ns->id, "the removal guard refused the new generation", &out) ||
                             publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) < 0) {
                                 node_output_done(&out);
                                 continue;
                         }
-                        log_warning(ns->id, "republishing the last good generation from %s", saved);
                 }
                 bool changed_node = node_plan_n_changes(plan) > 0;
                 if (changed_node) {
