@@ -317,9 +317,38 @@ typedef struct CachedFile {
         char sha256[65];
         ResourceList resources;
         DiagList diags;
+        uint32_t index; /* position in the sorted file list, for source order */
         bool seen;
         bool changed; /* by the last refresh */
 } CachedFile;
+
+/* Every resource of the tree with a given type and name, wherever it is:
+ * the candidates among which a node's build picks one. */
+typedef struct Candidate {
+        CachedFile *file;
+        uint32_t index; /* in file->resources */
+} Candidate;
+
+typedef struct KeyEntry {
+        char *key; /* resource_key() */
+        size_t key_len;
+        Candidate *items;
+        size_t n, cap;
+} KeyEntry;
+
+/* Keys whose candidates changed in the last refresh, for one scope
+ * (common/ or one nodes/<id>/). */
+typedef struct ScopeChanges {
+        char *scope; /* NULL: common/ */
+        char **keys;
+        size_t n;
+        Hashmap seen;
+} ScopeChanges;
+
+/* Refreshes in which a scope last changed and changed before that. */
+typedef struct ScopeSeq {
+        uint64_t last, prev;
+} ScopeSeq;
 
 struct SourceCache {
         const Schema *schema;
@@ -327,12 +356,24 @@ struct SourceCache {
         Hashmap by_rel;
         CachedFile **files; /* sorted by rel after a refresh */
         size_t n_files;
-        bool common_changed;   /* by the last refresh, including removals */
-        Hashmap changed_nodes; /* ids whose nodes/<id>/ changed in the last refresh */
-        char **changed_keys;   /* owned keys of changed_nodes */
-        size_t n_changed_keys;
+        Hashmap keys;            /* resource_key() -> KeyEntry */
+        size_t n_virtual_hosts;  /* standalone VirtualHosts in the tree */
+        uint64_t seq;            /* refreshes so far */
+        ScopeChanges common;     /* changes of the last refresh in common/ */
+        Hashmap node_changes;    /* id -> ScopeChanges, the last refresh's in nodes/<id>/ */
+        ScopeSeq common_seq;
+        Hashmap node_seqs;       /* id -> ScopeSeq (key owned by node_seq_keys) */
+        char **node_seq_keys;
+        size_t n_node_seq_keys;
         char **nodes;       /* NULL-terminated, from nodes/<id>/ */
 };
+
+/* "<type digit><name>": one key space for all types. */
+static char *resource_key(ResourceType t, const char *name, size_t *ret_len) {
+        char *k = xasprintf("%c%s", '0' + (int) t, name);
+        *ret_len = strlen(k);
+        return k;
+}
 
 int source_cache_new(const Schema *schema, PublishMode mode, SourceCache **ret) {
         SourceCache *c = xcalloc(1, sizeof(SourceCache));
@@ -367,7 +408,22 @@ SourceCache *source_cache_free(SourceCache *c) {
                 cached_file_free(c->files[i]);
         free(c->files);
         hashmap_free(&c->by_rel);
+        for (size_t i = 0; i < c->keys.cap; i++) {
+                KeyEntry *ke = c->keys.entries[i].value;
+                if (!c->keys.entries[i].key)
+                        continue;
+                free(ke->key);
+                free(ke->items);
+                free(ke);
+        }
+        hashmap_free(&c->keys);
         clear_changes(c);
+        for (size_t i = 0; i < c->n_node_seq_keys; i++) {
+                free(hashmap_get(&c->node_seqs, c->node_seq_keys[i], strlen(c->node_seq_keys[i])));
+                free(c->node_seq_keys[i]);
+        }
+        free(c->node_seq_keys);
+        hashmap_free(&c->node_seqs);
         free_strv(c->nodes);
         free(c);
         return NULL;
@@ -377,26 +433,171 @@ const char *const *source_cache_nodes(const SourceCache *c) {
         return (const char *const *) c->nodes;
 }
 
+uint64_t source_cache_seq(const SourceCache *c) {
+        return c->seq;
+}
+
 static int cmp_cached(const void *a, const void *b) {
         return strcmp((*(CachedFile *const *) a)->rel, (*(CachedFile *const *) b)->rel);
 }
 
-/* Compiles one file into its cache entry (diagnostics kept with it). */
-static void cache_compile(SourceCache *c, CachedFile *f) {
-        resource_list_free(&f->resources);
-        diag_list_clear(&f->diags);
+/* The scope of a file: NULL for common/, else the node id (its length in
+ * *ret_len); false for files outside both. */
+static bool file_scope(const char *rel, const char **ret_id, size_t *ret_len) {
+        if (startswith(rel, "common/")) {
+                *ret_id = NULL;
+                *ret_len = 0;
+                return true;
+        }
+        if (!startswith(rel, "nodes/"))
+                return false;
+        const char *id = rel + 6, *slash = strchr(id, '/');
+        if (!slash)
+                return false;
+        *ret_id = id;
+        *ret_len = (size_t) (slash - id);
+        return true;
+}
+
+static void scope_seq_bump(SourceCache *c, const char *id, size_t id_len) {
+        ScopeSeq *s = &c->common_seq;
+        if (id) {
+                s = hashmap_get(&c->node_seqs, id, id_len);
+                if (!s) {
+                        char *key = xstrndup(id, id_len);
+                        s = xcalloc(1, sizeof(ScopeSeq));
+                        hashmap_put(&c->node_seqs, key, id_len, s);
+                        c->node_seq_keys = xrealloc(c->node_seq_keys, (c->n_node_seq_keys + 1) * sizeof(char *));
+                        c->node_seq_keys[c->n_node_seq_keys++] = key;
+                }
+        }
+        if (s->last != c->seq) {
+                s->prev = s->last;
+                s->last = c->seq;
+        }
+}
+
+/* Records that the candidates of key changed in the scope of file rel. */
+static void note_key_change(SourceCache *c, const char *rel, const char *key, size_t key_len) {
+        const char *id;
+        size_t id_len;
+        if (!file_scope(rel, &id, &id_len))
+                return;
+        ScopeChanges *sc = &c->common;
+        if (id) {
+                sc = hashmap_get(&c->node_changes, id, id_len);
+                if (!sc) {
+                        sc = xcalloc(1, sizeof(ScopeChanges));
+                        sc->scope = xstrndup(id, id_len);
+                        hashmap_put(&c->node_changes, sc->scope, id_len, sc);
+                }
+        }
+        scope_seq_bump(c, id, id_len);
+        if (!key || hashmap_get(&sc->seen, key, key_len))
+                return;
+        char *k = xstrndup(key, key_len);
+        sc->keys = xrealloc(sc->keys, (sc->n + 1) * sizeof(char *));
+        sc->keys[sc->n++] = k;
+        hashmap_put(&sc->seen, k, key_len, k);
+}
+
+static void scope_changes_done(ScopeChanges *sc) {
+        for (size_t i = 0; i < sc->n; i++)
+                free(sc->keys[i]);
+        free(sc->keys);
+        hashmap_free(&sc->seen);
+        free(sc->scope);
+        *sc = (ScopeChanges) {};
+}
+
+static void clear_changes(SourceCache *c) {
+        scope_changes_done(&c->common);
+        for (size_t i = 0; i < c->node_changes.cap; i++)
+                if (c->node_changes.entries[i].key) {
+                        ScopeChanges *sc = c->node_changes.entries[i].value;
+                        scope_changes_done(sc);
+                        free(sc);
+                }
+        hashmap_free(&c->node_changes);
+}
+
+/* Adds or removes a file's resources to or from the key index, noting each
+ * key as changed in the file's scope. */
+static void index_file(SourceCache *c, CachedFile *f, bool add) {
+        note_key_change(c, f->rel, NULL, 0); /* the scope changed even with no resources */
+        for (size_t i = 0; i < f->resources.n; i++) {
+                const Resource *r = &f->resources.items[i];
+                size_t kl;
+                _cleanup_free_ char *key = resource_key(r->type, r->name, &kl);
+                note_key_change(c, f->rel, key, kl);
+                if (r->type == RESOURCE_VIRTUAL_HOST) {
+                        if (add)
+                                c->n_virtual_hosts++;
+                        else
+                                c->n_virtual_hosts--;
+                }
+                KeyEntry *ke = hashmap_get(&c->keys, key, kl);
+                if (add) {
+                        if (!ke) {
+                                ke = xcalloc(1, sizeof(KeyEntry));
+                                ke->key = TAKE_PTR(key);
+                                ke->key_len = kl;
+                                hashmap_put(&c->keys, ke->key, kl, ke);
+                        }
+                        if (ke->n == ke->cap) {
+                                ke->cap = ke->cap ? ke->cap * 2 : 2;
+                                ke->items = xrealloc(ke->items, ke->cap * sizeof(Candidate));
+                        }
+                        ke->items[ke->n++] = (Candidate) { f, (uint32_t) i };
+                        continue;
+                }
+                if (!ke)
+                        continue;
+                size_t k = 0;
+                for (size_t j = 0; j < ke->n; j++)
+                        if (ke->items[j].file != f)
+                                ke->items[k++] = ke->items[j];
+                ke->n = k;
+                if (k == 0) {
+                        hashmap_remove(&c->keys, ke->key, ke->key_len);
+                        free(ke->key);
+                        free(ke->items);
+                        free(ke);
+                }
+        }
+}
+
+/* Compiles one file into its cache entry (diagnostics kept with it). Bytes
+ * equal to what is cached (a touch, a save without edits) keep the cached
+ * entry, so resources stay where builds remember them. Returns whether the
+ * content changed. */
+static bool cache_compile(SourceCache *c, CachedFile *f) {
         Wiring w = { .schema = c->schema, .mode = c->mode };
         CompileHooks hooks = { .rewrite = rewrite_resource, .userdata = &w };
         CompileResult cr = {};
-        int r = compile_file(c->schema, f->path, &hooks, &f->diags, &cr);
-        if (r < 0 && r != -EBADMSG)
-                diag_add(&f->diags, DIAG_ERROR, f->path, 0, 0, NULL, "cannot read: %s", strerror(-r));
+        DiagList diags = {};
+        int r = compile_file(c->schema, f->path, &hooks, &diags, &cr);
+        if (r < 0 && r != -EBADMSG) {
+                diag_add(&diags, DIAG_ERROR, f->path, 0, 0, NULL, "cannot read: %s", strerror(-r));
+                cr.sha256[0] = 0;
+        }
+        if (f->sha256[0] && cr.sha256[0] && streq(f->sha256, cr.sha256)) {
+                diag_list_clear(&diags);
+                compile_result_done(&cr);
+                return false;
+        }
+        index_file(c, f, false);
+        resource_list_free(&f->resources);
+        diag_list_clear(&f->diags);
+        f->diags = diags;
         if (f->diags.n_errors == 0) {
                 f->resources = cr.resources;
                 cr.resources = (ResourceList) {};
         }
+        index_file(c, f, true);
         memcpy(f->sha256, cr.sha256, sizeof f->sha256);
         compile_result_done(&cr);
+        return true;
 }
 
 /* One file seen by a refresh: recompiled unless its stat is unchanged. */
@@ -418,49 +619,17 @@ static int cache_visit(SourceCache *c, const char *path, size_t rel_offset, cons
                 c->files = xrealloc(c->files, (c->n_files + 1) * sizeof(CachedFile *));
                 c->files[c->n_files++] = f;
         }
-        char old_sha[65];
-        memcpy(old_sha, f->sha256, sizeof old_sha);
         f->dev = st->st_dev;
         f->ino = st->st_ino;
         f->size = st->st_size;
         f->mtime = st->st_mtim;
         f->ctime = st->st_ctim;
-        cache_compile(c, f);
-        f->changed = !streq(old_sha, f->sha256);
+        f->changed = cache_compile(c, f);
         return f->changed;
 }
 
-static void note_change(SourceCache *c, const char *rel) {
-        if (startswith(rel, "common/")) {
-                c->common_changed = true;
-                return;
-        }
-        if (!startswith(rel, "nodes/"))
-                return;
-        const char *id = rel + 6, *slash = strchr(id, '/');
-        if (!slash)
-                return;
-        char *key = xstrndup(id, (size_t) (slash - id));
-        if (hashmap_put(&c->changed_nodes, key, strlen(key), (void *) 1)) {
-                free(key);
-                return;
-        }
-        c->changed_keys = xrealloc(c->changed_keys, (c->n_changed_keys + 1) * sizeof(char *));
-        c->changed_keys[c->n_changed_keys++] = key;
-}
-
-static void clear_changes(SourceCache *c) {
-        hashmap_free(&c->changed_nodes);
-        for (size_t i = 0; i < c->n_changed_keys; i++)
-                free(c->changed_keys[i]);
-        free(c->changed_keys);
-        c->changed_keys = NULL;
-        c->n_changed_keys = 0;
-        c->common_changed = false;
-}
-
 bool source_cache_node_changed(const SourceCache *c, const char *node_id) {
-        return c->common_changed || hashmap_get(&c->changed_nodes, node_id, strlen(node_id));
+        return c->common_seq.last == c->seq || hashmap_get(&c->node_changes, node_id, strlen(node_id));
 }
 
 static int refresh_dir(SourceCache *c, const char *dir, size_t rel_offset) {
@@ -508,6 +677,7 @@ static int list_node_dirs(const char *source_dir, char ***ret) {
 
 int source_cache_refresh(SourceCache *c, const char *source_dir, const char *only_node) {
         clear_changes(c);
+        c->seq++;
         for (size_t i = 0; i < c->n_files; i++)
                 c->files[i]->seen = c->files[i]->changed = false;
         size_t rel_offset = strlen(source_dir) + 1;
@@ -534,6 +704,7 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
         }
         /* files that are gone */
         size_t k = 0;
+        bool gone = false;
         for (size_t i = 0; i < c->n_files; i++) {
                 CachedFile *f = c->files[i];
                 if (f->seen) {
@@ -541,19 +712,29 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
                         continue;
                 }
                 changed++;
-                note_change(c, f->rel);
+                gone = true;
+                hashmap_remove(&c->by_rel, f->rel, strlen(f->rel));
+                index_file(c, f, false);
                 cached_file_free(f);
         }
         c->n_files = k;
-        for (size_t i = 0; i < c->n_files; i++)
-                if (c->files[i]->changed)
-                        note_change(c, c->files[i]->rel);
-        hashmap_free(&c->by_rel);
-        for (size_t i = 0; i < c->n_files; i++)
-                hashmap_put(&c->by_rel, c->files[i]->rel, strlen(c->files[i]->rel), c->files[i]);
-        if (c->n_files > 0)
+        if (changed > 0 || gone) {
                 qsort(c->files, c->n_files, sizeof(CachedFile *), cmp_cached);
+                for (size_t i = 0; i < c->n_files; i++)
+                        c->files[i]->index = (uint32_t) i;
+        }
         return changed;
+}
+
+/* Whether the build recorded at seq still holds for node_id but for the
+ * keys changed by the last refresh: neither its scope nor common/ changed
+ * in a refresh between. */
+static bool node_build_current(const SourceCache *c, const char *node_id, uint64_t seq) {
+        const ScopeSeq *s[2] = { &c->common_seq, hashmap_get(&c->node_seqs, node_id, strlen(node_id)) };
+        for (size_t i = 0; i < 2; i++)
+                if (s[i] && (s[i]->last == c->seq ? s[i]->prev : s[i]->last) > seq)
+                        return false;
+        return seq > 0 && seq <= c->seq;
 }
 
 /* ---- a node's build: merging and splitting ---- */
@@ -561,7 +742,7 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
 typedef struct Entry {
         const Resource *r;
         bool from_node;
-        size_t order; /* source order, for a stable sort */
+        uint64_t order; /* source order (file index, resource index), for a stable sort */
 } Entry;
 
 static int cmp_entry(const void *a, const void *b) {
@@ -660,6 +841,7 @@ static void add_file(NodeOutput *o, ResourceType t, const char *dir, const char 
         resources_response(items, n, f->version, resource_type_to_url(t), &b);
         f->data = b.data;
         f->len = b.len;
+        sha256_hex(f->data, f->len, f->sha256);
 }
 
 /* A one-resource file whose bytes do not depend on the node: made once
@@ -712,38 +894,18 @@ static bool file_in_node(const CachedFile *f, const char *node_id, bool *ret_fro
         return false;
 }
 
-int build_node_from_cache(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags,
-                          NodeOutput *ret) {
-        assert(opts->output_dir && opts->output_dir[0] == '/');
-        if (!node_id_is_valid(node_id)) {
-                diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL,
-                         "invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')", node_id);
-                return -EBADMSG;
-        }
-        size_t errors_before = diags->n_errors;
-        size_t n = 0;
-        for (size_t i = 0; i < c->n_files; i++) {
-                bool from_node;
-                if (file_in_node(c->files[i], node_id, &from_node)) {
-                        diag_list_append_copy(diags, &c->files[i]->diags);
-                        n += c->files[i]->resources.n;
-                }
-        }
-        Entry *entries = xcalloc(MAX(n, 1), sizeof(Entry));
-        n = 0;
-        for (size_t i = 0; i < c->n_files; i++) {
-                bool from_node;
-                if (!file_in_node(c->files[i], node_id, &from_node))
-                        continue;
-                for (size_t k = 0; k < c->files[i]->resources.n; k++)
-                        entries[n++] = (Entry) { &c->files[i]->resources.items[k], from_node };
-        }
+/* Merges entries (reordered here) into the node's files, of every type or
+ * only those set in want: the node's resource replaces common's of the same
+ * type and name, VirtualHosts are spliced into their RouteConfiguration,
+ * the node's directory is substituted into wired config sources. Files are
+ * appended to out, sorted by path; errors go to diags. */
+static void merge_split(Entry *entries, size_t n, const BuildOptions *opts, const bool *want, DiagList *diags,
+                        NodeOutput *out) {
         /* stable: equal (type, name) keep file order, so duplicates report
          * the later one against the first */
-        for (size_t i = 0; i < n; i++)
-                entries[i].order = i;
         if (n > 1)
                 qsort(entries, n, sizeof(Entry), cmp_entry_stable);
+        size_t errors_before = diags->n_errors;
         /* the node's resource replaces common's of the same type and name */
         const Resource **live = xcalloc(MAX(n, 1), sizeof(Resource *));
         size_t n_live = 0;
@@ -766,7 +928,6 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
                 live[n_live++] = winner->r;
                 i = j;
         }
-        free(entries);
 
         /* final resources: VirtualHosts spliced into their RouteConfiguration,
          * the node's directory substituted into wired config sources */
@@ -832,54 +993,243 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
         }
         free(live);
 
-        NodeOutput out = {};
-        if (diags->n_errors == errors_before) {
-                for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
-                        if (!type_layout[t].dir)
-                                continue;
-                        Resource **of_type = xcalloc(MAX(n_final, 1), sizeof(Resource *));
-                        size_t k = 0;
-                        for (size_t i = 0; i < n_final; i++)
-                                if (final[i].type == t)
-                                        of_type[k++] = &final[i];
-                        if (type_layout[t].sotw) {
-                                /* lds and cds always exist: an Envoy's bootstrap names them */
-                                if (k > 0 || t == RESOURCE_LISTENER || t == RESOURCE_CLUSTER) {
-                                        _cleanup_free_ char *fname = xasprintf("%s.pb", type_layout[t].dir);
-                                        add_file(&out, t, type_layout[t].dir, fname, of_type, k);
+        for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX && diags->n_errors == errors_before; t++) {
+                if (!type_layout[t].dir || (want && !want[t]))
+                        continue;
+                Resource **of_type = xcalloc(MAX(n_final, 1), sizeof(Resource *));
+                size_t k = 0;
+                for (size_t i = 0; i < n_final; i++)
+                        if (final[i].type == t)
+                                of_type[k++] = &final[i];
+                if (type_layout[t].sotw) {
+                        /* lds and cds always exist: an Envoy's bootstrap names them */
+                        if (k > 0 || t == RESOURCE_LISTENER || t == RESOURCE_CLUSTER) {
+                                _cleanup_free_ char *fname = xasprintf("%s.pb", type_layout[t].dir);
+                                add_file(out, t, type_layout[t].dir, fname, of_type, k);
+                        }
+                } else
+                        for (size_t i = 0; i < k; i++) {
+                                _cleanup_free_ char *fname = build_file_name(of_type[i]->name);
+                                if (!fname) {
+                                        diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL, "%s name \"%s\" is too long for a file name",
+                                                 resource_type_to_string(t), of_type[i]->name);
+                                        continue;
                                 }
-                        } else
-                                for (size_t i = 0; i < k; i++) {
-                                        _cleanup_free_ char *fname = build_file_name(of_type[i]->name);
-                                        if (!fname) {
-                                                diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL,
-                                                         "%s name \"%s\" is too long for a file name",
-                                                         resource_type_to_string(t), of_type[i]->name);
-                                                continue;
-                                        }
-                                        const Resource *cached = origin[of_type[i] - final];
-                                        if (cached)
-                                                add_shared_file(&out, t, type_layout[t].dir, fname, (Resource *) cached);
-                                        else
-                                                add_file(&out, t, type_layout[t].dir, fname, &of_type[i], 1);
-                                }
-                        free(of_type);
-                }
-                if (out.n > 0)
-                        qsort(out.files, out.n, sizeof(NodeFile), cmp_node_file);
+                                const Resource *cached = origin[of_type[i] - final];
+                                if (cached)
+                                        add_shared_file(out, t, type_layout[t].dir, fname, (Resource *) cached);
+                                else
+                                        add_file(out, t, type_layout[t].dir, fname, &of_type[i], 1);
+                        }
+                free(of_type);
         }
+        if (out->n > 1)
+                qsort(out->files, out->n, sizeof(NodeFile), cmp_node_file);
         for (size_t i = 0; i < n_final; i++)
                 if (owned[i])
                         free(final[i].any);
         free(owned);
         free(origin);
         free(final);
+}
+
+static bool check_node_id(const char *node_id, DiagList *diags) {
+        if (node_id_is_valid(node_id))
+                return true;
+        diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL,
+                 "invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')", node_id);
+        return false;
+}
+
+static uint64_t entry_order(const CachedFile *f, size_t k) {
+        return ((uint64_t) f->index << 32) | k;
+}
+
+/* The diagnostics of the node's source files (notes only when asked). */
+static void copy_file_diags(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags) {
+        for (size_t i = 0; i < c->n_files; i++) {
+                bool from_node;
+                if (file_in_node(c->files[i], node_id, &from_node))
+                        diag_list_append_copy(diags, &c->files[i]->diags, opts->skip_notes ? DIAG_WARNING : DIAG_NOTE);
+        }
+}
+
+int build_node_from_cache(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags,
+                          NodeOutput *ret) {
+        assert(opts->output_dir && opts->output_dir[0] == '/');
+        if (!check_node_id(node_id, diags))
+                return -EBADMSG;
+        size_t errors_before = diags->n_errors;
+        copy_file_diags(c, node_id, opts, diags);
+        size_t n = 0;
+        for (size_t i = 0; i < c->n_files; i++) {
+                bool from_node;
+                if (file_in_node(c->files[i], node_id, &from_node))
+                        n += c->files[i]->resources.n;
+        }
+        Entry *entries = xcalloc(MAX(n, 1), sizeof(Entry));
+        n = 0;
+        for (size_t i = 0; i < c->n_files; i++) {
+                bool from_node;
+                if (!file_in_node(c->files[i], node_id, &from_node))
+                        continue;
+                for (size_t k = 0; k < c->files[i]->resources.n; k++)
+                        entries[n++] = (Entry) { &c->files[i]->resources.items[k], from_node, entry_order(c->files[i], k) };
+        }
+        NodeOutput out = {};
+        if (diags->n_errors == errors_before)
+                merge_split(entries, n, opts, NULL, diags, &out);
+        free(entries);
         if (diags->n_errors > errors_before) {
                 node_output_done(&out);
                 return -EBADMSG;
         }
         *ret = out;
         return 0;
+}
+
+/* The path of the file that holds resource (t, name) in a node directory;
+ * NULL for a name too long. */
+static char *file_path_of(ResourceType t, const char *name) {
+        if (type_layout[t].sotw)
+                return xasprintf("%s/%s.pb", type_layout[t].dir, type_layout[t].dir);
+        _cleanup_free_ char *fname = build_file_name(name);
+        return fname ? xasprintf("%s/%s", type_layout[t].dir, fname) : NULL;
+}
+
+int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, NodeOutput *prev,
+                      uint64_t prev_seq, DiagList *diags, NodeOutput *ret, NodeOutput *ret_before) {
+        assert(opts->output_dir && opts->output_dir[0] == '/');
+        NodeOutput old = *prev;
+        *prev = (NodeOutput) {};
+        /* VirtualHosts tie a RouteConfiguration's file to other keys: those
+         * trees are built whole */
+        if (old.n == 0 || c->n_virtual_hosts > 0 || !node_id_is_valid(node_id) ||
+            !node_build_current(c, node_id, prev_seq)) {
+                *ret_before = old;
+                return build_node_from_cache(c, node_id, opts, diags, ret);
+        }
+        size_t errors_before = diags->n_errors;
+        copy_file_diags(c, node_id, opts, diags);
+        if (diags->n_errors > errors_before) {
+                *ret_before = old;
+                return -EBADMSG;
+        }
+
+        /* the keys changed in common/ and nodes/<id>/ by the last refresh;
+         * a VirtualHost's RouteConfiguration with it */
+        const ScopeChanges *scopes[2] = { &c->common, hashmap_get(&c->node_changes, node_id, strlen(node_id)) };
+        StrList keys = {};
+        for (size_t s = 0; s < 2; s++)
+                for (size_t i = 0; scopes[s] && i < scopes[s]->n; i++) {
+                        const char *key = scopes[s]->keys[i];
+                        strlist_add(&keys, xstrdup(key));
+                        const char *slash = key[0] - '0' == RESOURCE_VIRTUAL_HOST ? strchr(key, '/') : NULL;
+                        if (slash)
+                                strlist_add(&keys, xasprintf("%c%.*s", '0' + RESOURCE_ROUTE_CONFIGURATION,
+                                                             (int) (slash - key - 1), key + 1));
+                }
+        bool sotw_dirty[_RESOURCE_TYPE_MAX] = {}, want[_RESOURCE_TYPE_MAX] = {};
+        Hashmap dirty_paths = {}, seen = {};
+        StrList paths = {};
+        Entry *entries = NULL;
+        size_t n = 0, cap = 0;
+        for (size_t i = 0; i < keys.n; i++) {
+                const char *key = keys.items[i];
+                size_t kl = strlen(key);
+                ResourceType t = (ResourceType) (key[0] - '0');
+                if (hashmap_put(&seen, key, kl, (void *) key) || !type_layout[t].dir)
+                        continue;
+                want[t] = true;
+                if (type_layout[t].sotw) {
+                        sotw_dirty[t] = true;
+                        continue;
+                }
+                char *path = file_path_of(t, key + 1);
+                if (path) {
+                        strlist_add(&paths, path);
+                        hashmap_put(&dirty_paths, path, strlen(path), path);
+                }
+                const KeyEntry *ke = hashmap_get(&c->keys, key, kl);
+                for (size_t k = 0; ke && k < ke->n; k++) {
+                        bool from_node;
+                        if (!file_in_node(ke->items[k].file, node_id, &from_node))
+                                continue;
+                        if (n == cap) {
+                                cap = cap ? cap * 2 : 16;
+                                entries = xrealloc(entries, cap * sizeof(Entry));
+                        }
+                        entries[n++] = (Entry) { &ke->items[k].file->resources.items[ke->items[k].index], from_node,
+                                                 entry_order(ke->items[k].file, ke->items[k].index) };
+                }
+        }
+        /* a state-of-the-world file is made again from every resource of its type */
+        for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
+                if (!sotw_dirty[t])
+                        continue;
+                char *path = file_path_of(t, NULL);
+                strlist_add(&paths, path);
+                hashmap_put(&dirty_paths, path, strlen(path), path);
+                for (size_t i = 0; i < c->n_files; i++) {
+                        bool from_node;
+                        const CachedFile *f = c->files[i];
+                        if (!file_in_node(f, node_id, &from_node))
+                                continue;
+                        for (size_t k = 0; k < f->resources.n; k++) {
+                                if (f->resources.items[k].type != t)
+                                        continue;
+                                if (n == cap) {
+                                        cap = cap ? cap * 2 : 16;
+                                        entries = xrealloc(entries, cap * sizeof(Entry));
+                                }
+                                entries[n++] = (Entry) { &f->resources.items[k], from_node, entry_order(f, k) };
+                        }
+                }
+        }
+        NodeOutput fresh = {};
+        merge_split(entries, n, opts, want, diags, &fresh);
+        free(entries);
+        hashmap_free(&seen);
+        for (size_t k = 0; k < keys.n; k++)
+                free(keys.items[k]);
+        free(keys.items);
+        int r = 0;
+        if (diags->n_errors > errors_before) {
+                node_output_done(&fresh);
+                *ret_before = old;
+                r = -EBADMSG;
+                goto finish;
+        }
+        /* the old files but the remade ones (which go to ret_before), merged
+         * with the remade ones (all sorted) */
+        NodeOutput out = { .files = xcalloc(old.n + fresh.n + 1, sizeof(NodeFile)) };
+        NodeOutput before = { .files = xcalloc(old.n + 1, sizeof(NodeFile)) };
+        size_t i = 0, j = 0;
+        while (i < old.n || j < fresh.n) {
+                NodeFile *o = i < old.n ? &old.files[i] : NULL;
+                if (o && hashmap_get(&dirty_paths, o->path, strlen(o->path))) {
+                        before.files[before.n++] = *o;
+                        i++;
+                        continue;
+                }
+                if (!o || (j < fresh.n && strcmp(fresh.files[j].path, o->path) < 0))
+                        out.files[out.n++] = fresh.files[j++];
+                else {
+                        out.files[out.n] = *o;
+                        out.files[out.n++].reused = true;
+                        i++;
+                }
+        }
+        free(old.files);
+        free(fresh.files);
+        *ret = out;
+        *ret_before = before;
+finish:
+        hashmap_free(&dirty_paths);
+        for (size_t k = 0; k < paths.n; k++)
+                free(paths.items[k]);
+        free(paths.items);
+        return r;
 }
 
 int build_node(const Schema *schema, const char *source_dir, const char *node_id, const BuildOptions *opts,

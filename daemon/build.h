@@ -21,6 +21,7 @@ PublishMode publish_mode_from_string(const char *s);
 typedef struct BuildOptions {
         const char *output_dir; /* absolute: the node's directory as Envoy sees it */
         PublishMode mode;
+        bool skip_notes; /* leave the files' notes (what got wired where) out of diags */
 } BuildOptions;
 
 typedef struct NodeFile {
@@ -32,6 +33,7 @@ typedef struct NodeFile {
         char version[17];
         char sha256[65];  /* of data when known, else "" */
         bool borrowed;    /* data belongs to the source cache */
+        bool reused;      /* taken over unchanged from the previous build (build_node_update) */
 } NodeFile;
 
 typedef struct NodeOutput {
@@ -78,7 +80,24 @@ const char *const *source_cache_nodes(const SourceCache *c);
 int build_node_from_cache(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags,
                           NodeOutput *ret);
 
-/* The two above for one node. Returns 0 and fills ret, -EBADMSG when diags
- * holds errors, -errno on I/O. */
+/* source_cache_refresh() and build_node_from_cache() for one node.
+ * Returns 0 and fills ret, -EBADMSG when diags holds errors, -errno on I/O. */
 int build_node(const Schema *schema, const char *source_dir, const char *node_id, const BuildOptions *opts,
                DiagList *diags, NodeOutput *ret);
+
+/* Counts refreshes: a node's build made after refresh N is current until
+ * its inputs change again. */
+uint64_t source_cache_seq(const SourceCache *c);
+/* The node's build from its previous one, prev (made when the cache's seq
+ * was prev_seq; consumed): only the files that hold a resource changed by
+ * the last refresh are made again, the others are taken over (marked
+ * reused). Gives what build_node_from_cache() gives, which it falls back
+ * to when prev is empty or not current (the node's inputs changed in a
+ * refresh it did not see), or when the tree has standalone VirtualHosts.
+ * Diagnostics are those of the node's files and of the changed keys: the
+ * previous build had no errors, so nothing else can have any.
+ * ret_before gets prev's files that ret does not take over, sorted: with
+ * the files of ret not reused, what changed (all of prev on a fallback or
+ * an error). */
+int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, NodeOutput *prev,
+                      uint64_t prev_seq, DiagList *diags, NodeOutput *ret, NodeOutput *ret_before);

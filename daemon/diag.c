@@ -76,9 +76,11 @@ void diag_list_move(DiagList *dst, DiagList *src) {
         *src = (DiagList) { .max_errors = max };
 }
 
-void diag_list_append_copy(DiagList *dst, const DiagList *src) {
+void diag_list_append_copy(DiagList *dst, const DiagList *src, DiagLevel max_level) {
         for (size_t i = 0; i < src->n; i++) {
                 const Diag *d = &src->items[i];
+                if (d->level > max_level)
+                        continue;
                 diag_add(dst, d->level, d->file, d->line, d->column, d->path, "%s", d->message);
         }
 }

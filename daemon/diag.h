@@ -43,8 +43,9 @@ void diag_addv(DiagList *l, DiagLevel level, const char *file, unsigned line, un
 void diag_list_clear(DiagList *l);
 /* Moves every diagnostic of src to the end of dst. */
 void diag_list_move(DiagList *dst, DiagList *src);
-/* Appends copies of every diagnostic of src to dst. */
-void diag_list_append_copy(DiagList *dst, const DiagList *src);
+/* Appends copies of src's diagnostics of max_level or worse (DIAG_NOTE:
+ * all of them) to dst. */
+void diag_list_append_copy(DiagList *dst, const DiagList *src, DiagLevel max_level);
 /* "file:line:column: error: message [at path]" */
 char *diag_format(const Diag *d);
 void diag_list_print(const DiagList *l, FILE *f);

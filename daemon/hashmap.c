@@ -61,6 +61,34 @@ void *hashmap_get(const Hashmap *h, const char *key, size_t key_len) {
         return NULL;
 }
 
+void *hashmap_remove(Hashmap *h, const char *key, size_t key_len) {
+        if (h->n == 0)
+                return NULL;
+        uint64_t hv = hash_bytes(key, key_len);
+        size_t mask = h->cap - 1;
+        for (size_t j = hv & mask; h->entries[j].key; j = (j + 1) & mask) {
+                HashmapEntry *e = &h->entries[j];
+                if (e->hash != hv || e->key_len != key_len || memcmp(e->key, key, key_len) != 0)
+                        continue;
+                void *value = e->value;
+                /* backward shift: later entries of the run move into the hole
+                 * unless their home slot lies cyclically in (hole, k] */
+                size_t hole = j;
+                for (size_t k = (j + 1) & mask; h->entries[k].key; k = (k + 1) & mask) {
+                        size_t home = h->entries[k].hash & mask;
+                        bool stays = hole <= k ? home > hole && home <= k : home > hole || home <= k;
+                        if (!stays) {
+                                h->entries[hole] = h->entries[k];
+                                hole = k;
+                        }
+                }
+                h->entries[hole] = (HashmapEntry) {};
+                h->n--;
+                return value;
+        }
+        return NULL;
+}
+
 void hashmap_free(Hashmap *h) {
         free(h->entries);
         *h = (Hashmap) {};

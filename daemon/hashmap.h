@@ -22,4 +22,6 @@ uint64_t hash_bytes(const void *p, size_t n);
 /* Returns the previous value for key, or NULL (and inserts). */
 void *hashmap_put(Hashmap *h, const char *key, size_t key_len, void *value);
 void *hashmap_get(const Hashmap *h, const char *key, size_t key_len);
+/* Removes key; returns its value, or NULL when it was absent. */
+void *hashmap_remove(Hashmap *h, const char *key, size_t key_len);
 void hashmap_free(Hashmap *h);

@@ -36,7 +36,21 @@ typedef struct NodeState {
         Diag error;           /* the first error of the last build; message NULL when good */
         size_t n_errors;
         uint64_t diag_fingerprint;
+        /* its last good build, which the next one starts from (under
+         * MEMO_BUDGET), made after refresh memo_seq */
+        NodeOutput memo;
+        uint64_t memo_seq;
+        size_t memo_bytes;
+        bool live_known;      /* its output directory holds memo as this process published it */
+        bool state_known;     /* and so does its state_dir copy */
 } NodeState;
+
+/* What the memos of all nodes may hold. A memo costs about 100 bytes a
+ * file plus its per-node files' bytes (the lds/cds/srds files and wired
+ * route configurations; one-resource files are shared with the source
+ * cache): a few thousand files for one node, or ten files for each of a
+ * thousand nodes. Nodes past it are built whole and planned from the disk. */
+#define MEMO_BUDGET (4u << 20)
 
 struct Manager {
         sd_event *event;
@@ -60,6 +74,7 @@ struct Manager {
         sd_event_source *allow_source;
         NodeState **nodes; /* pointers stay valid while the array grows */
         size_t n_nodes;
+        size_t memo_bytes;  /* of all nodes' memos */
         Hashmap node_index; /* id → NodeState */
         bool watchdog;
 };
@@ -87,6 +102,20 @@ static NodeState *node_state(Manager *m, const char *id) {
         n->id = xstrdup(id);
         m->nodes[m->n_nodes++] = n;
         hashmap_put(&m->node_index, n->id, strlen(n->id), n);
+        return n;
+}
+
+static void node_forget_memo(Manager *m, NodeState *ns) {
+        node_output_done(&ns->memo);
+        m->memo_bytes -= ns->memo_bytes;
+        ns->memo_bytes = 0;
+        ns->live_known = ns->state_known = false;
+}
+
+static size_t node_output_bytes(const NodeOutput *o) {
+        size_t n = sizeof(NodeOutput);
+        for (size_t i = 0; i < o->n; i++)
+                n += sizeof(NodeFile) + strlen(o->files[i].path) + 1 + (o->files[i].borrowed ? 0 : o->files[i].len);
         return n;
 }
 
@@ -411,51 +440,69 @@ static void restore_absent_nodes(Manager *m, char **ids, size_t n_ids, NodePlan 
         hashmap_free(&present);
 }
 
+/* Plans waiting for their phases, with the nodes they publish. */
+typedef struct Batch {
+        NodePlan **plans, **state_plans;
+        NodeState **published, **state_published;
+        size_t n_plans, n_state_plans, n_files;
+        bool bumped; /* this rebuild started a generation */
+} Batch;
+
 /* Publishes the planned nodes phase by phase, then their state copies,
  * and frees the plans. The first call of a rebuild that publishes starts a
- * new generation. */
-static void flush_plans(Manager *m, NodePlan **plans, NodeState **published, size_t *n_plans, NodePlan **state_plans,
-                        size_t *n_state_plans, bool *bumped) {
-        if (*n_plans > 0) {
-                if (!*bumped)
+ * new generation. A node published whole from its memo has its directory
+ * known from then on; one that failed is read from the disk next time. */
+static size_t flush_plans(Manager *m, Batch *b) {
+        size_t n_failed = 0;
+        if (b->n_plans > 0) {
+                if (!b->bumped)
                         m->generation++;
-                *bumped = true;
-                run_plans(m, plans, *n_plans, true);
-                int r = publish_finish(m->store, plans, *n_plans);
+                b->bumped = true;
+                run_plans(m, b->plans, b->n_plans, true);
+                int r = publish_finish(m->store, b->plans, b->n_plans);
                 if (r < 0)
                         log_error(NULL, "finishing the publish: %s", strerror(-r));
                 uint64_t t = now_usec(CLOCK_REALTIME);
                 size_t n_ok = 0, n_files = 0;
-                for (size_t i = 0; i < *n_plans; i++) {
-                        if (node_plan_error(plans[i]) < 0) {
-                                log_error(published[i]->id, "publishing failed (%s); the node keeps what it had",
-                                          strerror(-node_plan_error(plans[i])));
+                for (size_t i = 0; i < b->n_plans; i++) {
+                        NodeState *ns = b->published[i];
+                        if (node_plan_error(b->plans[i]) < 0) {
+                                node_fail(ns, xasprintf("publishing failed (%s); the node keeps what it had",
+                                                        strerror(-node_plan_error(b->plans[i]))));
+                                log_error(ns->id, "%s", ns->error.message);
+                                n_failed++;
                                 continue;
                         }
-                        published[i]->generation = m->generation;
-                        published[i]->published_usec = t;
+                        ns->live_known = ns->memo.n > 0;
+                        ns->generation = m->generation;
+                        ns->published_usec = t;
                         n_ok++;
-                        n_files += node_plan_n_changes(plans[i]);
-                        log_debug(published[i]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
-                                  node_plan_n_changes(plans[i]));
+                        n_files += node_plan_n_changes(b->plans[i]);
+                        log_debug(ns->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
+                                  node_plan_n_changes(b->plans[i]));
                 }
                 /* one line per generation, not per node: a thousand nodes make a thousand lines */
-                if (*n_plans == 1 && n_ok == 1)
-                        log_info(published[0]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation, n_files);
+                if (b->n_plans == 1 && n_ok == 1)
+                        log_info(b->published[0]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
+                                 n_files);
                 else
                         log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files)", m->generation, n_ok,
                                  n_files);
                 write_counter(m);
         }
-        if (*n_state_plans > 0) {
-                run_plans(m, state_plans, *n_state_plans, false);
-                publish_finish(m->state_store, state_plans, *n_state_plans);
+        if (b->n_state_plans > 0) {
+                run_plans(m, b->state_plans, b->n_state_plans, false);
+                publish_finish(m->state_store, b->state_plans, b->n_state_plans);
+                for (size_t i = 0; i < b->n_state_plans; i++)
+                        b->state_published[i]->state_known =
+                                b->state_published[i]->memo.n > 0 && node_plan_error(b->state_plans[i]) >= 0;
         }
-        for (size_t i = 0; i < *n_plans; i++)
-                node_plan_free(plans[i]);
-        for (size_t i = 0; i < *n_state_plans; i++)
-                node_plan_free(state_plans[i]);
-        *n_plans = *n_state_plans = 0;
+        for (size_t i = 0; i < b->n_plans; i++)
+                node_plan_free(b->plans[i]);
+        for (size_t i = 0; i < b->n_state_plans; i++)
+                node_plan_free(b->state_plans[i]);
+        b->n_plans = b->n_state_plans = b->n_files = 0;
+        return n_failed;
 }
 
 /* Plans hold an entry per file of their node; past this many entries the
@@ -464,10 +511,134 @@ static void flush_plans(Manager *m, NodePlan **plans, NodeState **published, siz
  * phase pauses). */
 #define PLAN_BATCH_FILES 49152
 
+/* Timings of one rebuild, for the debug log. */
+typedef struct RebuildTimes {
+        uint64_t refresh, build, plan, state;
+} RebuildTimes;
+
+/* Builds one node whose inputs changed and plans it (and its state copy)
+ * into b. Returns whether it has errors. */
+static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *times) {
+        _cleanup_free_ char *dir = xasprintf("%s/%s", m->config->output_dir, ns->id);
+        BuildOptions opts = { .output_dir = dir, .mode = m->config->publish_mode, .skip_notes = true };
+        DiagList d = {};
+        NodeOutput out = {}, before = {};
+        bool live_known = ns->live_known, state_known = ns->state_known;
+        m->memo_bytes -= ns->memo_bytes;
+        ns->memo_bytes = 0;
+        ns->live_known = ns->state_known = false;
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        int r = build_node_update(m->cache, ns->id, &opts, &ns->memo, ns->memo_seq, &d, &out, &before);
+        times->build += now_usec(CLOCK_MONOTONIC) - t0;
+        bool built = r >= 0, bad = false;
+        uint64_t fp = diags_fingerprint(&d);
+        if (fp != ns->diag_fingerprint)
+                for (size_t k = 0; k < d.n; k++)
+                        log_diag(ns->id, &d.items[k]);
+        ns->diag_fingerprint = fp;
+        node_state_clear_error(ns);
+        ns->removal_blocked = false;
+        if (!built) {
+                bad = true;
+                for (size_t k = 0; k < d.n; k++)
+                        if (d.items[k].level == DIAG_ERROR) {
+                                const Diag *e = &d.items[k];
+                                ns->error = (Diag) { DIAG_ERROR, e->file ? xstrdup(e->file) : NULL, e->line, e->column,
+                                                     e->path ? xstrdup(e->path) : NULL, xstrdup(e->message) };
+                                break;
+                        }
+                ns->n_errors = d.n_errors;
+                if (!load_last_good_if_absent(m, ns->id, "the build failed", &out))
+                        goto done;
+        }
+
+        NodePlan *plan = NULL;
+        t0 = now_usec(CLOCK_MONOTONIC);
+        /* from the memo when the directory holds it: no directory is read */
+        if (built && live_known && m->config->publish_mode == PUBLISH_MODE_RENAME)
+                r = publish_plan_delta(m->store, ns->id, &before, &out, &plan);
+        else
+                r = publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan);
+        times->plan += now_usec(CLOCK_MONOTONIC) - t0;
+        if (r < 0) {
+                node_fail(ns, xasprintf("cannot publish into %s: %s", dir, strerror(-r)));
+                bad = true;
+                built = false;
+                goto done;
+        }
+        /* the guard only matters when listeners or clusters change */
+        _cleanup_free_ char *reason = NULL;
+        if ((node_plan_has_phase(plan, PUBLISH_PHASE_LDS) || node_plan_has_phase(plan, PUBLISH_PHASE_CDS) ||
+             node_plan_has_phase(plan, PUBLISH_PHASE_CDS_FINAL)) &&
+            !removal_allowed(m, ns, &out, &reason)) {
+                node_fail(ns, TAKE_PTR(reason));
+                ns->removal_blocked = true;
+                bad = true;
+                built = false;
+                plan = node_plan_free(plan);
+                node_output_done(&out);
+                if (!load_last_good_if_absent(m, ns->id, "the removal guard refused the new generation", &out) ||
+                    publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) < 0)
+                        goto done;
+        }
+        bool changed_node = node_plan_n_changes(plan) > 0;
+        if (changed_node) {
+                b->plans[b->n_plans] = plan;
+                b->published[b->n_plans++] = ns;
+                /* a plan holds an entry for each of the node's files, changed or not */
+                b->n_files += out.n;
+        } else {
+                node_plan_free(plan);
+                ns->live_known = built;
+        }
+        /* the last good copy in state_dir: checked at start, then only
+         * when the node's output changes */
+        t0 = now_usec(CLOCK_MONOTONIC);
+        if (changed_node || !ns->state_checked) {
+                NodePlan *sp = NULL;
+                r = built && state_known
+                        ? publish_plan_delta(m->state_store, ns->id, &before, &out, &sp)
+                        : publish_plan(m->state_store, m->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp);
+                if (r >= 0) {
+                        ns->state_checked = true;
+                        if (node_plan_n_changes(sp) > 0) {
+                                b->state_plans[b->n_state_plans] = sp;
+                                b->state_published[b->n_state_plans++] = ns;
+                        } else {
+                                node_plan_free(sp);
+                                ns->state_known = built;
+                        }
+                }
+        } else
+                /* out is what the directory had, which the copy had */
+                ns->state_known = built && state_known && live_known;
+        times->state += now_usec(CLOCK_MONOTONIC) - t0;
+        const NodeFile *lds = node_output_file(&out, "lds/lds.pb"), *cds = node_output_file(&out, "cds/cds.pb");
+        ns->n_files = out.n;
+        ns->n_listeners = lds ? lds->n_resources : 0;
+        ns->n_clusters = cds ? cds->n_resources : 0;
+done:
+        diag_list_clear(&d);
+        node_output_done(&before);
+        size_t bytes = built ? node_output_bytes(&out) : 0;
+        if (built && m->memo_bytes + bytes <= MEMO_BUDGET) {
+                ns->memo = out;
+                ns->memo_seq = source_cache_seq(m->cache);
+                ns->memo_bytes = bytes;
+                m->memo_bytes += bytes;
+        } else {
+                node_output_done(&out);
+                ns->live_known = ns->state_known = false;
+        }
+        return bad;
+}
+
 /* Returns the number of nodes with errors. */
 static size_t manager_rebuild(Manager *m) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
+        RebuildTimes times = {};
         int changed = source_cache_refresh(m->cache, m->config->source_dir, NULL);
+        times.refresh = now_usec(CLOCK_MONOTONIC) - start;
         if (changed < 0)
                 log_error(NULL, "cannot read the source tree %s: %s", m->config->source_dir, strerror(-changed));
         char **ids;
@@ -478,11 +649,13 @@ static size_t manager_rebuild(Manager *m) {
         /* (present is set again below for every node still in the tree) */
         /* room for every node of the tree, and for restored absent ones */
         size_t cap = n_ids + m->n_nodes + count_dir_entries(m->state_nodes_dir) + 1;
-        NodePlan **plans = xcalloc(cap, sizeof(NodePlan *));
-        NodePlan **state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *));
-        NodeState **published = xcalloc(cap, sizeof(NodeState *));
-        size_t n_plans = 0, n_state_plans = 0, n_bad = 0, batch_files = 0;
-        bool bumped = false;
+        Batch b = {
+                .plans = xcalloc(cap, sizeof(NodePlan *)),
+                .published = xcalloc(cap, sizeof(NodeState *)),
+                .state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *)),
+                .state_published = xcalloc(MAX(n_ids, 1), sizeof(NodeState *)),
+        };
+        size_t n_bad = 0;
         for (size_t i = 0; i < n_ids; i++) {
                 NodeState *ns = node_state(m, ids[i]);
                 bool was_present = ns->present_before;
@@ -492,104 +665,33 @@ static size_t manager_rebuild(Manager *m) {
                 if (!m->recheck_all && was_present && !ns->removal_blocked &&
                     !source_cache_node_changed(m->cache, ns->id))
                         continue;
-                _cleanup_free_ char *dir = xasprintf("%s/%s", m->config->output_dir, ns->id);
-                BuildOptions opts = { .output_dir = dir, .mode = m->config->publish_mode };
-                DiagList d = {};
-                NodeOutput out = {};
-                int r = build_node_from_cache(m->cache, ns->id, &opts, &d, &out);
-                uint64_t fp = diags_fingerprint(&d);
-                if (fp != ns->diag_fingerprint)
-                        for (size_t k = 0; k < d.n; k++)
-                                if (d.items[k].level != DIAG_NOTE)
-                                        log_diag(ns->id, &d.items[k]);
-                ns->diag_fingerprint = fp;
-                node_state_clear_error(ns);
-                ns->removal_blocked = false;
-                if (r < 0) {
-                        n_bad++;
-                        for (size_t k = 0; k < d.n; k++)
-                                if (d.items[k].level == DIAG_ERROR) {
-                                        const Diag *e = &d.items[k];
-                                        ns->error = (Diag) { DIAG_ERROR, e->file ? xstrdup(e->file) : NULL, e->line, e->column,
-                                                             e->path ? xstrdup(e->path) : NULL, xstrdup(e->message) };
-                                        break;
-                                }
-                        ns->n_errors = d.n_errors;
-                        diag_list_clear(&d);
-                        if (!load_last_good_if_absent(m, ns->id, "the build failed", &out))
-                                continue;
-                } else
-                        diag_list_clear(&d);
-
-                NodePlan *plan = NULL;
-                r = publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan);
-                if (r < 0) {
-                        node_fail(ns, xasprintf("cannot publish into %s: %s", dir, strerror(-r)));
-                        n_bad++;
-                        node_output_done(&out);
-                        continue;
-                }
-                /* the guard only matters when listeners or clusters change */
-                _cleanup_free_ char *reason = NULL;
-                if ((node_plan_has_phase(plan, PUBLISH_PHASE_LDS) || node_plan_has_phase(plan, PUBLISH_PHASE_CDS) ||
-                     node_plan_has_phase(plan, PUBLISH_PHASE_CDS_FINAL)) &&
-                    !removal_allowed(m, ns, &out, &reason)) {
-                        node_fail(ns, TAKE_PTR(reason));
-                        ns->removal_blocked = true;
-                        n_bad++;
-                        node_plan_free(plan);
-                        plan = NULL;
-                        node_output_done(&out);
-                        if (!load_last_good_if_absent(m, ns->id, "the removal guard refused the new generation", &out) ||
-                            publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) < 0) {
-                                node_output_done(&out);
-                                continue;
-                        }
-                }
-                bool changed_node = node_plan_n_changes(plan) > 0;
-                if (changed_node) {
-                        plans[n_plans] = plan;
-                        published[n_plans++] = ns;
-                } else
-                        node_plan_free(plan);
-                /* the last good copy in state_dir: checked at start, then
-                 * only when the node's output changes */
-                NodePlan *sp = NULL;
-                if ((changed_node || !ns->state_checked) &&
-                    publish_plan(m->state_store, m->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp) >= 0) {
-                        ns->state_checked = true;
-                        if (node_plan_n_changes(sp) > 0)
-                                state_plans[n_state_plans++] = sp;
-                        else
-                                node_plan_free(sp);
-                }
-                const NodeFile *lds = node_output_file(&out, "lds/lds.pb"), *cds = node_output_file(&out, "cds/cds.pb");
-                ns->n_files = out.n;
-                ns->n_listeners = lds ? lds->n_resources : 0;
-                ns->n_clusters = cds ? cds->n_resources : 0;
-                /* a plan holds an entry for each of the node's files, changed or not */
-                batch_files += changed_node ? out.n : 0;
-                node_output_done(&out);
-                if (batch_files >= PLAN_BATCH_FILES) {
-                        flush_plans(m, plans, published, &n_plans, state_plans, &n_state_plans, &bumped);
-                        batch_files = 0;
-                }
+                n_bad += rebuild_node(m, ns, &b, &times);
+                if (b.n_files >= PLAN_BATCH_FILES)
+                        n_bad += flush_plans(m, &b);
         }
         if (m->recheck_all)
-                restore_absent_nodes(m, ids, n_ids, plans, published, &n_plans);
+                restore_absent_nodes(m, ids, n_ids, b.plans, b.published, &b.n_plans);
         free(ids);
         m->recheck_all = false;
         for (size_t i = 0; i < m->n_nodes; i++)
-                if (!m->nodes[i]->present)
+                if (!m->nodes[i]->present) {
                         m->nodes[i]->present_before = false;
+                        node_forget_memo(m, m->nodes[i]);
+                }
 
-        flush_plans(m, plans, published, &n_plans, state_plans, &n_state_plans, &bumped);
-        free(plans);
-        free(state_plans);
-        free(published);
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        n_bad += flush_plans(m, &b);
+        uint64_t t_flush = now_usec(CLOCK_MONOTONIC) - t0;
+        free(b.plans);
+        free(b.published);
+        free(b.state_plans);
+        free(b.state_published);
         m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
         status_write(m);
-        log_debug(NULL, "rebuild took %" PRIu64 " µs (%d files changed)", now_usec(CLOCK_MONOTONIC) - start, changed);
+        log_debug(NULL,
+                  "rebuild took %" PRIu64 " µs (%d files changed; refresh %" PRIu64 ", build %" PRIu64 ", plan %" PRIu64
+                  ", state plan %" PRIu64 ", publish %" PRIu64 " µs)",
+                  now_usec(CLOCK_MONOTONIC) - start, changed, times.refresh, times.build, times.plan, times.state, t_flush);
         return n_bad;
 }
 
@@ -687,6 +789,9 @@ static int open_outputs(Manager *m) {
                 }
         } else
                 schema_load_builtin(&m->schema);
+        /* memos borrow from the cache */
+        for (size_t i = 0; i < m->n_nodes; i++)
+                node_forget_memo(m, m->nodes[i]);
         m->cache = source_cache_free(m->cache);
         source_cache_new(m->schema, m->config->publish_mode, &m->cache);
         m->recheck_all = true;
@@ -811,6 +916,7 @@ Manager *manager_free(Manager *m) {
         schema_free(m->schema);
         for (size_t i = 0; i < m->n_nodes; i++) {
                 node_state_clear_error(m->nodes[i]);
+                node_forget_memo(m, m->nodes[i]);
                 free(m->nodes[i]->id);
                 free(m->nodes[i]);
         }

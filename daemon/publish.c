@@ -405,7 +405,7 @@ static int list_dir(int fd, EntryFilter keep, LiveEntry **ret, size_t *ret_n, bo
         dir_reader_init(dir, fd);
         LiveEntry *l = NULL;
         size_t n = 0;
-        struct dirent64 *de;
+        struct dirent64 *de = NULL;
         int r;
         while ((r = dir_read(dir, &de)) > 0) {
                 uint64_t g;
@@ -514,16 +514,38 @@ fail:
 
 /* When clusters go: the intermediate cds into the store, or only CDS_FINAL
  * when the old file already is the intermediate (nothing added or changed). */
-static int plan_cds_intermediate(NodePlan *p, int live_fd, const char *name, const NodeFile *next, Buf *buf) {
-        _cleanup_free_ uint8_t *old = NULL;
-        size_t old_len;
-        if (read_at(live_fd, name, LIVE_FILE_MAX, &old, &old_len) < 0 ||
-            !cds_intermediate(old, old_len, next->data, next->len, buf))
+static int plan_cds_intermediate_from(NodePlan *p, const uint8_t *old, size_t old_len, const NodeFile *next, Buf *buf) {
+        if (!cds_intermediate(old, old_len, next->data, next->len, buf))
                 return 0;
         p->phases[PUBLISH_PHASE_CDS_FINAL] = true;
         if (buf->len == old_len && memcmp(buf->data, old, old_len) == 0)
                 return 0;
         return store_put(p->store, buf->data, buf->len, p->cds_intermediate);
+}
+
+static int plan_cds_intermediate(NodePlan *p, int live_fd, const char *name, const NodeFile *next, Buf *buf) {
+        _cleanup_free_ uint8_t *old = NULL;
+        size_t old_len;
+        if (read_at(live_fd, name, LIVE_FILE_MAX, &old, &old_len) < 0)
+                return 0;
+        return plan_cds_intermediate_from(p, old, old_len, next, buf);
+}
+
+/* The phases a type directory's planned work needs. */
+static void plan_dir_phases(NodePlan *p, TypeDir t) {
+        PlanDir *d = &p->dirs[t];
+        if (d->publish) {
+                if (t == TYPE_DIR_CDS && p->phases[PUBLISH_PHASE_CDS_FINAL] && !p->cds_intermediate[0])
+                        ; /* the old cds is the intermediate: only CDS_FINAL */
+                else
+                        p->phases[type_dirs[t].phase] = true;
+                if (p->mode == PUBLISH_MODE_WATCHED_DIRECTORY)
+                        d->prune = true; /* the generation it replaces */
+        }
+        if (d->remove)
+                p->phases[type_dirs[t].remove_phase] = true;
+        if (d->prune)
+                p->phases[PUBLISH_PHASE_REMOVE_FILES] = true;
 }
 
 static int plan_dir(NodePlan *p, int node_fd, TypeDir t, const NodeFile **next, size_t n_next) {
@@ -618,18 +640,7 @@ static int plan_dir(NodePlan *p, int node_fd, TypeDir t, const NodeFile **next, 
         /* layout work alone (a missing "..data", stale generations) is a change too */
         if ((d->publish || d->prune) && p->n_changes == n_changes_before)
                 p->n_changes++;
-        if (d->publish) {
-                if (t == TYPE_DIR_CDS && p->phases[PUBLISH_PHASE_CDS_FINAL] && !p->cds_intermediate[0])
-                        ; /* the old cds is the intermediate: only CDS_FINAL */
-                else
-                        p->phases[type_dirs[t].phase] = true;
-                if (watched)
-                        d->prune = true; /* the generation it replaces */
-        }
-        if (d->remove)
-                p->phases[type_dirs[t].remove_phase] = true;
-        if (d->prune)
-                p->phases[PUBLISH_PHASE_REMOVE_FILES] = true;
+        plan_dir_phases(p, t);
 finish:
         buf_free(&intermediate);
         live_free(live, n_live);
@@ -722,6 +733,105 @@ int publish_plan(Store *s, const char *output_dir, const char *node, PublishMode
         return 0;
 }
 
+static int cmp_node_file_path(const void *key, const void *elem) {
+        return strcmp(key, ((const NodeFile *) elem)->path);
+}
+
+static const NodeFile *node_output_find(const NodeOutput *o, const char *path) {
+        return o->n ? bsearch(path, o->files, o->n, sizeof(NodeFile), cmp_node_file_path) : NULL;
+}
+
+static bool node_files_equal(const NodeFile *a, const NodeFile *b) {
+        if (a->sha256[0] && b->sha256[0])
+                return streq(a->sha256, b->sha256);
+        return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* The inode of the store object of f's bytes. Hashes only a file without
+ * its sha256 (a borrowed one always has it: its data may be gone). */
+static ino_t node_file_inode(Store *s, const NodeFile *f) {
+        if (f->sha256[0])
+                return store_object_inode(s, f->sha256);
+        char object[65];
+        sha256_hex(f->data, f->len, object);
+        return store_object_inode(s, object);
+}
+
+static PlanFile *plan_dir_add(PlanDir *d, const char *name) {
+        d->files = xrealloc(d->files, (d->n + 1) * sizeof(PlanFile));
+        PlanFile *f = &d->files[d->n++];
+        *f = (PlanFile) { .name = xstrdup(name) };
+        return f;
+}
+
+int publish_plan_delta(Store *s, const char *node, const NodeOutput *before, const NodeOutput *next, NodePlan **ret) {
+        assert(s);
+        assert(node);
+        assert(before);
+        assert(next);
+        assert(ret);
+
+        if (!node_id_is_valid(node))
+                return -EINVAL;
+        NodePlan *p = xmalloc(sizeof(NodePlan));
+        *p = (NodePlan) { .store = s, .node = xstrdup(node), .mode = PUBLISH_MODE_RENAME };
+        int r = 0;
+        Buf intermediate = {};
+        for (size_t i = 0; i < next->n; i++) {
+                const NodeFile *f = &next->files[i];
+                if (f->reused)
+                        continue;
+                TypeDir t = type_dir_from_path(f->path);
+                if (t == _TYPE_DIR_MAX || !node_file_path_is_valid(f->path, t)) {
+                        r = -EINVAL;
+                        goto fail;
+                }
+                const NodeFile *old = node_output_find(before, f->path);
+                if (old && node_files_equal(old, f))
+                        continue;
+                PlanDir *d = &p->dirs[t];
+                PlanFile *pf = plan_dir_add(d, strchr(f->path, '/') + 1);
+                pf->state = old ? FILE_CHANGED : FILE_NEW;
+                pf->has_entry = old != NULL;
+                r = f->sha256[0] ? store_put_hashed(s, f->data, f->len, f->sha256, pf->object)
+                                 : store_put(s, f->data, f->len, pf->object);
+                if (r < 0)
+                        goto fail;
+                if (old) {
+                        pf->live_ino = node_file_inode(s, old);
+                        if (t == TYPE_DIR_CDS) {
+                                r = plan_cds_intermediate_from(p, old->data, old->len, f, &intermediate);
+                                if (r < 0)
+                                        goto fail;
+                        }
+                }
+                d->publish = true;
+                p->n_changes++;
+        }
+        for (size_t i = 0; i < before->n; i++) {
+                const NodeFile *o = &before->files[i];
+                TypeDir t = type_dir_from_path(o->path);
+                if (t == _TYPE_DIR_MAX || type_dirs[t].remove_phase == NEVER || node_output_find(next, o->path))
+                        continue;
+                PlanDir *d = &p->dirs[t];
+                PlanFile *pf = plan_dir_add(d, strchr(o->path, '/') + 1);
+                pf->state = FILE_REMOVED;
+                pf->has_entry = true;
+                pf->live_ino = node_file_inode(s, o);
+                d->remove = true;
+                p->n_changes++;
+        }
+        for (TypeDir t = 0; t < _TYPE_DIR_MAX; t++)
+                plan_dir_phases(p, t);
+        buf_free(&intermediate);
+        *ret = p;
+        return 0;
+fail:
+        buf_free(&intermediate);
+        node_plan_free(p);
+        return r;
+}
+
 NodePlan *node_plan_free(NodePlan *p) {
         if (!p)
                 return NULL;
@@ -805,7 +915,7 @@ static int remove_gen_dir(Store *s, int fd, const char *name) {
                 return gen_fd == -ENOENT ? 0 : gen_fd;
         _cleanup_free_ DirReader *dir = xmalloc(sizeof(DirReader));
         dir_reader_init(dir, gen_fd);
-        struct dirent64 *de;
+        struct dirent64 *de = NULL;
         int r;
         while ((r = dir_read(dir, &de)) > 0) {
                 if (unlinkat(gen_fd, de->d_name, 0) < 0 && errno != ENOENT)
@@ -991,7 +1101,7 @@ static int prune_type_dir(Store *s, int fd, const char *keep, bool temporaries) 
         _cleanup_free_ DirReader *dir = xmalloc(sizeof(DirReader));
         dir_reader_init(dir, fd);
         int n = 0, r;
-        struct dirent64 *de;
+        struct dirent64 *de = NULL;
         while ((r = dir_read(dir, &de)) > 0) {
                 if (is_gen_name(de->d_name, NULL)) {
                         if (keep && streq(keep, de->d_name))
@@ -1019,7 +1129,7 @@ static int prune_type_dir(Store *s, int fd, const char *keep, bool temporaries) 
 static int take_down_watched_layout(Store *s, int fd) {
         _cleanup_free_ DirReader *dir = xmalloc(sizeof(DirReader));
         dir_reader_init(dir, fd);
-        struct dirent64 *de;
+        struct dirent64 *de = NULL;
         int r;
         while ((r = dir_read(dir, &de)) > 0) {
                 struct stat st;

@@ -52,6 +52,14 @@ typedef struct NodePlan NodePlan;
  * known type directory and a safe name. */
 int publish_plan(Store *s, const char *output_dir, const char *node, PublishMode mode, const NodeOutput *next,
                  NodePlan **ret);
+/* The same in rename mode without reading the node directory: it holds
+ * what this process last published there, and next differs from that only
+ * in its files not marked reused and in before's files, which are the
+ * previous versions of what changed (build_node_update()'s ret and
+ * ret_before). The work is proportional to the changes. A directory
+ * altered behind fsxdsd's back is not noticed: files are still replaced by
+ * rename and removed by unlink, never followed. */
+int publish_plan_delta(Store *s, const char *node, const NodeOutput *before, const NodeOutput *next, NodePlan **ret);
 NodePlan *node_plan_free(NodePlan *p);
 
 bool node_plan_has_phase(const NodePlan *p, PublishPhase phase);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
 
@@ -213,6 +214,209 @@ static void test_source_cache(void **state) {
         diag_list_clear(&d);
 }
 
+/* ---- build_node_update() against build_node_from_cache() ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static unsigned rnd(unsigned n) {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        return (unsigned) (rng_state % n);
+}
+
+/* One random resource named from a small pool: tag (the file's stem)
+ * makes common/a.yaml and nodes/<id>/a.yaml name the same resources (the
+ * node's win), and now and then a shared name collides in one scope (an
+ * error). VirtualHosts only when vhosts is set: a tree with any is built
+ * whole. */
+static void random_resource(Buf *b, const char *tag, unsigned port, bool vhosts) {
+        char name[32];
+        snprintf(name, sizeof name, "%s%u", rnd(12) == 0 ? "shared" : tag, rnd(3));
+        switch (rnd(vhosts ? 8 : 7)) {
+        case 0:
+                buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: %s, type: %s}\n", name,
+                           rnd(2) ? "EDS" : "STATIC");
+                break;
+        case 1:
+                buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment, cluster_name: %s, "
+                           "endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: %u}}}}]}]}\n",
+                           name, port);
+                break;
+        case 2:
+                buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.route.v3.RouteConfiguration, name: %s, "
+                           "virtual_hosts: [{name: v%u, domains: [\"*\"], routes: [{match: {prefix: /}, route: {cluster: c0}}]}]}\n",
+                           name, port);
+                break;
+        case 3:
+                buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.listener.v3.Listener, name: %s, "
+                           "address: {socket_address: {address: 0.0.0.0, port_value: %u}}, filter_chains: [{filters: [{name: hcm, "
+                           "typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager, "
+                           "stat_prefix: x, rds: {route_config_name: %s}, http_filters: [{name: router, typed_config: "
+                           "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]}}]}]}\n",
+                           name, 8000 + rnd(2), name);
+                break;
+        case 4:
+                buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret, name: %s, "
+                           "generic_secret: {secret: {inline_string: v%u}}}\n", name, port);
+                break;
+        case 5:
+                buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.service.runtime.v3.Runtime, name: %s, layer: {k: %u}}\n",
+                           name, port);
+                break;
+        case 6:
+                buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: s-%s, type: STATIC}\n", name);
+                break;
+        default:
+                buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.route.v3.VirtualHost, name: %s/h%u, domains: [h%u]}\n",
+                           name, rnd(2), port);
+                break;
+        }
+}
+
+static void assert_same_build(int r_full, const DiagList *d_full, const NodeOutput *full, int r_upd,
+                              const DiagList *d_upd, const NodeOutput *upd) {
+        assert_int_equal(r_upd, r_full);
+        assert_int_equal(d_upd->n_errors, d_full->n_errors);
+        for (size_t i = 0; i < d_full->n; i++)
+                if (d_full->items[i].level == DIAG_ERROR) {
+                        bool found = false;
+                        for (size_t k = 0; k < d_upd->n && !found; k++)
+                                found = streq(d_upd->items[k].message, d_full->items[i].message);
+                        assert_true(found);
+                }
+        assert_int_equal(upd->n, full->n);
+        for (size_t i = 0; i < full->n; i++) {
+                assert_string_equal(upd->files[i].path, full->files[i].path);
+                assert_int_equal(upd->files[i].len, full->files[i].len);
+                assert_memory_equal(upd->files[i].data, full->files[i].data, full->files[i].len);
+                assert_string_equal(upd->files[i].sha256, full->files[i].sha256);
+                assert_string_equal(upd->files[i].version, full->files[i].version);
+                assert_int_equal(upd->files[i].n_resources, full->files[i].n_resources);
+        }
+}
+
+/* Builds node u1 from scratch and from prev; both must agree. Returns the
+ * update (the next prev). */
+static NodeOutput update_and_compare(SourceCache *c, NodeOutput *prev, uint64_t *prev_seq) {
+        BuildOptions o = { .output_dir = "/run/fsxds/u", .skip_notes = true };
+        DiagList df = {}, du = {};
+        NodeOutput full = {}, upd = {};
+        assert_true(source_cache_refresh(c, tree, NULL) >= 0);
+        int rf = build_node_from_cache(c, "u1", &o, &df, &full);
+        NodeOutput before = {};
+        int ru = build_node_update(c, "u1", &o, prev, *prev_seq, &du, &upd, &before);
+        node_output_done(&before);
+        assert_same_build(rf, &df, &full, ru, &du, &upd);
+        assert_int_equal(ru, 0);
+        *prev_seq = source_cache_seq(c);
+        node_output_done(&full);
+        return upd;
+}
+
+static void test_update_virtual_host_removed(void **state) {
+        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(mkdir(tree, 0700), 0);
+        _cleanup_(source_cache_freep) SourceCache *c = NULL;
+        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        put("common/rc.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.RouteConfiguration\nname: rc\n");
+        put("common/vh.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.VirtualHost\nname: rc/extra\ndomains: [x]\n");
+        NodeOutput prev = {};
+        uint64_t seq = 0;
+        prev = update_and_compare(c, &prev, &seq);
+        assert_true(contains(find(&prev, "rds/rc.pb"), "extra"));
+        /* the last VirtualHost goes: its RouteConfiguration's file changes
+         * though no RouteConfiguration did */
+        _cleanup_free_ char *p = xasprintf("%s/common/vh.yaml", tree);
+        assert_int_equal(unlink(p), 0);
+        prev = update_and_compare(c, &prev, &seq);
+        assert_false(contains(find(&prev, "rds/rc.pb"), "extra"));
+        node_output_done(&prev);
+}
+
+/* ret_before and the fresh files of ret account for every change: a
+ * reused file is not in before, a path in before is fresh or gone. */
+static void assert_before(const NodeOutput *before, const NodeOutput *upd, bool had_prev) {
+        for (size_t i = 0; i < upd->n; i++) {
+                const NodeFile *b = find(before, upd->files[i].path);
+                if (upd->files[i].reused)
+                        assert_null(b);
+        }
+        for (size_t i = 1; i < before->n; i++)
+                assert_true(strcmp(before->files[i - 1].path, before->files[i].path) < 0);
+        if (!had_prev)
+                assert_int_equal(before->n, 0);
+}
+
+static void test_update_equals_full_build(void **state) {
+        static const char *const files[] = { "common/a.yaml", "common/b.yaml", "common/c.yaml",
+                                             "nodes/u1/a.yaml", "nodes/u1/b.yaml", "nodes/u2/a.yaml" };
+        static const char *const ids[] = { "u1", "u2", "u3" };
+        /* a tree of its own: what the other tests left would get in the way */
+        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(mkdir(tree, 0700), 0);
+        _cleanup_(source_cache_freep) SourceCache *c = NULL;
+        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        NodeOutput prev[3] = {};
+        uint64_t prev_seq[3] = {};
+        size_t n_updated = 0;
+        for (unsigned step = 0; step < 600; step++) {
+                const char *rel = files[rnd(6)];
+                _cleanup_free_ char *tag = xstrndup(strrchr(rel, '/') + 1, 1);
+                _cleanup_free_ char *path = xasprintf("%s/%s", tree, rel);
+                unsigned what = rnd(20);
+                if (what == 0)
+                        (void) unlink(path);
+                else if (what == 1)
+                        put(rel, "resources: [\n"); /* broken */
+                else if (what == 2)
+                        assert_true(utimensat(AT_FDCWD, path, NULL, 0) == 0 || errno == ENOENT); /* touched */
+                else {
+                        Buf b = {};
+                        buf_printf(&b, "resources:\n");
+                        for (unsigned k = rnd(4); k > 0; k--)
+                                random_resource(&b, tag, step, step >= 400);
+                        if (b.len == strlen("resources:\n"))
+                                buf_printf(&b, "- {\"@type\": type.googleapis.com/envoy.service.runtime.v3.Runtime, name: e%u}\n",
+                                           step % 3);
+                        _cleanup_free_ char *text = buf_steal_str(&b);
+                        put(rel, text);
+                }
+                assert_true(source_cache_refresh(c, tree, NULL) >= 0);
+                for (size_t i = 0; i < 3; i++) {
+                        /* like the manager, skip nodes whose inputs did not
+                         * change, and now and then (as after a failed
+                         * publish) a node whose inputs did */
+                        bool changed = source_cache_node_changed(c, ids[i]);
+                        if ((!changed && rnd(2)) || rnd(16) == 0)
+                                continue;
+                        BuildOptions o = { .output_dir = "/run/fsxds/u", .skip_notes = true };
+                        DiagList df = {}, du = {};
+                        NodeOutput full = {}, upd = {};
+                        int rf = build_node_from_cache(c, ids[i], &o, &df, &full);
+                        bool had_prev = prev[i].n > 0;
+                        NodeOutput before = {};
+                        int ru = build_node_update(c, ids[i], &o, &prev[i], prev_seq[i], &du, &upd, &before);
+                        assert_before(&before, &upd, had_prev);
+                        node_output_done(&before);
+                        assert_int_equal(prev[i].n, 0); /* consumed */
+                        assert_same_build(rf, &df, &full, ru, &du, &upd);
+                        n_updated += had_prev && ru >= 0;
+                        node_output_done(&full);
+                        if (ru >= 0) {
+                                prev[i] = upd;
+                                prev_seq[i] = source_cache_seq(c);
+                        } else
+                                node_output_done(&upd);
+                        diag_list_clear(&df);
+                        diag_list_clear(&du);
+                }
+        }
+        for (size_t i = 0; i < 3; i++)
+                node_output_done(&prev[i]);
+        assert_true(n_updated > 300);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_wire_and_split),
@@ -221,6 +425,8 @@ int main(void) {
                 cmocka_unit_test(test_errors_block_the_node),
                 cmocka_unit_test(test_file_names),
                 cmocka_unit_test(test_source_cache),
+                cmocka_unit_test(test_update_equals_full_build),
+                cmocka_unit_test(test_update_virtual_host_removed),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

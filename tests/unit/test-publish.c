@@ -1025,6 +1025,103 @@ static void test_failed_phase_stops_the_node(void **state) {
         node_output_done(&o);
 }
 
+/* publish_plan_delta() plans what publish_plan() plans from the disk, when
+ * the directory holds what was published last. */
+static uint64_t rng = 88172645463325252ULL;
+
+static unsigned rnd(unsigned n) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return (unsigned) (rng % n);
+}
+
+static void out_copy(NodeOutput *dst, const NodeOutput *src) {
+        *dst = (NodeOutput) { .files = xcalloc(src->n + 1, sizeof(NodeFile)), .n = src->n };
+        for (size_t i = 0; i < src->n; i++) {
+                dst->files[i] = src->files[i];
+                dst->files[i].path = xstrdup(src->files[i].path);
+                dst->files[i].reused = false;
+                dst->files[i].data = xmalloc(src->files[i].len + 1);
+                memcpy(dst->files[i].data, src->files[i].data, src->files[i].len);
+        }
+}
+
+static const NodeFile *out_find(const NodeOutput *o, const char *path) {
+        for (size_t i = 0; i < o->n; i++)
+                if (streq(o->files[i].path, path))
+                        return &o->files[i];
+        return NULL;
+}
+
+static void test_delta_plan(void **state) {
+        static const char *const paths[] = { "eds/a.pb", "eds/b.pb", "eds/c.pb", "rds/r1.pb", "rds/r2.pb",
+                                             "sds/s1.pb", "rtds/layer.pb", "srds/srds.pb", "lds/lds.pb" };
+        static const char *const cds_specs[] = { "a b", "a", "a c", "b=3 c", "a b c=4" };
+        NodeOutput live = {};
+        base_output(&live);
+        publish("n1", PUBLISH_MODE_RENAME, &live);
+        size_t n_changes = 0;
+        for (unsigned step = 0; step < 80; step++) {
+                NodeOutput next = {}, before = {};
+                out_copy(&next, &live);
+                for (unsigned k = 1 + rnd(3); k > 0; k--) {
+                        unsigned what = rnd(4);
+                        const char *path = paths[rnd(9)];
+                        if (what == 0)
+                                out_cds(&next, cds_specs[rnd(5)]);
+                        else if (what == 1 && out_find(&next, path) && !streq(path, "lds/lds.pb"))
+                                out_del(&next, path);
+                        else {
+                                _cleanup_free_ char *text = xasprintf("%s v%u", path, rnd(3));
+                                out_text(&next, path, text);
+                        }
+                }
+                /* as the build hands them over: files it did not make again
+                 * are reused; what it made again (same bytes or not) or
+                 * dropped has its old version in before */
+                before.files = xcalloc(live.n + 1, sizeof(NodeFile));
+                for (size_t i = 0; i < live.n; i++) {
+                        NodeFile *f = (NodeFile *) out_find(&next, live.files[i].path);
+                        bool same = f && f->len == live.files[i].len && memcmp(f->data, live.files[i].data, f->len) == 0;
+                        if (same && rnd(4)) {
+                                f->reused = true;
+                                continue;
+                        }
+                        NodeFile *b = &before.files[before.n++];
+                        *b = live.files[i];
+                        b->path = xstrdup(live.files[i].path);
+                        b->data = xmalloc(b->len + 1);
+                        memcpy(b->data, live.files[i].data, b->len);
+                }
+                NodePlan *disk = plan("n1", PUBLISH_MODE_RENAME, &next), *delta = NULL;
+                assert_int_equal(publish_plan_delta(store, "n1", &before, &next, &delta), 0);
+                assert_int_equal(node_plan_n_changes(delta), node_plan_n_changes(disk));
+                for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
+                        assert_int_equal(node_plan_has_phase(delta, ph), node_plan_has_phase(disk, ph));
+                n_changes += node_plan_n_changes(delta);
+                node_plan_free(disk);
+                for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
+                        run_phase(delta, ph);
+                finish(&delta, 1);
+                node_plan_free(delta);
+                assert_published("n1", &next);
+                node_output_done(&before);
+                node_output_done(&live);
+                live = next;
+        }
+        assert_true(n_changes > 80);
+        node_output_done(&live);
+
+        /* a path outside the layout is refused, like publish_plan() does */
+        NodeOutput bad = {}, none = {};
+        out_text(&bad, "lds/other.pb", "x");
+        NodePlan *p = NULL;
+        assert_int_equal(publish_plan_delta(store, "n1", &none, &bad, &p), -EINVAL);
+        assert_int_equal(publish_plan_delta(store, ".n1", &none, &none, &p), -EINVAL);
+        node_output_done(&bad);
+}
+
 static void test_phase_names(void **state) {
         for (PublishPhase p = 0; p < _PUBLISH_PHASE_MAX; p++)
                 assert_int_equal(publish_phase_from_string(publish_phase_to_string(p)), p);
@@ -1057,6 +1154,7 @@ int main(void) {
                 BOTH(test_srds_and_rtds),
                 BOTH(test_failed_phase_stops_the_node),
                 cmocka_unit_test_setup_teardown(test_output_dir_must_match, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_delta_plan, setup, teardown),
                 cmocka_unit_test(test_phase_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
