@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "hashmap.h"
 #include "publish.h"
@@ -131,11 +133,15 @@ static int open_dir_at(int dirfd, const char *name) {
  * -ENOTDIR. */
 static int make_dir_at(int dirfd, const char *name, gid_t gid, bool *ret_made) {
         bool made = false;
-        if (mkdirat(dirfd, name, DIR_MODE) >= 0)
-                made = true;
-        else if (errno != EEXIST)
-                return -errno;
+        /* it mostly exists: open first */
         int fd = open_dir_at(dirfd, name);
+        if (fd == -ENOENT) {
+                if (mkdirat(dirfd, name, DIR_MODE) >= 0)
+                        made = true;
+                else if (errno != EEXIST)
+                        return -errno;
+                fd = open_dir_at(dirfd, name);
+        }
         if (fd < 0)
                 return fd;
         if (made && (fchmod(fd, DIR_MODE) < 0 || (gid != (gid_t) -1 && fchown(fd, (uid_t) -1, gid) < 0))) {
@@ -1051,15 +1057,39 @@ static int open_node(NodePlan *p, bool create, int *ret) {
         return 0;
 }
 
-static int publish_type(NodePlan *p, int node_fd, TypeDir t, bool intermediate) {
+/* <output_dir>/<node>/<type> in one call that refuses a symlink anywhere
+ * on the way (-ELOOP for a planted one, as the step-by-step opens give):
+ * publishing to a thousand nodes is mostly these opens. */
+static int open_type_dir_beneath(NodePlan *p, TypeDir t) {
+        char path[NAME_MAX + 16];
+        snprintf(path, sizeof path, "%s/%s", p->node, type_dirs[t].name);
+        struct open_how how = {
+                .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH,
+        };
+        long fd = syscall(SYS_openat2, store_output_fd(p->store), path, &how, sizeof how);
+        return fd < 0 ? -errno : (int) fd;
+}
+
+/* *node_fd is opened (creating the node directory) only when the type
+ * directory is not there yet. */
+static int publish_type(NodePlan *p, int *node_fd, TypeDir t, bool intermediate) {
         if (!p->dirs[t].publish)
                 return 0;
-        bool made = false;
-        _cleanup_close_ int fd = make_dir_at(node_fd, type_dirs[t].name, store_gid(p->store), &made);
+        _cleanup_close_ int fd = open_type_dir_beneath(p, t);
+        if (fd == -ENOENT || fd == -ENOSYS) {
+                if (*node_fd < 0) {
+                        int r = open_node(p, true, node_fd);
+                        if (r < 0)
+                                return r;
+                }
+                bool made = false;
+                fd = make_dir_at(*node_fd, type_dirs[t].name, store_gid(p->store), &made);
+                if (made)
+                        p->touched_node = true;
+        }
         if (fd < 0)
                 return fd;
-        if (made)
-                p->touched_node = true;
         return p->mode == PUBLISH_MODE_WATCHED_DIRECTORY ? publish_watched(p, t, fd, intermediate)
                                                          : publish_rename(p, t, fd, intermediate);
 }
@@ -1166,38 +1196,39 @@ static int prune_type(NodePlan *p, int node_fd, TypeDir t) {
 static int run_phase(NodePlan *p, PublishPhase phase) {
         bool removal = phase == PUBLISH_PHASE_REMOVE_ROUTES || phase == PUBLISH_PHASE_REMOVE_FILES;
         int r;
-        if (!removal) {
+        _cleanup_close_ int node_fd = -EBADF;
+        if (removal) {
+                r = open_node(p, false, &node_fd);
+                if (r == -ENOENT)
+                        return 0;
+                if (r < 0)
+                        return r;
+        } else {
                 /* every plan's new objects reach the disk before the first is linked */
                 r = store_sync(p->store, false);
                 if (r < 0)
                         return r;
         }
-        _cleanup_close_ int node_fd = -EBADF;
-        r = open_node(p, !removal, &node_fd);
-        if (r == -ENOENT && removal)
-                return 0;
-        if (r < 0)
-                return r;
 
         switch (phase) {
         case PUBLISH_PHASE_SDS:
-                return publish_type(p, node_fd, TYPE_DIR_SDS, false);
+                return publish_type(p, &node_fd, TYPE_DIR_SDS, false);
         case PUBLISH_PHASE_EDS:
-                return publish_type(p, node_fd, TYPE_DIR_EDS, false);
+                return publish_type(p, &node_fd, TYPE_DIR_EDS, false);
         case PUBLISH_PHASE_CDS:
-                return publish_type(p, node_fd, TYPE_DIR_CDS, p->cds_intermediate[0] != 0);
+                return publish_type(p, &node_fd, TYPE_DIR_CDS, p->cds_intermediate[0] != 0);
         case PUBLISH_PHASE_RDS:
-                r = publish_type(p, node_fd, TYPE_DIR_RDS, false);
-                return r < 0 ? r : publish_type(p, node_fd, TYPE_DIR_SRDS, false);
+                r = publish_type(p, &node_fd, TYPE_DIR_RDS, false);
+                return r < 0 ? r : publish_type(p, &node_fd, TYPE_DIR_SRDS, false);
         case PUBLISH_PHASE_LDS:
-                return publish_type(p, node_fd, TYPE_DIR_LDS, false);
+                return publish_type(p, &node_fd, TYPE_DIR_LDS, false);
         case PUBLISH_PHASE_RTDS:
-                return publish_type(p, node_fd, TYPE_DIR_RTDS, false);
+                return publish_type(p, &node_fd, TYPE_DIR_RTDS, false);
         case PUBLISH_PHASE_REMOVE_ROUTES:
                 r = remove_type(p, node_fd, TYPE_DIR_RDS);
                 return r < 0 ? r : remove_type(p, node_fd, TYPE_DIR_SRDS);
         case PUBLISH_PHASE_CDS_FINAL:
-                return publish_type(p, node_fd, TYPE_DIR_CDS, false);
+                return publish_type(p, &node_fd, TYPE_DIR_CDS, false);
         case PUBLISH_PHASE_REMOVE_FILES:
                 for (TypeDir t = 0; t < _TYPE_DIR_MAX; t++)
                         if (type_dirs[t].remove_phase == PUBLISH_PHASE_REMOVE_FILES) {
