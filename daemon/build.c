@@ -108,6 +108,13 @@ static void strlist_add(StrList *l, char *s) {
         l->items[l->n] = NULL;
 }
 
+static void strlist_free(StrList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->items[i]);
+        free(l->items);
+        *l = (StrList) {};
+}
+
 static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
@@ -146,9 +153,7 @@ int build_list_sources(const char *dir, char ***ret) {
         StrList l = {};
         int r = list_recursive(dir, 0, &l);
         if (r < 0) {
-                for (size_t i = 0; i < l.n; i++)
-                        free(l.items[i]);
-                free(l.items);
+                strlist_free(&l);
                 return r;
         }
         if (!l.items)
@@ -1130,7 +1135,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                                                              (int) (slash - key - 1), key + 1));
                 }
         bool sotw_dirty[_RESOURCE_TYPE_MAX] = {}, want[_RESOURCE_TYPE_MAX] = {};
-        Hashmap dirty_paths = {}, seen = {};
+        Hashmap seen = {};
         StrList paths = {};
         Entry *entries = NULL;
         size_t n = 0, cap = 0;
@@ -1146,10 +1151,8 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                         continue;
                 }
                 char *path = file_path_of(t, key + 1);
-                if (path) {
+                if (path)
                         strlist_add(&paths, path);
-                        hashmap_put(&dirty_paths, path, strlen(path), path);
-                }
                 const KeyEntry *ke = hashmap_get(&c->keys, key, kl);
                 for (size_t k = 0; ke && k < ke->n; k++) {
                         bool from_node;
@@ -1167,9 +1170,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
         for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
                 if (!sotw_dirty[t])
                         continue;
-                char *path = file_path_of(t, NULL);
-                strlist_add(&paths, path);
-                hashmap_put(&dirty_paths, path, strlen(path), path);
+                strlist_add(&paths, file_path_of(t, NULL));
                 for (size_t i = 0; i < c->n_files; i++) {
                         bool from_node;
                         const CachedFile *f = c->files[i];
@@ -1190,9 +1191,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
         merge_split(entries, n, opts, want, diags, &fresh);
         free(entries);
         hashmap_free(&seen);
-        for (size_t k = 0; k < keys.n; k++)
-                free(keys.items[k]);
-        free(keys.items);
+        strlist_free(&keys);
         int r = 0;
         if (diags->n_errors > errors_before) {
                 node_output_done(&fresh);
@@ -1204,10 +1203,14 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
          * with the remade ones (all sorted) */
         NodeOutput out = { .files = xcalloc(old.n + fresh.n + 1, sizeof(NodeFile)) };
         NodeOutput before = { .files = xcalloc(old.n + 1, sizeof(NodeFile)) };
-        size_t i = 0, j = 0;
+        if (paths.n > 1)
+                qsort(paths.items, paths.n, sizeof(char *), cmp_str);
+        size_t i = 0, j = 0, k = 0;
         while (i < old.n || j < fresh.n) {
                 NodeFile *o = i < old.n ? &old.files[i] : NULL;
-                if (o && hashmap_get(&dirty_paths, o->path, strlen(o->path))) {
+                while (o && k < paths.n && strcmp(paths.items[k], o->path) < 0)
+                        k++;
+                if (o && k < paths.n && streq(paths.items[k], o->path)) {
                         before.files[before.n++] = *o;
                         i++;
                         continue;
@@ -1225,10 +1228,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
         *ret = out;
         *ret_before = before;
 finish:
-        hashmap_free(&dirty_paths);
-        for (size_t k = 0; k < paths.n; k++)
-                free(paths.items[k]);
-        free(paths.items);
+        strlist_free(&paths);
         return r;
 }
 
