@@ -599,6 +599,13 @@ static bool cache_compile(SourceCache *c, CachedFile *f) {
                 f->resources = cr.resources;
                 cr.resources = (ResourceList) {};
         }
+        /* a one-resource file that is the same for every node is made now,
+         * and holds the resource's bytes */
+        for (size_t i = 0; i < f->resources.n; i++) {
+                Resource *res = &f->resources.items[i];
+                if (type_layout[res->type].dir && !type_layout[res->type].sotw && !res->wired)
+                        resource_make_own_file(res);
+        }
         index_file(c, f, true);
         memcpy(f->sha256, cr.sha256, sizeof f->sha256);
         compile_result_done(&cr);
@@ -852,17 +859,7 @@ static void add_file(NodeOutput *o, ResourceType t, const char *dir, const char 
 /* A one-resource file whose bytes do not depend on the node: made once
  * per cached resource and shared (borrowed) by every node's output. */
 static void add_shared_file(NodeOutput *o, ResourceType t, const char *dir, const char *fname, Resource *cached) {
-        if (!cached->own_file) {
-                ResourceFile *rf = xcalloc(1, sizeof(ResourceFile));
-                Resource *items[1] = { cached };
-                resources_version(items, 1, rf->version);
-                Buf b = {};
-                resources_response(items, 1, rf->version, resource_type_to_url(t), &b);
-                rf->data = b.data;
-                rf->len = b.len;
-                sha256_hex(rf->data, rf->len, rf->sha256);
-                cached->own_file = rf;
-        }
+        resource_make_own_file(cached);
         const ResourceFile *rf = cached->own_file;
         o->files = xrealloc(o->files, (o->n + 1) * sizeof(NodeFile));
         NodeFile *f = &o->files[o->n++];

@@ -57,7 +57,8 @@ void resource_list_add(ResourceList *l, Resource r) {
 void resource_done(Resource *r) {
         free(r->name);
         free(r->file);
-        free(r->any);
+        if (!r->any_in_own_file)
+                free(r->any);
         if (r->own_file) {
                 free(r->own_file->data);
                 free(r->own_file);
@@ -99,4 +100,27 @@ void resources_response(Resource *const *items, size_t n, const char *version_in
                 wire_put_bytes(out, 2, items[i]->any, items[i]->any_len);
         if (type_url && *type_url)
                 wire_put_bytes(out, 4, type_url, strlen(type_url));
+}
+
+void resource_make_own_file(Resource *r) {
+        if (r->own_file)
+                return;
+        ResourceFile *rf = xcalloc(1, sizeof(ResourceFile));
+        Resource *items[1] = { r };
+        resources_version(items, 1, rf->version);
+        Buf b = {};
+        resources_response(items, 1, rf->version, resource_type_to_url(r->type), &b);
+        rf->data = b.data;
+        rf->len = b.len;
+        sha256_hex(rf->data, rf->len, rf->sha256);
+        r->own_file = rf;
+        /* the Any is in there byte for byte: keep one copy */
+        WireReader rd = { rf->data, rf->data + rf->len };
+        WireField f;
+        while (wire_next(&rd, &f))
+                if (f.number == 2 && f.wire_type == WIRE_LEN && f.len == r->any_len && !r->any_in_own_file) {
+                        free(r->any);
+                        r->any = (uint8_t *) f.data;
+                        r->any_in_own_file = true;
+                }
 }

@@ -40,6 +40,7 @@ typedef struct Resource {
         /* the resource's own file (an EDS/RDS/SDS/RTDS DiscoveryResponse),
          * made once and shared by every node when nothing in it is per node */
         struct ResourceFile *own_file;
+        bool any_in_own_file; /* any points into own_file->data */
 } Resource;
 
 typedef struct ResourceFile {
@@ -56,6 +57,9 @@ typedef struct ResourceList {
 
 void resource_list_add(ResourceList *l, Resource r);
 void resource_list_free(ResourceList *l);
+/* Makes r's own file (a one-resource DiscoveryResponse) and lets r's Any
+ * point into it, so the bytes are held once. */
+void resource_make_own_file(Resource *r);
 void resource_done(Resource *r);
 
 /* version_info of fsxds's outputs: first 16 hex digits of sha256 over the
