@@ -951,7 +951,7 @@ int manager_startup(Manager *m) {
         sd_event_add_signal(m->event, NULL, SIGHUP, on_signal, m);
         r = sd_event_set_watchdog(m->event, true);
         m->watchdog = r > 0;
-        r = sd_event_add_time(m->event, &m->settle_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_settle, m);
+        r = sd_event_add_time(m->event, &m->settle_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_settle, m);
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
