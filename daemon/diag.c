@@ -14,8 +14,8 @@ const char *diag_level_to_string(DiagLevel l) {
         return l >= 0 && l < _DIAG_LEVEL_MAX ? diag_level_table[l] : NULL;
 }
 
-void diag_addv(DiagList *l, DiagLevel level, const char *file, unsigned line, unsigned column,
-               const char *path, const char *fmt, va_list ap) {
+void diag_addv_rule(DiagList *l, DiagLevel level, const char *file, unsigned line, unsigned column,
+                    const char *path, const char *rule, const char *fmt, va_list ap) {
         if (level == DIAG_ERROR)
                 l->n_errors++;
         else if (level == DIAG_WARNING)
@@ -38,7 +38,21 @@ void diag_addv(DiagList *l, DiagLevel level, const char *file, unsigned line, un
                 .column = column,
                 .path = path && *path ? xstrdup(path) : NULL,
                 .message = msg,
+                .rule = rule ? xstrdup(rule) : NULL,
         };
+}
+
+void diag_addv(DiagList *l, DiagLevel level, const char *file, unsigned line, unsigned column,
+               const char *path, const char *fmt, va_list ap) {
+        diag_addv_rule(l, level, file, line, column, path, NULL, fmt, ap);
+}
+
+void diag_add_rule(DiagList *l, DiagLevel level, const char *file, unsigned line, unsigned column,
+                   const char *path, const char *rule, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        diag_addv_rule(l, level, file, line, column, path, rule, fmt, ap);
+        va_end(ap);
 }
 
 void diag_add(DiagList *l, DiagLevel level, const char *file, unsigned line, unsigned column,
@@ -54,6 +68,7 @@ void diag_list_clear(DiagList *l) {
                 free(l->items[i].file);
                 free(l->items[i].path);
                 free(l->items[i].message);
+                free(l->items[i].rule);
         }
         free(l->items);
         size_t max = l->max_errors;
@@ -81,7 +96,7 @@ void diag_list_append_copy(DiagList *dst, const DiagList *src, DiagLevel max_lev
                 const Diag *d = &src->items[i];
                 if (d->level > max_level)
                         continue;
-                diag_add(dst, d->level, d->file, d->line, d->column, d->path, "%s", d->message);
+                diag_add_rule(dst, d->level, d->file, d->line, d->column, d->path, d->rule, "%s", d->message);
         }
 }
 
@@ -97,6 +112,8 @@ char *diag_format(const Diag *d) {
         if (d->path)
                 buf_printf(&b, "%s: ", d->path);
         buf_printf(&b, "%s", d->message);
+        if (d->rule)
+                buf_printf(&b, " [%s]", d->rule);
         return buf_steal_str(&b);
 }
 

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 
 #include "encode.h"
+#include "validate.h"
 #include "wire.h"
 
 void encoder_init(Encoder *e, const Schema *schema, const char *file, DiagList *diags) {
@@ -27,7 +28,7 @@ void encoder_set_path(Encoder *e, const char *path) {
         buf_append(&e->path, path, strlen(path));
 }
 
-static size_t path_push_field(Encoder *e, const char *name) {
+size_t encoder_path_push_field(Encoder *e, const char *name) {
         size_t saved = e->path.len;
         if (e->path.len > 0)
                 buf_putc(&e->path, '.');
@@ -35,7 +36,7 @@ static size_t path_push_field(Encoder *e, const char *name) {
         return saved;
 }
 
-static size_t path_push_index(Encoder *e, size_t i) {
+size_t encoder_path_push_index(Encoder *e, size_t i) {
         size_t saved = e->path.len;
         char digits[24], *p = digits + sizeof digits;
         *--p = ']';
@@ -47,21 +48,38 @@ static size_t path_push_index(Encoder *e, size_t i) {
         return saved;
 }
 
-static size_t path_push_key(Encoder *e, const char *key) {
+size_t encoder_path_push_key(Encoder *e, const char *key) {
         size_t saved = e->path.len;
         buf_printf(&e->path, "[\"%s\"]", key);
         return saved;
 }
 
-static void path_pop(Encoder *e, size_t saved) {
+void encoder_path_pop(Encoder *e, size_t saved) {
         e->path.len = saved;
 }
 
-static void encoder_vdiag(Encoder *e, DiagLevel level, const YamlNode *at, const char *fmt, va_list ap) {
+#define path_push_field encoder_path_push_field
+#define path_push_index encoder_path_push_index
+#define path_push_key encoder_path_push_key
+#define path_pop encoder_path_pop
+
+static void encoder_vdiag_rule(Encoder *e, DiagLevel level, const YamlNode *at, const char *rule, const char *fmt,
+                               va_list ap) {
         _cleanup_free_ char *path = xstrndup((const char *) e->path.data ? (const char *) e->path.data : "", e->path.len);
-        diag_addv(e->diags, level, e->file, at ? at->line : 0, at ? at->column : 0, path, fmt, ap);
+        diag_addv_rule(e->diags, level, e->file, at ? at->line : 0, at ? at->column : 0, path, rule, fmt, ap);
         if (level == DIAG_ERROR)
                 e->n_errors++;
+}
+
+static void encoder_vdiag(Encoder *e, DiagLevel level, const YamlNode *at, const char *fmt, va_list ap) {
+        encoder_vdiag_rule(e, level, at, NULL, fmt, ap);
+}
+
+void encoder_rule_error(Encoder *e, const YamlNode *at, const char *rule, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        encoder_vdiag_rule(e, DIAG_ERROR, at, rule, fmt, ap);
+        va_end(ap);
 }
 
 void encoder_diag(Encoder *e, DiagLevel level, const YamlNode *at, const char *fmt, ...) {
@@ -668,12 +686,33 @@ static void encode_fields(Encoder *e, const SchemaMessage *m, const YamlNode *no
                         entries[j] = x;
                 }
         }
+        bool validate = m->validated && !m->validate_disabled && e->no_validate == 0;
+        bool stack_present[64], *present = NULL;
+        if (validate)
+                present = m->n_fields <= ELEMENTSOF(stack_present) ? memset(stack_present, 0, sizeof stack_present)
+                                                                   : xcalloc(m->n_fields, sizeof(bool));
         for (size_t i = 0; i < n; i++) {
+                const SchemaField *f = entries[i].field;
                 if (entries[i].value->kind == YAML_KIND_NULL)
                         continue; /* null means absent */
-                size_t saved = path_push_field(e, entries[i].field->name);
-                encode_field_value(e, entries[i].field, entries[i].value, out);
+                size_t saved = path_push_field(e, f->name);
+                size_t start = out->len, errors = e->n_errors;
+                bool skip = f->rules && f->rules->message_skip;
+                e->no_validate += skip;
+                encode_field_value(e, f, entries[i].value, out);
+                e->no_validate -= skip;
+                if (validate) {
+                        present[f - m->fields] = true;
+                        /* a value that did not encode has had its error */
+                        if (e->n_errors == errors)
+                                validate_field(e, f, entries[i].value, out->data + start, out->len - start);
+                }
                 path_pop(e, saved);
+        }
+        if (validate) {
+                validate_absent(e, m, node, present);
+                if (present != stack_present)
+                        free(present);
         }
         if (entries != stack_entries)
                 free(entries);

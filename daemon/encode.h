@@ -17,6 +17,7 @@ typedef struct Encoder {
         Buf path;         /* current field path */
         size_t n_errors;  /* errors since creation */
         unsigned depth;
+        unsigned no_validate; /* inside a field whose rules say skip */
 } Encoder;
 
 void encoder_init(Encoder *e, const Schema *schema, const char *file, DiagList *diags);
@@ -33,6 +34,13 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
 
 /* Error/warning at a node with the current path (+ optional suffix). */
 void encoder_diag(Encoder *e, DiagLevel level, const YamlNode *at, const char *fmt, ...) _printf_(4, 5);
+/* An error that names the rule it breaks. */
+void encoder_rule_error(Encoder *e, const YamlNode *at, const char *rule, const char *fmt, ...) _printf_(4, 5);
+/* The field path: push returns what pop restores. */
+size_t encoder_path_push_field(Encoder *e, const char *name);
+size_t encoder_path_push_index(Encoder *e, size_t i);
+size_t encoder_path_push_key(Encoder *e, const char *key);
+void encoder_path_pop(Encoder *e, size_t saved);
 
 /* Shared value parsers (also used by the decoder's tests and the config). */
 bool parse_duration(const char *s, int64_t *ret_seconds, int32_t *ret_nanos);

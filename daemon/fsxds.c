@@ -126,7 +126,7 @@ static int compile_one(const Schema *schema, const char *file, const char *outpu
         if (r == 0 && cr.type_url && first && !streq(cr.type_url, resource_type_to_url(first->type)))
                 diag_add(&diags, DIAG_ERROR, file, cr.type_url_line, cr.type_url_column, "type_url",
                          "type_url %s does not match the resources' type %s", cr.type_url, resource_type_to_url(first->type));
-        for (size_t i = 1; r == 0 && i < cr.resources.n; i++) {
+        for (size_t i = 1; i < cr.resources.n; i++) {
                 const Resource *x = &cr.resources.items[i];
                 if (x->type != first->type) {
                         diag_add(&diags, DIAG_ERROR, x->file, x->line, x->column, NULL,

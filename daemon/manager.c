@@ -89,6 +89,7 @@ static void node_state_clear_error(NodeState *n) {
         free(n->error.file);
         free(n->error.path);
         free(n->error.message);
+        free(n->error.rule);
         n->error = (Diag) {};
         n->n_errors = 0;
 }
@@ -544,7 +545,8 @@ static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *time
                         if (d.items[k].level == DIAG_ERROR) {
                                 const Diag *e = &d.items[k];
                                 ns->error = (Diag) { DIAG_ERROR, e->file ? xstrdup(e->file) : NULL, e->line, e->column,
-                                                     e->path ? xstrdup(e->path) : NULL, xstrdup(e->message) };
+                                                     e->path ? xstrdup(e->path) : NULL, xstrdup(e->message),
+                                                     e->rule ? xstrdup(e->rule) : NULL };
                                 break;
                         }
                 ns->n_errors = d.n_errors;

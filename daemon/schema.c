@@ -8,6 +8,8 @@
 
 #include "hashmap.h"
 #include "schema.h"
+#include "validate.h"
+#include "wire.h"
 
 typedef Google__Protobuf__FileDescriptorSet FileDescriptorSet;
 typedef Google__Protobuf__FileDescriptorProto FileDescriptorProto;
@@ -161,6 +163,31 @@ static char *json_name_of(const char *name) {
         return r;
 }
 
+/* The payload of extension 1071 (PGV's number on every options message)
+ * among an options message's unknown fields. */
+static bool pgv_option(const ProtobufCMessage *options, const uint8_t **ret, size_t *ret_len, uint64_t *ret_varint) {
+        if (!options)
+                return false;
+        for (unsigned i = options->n_unknown_fields; i > 0; i--) {
+                const ProtobufCMessageUnknownField *u = &options->unknown_fields[i - 1];
+                if (u->tag != 1071)
+                        continue;
+                WireReader rd = { u->data, u->data + u->len };
+                uint64_t v = 0;
+                if (!wire_get_varint(&rd, &v))
+                        return false;
+                if (u->wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
+                        if (v != (uint64_t) (rd.end - rd.p))
+                                return false;
+                        *ret = rd.p;
+                        *ret_len = (size_t) v;
+                } else if (ret_varint)
+                        *ret_varint = v;
+                return true;
+        }
+        return false;
+}
+
 static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
         const DescriptorProto *d = mx->m.descriptor;
         SchemaField *f = xcalloc(d->n_field, sizeof(SchemaField));
@@ -212,6 +239,17 @@ static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
                         *ret_error = xasprintf("%s.%s: unknown field type %d", mx->m.full_name, fd->name, (int) fd->type);
                         return -EINVAL;
                 }
+                const uint8_t *rules;
+                size_t rules_len;
+                if (fd->options && pgv_option(&fd->options->base, &rules, &rules_len, NULL)) {
+                        SchemaRules *r = NULL;
+                        if (schema_rules_parse(rules, rules_len, &r) < 0) {
+                                *ret_error = xasprintf("%s.%s: (validate.rules) do not decode", mx->m.full_name, fd->name);
+                                return -EINVAL;
+                        }
+                        sf->rules = r;
+                        mx->m.validated = true;
+                }
         }
         qsort(f, d->n_field, sizeof(SchemaField), cmp_field_number);
         for (size_t i = 0; i < d->n_field; i++) {
@@ -221,8 +259,24 @@ static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
         }
         size_t n_real = 0;
         const char **names = xcalloc(d->n_oneof_decl, sizeof(char *));
-        for (size_t i = 0; i < d->n_oneof_decl; i++)
+        bool *required = NULL;
+        for (size_t i = 0; i < d->n_oneof_decl; i++) {
                 names[i] = d->oneof_decl[i]->name;
+                uint64_t v = 0;
+                const uint8_t *p;
+                size_t n;
+                if (d->oneof_decl[i]->options && pgv_option(&d->oneof_decl[i]->options->base, &p, &n, &v) && v) {
+                        if (!required)
+                                required = xcalloc(d->n_oneof_decl, sizeof(bool));
+                        required[i] = true;
+                        mx->m.validated = true;
+                }
+        }
+        mx->m.oneof_required = required;
+        uint64_t disabled = 0;
+        const uint8_t *p;
+        size_t n;
+        mx->m.validate_disabled = d->options && pgv_option(&d->options->base, &p, &n, &disabled) && disabled;
         for (size_t i = 0; i < d->n_field; i++)
                 if (f[i].oneof_index >= 0 && (size_t) f[i].oneof_index + 1 > n_real)
                         n_real = (size_t) f[i].oneof_index + 1;
@@ -308,6 +362,9 @@ Schema *schema_free(Schema *s) {
         if (!s)
                 return NULL;
         for (size_t i = 0; i < s->n_messages; i++) {
+                for (size_t k = 0; s->messages[i].m.fields && k < s->messages[i].m.n_fields; k++)
+                        schema_rules_free((SchemaRules *) s->messages[i].m.fields[k].rules);
+                free((void *) s->messages[i].m.oneof_required);
                 free((void *) s->messages[i].m.fields);
                 free((void *) s->messages[i].m.oneof_names);
                 hashmap_free(&s->messages[i].by_name);

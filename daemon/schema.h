@@ -69,6 +69,7 @@ typedef struct SchemaField {
         const SchemaEnum *enumeration; /* TYPE_ENUM */
         const SchemaMessage *parent;
         const void *descriptor; /* the protobuf-c FieldDescriptorProto, for options */
+        const struct SchemaRules *rules; /* (validate.rules), NULL when none (validate.h) */
 } SchemaField;
 
 struct SchemaMessage {
@@ -78,6 +79,9 @@ struct SchemaMessage {
         const char *const *oneof_names;
         size_t n_oneofs;
         bool map_entry;  /* key = fields[0] (number 1), value = fields[1] */
+        const bool *oneof_required; /* (validate.required) per oneof; NULL when none is */
+        bool validate_disabled;     /* (validate.disabled): none of its rules apply */
+        bool validated;             /* a field has rules or a oneof is required */
         SchemaWellKnown well_known;
         const void *descriptor; /* the protobuf-c DescriptorProto */
 };

@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: MIT
 # Sourced by the run-*.sh conformance scripts. Parses the common options,
 # makes sure the upstream descriptor set is in the cache, and sets:
-#   FSXDS REFENC PROTOC DATA CACHE UPSTREAM_DESC OURS_DESC WORK TYPE
+#   FSXDS REFENC PROTOC WKT DATA PROTO CACHE UPSTREAM_DESC OURS_DESC WORK TYPE
 #
 # Options (all scripts):
 #   --refenc PATH      the reference encoder (required)
 #   --fsxds PATH       the fsxds CLI
-#   --desc PATH        fsxds's own descriptor set (<builddir>/proto/fsxds.desc)
+#   --desc PATH        fsxds's own descriptor set (<builddir>/daemon/fsxds.desc)
 #   --data DIR         directory of YAML inputs
+#   --proto DIR        our proto/ source tree
 #   --protoc PATH      protoc (default: protoc on PATH)
 #   --wkt DIR          directory holding google/protobuf/*.proto
 #   --cache DIR        cache dir (default: $FSXDS_CONFORMANCE_CACHE or
@@ -21,7 +22,7 @@ set -uo pipefail
 
 TYPE=envoy.service.discovery.v3.DiscoveryResponse
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-FSXDS= REFENC= OURS_DESC= DATA= PROTOC=protoc WKT= KEEP=0
+FSXDS= REFENC= OURS_DESC= DATA= PROTO= PROTOC=protoc WKT= KEEP=0
 CACHE=${FSXDS_CONFORMANCE_CACHE:-${HOME:-/tmp}/.cache/fsxds-conformance}
 
 while [ $# -gt 0 ]; do
@@ -30,6 +31,7 @@ while [ $# -gt 0 ]; do
         --refenc) REFENC=$2; shift 2 ;;
         --desc) OURS_DESC=$2; shift 2 ;;
         --data) DATA=$2; shift 2 ;;
+        --proto) PROTO=$2; shift 2 ;;
         --protoc) PROTOC=$2; shift 2 ;;
         --wkt) WKT=$2; shift 2 ;;
         --cache) CACHE=$2; shift 2 ;;

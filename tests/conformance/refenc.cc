@@ -9,6 +9,8 @@
 //   refenc encode  DESC TYPE IN.yaml OUT.pb
 //   refenc decode  DESC TYPE IN.pb            (text format, Any expanded)
 //   refenc compare [--validate] OURS.desc UPSTREAM.desc
+//                                     (exit 1 on any difference; --validate
+//                                     also compares the (validate.*) options)
 //   refenc bench   DESC TYPE IN.yaml [ITERATIONS]
 //   refenc lint    DESC TYPE IN.pb    (deprecated/unknown fields in use)
 //
@@ -440,33 +442,112 @@ bool isWkt(const std::string &full_name) {
   return full_name.rfind("google.protobuf.", 0) == 0;
 }
 
-// Serialized (validate.*) option (extension 1071 of the options message), or
-// "" when absent. Custom options are unknown fields in a runtime-built pool.
-std::string validateRules(const pb::Message &options) {
-  const pb::UnknownFieldSet &u =
-      options.GetReflection()->GetUnknownFields(options);
+// --- (validate.*) options ----------------------------------------------------
+//
+// protoc-gen-validate's options are extensions of the descriptor options
+// messages: FieldOptions 1071 (validate.rules, a validate.FieldRules),
+// OneofOptions 1071 (validate.required), MessageOptions 1071
+// (validate.disabled) and 1072 (validate.ignored). In a pool built at run
+// time from a FileDescriptorSet they stay unknown fields of the (generated)
+// options message, in the form protoc wrote them.
+
+// One extension of one options message, in canonical form: a bool as
+// "true"/"false" (the last occurrence wins, as when parsing); a FieldRules as
+// its deterministic serialisation after merging every occurrence (upstream
+// sometimes sets two parts of (validate.rules) in two option statements,
+// which a parser merges). `text` is for humans.
+struct ExtValue {
+  bool present = false;
+  std::string canon, text;
+  bool operator==(const ExtValue &o) const {
+    return present == o.present && canon == o.canon;
+  }
+  bool operator!=(const ExtValue &o) const { return !(*this == o); }
+};
+
+std::string hexBytes(const std::string &s) {
+  static const char digits[] = "0123456789abcdef";
   std::string out;
-  for (int i = 0; i < u.field_count(); i++) {
-    const pb::UnknownField &f = u.field(i);
-    if (f.number() != 1071) continue;
-    switch (f.type()) {
-      case pb::UnknownField::TYPE_LENGTH_DELIMITED:
-        out += f.length_delimited();
-        break;
-      case pb::UnknownField::TYPE_VARINT:
-        out += std::to_string(f.varint());
-        break;
-      default:
-        out += "?";
-    }
+  for (unsigned char c : s) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
   }
   return out;
 }
 
+class ValidateOptions {
+ public:
+  // rules_type: validate.FieldRules of the reference (upstream) pool, or
+  // nullptr (then rules are compared as raw bytes).
+  explicit ValidateOptions(const pb::DescriptorPool *pool)
+      : factory_(pool),
+        rules_type_(pool->FindMessageTypeByName("validate.FieldRules")) {}
+
+  bool haveRulesType() const { return rules_type_ != nullptr; }
+
+  ExtValue get(const pb::Message &options, int number) {
+    const pb::UnknownFieldSet &u =
+        options.GetReflection()->GetUnknownFields(options);
+    ExtValue v;
+    std::string bytes;
+    bool is_bool = false, is_msg = false;
+    for (int i = 0; i < u.field_count(); i++) {
+      const pb::UnknownField &f = u.field(i);
+      if (f.number() != number) continue;
+      v.present = true;
+      switch (f.type()) {
+        case pb::UnknownField::TYPE_VARINT:
+          is_bool = true;
+          v.canon = v.text = f.varint() ? "true" : "false";
+          break;
+        case pb::UnknownField::TYPE_LENGTH_DELIMITED:
+          is_msg = true;
+          bytes += f.length_delimited();
+          break;
+        default:
+          is_bool = is_msg = true;  // neither: flagged below
+      }
+    }
+    if (!v.present) return v;
+    if (is_bool && is_msg) {
+      v.canon = v.text = "(malformed: mixed wire types)";
+      return v;
+    }
+    if (is_bool) return v;
+    v.canon = bytes;
+    v.text = "bytes " + hexBytes(bytes);
+    if (!rules_type_) return v;
+    std::unique_ptr<pb::Message> m(factory_.GetPrototype(rules_type_)->New());
+    if (!m->ParseFromString(bytes)) {
+      v.text = "(unparsable FieldRules) " + v.text;
+      return v;
+    }
+    v.canon.clear();
+    {
+      pb::io::StringOutputStream sos(&v.canon);
+      pb::io::CodedOutputStream cos(&sos);
+      cos.SetSerializationDeterministic(true);
+      m->SerializeToCodedStream(&cos);
+    }
+    pb::TextFormat::Printer printer;
+    printer.SetSingleLineMode(true);
+    printer.PrintToString(*m, &v.text);
+    while (!v.text.empty() && v.text.back() == ' ') v.text.pop_back();
+    v.text = "{" + v.text + "}";
+    return v;
+  }
+
+ private:
+  pb::DynamicMessageFactory factory_;
+  const pb::Descriptor *rules_type_;
+};
+
 struct Compare {
   const pb::DescriptorPool *up;
   bool validate = false;
-  int mismatches = 0, messages = 0, fields = 0, enums = 0, notes = 0;
+  std::unique_ptr<ValidateOptions> vopts;
+  int mismatches = 0, messages = 0, fields = 0, enums = 0, extensions = 0;
+  int vdiffs = 0, vfields = 0, voneofs = 0, vmessages = 0;
 
   void bad(const std::string &where, const std::string &what,
            const std::string &ours, const std::string &theirs) {
@@ -474,9 +555,20 @@ struct Compare {
                 ours.c_str(), theirs.c_str());
     mismatches++;
   }
-  void note(const std::string &s) {
-    std::printf("validate: %s\n", s.c_str());
-    notes++;
+
+  // One (validate.*) option of an element we ship: must equal upstream's,
+  // including presence.
+  void validateOption(const std::string &where, const char *option,
+                      const pb::Message &ours, const pb::Message &theirs,
+                      int number) {
+    ExtValue o = vopts->get(ours, number), u = vopts->get(theirs, number);
+    if (o != u) {
+      std::printf("%s: %s differs (ours %s, upstream %s)\n", where.c_str(),
+                  option, o.present ? o.text.c_str() : "none",
+                  u.present ? u.text.c_str() : "none");
+      vdiffs++;
+      mismatches++;
+    }
   }
 
   void enumType(const pb::EnumDescriptor *e) {
@@ -500,18 +592,9 @@ struct Compare {
     }
   }
 
-  void field(const pb::FieldDescriptor *f, const pb::Descriptor *um) {
-    fields++;
-    std::string where = f->containing_type()->full_name() + "." + f->name();
-    const pb::FieldDescriptor *u = um->FindFieldByName(f->name());
-    if (!u) {
-      const pb::FieldDescriptor *byno = um->FindFieldByNumber(f->number());
-      bad(where, "field missing upstream", "#" + std::to_string(f->number()),
-          byno ? "absent (#" + std::to_string(f->number()) + " is " +
-                     byno->name() + ")"
-               : "absent");
-      return;
-    }
+  // The field-level checks shared by message fields and extensions.
+  void fieldShape(const std::string &where, const pb::FieldDescriptor *f,
+                  const pb::FieldDescriptor *u) {
     if (u->number() != f->number())
       bad(where, "number", std::to_string(f->number()),
           std::to_string(u->number()));
@@ -524,21 +607,55 @@ struct Compare {
     if (u->has_optional_keyword() != f->has_optional_keyword())
       bad(where, "proto3_optional", f->has_optional_keyword() ? "true" : "false",
           u->has_optional_keyword() ? "true" : "false");
+  }
+
+  void field(const pb::FieldDescriptor *f, const pb::Descriptor *um) {
+    fields++;
+    std::string where = f->containing_type()->full_name() + "." + f->name();
+    const pb::FieldDescriptor *u = um->FindFieldByName(f->name());
+    if (!u) {
+      const pb::FieldDescriptor *byno = um->FindFieldByNumber(f->number());
+      bad(where, "field missing upstream", "#" + std::to_string(f->number()),
+          byno ? "absent (#" + std::to_string(f->number()) + " is " +
+                     byno->name() + ")"
+               : "absent");
+      return;
+    }
+    fieldShape(where, f, u);
     if (oneofName(u) != oneofName(f))
       bad(where, "oneof", oneofName(f), oneofName(u));
     if (u->json_name() != f->json_name())
       bad(where, "json_name", f->json_name(), u->json_name());
+    if (defaultText(u) != defaultText(f))  // proto2 [default = ...]
+      bad(where, "default", defaultText(f), defaultText(u));
     if (validate) {
-      std::string ro = validateRules(f->options()), ru = validateRules(u->options());
-      if (ro != ru) {
-        if (ro.empty())
-          note(where + ": upstream has (validate.rules), ours has none");
-        else if (ru.empty())
-          note(where + ": ours has (validate.rules), upstream has none");
-        else
-          note(where + ": (validate.rules) differ");
-      }
+      vfields++;
+      validateOption(where, "(validate.rules)", f->options(), u->options(), 1071);
     }
+  }
+
+  static std::string defaultText(const pb::FieldDescriptor *f) {
+    if (!f->has_default_value()) return "none";
+    pb::FieldDescriptorProto p;
+    f->CopyTo(&p);
+    return p.default_value();
+  }
+
+  void extension(const pb::FieldDescriptor *x) {
+    extensions++;
+    const pb::FieldDescriptor *u = up->FindExtensionByName(x->full_name());
+    if (!u) {
+      // Not a failure: our validate.proto has `ignored`, which the copy of
+      // validate.proto bundled with upstream predates.
+      std::printf("note: extension %s (%s %d) is not in upstream's set\n",
+                  x->full_name().c_str(),
+                  x->containing_type()->full_name().c_str(), x->number());
+      return;
+    }
+    fieldShape(x->full_name(), x, u);
+    if (u->containing_type()->full_name() != x->containing_type()->full_name())
+      bad(x->full_name(), "extendee", x->containing_type()->full_name(),
+          u->containing_type()->full_name());
   }
 
   void message(const pb::Descriptor *m) {
@@ -553,17 +670,21 @@ struct Compare {
         for (int i = 0; i < m->real_oneof_decl_count(); i++) {
           const pb::OneofDescriptor *o = m->oneof_decl(i);
           const pb::OneofDescriptor *uo = u->FindOneofByName(o->name());
-          if (!uo) continue;
-          if (validateRules(o->options()) != validateRules(uo->options()))
-            note(m->full_name() + "." + o->name() +
-                 ": oneof (validate.required) differs");
+          if (!uo) continue;  // its fields are reported ("oneof")
+          voneofs++;
+          validateOption(m->full_name() + "." + o->name(), "(validate.required)",
+                         o->options(), uo->options(), 1071);
         }
-        if (validateRules(m->options()) != validateRules(u->options()))
-          note(m->full_name() + ": message (validate.*) options differ");
+        vmessages++;
+        validateOption(m->full_name(), "(validate.disabled)", m->options(),
+                       u->options(), 1071);
+        validateOption(m->full_name(), "(validate.ignored)", m->options(),
+                       u->options(), 1072);
       }
     }
     for (int i = 0; i < m->nested_type_count(); i++) message(m->nested_type(i));
     for (int i = 0; i < m->enum_type_count(); i++) enumType(m->enum_type(i));
+    for (int i = 0; i < m->extension_count(); i++) extension(m->extension(i));
   }
 };
 
@@ -583,20 +704,30 @@ int cmdCompare(int argc, char **argv) {
   Compare c;
   c.up = upstream->pool.get();
   c.validate = validate;
+  if (validate) {
+    c.vopts = std::make_unique<ValidateOptions>(c.up);
+    if (!c.vopts->haveRulesType())
+      std::printf("note: %s has no validate.FieldRules; (validate.rules) are "
+                  "compared as raw bytes\n", args[1].c_str());
+  }
   for (const pb::FileDescriptor *f : ours->files) {
+    if (isWkt(f->package() + ".")) continue;
     for (int i = 0; i < f->message_type_count(); i++) c.message(f->message_type(i));
     for (int i = 0; i < f->enum_type_count(); i++) c.enumType(f->enum_type(i));
+    for (int i = 0; i < f->extension_count(); i++) c.extension(f->extension(i));
   }
   if (validate)
-    std::printf("validate: %d difference(s) in validation rules (report only)\n",
-                c.notes);
+    std::printf("validate: %d difference(s) in (validate.*) options; %d fields, "
+                "%d oneofs, %d messages checked\n",
+                c.vdiffs, c.vfields, c.voneofs, c.vmessages);
   if (c.mismatches) {
-    std::printf("%d mismatch(es); %d messages, %d fields, %d enums checked\n",
-                c.mismatches, c.messages, c.fields, c.enums);
+    std::printf("%d mismatch(es); %d messages, %d fields, %d enums, "
+                "%d extensions checked\n",
+                c.mismatches, c.messages, c.fields, c.enums, c.extensions);
     return 1;
   }
-  std::printf("%d messages, %d fields, %d enums checked\n", c.messages,
-              c.fields, c.enums);
+  std::printf("%d messages, %d fields, %d enums, %d extensions checked\n",
+              c.messages, c.fields, c.enums, c.extensions);
   return 0;
 }
 

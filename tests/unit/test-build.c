@@ -141,7 +141,7 @@ static void test_virtual_host_merge_and_rds_wiring(void **state) {
 static void test_errors_block_the_node(void **state) {
         put("nodes/n4/a.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: dup\n");
         put("nodes/n4/b.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: dup\n");
-        put("nodes/n4/c.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.VirtualHost\nname: nosuch/vh\n");
+        put("nodes/n4/c.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.VirtualHost\nname: nosuch/vh\ndomains: [x]\n");
         DiagList d = {};
         NodeOutput o = {};
         assert_int_equal(build_node(schema, tree, "n4", &opts, &d, &o), -EBADMSG);

@@ -86,9 +86,9 @@ static void test_enum_by_name_and_number(void **state) {
 static void test_duration_and_wrapper(void **state) {
         Run r;
         /* connect_timeout=4 Duration{1, 500000000}; per_connection_buffer_limit_bytes=5 UInt32Value{7} */
-        run(&r, "envoy.config.cluster.v3.Cluster", "connect_timeout: 1.5s\nper_connection_buffer_limit_bytes: 7\n");
+        run(&r, "envoy.config.cluster.v3.Cluster", "name: c\nconnect_timeout: 1.5s\nper_connection_buffer_limit_bytes: 7\n");
         assert_int_equal(r.errors, 0);
-        ASSERT_BYTES(&r, "\x22\x08\x08\x01\x10\x80\xca\xb5\xee\x01" "\x2a\x02\x08\x07");
+        ASSERT_BYTES(&r, "\x0a\x01" "c" "\x22\x08\x08\x01\x10\x80\xca\xb5\xee\x01" "\x2a\x02\x08\x07");
         done(&r);
 }
 
@@ -159,10 +159,10 @@ static void test_legacy_single_value_for_list(void **state) {
 
 static void test_legacy_quoted_bool_and_object_duration(void **state) {
         Run r;
-        run(&r, "envoy.config.cluster.v3.Cluster", "respect_dns_ttl: \"true\"\nconnect_timeout: {seconds: 2}\n");
+        run(&r, "envoy.config.cluster.v3.Cluster", "name: c\nrespect_dns_ttl: \"true\"\nconnect_timeout: {seconds: 2}\n");
         assert_int_equal(r.errors, 0);
         assert_int_equal(r.diags.n_warnings, 2);
-        ASSERT_BYTES(&r, "\x22\x02\x08\x02" "\xb8\x02\x01");
+        ASSERT_BYTES(&r, "\x0a\x01" "c" "\x22\x02\x08\x02" "\xb8\x02\x01");
         done(&r);
 }
 
@@ -186,9 +186,9 @@ static void test_number_for_string_is_error(void **state) {
 
 static void test_field_given_twice_in_both_styles(void **state) {
         Run r;
-        run(&r, "envoy.config.cluster.v3.Cluster", "connect_timeout: 1s\nconnectTimeout: 2s\n");
+        run(&r, "envoy.config.cluster.v3.Cluster", "name: c\nconnect_timeout: 1s\nconnectTimeout: 2s\n");
         assert_int_equal(r.errors, 1);
-        assert_non_null(strstr(diag_text(&r, 0), "t.yaml:2:1: error: connect_timeout: field given twice"));
+        assert_non_null(strstr(diag_text(&r, 0), "t.yaml:3:1: error: connect_timeout: field given twice"));
         done(&r);
 }
 
@@ -215,7 +215,8 @@ static void test_nested_path_and_all_errors_reported(void **state) {
 static void test_bad_duration_enum_and_type_url(void **state) {
         Run r;
         run(&r, "envoy.config.cluster.v3.Cluster", "connect_timeout: 5\nlb_policy: FASTEST\n"
-                                                     "transport_socket: {name: t, typed_config: {\"@type\": type.googleapis.com/no.Such}}\n");
+                                                     "transport_socket: {name: t, typed_config: {\"@type\": type.googleapis.com/no.Such}}\n"
+                                                     "name: c\n");
         assert_int_equal(r.errors, 3);
         assert_non_null(strstr(diag_text(&r, 0), "1:18: error: connect_timeout: expected a duration like \"1.5s\""));
         assert_non_null(strstr(diag_text(&r, 1), "2:12: error: lb_policy: unknown value \"FASTEST\" for enum envoy.config.cluster.v3.Cluster.LbPolicy"));
