@@ -163,14 +163,16 @@ static char *json_name_of(const char *name) {
         return r;
 }
 
-/* The payload of extension 1071 (PGV's number on every options message)
- * among an options message's unknown fields. */
-static bool pgv_option(const ProtobufCMessage *options, const uint8_t **ret, size_t *ret_len, uint64_t *ret_varint) {
+/* The payload of extension number (PGV's 1071 on every options message,
+ * 1072 for MessageOptions' ignored) among an options message's unknown
+ * fields. */
+static bool pgv_option(const ProtobufCMessage *options, uint32_t number, const uint8_t **ret, size_t *ret_len,
+                       uint64_t *ret_varint) {
         if (!options)
                 return false;
         for (unsigned i = options->n_unknown_fields; i > 0; i--) {
                 const ProtobufCMessageUnknownField *u = &options->unknown_fields[i - 1];
-                if (u->tag != 1071)
+                if (u->tag != number)
                         continue;
                 WireReader rd = { u->data, u->data + u->len };
                 uint64_t v = 0;
@@ -241,7 +243,7 @@ static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
                 }
                 const uint8_t *rules;
                 size_t rules_len;
-                if (fd->options && pgv_option(&fd->options->base, &rules, &rules_len, NULL)) {
+                if (fd->options && pgv_option(&fd->options->base, 1071, &rules, &rules_len, NULL)) {
                         SchemaRules *r = NULL;
                         if (schema_rules_parse(rules, rules_len, &r) < 0) {
                                 *ret_error = xasprintf("%s.%s: (validate.rules) do not decode", mx->m.full_name, fd->name);
@@ -265,7 +267,7 @@ static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
                 uint64_t v = 0;
                 const uint8_t *p;
                 size_t n;
-                if (d->oneof_decl[i]->options && pgv_option(&d->oneof_decl[i]->options->base, &p, &n, &v) && v) {
+                if (d->oneof_decl[i]->options && pgv_option(&d->oneof_decl[i]->options->base, 1071, &p, &n, &v) && v) {
                         if (!required)
                                 required = xcalloc(d->n_oneof_decl, sizeof(bool));
                         required[i] = true;
@@ -273,10 +275,12 @@ static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
                 }
         }
         mx->m.oneof_required = required;
-        uint64_t disabled = 0;
+        /* disabled (1071) or ignored (1072): none of the message's rules apply */
+        uint64_t disabled = 0, ignored = 0;
         const uint8_t *p;
         size_t n;
-        mx->m.validate_disabled = d->options && pgv_option(&d->options->base, &p, &n, &disabled) && disabled;
+        mx->m.validate_disabled = d->options && ((pgv_option(&d->options->base, 1071, &p, &n, &disabled) && disabled) ||
+                                                 (pgv_option(&d->options->base, 1072, &p, &n, &ignored) && ignored));
         for (size_t i = 0; i < d->n_field; i++)
                 if (f[i].oneof_index >= 0 && (size_t) f[i].oneof_index + 1 > n_real)
                         n_real = (size_t) f[i].oneof_index + 1;

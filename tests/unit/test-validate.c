@@ -46,8 +46,10 @@ static const char *const base[] = {
         "cluster: backend",
         "host: example.com",
         "ip: 10.0.0.1",
-        "skipped: -5s",
+        "skipped: {id: \"\"}", /* message skip: Inner's rule is not checked */
         "ports: [1, 2]",
+        "off: {port: 99}", /* validate.disabled */
+        "ign: {port: 99}", /* validate.ignored */
 };
 
 typedef struct Case {
