@@ -9,6 +9,7 @@
 
 #include "build.h"
 #include "compile.h"
+#include "graph.h"
 #include "hashmap.h"
 #include "wire.h"
 #include "yamltree.h"
@@ -189,9 +190,7 @@ static void wire_source(Wiring *w, YamlNode *parent, const char *field, const ch
         if (cs && cs->kind != YAML_KIND_NULL) {
                 if (cs->kind != YAML_KIND_MAP)
                         return; /* the encoder reports it */
-                if (!yaml_map_get_field(cs, "path") && !yaml_map_get_field(cs, "path_config_source") &&
-                    cs->n > 0 && (yaml_map_get_field(cs, "ads") || yaml_map_get_field(cs, "api_config_source") ||
-                                  yaml_map_get_field(cs, "self")))
+                if (config_source_is_remote(cs))
                         return;
                 yaml_map_remove_field(cs, "path");
                 yaml_map_remove_field(cs, "path_config_source");
@@ -896,13 +895,36 @@ static bool file_in_node(const CachedFile *f, const char *node_id, bool *ret_fro
         return false;
 }
 
+/* Whether the node has a candidate for key (resource_key()). */
+static bool node_has_key(const SourceCache *c, const char *node_id, const char *key, size_t key_len) {
+        const KeyEntry *ke = hashmap_get(&c->keys, key, key_len);
+        for (size_t i = 0; ke && i < ke->n; i++) {
+                bool from_node;
+                if (file_in_node(ke->items[i].file, node_id, &from_node))
+                        return true;
+        }
+        return false;
+}
+
+typedef struct NodeScope {
+        const SourceCache *cache;
+        const char *node_id;
+} NodeScope;
+
+static bool node_scope_has(void *userdata, ResourceType t, const char *name) {
+        const NodeScope *n = userdata;
+        size_t kl;
+        _cleanup_free_ char *key = resource_key(t, name, &kl);
+        return node_has_key(n->cache, n->node_id, key, kl);
+}
+
 /* Merges entries (reordered here) into the node's files, of every type or
  * only those set in want: the node's resource replaces common's of the same
  * type and name, VirtualHosts are spliced into their RouteConfiguration,
  * the node's directory is substituted into wired config sources. Files are
  * appended to out, sorted by path; errors go to diags. */
-static void merge_split(Entry *entries, size_t n, const BuildOptions *opts, const bool *want, DiagList *diags,
-                        NodeOutput *out) {
+static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const BuildOptions *opts, const bool *want,
+                        DiagList *diags, NodeOutput *out) {
         /* stable: equal (type, name) keep file order, so duplicates report
          * the later one against the first */
         if (n > 1)
@@ -930,6 +952,8 @@ static void merge_split(Entry *entries, size_t n, const BuildOptions *opts, cons
                 live[n_live++] = winner->r;
                 i = j;
         }
+        if (diags->n_errors == errors_before)
+                graph_check(live, n_live, node_scope_has, (void *) scope, scope->node_id, !want, diags);
 
         /* final resources: VirtualHosts spliced into their RouteConfiguration,
          * the node's directory substituted into wired config sources */
@@ -1080,7 +1104,7 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
         }
         NodeOutput out = {};
         if (diags->n_errors == errors_before)
-                merge_split(entries, n, opts, NULL, diags, &out);
+                merge_split(&(NodeScope) { c, node_id }, entries, n, opts, NULL, diags, &out);
         free(entries);
         if (diags->n_errors > errors_before) {
                 node_output_done(&out);
@@ -1111,17 +1135,11 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                 *ret_before = old;
                 return build_node_from_cache(c, node_id, opts, diags, ret);
         }
-        size_t errors_before = diags->n_errors;
-        copy_file_diags(c, node_id, opts, diags);
-        if (diags->n_errors > errors_before) {
-                *ret_before = old;
-                return -EBADMSG;
-        }
-
         /* the keys changed in common/ and nodes/<id>/ by the last refresh;
          * a VirtualHost's RouteConfiguration with it */
         const ScopeChanges *scopes[2] = { &c->common, hashmap_get(&c->node_changes, node_id, strlen(node_id)) };
         StrList keys = {};
+        bool removed = false;
         for (size_t s = 0; s < 2; s++)
                 for (size_t i = 0; scopes[s] && i < scopes[s]->n; i++) {
                         const char *key = scopes[s]->keys[i];
@@ -1130,7 +1148,22 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                         if (slash)
                                 strlist_add(&keys, xasprintf("%c%.*s", '0' + RESOURCE_ROUTE_CONFIGURATION,
                                                              (int) (slash - key - 1), key + 1));
+                        /* a resource gone may leave names pointing nowhere in
+                         * files that stay: the graph is checked whole */
+                        removed = removed || !node_has_key(c, node_id, key, strlen(key));
                 }
+        if (removed) {
+                strlist_free(&keys);
+                *ret_before = old;
+                return build_node_from_cache(c, node_id, opts, diags, ret);
+        }
+        size_t errors_before = diags->n_errors;
+        copy_file_diags(c, node_id, opts, diags);
+        if (diags->n_errors > errors_before) {
+                strlist_free(&keys);
+                *ret_before = old;
+                return -EBADMSG;
+        }
         bool sotw_dirty[_RESOURCE_TYPE_MAX] = {}, want[_RESOURCE_TYPE_MAX] = {};
         Hashmap seen = {};
         StrList paths = {};
@@ -1185,7 +1218,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                 }
         }
         NodeOutput fresh = {};
-        merge_split(entries, n, opts, want, diags, &fresh);
+        merge_split(&(NodeScope) { c, node_id }, entries, n, opts, want, diags, &fresh);
         free(entries);
         hashmap_free(&seen);
         strlist_free(&keys);

@@ -4,6 +4,7 @@
  * as a google.protobuf.Any. Resources of a large DiscoveryResponse are
  * encoded one at a time while the YAML is still being read. */
 #include "compile.h"
+#include "graph.h"
 #include "encode.h"
 #include "expand.h"
 
@@ -16,6 +17,7 @@ typedef struct CompileCtx {
         Encoder enc;
         Buf scratch;
         size_t n_errors;
+        ResourceFacts early; /* of the resource being read, from its early-encoded lists */
 } CompileCtx;
 
 static void ctx_error(CompileCtx *c, const YamlNode *at, const char *path, const char *fmt, ...) _printf_(4, 5);
@@ -80,14 +82,20 @@ static void compile_resource(CompileCtx *c, YamlArena *arena, YamlNode *item, co
         }
         _cleanup_free_ char *name_copy = xstrdup(name->str);
         bool wired = c->hooks && c->hooks->rewrite && c->hooks->rewrite(c->hooks->userdata, arena, rt, item, c->file, c->diags);
+        ResourceFacts facts = {};
+        size_t before = c->diags->n_errors;
+        graph_collect(c->schema, m, item, path, c->file, &facts, c->diags);
+        size_t graph_errors = c->diags->n_errors - before;
+        resource_facts_move(&facts, &c->early);
         /* encoded into a scratch buffer reused across resources, then copied
          * once at its final size */
         Buf *out = &c->scratch;
         out->len = 0;
         encoder_set_path(&c->enc, path);
         size_t errors = encode_any(&c->enc, item, out, NULL);
-        if (errors > 0) {
-                c->n_errors += errors;
+        if (errors + graph_errors > 0) {
+                c->n_errors += errors + graph_errors;
+                resource_facts_done(&facts);
                 return;
         }
         uint8_t *any = xmalloc(out->len);
@@ -101,6 +109,7 @@ static void compile_resource(CompileCtx *c, YamlArena *arena, YamlNode *item, co
                 .any = any,
                 .any_len = out->len,
                 .wired = wired,
+                .facts = facts,
         });
 }
 
@@ -109,6 +118,7 @@ static int on_resource(void *userdata, YamlArena *arena, YamlNode *item, size_t 
         char path[64];
         snprintf(path, sizeof path, "resources[%zu]", item_index);
         compile_resource(c, arena, item, path);
+        resource_facts_done(&c->early); /* taken by the resource, or dropped with it */
         return 0;
 }
 
@@ -154,6 +164,9 @@ static bool on_encode_early(void *userdata, const char *type, const YamlPathSegm
                         buf_printf(&where, "[%zu]", path[i].index);
         }
         _cleanup_free_ char *prefix = buf_steal_str(&where);
+        size_t before = c->diags->n_errors;
+        graph_collect(c->schema, m, node, prefix, c->file, &c->early, c->diags);
+        c->n_errors += c->diags->n_errors - before;
         encoder_set_path(&c->enc, prefix);
         c->n_errors += encode_message(&c->enc, m, node, ret);
         return true;
@@ -248,6 +261,7 @@ static int compile_input(const Schema *schema, const char *file, const char *dat
         int r = from_file ? yaml_parse_file(file, NULL, diags, &cb, &c, ret->sha256) : yaml_parse(file, data, len, NULL, diags, &cb, &c);
         encoder_done(&c.enc);
         buf_free(&c.scratch);
+        resource_facts_done(&c.early);
         if (r < 0 && r != -EBADMSG)
                 return r;
         return r < 0 || c.n_errors > 0 ? -EBADMSG : 0;

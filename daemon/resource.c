@@ -54,7 +54,19 @@ void resource_list_add(ResourceList *l, Resource r) {
         l->items[l->n++] = r;
 }
 
+void resource_facts_done(ResourceFacts *f) {
+        for (size_t i = 0; i < f->n_refs; i++) {
+                free(f->refs[i].name);
+                free(f->refs[i].path);
+        }
+        free(f->refs);
+        free(f->address);
+        free(f->scope_key);
+        *f = (ResourceFacts) {};
+}
+
 void resource_done(Resource *r) {
+        resource_facts_done(&r->facts);
         free(r->name);
         free(r->file);
         if (!r->any_in_own_file)

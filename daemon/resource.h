@@ -29,6 +29,26 @@ ResourceType resource_type_from_message(const char *full_name);
 /* The field that names a resource of this type ("name" or "cluster_name"). */
 const char *resource_type_name_field(ResourceType t);
 
+/* A name a resource uses: a route's cluster, a listener's route
+ * configuration, an EDS cluster's endpoints, a TLS context's secret. */
+typedef struct ResourceRef {
+        ResourceType type; /* of the resource named */
+        char *name;
+        char *path;        /* field path of the name */
+        unsigned line, column;
+} ResourceRef;
+
+/* What the graph checks need to know of a resource (graph.h). */
+typedef struct ResourceFacts {
+        ResourceRef *refs;
+        size_t n_refs;
+        char *address;     /* a listener's "tcp 0.0.0.0:80"; NULL for none */
+        char *scope_key;   /* a ScopedRouteConfiguration's key fragments */
+        unsigned line, column; /* of the address or the key */
+} ResourceFacts;
+
+void resource_facts_done(ResourceFacts *f);
+
 typedef struct Resource {
         ResourceType type;
         char *name;
@@ -41,6 +61,7 @@ typedef struct Resource {
          * made once and shared by every node when nothing in it is per node */
         struct ResourceFile *own_file;
         bool any_in_own_file; /* any points into own_file->data */
+        ResourceFacts facts;
 } Resource;
 
 typedef struct ResourceFile {

@@ -49,13 +49,21 @@ static bool contains(const NodeFile *f, const char *needle) {
         return memmem(f->data, f->len, needle, strlen(needle)) != NULL;
 }
 
+/* A build that must succeed; its diagnostics are shown when it does not. */
+static void assert_built(int r, const DiagList *d) {
+        if (r != 0)
+                diag_list_print(d, stderr);
+        assert_int_equal(r, 0);
+}
+
 static const BuildOptions opts = { .output_dir = "/run/fsxds/n1", .mode = PUBLISH_MODE_RENAME };
 
 static void test_merge_wire_and_split(void **state) {
         put("common/clusters.yaml",
             "resources:\n"
             "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: web, type: STRICT_DNS, connect_timeout: 1s}\n"
-            "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: api, type: EDS}\n");
+            "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: api, type: EDS}\n"
+            "- {\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment, cluster_name: api}\n");
         put("nodes/n1/web.yaml",
             "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: web\ntype: EDS\n"
             "eds_cluster_config: {service_name: web-svc, eds_config: {path: /old/place.yaml}}\n");
@@ -67,13 +75,14 @@ static void test_merge_wire_and_split(void **state) {
         put("nodes/n2/other.yaml", "garbage: [\n");
         DiagList d = {};
         NodeOutput o = {};
-        assert_int_equal(build_node(schema, tree, "n1", &opts, &d, &o), 0);
+        assert_built(build_node(schema, tree, "n1", &opts, &d, &o), &d);
         assert_int_equal(d.n_errors, 0);
-        assert_int_equal(o.n, 4);
+        assert_int_equal(o.n, 5);
         assert_string_equal(o.files[0].path, "cds/cds.pb");
         assert_string_equal(o.files[1].path, "eds/a%2Fb%20c.pb");
-        assert_string_equal(o.files[2].path, "eds/web-svc.pb");
-        assert_string_equal(o.files[3].path, "lds/lds.pb");
+        assert_string_equal(o.files[2].path, "eds/api.pb");
+        assert_string_equal(o.files[3].path, "eds/web-svc.pb");
+        assert_string_equal(o.files[4].path, "lds/lds.pb");
         const NodeFile *cds = &o.files[0];
         assert_int_equal(cds->n_resources, 2);
         /* the node's web (EDS, wired) replaced common's STRICT_DNS web */
@@ -94,8 +103,8 @@ static void test_merge_wire_and_split(void **state) {
 static void test_deterministic(void **state) {
         DiagList d = {};
         NodeOutput a = {}, b = {};
-        assert_int_equal(build_node(schema, tree, "n1", &opts, &d, &a), 0);
-        assert_int_equal(build_node(schema, tree, "n1", &opts, &d, &b), 0);
+        assert_built(build_node(schema, tree, "n1", &opts, &d, &a), &d);
+        assert_built(build_node(schema, tree, "n1", &opts, &d, &b), &d);
         assert_int_equal(a.n, b.n);
         for (size_t i = 0; i < a.n; i++) {
                 assert_int_equal(a.files[i].len, b.files[i].len);
@@ -120,7 +129,7 @@ static void test_virtual_host_merge_and_rds_wiring(void **state) {
         DiagList d = {};
         NodeOutput o = {};
         BuildOptions wd = { .output_dir = "/run/fsxds/n3", .mode = PUBLISH_MODE_WATCHED_DIRECTORY };
-        assert_int_equal(build_node(schema, tree, "n3", &wd, &d, &o), 0);
+        assert_built(build_node(schema, tree, "n3", &wd, &d, &o), &d);
         const NodeFile *rds = find(&o, "rds/rc.pb");
         assert_non_null(rds);
         assert_int_equal(rds->n_resources, 1);
@@ -183,6 +192,8 @@ static void test_source_cache(void **state) {
         _cleanup_(source_cache_freep) SourceCache *c = NULL;
         assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
         put("nodes/c1/x.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: x\ntype: EDS\n");
+        put("nodes/c1/cla.yaml", "resources:\n- {\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment, cluster_name: x}\n"
+                                 "- {\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment, cluster_name: yy}\n");
         int first = source_cache_refresh(c, tree, NULL);
         assert_true(first > 0);
         assert_int_equal(source_cache_refresh(c, tree, NULL), 0); /* nothing changed */
@@ -200,8 +211,8 @@ static void test_source_cache(void **state) {
         DiagList d = {};
         NodeOutput a = {}, b = {};
         BuildOptions oa = { .output_dir = "/out/c1" }, ob = { .output_dir = "/elsewhere/c1" };
-        assert_int_equal(build_node_from_cache(c, "c1", &oa, &d, &a), 0);
-        assert_int_equal(build_node_from_cache(c, "c1", &ob, &d, &b), 0);
+        assert_built(build_node_from_cache(c, "c1", &oa, &d, &a), &d);
+        assert_built(build_node_from_cache(c, "c1", &ob, &d, &b), &d);
         assert_true(contains(find(&a, "cds/cds.pb"), "/out/c1/eds/yy.pb"));
         assert_true(contains(find(&b, "cds/cds.pb"), "/elsewhere/c1/eds/yy.pb"));
         assert_false(contains(find(&b, "cds/cds.pb"), "fsxds-node-dir"));
@@ -236,7 +247,7 @@ static void random_resource(Buf *b, const char *tag, unsigned port, bool vhosts)
         switch (rnd(vhosts ? 8 : 7)) {
         case 0:
                 buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: %s, type: %s}\n", name,
-                           rnd(2) ? "EDS" : "STATIC");
+                           rnd(4) ? "STATIC" : "EDS");
                 break;
         case 1:
                 buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment, cluster_name: %s, "
@@ -245,16 +256,16 @@ static void random_resource(Buf *b, const char *tag, unsigned port, bool vhosts)
                 break;
         case 2:
                 buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.route.v3.RouteConfiguration, name: %s, "
-                           "virtual_hosts: [{name: v%u, domains: [\"*\"], routes: [{match: {prefix: /}, route: {cluster: c0}}]}]}\n",
-                           name, port);
+                           "virtual_hosts: [{name: v%u, domains: [\"*\"], routes: [{match: {prefix: /}, route: {cluster: %s}}]}]}\n",
+                           name, port, rnd(4) ? "base" : name);
                 break;
         case 3:
                 buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.config.listener.v3.Listener, name: %s, "
                            "address: {socket_address: {address: 0.0.0.0, port_value: %u}}, filter_chains: [{filters: [{name: hcm, "
                            "typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager, "
-                           "stat_prefix: x, rds: {route_config_name: %s}, http_filters: [{name: router, typed_config: "
+                           "stat_prefix: x, rds: {route_config_name: %s%s}, http_filters: [{name: router, typed_config: "
                            "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]}}]}]}\n",
-                           name, 8000 + rnd(2), name);
+                           name, 8000 + rnd(2), name, rnd(4) ? ", config_source: {ads: {}}" : "");
                 break;
         case 4:
                 buf_printf(b, "- {\"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret, name: %s, "
@@ -297,8 +308,9 @@ static void assert_same_build(int r_full, const DiagList *d_full, const NodeOutp
 }
 
 /* Builds node u1 from scratch and from prev; both must agree. Returns the
- * update (the next prev). */
-static NodeOutput update_and_compare(SourceCache *c, NodeOutput *prev, uint64_t *prev_seq) {
+ * update (the next prev; empty when the build failed); *ret_rule: the rule
+ * of the first error, if any. */
+static NodeOutput update_and_compare_rule(SourceCache *c, NodeOutput *prev, uint64_t *prev_seq, char **ret_rule) {
         BuildOptions o = { .output_dir = "/run/fsxds/u", .skip_notes = true };
         DiagList df = {}, du = {};
         NodeOutput full = {}, upd = {};
@@ -308,10 +320,59 @@ static NodeOutput update_and_compare(SourceCache *c, NodeOutput *prev, uint64_t 
         int ru = build_node_update(c, "u1", &o, prev, *prev_seq, &du, &upd, &before);
         node_output_done(&before);
         assert_same_build(rf, &df, &full, ru, &du, &upd);
-        assert_int_equal(ru, 0);
+        *ret_rule = NULL;
+        for (size_t i = 0; i < du.n && !*ret_rule; i++)
+                if (du.items[i].level == DIAG_ERROR)
+                        *ret_rule = xstrdup(du.items[i].rule ? du.items[i].rule : "(none)");
         *prev_seq = source_cache_seq(c);
         node_output_done(&full);
+        diag_list_clear(&df);
+        diag_list_clear(&du);
         return upd;
+}
+
+static NodeOutput update_and_compare(SourceCache *c, NodeOutput *prev, uint64_t *prev_seq) {
+        _cleanup_free_ char *rule = NULL;
+        NodeOutput o = update_and_compare_rule(c, prev, prev_seq, &rule);
+        assert_null(rule);
+        return o;
+}
+
+/* The graph checks hold in an update too: a route to a cluster that is
+ * not there, and a cluster that goes while a route still names it. */
+static void test_update_graph(void **state) {
+        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(mkdir(tree, 0700), 0);
+        _cleanup_(source_cache_freep) SourceCache *c = NULL;
+        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        static const char *const rc = "\"@type\": type.googleapis.com/envoy.config.route.v3.RouteConfiguration\nname: r\n"
+                                      "virtual_hosts: [{name: v, domains: [\"*\"], routes: [{match: {prefix: /}, route: {cluster: %s}}]}]\n";
+        put("common/cluster.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: web\ntype: STATIC\n");
+        _cleanup_free_ char *good = xasprintf(rc, "web"), *bad = xasprintf(rc, "nosuch");
+        put("common/rc.yaml", good);
+        NodeOutput prev = {};
+        uint64_t seq = 0;
+        char *rule = NULL;
+        prev = update_and_compare(c, &prev, &seq);
+        put("common/rc.yaml", bad);
+        prev = update_and_compare_rule(c, &prev, &seq, &rule);
+        assert_string_equal(rule, "graph.cluster");
+        free(rule);
+        put("common/rc.yaml", good);
+        prev = update_and_compare(c, &prev, &seq); /* from scratch: the failed build left no prev */
+        prev = update_and_compare(c, &prev, &seq); /* an update with nothing changed */
+        put("common/rc.yaml", bad);
+        prev = update_and_compare_rule(c, &prev, &seq, &rule);
+        assert_string_equal(rule, "graph.cluster");
+        free(rule);
+        put("common/rc.yaml", good);
+        prev = update_and_compare(c, &prev, &seq);
+        _cleanup_free_ char *p = xasprintf("%s/common/cluster.yaml", tree);
+        assert_int_equal(unlink(p), 0);
+        prev = update_and_compare_rule(c, &prev, &seq, &rule);
+        assert_string_equal(rule, "graph.cluster");
+        free(rule);
+        node_output_done(&prev);
 }
 
 static void test_update_virtual_host_removed(void **state) {
@@ -355,6 +416,8 @@ static void test_update_equals_full_build(void **state) {
         /* a tree of its own: what the other tests left would get in the way */
         nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
         assert_int_equal(mkdir(tree, 0700), 0);
+        /* what most names point to, never edited */
+        put("common/base.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: base\ntype: STATIC\n");
         _cleanup_(source_cache_freep) SourceCache *c = NULL;
         assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
         NodeOutput prev[3] = {};
@@ -427,6 +490,7 @@ int main(void) {
                 cmocka_unit_test(test_source_cache),
                 cmocka_unit_test(test_update_equals_full_build),
                 cmocka_unit_test(test_update_virtual_host_removed),
+                cmocka_unit_test(test_update_graph),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/* Whole-graph validation: facts from the YAML, local checks, node checks. */
+#include "graph.h"
+#include "hashmap.h"
+
+#define ROUTER_TYPE "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+#define ROUTER_NAME "envoy.filters.http.router"
+
+bool config_source_is_remote(const YamlNode *cs) {
+        return cs && cs->kind == YAML_KIND_MAP && cs->n > 0 && !yaml_map_get_field(cs, "path") &&
+               !yaml_map_get_field(cs, "path_config_source") &&
+               (yaml_map_get_field(cs, "ads") || yaml_map_get_field(cs, "api_config_source") || yaml_map_get_field(cs, "self"));
+}
+
+typedef struct Walk {
+        const Schema *schema;
+        const char *file;
+        ResourceFacts *facts;
+        DiagList *diags;
+        Buf path;
+        unsigned depth;
+} Walk;
+
+static size_t push_field(Walk *w, const char *name) {
+        size_t saved = w->path.len;
+        if (w->path.len > 0)
+                buf_putc(&w->path, '.');
+        buf_append(&w->path, name, strlen(name));
+        return saved;
+}
+
+static size_t push_index(Walk *w, size_t i) {
+        size_t saved = w->path.len;
+        buf_printf(&w->path, "[%zu]", i);
+        return saved;
+}
+
+static char *path_now(const Walk *w) {
+        return xstrndup(w->path.data ? (const char *) w->path.data : "", w->path.len);
+}
+
+static void walk_error(Walk *w, const YamlNode *at, const char *rule, const char *fmt, ...) _printf_(4, 5);
+static void walk_error(Walk *w, const YamlNode *at, const char *rule, const char *fmt, ...) {
+        _cleanup_free_ char *path = path_now(w);
+        va_list ap;
+        va_start(ap, fmt);
+        diag_addv_rule(w->diags, DIAG_ERROR, w->file, at->line, at->column, path, rule, fmt, ap);
+        va_end(ap);
+}
+
+/* Records that the resource names (t, name->str) at field (relative to
+ * the current path; "" for the current node). */
+static void add_ref(Walk *w, ResourceType t, const YamlNode *name, const char *field) {
+        if (!name || name->kind != YAML_KIND_STRING || name->n == 0)
+                return; /* missing or empty: the field rules say so */
+        size_t saved = *field ? push_field(w, field) : w->path.len;
+        ResourceFacts *f = w->facts;
+        f->refs = xrealloc(f->refs, (f->n_refs + 1) * sizeof(ResourceRef));
+        f->refs[f->n_refs++] = (ResourceRef) { t, xstrdup(name->str), path_now(w), name->line, name->column };
+        w->path.len = saved;
+}
+
+/* The uint32 a weight is written as (a number, or a legacy {value: N}). */
+static bool weight_of(const YamlNode *v, uint64_t *ret) {
+        if (v && v->kind == YAML_KIND_MAP)
+                v = yaml_map_get_field(v, "value");
+        if (!v || !yaml_is_scalar(v) || !*v->str)
+                return false;
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v->str, &end, 10);
+        if (errno || *end)
+                return false;
+        *ret = x;
+        return true;
+}
+
+/* RouteAction and TcpProxy: a cluster, or weighted clusters. */
+static void cluster_targets(Walk *w, const YamlNode *node, bool route) {
+        add_ref(w, RESOURCE_CLUSTER, yaml_map_get_field(node, "cluster"), "cluster");
+        const YamlNode *wc = yaml_map_get_field(node, "weighted_clusters");
+        const YamlNode *list = wc && wc->kind == YAML_KIND_MAP ? yaml_map_get_field(wc, "clusters") : NULL;
+        if (!list || list->kind != YAML_KIND_SEQ)
+                return;
+        size_t saved = push_field(w, "weighted_clusters");
+        uint64_t sum = 0;
+        bool known = list->n > 0;
+        for (uint32_t i = 0; i < list->n; i++) {
+                const YamlNode *c = list->items[i];
+                if (c->kind != YAML_KIND_MAP)
+                        continue;
+                size_t s2 = push_field(w, "clusters");
+                push_index(w, i);
+                add_ref(w, RESOURCE_CLUSTER, yaml_map_get_field(c, "name"), "name");
+                w->path.len = s2;
+                uint64_t x;
+                const YamlNode *weight = yaml_map_get_field(c, "weight");
+                if (weight_of(weight, &x))
+                        sum += x;
+                else if (weight || !route)
+                        known = false; /* a TcpProxy weight has no default worth guessing */
+        }
+        if (known && sum == 0 && route)
+                walk_error(w, wc, "graph.weights", "the weighted clusters' weights add up to 0: no request would be routed");
+        w->path.len = saved;
+}
+
+static bool is_router_filter(const YamlNode *filter) {
+        const YamlNode *tc = yaml_map_get_field(filter, "typed_config");
+        const YamlNode *t = tc && tc->kind == YAML_KIND_MAP ? yaml_map_get(tc, "@type") : NULL;
+        if (t && t->kind == YAML_KIND_STRING)
+                return streq(t->str, ROUTER_TYPE);
+        const YamlNode *name = yaml_map_get_field(filter, "name");
+        return !tc && name && name->kind == YAML_KIND_STRING && streq(name->str, ROUTER_NAME);
+}
+
+static void http_connection_manager(Walk *w, const YamlNode *node) {
+        const YamlNode *rds = yaml_map_get_field(node, "rds");
+        if (rds && rds->kind == YAML_KIND_MAP && !config_source_is_remote(yaml_map_get_field(rds, "config_source")))
+                add_ref(w, RESOURCE_ROUTE_CONFIGURATION, yaml_map_get_field(rds, "route_config_name"), "rds.route_config_name");
+        const YamlNode *filters = yaml_map_get_field(node, "http_filters");
+        size_t n = filters && filters->kind == YAML_KIND_SEQ ? filters->n : 0, router = n;
+        for (size_t i = 0; i < n; i++)
+                if (filters->items[i]->kind == YAML_KIND_MAP && is_router_filter(filters->items[i]))
+                        router = i;
+        if (router == n) {
+                size_t saved = push_field(w, "http_filters");
+                walk_error(w, filters ? filters : node, "graph.router-filter",
+                           "no HTTP router filter (%s, typed_config %s): requests would be answered by no upstream",
+                           ROUTER_NAME, ROUTER_TYPE);
+                w->path.len = saved;
+        } else if (router != n - 1) {
+                size_t saved = push_field(w, "http_filters");
+                push_index(w, router);
+                walk_error(w, filters->items[router], "graph.router-last",
+                           "the router filter is filter %zu of %zu: it must be the last one (Envoy rejects filters after a "
+                           "terminal filter)", router + 1, n);
+                w->path.len = saved;
+        }
+}
+
+static void cluster(Walk *w, const YamlNode *node) {
+        const YamlNode *t = yaml_map_get_field(node, "type");
+        if (!t || !yaml_is_scalar(t) || !(streq(t->str, "EDS") || streq(t->str, "3")))
+                return;
+        const YamlNode *ecc = yaml_map_get_field(node, "eds_cluster_config");
+        if (ecc && ecc->kind == YAML_KIND_MAP && config_source_is_remote(yaml_map_get_field(ecc, "eds_config")))
+                return;
+        const YamlNode *svc = ecc && ecc->kind == YAML_KIND_MAP ? yaml_map_get_field(ecc, "service_name") : NULL;
+        if (svc && svc->kind == YAML_KIND_STRING && svc->n > 0)
+                add_ref(w, RESOURCE_CLUSTER_LOAD_ASSIGNMENT, svc, "eds_cluster_config.service_name");
+        else
+                add_ref(w, RESOURCE_CLUSTER_LOAD_ASSIGNMENT, yaml_map_get_field(node, "name"), "name");
+}
+
+/* A canonical text of a YAML value: mappings with sorted keys. */
+static void canonical(const YamlNode *v, Buf *out) {
+        if (!v || v->kind == YAML_KIND_NULL) {
+                buf_printf(out, "{}");
+                return;
+        }
+        if (v->kind == YAML_KIND_SEQ) {
+                buf_putc(out, '[');
+                for (uint32_t i = 0; i < v->n; i++) {
+                        canonical(v->items[i], out);
+                        buf_putc(out, ',');
+                }
+                buf_putc(out, ']');
+                return;
+        }
+        if (v->kind != YAML_KIND_MAP) {
+                buf_printf(out, "%d:%s", (int) v->kind, v->str ? v->str : "");
+                return;
+        }
+        /* keys sorted by insertion: mappings here are small */
+        const YamlNode **keys = xcalloc(v->n + 1, sizeof(YamlNode *));
+        for (uint32_t i = 0; i < v->n; i++) {
+                const YamlNode *k = v->items[2 * i];
+                uint32_t j = i;
+                while (j > 0 && strcmp(keys[j - 1]->str, k->str) > 0) {
+                        keys[j] = keys[j - 1];
+                        j--;
+                }
+                keys[j] = k;
+        }
+        buf_putc(out, '{');
+        for (uint32_t i = 0; i < v->n; i++) {
+                buf_printf(out, "%s=", keys[i]->str);
+                canonical(yaml_map_get(v, keys[i]->str), out);
+                buf_putc(out, ',');
+        }
+        buf_putc(out, '}');
+        free(keys);
+}
+
+static void listener(Walk *w, const YamlNode *node) {
+        const YamlNode *addr = yaml_map_get_field(node, "address");
+        const YamlNode *sa = addr && addr->kind == YAML_KIND_MAP ? yaml_map_get_field(addr, "socket_address") : NULL;
+        if (sa && sa->kind == YAML_KIND_MAP) {
+                const YamlNode *a = yaml_map_get_field(sa, "address"), *p = yaml_map_get_field(sa, "port_value");
+                const YamlNode *proto = yaml_map_get_field(sa, "protocol");
+                bool udp = proto && yaml_is_scalar(proto) && (streq(proto->str, "UDP") || streq(proto->str, "1"));
+                if (a && yaml_is_scalar(a) && p && yaml_is_scalar(p)) {
+                        free(w->facts->address);
+                        w->facts->address = xasprintf("%s %s:%s", udp ? "udp" : "tcp", a->str, p->str);
+                        w->facts->line = sa->line;
+                        w->facts->column = sa->column;
+                }
+        }
+        const YamlNode *chains = yaml_map_get_field(node, "filter_chains");
+        if (!chains || chains->kind != YAML_KIND_SEQ)
+                return;
+        char **texts = xcalloc(chains->n + 1, sizeof(char *));
+        for (uint32_t i = 0; i < chains->n; i++) {
+                const YamlNode *c = chains->items[i];
+                const YamlNode *m = c->kind == YAML_KIND_MAP ? yaml_map_get_field(c, "filter_chain_match") : NULL;
+                Buf b = {};
+                canonical(m, &b);
+                texts[i] = buf_steal_str(&b);
+                for (uint32_t j = 0; j < i; j++)
+                        if (streq(texts[i], texts[j])) {
+                                size_t saved = push_field(w, "filter_chains");
+                                push_index(w, i);
+                                walk_error(w, m ? m : c, "graph.filter-chain-match",
+                                           "filter chains %u and %u (line %u) have the same filter_chain_match: a connection "
+                                           "could match either", j, i, chains->items[j]->line);
+                                w->path.len = saved;
+                                break;
+                        }
+        }
+        for (uint32_t i = 0; i < chains->n; i++)
+                free(texts[i]);
+        free(texts);
+}
+
+static void scoped_route(Walk *w, const YamlNode *node) {
+        add_ref(w, RESOURCE_ROUTE_CONFIGURATION, yaml_map_get_field(node, "route_configuration_name"), "route_configuration_name");
+        const YamlNode *key = yaml_map_get_field(node, "key");
+        const YamlNode *frags = key && key->kind == YAML_KIND_MAP ? yaml_map_get_field(key, "fragments") : NULL;
+        if (!frags || frags->kind != YAML_KIND_SEQ)
+                return;
+        Buf b = {};
+        for (uint32_t i = 0; i < frags->n; i++) {
+                const YamlNode *s = frags->items[i]->kind == YAML_KIND_MAP ? yaml_map_get_field(frags->items[i], "string_key") : NULL;
+                buf_printf(&b, "%s%s", i ? "," : "", s && yaml_is_scalar(s) ? s->str : "");
+        }
+        free(w->facts->scope_key);
+        w->facts->scope_key = buf_steal_str(&b);
+        w->facts->line = key->line;
+        w->facts->column = key->column;
+}
+
+static void walk_message(Walk *w, const SchemaMessage *m, const YamlNode *node);
+
+static void walk_value(Walk *w, const SchemaMessage *m, const YamlNode *v) {
+        if (v->kind != YAML_KIND_SEQ) {
+                walk_message(w, m, v);
+                return;
+        }
+        for (uint32_t i = 0; i < v->n; i++) {
+                size_t saved = push_index(w, i);
+                walk_message(w, m, v->items[i]);
+                w->path.len = saved;
+        }
+}
+
+static void walk_message(Walk *w, const SchemaMessage *m, const YamlNode *node) {
+        if (node->kind != YAML_KIND_MAP || ++w->depth > 100) {
+                w->depth -= node->kind == YAML_KIND_MAP;
+                return; /* early-encoded lists were walked when they were read */
+        }
+        if (m->well_known == SCHEMA_WK_ANY) {
+                const YamlNode *t = yaml_map_get(node, "@type");
+                const SchemaMessage *inner = t && t->kind == YAML_KIND_STRING ? schema_message_by_type_url(w->schema, t->str) : NULL;
+                if (inner && inner->well_known == SCHEMA_WK_NONE)
+                        walk_message(w, inner, node);
+                w->depth--;
+                return;
+        }
+        if (m->well_known != SCHEMA_WK_NONE) {
+                w->depth--;
+                return;
+        }
+        const char *name = m->full_name;
+        if (streq(name, "envoy.config.route.v3.RouteAction"))
+                cluster_targets(w, node, true);
+        else if (streq(name, "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"))
+                cluster_targets(w, node, false);
+        else if (streq(name, "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"))
+                http_connection_manager(w, node);
+        else if (streq(name, "envoy.config.cluster.v3.Cluster"))
+                cluster(w, node);
+        else if (streq(name, "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig")) {
+                if (!config_source_is_remote(yaml_map_get_field(node, "sds_config")))
+                        add_ref(w, RESOURCE_SECRET, yaml_map_get_field(node, "name"), "name");
+        } else if (streq(name, "envoy.config.listener.v3.Listener"))
+                listener(w, node);
+        else if (streq(name, "envoy.config.route.v3.ScopedRouteConfiguration"))
+                scoped_route(w, node);
+        for (uint32_t i = 0; i < node->n; i++) {
+                const YamlNode *k = node->items[2 * i], *v = node->items[2 * i + 1];
+                if (!yaml_is_scalar(k))
+                        continue;
+                const SchemaField *f = schema_field_by_name(m, k->str, k->n);
+                if (!f || f->type != SCHEMA_TYPE_MESSAGE)
+                        continue;
+                size_t saved = push_field(w, f->name);
+                if (f->message->map_entry) {
+                        const SchemaField *vf = &f->message->fields[1];
+                        if (vf->type == SCHEMA_TYPE_MESSAGE && v->kind == YAML_KIND_MAP)
+                                for (uint32_t j = 0; j < v->n; j++)
+                                        walk_message(w, vf->message, v->items[2 * j + 1]);
+                } else
+                        walk_value(w, f->message, v);
+                w->path.len = saved;
+        }
+        w->depth--;
+}
+
+void graph_collect(const Schema *s, const SchemaMessage *m, const YamlNode *node, const char *path, const char *file,
+                   ResourceFacts *facts, DiagList *diags) {
+        Walk w = { .schema = s, .file = file, .facts = facts, .diags = diags };
+        buf_append(&w.path, path, strlen(path));
+        walk_message(&w, m, node);
+        buf_free(&w.path);
+}
+
+void resource_facts_move(ResourceFacts *dst, ResourceFacts *src) {
+        if (src->n_refs > 0) {
+                dst->refs = xrealloc(dst->refs, (dst->n_refs + src->n_refs) * sizeof(ResourceRef));
+                memcpy(dst->refs + dst->n_refs, src->refs, src->n_refs * sizeof(ResourceRef));
+                dst->n_refs += src->n_refs;
+        }
+        free(src->refs);
+        src->refs = NULL;
+        src->n_refs = 0;
+        resource_facts_done(src);
+}
+
+/* ---- the node's checks ---- */
+
+static const char *missing_what(ResourceType t) {
+        switch (t) {
+        case RESOURCE_CLUSTER:
+                return "cluster";
+        case RESOURCE_ROUTE_CONFIGURATION:
+                return "route configuration";
+        case RESOURCE_CLUSTER_LOAD_ASSIGNMENT:
+                return "ClusterLoadAssignment (the EDS cluster's endpoints)";
+        case RESOURCE_SECRET:
+                return "secret";
+        default:
+                return resource_type_to_string(t);
+        }
+}
+
+static const char *missing_rule(ResourceType t) {
+        switch (t) {
+        case RESOURCE_CLUSTER:
+                return "graph.cluster";
+        case RESOURCE_ROUTE_CONFIGURATION:
+                return "graph.route-config";
+        case RESOURCE_CLUSTER_LOAD_ASSIGNMENT:
+                return "graph.endpoints";
+        case RESOURCE_SECRET:
+                return "graph.secret";
+        default:
+                return "graph.reference";
+        }
+}
+
+/* No two resources of live with the same fact (by what), each reported at
+ * the later one with the location of the first. */
+static void check_unique(const Resource *const *live, size_t n, ResourceType t, bool address, const char *rule,
+                         DiagList *diags) {
+        Hashmap seen = {};
+        for (size_t i = 0; i < n; i++) {
+                const Resource *r = live[i];
+                const char *key = r->type != t ? NULL : address ? r->facts.address : r->facts.scope_key;
+                if (!key)
+                        continue;
+                const Resource *first = hashmap_get(&seen, key, strlen(key));
+                if (!first) {
+                        hashmap_put(&seen, key, strlen(key), (void *) r);
+                        continue;
+                }
+                if (address)
+                        diag_add_rule(diags, DIAG_ERROR, r->file, r->facts.line, r->facts.column, NULL, rule,
+                                      "listener \"%s\" binds %s, which listener \"%s\" binds too (%s:%u:%u)", r->name, key,
+                                      first->name, first->file, first->facts.line, first->facts.column);
+                else
+                        diag_add_rule(diags, DIAG_ERROR, r->file, r->facts.line, r->facts.column, NULL, rule,
+                                      "scope key \"%s\" of \"%s\" is the key of \"%s\" too (%s:%u:%u)", key, r->name,
+                                      first->name, first->file, first->facts.line, first->facts.column);
+        }
+        hashmap_free(&seen);
+}
+
+void graph_check(const Resource *const *live, size_t n, GraphLookup lookup, void *userdata, const char *node_id,
+                 bool whole, DiagList *diags) {
+        Hashmap used = {}; /* EDS service names the node's clusters use */
+        for (size_t i = 0; i < n; i++) {
+                const Resource *r = live[i];
+                for (size_t k = 0; k < r->facts.n_refs; k++) {
+                        const ResourceRef *ref = &r->facts.refs[k];
+                        if (whole && ref->type == RESOURCE_CLUSTER_LOAD_ASSIGNMENT)
+                                hashmap_put(&used, ref->name, strlen(ref->name), (void *) ref);
+                        if (lookup(userdata, ref->type, ref->name))
+                                continue;
+                        diag_add_rule(diags, DIAG_ERROR, r->file, ref->line, ref->column, ref->path, missing_rule(ref->type),
+                                      "no %s \"%s\" for node %s (%s \"%s\" names it)", missing_what(ref->type), ref->name, node_id,
+                                      resource_type_to_string(r->type), r->name);
+                }
+        }
+        check_unique(live, n, RESOURCE_LISTENER, true, "graph.listener-address", diags);
+        check_unique(live, n, RESOURCE_SCOPED_ROUTE_CONFIGURATION, false, "graph.scope-key", diags);
+        for (size_t i = 0; whole && i < n; i++) {
+                const Resource *r = live[i];
+                if (r->type == RESOURCE_CLUSTER_LOAD_ASSIGNMENT && !hashmap_get(&used, r->name, strlen(r->name)))
+                        diag_add_rule(diags, DIAG_WARNING, r->file, r->line, r->column, NULL, "graph.unused-endpoints",
+                                      "ClusterLoadAssignment \"%s\" is used by no EDS cluster of node %s", r->name, node_id);
+        }
+        hashmap_free(&used);
+}
