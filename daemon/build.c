@@ -1281,3 +1281,36 @@ int build_node(const Schema *schema, const char *source_dir, const char *node_id
                 node_output_own(ret); /* the cache goes away with this function */
         return r;
 }
+
+size_t source_cache_listener_addresses(const SourceCache *c, const char *node_id, ListenerAddress **ret) {
+        ListenerAddress *a = NULL;
+        size_t n = 0;
+        for (size_t i = 0; i < c->n_files; i++) {
+                bool from_node;
+                const CachedFile *f = c->files[i];
+                if (!file_in_node(f, node_id, &from_node))
+                        continue;
+                for (size_t k = 0; k < f->resources.n; k++) {
+                        const Resource *r = &f->resources.items[k];
+                        if (r->type != RESOURCE_LISTENER || !r->facts.address)
+                                continue;
+                        if (!from_node) {
+                                /* common's listener unless the node has its own of that name */
+                                size_t kl;
+                                _cleanup_free_ char *key = resource_key(r->type, r->name, &kl);
+                                const KeyEntry *ke = hashmap_get(&c->keys, key, kl);
+                                bool replaced = false;
+                                for (size_t j = 0; ke && j < ke->n && !replaced; j++) {
+                                        bool fn;
+                                        replaced = file_in_node(ke->items[j].file, node_id, &fn) && fn;
+                                }
+                                if (replaced)
+                                        continue;
+                        }
+                        a = xrealloc(a, (n + 1) * sizeof(ListenerAddress));
+                        a[n++] = (ListenerAddress) { r->facts.address, r->name, r->file, r->facts.line, r->facts.column };
+                }
+        }
+        *ret = a;
+        return n;
+}

@@ -101,3 +101,16 @@ uint64_t source_cache_seq(const SourceCache *c);
  * an error). */
 int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, NodeOutput *prev,
                       uint64_t prev_seq, DiagList *diags, NodeOutput *ret, NodeOutput *ret_before);
+
+/* A listener of a node and the address it binds; the strings belong to
+ * the cache (valid until its next refresh). */
+typedef struct ListenerAddress {
+        const char *address; /* "tcp 0.0.0.0:80" */
+        const char *listener;
+        const char *file;
+        unsigned line, column;
+} ListenerAddress;
+
+/* The addresses the node's listeners bind (socket addresses only), for
+ * the host-wide check that no two nodes bind one. Returns how many. */
+size_t source_cache_listener_addresses(const SourceCache *c, const char *node_id, ListenerAddress **ret);

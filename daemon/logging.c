@@ -16,7 +16,7 @@ void log_setup(void) {
                 max_priority = LOG_DEBUG;
 }
 
-static void vlog(int priority, const char *node, const char *file, unsigned line, unsigned column,
+static void vlog(int priority, const char *node, const char *file, unsigned line, unsigned column, const char *rule,
                  const char *fmt, va_list ap) {
         if (priority > max_priority)
                 return;
@@ -28,9 +28,11 @@ static void vlog(int priority, const char *node, const char *file, unsigned line
                 _cleanup_free_ char *file_field = file ? xasprintf("FSXDS_FILE=%s", file) : NULL;
                 _cleanup_free_ char *line_field = file ? xasprintf("FSXDS_LINE=%u", line) : NULL;
                 _cleanup_free_ char *col_field = file ? xasprintf("FSXDS_COLUMN=%u", column) : NULL;
+                _cleanup_free_ char *rule_field = rule ? xasprintf("FSXDS_RULE=%s", rule) : NULL;
                 sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", priority, "SYSLOG_IDENTIFIER=fsxdsd",
                                 node_field ? node_field : "FSXDS_NODE=", file_field ? file_field : "FSXDS_FILE=",
-                                line_field ? line_field : "FSXDS_LINE=", col_field ? col_field : "FSXDS_COLUMN=", NULL);
+                                line_field ? line_field : "FSXDS_LINE=", col_field ? col_field : "FSXDS_COLUMN=",
+                                rule_field ? rule_field : "FSXDS_RULE=", NULL);
                 return;
         }
         if (node)
@@ -42,22 +44,22 @@ static void vlog(int priority, const char *node, const char *file, unsigned line
 void log_msg(int priority, const char *node, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vlog(priority, node, NULL, 0, 0, fmt, ap);
+        vlog(priority, node, NULL, 0, 0, NULL, fmt, ap);
         va_end(ap);
 }
 
 static void log_with_location(int priority, const char *node, const char *file, unsigned line, unsigned column,
-                              const char *fmt, ...) _printf_(6, 7);
+                              const char *rule, const char *fmt, ...) _printf_(7, 8);
 static void log_with_location(int priority, const char *node, const char *file, unsigned line, unsigned column,
-                              const char *fmt, ...) {
+                              const char *rule, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vlog(priority, node, file, line, column, fmt, ap);
+        vlog(priority, node, file, line, column, rule, fmt, ap);
         va_end(ap);
 }
 
 void log_diag(const char *node, const Diag *d) {
         static const int prio[_DIAG_LEVEL_MAX] = { [DIAG_ERROR] = LOG_ERR, [DIAG_WARNING] = LOG_WARNING, [DIAG_NOTE] = LOG_DEBUG };
         _cleanup_free_ char *text = diag_format(d);
-        log_with_location(prio[d->level], node, d->file, d->line, d->column, "%s", text);
+        log_with_location(prio[d->level], node, d->file, d->line, d->column, d->rule, "%s", text);
 }

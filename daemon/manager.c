@@ -75,6 +75,7 @@ struct Manager {
         NodeState **nodes; /* pointers stay valid while the array grows */
         size_t n_nodes;
         size_t memo_bytes;  /* of all nodes' memos */
+        uint64_t host_address_fingerprint; /* of the last reported nodes binding one address */
         Hashmap node_index; /* id → NodeState */
         bool watchdog;
 };
@@ -635,6 +636,55 @@ done:
         return bad;
 }
 
+typedef struct HostAddress {
+        const NodeState *node;
+        ListenerAddress a;
+} HostAddress;
+
+/* Two Envoys on one host cannot bind one address (the second fails to
+ * bind and its listener is rejected): a warning per pair of nodes, logged
+ * when the set of such pairs changes. */
+static void check_host_addresses(Manager *m) {
+        Hashmap first = {};
+        HostAddress **owned = xcalloc(m->n_nodes + 1, sizeof(HostAddress *));
+        DiagList d = {};
+        uint64_t fp = 0;
+        for (size_t i = 0; i < m->n_nodes; i++) {
+                const NodeState *ns = m->nodes[i];
+                if (!ns->present)
+                        continue;
+                ListenerAddress *a = NULL;
+                size_t n = source_cache_listener_addresses(m->cache, ns->id, &a);
+                owned[i] = xcalloc(n + 1, sizeof(HostAddress));
+                for (size_t k = 0; k < n; k++) {
+                        HostAddress *h = &owned[i][k];
+                        *h = (HostAddress) { ns, a[k] };
+                        const HostAddress *f = hashmap_get(&first, h->a.address, strlen(h->a.address));
+                        if (!f) {
+                                hashmap_put(&first, h->a.address, strlen(h->a.address), h);
+                                continue;
+                        }
+                        if (f->node == ns)
+                                continue; /* within a node: the node's own check */
+                        diag_add_rule(&d, DIAG_WARNING, h->a.file, h->a.line, h->a.column, NULL, "graph.host-address",
+                                      "node %s's listener \"%s\" binds %s, which node %s's listener \"%s\" binds too (%s:%u:%u): "
+                                      "one of the two Envoys will fail to bind it", ns->id, h->a.listener, h->a.address,
+                                      f->node->id, f->a.listener, f->a.file, f->a.line, f->a.column);
+                        fp = fp * 31 + hash_bytes(d.items[d.n - 1].message, strlen(d.items[d.n - 1].message));
+                }
+                free(a);
+        }
+        if (fp != m->host_address_fingerprint)
+                for (size_t i = 0; i < d.n; i++)
+                        log_diag(NULL, &d.items[i]);
+        m->host_address_fingerprint = fp;
+        diag_list_clear(&d);
+        for (size_t i = 0; i < m->n_nodes; i++)
+                free(owned[i]);
+        free(owned);
+        hashmap_free(&first);
+}
+
 /* Returns the number of nodes with errors. */
 static size_t manager_rebuild(Manager *m) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
@@ -657,7 +707,7 @@ static size_t manager_rebuild(Manager *m) {
                 .state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *)),
                 .state_published = xcalloc(MAX(n_ids, 1), sizeof(NodeState *)),
         };
-        size_t n_bad = 0;
+        size_t n_bad = 0, n_built = 0;
         for (size_t i = 0; i < n_ids; i++) {
                 NodeState *ns = node_state(m, ids[i]);
                 bool was_present = ns->present_before;
@@ -668,6 +718,7 @@ static size_t manager_rebuild(Manager *m) {
                     !source_cache_node_changed(m->cache, ns->id))
                         continue;
                 n_bad += rebuild_node(m, ns, &b, &times);
+                n_built++;
                 if (b.n_files >= PLAN_BATCH_FILES)
                         n_bad += flush_plans(m, &b);
         }
@@ -683,6 +734,8 @@ static size_t manager_rebuild(Manager *m) {
 
         uint64_t t0 = now_usec(CLOCK_MONOTONIC);
         n_bad += flush_plans(m, &b);
+        if (n_built > 0)
+                check_host_addresses(m);
         uint64_t t_flush = now_usec(CLOCK_MONOTONIC) - t0;
         free(b.plans);
         free(b.published);

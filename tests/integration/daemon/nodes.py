@@ -94,9 +94,30 @@ def t_many_nodes(watch, mode):
     env.assert_equals_compile(first + more + ["cfg1", "cfg2"])
 
 
+def t_host_address(watch, mode):
+    """Two nodes whose listeners bind one address: each node is valid on
+    its own, so both publish, and the daemon warns (with both ends) that
+    one of the two Envoys will fail to bind it."""
+    env = Env(watch, mode, tree=base_tree())
+    d = env.daemon()
+    g0 = env.status()["generation"]
+    mark = d.mark()
+    # alpha's listener l0 binds 127.0.0.1:10000
+    env.write("nodes/beta/dup.yaml", y_docs(y_listener("dup", 10000, "rb"), y_routes("rb", [("/", "beta_backend")])))
+    st = d.wait_generation(mark, g0 + 1)
+    expect(st["nodes"]["beta"]["error"] is None, "beta: %r", st["nodes"]["beta"])
+    text = d.log_text()
+    expect_in("[graph.host-address]", text, "the daemon's log")
+    expect_in("node beta's listener \"dup\" binds tcp 127.0.0.1:10000, which node alpha's listener \"l0\" binds too", text,
+              "the daemon's log")
+    expect_in("nodes/alpha/lds.yaml:4:19)", text, "the other end's location")
+    d.stop()
+
+
 if __name__ == "__main__":
     r = Runner("daemon-nodes")
     for w, m in r.combos():
         r.run("config-and-removed-nodes[%s,%s]" % (w, m), t_config_and_removed_nodes, w, m)
         r.run("many-nodes[%s,%s]" % (w, m), t_many_nodes, w, m)
+    r.run("host-address[inotify,rename]", t_host_address, "inotify", "rename")
     r.finish()
