@@ -316,6 +316,11 @@ static void status_write(Manager *m) {
                         buf_put_json_string(&b, n->error.path ? n->error.path : "");
                         buf_printf(&b, ",\"message\":");
                         buf_put_json_string(&b, n->error.message);
+                        buf_printf(&b, ",\"rule\":");
+                        if (n->error.rule)
+                                buf_put_json_string(&b, n->error.rule);
+                        else
+                                buf_printf(&b, "null");
                         buf_printf(&b, ",\"count\":%zu}}", n->n_errors);
                 }
         }

@@ -188,10 +188,29 @@ def t_planted_symlinks(watch, mode):
     d.stop()
 
 
+def t_rule_in_status(watch, mode):
+    """A field constraint of Envoy's API broken: the node keeps its output,
+    status.json names the file, line, column, path and the rule."""
+    env = Env(watch, mode, tree=base_tree())
+    d = env.daemon()
+    g0 = env.status()["generation"]
+    mark = d.mark()
+    env.write("nodes/alpha/eds.yaml", y_cla("alpha_extra", [("10.0.0.7", 70000)]))
+    _, st = d.wait_rebuild(mark)
+    err = st["nodes"]["alpha"]["error"]
+    expect(err is not None, "alpha has no error")
+    expect_eq(err["rule"], "validate.uint32.lte", "the rule in status.json")
+    expect_in("70000 is above the maximum 65535", err["message"], "the message in status.json")
+    expect_in("port_value", err["path"], "the path in status.json")
+    expect_eq(st["generation"], g0, "generation after the bad edit")
+    d.stop()
+
+
 if __name__ == "__main__":
     r = Runner("daemon-errors")
     for w, m in r.combos():
         r.run("bad-edit[%s,%s]" % (w, m), t_bad_edit, w, m)
         r.run("reboot[%s,%s]" % (w, m), t_reboot, w, m)
         r.run("planted-symlinks[%s,%s]" % (w, m), t_planted_symlinks, w, m)
+    r.run("rule-in-status[inotify,rename]", t_rule_in_status, "inotify", "rename")
     r.finish()
