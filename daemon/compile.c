@@ -155,18 +155,24 @@ static bool on_encode_early(void *userdata, const char *type, const YamlPathSegm
                 allowed = allowed || streq(m->full_name, early_types[i]);
         if (!allowed)
                 return false;
+        /* "resources[N].a.b[M]", without printf: this runs for every endpoint */
         Buf where = {};
-        buf_printf(&where, "resources[%zu]", item_index);
-        for (size_t i = 0; i < n_path; i++) {
-                if (path[i].key)
-                        buf_printf(&where, ".%s", path[i].key);
-                else
-                        buf_printf(&where, "[%zu]", path[i].index);
+        buf_append(&where, "resources", 9);
+        for (size_t i = 0; i <= n_path; i++) {
+                if (i > 0 && path[i - 1].key) {
+                        buf_putc(&where, '.');
+                        buf_append(&where, path[i - 1].key, strlen(path[i - 1].key));
+                        continue;
+                }
+                buf_put_index(&where, i == 0 ? item_index : path[i - 1].index);
         }
         _cleanup_free_ char *prefix = buf_steal_str(&where);
-        size_t before = c->diags->n_errors;
-        graph_collect(c->schema, m, node, prefix, c->file, &c->early, c->diags);
-        c->n_errors += c->diags->n_errors - before;
+        /* routes name clusters; endpoints name nothing */
+        if (streq(m->full_name, "envoy.config.route.v3.Route")) {
+                size_t before = c->diags->n_errors;
+                graph_collect(c->schema, m, node, prefix, c->file, &c->early, c->diags);
+                c->n_errors += c->diags->n_errors - before;
+        }
         encoder_set_path(&c->enc, prefix);
         c->n_errors += encode_message(&c->enc, m, node, ret);
         return true;

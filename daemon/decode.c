@@ -106,7 +106,7 @@ static bool utf8_valid(const uint8_t *p, size_t n) {
 static void put_quoted(Buf *out, const uint8_t *s, size_t n) {
         buf_putc(out, '"');
         for (size_t i = 0, l; i < n; i += l) {
-                uint32_t c;
+                uint32_t c = 0;
                 l = utf8_decode(s + i, n - i, &c);
                 assert(l > 0);
                 const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\t' ? "\\t" :
@@ -709,7 +709,7 @@ static int emit_any(Decoder *d, const Entry *fs, size_t n) {
 /* One value of message type m from its occurrences parts (merged). */
 static int decode_value(Decoder *d, const SchemaMessage *m, const Entry *parts, size_t n_parts) {
         _cleanup_free_ Entry *fs = NULL;
-        size_t n;
+        size_t n = 0;
         int r = enter(d, m, parts, n_parts, &fs, &n);
         if (r < 0)
                 return r;

@@ -38,19 +38,15 @@ size_t encoder_path_push_field(Encoder *e, const char *name) {
 
 size_t encoder_path_push_index(Encoder *e, size_t i) {
         size_t saved = e->path.len;
-        char digits[24], *p = digits + sizeof digits;
-        *--p = ']';
-        do
-                *--p = (char) ('0' + i % 10);
-        while ((i /= 10) > 0);
-        *--p = '[';
-        buf_append(&e->path, p, (size_t) (digits + sizeof digits - p));
+        buf_put_index(&e->path, i);
         return saved;
 }
 
 size_t encoder_path_push_key(Encoder *e, const char *key) {
         size_t saved = e->path.len;
-        buf_printf(&e->path, "[\"%s\"]", key);
+        buf_append(&e->path, "[\"", 2);
+        buf_append(&e->path, key, strlen(key));
+        buf_append(&e->path, "\"]", 2);
         return saved;
 }
 

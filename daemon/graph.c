@@ -31,7 +31,7 @@ static size_t push_field(Walk *w, const char *name) {
 
 static size_t push_index(Walk *w, size_t i) {
         size_t saved = w->path.len;
-        buf_printf(&w->path, "[%zu]", i);
+        buf_put_index(&w->path, i);
         return saved;
 }
 

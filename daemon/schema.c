@@ -241,8 +241,8 @@ static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
                         *ret_error = xasprintf("%s.%s: unknown field type %d", mx->m.full_name, fd->name, (int) fd->type);
                         return -EINVAL;
                 }
-                const uint8_t *rules;
-                size_t rules_len;
+                const uint8_t *rules = NULL;
+                size_t rules_len = 0;
                 if (fd->options && pgv_option(&fd->options->base, 1071, &rules, &rules_len, NULL)) {
                         SchemaRules *r = NULL;
                         if (schema_rules_parse(rules, rules_len, &r) < 0) {

@@ -202,6 +202,16 @@ void sha256_hex(const void *data, size_t len, char ret[65]) {
         ret[64] = 0;
 }
 
+void buf_put_index(Buf *b, size_t i) {
+        char digits[24], *p = digits + sizeof digits;
+        *--p = ']';
+        do
+                *--p = (char) ('0' + i % 10);
+        while ((i /= 10) > 0);
+        *--p = '[';
+        buf_append(b, p, (size_t) (digits + sizeof digits - p));
+}
+
 void buf_put_json_string(Buf *b, const char *s) {
         buf_putc(b, '"');
         for (const unsigned char *p = (const unsigned char *) s; *p; p++) {

@@ -104,3 +104,5 @@ void sha256_hex(const void *data, size_t len, char ret[65]);
 
 /* Appends s as a JSON string literal (quoted, escaped). */
 void buf_put_json_string(Buf *b, const char *s);
+/* "[i]", without printf (field paths are built for every list item). */
+void buf_put_index(Buf *b, size_t i);

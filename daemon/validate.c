@@ -124,7 +124,7 @@ static bool parse_time(const WireField *f, RuleTime *ret) {
                 return false;
         *ret = (RuleTime) {};
         WireReader rd = { f->data, f->data + f->len };
-        WireField g;
+        WireField g = {};
         while (wire_next(&rd, &g))
                 if (g.number == 1 && g.wire_type == WIRE_VARINT)
                         ret->seconds = (int64_t) g.value;
@@ -195,7 +195,7 @@ static int parse_kind(SchemaRules *r, RuleKind kind, const WireField *f, unsigne
                 return -EBADMSG;
         r->kind = kind;
         WireReader rd = { f->data, f->data + f->len };
-        WireField g;
+        WireField g = {};
         int ret = 0;
         while (ret >= 0 && wire_next(&rd, &g)) {
                 if (numeric_type(kind)) {
@@ -280,12 +280,12 @@ static int parse_field_rules(const uint8_t *data, size_t len, SchemaRules *r, un
                 return -EBADMSG;
         r->strict = true;
         WireReader rd = { data, data + len };
-        WireField f;
+        WireField f = {};
         int ret = 0;
         while (ret >= 0 && wire_next(&rd, &f)) {
                 if (f.number == 17 && f.wire_type == WIRE_LEN) {
                         WireReader m = { f.data, f.data + f.len };
-                        WireField g;
+                        WireField g = {};
                         while (wire_next(&m, &g))
                                 if (g.number == 1)
                                         r->message_skip = g.value != 0;
@@ -504,8 +504,32 @@ static bool uuid_ok(const char *s, size_t n) {
         return true;
 }
 
-/* The well-known format of a string (or bytes, for ip/ipv4/ipv6). */
-static void check_well_known(Encoder *e, const SchemaRules *r, const YamlNode *at, const char *s, size_t n) {
+/* A value as messages show it: at most 200 bytes, control characters,
+ * quotes and backslashes escaped, so a diagnostic stays one line. */
+static char *shown_text(const char *s, size_t n) {
+        Buf b = {};
+        for (size_t i = 0; i < n && b.len < 200; i++) {
+                unsigned char c = (unsigned char) s[i];
+                if (c == '\n')
+                        buf_printf(&b, "\\n");
+                else if (c == '\r')
+                        buf_printf(&b, "\\r");
+                else if (c == '\t')
+                        buf_printf(&b, "\\t");
+                else if (c == '"' || c == '\\')
+                        buf_printf(&b, "\\%c", c);
+                else if (c < 0x20 || c == 0x7f)
+                        buf_printf(&b, "\\x%02x", c);
+                else
+                        buf_putc(&b, (char) c);
+        }
+        return buf_steal_str(&b);
+}
+
+/* The well-known format of a string (or bytes, for ip/ipv4/ipv6); shown:
+ * s as messages show it. */
+static void check_well_known(Encoder *e, const SchemaRules *r, const YamlNode *at, const char *s, size_t n,
+                             const char *shown) {
         bool has_nul = memchr(s, 0, n) != NULL;
         const char *what = NULL, *rule = NULL;
         switch (r->well_known) {
@@ -559,7 +583,7 @@ static void check_well_known(Encoder *e, const SchemaRules *r, const YamlNode *a
                 break;
         }
         if (what)
-                rule_error(e, at, r->kind, rule, "\"%s\" is not %s", s, what);
+                rule_error(e, at, r->kind, rule, "\"%s\" is not %s", shown, what);
 }
 
 static bool text_in(const RuleText *items, size_t n, const char *s, size_t len) {
@@ -575,7 +599,7 @@ static void check_text(Encoder *e, const SchemaRules *r, const YamlNode *at, con
         bool bytes = r->kind == RULE_BYTES;
         size_t chars = bytes ? n : utf8_length(s, n);
         const char *unit = bytes ? "bytes" : "characters";
-        _cleanup_free_ char *shown = xstrndup(s, MIN(n, (size_t) 200));
+        _cleanup_free_ char *shown = shown_text(s, n);
         if (r->t_const.s && (r->t_const.n != n || memcmp(r->t_const.s, s, n) != 0))
                 rule_error(e, at, r->kind, "const", "\"%s\" must be \"%s\"", shown, r->t_const.s);
         if (r->has_len && chars != r->len)
@@ -608,14 +632,14 @@ static void check_text(Encoder *e, const SchemaRules *r, const YamlNode *at, con
                 rule_error(e, at, r->kind, "not_in", "\"%s\" is not allowed here", shown);
         if (r->well_known) {
                 _cleanup_free_ char *z = xstrndup(s, n);
-                check_well_known(e, r, at, z, n);
+                check_well_known(e, r, at, z, n, shown);
         }
 }
 
 /* The one field of a (well-known) message by number; NULL when absent. */
 static bool message_field(const uint8_t *p, size_t n, uint32_t number, WireField *ret) {
         WireReader rd = { p, p + n };
-        WireField f;
+        WireField f = {};
         bool found = false;
         while (wire_next(&rd, &f))
                 if (f.number == number) {
@@ -626,7 +650,7 @@ static bool message_field(const uint8_t *p, size_t n, uint32_t number, WireField
 }
 
 static RuleTime time_of(const uint8_t *p, size_t n) {
-        WireField f;
+        WireField f = {};
         RuleTime t = {};
         if (message_field(p, n, 1, &f))
                 t.seconds = (int64_t) f.value;
@@ -696,14 +720,14 @@ static void check_value(Encoder *e, const SchemaRules *r, const SchemaField *f, 
                 }
                 const SchemaField *inner = wrapper_value_field(m);
                 if (inner && r->kind != RULE_NONE && r->kind != RULE_ANY) {
-                        WireField g;
+                        WireField g = {};
                         check_value(e, r, inner, inner->type, at, message_field(wf->data, wf->len, 1, &g) ? &g : NULL);
                         return;
                 }
                 if (r->kind == RULE_DURATION || r->kind == RULE_TIMESTAMP)
                         check_time(e, r, at, time_of(wf->data, wf->len));
                 else if (r->kind == RULE_ANY) {
-                        WireField g;
+                        WireField g = {};
                         _cleanup_free_ char *url =
                                 message_field(wf->data, wf->len, 1, &g) ? xstrndup((const char *) g.data, g.len) : xstrdup("");
                         if (r->n_t_in > 0 && !text_in(r->t_in, r->n_t_in, url, strlen(url)))
@@ -873,18 +897,17 @@ void validate_absent(Encoder *e, const SchemaMessage *m, const YamlNode *node, c
                 if (!m->oneof_required[o])
                         continue;
                 bool set = false;
+                for (size_t i = 0; i < m->n_fields && !set; i++)
+                        set = m->fields[i].oneof_index == (int) o && present[i];
+                if (set)
+                        continue;
                 Buf names = {};
                 for (size_t i = 0; i < m->n_fields; i++)
-                        if (m->fields[i].oneof_index == (int) o) {
-                                set = set || present[i];
+                        if (m->fields[i].oneof_index == (int) o)
                                 buf_printf(&names, "%s%s", names.len ? ", " : "", m->fields[i].name);
-                        }
-                if (!set) {
-                        _cleanup_free_ char *list = buf_steal_str(&names);
-                        size_t saved = encoder_path_push_field(e, m->oneof_names[o]);
-                        encoder_rule_error(e, node, "validate.oneof.required", "one of %s is required", list);
-                        encoder_path_pop(e, saved);
-                } else
-                        buf_free(&names);
+                _cleanup_free_ char *list = buf_steal_str(&names);
+                size_t saved = encoder_path_push_field(e, m->oneof_names[o]);
+                encoder_rule_error(e, node, "validate.oneof.required", "one of %s is required", list);
+                encoder_path_pop(e, saved);
         }
 }

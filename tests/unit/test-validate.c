@@ -81,7 +81,7 @@ static const Case cases[] = {
         { "header", "header: \"bad header\"", 9,
           "header: \"bad header\" is not a valid HTTP header name [validate.string.well_known_regex]" },
         { "header_value", "header_value: \"a\\nb\"", 15,
-          "header_value: \"a\nb\" is not a valid HTTP header value (no control characters) [validate.string.well_known_regex]" },
+          "header_value: \"a\\nb\" is not a valid HTTP header value (no control characters) [validate.string.well_known_regex]" },
         { "path", "path: api", 7, "path: \"api\" must start with \"/\" [validate.string.prefix]" },
         { "path", "path: /", 7, "path: \"/\" is shorter than the minimum 2 bytes [validate.string.min_bytes]" },
         { "blob", "blob: YWJjZGU=", 7, "blob: \"abcde\" is longer than the maximum length 4 (bytes) [validate.bytes.max_len]" },
