@@ -594,10 +594,10 @@ static bool cache_compile(SourceCache *c, CachedFile *f) {
         resource_list_free(&f->resources);
         diag_list_clear(&f->diags);
         f->diags = diags;
-        if (f->diags.n_errors == 0) {
-                f->resources = cr.resources;
-                cr.resources = (ResourceList) {};
-        }
+        /* a file with errors keeps the resources that compiled: no node
+         * whose build reads it publishes, but fsxds check merges them */
+        f->resources = cr.resources;
+        cr.resources = (ResourceList) {};
         /* a one-resource file that is the same for every node is made now,
          * and holds the resource's bytes */
         for (size_t i = 0; i < f->resources.n; i++) {
@@ -924,7 +924,7 @@ static bool node_scope_has(void *userdata, ResourceType t, const char *name) {
  * the node's directory is substituted into wired config sources. Files are
  * appended to out, sorted by path; errors go to diags. */
 static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const BuildOptions *opts, const bool *want,
-                        DiagList *diags, NodeOutput *out) {
+                        bool graph, DiagList *diags, NodeOutput *out) {
         /* stable: equal (type, name) keep file order, so duplicates report
          * the later one against the first */
         if (n > 1)
@@ -952,7 +952,7 @@ static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const 
                 live[n_live++] = winner->r;
                 i = j;
         }
-        if (diags->n_errors == errors_before)
+        if (graph && diags->n_errors == errors_before)
                 graph_check(live, n_live, node_scope_has, (void *) scope, scope->node_id, !want, diags);
 
         /* final resources: VirtualHosts spliced into their RouteConfiguration,
@@ -1103,8 +1103,9 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
                         entries[n++] = (Entry) { &c->files[i]->resources.items[k], from_node, entry_order(c->files[i], k) };
         }
         NodeOutput out = {};
-        if (diags->n_errors == errors_before)
-                merge_split(&(NodeScope) { c, node_id }, entries, n, opts, NULL, diags, &out);
+        bool clean = diags->n_errors == errors_before;
+        if (clean || opts->merge_despite_errors)
+                merge_split(&(NodeScope) { c, node_id }, entries, n, opts, NULL, clean, diags, &out);
         free(entries);
         if (diags->n_errors > errors_before) {
                 node_output_done(&out);
@@ -1218,7 +1219,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                 }
         }
         NodeOutput fresh = {};
-        merge_split(&(NodeScope) { c, node_id }, entries, n, opts, want, diags, &fresh);
+        merge_split(&(NodeScope) { c, node_id }, entries, n, opts, want, true, diags, &fresh);
         free(entries);
         hashmap_free(&seen);
         strlist_free(&keys);

@@ -22,6 +22,10 @@ typedef struct BuildOptions {
         const char *output_dir; /* absolute: the node's directory as Envoy sees it */
         PublishMode mode;
         bool skip_notes; /* leave the files' notes (what got wired where) out of diags */
+        /* merge (and so find duplicates among the resources that compiled)
+         * even when the node's files have errors; the output is discarded
+         * and the graph is not checked (fsxds check) */
+        bool merge_despite_errors;
 } BuildOptions;
 
 typedef struct NodeFile {
