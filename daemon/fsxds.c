@@ -134,6 +134,19 @@ static void check_one_response(const char *file, int r, const CompileResult *cr,
                         break;
                 }
         }
+        /* a path subscription of these types takes one resource a file:
+         * Envoy rejects "Unexpected EDS resource length: 2" and the like */
+        bool one_type = true;
+        for (size_t i = 1; i < cr->resources.n && one_type; i++)
+                one_type = cr->resources.items[i].type == first->type;
+        if (first && one_type && cr->resources.n > 1 &&
+            (first->type == RESOURCE_ROUTE_CONFIGURATION || first->type == RESOURCE_CLUSTER_LOAD_ASSIGNMENT ||
+             first->type == RESOURCE_SECRET || first->type == RESOURCE_RUNTIME))
+                diag_add_rule(diags, DIAG_WARNING, file, cr->resources.items[1].line, cr->resources.items[1].column, NULL,
+                              "file.one-resource",
+                              "%zu %ss in one file: an Envoy path subscription of this type reads one per file and "
+                              "rejects this one (fsxds compile --node writes one file per resource)",
+                              cr->resources.n, resource_type_to_string(first->type));
         if (r == 0 && cr->resources.n == 0 && !allow_empty && diags->n_errors == 0)
                 diag_add(diags, DIAG_ERROR, file, 0, 0, NULL,
                          "no resources: an empty LDS or CDS file would remove every listener or cluster; "

@@ -107,6 +107,14 @@ t_simplified_needs_node() {
   "$fsxds" compile "$seed/config.yaml-v1" -o "$tmp/spec.pb" 2>"$tmp/err"; [ $? -eq 1 ] || return 1
   grep -q 'compile a tree of several types with --node' "$tmp/err" && [ ! -e "$tmp/spec.pb" ]
 }
+t_one_resource_per_file() {
+  cla='- {"@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment, cluster_name: %s}\n'
+  printf "resources:\n$cla$cla" a b >"$tmp/two.yaml"
+  printf "resources:\n$cla" a >"$tmp/one.yaml"
+  "$fsxds" compile "$tmp/two.yaml" -o "$tmp/two.pb" 2>"$tmp/err" || return 1
+  grep -qF "$tmp/two.yaml:3:3: warning: 2 ClusterLoadAssignments in one file: an Envoy path subscription of this type reads one per file and rejects this one (fsxds compile --node writes one file per resource) [file.one-resource]" "$tmp/err" || return 1
+  "$fsxds" compile "$tmp/one.yaml" -o "$tmp/one.pb" 2>"$tmp/err" && [ ! -s "$tmp/err" ]
+}
 t_golden() {
   mkdir -p "$tmp/spec/common" && cp "$seed/config.yaml-v1" "$tmp/spec/common/config.yaml"
   "$fsxds" compile --node front "$tmp/spec" -o "$tmp/front" || return 1
@@ -152,6 +160,7 @@ check round-trip t_round_trip
 check decode-expands-any t_decode_expands_any
 check decode-garbage t_decode_garbage
 check simplified-needs-node t_simplified_needs_node
+check one-resource-per-file t_one_resource_per_file
 check golden-expansion t_golden
 check node-examples t_node_examples
 check node-stale-removed t_node_stale_removed
