@@ -530,6 +530,7 @@ static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *time
         BuildOptions opts = { .output_dir = dir, .mode = m->config->publish_mode, .skip_notes = true };
         DiagList d = {};
         NodeOutput out = {}, before = {};
+        _cleanup_free_ char *reason = NULL; /* here: the gotos below jump past later declarations */
         bool live_known = ns->live_known, state_known = ns->state_known;
         m->memo_bytes -= ns->memo_bytes;
         ns->memo_bytes = 0;
@@ -575,7 +576,6 @@ static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *time
                 goto done;
         }
         /* the guard only matters when listeners or clusters change */
-        _cleanup_free_ char *reason = NULL;
         if ((node_plan_has_phase(plan, PUBLISH_PHASE_LDS) || node_plan_has_phase(plan, PUBLISH_PHASE_CDS) ||
              node_plan_has_phase(plan, PUBLISH_PHASE_CDS_FINAL)) &&
             !removal_allowed(m, ns, &out, &reason)) {
