@@ -763,6 +763,9 @@ static void check_value(Encoder *e, const SchemaRules *r, const SchemaField *f, 
 /* The fields numbered like f in enc, in order; packed scalars unpacked
  * into one WireField each (value set). */
 static size_t collect_values(const SchemaField *f, const uint8_t *enc, size_t len, WireField **ret) {
+        *ret = NULL;
+        if (len == 0)
+                return 0; /* enc may be NULL: no pointer arithmetic on it */
         WireReader rd = { enc, enc + len };
         WireField w, *items = NULL;
         size_t n = 0;
