@@ -1115,6 +1115,14 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
         return 0;
 }
 
+static void entries_add(Entry **entries, size_t *n, size_t *cap, const CachedFile *f, size_t k, bool from_node) {
+        if (*n == *cap) {
+                *cap = *cap ? *cap * 2 : 16;
+                *entries = xrealloc(*entries, *cap * sizeof(Entry));
+        }
+        (*entries)[(*n)++] = (Entry) { &f->resources.items[k], from_node, entry_order(f, k) };
+}
+
 /* The path of the file that holds resource (t, name) in a node directory;
  * NULL for a name too long. */
 static char *file_path_of(ResourceType t, const char *name) {
@@ -1189,12 +1197,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                         bool from_node;
                         if (!file_in_node(ke->items[k].file, node_id, &from_node))
                                 continue;
-                        if (n == cap) {
-                                cap = cap ? cap * 2 : 16;
-                                entries = xrealloc(entries, cap * sizeof(Entry));
-                        }
-                        entries[n++] = (Entry) { &ke->items[k].file->resources.items[ke->items[k].index], from_node,
-                                                 entry_order(ke->items[k].file, ke->items[k].index) };
+                        entries_add(&entries, &n, &cap, ke->items[k].file, ke->items[k].index, from_node);
                 }
         }
         /* a state-of-the-world file is made again from every resource of its type */
@@ -1210,11 +1213,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                         for (size_t k = 0; k < f->resources.n; k++) {
                                 if (f->resources.items[k].type != t)
                                         continue;
-                                if (n == cap) {
-                                        cap = cap ? cap * 2 : 16;
-                                        entries = xrealloc(entries, cap * sizeof(Entry));
-                                }
-                                entries[n++] = (Entry) { &f->resources.items[k], from_node, entry_order(f, k) };
+                                entries_add(&entries, &n, &cap, f, k, from_node);
                         }
                 }
         }
