@@ -388,7 +388,7 @@ static void check_range(Encoder *e, const SchemaRules *r, const YamlNode *at, lo
         }
         bool has_hi = r->has_lt || r->has_lte, has_lo = r->has_gt || r->has_gte;
         long double hi = r->has_lt ? r->lt : r->lte, lo = r->has_gt ? r->gt : r->gte;
-        const char *hi_rule = r->has_lt ? "lt" : "lte", *lo_rule = r->has_gt ? "gt" : "gte";
+        const char *hi_rule = r->has_lt ? "lt" : "lte";
         bool above = has_hi && (r->has_lt ? v >= hi : v > hi);
         bool below = has_lo && (r->has_gt ? v <= lo : v < lo);
         if (has_hi && has_lo && hi < lo) {
@@ -415,7 +415,6 @@ static void check_range(Encoder *e, const SchemaRules *r, const YamlNode *at, lo
                                 rule_error(e, at, r->kind, "gte", "%s is below the minimum %s", sv, sb);
                 }
         }
-        (void) lo_rule;
         if (r->n_in > 0) {
                 bool found = false;
                 for (size_t i = 0; i < r->n_in && !found; i++)

@@ -90,7 +90,7 @@ typedef struct SchemaRules {
  * not decode. */
 int schema_rules_parse(const uint8_t *data, size_t len, SchemaRules **ret);
 SchemaRules *schema_rules_free(SchemaRules *r);
-/* "uint32.lte <= 65535, ..." for messages and tests */
+/* "uint32", "string", ...: the middle of a rule's name ("validate.uint32.lte") */
 const char *rule_kind_to_string(RuleKind k);
 
 /* Checks a field the encoder just wrote (enc: its bytes, tags included,
