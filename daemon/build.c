@@ -737,6 +737,12 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
         return changed;
 }
 
+void source_cache_foreach_file(const SourceCache *c, void (*f)(void *userdata, const char *rel, const char *sha256),
+                               void *userdata) {
+        for (size_t i = 0; i < c->n_files; i++)
+                f(userdata, c->files[i]->rel, c->files[i]->sha256);
+}
+
 /* Whether the build recorded at seq still holds for node_id but for the
  * keys changed by the last refresh: neither its scope nor common/ changed
  * in a refresh between. */

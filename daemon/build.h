@@ -77,6 +77,11 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
 /* Whether the last refresh changed anything node_id's build reads: a file
  * of common/ or of nodes/<node_id>/ added, removed or changed. */
 bool source_cache_node_changed(const SourceCache *c, const char *node_id);
+/* Calls f for every file of the last refresh, in path order: its path
+ * relative to source_dir and the sha256 of the bytes compiled ("" when it
+ * could not be read). */
+void source_cache_foreach_file(const SourceCache *c, void (*f)(void *userdata, const char *rel, const char *sha256),
+                               void *userdata);
 /* The ids of the nodes/<id>/ directories seen by the last refresh, sorted. */
 const char *const *source_cache_nodes(const SourceCache *c);
 /* One node's directory from the cache; the diagnostics of its files are

@@ -17,7 +17,8 @@ static const char usage[] =
         "  -c, --config FILE   configuration file (default " CONFIG_DEFAULT_PATH ")\n"
         "      --once          build and publish one generation, then exit\n"
         "                      (exit status 1 when a node has errors)\n"
-        "      --check-config  only parse the configuration file\n"
+        "      --check-config  only check the configuration file (and the signing\n"
+        "                      key and certificate it names)\n"
         "  -h, --help          show this help\n"
         "      --version       show the version\n";
 
@@ -65,6 +66,8 @@ int main(int argc, char **argv) {
         if (r < 0)
                 return r == -EBADMSG ? 1 : 2;
         if (check) {
+                if (manager_check_config(m) < 0)
+                        return 1;
                 printf("%s: ok\n", config);
                 return 0;
         }

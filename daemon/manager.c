@@ -19,7 +19,9 @@
 #include "hashmap.h"
 #include "logging.h"
 #include "manager.h"
+#include "manifest.h"
 #include "publish.h"
+#include "sign.h"
 #include "store.h"
 #include "watch.h"
 #include "wire.h"
@@ -43,6 +45,8 @@ typedef struct NodeState {
         size_t memo_bytes;
         bool live_known;      /* its output directory holds memo as this process published it */
         bool state_known;     /* and so does its state_dir copy */
+        bool live_verified;   /* its output directory holds what its last good build made (checked by a plan) */
+        bool manifest_ok;     /* its MANIFEST (and MANIFEST.sig) are current */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs about 100 bytes a
@@ -78,6 +82,13 @@ struct Manager {
         uint64_t host_address_fingerprint; /* of the last reported nodes binding one address */
         Hashmap node_index; /* id → NodeState */
         bool watchdog;
+        Signer *signer;          /* NULL: MANIFESTs are not signed */
+        Signer *previous_signer; /* until every MANIFEST is signed by signer */
+        DescribeCache *describe; /* published files already hashed and parsed */
+        int signing_fd;          /* inotify on the directories of the key, cert and chain */
+        sd_event_source *signing_source, *signing_timer;
+        char *sources_error;     /* require_signed_sources: why the tree was refused; NULL: accepted */
+        uint64_t manifest_usec;  /* spent on MANIFESTs by the last rebuild */
 };
 
 static uint64_t now_usec(clockid_t clock) {
@@ -298,15 +309,36 @@ static void status_write(Manager *m) {
         buf_put_json_string(&b, m->config->source_dir);
         buf_printf(&b, ",\"output_dir\":");
         buf_put_json_string(&b, m->config->output_dir);
+        buf_printf(&b, ",\"signing\":");
+        if (m->signer) {
+                buf_printf(&b, "{\"subject\":");
+                buf_put_json_string(&b, signer_subject(m->signer));
+                buf_printf(&b, ",\"not_after\":%" PRId64 "}", signer_not_after(m->signer));
+        } else
+                buf_printf(&b, "null");
+        buf_printf(&b, ",\"signed_sources\":");
+        if (m->config->require_signed_sources_ca) {
+                buf_printf(&b, "{\"ca\":");
+                buf_put_json_string(&b, m->config->require_signed_sources_ca);
+                buf_printf(&b, ",\"error\":");
+                if (m->sources_error)
+                        buf_put_json_string(&b, m->sources_error);
+                else
+                        buf_printf(&b, "null");
+                buf_printf(&b, "}");
+        } else
+                buf_printf(&b, "null");
         buf_printf(&b, ",\"nodes\":{");
         for (size_t i = 0; i < m->n_nodes; i++) {
                 NodeState *n = m->nodes[i];
                 buf_printf(&b, "%s", i ? "," : "");
                 buf_put_json_string(&b, n->id);
                 buf_printf(&b, ":{\"generation\":%" PRIu64 ",\"published_usec\":%" PRIu64 ",\"files\":%zu,"
-                           "\"listeners\":%zu,\"clusters\":%zu,\"present\":%s,\"removal_blocked\":%s,\"error\":",
+                           "\"listeners\":%zu,\"clusters\":%zu,\"present\":%s,\"removal_blocked\":%s,"
+                           "\"manifest_current\":%s,\"error\":",
                            n->generation, n->published_usec, n->n_files, n->n_listeners, n->n_clusters,
-                           n->present ? "true" : "false", n->removal_blocked ? "true" : "false");
+                           n->present ? "true" : "false", n->removal_blocked ? "true" : "false",
+                           n->manifest_ok ? "true" : "false");
                 if (!n->error.message)
                         buf_printf(&b, "null}");
                 else {
@@ -338,12 +370,293 @@ static void status_write(Manager *m) {
                         bad++;
                         first_bad = first_bad ? first_bad : m->nodes[i];
                 }
-        if (first_bad) {
+        if (m->sources_error)
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes; source tree refused (last good output kept): %s",
+                           m->generation, m->n_nodes, m->sources_error);
+        else if (first_bad) {
                 _cleanup_free_ char *d = diag_format(&first_bad->error);
                 sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, %zu with errors (last good output kept); %s: %s",
                            m->generation, m->n_nodes, bad, first_bad->id, d);
         } else
                 sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, all published", m->generation, m->n_nodes);
+}
+
+/* ---- manifests ---- */
+
+/* Differences found in a node directory or a source tree. */
+typedef struct Problems {
+        const char *node;
+        bool log;
+        size_t n;
+        char *first; /* "path: message" */
+} Problems;
+
+static void note_problem(void *userdata, const char *path, const char *message) {
+        Problems *p = userdata;
+        if (p->n++ == 0)
+                p->first = xasprintf("%s: %s", path, message);
+        if (p->log)
+                log_warning(p->node, "%s: %s", path, message);
+}
+
+static int open_node_dir(Manager *m, const char *id) {
+        int fd = openat(store_output_fd(m->store), id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* MANIFEST of what the node directory holds (scanned, completed here),
+ * and its signature when signing is configured: the signature first, so
+ * MANIFEST is the last thing of a generation that changes. */
+static int write_manifest(Manager *m, NodeState *ns, int node_fd, Manifest *scanned, uint64_t generation) {
+        scanned->node = xstrdup(ns->id);
+        scanned->generation = generation;
+        scanned->created_usec = now_usec(CLOCK_REALTIME);
+        scanned->schema_sha256 = xstrdup(schema_fingerprint(m->schema));
+        Buf b = {};
+        manifest_format(scanned, &b);
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t sig_len = 0;
+        int r = 0;
+        if (m->signer) {
+                r = signer_sign(m->signer, b.data, b.len, &sig, &sig_len);
+                if (r < 0)
+                        log_error(ns->id, "cannot sign its MANIFEST; the previous one stays");
+        }
+        if (r >= 0) {
+                r = manifest_write_pair(node_fd, b.data, b.len, sig, sig_len, 0640, store_gid(m->store),
+                                        store_durable(m->store));
+                if (r < 0)
+                        log_error(ns->id, "cannot write its MANIFEST: %s", strerror(-r));
+        }
+        buf_free(&b);
+        return r;
+}
+
+/* Reads and parses a directory's MANIFEST and MANIFEST.sig; a message
+ * when there is none or it does not parse. */
+static char *read_manifest(int dir_fd, Manifest *ret, char **ret_data, size_t *ret_len, uint8_t **ret_sig,
+                           size_t *ret_sig_len) {
+        int r = manifest_read_pair(dir_fd, ret_data, ret_len, ret_sig, ret_sig_len);
+        if (r < 0)
+                return r == -ENOENT ? xstrdup("MANIFEST is missing") : xasprintf("cannot read MANIFEST: %s", strerror(-r));
+        _cleanup_free_ char *error = NULL;
+        if (manifest_parse(*ret_data, *ret_len, ret, &error) < 0)
+                return xasprintf("MANIFEST: %s", error);
+        return NULL;
+}
+
+/* Makes the node's MANIFEST current. After a publish it lists what the
+ * directory now holds. Otherwise the one there is kept when it lists what
+ * the directory holds, names the node and the schema, and is signed by the
+ * current certificate (or not signed, without one); when it is not, a new
+ * one is made, but only of files fsxdsd published or found equal to its
+ * build in this run, or listed in a MANIFEST the previous certificate
+ * signed: files altered behind its back are never signed. Returns whether
+ * the MANIFEST is current. */
+static bool ensure_manifest(Manager *m, NodeState *ns, bool published) {
+        _cleanup_close_ int fd = open_node_dir(m, ns->id);
+        if (fd < 0) {
+                ns->manifest_ok = fd == -ENOENT; /* nothing to vouch for */
+                return ns->manifest_ok;
+        }
+        Problems p = { .node = ns->id };
+        Manifest scanned = {}, listed = {};
+        /* here: the gotos below jump past later declarations */
+        _cleanup_free_ char *data = NULL, *why = NULL, *sig_error = NULL, *prev_error = NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = 0, sig_len = 0;
+        bool ok = false;
+        manifest_scan_node(fd, m->describe, note_problem, &p, &scanned);
+        if (published) {
+                ok = write_manifest(m, ns, fd, &scanned, ns->generation) >= 0;
+                goto done;
+        }
+        why = read_manifest(fd, &listed, &data, &len, &sig, &sig_len);
+        bool same = !why && listed.kind == MANIFEST_KIND_NODE && streq(listed.node, ns->id) && p.n == 0 &&
+                    manifest_compare(&listed, &scanned, NULL, NULL) == 0;
+        bool sig_current = m->signer ? sig && signature_verify(data, len, sig, sig_len, NULL, m->signer, NULL,
+                                                               &sig_error) >= 0
+                                     : !sig;
+        if (same && sig_current && streq(listed.schema_sha256, schema_fingerprint(m->schema))) {
+                ok = true;
+                if (ns->generation == 0)
+                        ns->generation = listed.generation;
+                goto done;
+        }
+        bool by_previous = same && sig && m->previous_signer &&
+                           signature_verify(data, len, sig, sig_len, NULL, m->previous_signer, NULL, &prev_error) >= 0;
+        if (ns->live_verified || by_previous) {
+                uint64_t gen = same ? listed.generation : ns->generation ? ns->generation : m->generation;
+                ok = write_manifest(m, ns, fd, &scanned, gen) >= 0;
+                if (ok)
+                        log_info(ns->id, "%s (generation %" PRIu64 ")",
+                                 same ? "MANIFEST signed again: the signing certificate or the schema changed"
+                                      : "MANIFEST made for the files it holds",
+                                 gen);
+                if (ns->generation == 0)
+                        ns->generation = gen;
+        } else if (!why && p.n == 0 && same)
+                log_warning(ns->id, "its MANIFEST is not signed by the current certificate (%s), and fsxdsd has not "
+                            "checked its files in this run; they are signed again once it builds",
+                            sig_error ? sig_error : "no signature");
+        else
+                log_warning(ns->id, "its files do not match its MANIFEST (%s), and fsxdsd has not published them in "
+                            "this run (the node has errors); they are not signed",
+                            why ? why : p.first ? p.first : "differences");
+done:
+        manifest_done(&scanned);
+        manifest_done(&listed);
+        free(p.first);
+        ns->manifest_ok = ok;
+        return ok;
+}
+
+/* At start and on reload: each node directory against its MANIFEST, every
+ * difference logged. The rebuild that follows plans from the disk, so
+ * what was altered behind fsxdsd's back is published again. */
+static void verify_outputs(Manager *m) {
+        for (size_t i = 0; i < m->n_nodes; i++) {
+                NodeState *ns = m->nodes[i];
+                _cleanup_close_ int fd = open_node_dir(m, ns->id);
+                if (fd < 0)
+                        continue;
+                Manifest listed = {}, scanned = {};
+                _cleanup_free_ char *data = NULL, *why = NULL, *sig_error = NULL;
+                _cleanup_free_ uint8_t *sig = NULL;
+                size_t len = 0, sig_len = 0;
+                why = read_manifest(fd, &listed, &data, &len, &sig, &sig_len);
+                if (why) {
+                        log_warning(ns->id, "%s; a new one is made after the rebuild", why);
+                        manifest_done(&listed);
+                        continue;
+                }
+                if (!streq(listed.node, ns->id))
+                        log_warning(ns->id, "its MANIFEST is node %s's", listed.node);
+                if (sig && m->signer &&
+                    signature_verify(data, len, sig, sig_len, NULL, m->signer, NULL, &sig_error) < 0)
+                        log_info(ns->id, "MANIFEST.sig: %s", sig_error);
+                Problems p = { .node = ns->id, .log = true };
+                manifest_scan_node(fd, m->describe, note_problem, &p, &scanned);
+                manifest_compare(&listed, &scanned, note_problem, &p);
+                if (p.n > 0)
+                        log_warning(ns->id, "%zu differences from its MANIFEST (generation %" PRIu64
+                                    "): altered behind fsxdsd's back; what differs from its build is published again",
+                                    p.n, listed.generation);
+                else if (ns->generation == 0 && streq(listed.node, ns->id))
+                        ns->generation = listed.generation;
+                free(p.first);
+                manifest_done(&listed);
+                manifest_done(&scanned);
+        }
+}
+
+/* Every MANIFEST that is not known to be current made so. */
+static void ensure_manifests(Manager *m) {
+        bool all = true;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                if (!m->nodes[i]->manifest_ok)
+                        all = ensure_manifest(m, m->nodes[i], false) && all;
+        if (all)
+                m->previous_signer = signer_free(m->previous_signer);
+        /* a generation's files are described once, not once per node */
+        describe_cache_trim(m->describe, 1u << 18);
+}
+
+/* ---- signed sources ---- */
+
+static int cmp_manifest_path(const void *key, const void *f) {
+        return strcmp(key, ((const ManifestFile *) f)->path);
+}
+
+typedef struct CacheCheck {
+        const Manifest *listed;
+        Problems *problems;
+} CacheCheck;
+
+static void check_cached_file(void *userdata, const char *rel, const char *sha256) {
+        CacheCheck *c = userdata;
+        const ManifestFile *f = bsearch(rel, c->listed->files, c->listed->n_files, sizeof(ManifestFile), cmp_manifest_path);
+        if (!f)
+                note_problem(c->problems, rel, "not listed in the signed MANIFEST");
+        else if (!streq(f->sha256, sha256))
+                note_problem(c->problems, rel, "changed after its signature was checked");
+}
+
+/* require_signed_sources: the tree's MANIFEST must verify against the CA
+ * and list exactly the source files there are, byte for byte. NULL when it
+ * does, else why not. */
+static char *sources_refusal(Manager *m, Manifest *listed) {
+        const char *dir = m->config->source_dir, *ca = m->config->require_signed_sources_ca;
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return xasprintf("cannot open %s: %s", dir, strerror(errno));
+        _cleanup_free_ char *data = NULL, *error = NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = 0, sig_len = 0;
+        int r = manifest_read_pair(fd, &data, &len, &sig, &sig_len);
+        if (r < 0)
+                return r == -ENOENT ? xasprintf("%s/MANIFEST is missing: sign the tree with fsxds sign", dir)
+                                    : xasprintf("cannot read %s/MANIFEST: %s", dir, strerror(-r));
+        if (!sig)
+                return xasprintf("%s/MANIFEST.sig is missing: sign the tree with fsxds sign", dir);
+        if (signature_verify(data, len, sig, sig_len, ca, NULL, NULL, &error) < 0)
+                return xasprintf("%s/MANIFEST.sig does not verify against %s: %s", dir, ca, error);
+        if (manifest_parse(data, len, listed, &error) < 0)
+                return xasprintf("%s/MANIFEST: %s", dir, error);
+        if (listed->kind != MANIFEST_KIND_SOURCE)
+                return xasprintf("%s/MANIFEST is a node directory's, not a source tree's", dir);
+        Manifest scanned = {};
+        Problems p = {};
+        r = manifest_scan_sources(dir, note_problem, &p, &scanned);
+        if (r >= 0)
+                manifest_compare(listed, &scanned, note_problem, &p);
+        manifest_done(&scanned);
+        _cleanup_free_ char *first = p.first;
+        if (r < 0)
+                return xasprintf("cannot read %s: %s", dir, strerror(-r));
+        if (p.n > 0)
+                return xasprintf("%zu source files differ from the signed MANIFEST (first: %s)", p.n, first);
+        return NULL;
+}
+
+/* Refreshes the source cache; with require_signed_sources only from a
+ * tree whose signature verifies, and only when what was compiled is what
+ * was signed. A refused tree is not built: every node keeps its output. */
+static bool refresh_sources(Manager *m, int *ret_changed) {
+        const char *ca = m->config->require_signed_sources_ca;
+        Manifest listed = {};
+        char *why = ca ? sources_refusal(m, &listed) : NULL;
+        *ret_changed = 0;
+        if (!why) {
+                *ret_changed = source_cache_refresh(m->cache, m->config->source_dir, NULL);
+                if (*ret_changed < 0)
+                        log_error(NULL, "cannot read the source tree %s: %s", m->config->source_dir,
+                                  strerror(-*ret_changed));
+                Problems p = {};
+                CacheCheck c = { &listed, &p };
+                if (ca)
+                        source_cache_foreach_file(m->cache, check_cached_file, &c);
+                if (p.n > 0)
+                        why = xasprintf("%zu source files differ from the signed MANIFEST (first: %s)", p.n, p.first);
+                free(p.first);
+        }
+        manifest_done(&listed);
+        if (why) {
+                if (!m->sources_error || !streq(m->sources_error, why))
+                        log_error(NULL, "source tree refused: %s; every node keeps its last good output", why);
+                free(m->sources_error);
+                m->sources_error = why;
+                /* what the cache now holds was not built: build all from it later */
+                m->recheck_all = true;
+                for (size_t i = 0; i < m->n_nodes; i++)
+                        node_forget_memo(m, m->nodes[i]);
+                return false;
+        }
+        if (m->sources_error)
+                log_info(NULL, "the source tree's signature verifies again");
+        free(m->sources_error);
+        m->sources_error = NULL;
+        return true;
 }
 
 /* ---- the rebuild ---- */
@@ -476,11 +789,13 @@ static size_t flush_plans(Manager *m, Batch *b) {
                         if (node_plan_error(b->plans[i]) < 0) {
                                 node_fail(ns, xasprintf("publishing failed (%s); the node keeps what it had",
                                                         strerror(-node_plan_error(b->plans[i]))));
+                                ns->live_verified = ns->manifest_ok = false;
                                 log_error(ns->id, "%s", ns->error.message);
                                 n_failed++;
                                 continue;
                         }
                         ns->live_known = ns->memo.n > 0;
+                        ns->live_verified = true;
                         ns->generation = m->generation;
                         ns->published_usec = t;
                         n_ok++;
@@ -496,6 +811,12 @@ static size_t flush_plans(Manager *m, Batch *b) {
                         log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files)", m->generation, n_ok,
                                  n_files);
                 write_counter(m);
+                /* written last, after every phase of every node */
+                uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+                for (size_t i = 0; i < b->n_plans; i++)
+                        if (node_plan_error(b->plans[i]) >= 0)
+                                ensure_manifest(m, b->published[i], true);
+                m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         }
         if (b->n_state_plans > 0) {
                 run_plans(m, b->state_plans, b->n_state_plans, false);
@@ -598,6 +919,7 @@ static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *time
         } else {
                 node_plan_free(plan);
                 ns->live_known = built;
+                ns->live_verified = ns->live_verified || built;
         }
         /* the last good copy in state_dir: checked at start, then only
          * when the node's output changes */
@@ -694,10 +1016,14 @@ static void check_host_addresses(Manager *m) {
 static size_t manager_rebuild(Manager *m) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         RebuildTimes times = {};
-        int changed = source_cache_refresh(m->cache, m->config->source_dir, NULL);
+        int changed;
+        if (!refresh_sources(m, &changed)) {
+                ensure_manifests(m);
+                m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
+                status_write(m);
+                return 0;
+        }
         times.refresh = now_usec(CLOCK_MONOTONIC) - start;
-        if (changed < 0)
-                log_error(NULL, "cannot read the source tree %s: %s", m->config->source_dir, strerror(-changed));
         char **ids;
         size_t n_ids;
         collect_node_ids(m, &ids, &n_ids);
@@ -739,9 +1065,12 @@ static size_t manager_rebuild(Manager *m) {
 
         uint64_t t0 = now_usec(CLOCK_MONOTONIC);
         n_bad += flush_plans(m, &b);
+        uint64_t t_flush = now_usec(CLOCK_MONOTONIC) - t0;
+        t0 = now_usec(CLOCK_MONOTONIC);
+        ensure_manifests(m);
+        m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         if (n_built > 0)
                 check_host_addresses(m);
-        uint64_t t_flush = now_usec(CLOCK_MONOTONIC) - t0;
         free(b.plans);
         free(b.published);
         free(b.state_plans);
@@ -750,8 +1079,10 @@ static size_t manager_rebuild(Manager *m) {
         status_write(m);
         log_debug(NULL,
                   "rebuild took %" PRIu64 " µs (%d files changed; refresh %" PRIu64 ", build %" PRIu64 ", plan %" PRIu64
-                  ", state plan %" PRIu64 ", publish %" PRIu64 " µs)",
-                  now_usec(CLOCK_MONOTONIC) - start, changed, times.refresh, times.build, times.plan, times.state, t_flush);
+                  ", state plan %" PRIu64 ", publish %" PRIu64 ", manifests %" PRIu64 " µs)",
+                  now_usec(CLOCK_MONOTONIC) - start, changed, times.refresh, times.build, times.plan, times.state,
+                  t_flush - MIN(t_flush, m->manifest_usec), m->manifest_usec);
+        m->manifest_usec = 0;
         return n_bad;
 }
 
@@ -829,6 +1160,113 @@ static int setup_allow_removal_watch(Manager *m) {
         return sd_event_add_io(m->event, &m->allow_source, m->allow_fd, EPOLLIN, on_allow_removal, m);
 }
 
+/* Loads signing's pair; the one in use before stays as previous_signer
+ * until every MANIFEST is signed with the new one. A refused pair fails. */
+static int load_signer(Manager *m) {
+        const SigningConfig *c = m->config->signing;
+        Signer *s = NULL;
+        if (c) {
+                _cleanup_free_ char *error = NULL;
+                int r = signer_load(c->key, c->cert, c->chain, &error, &s);
+                if (r < 0) {
+                        log_error(NULL, "signing: %s", error ? error : strerror(-r));
+                        return r;
+                }
+        }
+        if (s && signer_same(s, m->signer)) {
+                signer_free(s);
+                return 0;
+        }
+        if (s) {
+                time_t t = (time_t) signer_not_after(s);
+                struct tm tm;
+                char when[32] = "?";
+                if (gmtime_r(&t, &tm))
+                        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+                log_info(NULL, "signing MANIFESTs as %s (certificate valid until %s)", signer_subject(s), when);
+        } else if (m->signer)
+                log_info(NULL, "MANIFESTs are no longer signed");
+        if (m->signer) {
+                signer_free(m->previous_signer);
+                m->previous_signer = m->signer;
+        }
+        m->signer = s;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                m->nodes[i]->manifest_ok = false;
+        return 0;
+}
+
+/* A replaced key or certificate file (watched) is taken once the writes
+ * have settled; a pair that does not match yet (the key written, the
+ * certificate not yet) keeps the previous one. */
+static int on_signing_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        if (load_signer(m) < 0) {
+                log_error(NULL, "the new signing files were refused; still signing as %s",
+                          m->signer ? signer_subject(m->signer) : "nobody");
+                return 0;
+        }
+        ensure_manifests(m);
+        status_write(m);
+        return 0;
+}
+
+static int on_signing_files(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        const SigningConfig *c = m->config->signing;
+        union {
+                struct inotify_event ev;
+                char buf[4096];
+        } u;
+        bool hit = false;
+        ssize_t n;
+        while ((n = read(fd, u.buf, sizeof u.buf)) > 0)
+                for (char *p = u.buf; p < u.buf + n;) {
+                        struct inotify_event *ev = (struct inotify_event *) p;
+                        const char *files[] = { c->key, c->cert, c->chain };
+                        for (size_t i = 0; c && ev->len > 0 && i < ELEMENTSOF(files); i++) {
+                                const char *base = files[i] ? strrchr(files[i], '/') : NULL;
+                                hit = hit || (files[i] && streq(base ? base + 1 : files[i], ev->name));
+                        }
+                        p += sizeof(struct inotify_event) + ev->len;
+                }
+        if (hit) {
+                sd_event_source_set_time(m->signing_timer, now_usec(CLOCK_MONOTONIC) + m->config->settle_usec);
+                sd_event_source_set_enabled(m->signing_timer, SD_EVENT_ONESHOT);
+        }
+        return 0;
+}
+
+static int setup_signing_watch(Manager *m) {
+        m->signing_source = sd_event_source_unref(m->signing_source);
+        if (m->signing_fd >= 0)
+                close(m->signing_fd);
+        m->signing_fd = -EBADF;
+        const SigningConfig *c = m->config->signing;
+        if (!c || !m->event)
+                return 0;
+        m->signing_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (m->signing_fd < 0)
+                return -errno;
+        const char *files[] = { c->key, c->cert, c->chain };
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                if (!files[i])
+                        continue;
+                const char *slash = strrchr(files[i], '/');
+                _cleanup_free_ char *dir = slash ? xstrndup(files[i], (size_t) (slash - files[i])) : xstrdup(".");
+                if (inotify_add_watch(m->signing_fd, *dir ? dir : "/",
+                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_ONLYDIR) < 0)
+                        return -errno;
+        }
+        if (!m->signing_timer) {
+                int r = sd_event_add_time(m->event, &m->signing_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_signing_timer, m);
+                if (r < 0)
+                        return r;
+                sd_event_source_set_enabled(m->signing_timer, SD_EVENT_OFF);
+        }
+        return sd_event_add_io(m->event, &m->signing_source, m->signing_fd, EPOLLIN, on_signing_files, m);
+}
+
 static int open_outputs(Manager *m) {
         m->gid = (gid_t) -1;
         if (m->config->output_group) {
@@ -849,6 +1287,13 @@ static int open_outputs(Manager *m) {
                 }
         } else
                 schema_load_builtin(&m->schema);
+        int r = load_signer(m);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                m->nodes[i]->manifest_ok = false;
+        if (!m->describe)
+                m->describe = describe_cache_new();
         /* memos borrow from the cache */
         for (size_t i = 0; i < m->n_nodes; i++)
                 node_forget_memo(m, m->nodes[i]);
@@ -856,7 +1301,7 @@ static int open_outputs(Manager *m) {
         source_cache_new(m->schema, m->config->publish_mode, &m->cache);
         m->recheck_all = true;
         m->store = store_free(m->store);
-        int r = store_open(m->config->output_dir, m->gid, &m->store);
+        r = store_open(m->config->output_dir, m->gid, &m->store);
         if (r < 0) {
                 log_error(NULL, "cannot open %s: %s", m->config->output_dir, strerror(-r));
                 return r;
@@ -895,6 +1340,9 @@ static int open_outputs(Manager *m) {
         r = setup_allow_removal_watch(m);
         if (r < 0)
                 log_warning(NULL, "cannot watch %s/allow-removal: %s", m->config->state_dir, strerror(-r));
+        r = setup_signing_watch(m);
+        if (r < 0)
+                log_warning(NULL, "cannot watch the signing key and certificate for changes: %s", strerror(-r));
         return 0;
 }
 
@@ -934,6 +1382,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         } else {
                 config_free(old);
                 log_info(NULL, "configuration reloaded");
+                verify_outputs(m);
         }
         manager_rebuild(m);
         sd_notify(false, "READY=1");
@@ -953,7 +1402,7 @@ int manager_new(const char *config_path, Manager **ret) {
                 return r;
         }
         Manager *m = xcalloc(1, sizeof(Manager));
-        m->allow_fd = -EBADF;
+        m->allow_fd = m->signing_fd = -EBADF;
         m->config = c;
         m->config_path = xstrdup(config_path);
         *ret = m;
@@ -968,6 +1417,14 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->allow_source);
         if (m->allow_fd >= 0)
                 close(m->allow_fd);
+        sd_event_source_unref(m->signing_source);
+        sd_event_source_unref(m->signing_timer);
+        if (m->signing_fd >= 0)
+                close(m->signing_fd);
+        signer_free(m->signer);
+        signer_free(m->previous_signer);
+        describe_cache_free(m->describe);
+        free(m->sources_error);
         sd_event_unref(m->event);
         watch_free(m->watch);
         store_free(m->store);
@@ -989,10 +1446,15 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+int manager_check_config(Manager *m) {
+        return load_signer(m);
+}
+
 int manager_once(Manager *m) {
         int r = open_outputs(m);
         if (r < 0)
                 return r;
+        verify_outputs(m);
         return manager_rebuild(m) > 0 ? 1 : 0;
 }
 
@@ -1021,6 +1483,7 @@ int manager_startup(Manager *m) {
         r = setup_watch(m);
         if (r < 0)
                 return r;
+        verify_outputs(m);
         size_t bad = manager_rebuild(m);
         if (bad > 0)
                 log_warning(NULL, "%zu nodes have errors; their last good output stays in place", bad);

@@ -595,7 +595,8 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
                 return;
 
         _cleanup_free_ char *rel = rel_join(dir, name); /* dir may not survive watch_sync() */
-        bool source = watch_is_source_name(name);
+        /* a signed tree's MANIFEST and MANIFEST.sig count as sources */
+        bool source = watch_is_source_name(name) || streq(name, "MANIFEST") || streq(name, "MANIFEST.sig");
         /* a symlink to a directory comes without the directory flag */
         if (!is_dir && !source && (linked || unlinked))
                 is_dir = table_find_path(&w->dirs, rel) || (linked && watch_is_dir(w, rel));

@@ -1,0 +1,929 @@
+/* SPDX-License-Identifier: MIT */
+/* MANIFEST: canonical JSON of what a node directory or a source tree
+ * holds; made from the files, parsed back, compared with a directory. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "build.h"
+#include "hashmap.h"
+#include "manifest.h"
+#include "resource.h"
+#include "wire.h"
+
+/* what one published file may weigh before it is not worth describing */
+#define DESCRIBE_FILE_MAX (1u << 30)
+#define JSON_DEPTH_MAX 8
+
+static const char *const manifest_kind_table[_MANIFEST_KIND_MAX] = {
+        [MANIFEST_KIND_NODE] = "node",
+        [MANIFEST_KIND_SOURCE] = "source",
+};
+
+const char *manifest_kind_to_string(ManifestKind k) {
+        return k >= 0 && k < _MANIFEST_KIND_MAX ? manifest_kind_table[k] : NULL;
+}
+
+ManifestKind manifest_kind_from_string(const char *s) {
+        for (int i = 0; i < _MANIFEST_KIND_MAX; i++)
+                if (streq(manifest_kind_table[i], s))
+                        return (ManifestKind) i;
+        return _MANIFEST_KIND_INVALID;
+}
+
+static void manifest_file_done(ManifestFile *f) {
+        free(f->path);
+        free(f->type_url);
+        free(f->version_info);
+        free(f->names_json);
+        *f = (ManifestFile) {};
+}
+
+void manifest_done(Manifest *m) {
+        free(m->node);
+        free(m->schema_sha256);
+        for (size_t i = 0; i < m->n_links; i++) {
+                free(m->links[i].type);
+                free(m->links[i].target);
+        }
+        free(m->links);
+        for (size_t i = 0; i < m->n_files; i++)
+                manifest_file_done(&m->files[i]);
+        free(m->files);
+        *m = (Manifest) {};
+}
+
+/* ---- writing ---- */
+
+/* A JSON string of len bytes: '"' and '\' escaped, \n and \t short, other
+ * control bytes (NUL too) as \u00XX, everything else as it is. */
+static void put_string(Buf *b, const char *s, size_t len) {
+        buf_putc(b, '"');
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) s[i];
+                if (c == '"' || c == '\\') {
+                        buf_putc(b, '\\');
+                        buf_putc(b, c);
+                } else if (c == '\n')
+                        buf_append(b, "\\n", 2);
+                else if (c == '\t')
+                        buf_append(b, "\\t", 2);
+                else if (c < 0x20)
+                        buf_printf(b, "\\u%04x", c);
+                else
+                        buf_putc(b, c);
+        }
+        buf_putc(b, '"');
+}
+
+static void put_key(Buf *b, bool first, const char *key) {
+        if (!first)
+                buf_putc(b, ',');
+        put_string(b, key, strlen(key));
+        buf_putc(b, ':');
+}
+
+static void put_key_string(Buf *b, bool first, const char *key, const char *value) {
+        put_key(b, first, key);
+        put_string(b, value ? value : "", value ? strlen(value) : 0);
+}
+
+static void put_key_uint(Buf *b, bool first, const char *key, uint64_t v) {
+        put_key(b, first, key);
+        buf_printf(b, "%" PRIu64, v);
+}
+
+void manifest_format(const Manifest *m, Buf *b) {
+        bool node = m->kind == MANIFEST_KIND_NODE;
+        buf_putc(b, '{');
+        put_key_uint(b, true, "created_usec", m->created_usec);
+        if (node) {
+                put_key(b, false, "data_links");
+                buf_putc(b, '{');
+                for (size_t i = 0; i < m->n_links; i++)
+                        put_key_string(b, i == 0, m->links[i].type, m->links[i].target);
+                buf_putc(b, '}');
+        }
+        put_key(b, false, "files");
+        buf_putc(b, '[');
+        for (size_t i = 0; i < m->n_files; i++) {
+                const ManifestFile *f = &m->files[i];
+                buf_printf(b, "%s{", i ? "," : "");
+                if (node) {
+                        put_key(b, true, "names");
+                        buf_printf(b, "%s", f->names_json ? f->names_json : "[]");
+                }
+                put_key_string(b, !node, "path", f->path);
+                put_key_string(b, false, "sha256", f->sha256);
+                put_key_uint(b, false, "size", f->size);
+                if (node) {
+                        put_key_string(b, false, "type_url", f->type_url);
+                        put_key_string(b, false, "version_info", f->version_info);
+                }
+                buf_putc(b, '}');
+        }
+        buf_putc(b, ']');
+        put_key_uint(b, false, "format", MANIFEST_FORMAT);
+        if (node)
+                put_key_uint(b, false, "generation", m->generation);
+        put_key_string(b, false, "kind", manifest_kind_to_string(m->kind));
+        if (node) {
+                put_key_string(b, false, "node", m->node);
+                put_key_string(b, false, "schema_sha256", m->schema_sha256);
+        }
+        buf_append(b, "}\n", 2);
+}
+
+/* ---- reading: a small JSON parser (objects, arrays, strings, integers) ---- */
+
+typedef enum JsonType { JSON_OBJECT, JSON_ARRAY, JSON_STRING, JSON_INTEGER } JsonType;
+
+typedef struct Json Json;
+struct Json {
+        JsonType type;
+        char *string; /* JSON_STRING; an object member's key */
+        size_t string_len;
+        uint64_t integer;
+        Json *items; /* object members or array items */
+        size_t n;
+        char *key;
+        size_t key_len;
+};
+
+typedef struct JsonParser {
+        const char *start, *p, *end;
+        char *error;
+} JsonParser;
+
+static void json_done(Json *j) {
+        free(j->string);
+        free(j->key);
+        for (size_t i = 0; i < j->n; i++)
+                json_done(&j->items[i]);
+        free(j->items);
+}
+
+static bool json_fail(JsonParser *jp, const char *what) {
+        if (!jp->error)
+                jp->error = xasprintf("%s at byte %td", what, jp->p - jp->start);
+        return false;
+}
+
+static void put_utf8(Buf *b, uint32_t cp) {
+        if (cp < 0x80)
+                buf_putc(b, (uint8_t) cp);
+        else if (cp < 0x800) {
+                buf_putc(b, (uint8_t) (0xc0 | (cp >> 6)));
+                buf_putc(b, (uint8_t) (0x80 | (cp & 0x3f)));
+        } else if (cp < 0x10000) {
+                buf_putc(b, (uint8_t) (0xe0 | (cp >> 12)));
+                buf_putc(b, (uint8_t) (0x80 | ((cp >> 6) & 0x3f)));
+                buf_putc(b, (uint8_t) (0x80 | (cp & 0x3f)));
+        } else {
+                buf_putc(b, (uint8_t) (0xf0 | (cp >> 18)));
+                buf_putc(b, (uint8_t) (0x80 | ((cp >> 12) & 0x3f)));
+                buf_putc(b, (uint8_t) (0x80 | ((cp >> 6) & 0x3f)));
+                buf_putc(b, (uint8_t) (0x80 | (cp & 0x3f)));
+        }
+}
+
+static bool json_hex4(JsonParser *jp, uint32_t *ret) {
+        uint32_t v = 0;
+        for (int i = 0; i < 4; i++, jp->p++) {
+                if (jp->p >= jp->end)
+                        return json_fail(jp, "truncated \\u escape");
+                char c = *jp->p;
+                v <<= 4;
+                if (c >= '0' && c <= '9')
+                        v |= (uint32_t) (c - '0');
+                else if (c >= 'a' && c <= 'f')
+                        v |= (uint32_t) (c - 'a' + 10);
+                else if (c >= 'A' && c <= 'F')
+                        v |= (uint32_t) (c - 'A' + 10);
+                else
+                        return json_fail(jp, "bad \\u escape");
+        }
+        *ret = v;
+        return true;
+}
+
+static bool json_string(JsonParser *jp, char **ret, size_t *ret_len) {
+        Buf b = {};
+        jp->p++; /* '"' */
+        for (;;) {
+                if (jp->p >= jp->end) {
+                        buf_free(&b);
+                        return json_fail(jp, "unterminated string");
+                }
+                unsigned char c = (unsigned char) *jp->p++;
+                if (c == '"')
+                        break;
+                if (c < 0x20) {
+                        buf_free(&b);
+                        return json_fail(jp, "control byte in a string");
+                }
+                if (c != '\\') {
+                        buf_putc(&b, c);
+                        continue;
+                }
+                if (jp->p >= jp->end) {
+                        buf_free(&b);
+                        return json_fail(jp, "unterminated string");
+                }
+                c = (unsigned char) *jp->p++;
+                const char *simple = strchr("\"\\/bfnrt", c);
+                if (simple && c) {
+                        static const char to[] = "\"\\/\b\f\n\r\t";
+                        buf_putc(&b, (uint8_t) to[simple - "\"\\/bfnrt"]);
+                        continue;
+                }
+                uint32_t cp, lo;
+                if (c != 'u' || !json_hex4(jp, &cp)) {
+                        buf_free(&b);
+                        return json_fail(jp, "bad escape");
+                }
+                if (cp >= 0xd800 && cp < 0xdc00) {
+                        if (jp->end - jp->p < 6 || jp->p[0] != '\\' || jp->p[1] != 'u') {
+                                buf_free(&b);
+                                return json_fail(jp, "lone surrogate");
+                        }
+                        jp->p += 2;
+                        if (!json_hex4(jp, &lo) || lo < 0xdc00 || lo > 0xdfff) {
+                                buf_free(&b);
+                                return json_fail(jp, "lone surrogate");
+                        }
+                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                }
+                put_utf8(&b, cp);
+        }
+        *ret_len = b.len;
+        *ret = buf_steal_str(&b);
+        return true;
+}
+
+static bool json_value(JsonParser *jp, unsigned depth, Json *ret);
+
+static bool json_container(JsonParser *jp, unsigned depth, bool object, Json *ret) {
+        *ret = (Json) { .type = object ? JSON_OBJECT : JSON_ARRAY };
+        jp->p++;
+        if (jp->p < jp->end && *jp->p == (object ? '}' : ']')) {
+                jp->p++;
+                return true;
+        }
+        for (;;) {
+                Json item = {};
+                if (object) {
+                        if (jp->p >= jp->end || *jp->p != '"' || !json_string(jp, &item.key, &item.key_len))
+                                return json_fail(jp, "expected a member name");
+                        if (jp->p >= jp->end || *jp->p++ != ':') {
+                                free(item.key);
+                                return json_fail(jp, "expected ':'");
+                        }
+                }
+                if (!json_value(jp, depth + 1, &item)) {
+                        json_done(&item);
+                        return false;
+                }
+                ret->items = xrealloc(ret->items, (ret->n + 1) * sizeof(Json));
+                ret->items[ret->n++] = item;
+                if (jp->p < jp->end && *jp->p == ',') {
+                        jp->p++;
+                        continue;
+                }
+                if (jp->p < jp->end && *jp->p == (object ? '}' : ']')) {
+                        jp->p++;
+                        return true;
+                }
+                return json_fail(jp, object ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+}
+
+static bool json_value(JsonParser *jp, unsigned depth, Json *ret) {
+        if (depth > JSON_DEPTH_MAX)
+                return json_fail(jp, "nested too deeply");
+        if (jp->p >= jp->end)
+                return json_fail(jp, "unexpected end");
+        char c = *jp->p;
+        char *key = ret->key; /* set by the container */
+        size_t key_len = ret->key_len;
+        bool ok;
+        if (c == '{' || c == '[')
+                ok = json_container(jp, depth, c == '{', ret);
+        else if (c == '"') {
+                *ret = (Json) { .type = JSON_STRING };
+                ok = json_string(jp, &ret->string, &ret->string_len);
+        } else if (c >= '0' && c <= '9') {
+                *ret = (Json) { .type = JSON_INTEGER };
+                for (ok = true; jp->p < jp->end && *jp->p >= '0' && *jp->p <= '9'; jp->p++) {
+                        if (ret->integer > (UINT64_MAX - 9) / 10)
+                                return json_fail(jp, "integer too large");
+                        ret->integer = ret->integer * 10 + (uint64_t) (*jp->p - '0');
+                }
+        } else
+                return json_fail(jp, "expected an object, array, string or non-negative integer");
+        ret->key = key;
+        ret->key_len = key_len;
+        return ok;
+}
+
+static const Json *json_member(const Json *o, const char *key, JsonType type) {
+        for (size_t i = 0; i < o->n; i++)
+                if (strneq_len(o->items[i].key, o->items[i].key_len, key))
+                        return o->items[i].type == type ? &o->items[i] : NULL;
+        return NULL;
+}
+
+static char *json_take_string(const Json *o, const char *key) {
+        const Json *j = json_member(o, key, JSON_STRING);
+        return j ? xstrndup(j->string, j->string_len) : NULL;
+}
+
+static bool is_sha256_hex(const char *s) {
+        if (!s || strlen(s) != 64)
+                return false;
+        for (; *s; s++)
+                if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+                        return false;
+        return true;
+}
+
+static int manifest_from_json(const Json *root, Manifest *m, char **ret_error) {
+        if (root->type != JSON_OBJECT) {
+                *ret_error = xstrdup("not a JSON object");
+                return -EBADMSG;
+        }
+        const Json *format = json_member(root, "format", JSON_INTEGER);
+        if (!format || format->integer != MANIFEST_FORMAT) {
+                *ret_error = xasprintf("not a manifest of format %d", MANIFEST_FORMAT);
+                return -EBADMSG;
+        }
+        _cleanup_free_ char *kind = json_take_string(root, "kind");
+        m->kind = kind ? manifest_kind_from_string(kind) : _MANIFEST_KIND_INVALID;
+        if (m->kind < 0) {
+                *ret_error = xstrdup("\"kind\" is neither \"node\" nor \"source\"");
+                return -EBADMSG;
+        }
+        bool node = m->kind == MANIFEST_KIND_NODE;
+        const Json *created = json_member(root, "created_usec", JSON_INTEGER);
+        const Json *files = json_member(root, "files", JSON_ARRAY);
+        if (!created || !files) {
+                *ret_error = xstrdup("\"created_usec\" or \"files\" is missing");
+                return -EBADMSG;
+        }
+        m->created_usec = created->integer;
+        if (node) {
+                const Json *gen = json_member(root, "generation", JSON_INTEGER);
+                const Json *links = json_member(root, "data_links", JSON_OBJECT);
+                m->node = json_take_string(root, "node");
+                m->schema_sha256 = json_take_string(root, "schema_sha256");
+                if (!gen || !links || !m->node || !m->schema_sha256) {
+                        *ret_error = xstrdup("\"generation\", \"data_links\", \"node\" or \"schema_sha256\" is missing");
+                        return -EBADMSG;
+                }
+                m->generation = gen->integer;
+                m->links = xcalloc(links->n + 1, sizeof(ManifestLink));
+                for (size_t i = 0; i < links->n; i++, m->n_links++) {
+                        if (links->items[i].type != JSON_STRING) {
+                                *ret_error = xstrdup("\"data_links\" holds a value that is not a string");
+                                return -EBADMSG;
+                        }
+                        m->links[i].type = xstrndup(links->items[i].key, links->items[i].key_len);
+                        m->links[i].target = xstrndup(links->items[i].string, links->items[i].string_len);
+                }
+        }
+        m->files = xcalloc(files->n + 1, sizeof(ManifestFile));
+        for (size_t i = 0; i < files->n; i++, m->n_files++) {
+                const Json *o = &files->items[i];
+                ManifestFile *f = &m->files[i];
+                const Json *size = o->type == JSON_OBJECT ? json_member(o, "size", JSON_INTEGER) : NULL;
+                _cleanup_free_ char *sha = size ? json_take_string(o, "sha256") : NULL;
+                f->path = size ? json_take_string(o, "path") : NULL;
+                if (!size || !f->path || !is_sha256_hex(sha)) {
+                        *ret_error = xasprintf("files[%zu]: \"path\", \"size\" or \"sha256\" is missing or malformed", i);
+                        return -EBADMSG;
+                }
+                f->size = size->integer;
+                memcpy(f->sha256, sha, 65);
+                if (!node)
+                        continue;
+                const Json *names = json_member(o, "names", JSON_ARRAY);
+                f->type_url = json_take_string(o, "type_url");
+                f->version_info = json_take_string(o, "version_info");
+                if (!names || !f->type_url || !f->version_info) {
+                        *ret_error = xasprintf("files[%zu] (%s): \"names\", \"type_url\" or \"version_info\" is missing", i,
+                                               f->path);
+                        return -EBADMSG;
+                }
+                Buf nb = {};
+                buf_putc(&nb, '[');
+                for (size_t k = 0; k < names->n; k++) {
+                        if (names->items[k].type != JSON_STRING) {
+                                buf_free(&nb);
+                                *ret_error = xasprintf("files[%zu] (%s): a name that is not a string", i, f->path);
+                                return -EBADMSG;
+                        }
+                        if (k)
+                                buf_putc(&nb, ',');
+                        put_string(&nb, names->items[k].string, names->items[k].string_len);
+                }
+                buf_putc(&nb, ']');
+                f->names_json = buf_steal_str(&nb);
+        }
+        return 0;
+}
+
+int manifest_parse(const char *data, size_t len, Manifest *ret, char **ret_error) {
+        JsonParser jp = { data, data, data + len };
+        Json root = {};
+        if (!json_value(&jp, 0, &root) || jp.end - jp.p != 1 || *jp.p != '\n') {
+                json_done(&root);
+                *ret_error = jp.error ? jp.error : xstrdup("trailing bytes after the JSON object (or no final newline)");
+                return -EBADMSG;
+        }
+        Manifest m = {};
+        int r = manifest_from_json(&root, &m, ret_error);
+        json_done(&root);
+        if (r < 0) {
+                manifest_done(&m);
+                return r;
+        }
+        Buf canon = {};
+        manifest_format(&m, &canon);
+        bool same = canon.len == len && memcmp(canon.data, data, len) == 0;
+        buf_free(&canon);
+        if (!same) {
+                manifest_done(&m);
+                *ret_error = xstrdup("not in canonical form (sorted keys, no whitespace, known keys only, "
+                                     "files sorted by path)");
+                return -EBADMSG;
+        }
+        for (size_t i = 1; i < m.n_files; i++)
+                if (strcmp(m.files[i - 1].path, m.files[i].path) >= 0) {
+                        manifest_done(&m);
+                        *ret_error = xstrdup("files are not sorted by path, or a path is listed twice");
+                        return -EBADMSG;
+                }
+        *ret = m;
+        return 0;
+}
+
+/* ---- describing files ---- */
+
+typedef struct DescribeKey {
+        ino_t ino;
+        off_t size;
+        struct timespec ctime;
+} DescribeKey;
+
+typedef struct Description {
+        DescribeKey key;
+        char sha256[65];
+        char *type_url, *version_info, *names_json;
+} Description;
+
+struct DescribeCache {
+        Hashmap map; /* DescribeKey → Description */
+        Description **items;
+        size_t n;
+};
+
+DescribeCache *describe_cache_new(void) {
+        return xcalloc(1, sizeof(DescribeCache));
+}
+
+static void description_free(Description *d) {
+        free(d->type_url);
+        free(d->version_info);
+        free(d->names_json);
+        free(d);
+}
+
+void describe_cache_trim(DescribeCache *c, size_t max) {
+        if (!c || c->n <= max)
+                return;
+        for (size_t i = 0; i < c->n; i++)
+                description_free(c->items[i]);
+        free(c->items);
+        hashmap_free(&c->map);
+        *c = (DescribeCache) {};
+}
+
+DescribeCache *describe_cache_free(DescribeCache *c) {
+        if (!c)
+                return NULL;
+        describe_cache_trim(c, 0);
+        free(c);
+        return NULL;
+}
+
+/* A DiscoveryResponse's version_info (1), type_url (4) and the names of its
+ * resources (field 1 of every xDS resource message, inside each Any). */
+static void describe_response(const uint8_t *data, size_t len, Description *d) {
+        WireReader rd = { data, data + len };
+        WireField f;
+        Buf names = {};
+        buf_putc(&names, '[');
+        size_t n = 0;
+        while (wire_next(&rd, &f)) {
+                if (f.wire_type != WIRE_LEN)
+                        continue;
+                if (f.number == 1 && !d->version_info)
+                        d->version_info = xstrndup((const char *) f.data, f.len);
+                else if (f.number == 4 && !d->type_url)
+                        d->type_url = xstrndup((const char *) f.data, f.len);
+                else if (f.number == 2) {
+                        WireReader any = { f.data, f.data + f.len };
+                        WireField a;
+                        while (wire_next(&any, &a)) {
+                                if (a.number != 2 || a.wire_type != WIRE_LEN)
+                                        continue;
+                                WireReader msg = { a.data, a.data + a.len };
+                                WireField x;
+                                while (wire_next(&msg, &x))
+                                        if (x.number == 1 && x.wire_type == WIRE_LEN) {
+                                                if (n++)
+                                                        buf_putc(&names, ',');
+                                                put_string(&names, (const char *) x.data, x.len);
+                                                break;
+                                        }
+                        }
+                }
+        }
+        buf_putc(&names, ']');
+        d->names_json = buf_steal_str(&names);
+        if (!d->version_info)
+                d->version_info = xstrdup("");
+        if (!d->type_url)
+                d->type_url = xstrdup("");
+}
+
+static int describe_fd(int fd, Description **ret) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > DESCRIBE_FILE_MAX)
+                return -EFBIG;
+        size_t len = (size_t) st.st_size, got = 0;
+        uint8_t *data = xmalloc(len + 1);
+        while (got < len) {
+                ssize_t n = read(fd, data + got, len - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int r = -errno;
+                        free(data);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        Description *d = xcalloc(1, sizeof(Description));
+        d->key = (DescribeKey) { st.st_ino, (off_t) got, st.st_ctim };
+        sha256_hex(data, got, d->sha256);
+        describe_response(data, got, d);
+        free(data);
+        *ret = d;
+        return 0;
+}
+
+/* The description of an open file: from the cache when its inode, size
+ * and ctime are known (store objects never change in place). */
+static int describe(DescribeCache *c, int fd, const Description **ret, Description **ret_owned) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        DescribeKey key = { st.st_ino, st.st_size, st.st_ctim };
+        if (c) {
+                Description *d = hashmap_get(&c->map, (const char *) &key, sizeof key);
+                if (d) {
+                        *ret = d;
+                        return 0;
+                }
+        }
+        Description *d = NULL;
+        int r = describe_fd(fd, &d);
+        if (r < 0)
+                return r;
+        if (c && memcmp(&d->key, &key, sizeof key) == 0) {
+                c->items = xrealloc(c->items, (c->n + 1) * sizeof(Description *));
+                c->items[c->n++] = d;
+                hashmap_put(&c->map, (const char *) &d->key, sizeof d->key, d);
+        } else
+                *ret_owned = d;
+        *ret = d;
+        return 0;
+}
+
+/* ---- scanning ---- */
+
+static void report(ManifestReport f, void *userdata, const char *path, const char *fmt, ...) _printf_(4, 5);
+static void report(ManifestReport f, void *userdata, const char *path, const char *fmt, ...) {
+        if (!f)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *msg = NULL;
+        if (vasprintf(&msg, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        f(userdata, path, msg);
+}
+
+static bool is_pb_name(const char *name) {
+        return name[0] != '.' && endswith(name, ".pb") && strlen(name) > 3;
+}
+
+static int cmp_file(const void *a, const void *b) {
+        return strcmp(((const ManifestFile *) a)->path, ((const ManifestFile *) b)->path);
+}
+
+static int cmp_link(const void *a, const void *b) {
+        return strcmp(((const ManifestLink *) a)->type, ((const ManifestLink *) b)->type);
+}
+
+static void add_file(Manifest *m, size_t *cap, ManifestFile f) {
+        if (m->n_files >= *cap) {
+                *cap = *cap ? *cap * 2 : 16;
+                m->files = xrealloc(m->files, *cap * sizeof(ManifestFile));
+        }
+        m->files[m->n_files++] = f;
+}
+
+static char *read_link_at(int dir_fd, const char *name) {
+        char buf[PATH_MAX];
+        ssize_t n = readlinkat(dir_fd, name, buf, sizeof buf - 1);
+        if (n < 0)
+                return NULL;
+        return xstrndup(buf, (size_t) n);
+}
+
+static void scan_type_dir(int type_fd, const char *type, DescribeCache *cache, ManifestReport rep, void *userdata,
+                          Manifest *m, size_t *cap) {
+        _cleanup_free_ char *data = read_link_at(type_fd, "..data");
+        if (data) {
+                m->links = xrealloc(m->links, (m->n_links + 1) * sizeof(ManifestLink));
+                m->links[m->n_links++] = (ManifestLink) { xstrdup(type), xstrdup(data) };
+        }
+        int dfd = dup(type_fd);
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        if (!d) {
+                if (dfd >= 0)
+                        close(dfd);
+                report(rep, userdata, type, "cannot list: %s", strerror(errno));
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!is_pb_name(de->d_name))
+                        continue;
+                _cleanup_free_ char *path = xasprintf("%s/%s", type, de->d_name);
+                struct stat st;
+                if (fstatat(type_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue; /* gone while listing */
+                if (S_ISLNK(st.st_mode)) {
+                        _cleanup_free_ char *target = read_link_at(type_fd, de->d_name);
+                        _cleanup_free_ char *expected = xasprintf("..data/%s", de->d_name);
+                        if (!target || !streq(target, expected)) {
+                                report(rep, userdata, path, "is a symlink to %s, not to %s", target ? target : "?",
+                                       expected);
+                                continue;
+                        }
+                } else if (!S_ISREG(st.st_mode)) {
+                        report(rep, userdata, path, "is not a regular file");
+                        continue;
+                }
+                _cleanup_close_ int fd = openat(type_fd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                const Description *desc = NULL;
+                Description *owned = NULL;
+                int r = fd < 0 ? -errno : describe(cache, fd, &desc, &owned);
+                if (r < 0) {
+                        report(rep, userdata, path, "cannot read: %s", strerror(-r));
+                        continue;
+                }
+                ManifestFile f = {
+                        .path = TAKE_PTR(path),
+                        .size = (uint64_t) desc->key.size,
+                        .type_url = xstrdup(desc->type_url),
+                        .version_info = xstrdup(desc->version_info),
+                        .names_json = xstrdup(desc->names_json),
+                };
+                memcpy(f.sha256, desc->sha256, 65);
+                add_file(m, cap, f);
+                if (owned)
+                        description_free(owned);
+        }
+        closedir(d);
+}
+
+int manifest_scan_node(int node_fd, DescribeCache *cache, ManifestReport rep, void *userdata, Manifest *ret) {
+        Manifest m = { .kind = MANIFEST_KIND_NODE };
+        size_t cap = 0;
+        for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
+                const char *type = resource_type_dir(t);
+                if (!type)
+                        continue;
+                _cleanup_close_ int fd = openat(node_fd, type, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                        if (errno != ENOENT)
+                                report(rep, userdata, type, "cannot open: %s", strerror(errno));
+                        continue;
+                }
+                scan_type_dir(fd, type, cache, rep, userdata, &m, &cap);
+        }
+        if (m.n_files > 1)
+                qsort(m.files, m.n_files, sizeof(ManifestFile), cmp_file);
+        if (m.n_links > 1)
+                qsort(m.links, m.n_links, sizeof(ManifestLink), cmp_link);
+        *ret = m;
+        return 0;
+}
+
+int manifest_scan_sources(const char *dir, ManifestReport rep, void *userdata, Manifest *ret) {
+        char **paths = NULL;
+        int r = build_list_sources(dir, &paths);
+        if (r < 0)
+                return r;
+        Manifest m = { .kind = MANIFEST_KIND_SOURCE };
+        size_t cap = 0, skip = strlen(dir) + 1;
+        for (char **p = paths; *p; p++) {
+                _cleanup_close_ int fd = open(*p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                struct stat st;
+                if (fd < 0 || fstat(fd, &st) < 0) {
+                        report(rep, userdata, *p + skip, "cannot read: %s", strerror(errno));
+                        continue;
+                }
+                char *data;
+                size_t len;
+                _cleanup_free_ char *rel = xstrdup(*p + skip);
+                r = read_file_bounded(*p, DESCRIBE_FILE_MAX, &data, &len);
+                if (r < 0) {
+                        report(rep, userdata, rel, "cannot read: %s", strerror(-r));
+                        continue;
+                }
+                ManifestFile f = { .path = TAKE_PTR(rel), .size = len };
+                sha256_hex(data, len, f.sha256);
+                free(data);
+                add_file(&m, &cap, f);
+        }
+        for (char **p = paths; *p; p++)
+                free(*p);
+        free(paths);
+        if (m.n_files > 1)
+                qsort(m.files, m.n_files, sizeof(ManifestFile), cmp_file);
+        *ret = m;
+        return 0;
+}
+
+size_t manifest_compare(const Manifest *listed, const Manifest *scanned, ManifestReport rep, void *userdata) {
+        size_t n = 0, i = 0, j = 0;
+        while (i < listed->n_files || j < scanned->n_files) {
+                const ManifestFile *a = i < listed->n_files ? &listed->files[i] : NULL;
+                const ManifestFile *b = j < scanned->n_files ? &scanned->files[j] : NULL;
+                int c = !a ? 1 : !b ? -1 : strcmp(a->path, b->path);
+                if (c < 0) {
+                        report(rep, userdata, a->path, "listed in MANIFEST but missing");
+                        i++;
+                } else if (c > 0) {
+                        report(rep, userdata, b->path, "present but not listed in MANIFEST");
+                        j++;
+                } else {
+                        if (a->size != b->size)
+                                report(rep, userdata, a->path, "size %" PRIu64 ", MANIFEST says %" PRIu64, b->size,
+                                       a->size);
+                        else if (!streq(a->sha256, b->sha256))
+                                report(rep, userdata, a->path, "sha256 %s, MANIFEST says %s", b->sha256, a->sha256);
+                        else {
+                                i++, j++;
+                                continue;
+                        }
+                        i++, j++;
+                }
+                n++;
+        }
+        i = j = 0;
+        while (i < listed->n_links || j < scanned->n_links) {
+                const ManifestLink *a = i < listed->n_links ? &listed->links[i] : NULL;
+                const ManifestLink *b = j < scanned->n_links ? &scanned->links[j] : NULL;
+                int c = !a ? 1 : !b ? -1 : strcmp(a->type, b->type);
+                if (c < 0) {
+                        report(rep, userdata, a->type, "..data is missing; MANIFEST says it points to %s", a->target);
+                        i++;
+                } else if (c > 0) {
+                        report(rep, userdata, b->type, "..data points to %s, which MANIFEST does not list", b->target);
+                        j++;
+                } else {
+                        i++, j++;
+                        if (streq(a->target, b->target))
+                                continue;
+                        report(rep, userdata, a->type, "..data points to %s, MANIFEST says %s", b->target, a->target);
+                }
+                n++;
+        }
+        return n;
+}
+
+/* ---- the pair on disk ---- */
+
+static int read_at(int dir_fd, const char *name, char **ret, size_t *ret_len, struct stat *ret_st) {
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, ret_st) < 0)
+                return -errno;
+        if (!S_ISREG(ret_st->st_mode))
+                return -EBADFD;
+        if ((uint64_t) ret_st->st_size > MANIFEST_MAX)
+                return -EFBIG;
+        size_t len = (size_t) ret_st->st_size, got = 0;
+        char *data = xmalloc(len + 1);
+        while (got < len) {
+                ssize_t n = read(fd, data + got, len - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int r = -errno;
+                        free(data);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        data[got] = 0;
+        *ret = data;
+        *ret_len = got;
+        return 0;
+}
+
+int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **ret_sig, size_t *ret_sig_len) {
+        for (unsigned attempt = 0;; attempt++) {
+                char *data = NULL, *sig = NULL;
+                size_t len = 0, sig_len = 0;
+                struct stat st, st_sig = {}, again;
+                int r = read_at(dir_fd, MANIFEST_NAME, &data, &len, &st);
+                if (r < 0)
+                        return r;
+                r = read_at(dir_fd, MANIFEST_SIG_NAME, &sig, &sig_len, &st_sig);
+                if (r < 0 && r != -ENOENT) {
+                        free(data);
+                        return r;
+                }
+                /* the writer replaces the signature, then MANIFEST */
+                if (attempt < 8 && fstatat(dir_fd, MANIFEST_NAME, &again, 0) == 0 && again.st_ino != st.st_ino) {
+                        free(data);
+                        free(sig);
+                        continue;
+                }
+                *ret_data = data;
+                *ret_len = len;
+                *ret_sig = (uint8_t *) sig;
+                *ret_sig_len = sig_len;
+                return 0;
+        }
+}
+
+static int write_at(int dir_fd, const char *name, const void *data, size_t len, mode_t mode, gid_t gid, bool sync) {
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, ".%s.tmp.%d", name, (int) getpid());
+        (void) unlinkat(dir_fd, tmp, 0);
+        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return -errno;
+        const uint8_t *p = data;
+        size_t left = len;
+        int r = 0;
+        while (left > 0 && r == 0) {
+                ssize_t n = write(fd, p, left);
+                if (n < 0 && errno != EINTR)
+                        r = -errno;
+                else if (n > 0) {
+                        p += n;
+                        left -= (size_t) n;
+                }
+        }
+        if (r == 0 && (fchmod(fd, mode) < 0 || (gid != (gid_t) -1 && fchown(fd, (uid_t) -1, gid) < 0) ||
+                       (sync && fsync(fd) < 0) || renameat(dir_fd, tmp, dir_fd, name) < 0))
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(dir_fd, tmp, 0);
+        return r;
+}
+
+int manifest_write_pair(int dir_fd, const void *data, size_t len, const void *sig, size_t sig_len, mode_t mode,
+                        gid_t gid, bool sync) {
+        int r = sig ? write_at(dir_fd, MANIFEST_SIG_NAME, sig, sig_len, mode, gid, sync)
+                    : (unlinkat(dir_fd, MANIFEST_SIG_NAME, 0) < 0 && errno != ENOENT ? -errno : 0);
+        if (r < 0)
+                return r;
+        r = write_at(dir_fd, MANIFEST_NAME, data, len, mode, gid, sync);
+        if (r < 0)
+                return r;
+        if (sync && fsync(dir_fd) < 0)
+                return -errno;
+        return 0;
+}

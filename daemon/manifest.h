@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* MANIFEST: what a node directory (or a source tree) holds, as canonical
+ * JSON (keys sorted, no insignificant whitespace, integers only), made
+ * from the files themselves, parsed back, and compared with what a
+ * directory holds now. MANIFEST.sig, its detached signature, is the sign
+ * module's business. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define MANIFEST_NAME "MANIFEST"
+#define MANIFEST_SIG_NAME "MANIFEST.sig"
+#define MANIFEST_FORMAT 1
+/* what a MANIFEST or MANIFEST.sig may weigh */
+#define MANIFEST_MAX (256u << 20)
+
+typedef enum ManifestKind {
+        MANIFEST_KIND_NODE,   /* a node's output directory */
+        MANIFEST_KIND_SOURCE, /* a source tree (fsxds sign) */
+        _MANIFEST_KIND_MAX,
+        _MANIFEST_KIND_INVALID = -EINVAL,
+} ManifestKind;
+
+const char *manifest_kind_to_string(ManifestKind k);
+ManifestKind manifest_kind_from_string(const char *s);
+
+typedef struct ManifestFile {
+        char *path; /* relative: "eds/web.pb", "common/cds.yaml" */
+        uint64_t size;
+        char sha256[65];
+        /* node manifests: the DiscoveryResponse's type_url and version_info,
+         * and its resources' names as a canonical JSON array */
+        char *type_url;
+        char *version_info;
+        char *names_json;
+} ManifestFile;
+
+/* A type directory's "..data" symlink (watched_directory mode). */
+typedef struct ManifestLink {
+        char *type;   /* "eds" */
+        char *target; /* "..gen-12" */
+} ManifestLink;
+
+typedef struct Manifest {
+        ManifestKind kind;
+        uint64_t created_usec; /* Unix time */
+        /* node manifests */
+        char *node;
+        uint64_t generation;
+        char *schema_sha256;
+        ManifestLink *links; /* sorted by type */
+        size_t n_links;
+        ManifestFile *files; /* sorted by path (bytes) */
+        size_t n_files;
+} Manifest;
+
+void manifest_done(Manifest *m);
+
+/* The canonical JSON of m, with a final newline. */
+void manifest_format(const Manifest *m, Buf *out);
+/* Parses a MANIFEST. Anything but the canonical form of a known format is
+ * refused: the bytes must be exactly what manifest_format() makes of what
+ * was read, so one manifest has one spelling. Returns 0 or -EBADMSG with
+ * the reason in *ret_error. */
+int manifest_parse(const char *data, size_t len, Manifest *ret, char **ret_error);
+
+/* Descriptions of files already read (hash, type_url, version_info,
+ * names), by inode, size and ctime: a file hard-linked into a thousand
+ * node directories is read once. */
+typedef struct DescribeCache DescribeCache;
+DescribeCache *describe_cache_new(void);
+DescribeCache *describe_cache_free(DescribeCache *c);
+/* Forgets everything once it holds more than max entries. */
+void describe_cache_trim(DescribeCache *c, size_t max);
+
+typedef void (*ManifestReport)(void *userdata, const char *path, const char *message);
+
+/* What a node directory holds now: in each type directory every "*.pb"
+ * (through "..data" in watched_directory mode) and "..data"'s target.
+ * Only files and links are filled in (kind node, nothing else). A file that
+ * cannot be read, or a "*.pb" symlink that is not "..data/<name>", is
+ * reported and left out. cache may be NULL. Returns 0, or -errno when the
+ * node directory cannot be read. */
+int manifest_scan_node(int node_fd, DescribeCache *cache, ManifestReport report, void *userdata, Manifest *ret);
+/* The source files of a tree (every *.yaml, *.yml and *.json the compiler
+ * would read, as build_list_sources() finds them), kind source. */
+int manifest_scan_sources(const char *dir, ManifestReport report, void *userdata, Manifest *ret);
+
+/* Reports every difference between what a manifest lists and what was
+ * scanned: a listed file missing or with another size or sha256, an
+ * unlisted file, a "..data" pointing elsewhere. Returns how many. */
+size_t manifest_compare(const Manifest *listed, const Manifest *scanned, ManifestReport report, void *userdata);
+
+/* Reads <dir>/MANIFEST and <dir>/MANIFEST.sig (the signature may be
+ * absent: *ret_sig NULL). The pair is read so that a concurrent
+ * replacement is noticed: when MANIFEST changed while the signature was
+ * read, both are read again. Returns 0, -ENOENT without MANIFEST, or
+ * -errno. */
+int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **ret_sig, size_t *ret_sig_len);
+/* Replaces <dir>/MANIFEST.sig (removed when sig is NULL), then
+ * <dir>/MANIFEST, each by a rename, files of the given mode and group
+ * (gid -1: left alone). With sync, data and directory are fsynced. */
+int manifest_write_pair(int dir_fd, const void *data, size_t len, const void *sig, size_t sig_len, mode_t mode,
+                        gid_t gid, bool sync);
