@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/* manifest: the canonical JSON spelling, the parser that accepts only it,
+ * node directory and source tree scans on real directories, comparison,
+ * and the MANIFEST/MANIFEST.sig pair on disk. */
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "manifest.h"
+#include "wire.h"
+
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static const char node_json[] =
+        "{\"created_usec\":1700000000000000,\"data_links\":{\"eds\":\"..gen-3\"},\"files\":["
+        "{\"names\":[\"a\\\"b\",\"c\\\\d\\n\\u0001\"],\"path\":\"cds/cds.pb\",\"sha256\":\"" SHA_A "\",\"size\":10,"
+        "\"type_url\":\"type.googleapis.com/envoy.config.cluster.v3.Cluster\",\"version_info\":\"v1\"},"
+        "{\"names\":[\"w\\u00e9b\"],\"path\":\"eds/web.pb\",\"sha256\":\"" SHA_B "\",\"size\":0,"
+        "\"type_url\":\"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\",\"version_info\":\"\"}],"
+        "\"format\":1,\"generation\":42,\"kind\":\"node\",\"node\":\"front-proxy\",\"schema_sha256\":\"" SHA_A "\"}\n";
+
+static void test_format_is_canonical(void **state) {
+        ManifestFile files[] = {
+                { .path = "cds/cds.pb", .size = 10, .sha256 = SHA_A,
+                  .type_url = "type.googleapis.com/envoy.config.cluster.v3.Cluster", .version_info = "v1",
+                  .names_json = "[\"a\\\"b\",\"c\\\\d\\n\\u0001\"]" },
+                { .path = "eds/web.pb", .size = 0, .sha256 = SHA_B,
+                  .type_url = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", .version_info = "",
+                  .names_json = "[\"w\\u00e9b\"]" },
+        };
+        ManifestLink links[] = { { "eds", "..gen-3" } };
+        Manifest m = { .kind = MANIFEST_KIND_NODE, .created_usec = 1700000000000000, .node = "front-proxy",
+                       .generation = 42, .schema_sha256 = SHA_A, .links = links, .n_links = 1, .files = files,
+                       .n_files = 2 };
+        Buf b = {};
+        manifest_format(&m, &b);
+        buf_putc(&b, 0);
+        assert_string_equal((char *) b.data, node_json);
+        buf_free(&b);
+}
+
+static void test_parse_round_trip(void **state) {
+        /* the parser decodes escapes: é comes back as UTF-8, which is how
+         * the writer spells it, so this spelling is not canonical... */
+        Manifest m = {};
+        char *error = NULL;
+        assert_int_equal(manifest_parse(node_json, strlen(node_json), &m, &error), -EBADMSG);
+        assert_non_null(strstr(error, "canonical"));
+        free(error);
+        error = NULL;
+
+        /* ...while the raw UTF-8 spelling is */
+        _cleanup_free_ char *text = xstrdup(node_json);
+        char *e = strstr(text, "\\u00e9");
+        memmove(e + 2, e + 6, strlen(e + 6) + 1);
+        e[0] = (char) 0xc3;
+        e[1] = (char) 0xa9;
+        assert_int_equal(manifest_parse(text, strlen(text), &m, &error), 0);
+        assert_null(error);
+        assert_int_equal(m.kind, MANIFEST_KIND_NODE);
+        assert_string_equal(m.node, "front-proxy");
+        assert_int_equal(m.generation, 42);
+        assert_int_equal(m.created_usec, 1700000000000000);
+        assert_int_equal(m.n_links, 1);
+        assert_string_equal(m.links[0].type, "eds");
+        assert_string_equal(m.links[0].target, "..gen-3");
+        assert_int_equal(m.n_files, 2);
+        assert_string_equal(m.files[0].path, "cds/cds.pb");
+        assert_int_equal(m.files[0].size, 10);
+        assert_string_equal(m.files[0].sha256, SHA_A);
+        assert_string_equal(m.files[0].version_info, "v1");
+        assert_string_equal(m.files[0].names_json, "[\"a\\\"b\",\"c\\\\d\\n\\u0001\"]");
+        assert_string_equal(m.files[1].names_json, "[\"w\xc3\xa9" "b\"]");
+        Buf b = {};
+        manifest_format(&m, &b);
+        assert_int_equal(b.len, strlen(text));
+        assert_memory_equal(b.data, text, b.len);
+        buf_free(&b);
+        manifest_done(&m);
+}
+
+/* Each edit of a valid source manifest must be refused. */
+static void test_parse_refuses(void **state) {
+        static const char good[] = "{\"created_usec\":5,\"files\":[{\"path\":\"a.yaml\",\"sha256\":\"" SHA_A
+                                   "\",\"size\":3},{\"path\":\"b.yaml\",\"sha256\":\"" SHA_B
+                                   "\",\"size\":4}],\"format\":1,\"kind\":\"source\"}\n";
+        Manifest m = {};
+        char *error = NULL;
+        assert_int_equal(manifest_parse(good, strlen(good), &m, &error), 0);
+        assert_int_equal(m.kind, MANIFEST_KIND_SOURCE);
+        assert_int_equal(m.n_files, 2);
+        manifest_done(&m);
+
+        static const struct {
+                const char *from, *to, *why;
+        } edits[] = {
+                { "{\"created_usec\":5,", "{ \"created_usec\":5,", "expected a member name" }, /* whitespace */
+                { "\"size\":3}", "\"size\":3.0}", "expected ',' or '}'" },                  /* not an integer */
+                { "\"size\":3}", "\"size\":-3}", "non-negative integer" },
+                { "\"created_usec\":5", "\"created_usec\":99999999999999999999", "too large" },
+                { "\"format\":1", "\"format\":2", "format 1" },
+                { "\"kind\":\"source\"", "\"kind\":\"tree\"", "\"kind\"" },
+                { "\"a.yaml\"", "\"c.yaml\"", "sorted" },                                   /* order */
+                { "\"b.yaml\"", "\"a.yaml\"", "sorted" },                                   /* twice */
+                { "\"size\":4}", "\"size\":4,\"x\":1}", "canonical" },                      /* unknown key */
+                { "\"sha256\":\"a", "\"sha256\":\"A", "sha256" },                          /* not lowercase hex */
+                { "\"kind\":\"source\"}\n", "\"kind\":\"source\"}", "final newline" },      /* no newline */
+                { "\"kind\":\"source\"}\n", "\"kind\":\"source\"}\n\n", "final newline" },
+                { "\"path\":\"a.yaml\"", "\"path\":\"a\\u0zz.yaml\"", "bad \\u escape" },
+                { "\"path\":\"a.yaml\"", "\"path\":\"a\\ud800.yaml\"", "lone surrogate" },
+                { "\"path\":\"a.yaml\"", "\"path\":\"a\\x.yaml\"", "bad escape" },
+                { "\"path\":\"a.yaml\"", "\"path\":true", "expected an object" },
+                { "{\"created_usec\":5,\"files\":[", "{\"created_usec\":5,\"files\":[[[[[[[[[[1]]]]]]]]]],\"f\":[",
+                  "nested too deeply" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(edits); i++) {
+                const char *at = strstr(good, edits[i].from);
+                assert_non_null(at);
+                _cleanup_free_ char *bad = xasprintf("%.*s%s%s", (int) (at - good), good, edits[i].to,
+                                                    at + strlen(edits[i].from));
+                error = NULL;
+                int r = manifest_parse(bad, strlen(bad), &m, &error);
+                if (r != -EBADMSG || !error || !strstr(error, edits[i].why))
+                        fail_msg("edit %zu (%s): r=%d error=%s, expected \"%s\"", i, edits[i].to, r,
+                                 error ? error : "(none)", edits[i].why);
+                free(error);
+        }
+}
+
+/* ---- on real directories ---- */
+
+static char *make_tmpdir(void) {
+        char *d = xstrdup("/tmp/test-manifest-XXXXXX");
+        assert_non_null(mkdtemp(d));
+        return d;
+}
+
+static void write_at(const char *dir, const char *rel, const void *data, size_t len) {
+        _cleanup_free_ char *p = xasprintf("%s/%s", dir, rel);
+        assert_int_equal(write_file_atomic(p, data, len, 0644), 0);
+}
+
+static void rm_rf(const char *dir) {
+        _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+}
+
+/* A DiscoveryResponse with the given resource names (field 1 of each). */
+static void response(Buf *b, const char *version, const char *type_url, const char *const *names) {
+        wire_put_bytes(b, 1, version, strlen(version));
+        for (size_t i = 0; names[i]; i++) {
+                Buf msg = {}, any = {};
+                wire_put_bytes(&msg, 1, names[i], strlen(names[i]));
+                wire_put_bytes(&any, 1, type_url, strlen(type_url));
+                wire_put_bytes(&any, 2, msg.data, msg.len);
+                wire_put_bytes(b, 2, any.data, any.len);
+                buf_free(&msg);
+                buf_free(&any);
+        }
+        wire_put_bytes(b, 4, type_url, strlen(type_url));
+}
+
+/* a + b in one of a few rotating buffers */
+static const char *join(const char *a, const char *b) {
+        static char buf[4][PATH_MAX];
+        static unsigned i;
+        char *p = buf[i++ % 4];
+        snprintf(p, PATH_MAX, "%s%s", a, b);
+        return p;
+}
+
+typedef struct Seen {
+        char text[4096];
+        size_t n;
+} Seen;
+
+static void seen(void *userdata, const char *path, const char *message) {
+        Seen *s = userdata;
+        size_t l = strlen(s->text);
+        snprintf(s->text + l, sizeof s->text - l, "%s: %s\n", path, message);
+        s->n++;
+}
+
+static void test_scan_node(void **state) {
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *cds = xasprintf("%s/cds", dir), *eds = xasprintf("%s/eds", dir),
+                            *gen = xasprintf("%s/eds/..gen-7", dir);
+        assert_int_equal(mkdir(cds, 0755), 0);
+        assert_int_equal(mkdir(eds, 0755), 0);
+        assert_int_equal(mkdir(gen, 0755), 0);
+        Buf c = {}, e = {};
+        response(&c, "v9", "type.googleapis.com/envoy.config.cluster.v3.Cluster", (const char *[]) { "web", "db\"x", NULL });
+        response(&e, "e1", "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                 (const char *[]) { "web", NULL });
+        write_at(dir, "cds/cds.pb", c.data, c.len);
+        write_at(dir, "cds/.tmp.cds.pb.123", "junk", 4);  /* temporary names are not live */
+        write_at(dir, "cds/notes.txt", "junk", 4);
+        write_at(dir, "eds/..gen-7/web.pb", e.data, e.len);
+        assert_int_equal(symlinkat("..gen-7", AT_FDCWD, join(eds, "/..data")), 0);
+        assert_int_equal(symlinkat("..data/web.pb", AT_FDCWD, join(eds, "/web.pb")), 0);
+        assert_int_equal(symlinkat("/etc/passwd", AT_FDCWD, join(eds, "/evil.pb")), 0);
+
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DescribeCache *cache = describe_cache_new();
+        Seen s = {};
+        Manifest m = {};
+        assert_int_equal(manifest_scan_node(fd, cache, seen, &s, &m), 0);
+        assert_int_equal(s.n, 1);
+        assert_string_equal(s.text, "eds/evil.pb: is a symlink to /etc/passwd, not to ..data/evil.pb\n");
+        assert_int_equal(m.n_files, 2);
+        assert_string_equal(m.files[0].path, "cds/cds.pb");
+        assert_int_equal(m.files[0].size, c.len);
+        char sha[65];
+        sha256_hex(c.data, c.len, sha);
+        assert_string_equal(m.files[0].sha256, sha);
+        assert_string_equal(m.files[0].names_json, "[\"web\",\"db\\\"x\"]");
+        assert_string_equal(m.files[0].version_info, "v9");
+        assert_string_equal(m.files[0].type_url, "type.googleapis.com/envoy.config.cluster.v3.Cluster");
+        assert_string_equal(m.files[1].path, "eds/web.pb");
+        assert_string_equal(m.files[1].names_json, "[\"web\"]");
+        assert_int_equal(m.n_links, 1);
+        assert_string_equal(m.links[0].type, "eds");
+        assert_string_equal(m.links[0].target, "..gen-7");
+
+        /* the same scan again (from the cache) lists the same */
+        Manifest again = {};
+        assert_int_equal(manifest_scan_node(fd, cache, NULL, NULL, &again), 0);
+        assert_int_equal(manifest_compare(&m, &again, seen, &s), 0);
+
+        /* every kind of difference, each reported with its path */
+        write_at(dir, "cds/cds.pb", "x", 1);                 /* size */
+        Buf e2 = {};
+        response(&e2, "e2", "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                 (const char *[]) { "wex", NULL });          /* same size, other bytes */
+        assert_int_equal(e2.len, e.len);
+        write_at(dir, "eds/..gen-7/web.pb", e2.data, e2.len);
+        write_at(dir, "eds/new.pb", "n", 1);                 /* unlisted */
+        _cleanup_free_ char *gen8 = xasprintf("%s/eds/..gen-8", dir);
+        assert_int_equal(mkdir(gen8, 0755), 0);
+        assert_int_equal(unlinkat(AT_FDCWD, join(eds, "/..data"), 0), 0);
+        assert_int_equal(symlinkat("..gen-8", AT_FDCWD, join(eds, "/..data")), 0);
+        write_at(dir, "eds/..gen-8/web.pb", e2.data, e2.len);
+        Manifest now = {};
+        memset(&s, 0, sizeof s);
+        assert_int_equal(manifest_scan_node(fd, cache, NULL, NULL, &now), 0);
+        assert_int_equal(manifest_compare(&m, &now, seen, &s), 4);
+        _cleanup_free_ char *expected = xasprintf(
+                "cds/cds.pb: size 1, MANIFEST says %zu\n"
+                "eds/new.pb: present but not listed in MANIFEST\n"
+                "eds/web.pb: sha256 %s, MANIFEST says %s\n"
+                "eds: ..data points to ..gen-8, MANIFEST says ..gen-7\n",
+                c.len, now.files[2].sha256, m.files[1].sha256);
+        assert_string_equal(s.text, expected);
+
+        /* a listed file gone */
+        assert_int_equal(unlinkat(AT_FDCWD, join(cds, "/cds.pb"), 0), 0);
+        manifest_done(&now);
+        memset(&s, 0, sizeof s);
+        assert_int_equal(manifest_scan_node(fd, cache, NULL, NULL, &now), 0);
+        assert_int_equal(manifest_compare(&m, &now, seen, &s), 4);
+        assert_non_null(strstr(s.text, "cds/cds.pb: listed in MANIFEST but missing\n"));
+
+        manifest_done(&now);
+        manifest_done(&again);
+        manifest_done(&m);
+        describe_cache_free(cache);
+        buf_free(&c);
+        buf_free(&e);
+        buf_free(&e2);
+        rm_rf(dir);
+}
+
+static void test_scan_sources(void **state) {
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *common = xasprintf("%s/common", dir), *nodes = xasprintf("%s/nodes", dir),
+                            *a = xasprintf("%s/nodes/a-b", dir), *hidden = xasprintf("%s/.git", dir);
+        assert_int_equal(mkdir(common, 0755), 0);
+        assert_int_equal(mkdir(nodes, 0755), 0);
+        assert_int_equal(mkdir(a, 0755), 0);
+        assert_int_equal(mkdir(hidden, 0755), 0);
+        write_at(dir, "common/cds.yaml", "x: 1\n", 5);
+        write_at(dir, "common/z.json", "{}", 2);
+        write_at(dir, "common/readme.txt", "no", 2);
+        write_at(dir, "common/.swp.yaml", "no", 2);
+        write_at(dir, "common/cds.yaml~", "no", 2);
+        write_at(dir, "nodes/a-b/lds.yml", "y: 2\n", 5);
+        write_at(dir, ".git/x.yaml", "no", 2);
+        Manifest m = {};
+        Seen s = {};
+        assert_int_equal(manifest_scan_sources(dir, seen, &s, &m), 0);
+        assert_int_equal(s.n, 0);
+        assert_int_equal(m.kind, MANIFEST_KIND_SOURCE);
+        assert_int_equal(m.n_files, 3);
+        assert_string_equal(m.files[0].path, "common/cds.yaml");
+        assert_string_equal(m.files[1].path, "common/z.json");
+        assert_string_equal(m.files[2].path, "nodes/a-b/lds.yml");
+        char sha[65];
+        sha256_hex("x: 1\n", 5, sha);
+        assert_string_equal(m.files[0].sha256, sha);
+        assert_int_equal(m.files[0].size, 5);
+
+        /* format → parse round trip of a real scan */
+        Buf b = {};
+        manifest_format(&m, &b);
+        Manifest back = {};
+        char *error = NULL;
+        assert_int_equal(manifest_parse((char *) b.data, b.len, &back, &error), 0);
+        assert_int_equal(manifest_compare(&back, &m, seen, &s), 0);
+        buf_free(&b);
+        manifest_done(&back);
+        manifest_done(&m);
+        rm_rf(dir);
+}
+
+static void test_pair_on_disk(void **state) {
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char *data;
+        uint8_t *sig;
+        size_t len, sig_len;
+        assert_int_equal(manifest_read_pair(fd, &data, &len, &sig, &sig_len), -ENOENT);
+
+        assert_int_equal(manifest_write_pair(fd, "{}\n", 3, "SIG", 3, 0640, (gid_t) -1, true), 0);
+        assert_int_equal(manifest_read_pair(fd, &data, &len, &sig, &sig_len), 0);
+        assert_int_equal(len, 3);
+        assert_memory_equal(data, "{}\n", 3);
+        assert_int_equal(sig_len, 3);
+        assert_memory_equal(sig, "SIG", 3);
+        free(data);
+        free(sig);
+        struct stat st;
+        assert_int_equal(fstatat(fd, MANIFEST_NAME, &st, 0), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+
+        /* unsigned now: a stale signature must not stay next to it */
+        assert_int_equal(manifest_write_pair(fd, "[]\n", 3, NULL, 0, 0640, (gid_t) -1, false), 0);
+        assert_int_equal(manifest_read_pair(fd, &data, &len, &sig, &sig_len), 0);
+        assert_memory_equal(data, "[]\n", 3);
+        assert_null(sig);
+        free(data);
+        assert_int_equal(fstatat(fd, MANIFEST_SIG_NAME, &st, 0), -1);
+        assert_int_equal(errno, ENOENT);
+        rm_rf(dir);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_format_is_canonical),
+                cmocka_unit_test(test_parse_round_trip),
+                cmocka_unit_test(test_parse_refuses),
+                cmocka_unit_test(test_scan_node),
+                cmocka_unit_test(test_scan_sources),
+                cmocka_unit_test(test_pair_on_disk),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
