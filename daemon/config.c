@@ -33,6 +33,7 @@ Config *config_new_default(void) {
         c->watch = WATCH_BACKEND_AUTO;
         c->publish_mode = PUBLISH_MODE_RENAME;
         c->phase_pause_usec = 200 * 1000;
+        c->verify_interval_usec = 60 * 1000 * 1000;
         c->max_removal = 0.5;
         return c;
 }
@@ -173,6 +174,8 @@ static void parse_key(Parse *p, const YamlNode *k, const YamlNode *v) {
                 get_duration(p, v, key, &c->settle_max_usec);
         else if (streq(key, "phase_pause"))
                 get_duration(p, v, key, &c->phase_pause_usec);
+        else if (streq(key, "verify_interval"))
+                get_duration(p, v, key, &c->verify_interval_usec);
         else if (streq(key, "watch")) {
                 WatchBackend b = v->kind == YAML_KIND_STRING ? watch_backend_from_string(v->str) : _WATCH_BACKEND_INVALID;
                 if (b < 0)

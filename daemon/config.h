@@ -35,6 +35,7 @@ typedef struct Config {
         WatchBackend watch;
         PublishMode publish_mode;
         uint64_t phase_pause_usec;
+        uint64_t verify_interval_usec; /* 0: the outputs are checked at start and reload only */
         double max_removal;
         char *output_group; /* NULL: the daemon's own group */
         char *schema;       /* NULL: built in */

@@ -47,6 +47,8 @@ typedef struct NodeState {
         bool state_known;     /* and so does its state_dir copy */
         bool live_verified;   /* its output directory holds what its last good build made (checked by a plan) */
         bool manifest_ok;     /* its MANIFEST (and MANIFEST.sig) are current */
+        char manifest_sha[65], sig_sha[65]; /* of the current ones ("" without a signature) */
+        bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs about 100 bytes a
@@ -87,6 +89,7 @@ struct Manager {
         DescribeCache *describe; /* published files already hashed and parsed */
         int signing_fd;          /* inotify on the directories of the key, cert and chain */
         sd_event_source *signing_source, *signing_timer;
+        sd_event_source *verify_timer; /* verify_interval */
         char *sources_error;     /* require_signed_sources: why the tree was refused; NULL: accepted */
         uint64_t manifest_usec;  /* spent on MANIFESTs by the last rebuild */
 };
@@ -404,6 +407,16 @@ static int open_node_dir(Manager *m, const char *id) {
         return fd < 0 ? -errno : fd;
 }
 
+/* Remembers the current MANIFEST's and signature's bytes (by hash), which
+ * the periodic check compares the directory's with. */
+static void manifest_pair_sha(NodeState *ns, const void *data, size_t len, const void *sig, size_t sig_len) {
+        sha256_hex(data, len, ns->manifest_sha);
+        if (sig)
+                sha256_hex(sig, sig_len, ns->sig_sha);
+        else
+                ns->sig_sha[0] = 0;
+}
+
 /* MANIFEST of what the node directory holds (scanned, completed here),
  * and its signature when signing is configured: the signature first, so
  * MANIFEST is the last thing of a generation that changes. */
@@ -427,6 +440,8 @@ static int write_manifest(Manager *m, NodeState *ns, int node_fd, Manifest *scan
                                         store_durable(m->store));
                 if (r < 0)
                         log_error(ns->id, "cannot write its MANIFEST: %s", strerror(-r));
+                else
+                        manifest_pair_sha(ns, b.data, b.len, sig, sig_len);
         }
         buf_free(&b);
         return r;
@@ -479,6 +494,7 @@ static bool ensure_manifest(Manager *m, NodeState *ns, bool published) {
                                      : !sig;
         if (same && sig_current && streq(listed.schema_sha256, schema_fingerprint(m->schema))) {
                 ok = true;
+                manifest_pair_sha(ns, data, len, sig, sig_len);
                 if (ns->generation == 0)
                         ns->generation = listed.generation;
                 goto done;
@@ -560,6 +576,82 @@ static void ensure_manifests(Manager *m) {
                 m->previous_signer = signer_free(m->previous_signer);
         /* a generation's files are described once, not once per node */
         describe_cache_trim(m->describe, 1u << 18);
+}
+
+static void on_change(void *userdata, const char *path);
+
+/* verify_interval: every node whose MANIFEST is current is compared with
+ * its directory: MANIFEST and MANIFEST.sig with the bytes fsxdsd wrote,
+ * the files with MANIFEST (a stat each: files are read again only when
+ * their inode, size or ctime changed). A node that differs is built and
+ * planned from the disk at once, which publishes again what differs, and
+ * gets a new MANIFEST. */
+static void check_outputs(Manager *m) {
+        size_t n_altered = 0;
+        for (size_t i = 0; i < m->n_nodes; i++) {
+                NodeState *ns = m->nodes[i];
+                if (!ns->manifest_ok || !ns->manifest_sha[0])
+                        continue;
+                _cleanup_close_ int fd = open_node_dir(m, ns->id);
+                _cleanup_free_ char *data = NULL, *error = NULL;
+                _cleanup_free_ uint8_t *sig = NULL;
+                size_t len = 0, sig_len = 0;
+                Problems p = { .node = ns->id, .log = true };
+                int r = fd < 0 ? fd : manifest_read_pair(fd, &data, &len, &sig, &sig_len);
+                char sha[65], sig_sha[65] = "";
+                if (r < 0)
+                        note_problem(&p, MANIFEST_NAME, r == -ENOENT ? "missing" : strerror(-r));
+                else {
+                        sha256_hex(data, len, sha);
+                        if (sig)
+                                sha256_hex(sig, sig_len, sig_sha);
+                }
+                Manifest listed = {}, scanned = {};
+                if (r < 0)
+                        ;
+                else if (!streq(sha, ns->manifest_sha))
+                        note_problem(&p, MANIFEST_NAME, "replaced: not the one fsxdsd wrote");
+                else if (!streq(sig_sha, ns->sig_sha))
+                        note_problem(&p, MANIFEST_SIG_NAME, sig ? "replaced: not the one fsxdsd wrote" : "missing");
+                else if (manifest_parse(data, len, &listed, &error) >= 0) {
+                        manifest_scan_node(fd, m->describe, note_problem, &p, &scanned);
+                        manifest_compare(&listed, &scanned, note_problem, &p);
+                }
+                manifest_done(&listed);
+                manifest_done(&scanned);
+                free(p.first);
+                if (p.n == 0)
+                        continue;
+                log_warning(ns->id, "%zu differences from what fsxdsd published: altered behind its back; publishing it again",
+                            p.n);
+                node_forget_memo(m, ns);
+                ns->force_rebuild = true;
+                ns->manifest_ok = ns->live_verified = false;
+                n_altered++;
+        }
+        if (n_altered > 0)
+                on_change(m, NULL);
+        describe_cache_trim(m->describe, 1u << 18);
+}
+
+static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        check_outputs(m);
+        sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + m->config->verify_interval_usec);
+        sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+/* (Re)arms the periodic check after start and reload. */
+static int setup_verify_timer(Manager *m) {
+        uint64_t interval = m->config->verify_interval_usec;
+        if (!m->verify_timer) {
+                int r = sd_event_add_time(m->event, &m->verify_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_verify_timer, m);
+                if (r < 0)
+                        return r;
+        }
+        sd_event_source_set_time(m->verify_timer, now_usec(CLOCK_MONOTONIC) + interval);
+        return sd_event_source_set_enabled(m->verify_timer, interval > 0 ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
 }
 
 /* ---- signed sources ---- */
@@ -853,6 +945,7 @@ static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *time
         NodeOutput out = {}, before = {};
         _cleanup_free_ char *reason = NULL; /* here: the gotos below jump past later declarations */
         bool live_known = ns->live_known, state_known = ns->state_known;
+        ns->force_rebuild = false;
         m->memo_bytes -= ns->memo_bytes;
         ns->memo_bytes = 0;
         ns->live_known = ns->state_known = false;
@@ -1045,7 +1138,7 @@ static size_t manager_rebuild(Manager *m) {
                 ns->present = ns->present_before = true;
                 /* a node whose inputs did not change is as it was, unless it
                  * waits for the removal guard or everything is rechecked */
-                if (!m->recheck_all && was_present && !ns->removal_blocked &&
+                if (!m->recheck_all && was_present && !ns->removal_blocked && !ns->force_rebuild &&
                     !source_cache_node_changed(m->cache, ns->id))
                         continue;
                 n_bad += rebuild_node(m, ns, &b, &times);
@@ -1384,6 +1477,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_info(NULL, "configuration reloaded");
                 verify_outputs(m);
         }
+        setup_verify_timer(m);
         manager_rebuild(m);
         sd_notify(false, "READY=1");
         return 0;
@@ -1419,6 +1513,7 @@ Manager *manager_free(Manager *m) {
                 close(m->allow_fd);
         sd_event_source_unref(m->signing_source);
         sd_event_source_unref(m->signing_timer);
+        sd_event_source_unref(m->verify_timer);
         if (m->signing_fd >= 0)
                 close(m->signing_fd);
         signer_free(m->signer);
@@ -1485,6 +1580,9 @@ int manager_startup(Manager *m) {
                 return r;
         verify_outputs(m);
         size_t bad = manager_rebuild(m);
+        r = setup_verify_timer(m);
+        if (r < 0)
+                return r;
         if (bad > 0)
                 log_warning(NULL, "%zu nodes have errors; their last good output stays in place", bad);
         sd_notify(false, "READY=1");

@@ -25,6 +25,7 @@ static void test_defaults(void **state) {
         assert_int_equal(c->watch, WATCH_BACKEND_AUTO);
         assert_int_equal(c->publish_mode, PUBLISH_MODE_RENAME);
         assert_int_equal(c->phase_pause_usec, 200000);
+        assert_int_equal(c->verify_interval_usec, 60000000);
         assert_true(c->max_removal == 0.5);
         assert_null(c->output_group);
         assert_null(c->schema);
@@ -38,7 +39,7 @@ static void test_all_keys(void **state) {
         Config *c = NULL;
         assert_int_equal(parse("source_dir: /s\noutput_dir: /o\nstate_dir: /st\nnodes: [a, b-1]\nsettle: 0.5s\n"
                                "settle_max: 3s\nwatch: inotify\npublish_mode: watched_directory\nphase_pause: 0s\n"
-                               "max_removal: 1\noutput_group: envoy\nschema: /x.desc\n"
+                               "max_removal: 1\noutput_group: envoy\nschema: /x.desc\nverify_interval: 0s\n"
                                "signing: {key: /k, cert: /c, chain: /ch}\nrequire_signed_sources: {ca: /ca.pem}\n",
                                &d, &c), 0);
         assert_string_equal(c->source_dir, "/s");
@@ -49,6 +50,7 @@ static void test_all_keys(void **state) {
         assert_int_equal(c->watch, WATCH_BACKEND_INOTIFY);
         assert_int_equal(c->publish_mode, PUBLISH_MODE_WATCHED_DIRECTORY);
         assert_int_equal(c->phase_pause_usec, 0);
+        assert_int_equal(c->verify_interval_usec, 0);
         assert_true(c->max_removal == 1.0);
         assert_string_equal(c->output_group, "envoy");
         assert_string_equal(c->signing->chain, "/ch");
