@@ -9,13 +9,13 @@
 
 #include "build.h"
 #include "hashmap.h"
+#include "json.h"
 #include "manifest.h"
 #include "resource.h"
 #include "wire.h"
 
 /* what one published file may weigh before it is not worth describing */
 #define DESCRIBE_FILE_MAX (1u << 30)
-#define JSON_DEPTH_MAX 8
 
 static const char *const manifest_kind_table[_MANIFEST_KIND_MAX] = {
         [MANIFEST_KIND_NODE] = "node",
@@ -136,209 +136,7 @@ void manifest_format(const Manifest *m, Buf *b) {
         buf_append(b, "}\n", 2);
 }
 
-/* ---- reading: a small JSON parser (objects, arrays, strings, integers) ---- */
-
-typedef enum JsonType { JSON_OBJECT, JSON_ARRAY, JSON_STRING, JSON_INTEGER } JsonType;
-
-typedef struct Json Json;
-struct Json {
-        JsonType type;
-        char *string; /* JSON_STRING; an object member's key */
-        size_t string_len;
-        uint64_t integer;
-        Json *items; /* object members or array items */
-        size_t n;
-        char *key;
-        size_t key_len;
-};
-
-typedef struct JsonParser {
-        const char *start, *p, *end;
-        char *error;
-} JsonParser;
-
-static void json_done(Json *j) {
-        free(j->string);
-        free(j->key);
-        for (size_t i = 0; i < j->n; i++)
-                json_done(&j->items[i]);
-        free(j->items);
-}
-
-static bool json_fail(JsonParser *jp, const char *what) {
-        if (!jp->error)
-                jp->error = xasprintf("%s at byte %td", what, jp->p - jp->start);
-        return false;
-}
-
-static void put_utf8(Buf *b, uint32_t cp) {
-        if (cp < 0x80)
-                buf_putc(b, (uint8_t) cp);
-        else if (cp < 0x800) {
-                buf_putc(b, (uint8_t) (0xc0 | (cp >> 6)));
-                buf_putc(b, (uint8_t) (0x80 | (cp & 0x3f)));
-        } else if (cp < 0x10000) {
-                buf_putc(b, (uint8_t) (0xe0 | (cp >> 12)));
-                buf_putc(b, (uint8_t) (0x80 | ((cp >> 6) & 0x3f)));
-                buf_putc(b, (uint8_t) (0x80 | (cp & 0x3f)));
-        } else {
-                buf_putc(b, (uint8_t) (0xf0 | (cp >> 18)));
-                buf_putc(b, (uint8_t) (0x80 | ((cp >> 12) & 0x3f)));
-                buf_putc(b, (uint8_t) (0x80 | ((cp >> 6) & 0x3f)));
-                buf_putc(b, (uint8_t) (0x80 | (cp & 0x3f)));
-        }
-}
-
-static bool json_hex4(JsonParser *jp, uint32_t *ret) {
-        uint32_t v = 0;
-        for (int i = 0; i < 4; i++, jp->p++) {
-                if (jp->p >= jp->end)
-                        return json_fail(jp, "truncated \\u escape");
-                char c = *jp->p;
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= (uint32_t) (c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        v |= (uint32_t) (c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        v |= (uint32_t) (c - 'A' + 10);
-                else
-                        return json_fail(jp, "bad \\u escape");
-        }
-        *ret = v;
-        return true;
-}
-
-static bool json_string(JsonParser *jp, char **ret, size_t *ret_len) {
-        Buf b = {};
-        jp->p++; /* '"' */
-        for (;;) {
-                if (jp->p >= jp->end) {
-                        buf_free(&b);
-                        return json_fail(jp, "unterminated string");
-                }
-                unsigned char c = (unsigned char) *jp->p++;
-                if (c == '"')
-                        break;
-                if (c < 0x20) {
-                        buf_free(&b);
-                        return json_fail(jp, "control byte in a string");
-                }
-                if (c != '\\') {
-                        buf_putc(&b, c);
-                        continue;
-                }
-                if (jp->p >= jp->end) {
-                        buf_free(&b);
-                        return json_fail(jp, "unterminated string");
-                }
-                c = (unsigned char) *jp->p++;
-                const char *simple = strchr("\"\\/bfnrt", c);
-                if (simple && c) {
-                        static const char to[] = "\"\\/\b\f\n\r\t";
-                        buf_putc(&b, (uint8_t) to[simple - "\"\\/bfnrt"]);
-                        continue;
-                }
-                uint32_t cp, lo;
-                if (c != 'u' || !json_hex4(jp, &cp)) {
-                        buf_free(&b);
-                        return json_fail(jp, "bad escape");
-                }
-                if (cp >= 0xd800 && cp < 0xdc00) {
-                        if (jp->end - jp->p < 6 || jp->p[0] != '\\' || jp->p[1] != 'u') {
-                                buf_free(&b);
-                                return json_fail(jp, "lone surrogate");
-                        }
-                        jp->p += 2;
-                        if (!json_hex4(jp, &lo) || lo < 0xdc00 || lo > 0xdfff) {
-                                buf_free(&b);
-                                return json_fail(jp, "lone surrogate");
-                        }
-                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                }
-                put_utf8(&b, cp);
-        }
-        *ret_len = b.len;
-        *ret = buf_steal_str(&b);
-        return true;
-}
-
-static bool json_value(JsonParser *jp, unsigned depth, Json *ret);
-
-static bool json_container(JsonParser *jp, unsigned depth, bool object, Json *ret) {
-        *ret = (Json) { .type = object ? JSON_OBJECT : JSON_ARRAY };
-        jp->p++;
-        if (jp->p < jp->end && *jp->p == (object ? '}' : ']')) {
-                jp->p++;
-                return true;
-        }
-        for (;;) {
-                Json item = {};
-                if (object) {
-                        if (jp->p >= jp->end || *jp->p != '"' || !json_string(jp, &item.key, &item.key_len))
-                                return json_fail(jp, "expected a member name");
-                        if (jp->p >= jp->end || *jp->p++ != ':') {
-                                free(item.key);
-                                return json_fail(jp, "expected ':'");
-                        }
-                }
-                if (!json_value(jp, depth + 1, &item)) {
-                        json_done(&item);
-                        return false;
-                }
-                ret->items = xrealloc(ret->items, (ret->n + 1) * sizeof(Json));
-                ret->items[ret->n++] = item;
-                if (jp->p < jp->end && *jp->p == ',') {
-                        jp->p++;
-                        continue;
-                }
-                if (jp->p < jp->end && *jp->p == (object ? '}' : ']')) {
-                        jp->p++;
-                        return true;
-                }
-                return json_fail(jp, object ? "expected ',' or '}'" : "expected ',' or ']'");
-        }
-}
-
-static bool json_value(JsonParser *jp, unsigned depth, Json *ret) {
-        if (depth > JSON_DEPTH_MAX)
-                return json_fail(jp, "nested too deeply");
-        if (jp->p >= jp->end)
-                return json_fail(jp, "unexpected end");
-        char c = *jp->p;
-        char *key = ret->key; /* set by the container */
-        size_t key_len = ret->key_len;
-        bool ok;
-        if (c == '{' || c == '[')
-                ok = json_container(jp, depth, c == '{', ret);
-        else if (c == '"') {
-                *ret = (Json) { .type = JSON_STRING };
-                ok = json_string(jp, &ret->string, &ret->string_len);
-        } else if (c >= '0' && c <= '9') {
-                *ret = (Json) { .type = JSON_INTEGER };
-                for (ok = true; jp->p < jp->end && *jp->p >= '0' && *jp->p <= '9'; jp->p++) {
-                        if (ret->integer > (UINT64_MAX - 9) / 10)
-                                return json_fail(jp, "integer too large");
-                        ret->integer = ret->integer * 10 + (uint64_t) (*jp->p - '0');
-                }
-        } else
-                return json_fail(jp, "expected an object, array, string or non-negative integer");
-        ret->key = key;
-        ret->key_len = key_len;
-        return ok;
-}
-
-static const Json *json_member(const Json *o, const char *key, JsonType type) {
-        for (size_t i = 0; i < o->n; i++)
-                if (strneq_len(o->items[i].key, o->items[i].key_len, key))
-                        return o->items[i].type == type ? &o->items[i] : NULL;
-        return NULL;
-}
-
-static char *json_take_string(const Json *o, const char *key) {
-        const Json *j = json_member(o, key, JSON_STRING);
-        return j ? xstrndup(j->string, j->string_len) : NULL;
-}
+/* ---- reading ---- */
 
 static bool is_sha256_hex(const char *s) {
         if (!s || strlen(s) != 64)
@@ -349,69 +147,74 @@ static bool is_sha256_hex(const char *s) {
         return true;
 }
 
+/* An unsigned integer member (the manifest has no other numbers). */
+static bool get_uint(const Json *j, const char *key, uint64_t *ret) {
+        int64_t v;
+        if (!json_get_int(j, key, &v) || v < 0)
+                return false;
+        *ret = (uint64_t) v;
+        return true;
+}
+
+static char *dup_str(const Json *j, const char *key) {
+        const char *s = json_get_str(j, key);
+        return s ? xstrdup(s) : NULL;
+}
+
 static int manifest_from_json(const Json *root, Manifest *m, char **ret_error) {
-        if (root->type != JSON_OBJECT) {
-                *ret_error = xstrdup("not a JSON object");
-                return -EBADMSG;
-        }
-        const Json *format = json_member(root, "format", JSON_INTEGER);
-        if (!format || format->integer != MANIFEST_FORMAT) {
+        uint64_t format = 0;
+        if (root->kind != JSON_OBJECT || !get_uint(root, "format", &format) || format != MANIFEST_FORMAT) {
                 *ret_error = xasprintf("not a manifest of format %d", MANIFEST_FORMAT);
                 return -EBADMSG;
         }
-        _cleanup_free_ char *kind = json_take_string(root, "kind");
+        const char *kind = json_get_str(root, "kind");
         m->kind = kind ? manifest_kind_from_string(kind) : _MANIFEST_KIND_INVALID;
         if (m->kind < 0) {
                 *ret_error = xstrdup("\"kind\" is neither \"node\" nor \"source\"");
                 return -EBADMSG;
         }
         bool node = m->kind == MANIFEST_KIND_NODE;
-        const Json *created = json_member(root, "created_usec", JSON_INTEGER);
-        const Json *files = json_member(root, "files", JSON_ARRAY);
-        if (!created || !files) {
+        const Json *files = json_get(root, "files");
+        if (!get_uint(root, "created_usec", &m->created_usec) || !files || files->kind != JSON_ARRAY) {
                 *ret_error = xstrdup("\"created_usec\" or \"files\" is missing");
                 return -EBADMSG;
         }
-        m->created_usec = created->integer;
         if (node) {
-                const Json *gen = json_member(root, "generation", JSON_INTEGER);
-                const Json *links = json_member(root, "data_links", JSON_OBJECT);
-                m->node = json_take_string(root, "node");
-                m->schema_sha256 = json_take_string(root, "schema_sha256");
-                if (!gen || !links || !m->node || !m->schema_sha256) {
+                const Json *links = json_get(root, "data_links");
+                m->node = dup_str(root, "node");
+                m->schema_sha256 = dup_str(root, "schema_sha256");
+                if (!get_uint(root, "generation", &m->generation) || !links || links->kind != JSON_OBJECT || !m->node ||
+                    !m->schema_sha256) {
                         *ret_error = xstrdup("\"generation\", \"data_links\", \"node\" or \"schema_sha256\" is missing");
                         return -EBADMSG;
                 }
-                m->generation = gen->integer;
                 m->links = xcalloc(links->n + 1, sizeof(ManifestLink));
                 for (size_t i = 0; i < links->n; i++, m->n_links++) {
-                        if (links->items[i].type != JSON_STRING) {
+                        if (links->items[i]->kind != JSON_STRING) {
                                 *ret_error = xstrdup("\"data_links\" holds a value that is not a string");
                                 return -EBADMSG;
                         }
-                        m->links[i].type = xstrndup(links->items[i].key, links->items[i].key_len);
-                        m->links[i].target = xstrndup(links->items[i].string, links->items[i].string_len);
+                        m->links[i].type = xstrdup(links->keys[i]);
+                        m->links[i].target = xstrdup(links->items[i]->str);
                 }
         }
         m->files = xcalloc(files->n + 1, sizeof(ManifestFile));
         for (size_t i = 0; i < files->n; i++, m->n_files++) {
-                const Json *o = &files->items[i];
+                const Json *o = files->items[i];
                 ManifestFile *f = &m->files[i];
-                const Json *size = o->type == JSON_OBJECT ? json_member(o, "size", JSON_INTEGER) : NULL;
-                _cleanup_free_ char *sha = size ? json_take_string(o, "sha256") : NULL;
-                f->path = size ? json_take_string(o, "path") : NULL;
-                if (!size || !f->path || !is_sha256_hex(sha)) {
+                const char *sha = json_get_str(o, "sha256");
+                f->path = dup_str(o, "path");
+                if (!get_uint(o, "size", &f->size) || !f->path || !is_sha256_hex(sha)) {
                         *ret_error = xasprintf("files[%zu]: \"path\", \"size\" or \"sha256\" is missing or malformed", i);
                         return -EBADMSG;
                 }
-                f->size = size->integer;
                 memcpy(f->sha256, sha, 65);
                 if (!node)
                         continue;
-                const Json *names = json_member(o, "names", JSON_ARRAY);
-                f->type_url = json_take_string(o, "type_url");
-                f->version_info = json_take_string(o, "version_info");
-                if (!names || !f->type_url || !f->version_info) {
+                const Json *names = json_get(o, "names");
+                f->type_url = dup_str(o, "type_url");
+                f->version_info = dup_str(o, "version_info");
+                if (!names || names->kind != JSON_ARRAY || !f->type_url || !f->version_info) {
                         *ret_error = xasprintf("files[%zu] (%s): \"names\", \"type_url\" or \"version_info\" is missing", i,
                                                f->path);
                         return -EBADMSG;
@@ -419,14 +222,14 @@ static int manifest_from_json(const Json *root, Manifest *m, char **ret_error) {
                 Buf nb = {};
                 buf_putc(&nb, '[');
                 for (size_t k = 0; k < names->n; k++) {
-                        if (names->items[k].type != JSON_STRING) {
+                        if (names->items[k]->kind != JSON_STRING) {
                                 buf_free(&nb);
                                 *ret_error = xasprintf("files[%zu] (%s): a name that is not a string", i, f->path);
                                 return -EBADMSG;
                         }
                         if (k)
                                 buf_putc(&nb, ',');
-                        put_string(&nb, names->items[k].string, names->items[k].string_len);
+                        put_string(&nb, names->items[k]->str, strlen(names->items[k]->str));
                 }
                 buf_putc(&nb, ']');
                 f->names_json = buf_steal_str(&nb);
@@ -435,16 +238,11 @@ static int manifest_from_json(const Json *root, Manifest *m, char **ret_error) {
 }
 
 int manifest_parse(const char *data, size_t len, Manifest *ret, char **ret_error) {
-        JsonParser jp = { data, data, data + len };
-        Json root = {};
-        if (!json_value(&jp, 0, &root) || jp.end - jp.p != 1 || *jp.p != '\n') {
-                json_done(&root);
-                *ret_error = jp.error ? jp.error : xstrdup("trailing bytes after the JSON object (or no final newline)");
+        _cleanup_(json_freep) Json *root = NULL;
+        if (json_parse(data, len, ret_error, &root) < 0)
                 return -EBADMSG;
-        }
         Manifest m = {};
-        int r = manifest_from_json(&root, &m, ret_error);
-        json_done(&root);
+        int r = manifest_from_json(root, &m, ret_error);
         if (r < 0) {
                 manifest_done(&m);
                 return r;
@@ -455,8 +253,8 @@ int manifest_parse(const char *data, size_t len, Manifest *ret, char **ret_error
         buf_free(&canon);
         if (!same) {
                 manifest_done(&m);
-                *ret_error = xstrdup("not in canonical form (sorted keys, no whitespace, known keys only, "
-                                     "files sorted by path)");
+                *ret_error = xstrdup("not in canonical form (sorted keys, no whitespace but the final newline, "
+                                     "known keys only, integers only)");
                 return -EBADMSG;
         }
         for (size_t i = 1; i < m.n_files; i++)
