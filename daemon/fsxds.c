@@ -972,6 +972,9 @@ static char *status_node_state(const char *id, const Json *node) {
         const Json *blocked = json_get(node, "removal_blocked");
         if (blocked && blocked->kind == JSON_BOOL && blocked->boolean)
                 buf_printf(&b, "removal blocked (fsxds allow-removal %s); ", id);
+        const Json *current = json_get(node, "manifest_current");
+        if (current && current->kind == JSON_BOOL && !current->boolean)
+                buf_printf(&b, "MANIFEST not current (see the journal); ");
         const Json *e = json_get(node, "error");
         if (!e || e->kind == JSON_NULL) {
                 buf_printf(&b, "ok");
@@ -1027,6 +1030,20 @@ static int status_print(const char *file, const Json *root) {
                                                 generation, backend ? backend : "-", mode ? mode : "-", when);
         _cleanup_free_ char *header_p = printable(header);
         printf("%s\n", header_p);
+        const Json *signing = json_get(root, "signing"), *sources = json_get(root, "signed_sources");
+        const char *subject = json_get_str(signing, "subject");
+        if (subject) {
+                int64_t until = 0;
+                (void) json_get_int(signing, "not_after", &until);
+                format_time_usec(until * 1000000, when);
+                _cleanup_free_ char *line = printable(subject);
+                printf("MANIFESTs signed as %s (certificate valid until %s)\n", line, when);
+        }
+        const char *ca = json_get_str(sources, "ca"), *refused = json_get_str(sources, "error");
+        if (ca) {
+                _cleanup_free_ char *line = printable(refused ? refused : ca);
+                printf(refused ? "source tree REFUSED, last good output kept: %s\n" : "source tree signed under %s\n", line);
+        }
         if (n == 0) {
                 printf("no nodes\n");
                 return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
