@@ -92,6 +92,7 @@ struct Manager {
         sd_event_source *verify_timer; /* verify_interval */
         char *sources_error;     /* require_signed_sources: why the tree was refused; NULL: accepted */
         uint64_t manifest_usec;  /* spent on MANIFESTs by the last rebuild */
+        const char *reload_error; /* why the last reload was not taken; NULL: it was */
 };
 
 static uint64_t now_usec(clockid_t clock) {
@@ -373,15 +374,19 @@ static void status_write(Manager *m) {
                         bad++;
                         first_bad = first_bad ? first_bad : m->nodes[i];
                 }
+        _cleanup_free_ char *reload = m->reload_error
+                ? xasprintf("; reload refused: %s (see the journal), running on the previous one", m->reload_error)
+                : xstrdup("");
         if (m->sources_error)
-                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes; source tree refused (last good output kept): %s",
-                           m->generation, m->n_nodes, m->sources_error);
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes; source tree refused (last good output kept): %s%s",
+                           m->generation, m->n_nodes, m->sources_error, reload);
         else if (first_bad) {
                 _cleanup_free_ char *d = diag_format(&first_bad->error);
-                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, %zu with errors (last good output kept); %s: %s",
-                           m->generation, m->n_nodes, bad, first_bad->id, d);
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, %zu with errors (last good output kept); %s: %s%s",
+                           m->generation, m->n_nodes, bad, first_bad->id, d, reload);
         } else
-                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, all published", m->generation, m->n_nodes);
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, all published%s", m->generation, m->n_nodes,
+                           reload);
 }
 
 /* ---- manifests ---- */
@@ -501,13 +506,14 @@ static bool ensure_manifest(Manager *m, NodeState *ns, bool published) {
         }
         bool by_previous = same && sig && m->previous_signer &&
                            signature_verify(data, len, sig, sig_len, NULL, m->previous_signer, NULL, &prev_error) >= 0;
-        if (ns->live_verified || by_previous) {
+        if ((ns->live_verified && p.n == 0) || by_previous) {
                 uint64_t gen = same ? listed.generation : ns->generation ? ns->generation : m->generation;
                 ok = write_manifest(m, ns, fd, &scanned, gen) >= 0;
                 if (ok)
                         log_info(ns->id, "%s (generation %" PRIu64 ")",
-                                 same ? "MANIFEST signed again: the signing certificate or the schema changed"
-                                      : "MANIFEST made for the files it holds",
+                                 !same ? "MANIFEST made for the files it holds"
+                                 : m->signer ? "MANIFEST signed again: the signing certificate or the schema changed"
+                                             : "MANIFEST made again, unsigned: signing is off",
                                  gen);
                 if (ns->generation == 0)
                         ns->generation = gen;
@@ -516,9 +522,9 @@ static bool ensure_manifest(Manager *m, NodeState *ns, bool published) {
                             "checked its files in this run; they are signed again once it builds",
                             sig_error ? sig_error : "no signature");
         else
-                log_warning(ns->id, "its files do not match its MANIFEST (%s), and fsxdsd has not published them in "
-                            "this run (the node has errors); they are not signed",
-                            why ? why : p.first ? p.first : "differences");
+                log_warning(ns->id, "its directory differs from its MANIFEST (%s) in a way fsxdsd has not checked in "
+                            "this run (the node has errors, or its files are not what it published); not signing it",
+                            why ? why : p.first ? p.first : "other files");
 done:
         manifest_done(&scanned);
         manifest_done(&listed);
@@ -1457,7 +1463,9 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                         log_error(NULL, "cannot read %s: %s", m->config_path, strerror(-r));
                 log_error(NULL, "reload refused: the configuration has errors; still running on the previous one");
                 diag_list_clear(&d);
-                sd_notify(false, "READY=1\nSTATUS=reload refused: the new configuration has errors (see the journal)");
+                m->reload_error = "the new configuration has errors";
+                status_write(m);
+                sd_notify(false, "READY=1");
                 return 0;
         }
         diag_list_clear(&d);
@@ -1468,12 +1476,14 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 r = setup_watch(m);
         if (r < 0) {
                 log_error(NULL, "reload failed; going back to the previous configuration");
+                m->reload_error = "the new configuration could not be applied";
                 m->config = old;
                 config_free(c);
                 open_outputs(m);
                 setup_watch(m);
         } else {
                 config_free(old);
+                m->reload_error = NULL;
                 log_info(NULL, "configuration reloaded");
                 verify_outputs(m);
         }

@@ -199,9 +199,9 @@ static int manifest_from_json(const Json *root, Manifest *m, char **ret_error) {
                 }
         }
         m->files = xcalloc(files->n + 1, sizeof(ManifestFile));
-        for (size_t i = 0; i < files->n; i++, m->n_files++) {
+        for (size_t i = 0; i < files->n; i++) {
                 const Json *o = files->items[i];
-                ManifestFile *f = &m->files[i];
+                ManifestFile *f = &m->files[m->n_files++]; /* counted now: manifest_done() frees it on errors */
                 const char *sha = json_get_str(o, "sha256");
                 f->path = dup_str(o, "path");
                 if (!get_uint(o, "size", &f->size) || !f->path || !is_sha256_hex(sha)) {

@@ -63,23 +63,27 @@ typedef enum TypeDir {
         _TYPE_DIR_MAX,
 } TypeDir;
 
-/* NEVER: lds and cds are never removed, an Envoy's bootstrap names them. */
-#define NEVER _PUBLISH_PHASE_MAX
-
 static const struct {
         const char *name;
         bool sotw; /* one file, "<name>.pb" */
+        bool keep; /* that file is never removed: an Envoy's bootstrap names it */
         PublishPhase phase;
-        PublishPhase remove_phase;
+        PublishPhase remove_phase; /* of its files that next does not have (for lds and cds: stray ones) */
 } type_dirs[_TYPE_DIR_MAX] = {
-        [TYPE_DIR_SDS] = { "sds", false, PUBLISH_PHASE_SDS, PUBLISH_PHASE_REMOVE_FILES },
-        [TYPE_DIR_EDS] = { "eds", false, PUBLISH_PHASE_EDS, PUBLISH_PHASE_REMOVE_FILES },
-        [TYPE_DIR_CDS] = { "cds", true, PUBLISH_PHASE_CDS, NEVER },
-        [TYPE_DIR_RDS] = { "rds", false, PUBLISH_PHASE_RDS, PUBLISH_PHASE_REMOVE_ROUTES },
-        [TYPE_DIR_SRDS] = { "srds", true, PUBLISH_PHASE_RDS, PUBLISH_PHASE_REMOVE_ROUTES },
-        [TYPE_DIR_LDS] = { "lds", true, PUBLISH_PHASE_LDS, NEVER },
-        [TYPE_DIR_RTDS] = { "rtds", false, PUBLISH_PHASE_RTDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_SDS] = { "sds", false, false, PUBLISH_PHASE_SDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_EDS] = { "eds", false, false, PUBLISH_PHASE_EDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_CDS] = { "cds", true, true, PUBLISH_PHASE_CDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_RDS] = { "rds", false, false, PUBLISH_PHASE_RDS, PUBLISH_PHASE_REMOVE_ROUTES },
+        [TYPE_DIR_SRDS] = { "srds", true, false, PUBLISH_PHASE_RDS, PUBLISH_PHASE_REMOVE_ROUTES },
+        [TYPE_DIR_LDS] = { "lds", true, true, PUBLISH_PHASE_LDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_RTDS] = { "rtds", false, false, PUBLISH_PHASE_RTDS, PUBLISH_PHASE_REMOVE_FILES },
 };
+
+/* "lds.pb" in lds/, "cds.pb" in cds/: never removed, even when next lacks it. */
+static bool is_kept_file(TypeDir t, const char *name) {
+        size_t n = strlen(type_dirs[t].name);
+        return type_dirs[t].keep && strncmp(name, type_dirs[t].name, n) == 0 && streq(name + n, ".pb");
+}
 
 typedef enum FileState {
         FILE_UNCHANGED,
@@ -629,7 +633,7 @@ static int plan_dir(NodePlan *p, int node_fd, TypeDir t, const NodeFile **next, 
         /* what is live and not in next goes in the removal phase */
         for (size_t i = 0; i < n_live; i++) {
                 LiveEntry *l = &live[i];
-                if (l->matched || type_dirs[t].remove_phase == NEVER)
+                if (l->matched || is_kept_file(t, l->name))
                         continue;
                 d->files = xrealloc(d->files, (d->n + 1) * sizeof(PlanFile));
                 d->files[d->n++] = (PlanFile) {
@@ -817,7 +821,7 @@ int publish_plan_delta(Store *s, const char *node, const NodeOutput *before, con
         for (size_t i = 0; i < before->n; i++) {
                 const NodeFile *o = &before->files[i];
                 TypeDir t = type_dir_from_path(o->path);
-                if (t == _TYPE_DIR_MAX || type_dirs[t].remove_phase == NEVER || node_output_find(next, o->path))
+                if (t == _TYPE_DIR_MAX || is_kept_file(t, strchr(o->path, '/') + 1) || node_output_find(next, o->path))
                         continue;
                 PlanDir *d = &p->dirs[t];
                 PlanFile *pf = plan_dir_add(d, strchr(o->path, '/') + 1);

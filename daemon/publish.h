@@ -41,8 +41,9 @@ typedef struct NodePlan NodePlan;
  * next's version winning) and CDS_FINAL the final one; when nothing is
  * added or changed the old file already is that intermediate, so only
  * CDS_FINAL runs. An old cds.pb that does not parse gets no intermediate.
- * lds/cds files are never removed (an Envoy's bootstrap names them); other
- * files absent from next are removed in the removal phases.
+ * lds/lds.pb and cds/cds.pb are never removed (an Envoy's bootstrap names
+ * them); every other file absent from next, stray ones in lds/ and cds/
+ * too, is removed in the removal phases.
  *
  * A symlink or non-directory where the node directory or a type directory
  * should be is never followed or replaced: planning fails with -ELOOP or

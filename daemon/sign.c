@@ -29,7 +29,6 @@ struct Signer {
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE *, X509_STORE_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CMS_ContentInfo *, CMS_ContentInfo_free);
 
@@ -251,8 +250,31 @@ int64_t signer_not_after(const Signer *s) {
         return s->not_after;
 }
 
+static bool in_stack(STACK_OF(X509) *certs, X509 *x) {
+        for (int i = 0; i < sk_X509_num(certs); i++)
+                if (X509_cmp(sk_X509_value(certs, i), x) == 0)
+                        return true;
+        return false;
+}
+
+/* The certificates a signature made by s carries: its certificate and
+ * chain, no other. */
+static bool carries_exactly(const Signer *s, STACK_OF(X509) *certs) {
+        if (!certs || sk_X509_num(certs) != 1 + sk_X509_num(s->chain) || !in_stack(certs, s->cert))
+                return false;
+        for (int i = 0; i < sk_X509_num(s->chain); i++)
+                if (!in_stack(certs, sk_X509_value(s->chain, i)))
+                        return false;
+        return true;
+}
+
 bool signer_same(const Signer *a, const Signer *b) {
-        return a && b && X509_cmp(a->cert, b->cert) == 0;
+        if (!a || !b || X509_cmp(a->cert, b->cert) != 0 || sk_X509_num(a->chain) != sk_X509_num(b->chain))
+                return false;
+        for (int i = 0; i < sk_X509_num(a->chain); i++)
+                if (!in_stack(b->chain, sk_X509_value(a->chain, i)))
+                        return false;
+        return true;
 }
 
 int signature_verify(const void *data, size_t len, const void *sig, size_t sig_len, const char *ca_file,
@@ -305,6 +327,18 @@ int signature_verify(const void *data, size_t len, const void *sig, size_t sig_l
                 *ret_error = own ? xasprintf("signed by %s, not by this daemon's certificate (%s)", subject, own->subject)
                                  : xstrdup("expected exactly one signer");
                 return -EBADMSG;
+        }
+        if (own) {
+                /* a signature carrying another chain than the configured
+                 * one is stale too: verifiers build the path from it */
+                STACK_OF(X509) *certs = CMS_get1_certs(cms);
+                ok = carries_exactly(own, certs);
+                if (certs)
+                        sk_X509_pop_free(certs, X509_free);
+                if (!ok) {
+                        *ret_error = xstrdup("made with another certificate chain than the configured one");
+                        return -EBADMSG;
+                }
         }
         if (ret_signer)
                 *ret_signer = TAKE_PTR(subject);

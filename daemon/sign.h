@@ -31,15 +31,15 @@ int signer_sign(const Signer *s, const void *data, size_t len, uint8_t **ret, si
 /* The certificate's subject (RFC 2253) and its notAfter as a Unix time. */
 const char *signer_subject(const Signer *s);
 int64_t signer_not_after(const Signer *s);
-/* Whether both signers hold the same certificate. */
+/* Whether both signers hold the same certificate and chain. */
 bool signer_same(const Signer *a, const Signer *b);
 
 /* Checks a detached DER signature over data: the signer's chain up to a
  * CA of ca_file (PEM; NULL: OpenSSL's default trusted certificates), any
  * extended key usage, validity at the present time, and the content
  * digest. With own set, the signature must instead have been made by
- * own's certificate (its chain is not checked: the daemon recognising its
- * own manifests). Returns 0 and the signer's subject in *ret_signer (when
+ * own's certificate and carry exactly own's certificate and chain (not
+ * checked up to a CA: the daemon recognising its own manifests). Returns 0 and the signer's subject in *ret_signer (when
  * not NULL), -EBADMSG with the reason in *ret_error, or -errno when
  * ca_file cannot be read. */
 int signature_verify(const void *data, size_t len, const void *sig, size_t sig_len, const char *ca_file,

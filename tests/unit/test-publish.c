@@ -446,6 +446,36 @@ static void test_one_change_touches_one_file(void **state) {
         node_output_done(&o);
 }
 
+/* Files planted next to the state-of-the-world files (cds/extra.pb,
+ * lds/x.pb) are removed like stray files of the other types: only lds.pb
+ * and cds.pb are kept whatever happens, since bootstraps name them. */
+static void test_stray_files_removed(void **state) {
+        PublishMode mode = mode_of(state);
+        NodeOutput o = {};
+        base_output(&o);
+        publish("n1", mode, &o);
+        static const char *const strays[] = { "cds/extra.pb", "lds/x.pb", "eds/y.pb" };
+        for (size_t i = 0; i < ELEMENTSOF(strays); i++) {
+                _cleanup_free_ char *p = path_of("n1", strays[i]);
+                assert_int_equal(write_file_atomic(p, "stray", 5, 0644), 0);
+        }
+        NodePlan *p = plan("n1", mode, &o);
+        assert_int_equal(node_plan_n_changes(p), ELEMENTSOF(strays));
+        assert_true(node_plan_has_phase(p, PUBLISH_PHASE_REMOVE_FILES));
+        assert_false(node_plan_has_phase(p, PUBLISH_PHASE_LDS));
+        assert_false(node_plan_has_phase(p, PUBLISH_PHASE_CDS));
+        for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
+                run_phase(p, ph);
+        finish(&p, 1);
+        node_plan_free(p);
+        for (size_t i = 0; i < ELEMENTSOF(strays); i++)
+                assert_false(exists("n1", strays[i]));
+        assert_published("n1", &o);
+        assert_true(exists("n1", "lds/lds.pb"));
+        assert_true(exists("n1", "cds/cds.pb"));
+        node_output_done(&o);
+}
+
 /* (4) */
 static void test_nodes_share_inodes(void **state) {
         PublishMode mode = mode_of(state);
@@ -1141,6 +1171,7 @@ int main(void) {
                 BOTH(test_first_publish),
                 BOTH(test_republish_changes_nothing),
                 BOTH(test_one_change_touches_one_file),
+                BOTH(test_stray_files_removed),
                 cmocka_unit_test_prestate_setup_teardown(test_nodes_share_inodes, setup_many, teardown, (void *) &rename_mode),
                 cmocka_unit_test_prestate_setup_teardown(test_nodes_share_inodes, setup_many, teardown, (void *) &watched_mode),
                 BOTH(test_cluster_removal_intermediate),
