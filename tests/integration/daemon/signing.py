@@ -22,6 +22,8 @@ file and `fsxds verify --ca CA DIR`.
   self-verify         output altered while fsxdsd was stopped (a file
                       replaced, one deleted, one added) is named in the
                       log at start and restored; fsxds verify passes
+  self-verify running the same while fsxdsd runs (verify_interval), and a
+                      MANIFEST.sig replaced by another pair's
 
 One backend and publish mode (inotify, rename): signing does not depend on
 them."""
@@ -372,6 +374,45 @@ def t_self_verify():
     d.stop()
 
 
+def t_self_verify_running():
+    """verify_interval: output altered while fsxdsd runs (a file replaced,
+    a MANIFEST.sig replaced on another node, an extra file) is noticed by the
+    periodic check, named in the log and published again."""
+    env = Env(tree=base_tree())
+    configure(env, signing=A)
+    with open(env.config_path, "a") as f:
+        f.write('verify_interval: "0.5s"\n')
+    d = env.daemon()
+    before = {n: contents(snapshot(env.node_dir(n))) for n in NODES}
+    g = env.status()["generation"]
+    mark, start = d.mark(), len(d.log_text())
+
+    alpha, beta = env.node_dir("alpha"), env.node_dir("beta")
+    tmp = os.path.join(alpha, "eds", ".tamper")
+    shutil.copyfile(os.path.join(beta, "eds", "beta_backend.pb"), tmp)
+    os.rename(tmp, os.path.join(alpha, "eds", "shared.pb"))
+    shutil.copyfile(os.path.join(alpha, "rds", "r0.pb"), os.path.join(alpha, "rds", "ghost.pb"))
+    # a signature by another pair over beta's unchanged MANIFEST
+    pki.sign(os.path.join(beta, "MANIFEST"), os.path.join(beta, ".sig"), B.key, B.cert, B.chain)
+    os.rename(os.path.join(beta, ".sig"), os.path.join(beta, "MANIFEST.sig"))
+
+    d.wait_generation(mark, g + 1)
+    wait_log(d, "altered behind its back", start)
+    log = d.log_text()[start:]
+    for node, rel, why in (("alpha", "eds/shared.pb", "MANIFEST says"), ("alpha", "rds/ghost.pb", "not listed"),
+                           ("beta", "MANIFEST.sig", "not the one fsxdsd wrote")):
+        line = [ln for ln in log.splitlines() if "[%s] %s:" % (node, rel) in ln]
+        expect(line and why in line[0], "fsxdsd's log does not name %s/%s (%s): %r", node, rel, why, log)
+    # the MANIFEST.sig is made again once beta's check has run
+    wait_until(lambda: openssl_ok(beta, A.ca), "beta's MANIFEST.sig signed by A again")
+    for n in NODES:
+        got = contents(snapshot(env.node_dir(n)))
+        diff = [k for k in sorted(set(got) | set(before[n])) if got.get(k) != before[n].get(k)]
+        expect(not diff, "%s's output is not restored while running: %s differ", n, diff)
+    expect_signed_by(env, A, [B], what="after the periodic check: ")
+    d.stop()
+
+
 if __name__ == "__main__":
     r = Runner("daemon-signing")
     try:
@@ -385,6 +426,7 @@ if __name__ == "__main__":
         r.run("signing-bad-pair-on-reload", t_bad_pair_on_reload)
         r.run("signing-signed-sources", t_signed_sources)
         r.run("signing-self-verify-at-start", t_self_verify)
+        r.run("signing-self-verify-running", t_self_verify_running)
     finally:
         if not KEEP:
             shutil.rmtree(_pki_root, ignore_errors=True)
