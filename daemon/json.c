@@ -36,9 +36,7 @@ static Json *json_fail(JsonParser *jp, const char *fmt, ...) {
                 return NULL;
         va_list ap;
         va_start(ap, fmt);
-        _cleanup_free_ char *m = NULL;
-        if (vasprintf(&m, fmt, ap) < 0)
-                abort();
+        _cleanup_free_ char *m = xvasprintf(fmt, ap);
         va_end(ap);
         jp->error = xasprintf("%u:%u: error: %s", jp->line, (unsigned) (jp->p - jp->line_start) + 1, m);
         return NULL;

@@ -93,6 +93,8 @@ struct Manager {
         char *sources_error;     /* require_signed_sources: why the tree was refused; NULL: accepted */
         uint64_t manifest_usec;  /* spent on MANIFESTs by the last rebuild */
         const char *reload_error; /* why the last reload was not taken; NULL: it was */
+        bool manifests_unsynced; /* MANIFESTs written since the last syncfs */
+        uint64_t publish_usec;   /* spent on the phases by the last rebuild */
 };
 
 static uint64_t now_usec(clockid_t clock) {
@@ -215,31 +217,13 @@ static void node_fail(NodeState *ns, char *message) {
 
 /* ---- the removal guard ---- */
 
+static void put_name(void *userdata, const char *name, size_t len) {
+        hashmap_put(userdata, name, len, (void *) 1);
+}
+
 /* Names (field 1 of Listener and Cluster) of a DiscoveryResponse's resources. */
 static size_t response_names(const uint8_t *data, size_t len, Hashmap *names) {
-        WireReader rd = { data, data + len };
-        WireField f;
-        size_t n = 0;
-        while (wire_next(&rd, &f)) {
-                if (f.number != 2 || f.wire_type != WIRE_LEN)
-                        continue;
-                WireReader any = { f.data, f.data + f.len };
-                WireField a;
-                while (wire_next(&any, &a)) {
-                        if (a.number != 2 || a.wire_type != WIRE_LEN)
-                                continue;
-                        WireReader msg = { a.data, a.data + a.len };
-                        WireField x;
-                        while (wire_next(&msg, &x))
-                                if (x.number == 1 && x.wire_type == WIRE_LEN) {
-                                        if (names)
-                                                hashmap_put(names, (const char *) x.data, x.len, (void *) 1);
-                                        n++;
-                                        break;
-                                }
-                }
-        }
-        return n;
+        return response_walk(data, len, NULL, names ? put_name : NULL, names);
 }
 
 static const NodeFile *node_output_file(const NodeOutput *o, const char *path) {
@@ -441,15 +425,28 @@ static int write_manifest(Manager *m, NodeState *ns, int node_fd, Manifest *scan
                         log_error(ns->id, "cannot sign its MANIFEST; the previous one stays");
         }
         if (r >= 0) {
-                r = manifest_write_pair(node_fd, b.data, b.len, sig, sig_len, 0640, store_gid(m->store),
-                                        store_durable(m->store));
+                /* made durable by one syncfs after all of them (sync_manifests) */
+                r = manifest_write_pair(node_fd, b.data, b.len, sig, sig_len, 0640, store_gid(m->store), false);
                 if (r < 0)
                         log_error(ns->id, "cannot write its MANIFEST: %s", strerror(-r));
-                else
+                else {
                         manifest_pair_sha(ns, b.data, b.len, sig, sig_len);
+                        m->manifests_unsynced = true;
+                }
         }
         buf_free(&b);
         return r;
+}
+
+/* One syncfs for the MANIFESTs written since the last one (a durable
+ * output directory only), not an fsync for each file and directory. */
+static void sync_manifests(Manager *m) {
+        if (!m->manifests_unsynced)
+                return;
+        m->manifests_unsynced = false;
+        int r = store_sync(m->store, true);
+        if (r < 0)
+                log_error(NULL, "cannot sync the MANIFESTs in %s: %s", m->config->output_dir, strerror(-r));
 }
 
 /* Reads and parses a directory's MANIFEST and MANIFEST.sig; a message
@@ -578,6 +575,7 @@ static void ensure_manifests(Manager *m) {
         for (size_t i = 0; i < m->n_nodes; i++)
                 if (!m->nodes[i]->manifest_ok)
                         all = ensure_manifest(m, m->nodes[i], false) && all;
+        sync_manifests(m);
         if (all)
                 m->previous_signer = signer_free(m->previous_signer);
         /* a generation's files are described once, not once per node */
@@ -876,10 +874,12 @@ static size_t flush_plans(Manager *m, Batch *b) {
                 if (!b->bumped)
                         m->generation++;
                 b->bumped = true;
+                uint64_t t_publish = now_usec(CLOCK_MONOTONIC);
                 run_plans(m, b->plans, b->n_plans, true);
                 int r = publish_finish(m->store, b->plans, b->n_plans);
                 if (r < 0)
                         log_error(NULL, "finishing the publish: %s", strerror(-r));
+                m->publish_usec += now_usec(CLOCK_MONOTONIC) - t_publish;
                 uint64_t t = now_usec(CLOCK_REALTIME);
                 size_t n_ok = 0, n_files = 0;
                 for (size_t i = 0; i < b->n_plans; i++) {
@@ -914,6 +914,7 @@ static size_t flush_plans(Manager *m, Batch *b) {
                 for (size_t i = 0; i < b->n_plans; i++)
                         if (node_plan_error(b->plans[i]) >= 0)
                                 ensure_manifest(m, b->published[i], true);
+                sync_manifests(m);
                 m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         }
         if (b->n_state_plans > 0) {
@@ -1162,10 +1163,8 @@ static size_t manager_rebuild(Manager *m) {
                         node_forget_memo(m, m->nodes[i]);
                 }
 
-        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
         n_bad += flush_plans(m, &b);
-        uint64_t t_flush = now_usec(CLOCK_MONOTONIC) - t0;
-        t0 = now_usec(CLOCK_MONOTONIC);
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
         ensure_manifests(m);
         m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         if (n_built > 0)
@@ -1180,8 +1179,8 @@ static size_t manager_rebuild(Manager *m) {
                   "rebuild took %" PRIu64 " µs (%d files changed; refresh %" PRIu64 ", build %" PRIu64 ", plan %" PRIu64
                   ", state plan %" PRIu64 ", publish %" PRIu64 ", manifests %" PRIu64 " µs)",
                   now_usec(CLOCK_MONOTONIC) - start, changed, times.refresh, times.build, times.plan, times.state,
-                  t_flush - MIN(t_flush, m->manifest_usec), m->manifest_usec);
-        m->manifest_usec = 0;
+                  m->publish_usec, m->manifest_usec);
+        m->manifest_usec = m->publish_usec = 0;
         return n_bad;
 }
 

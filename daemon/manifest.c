@@ -12,7 +12,6 @@
 #include "json.h"
 #include "manifest.h"
 #include "resource.h"
-#include "wire.h"
 
 /* what one published file may weigh before it is not worth describing */
 #define DESCRIBE_FILE_MAX (1u << 30)
@@ -269,10 +268,13 @@ int manifest_parse(const char *data, size_t len, Manifest *ret, char **ret_error
 
 /* ---- describing files ---- */
 
+/* Not ctime: every hard link of a store object into a node directory
+ * changes it. A file edited in place changes its mtime (one edited with
+ * its mtime put back is found when the cache is empty: at start). */
 typedef struct DescribeKey {
         ino_t ino;
         off_t size;
-        struct timespec ctime;
+        struct timespec mtime;
 } DescribeKey;
 
 typedef struct Description {
@@ -285,7 +287,12 @@ struct DescribeCache {
         Hashmap map; /* DescribeKey → Description */
         Description **items;
         size_t n;
+        size_t bytes; /* of the descriptions' strings */
 };
+
+/* What the cache may hold: a node's cds.pb of 10,000 clusters has 200 kB
+ * of names. Past it the cache starts again. */
+#define DESCRIBE_CACHE_BYTES (8u << 20)
 
 DescribeCache *describe_cache_new(void) {
         return xcalloc(1, sizeof(DescribeCache));
@@ -299,7 +306,7 @@ static void description_free(Description *d) {
 }
 
 void describe_cache_trim(DescribeCache *c, size_t max) {
-        if (!c || c->n <= max)
+        if (!c || (c->n <= max && c->bytes <= DESCRIBE_CACHE_BYTES))
                 return;
         for (size_t i = 0; i < c->n; i++)
                 description_free(c->items[i]);
@@ -316,86 +323,53 @@ DescribeCache *describe_cache_free(DescribeCache *c) {
         return NULL;
 }
 
-/* A DiscoveryResponse's version_info (1), type_url (4) and the names of its
- * resources (field 1 of every xDS resource message, inside each Any). */
+typedef struct NameList {
+        Buf json;
+        size_t n;
+} NameList;
+
+static void add_name(void *userdata, const char *name, size_t len) {
+        NameList *l = userdata;
+        if (l->n++)
+                buf_putc(&l->json, ',');
+        put_string(&l->json, name, len);
+}
+
 static void describe_response(const uint8_t *data, size_t len, Description *d) {
-        WireReader rd = { data, data + len };
-        WireField f;
-        Buf names = {};
-        buf_putc(&names, '[');
-        size_t n = 0;
-        while (wire_next(&rd, &f)) {
-                if (f.wire_type != WIRE_LEN)
-                        continue;
-                if (f.number == 1 && !d->version_info)
-                        d->version_info = xstrndup((const char *) f.data, f.len);
-                else if (f.number == 4 && !d->type_url)
-                        d->type_url = xstrndup((const char *) f.data, f.len);
-                else if (f.number == 2) {
-                        WireReader any = { f.data, f.data + f.len };
-                        WireField a;
-                        while (wire_next(&any, &a)) {
-                                if (a.number != 2 || a.wire_type != WIRE_LEN)
-                                        continue;
-                                WireReader msg = { a.data, a.data + a.len };
-                                WireField x;
-                                while (wire_next(&msg, &x))
-                                        if (x.number == 1 && x.wire_type == WIRE_LEN) {
-                                                if (n++)
-                                                        buf_putc(&names, ',');
-                                                put_string(&names, (const char *) x.data, x.len);
-                                                break;
-                                        }
-                        }
-                }
-        }
-        buf_putc(&names, ']');
-        d->names_json = buf_steal_str(&names);
-        if (!d->version_info)
-                d->version_info = xstrdup("");
-        if (!d->type_url)
-                d->type_url = xstrdup("");
+        NameList names = {};
+        buf_putc(&names.json, '[');
+        ResponseInfo info;
+        response_walk(data, len, &info, add_name, &names);
+        buf_putc(&names.json, ']');
+        d->names_json = xstrndup((const char *) names.json.data, names.json.len); /* not the Buf's slack */
+        buf_free(&names.json);
+        d->version_info = xstrndup(info.version_info ? info.version_info : "", info.version_info_len);
+        d->type_url = xstrndup(info.type_url ? info.type_url : "", info.type_url_len);
 }
 
 static int describe_fd(int fd, Description **ret) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if ((uint64_t) st.st_size > DESCRIBE_FILE_MAX)
-                return -EFBIG;
-        size_t len = (size_t) st.st_size, got = 0;
-        uint8_t *data = xmalloc(len + 1);
-        while (got < len) {
-                ssize_t n = read(fd, data + got, len - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        free(data);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                got += (size_t) n;
-        }
+        _cleanup_free_ uint8_t *data = NULL;
+        size_t got;
+        int r = read_regular_fd(fd, DESCRIBE_FILE_MAX, &data, &got);
+        if (r < 0)
+                return r;
         Description *d = xcalloc(1, sizeof(Description));
-        d->key = (DescribeKey) { st.st_ino, (off_t) got, st.st_ctim };
+        d->key = (DescribeKey) { st.st_ino, (off_t) got, st.st_mtim };
         sha256_hex(data, got, d->sha256);
         describe_response(data, got, d);
-        free(data);
         *ret = d;
         return 0;
 }
 
-/* The description of an open file: from the cache when its inode, size
- * and ctime are known (store objects never change in place). */
-static int describe(DescribeCache *c, int fd, const Description **ret, Description **ret_owned) {
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        DescribeKey key = { st.st_ino, st.st_size, st.st_ctim };
+/* The description of name in dir_fd, whose stat (following symlinks) is
+ * st: from the cache when its inode, size and mtime are known, without
+ * opening it (store objects never change in place). */
+static int describe(DescribeCache *c, int dir_fd, const char *name, const struct stat *st, const Description **ret,
+                    Description **ret_owned) {
+        DescribeKey key = { st->st_ino, st->st_size, st->st_mtim };
         if (c) {
                 Description *d = hashmap_get(&c->map, (const char *) &key, sizeof key);
                 if (d) {
@@ -403,6 +377,9 @@ static int describe(DescribeCache *c, int fd, const Description **ret, Descripti
                         return 0;
                 }
         }
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
         Description *d = NULL;
         int r = describe_fd(fd, &d);
         if (r < 0)
@@ -410,6 +387,7 @@ static int describe(DescribeCache *c, int fd, const Description **ret, Descripti
         if (c && memcmp(&d->key, &key, sizeof key) == 0) {
                 c->items = xrealloc(c->items, (c->n + 1) * sizeof(Description *));
                 c->items[c->n++] = d;
+                c->bytes += sizeof(Description) + strlen(d->type_url) + strlen(d->version_info) + strlen(d->names_json);
                 hashmap_put(&c->map, (const char *) &d->key, sizeof d->key, d);
         } else
                 *ret_owned = d;
@@ -425,9 +403,7 @@ static void report(ManifestReport f, void *userdata, const char *path, const cha
                 return;
         va_list ap;
         va_start(ap, fmt);
-        _cleanup_free_ char *msg = NULL;
-        if (vasprintf(&msg, fmt, ap) < 0)
-                abort();
+        _cleanup_free_ char *msg = xvasprintf(fmt, ap);
         va_end(ap);
         f(userdata, path, msg);
 }
@@ -491,14 +467,18 @@ static void scan_type_dir(int type_fd, const char *type, DescribeCache *cache, M
                                        expected);
                                 continue;
                         }
-                } else if (!S_ISREG(st.st_mode)) {
+                        if (fstatat(type_fd, de->d_name, &st, 0) < 0) {
+                                report(rep, userdata, path, "cannot read: %s", strerror(errno));
+                                continue;
+                        }
+                }
+                if (!S_ISREG(st.st_mode)) {
                         report(rep, userdata, path, "is not a regular file");
                         continue;
                 }
-                _cleanup_close_ int fd = openat(type_fd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
                 const Description *desc = NULL;
                 Description *owned = NULL;
-                int r = fd < 0 ? -errno : describe(cache, fd, &desc, &owned);
+                int r = describe(cache, type_fd, de->d_name, &st, &desc, &owned);
                 if (r < 0) {
                         report(rep, userdata, path, "cannot read: %s", strerror(-r));
                         continue;
@@ -633,29 +613,7 @@ static int read_at(int dir_fd, const char *name, char **ret, size_t *ret_len, st
                 return -errno;
         if (fstat(fd, ret_st) < 0)
                 return -errno;
-        if (!S_ISREG(ret_st->st_mode))
-                return -EBADFD;
-        if ((uint64_t) ret_st->st_size > MANIFEST_MAX)
-                return -EFBIG;
-        size_t len = (size_t) ret_st->st_size, got = 0;
-        char *data = xmalloc(len + 1);
-        while (got < len) {
-                ssize_t n = read(fd, data + got, len - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        free(data);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                got += (size_t) n;
-        }
-        data[got] = 0;
-        *ret = data;
-        *ret_len = got;
-        return 0;
+        return read_regular_fd(fd, MANIFEST_MAX, (uint8_t **) ret, ret_len);
 }
 
 int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **ret_sig, size_t *ret_sig_len) {

@@ -243,40 +243,11 @@ static int read_link_at(int dirfd, const char *name, char **ret) {
         return 0;
 }
 
-static int read_fd_bounded(int fd, size_t max, uint8_t **ret, size_t *ret_len) {
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if ((uint64_t) st.st_size > max)
-                return -EFBIG;
-        size_t size = (size_t) st.st_size;
-        _cleanup_free_ uint8_t *data = xmalloc(size + 1);
-        size_t len = 0;
-        while (len < size + 1) {
-                ssize_t k = read(fd, data + len, size + 1 - len);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-        }
-        if (len > size)
-                return -EFBIG; /* grew under us */
-        *ret = TAKE_PTR(data);
-        *ret_len = len;
-        return 0;
-}
-
 static int read_at(int dirfd, const char *name, size_t max, uint8_t **ret, size_t *ret_len) {
         _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        return read_fd_bounded(fd, max, ret, ret_len);
+        return read_regular_fd(fd, max, ret, ret_len);
 }
 
 /* The live file holds exactly these bytes (another inode: a store that

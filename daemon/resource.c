@@ -136,3 +136,41 @@ void resource_make_own_file(Resource *r) {
                         r->any_in_own_file = true;
                 }
 }
+
+size_t response_walk(const uint8_t *data, size_t len, ResponseInfo *ret_info,
+                     void (*on_name)(void *userdata, const char *name, size_t len), void *userdata) {
+        ResponseInfo info = {};
+        WireReader rd = { data, data + len };
+        WireField f;
+        size_t n = 0;
+        while (wire_next(&rd, &f)) {
+                if (f.wire_type != WIRE_LEN)
+                        continue;
+                if (f.number == 1 && !info.version_info) {
+                        info.version_info = (const char *) f.data;
+                        info.version_info_len = f.len;
+                } else if (f.number == 4 && !info.type_url) {
+                        info.type_url = (const char *) f.data;
+                        info.type_url_len = f.len;
+                } else if (f.number == 2) {
+                        WireReader any = { f.data, f.data + f.len };
+                        WireField a;
+                        while (wire_next(&any, &a)) {
+                                if (a.number != 2 || a.wire_type != WIRE_LEN)
+                                        continue;
+                                WireReader msg = { a.data, a.data + a.len };
+                                WireField x;
+                                while (wire_next(&msg, &x))
+                                        if (x.number == 1 && x.wire_type == WIRE_LEN) {
+                                                if (on_name)
+                                                        on_name(userdata, (const char *) x.data, x.len);
+                                                n++;
+                                                break;
+                                        }
+                        }
+                }
+        }
+        if (ret_info)
+                *ret_info = info;
+        return n;
+}

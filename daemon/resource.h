@@ -88,3 +88,14 @@ void resource_done(Resource *r);
 void resources_version(Resource *const *items, size_t n, char ret[17]);
 /* Serialized DiscoveryResponse {version_info, resources, type_url}. */
 void resources_response(Resource *const *items, size_t n, const char *version_info, const char *type_url, Buf *out);
+
+/* What a serialized DiscoveryResponse says: its version_info and type_url
+ * (pointing into the data; NULL when absent), and each resource's name
+ * (field 1 of every xDS resource message, inside its Any), in order,
+ * passed to on_name (may be NULL). Returns how many resources had one. */
+typedef struct ResponseInfo {
+        const char *version_info, *type_url;
+        size_t version_info_len, type_url_len;
+} ResponseInfo;
+size_t response_walk(const uint8_t *data, size_t len, ResponseInfo *ret_info,
+                     void (*on_name)(void *userdata, const char *name, size_t len), void *userdata);

@@ -58,9 +58,24 @@ static char *name_string(const X509_NAME *n) {
         return xstrndup(p, (size_t) MAX(len, 0));
 }
 
-/* Reads a whole small file into a memory BIO. The bytes are cleansed
- * before they are freed: this is how the private key is read. */
-static int read_pem_file(const char *path, bool secret, char **ret_error, BIO **ret) {
+/* A PEM file's bytes; a secret one (the private key) is cleansed before
+ * it is freed. */
+typedef struct PemFile {
+        uint8_t *data;
+        size_t len;
+        bool secret;
+        BIO *bio; /* reads data in place: no copy of it is made */
+} PemFile;
+
+static void pem_file_done(PemFile *f) {
+        BIO_free(f->bio);
+        if (f->data && f->secret)
+                OPENSSL_cleanse(f->data, f->len);
+        free(f->data);
+        *f = (PemFile) {};
+}
+
+static int read_pem_file(const char *path, bool secret, char **ret_error, PemFile *ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 int r = -errno;
@@ -70,37 +85,25 @@ static int read_pem_file(const char *path, bool secret, char **ret_error, BIO **
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode) || st.st_size > PEM_FILE_MAX) {
-                *ret_error = xasprintf("%s: not a regular file of at most %u bytes", path, PEM_FILE_MAX);
-                return -EBADMSG;
-        }
         if (secret && (st.st_mode & 0077)) {
                 *ret_error = xasprintf("%s: private key is accessible by group or others (mode %04o); "
                                        "make it readable by its owner only (chmod 0600)",
                                        path, (unsigned) (st.st_mode & 07777));
                 return -EBADMSG;
         }
-        size_t len = (size_t) st.st_size, got = 0;
-        char *buf = xmalloc(len + 1);
-        while (got < len) {
-                ssize_t n = read(fd, buf + got, len - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                got += (size_t) n;
+        /* one allocation of the file's size: nothing to cleanse elsewhere */
+        PemFile f = { .secret = secret };
+        int r = read_regular_fd(fd, PEM_FILE_MAX, &f.data, &f.len);
+        if (r < 0) {
+                *ret_error = xasprintf("%s: not a regular file of at most %u bytes", path, PEM_FILE_MAX);
+                return -EBADMSG;
         }
-        BIO *b = BIO_new(BIO_s_mem());
-        if (b && BIO_write(b, buf, (int) got) != (int) got) {
-                BIO_free(b);
-                b = NULL;
-        }
-        if (secret)
-                OPENSSL_cleanse(buf, len);
-        free(buf);
-        if (!b)
+        f.bio = BIO_new_mem_buf(f.data, (int) f.len);
+        if (!f.bio) {
+                pem_file_done(&f);
                 return -ENOMEM;
-        *ret = b;
+        }
+        *ret = f;
         return 0;
 }
 
@@ -138,11 +141,12 @@ static int64_t asn1_time_unix(const ASN1_TIME *t) {
 
 int signer_load(const char *key, const char *cert, const char *chain, char **ret_error, Signer **ret) {
         _cleanup_(signer_freep) Signer *s = xcalloc(1, sizeof(Signer));
-        _cleanup_(BIO_freep) BIO *kb = NULL, *cb = NULL, *chb = NULL;
-        int r = read_pem_file(key, true, ret_error, &kb);
+        _cleanup_(pem_file_done) PemFile kf = {}, cf = {}, chf = {};
+        int r = read_pem_file(key, true, ret_error, &kf);
         if (r < 0)
                 return r;
-        s->key = PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL);
+        s->key = PEM_read_bio_PrivateKey(kf.bio, NULL, no_passphrase, NULL);
+        pem_file_done(&kf); /* the key lives in s->key only from here on */
         if (!s->key) {
                 ERR_clear_error(); /* the reasons may quote the file */
                 *ret_error = xasprintf("%s: not an unencrypted PEM private key", key);
@@ -154,10 +158,10 @@ int signer_load(const char *key, const char *cert, const char *chain, char **ret
                                        OBJ_nid2sn(id));
                 return -EBADMSG;
         }
-        r = read_pem_file(cert, false, ret_error, &cb);
+        r = read_pem_file(cert, false, ret_error, &cf);
         if (r < 0)
                 return r;
-        s->cert = PEM_read_bio_X509(cb, NULL, no_passphrase, NULL);
+        s->cert = PEM_read_bio_X509(cf.bio, NULL, no_passphrase, NULL);
         if (!s->cert) {
                 *ret_error = openssl_errors(xasprintf("%s: not a PEM certificate", cert));
                 return -EBADMSG;
@@ -188,11 +192,11 @@ int signer_load(const char *key, const char *cert, const char *chain, char **ret
         if (!s->chain)
                 return -ENOMEM;
         if (chain) {
-                r = read_pem_file(chain, false, ret_error, &chb);
+                r = read_pem_file(chain, false, ret_error, &chf);
                 if (r < 0)
                         return r;
                 X509 *x;
-                while ((x = PEM_read_bio_X509(chb, NULL, no_passphrase, NULL)))
+                while ((x = PEM_read_bio_X509(chf.bio, NULL, no_passphrase, NULL)))
                         if (!sk_X509_push(s->chain, x)) {
                                 X509_free(x);
                                 return -ENOMEM;

@@ -42,12 +42,17 @@ char *xstrndup(const char *s, size_t n) {
         return p;
 }
 
-char *xasprintf(const char *fmt, ...) {
-        va_list ap;
+char *xvasprintf(const char *fmt, va_list ap) {
         char *p;
-        va_start(ap, fmt);
         if (vasprintf(&p, fmt, ap) < 0)
                 abort();
+        return p;
+}
+
+char *xasprintf(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *p = xvasprintf(fmt, ap);
         va_end(ap);
         return p;
 }
@@ -144,6 +149,36 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
         *ret = buf_steal_str(&b);
         if (ret_len)
                 *ret_len = len;
+        return 0;
+}
+
+int read_regular_fd(int fd, size_t max, uint8_t **ret, size_t *ret_len) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        size_t size = (size_t) st.st_size;
+        _cleanup_free_ uint8_t *data = xmalloc(size + 1);
+        size_t len = 0;
+        while (len < size + 1) {
+                ssize_t k = read(fd, data + len, size + 1 - len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+        }
+        if (len > size)
+                return -EFBIG; /* grew under us */
+        data[len] = 0;
+        *ret = TAKE_PTR(data);
+        *ret_len = len;
         return 0;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) _printf_(1, 0);
 
 static inline bool streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
@@ -94,7 +96,13 @@ void buf_free(Buf *b);
 char *buf_steal_str(Buf *b);
 
 /* File helpers. */
+/* A whole file (or what it reads until its end), NUL-terminated; -EFBIG
+ * past max bytes, -EISDIR for a directory. */
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
+/* A regular file from its fd, in one allocation of its size (so a secret
+ * leaves no copies behind), NUL-terminated; -EBADFD when not a regular
+ * file, -EFBIG past max bytes or when it grew while read. */
+int read_regular_fd(int fd, size_t max, uint8_t **ret, size_t *ret_len);
 /* Writes via a temporary file in the same directory and rename(2). */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 int mkdir_p(const char *path, mode_t mode);
