@@ -578,8 +578,6 @@ static void ensure_manifests(Manager *m) {
         sync_manifests(m);
         if (all)
                 m->previous_signer = signer_free(m->previous_signer);
-        /* a generation's files are described once, not once per node */
-        describe_cache_trim(m->describe, 1u << 18);
 }
 
 static void on_change(void *userdata, const char *path);
@@ -635,7 +633,6 @@ static void check_outputs(Manager *m) {
         }
         if (n_altered > 0)
                 on_change(m, NULL);
-        describe_cache_trim(m->describe, 1u << 18);
 }
 
 static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {

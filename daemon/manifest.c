@@ -290,8 +290,9 @@ struct DescribeCache {
         size_t bytes; /* of the descriptions' strings */
 };
 
-/* What the cache may hold: a node's cds.pb of 10,000 clusters has 200 kB
- * of names. Past it the cache starts again. */
+/* What the cache may hold; past it, it starts again. A description larger
+ * than a 128th of it (a node's own cds.pb of 10,000 clusters has 200 kB of
+ * names) is not kept. */
 #define DESCRIBE_CACHE_BYTES (8u << 20)
 
 DescribeCache *describe_cache_new(void) {
@@ -305,9 +306,7 @@ static void description_free(Description *d) {
         free(d);
 }
 
-void describe_cache_trim(DescribeCache *c, size_t max) {
-        if (!c || (c->n <= max && c->bytes <= DESCRIBE_CACHE_BYTES))
-                return;
+static void describe_cache_clear(DescribeCache *c) {
         for (size_t i = 0; i < c->n; i++)
                 description_free(c->items[i]);
         free(c->items);
@@ -318,7 +317,7 @@ void describe_cache_trim(DescribeCache *c, size_t max) {
 DescribeCache *describe_cache_free(DescribeCache *c) {
         if (!c)
                 return NULL;
-        describe_cache_trim(c, 0);
+        describe_cache_clear(c);
         free(c);
         return NULL;
 }
@@ -384,10 +383,14 @@ static int describe(DescribeCache *c, int dir_fd, const char *name, const struct
         int r = describe_fd(fd, &d);
         if (r < 0)
                 return r;
-        if (c && memcmp(&d->key, &key, sizeof key) == 0) {
+        size_t bytes = sizeof(Description) + strlen(d->type_url) + strlen(d->version_info) + strlen(d->names_json);
+        /* a node's own cds.pb with thousands of names is not worth keeping */
+        if (c && memcmp(&d->key, &key, sizeof key) == 0 && bytes <= DESCRIBE_CACHE_BYTES / 128) {
+                if (c->bytes + bytes > DESCRIBE_CACHE_BYTES)
+                        describe_cache_clear(c);
                 c->items = xrealloc(c->items, (c->n + 1) * sizeof(Description *));
                 c->items[c->n++] = d;
-                c->bytes += sizeof(Description) + strlen(d->type_url) + strlen(d->version_info) + strlen(d->names_json);
+                c->bytes += bytes;
                 hashmap_put(&c->map, (const char *) &d->key, sizeof d->key, d);
         } else
                 *ret_owned = d;

@@ -69,13 +69,11 @@ void manifest_format(const Manifest *m, Buf *out);
 int manifest_parse(const char *data, size_t len, Manifest *ret, char **ret_error);
 
 /* Descriptions of files already read (hash, type_url, version_info,
- * names), by inode, size and ctime: a file hard-linked into a thousand
- * node directories is read once. */
+ * names), by inode, size and mtime: a file hard-linked into a thousand
+ * node directories is read once. Bounded to 8 MiB. */
 typedef struct DescribeCache DescribeCache;
 DescribeCache *describe_cache_new(void);
 DescribeCache *describe_cache_free(DescribeCache *c);
-/* Forgets everything once it holds more than max entries. */
-void describe_cache_trim(DescribeCache *c, size_t max);
 
 typedef void (*ManifestReport)(void *userdata, const char *path, const char *message);
 
