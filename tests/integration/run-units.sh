@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The installed systemd files, judged by systemd's own tools:
+#  - systemd-analyze verify of fsxdsd.service (as meson installs it, its
+#    Exec paths pointed into the staging root so the binaries exist) and of
+#    the service with the fanotify drop-in: nothing on stderr;
+#  - systemd-analyze security --offline=true: the table is printed and the
+#    overall exposure must be at most 2.0 (also with the drop-in, which
+#    grants CAP_SYS_ADMIN: printed, and at most 3.0);
+#  - systemd-sysusers and systemd-tmpfiles --dry-run/--root accept the
+#    sysusers.d and tmpfiles.d files and create the fsxds user, the
+#    fsxds-readers group and /run/fsxds with its owner and mode.
+# Usage: run-units.sh BUILDDIR
+set -euo pipefail
+build=$(cd "$1" && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fsxds-units.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+root=$tmp/root
+DESTDIR=$root meson install -C "$build" --quiet --no-rebuild >/dev/null
+unit=$(find "$root" -name fsxdsd.service -path '*systemd/system*' | head -1)
+[ -n "$unit" ] || fail "meson install did not install fsxdsd.service"
+sysusers=$(find "$root" -path '*sysusers.d/fsxds.conf' | head -1)
+tmpfiles=$(find "$root" -path '*tmpfiles.d/fsxds.conf' | head -1)
+dropin_src=$(find "$root" -path '*share/fsxds/fanotify.conf' | head -1)
+[ -n "$sysusers" ] && [ -n "$tmpfiles" ] && [ -n "$dropin_src" ] || fail "sysusers.d, tmpfiles.d or the fanotify drop-in not installed"
+echo "installed: ${unit#"$root"} ${sysusers#"$root"} ${tmpfiles#"$root"} ${dropin_src#"$root"}"
+
+# the unit as installed, its absolute paths resolved inside the staging root
+units=$tmp/units
+mkdir -p "$units/fsxdsd.service.d"
+sed -E "s#^(ExecStart(Pre)?=)(/[^ ]+)#\1$root\3#; s#--config (/[^ ]+)#--config $root\1#" "$unit" >"$units/fsxdsd.service"
+grep -q "^ExecStart=$root/.*/fsxdsd --config $root/.*/fsxds.yaml$" "$units/fsxdsd.service" || fail "unexpected ExecStart= in $unit"
+
+verify() {
+  local what=$1
+  shift
+  local err
+  err=$(systemd-analyze verify --man=no "$@" 2>&1 >/dev/null) || true
+  [ -z "$err" ] || fail "systemd-analyze verify $what printed:"$'\n'"$err"
+  echo "systemd-analyze verify $what: clean"
+}
+verify "fsxdsd.service" "$units/fsxdsd.service"
+cp "$dropin_src" "$units/fsxdsd.service.d/fanotify.conf"
+verify "fsxdsd.service + fanotify.conf" "$units/fsxdsd.service"
+rm "$units/fsxdsd.service.d/fanotify.conf"
+
+exposure() {
+  local out level
+  out=$(systemd-analyze security --no-pager --offline=true --root="$root" fsxdsd.service 2>&1) || true
+  echo "$out"
+  level=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for fsxdsd.service: \([0-9.]*\).*/\1/p')
+  [ -n "$level" ] || fail "no overall exposure level in systemd-analyze security's output"
+  echo "$level"
+}
+echo "== systemd-analyze security --offline=true fsxdsd.service"
+level=$(exposure | tee /dev/stderr | tail -1)
+awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "exposure $level > 2.0"
+echo "exposure $level <= 2.0"
+
+echo "== with the fanotify drop-in"
+mkdir -p "$(dirname "$unit")/fsxdsd.service.d"
+cp "$dropin_src" "$(dirname "$unit")/fsxdsd.service.d/fanotify.conf"
+level_fan=$(exposure 2>/dev/null | tail -1)
+grep -q "CAP_SYS_ADMIN" "$(dirname "$unit")/fsxdsd.service.d/fanotify.conf" || fail "drop-in without CAP_SYS_ADMIN"
+awk -v l="$level_fan" 'BEGIN { exit !(l <= 3.0) }' || fail "exposure with the fanotify drop-in $level_fan > 3.0"
+echo "exposure with the fanotify drop-in: $level_fan"
+
+echo "== sysusers.d and tmpfiles.d in a scratch root"
+sroot=$tmp/sysroot
+mkdir -p "$sroot/etc" "$sroot/run"
+: >"$sroot/etc/passwd"
+: >"$sroot/etc/group"
+systemd-sysusers --root="$sroot" "$sysusers"
+grep -q '^fsxds:' "$sroot/etc/passwd" || fail "systemd-sysusers did not create the fsxds user"
+grep -q '^fsxds-readers:.*fsxds' "$sroot/etc/group" || fail "fsxds is not in fsxds-readers: $(cat "$sroot/etc/group")"
+systemd-tmpfiles --root="$sroot" --create "$tmpfiles"
+st=$(stat -c '%a %U %G' "$sroot/run/fsxds" 2>/dev/null) || fail "systemd-tmpfiles did not create /run/fsxds"
+uid=$(awk -F: '$1 == "fsxds" { print $3 }' "$sroot/etc/passwd")
+gid=$(awk -F: '$1 == "fsxds-readers" { print $3 }' "$sroot/etc/group")
+[ "$(stat -c '%a %u %g' "$sroot/run/fsxds")" = "750 $uid $gid" ] || fail "/run/fsxds is $st, expected 750 fsxds fsxds-readers"
+echo "sysusers.d: fsxds (uid $uid) in fsxds-readers (gid $gid); tmpfiles.d: /run/fsxds 0750 fsxds:fsxds-readers"
