@@ -49,6 +49,7 @@ typedef struct NodeState {
         bool manifest_ok;     /* its MANIFEST (and MANIFEST.sig) are current */
         char manifest_sha[65], sig_sha[65]; /* of the current ones ("" without a signature) */
         bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
+        uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs about 100 bytes a
@@ -514,19 +515,29 @@ static bool ensure_manifest(Manager *m, NodeState *ns, bool published) {
                                  gen);
                 if (ns->generation == 0)
                         ns->generation = gen;
-        } else if (!why && p.n == 0 && same)
-                log_warning(ns->id, "its MANIFEST is not signed by the current certificate (%s), and fsxdsd has not "
-                            "checked its files in this run; they are signed again once it builds",
-                            sig_error ? sig_error : "no signature");
-        else
-                log_warning(ns->id, "its directory differs from its MANIFEST (%s) in a way fsxdsd has not checked in "
-                            "this run (the node has errors, or its files are not what it published); not signing it",
-                            why ? why : p.first ? p.first : "other files");
+        } else {
+                _cleanup_free_ char *w =
+                        !why && p.n == 0 && same
+                                ? xasprintf("its MANIFEST is not signed by the current certificate (%s), and fsxdsd has "
+                                            "not checked its files in this run; they are signed again once it builds",
+                                            sig_error ? sig_error : "no signature")
+                                : xasprintf("its directory differs from its MANIFEST (%s) in a way fsxdsd has not "
+                                            "checked in this run (the node has errors, or its files are not what it "
+                                            "published); not signing it",
+                                            why ? why : p.first ? p.first : "other files");
+                /* every rebuild tries again: say it once */
+                uint64_t h = hash_bytes(w, strlen(w));
+                if (h != ns->manifest_warning)
+                        log_warning(ns->id, "%s", w);
+                ns->manifest_warning = h;
+        }
 done:
         manifest_done(&scanned);
         manifest_done(&listed);
         free(p.first);
         ns->manifest_ok = ok;
+        if (ok)
+                ns->manifest_warning = 0;
         return ok;
 }
 
