@@ -1705,6 +1705,15 @@ static int cmd_verify(int argc, char **argv) {
                 return EXIT_USAGE;
         }
         const char *dir = argv[optind];
+        struct stat st;
+        if (stat(dir, &st) < 0) {
+                fprintf(stderr, "fsxds: %s: %m\n", dir);
+                return EXIT_USAGE;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "fsxds: %s: not a directory\n", dir);
+                return EXIT_USAGE;
+        }
         for (unsigned attempt = 0;; attempt++) {
                 VerifyProblems v = { .dir = dir };
                 _cleanup_free_ char *summary = NULL;
@@ -1727,7 +1736,6 @@ static int cmd_verify(int argc, char **argv) {
                         struct timespec ts = { 0, 300 * 1000 * 1000 };
                         nanosleep(&ts, NULL);
                         _cleanup_free_ char *p = path_join(dir, MANIFEST_NAME);
-                        struct stat st;
                         if (stat(p, &st) == 0 && st.st_ino != ino) {
                                 buf_free(&v.text);
                                 continue;

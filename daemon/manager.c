@@ -350,6 +350,9 @@ static void status_write(Manager *m) {
         int r = write_file_atomic(path, b.data, b.len, 0640);
         if (r < 0)
                 log_error(NULL, "cannot write %s: %s", path, strerror(-r));
+        /* readable by the output's readers, like the files it describes */
+        else if (m->gid != (gid_t) -1 && chown(path, (uid_t) -1, m->gid) < 0)
+                log_warning(NULL, "cannot give %s to group %s: %s", path, m->config->output_group, strerror(errno));
         buf_free(&b);
 
         size_t bad = 0;
@@ -1559,6 +1562,26 @@ Manager *manager_free(Manager *m) {
 }
 
 int manager_check_config(Manager *m) {
+        const Config *c = m->config;
+        if (c->output_group && !getgrnam(c->output_group)) {
+                log_error(NULL, "output_group %s: no such group", c->output_group);
+                return -ESRCH;
+        }
+        if (c->schema) {
+                _cleanup_free_ char *error = NULL;
+                Schema *s = NULL;
+                int r = schema_load_file(c->schema, &error, &s);
+                if (r < 0) {
+                        log_error(NULL, "schema %s: %s", c->schema, error ? error : strerror(-r));
+                        return r;
+                }
+                schema_free(s);
+        }
+        if (c->require_signed_sources_ca && access(c->require_signed_sources_ca, R_OK) < 0) {
+                int r = -errno;
+                log_error(NULL, "require_signed_sources.ca %s: %s", c->require_signed_sources_ca, strerror(-r));
+                return r;
+        }
         return load_signer(m);
 }
 

@@ -21,6 +21,8 @@ int manager_startup(Manager *m);
 int manager_run(Manager *m);
 /* --once: one build and publish; returns 0, or 1 when a node had errors. */
 int manager_once(Manager *m);
-/* --check-config: what the configuration names beyond its own syntax (the
- * signing key and certificate) is checked too; returns 0 or -errno. */
+/* --check-config: what the configuration names beyond its own syntax is
+ * checked too (output_group exists, the schema loads, the CA of
+ * require_signed_sources is readable, the signing pair is usable), never
+ * the source tree; returns 0 or -errno. */
 int manager_check_config(Manager *m);
