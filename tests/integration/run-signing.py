@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(HERE, "daemon"))
 import pki  # noqa: E402
+from harness import TYPE_URLS  # noqa: E402  (same argv: FSXDSD FSXDS SOURCE_ROOT)
 
 if len(sys.argv) != 4:
     sys.exit("usage: run-signing.py FSXDSD FSXDS SOURCE_ROOT")
@@ -42,15 +43,6 @@ EXAMPLES = os.path.join(SOURCE_ROOT, "conf", "examples")
 KEEP = bool(os.environ.get("FSXDS_TEST_KEEP"))
 
 NODES = ("ads-proxy", "eds-proxy", "front-proxy")
-TYPE_URLS = {
-    "lds": "type.googleapis.com/envoy.config.listener.v3.Listener",
-    "cds": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
-    "rds": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
-    "eds": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-    "sds": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
-    "srds": "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration",
-    "rtds": "type.googleapis.com/envoy.service.runtime.v3.Runtime",
-}
 SOURCE_SUFFIXES = (".yaml", ".yml", ".json")
 SIGNER = "CN=" + pki.LEAF_CN
 # inside the expired leaf's validity (2020-01-01..02), for openssl -attime
