@@ -166,6 +166,21 @@ def no_pb(env):
             and node_files(os.path.join(env.out, n))]
 
 
+def expect_named(log, cases, when):
+    """Each (node, path, why): a line of the log names the node's file with why."""
+    for node, rel, why in cases:
+        line = [ln for ln in log.splitlines() if "[%s] %s:" % (node, rel) in ln]
+        expect(line and why in line[0], "fsxdsd's log %s does not name %s/%s (%s): %r", when, node, rel, why, log)
+
+
+def expect_restored(env, before, when):
+    """Every node's files are again what they were (before: {node: contents})."""
+    for n in NODES:
+        got = contents(snapshot(env.node_dir(n)))
+        diff = [k for k in sorted(set(got) | set(before[n])) if got.get(k) != before[n].get(k)]
+        expect(not diff, "%s's output is not restored %s: %s differ", n, when, diff)
+
+
 # ---------------------------------------------------------------- the tests
 
 
@@ -362,14 +377,9 @@ def t_self_verify():
 
     d = env.daemon()
     log = d.log_text()
-    for node, rel, why in (("alpha", "eds/shared.pb", "MANIFEST says"), ("alpha", "rds/r0.pb", "missing"),
-                           ("beta", "rds/ghost.pb", "not listed")):
-        line = [ln for ln in log.splitlines() if "[%s] %s:" % (node, rel) in ln]
-        expect(line and why in line[0], "fsxdsd's log at start does not name %s/%s (%s): %r", node, rel, why, log)
-    for n in NODES:
-        got = contents(snapshot(env.node_dir(n)))
-        diff = [k for k in sorted(set(got) | set(before[n])) if got.get(k) != before[n].get(k)]
-        expect(not diff, "%s's output is not restored at start: %s differ", n, diff)
+    expect_named(log, (("alpha", "eds/shared.pb", "MANIFEST says"), ("alpha", "rds/r0.pb", "missing"),
+                       ("beta", "rds/ghost.pb", "not listed")), "at start")
+    expect_restored(env, before, "at start")
     expect_signed_by(env, A, [B], what="after the restart: ")
     d.stop()
 
@@ -399,16 +409,11 @@ def t_self_verify_running():
     d.wait_generation(mark, g + 1)
     wait_log(d, "altered behind its back", start)
     log = d.log_text()[start:]
-    for node, rel, why in (("alpha", "eds/shared.pb", "MANIFEST says"), ("alpha", "rds/ghost.pb", "not listed"),
-                           ("beta", "MANIFEST.sig", "not the one fsxdsd wrote")):
-        line = [ln for ln in log.splitlines() if "[%s] %s:" % (node, rel) in ln]
-        expect(line and why in line[0], "fsxdsd's log does not name %s/%s (%s): %r", node, rel, why, log)
+    expect_named(log, (("alpha", "eds/shared.pb", "MANIFEST says"), ("alpha", "rds/ghost.pb", "not listed"),
+                       ("beta", "MANIFEST.sig", "not the one fsxdsd wrote")), "while running")
     # the MANIFEST.sig is made again once beta's check has run
     wait_until(lambda: openssl_ok(beta, A.ca), "beta's MANIFEST.sig signed by A again")
-    for n in NODES:
-        got = contents(snapshot(env.node_dir(n)))
-        diff = [k for k in sorted(set(got) | set(before[n])) if got.get(k) != before[n].get(k)]
-        expect(not diff, "%s's output is not restored while running: %s differ", n, diff)
+    expect_restored(env, before, "while running")
     expect_signed_by(env, A, [B], what="after the periodic check: ")
     d.stop()
 
