@@ -4,7 +4,7 @@
 #  - every page formats without a warning from man/groff;
 #  - every command of 'fsxds --help' has its section in fsxds(1), and every
 #    option of 'fsxds COMMAND --help' is in that section; every option of
-#    'fsxdsd --help' is in fsxdsd(8)'s OPTIONS; every key daemon/config.c
+#    'fsxdsd --help' is in fsxdsd(8)'s OPTIONS; every key daemon/service/config.c
 #    accepts (and every value of watch and publish_mode) is an entry of
 #    fsxds.yaml(5)'s KEYS;
 #  - the completion offers every command and every option, the values of
@@ -135,7 +135,7 @@ if page=$(page_path fsxdsd.8); then
             section fsxdsd.8 OPTIONS | has_option "$opt" || fail "fsxdsd.8: option $opt is not in OPTIONS"
         done
     fi
-    for field in $(grep -oE 'FSXDS_[A-Z]+=' "$src/daemon/logging.c" | tr -d = | sort -u); do
+    for field in $(grep -oE 'FSXDS_[A-Z]+=' "$src/daemon/basic/logging.c" | tr -d = | sort -u); do
         grep -qw -- "$field" "$tmp/fsxdsd.8.txt" || fail "fsxdsd.8: journal field $field is not documented"
     done
 else
@@ -164,9 +164,9 @@ keys=$(awk '
         while (match(line, /"[a-z_]+\.[a-z_]+"/)) {
             print substr(line, RSTART + 1, RLENGTH - 2); line = substr(line, RSTART + RLENGTH)
         }
-    }' "$src/daemon/config.c" | sort -u)
+    }' "$src/daemon/service/config.c" | sort -u)
 [[ $keys == *source_dir* && $keys == *signing.key* && $keys == *require_signed_sources.ca* ]] ||
-    fail "could not read the configuration keys from $src/daemon/config.c (got: ${keys//$'\n'/ })"
+    fail "could not read the configuration keys from $src/daemon/service/config.c (got: ${keys//$'\n'/ })"
 enum_values() { # TABLE FILE: the strings of a [X] = "value" table
     awk -v t="$1" 'index($0, t) && /\[/ { f = 1; next } f && /^};/ { exit } f' "$2" | grep -oE '"[a-z_]+"' | tr -d '"'
 }
@@ -174,12 +174,12 @@ if page=$(page_path fsxds.yaml.5); then
     tags=$(section fsxds.yaml.5 KEYS | awk '/^       [^ ]/ { sub(/^       /, ""); print }')
     for key in $keys; do
         awk -v k="$key:" 'index($0, k) == 1 { found = 1 } END { exit !found }' <<<"$tags" ||
-            fail "fsxds.yaml.5: key $key (daemon/config.c) has no entry in KEYS"
+            fail "fsxds.yaml.5: key $key (daemon/service/config.c) has no entry in KEYS"
     done
-    for v in $(enum_values watch_backend_table "$src/daemon/config.c"); do
+    for v in $(enum_values watch_backend_table "$src/daemon/service/config.c"); do
         grep -E '^watch:' <<<"$tags" | has_option "$v" || fail "fsxds.yaml.5: watch: $v is not documented"
     done
-    for v in $(enum_values publish_mode_table "$src/daemon/build.c"); do
+    for v in $(enum_values publish_mode_table "$src/daemon/node/build.c"); do
         grep -E '^publish_mode:' <<<"$tags" | has_option "$v" || fail "fsxds.yaml.5: publish_mode: $v is not documented"
     done
 else
@@ -194,8 +194,8 @@ if [[ -r $bash_completion ]]; then
 else
     echo "note: $bash_completion is missing: testing the completion without bash-completion only"
 fi
-publish_modes=$(enum_values publish_mode_table "$src/daemon/build.c")
-[[ -n $publish_modes ]] || fail "could not read the publish modes from $src/daemon/build.c"
+publish_modes=$(enum_values publish_mode_table "$src/daemon/node/build.c")
+[[ -n $publish_modes ]] || fail "could not read the publish modes from $src/daemon/node/build.c"
 
 # a directory to complete in
 work=$tmp/work
