@@ -4,6 +4,7 @@
 #pragma once
 
 #include <errno.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,6 +59,29 @@ static inline void fclosep(FILE **f) {
         static inline void func##p(type *p) {                                  \
                 if (*p)                                                        \
                         func(*p);                                              \
+        }
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+#define _cleanup_closedir_ _cleanup_(closedirp)
+
+/* An enum's string table, written once: given
+ *   static const char *const name##_table[_MAX] = { [VALUE] = "value", ... };
+ * defines name##_to_string(value) (NULL out of range) and
+ * name##_from_string(s) (the enum's _INVALID sentinel, -EINVAL, for an
+ * unknown string). */
+#define DEFINE_STRING_TABLE_LOOKUP(name, type)                                 \
+        const char *name##_to_string(type v) {                                 \
+                return (int) v >= 0 && (size_t) v < ELEMENTSOF(name##_table)   \
+                        ? name##_table[v] : NULL;                              \
+        }                                                                      \
+        type name##_from_string(const char *s) {                               \
+                for (size_t _i = 0; _i < ELEMENTSOF(name##_table); _i++)       \
+                        if (name##_table[_i] && streq(name##_table[_i], s))    \
+                                return (type) _i;                              \
+                return (type) -EINVAL;                                         \
         }
 
 /* Allocation failure is not recoverable in a useful way for a config

@@ -8,47 +8,12 @@
 #include <sys/stat.h>
 
 #include "build.h"
+#include "layout.h"
 #include "compile.h"
 #include "graph.h"
 #include "hashmap.h"
 #include "wire.h"
 #include "yamltree.h"
-
-static const char *const publish_mode_table[_PUBLISH_MODE_MAX] = {
-        [PUBLISH_MODE_RENAME] = "rename",
-        [PUBLISH_MODE_WATCHED_DIRECTORY] = "watched_directory",
-};
-
-const char *publish_mode_to_string(PublishMode m) {
-        return m >= 0 && m < _PUBLISH_MODE_MAX ? publish_mode_table[m] : NULL;
-}
-
-PublishMode publish_mode_from_string(const char *s) {
-        for (int i = 0; i < _PUBLISH_MODE_MAX; i++)
-                if (streq(publish_mode_table[i], s))
-                        return (PublishMode) i;
-        return _PUBLISH_MODE_INVALID;
-}
-
-/* Directory of each type under the node directory, and whether the type's
- * file holds all resources (state of the world) or one per file. */
-static const struct {
-        const char *dir;
-        bool sotw;
-} type_layout[_RESOURCE_TYPE_MAX] = {
-        [RESOURCE_LISTENER] = { "lds", true },
-        [RESOURCE_ROUTE_CONFIGURATION] = { "rds", false },
-        [RESOURCE_SCOPED_ROUTE_CONFIGURATION] = { "srds", true },
-        [RESOURCE_VIRTUAL_HOST] = { NULL, false },
-        [RESOURCE_CLUSTER] = { "cds", true },
-        [RESOURCE_CLUSTER_LOAD_ASSIGNMENT] = { "eds", false },
-        [RESOURCE_SECRET] = { "sds", false },
-        [RESOURCE_RUNTIME] = { "rtds", false },
-};
-
-const char *resource_type_dir(ResourceType t) {
-        return t >= 0 && t < _RESOURCE_TYPE_MAX ? type_layout[t].dir : NULL;
-}
 
 void node_output_done(NodeOutput *o) {
         for (size_t i = 0; i < o->n; i++) {
@@ -58,35 +23,6 @@ void node_output_done(NodeOutput *o) {
         }
         free(o->files);
         *o = (NodeOutput) {};
-}
-
-bool node_id_is_valid(const char *id) {
-        size_t n = strlen(id);
-        if (n == 0 || n > 128 || id[0] == '.')
-                return false;
-        for (const char *p = id; *p; p++)
-                if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                      *p == '.' || *p == '_' || *p == '-'))
-                        return false;
-        return true;
-}
-
-char *build_file_name(const char *name) {
-        Buf b = {};
-        for (const unsigned char *p = (const unsigned char *) name; *p; p++) {
-                bool safe = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                        *p == '_' || *p == '-' || (*p == '.' && p != (const unsigned char *) name);
-                if (safe)
-                        buf_putc(&b, *p);
-                else
-                        buf_printf(&b, "%%%02X", *p);
-        }
-        buf_append(&b, ".pb", 3);
-        if (b.len > 255) {
-                buf_free(&b);
-                return NULL;
-        }
-        return buf_steal_str(&b);
 }
 
 bool build_is_source_name(const char *name) {
@@ -198,7 +134,7 @@ static void wire_source(Wiring *w, YamlNode *parent, const char *field, const ch
                 cs = yaml_new_collection(w->arena, YAML_KIND_MAP, at);
                 yaml_map_set(w->arena, parent, field, cs);
         }
-        _cleanup_free_ char *fname = build_file_name(resource_name);
+        _cleanup_free_ char *fname = layout_file_name(resource_name);
         if (!fname)
                 return; /* too long a name: reported when the files are split */
         _cleanup_free_ char *path = xasprintf(NODE_DIR_MARKER "/%s/%s", type_dir, fname);
@@ -602,7 +538,7 @@ static bool cache_compile(SourceCache *c, CachedFile *f) {
          * and holds the resource's bytes */
         for (size_t i = 0; i < f->resources.n; i++) {
                 Resource *res = &f->resources.items[i];
-                if (type_layout[res->type].dir && !type_layout[res->type].sotw && !res->wired)
+                if (resource_type_dir(res->type) && !resource_type_is_sotw(res->type) && !res->wired)
                         resource_make_own_file(res);
         }
         index_file(c, f, true);
@@ -1026,22 +962,22 @@ static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const 
         free(live);
 
         for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX && diags->n_errors == errors_before; t++) {
-                if (!type_layout[t].dir || (want && !want[t]))
+                if (!resource_type_dir(t) || (want && !want[t]))
                         continue;
                 Resource **of_type = xcalloc(MAX(n_final, 1), sizeof(Resource *));
                 size_t k = 0;
                 for (size_t i = 0; i < n_final; i++)
                         if (final[i].type == t)
                                 of_type[k++] = &final[i];
-                if (type_layout[t].sotw) {
+                if (resource_type_is_sotw(t)) {
                         /* lds and cds always exist: an Envoy's bootstrap names them */
                         if (k > 0 || t == RESOURCE_LISTENER || t == RESOURCE_CLUSTER) {
-                                _cleanup_free_ char *fname = xasprintf("%s.pb", type_layout[t].dir);
-                                add_file(out, t, type_layout[t].dir, fname, of_type, k);
+                                _cleanup_free_ char *fname = xasprintf("%s.pb", resource_type_dir(t));
+                                add_file(out, t, resource_type_dir(t), fname, of_type, k);
                         }
                 } else
                         for (size_t i = 0; i < k; i++) {
-                                _cleanup_free_ char *fname = build_file_name(of_type[i]->name);
+                                _cleanup_free_ char *fname = layout_file_name(of_type[i]->name);
                                 if (!fname) {
                                         diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL, "%s name \"%s\" is too long for a file name",
                                                  resource_type_to_string(t), of_type[i]->name);
@@ -1049,9 +985,9 @@ static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const 
                                 }
                                 const Resource *cached = origin[of_type[i] - final];
                                 if (cached)
-                                        add_shared_file(out, t, type_layout[t].dir, fname, (Resource *) cached);
+                                        add_shared_file(out, t, resource_type_dir(t), fname, (Resource *) cached);
                                 else
-                                        add_file(out, t, type_layout[t].dir, fname, &of_type[i], 1);
+                                        add_file(out, t, resource_type_dir(t), fname, &of_type[i], 1);
                         }
                 free(of_type);
         }
@@ -1132,10 +1068,7 @@ static void entries_add(Entry **entries, size_t *n, size_t *cap, const CachedFil
 /* The path of the file that holds resource (t, name) in a node directory;
  * NULL for a name too long. */
 static char *file_path_of(ResourceType t, const char *name) {
-        if (type_layout[t].sotw)
-                return xasprintf("%s/%s.pb", type_layout[t].dir, type_layout[t].dir);
-        _cleanup_free_ char *fname = build_file_name(name);
-        return fname ? xasprintf("%s/%s", type_layout[t].dir, fname) : NULL;
+        return layout_file_path(t, name);
 }
 
 int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, NodeOutput *prev,
@@ -1188,10 +1121,10 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                 const char *key = keys.items[i];
                 size_t kl = strlen(key);
                 ResourceType t = (ResourceType) (key[0] - '0');
-                if (hashmap_put(&seen, key, kl, (void *) key) || !type_layout[t].dir)
+                if (hashmap_put(&seen, key, kl, (void *) key) || !resource_type_dir(t))
                         continue;
                 want[t] = true;
-                if (type_layout[t].sotw) {
+                if (resource_type_is_sotw(t)) {
                         sotw_dirty[t] = true;
                         continue;
                 }

@@ -5,18 +5,9 @@
 #pragma once
 
 #include "diag.h"
+#include "layout.h"
 #include "resource.h"
 #include "schema.h"
-
-typedef enum PublishMode {
-        PUBLISH_MODE_RENAME,
-        PUBLISH_MODE_WATCHED_DIRECTORY,
-        _PUBLISH_MODE_MAX,
-        _PUBLISH_MODE_INVALID = -EINVAL,
-} PublishMode;
-
-const char *publish_mode_to_string(PublishMode m);
-PublishMode publish_mode_from_string(const char *s);
 
 typedef struct BuildOptions {
         const char *output_dir; /* absolute: the node's directory as Envoy sees it */
@@ -46,17 +37,9 @@ typedef struct NodeOutput {
 } NodeOutput;
 
 void node_output_done(NodeOutput *o);
-/* A type's directory in a node directory ("cds", "eds", ...); NULL for a
- * type that has no file of its own (VirtualHost). */
-const char *resource_type_dir(ResourceType t);
 /* Copies the data a NodeOutput borrows from its source cache. */
 void node_output_own(NodeOutput *o);
 
-/* Node ids: [A-Za-z0-9._-]{1,128}, not starting with '.'. */
-bool node_id_is_valid(const char *id);
-/* A resource name as a file name: bytes outside [A-Za-z0-9._-] and a
- * leading '.' percent-encoded. NULL when the result would be too long. */
-char *build_file_name(const char *resource_name);
 /* The source files of a node (common/ then nodes/<id>/, each sorted), or
  * of a directory, as a NULL-terminated list. */
 int build_list_sources(const char *dir, char ***ret);

@@ -21,16 +21,7 @@ static const char *const manifest_kind_table[_MANIFEST_KIND_MAX] = {
         [MANIFEST_KIND_SOURCE] = "source",
 };
 
-const char *manifest_kind_to_string(ManifestKind k) {
-        return k >= 0 && k < _MANIFEST_KIND_MAX ? manifest_kind_table[k] : NULL;
-}
-
-ManifestKind manifest_kind_from_string(const char *s) {
-        for (int i = 0; i < _MANIFEST_KIND_MAX; i++)
-                if (streq(manifest_kind_table[i], s))
-                        return (ManifestKind) i;
-        return _MANIFEST_KIND_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(manifest_kind, ManifestKind);
 
 static void manifest_file_done(ManifestFile *f) {
         free(f->path);

@@ -41,16 +41,7 @@ static const char *const publish_phase_table[_PUBLISH_PHASE_MAX] = {
         [PUBLISH_PHASE_REMOVE_FILES] = "remove-files",
 };
 
-const char *publish_phase_to_string(PublishPhase p) {
-        return p >= 0 && p < _PUBLISH_PHASE_MAX ? publish_phase_table[p] : NULL;
-}
-
-PublishPhase publish_phase_from_string(const char *s) {
-        for (int i = 0; i < _PUBLISH_PHASE_MAX; i++)
-                if (streq(publish_phase_table[i], s))
-                        return (PublishPhase) i;
-        return _PUBLISH_PHASE_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(publish_phase, PublishPhase);
 
 typedef enum TypeDir {
         TYPE_DIR_SDS,

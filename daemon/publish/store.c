@@ -91,11 +91,6 @@ static void suspect(Store *s, StoreObject *o) {
         s->suspects[s->n_suspects++] = o;
 }
 
-static inline void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 /* Temporary names only have to differ from crash leftovers and from each
  * other; unpredictability buys nothing in a 0750 directory we own. */
 static uint64_t tmp_counter;
@@ -405,7 +400,7 @@ int store_gc(Store *s) {
         int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        _cleanup_(closedirp) DIR *d = fdopendir(fd);
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
         if (!d) {
                 int r = -errno;
                 close(fd);

@@ -11,16 +11,7 @@ static const char *const watch_backend_table[_WATCH_BACKEND_MAX] = {
         [WATCH_BACKEND_FANOTIFY] = "fanotify",
 };
 
-const char *watch_backend_to_string(WatchBackend b) {
-        return b >= 0 && b < _WATCH_BACKEND_MAX ? watch_backend_table[b] : NULL;
-}
-
-WatchBackend watch_backend_from_string(const char *s) {
-        for (int i = 0; i < _WATCH_BACKEND_MAX; i++)
-                if (streq(watch_backend_table[i], s))
-                        return (WatchBackend) i;
-        return _WATCH_BACKEND_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(watch_backend, WatchBackend);
 
 Config *config_new_default(void) {
         Config *c = xcalloc(1, sizeof(Config));

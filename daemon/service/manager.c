@@ -200,7 +200,7 @@ static int load_node_dir(const char *dir, NodeOutput *ret) {
 /* After a reboot output_dir is empty: when nothing of the node is live,
  * its last good generation is read back from the state copy. */
 static bool load_last_good_if_absent(Manager *m, const char *id, const char *why, NodeOutput *ret) {
-        _cleanup_free_ char *live = xasprintf("%s/%s/lds/lds.pb", m->config->output_dir, id);
+        _cleanup_free_ char *live = xasprintf("%s/%s/" LAYOUT_LDS_FILE, m->config->output_dir, id);
         _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, id);
         if (access(live, F_OK) == 0 || load_node_dir(saved, ret) < 0)
                 return false;
@@ -259,7 +259,7 @@ static void removed_count(const char *live_path, const NodeFile *next, size_t *r
 static bool removal_allowed(Manager *m, NodeState *ns, const NodeOutput *next, char **ret_reason) {
         static const struct {
                 const char *path, *what;
-        } kinds[] = { { "lds/lds.pb", "listeners" }, { "cds/cds.pb", "clusters" } };
+        } kinds[] = { { LAYOUT_LDS_FILE, "listeners" }, { LAYOUT_CDS_FILE, "clusters" } };
         for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
                 _cleanup_free_ char *live = xasprintf("%s/%s/%s", m->config->output_dir, ns->id, kinds[i].path);
                 if (access(live, F_OK) < 0) {
@@ -1054,7 +1054,7 @@ static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *time
                 /* out is what the directory had, which the copy had */
                 ns->state_known = built && state_known && live_known;
         times->state += now_usec(CLOCK_MONOTONIC) - t0;
-        const NodeFile *lds = node_output_file(&out, "lds/lds.pb"), *cds = node_output_file(&out, "cds/cds.pb");
+        const NodeFile *lds = node_output_file(&out, LAYOUT_LDS_FILE), *cds = node_output_file(&out, LAYOUT_CDS_FILE);
         ns->n_files = out.n;
         ns->n_listeners = lds ? lds->n_resources : 0;
         ns->n_clusters = cds ? cds->n_resources : 0;

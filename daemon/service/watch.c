@@ -100,11 +100,6 @@ static inline void *mfree(void *p) {
         return NULL;
 }
 
-static inline void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 bool watch_is_source_name(const char *name) {
         return build_is_source_name(name);
 }
@@ -420,7 +415,7 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
         }
         d->gen = w->gen;
 
-        _cleanup_(closedirp) DIR *dir = fdopendir(fd);
+        _cleanup_closedir_ DIR *dir = fdopendir(fd);
         if (!dir)
                 return -errno;
         TAKE_FD(fd);

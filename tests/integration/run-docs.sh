@@ -179,7 +179,7 @@ if page=$(page_path fsxds.yaml.5); then
     for v in $(enum_values watch_backend_table "$src/daemon/service/config.c"); do
         grep -E '^watch:' <<<"$tags" | has_option "$v" || fail "fsxds.yaml.5: watch: $v is not documented"
     done
-    for v in $(enum_values publish_mode_table "$src/daemon/node/build.c"); do
+    for v in $(enum_values publish_mode_table "$src/daemon/node/layout.c"); do
         grep -E '^publish_mode:' <<<"$tags" | has_option "$v" || fail "fsxds.yaml.5: publish_mode: $v is not documented"
     done
 else
@@ -194,8 +194,8 @@ if [[ -r $bash_completion ]]; then
 else
     echo "note: $bash_completion is missing: testing the completion without bash-completion only"
 fi
-publish_modes=$(enum_values publish_mode_table "$src/daemon/node/build.c")
-[[ -n $publish_modes ]] || fail "could not read the publish modes from $src/daemon/node/build.c"
+publish_modes=$(enum_values publish_mode_table "$src/daemon/node/layout.c")
+[[ -n $publish_modes ]] || fail "could not read the publish modes from $src/daemon/node/layout.c"
 
 # a directory to complete in
 work=$tmp/work

@@ -170,14 +170,14 @@ static void test_errors_block_the_node(void **state) {
 }
 
 static void test_file_names(void **state) {
-        _cleanup_free_ char *a = build_file_name("..");
+        _cleanup_free_ char *a = layout_file_name("..");
         assert_string_equal(a, "%2E..pb");
-        _cleanup_free_ char *b = build_file_name("ok.name-1_x");
+        _cleanup_free_ char *b = layout_file_name("ok.name-1_x");
         assert_string_equal(b, "ok.name-1_x.pb");
         char longname[300];
         memset(longname, '/', sizeof longname - 1);
         longname[299] = 0;
-        assert_null(build_file_name(longname));
+        assert_null(layout_file_name(longname));
         assert_true(node_id_is_valid("edge-1.eu_west"));
         assert_false(node_id_is_valid(".x"));
         assert_false(node_id_is_valid("a/b"));
