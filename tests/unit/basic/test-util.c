@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/* util: the byte buffer, string helpers, bounded file reads, atomic
+ * writes, mkdir -p and sha256 — on real files in a scratch directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "util.h"
+
+static char root[64];
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(p);
+}
+
+static int setup(void **state) {
+        snprintf(root, sizeof(root), "/tmp/fsxds-test-util-XXXXXX");
+        return mkdtemp(root) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        return 0;
+}
+
+static char *in_root(const char *name) {
+        return xasprintf("%s/%s", root, name);
+}
+
+static void test_buf_append_printf_steal(void **state) {
+        Buf b = {};
+        buf_append(&b, "ab", 2);
+        buf_append(&b, "ignored", 0);
+        buf_putc(&b, 'c');
+        buf_printf(&b, "-%d-%s", 42, "x");
+        assert_int_equal(b.len, 8);
+        assert_memory_equal(b.data, "abc-42-x", 8);
+        assert_int_equal(b.cap, 256); /* the first reservation */
+        char *s = buf_steal_str(&b);
+        assert_string_equal(s, "abc-42-x");
+        assert_null(b.data);
+        assert_int_equal(b.len, 0);
+        assert_int_equal(b.cap, 0);
+        free(s);
+}
+
+static void test_buf_grows_by_doubling(void **state) {
+        Buf b = {};
+        char chunk[300];
+        memset(chunk, 'z', sizeof chunk);
+        buf_append(&b, chunk, sizeof chunk);
+        assert_int_equal(b.cap, 512);
+        buf_reserve(&b, 1000);
+        assert_int_equal(b.cap, 2048);
+        assert_int_equal(b.len, 300);
+        buf_reserve(&b, 10); /* fits: no change */
+        assert_int_equal(b.cap, 2048);
+        buf_free(&b);
+        assert_null(b.data);
+        assert_int_equal(b.cap, 0);
+}
+
+static void test_buf_steal_empty(void **state) {
+        Buf b = {};
+        char *s = buf_steal_str(&b);
+        assert_string_equal(s, "");
+        free(s);
+}
+
+static void test_buf_put_index(void **state) {
+        Buf b = {};
+        buf_put_index(&b, 0);
+        buf_put_index(&b, 7);
+        buf_put_index(&b, 1234567890);
+        char *s = buf_steal_str(&b);
+        assert_string_equal(s, "[0][7][1234567890]");
+        free(s);
+}
+
+static void test_buf_put_json_string(void **state) {
+        Buf b = {};
+        buf_put_json_string(&b, "a\"b\\c\nd\te\x01\x1f/é");
+        char *s = buf_steal_str(&b);
+        assert_string_equal(s, "\"a\\\"b\\\\c\\nd\\te\\u0001\\u001f/é\"");
+        free(s);
+}
+
+static void test_strings(void **state) {
+        assert_true(startswith("lds/lds.pb", "lds/"));
+        assert_true(startswith("lds", ""));
+        assert_false(startswith("ld", "lds"));
+        assert_true(endswith("lds/lds.pb", ".pb"));
+        assert_true(endswith("x", ""));
+        assert_false(endswith("pb", ".pb"));
+        assert_true(streq("a", "a"));
+        assert_false(streq("a", "ab"));
+        assert_true(strneq_len("abc", 2, "ab"));
+        assert_false(strneq_len("abc", 3, "ab"));
+        _cleanup_free_ char *n = xstrndup("hello", 3);
+        assert_string_equal(n, "hel");
+        _cleanup_free_ char *p = xasprintf("%s:%u", "f", 3u);
+        assert_string_equal(p, "f:3");
+}
+
+static void test_read_file_bounded(void **state) {
+        _cleanup_free_ char *path = in_root("data");
+        assert_int_equal(write_file_atomic(path, "0123456789", 10, 0644), 0);
+
+        char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(read_file_bounded(path, 10, &data, &len), 0);
+        assert_int_equal(len, 10);
+        assert_string_equal(data, "0123456789"); /* NUL-terminated */
+        free(data);
+
+        /* one byte over the limit */
+        data = NULL;
+        assert_int_equal(read_file_bounded(path, 9, &data, &len), -EFBIG);
+        assert_null(data);
+        /* ret_len is optional */
+        assert_int_equal(read_file_bounded(path, 100, &data, NULL), 0);
+        free(data);
+}
+
+static void test_read_file_bounded_refuses(void **state) {
+        char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(read_file_bounded(root, 1 << 20, &data, &len), -EISDIR);
+        _cleanup_free_ char *missing = in_root("missing");
+        assert_int_equal(read_file_bounded(missing, 1 << 20, &data, &len), -ENOENT);
+        assert_null(data);
+}
+
+static void test_read_file_bounded_not_regular(void **state) {
+        /* a pipe has no size: the limit holds while reading */
+        _cleanup_free_ char *fifo = in_root("fifo");
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int fd = open(fifo, O_WRONLY);
+                for (int i = 0; fd >= 0 && i < 4; i++)
+                        (void) !write(fd, "abcdefgh", 8);
+                _exit(0);
+        }
+        char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(read_file_bounded(fifo, 16, &data, &len), -EFBIG);
+        assert_null(data);
+        int status;
+        waitpid(pid, &status, 0);
+}
+
+static void test_read_regular_fd(void **state) {
+        _cleanup_free_ char *path = in_root("key");
+        assert_int_equal(write_file_atomic(path, "secret", 6, 0600), 0);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        uint8_t *data = NULL;
+        size_t len = 0;
+        assert_int_equal(read_regular_fd(fd, 6, &data, &len), 0);
+        assert_int_equal(len, 6);
+        assert_string_equal((char *) data, "secret");
+        free(data);
+
+        _cleanup_close_ int fd2 = open(path, O_RDONLY | O_CLOEXEC);
+        data = NULL;
+        assert_int_equal(read_regular_fd(fd2, 5, &data, &len), -EFBIG);
+        assert_null(data);
+
+        _cleanup_close_ int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(read_regular_fd(dfd, 100, &data, &len), -EBADFD);
+}
+
+static void test_write_file_atomic(void **state) {
+        _cleanup_free_ char *path = in_root("out.pb");
+        assert_int_equal(write_file_atomic(path, "one", 3, 0640), 0);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640); /* exact, whatever the umask */
+        assert_int_equal(st.st_size, 3);
+
+        /* replaced whole, mode too */
+        assert_int_equal(write_file_atomic(path, "second", 6, 0604), 0);
+        char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(read_file_bounded(path, 100, &data, &len), 0);
+        assert_string_equal(data, "second");
+        free(data);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0604);
+
+        /* no temporary file left behind */
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int) getpid());
+        assert_int_equal(access(tmp, F_OK), -1);
+        assert_int_equal(errno, ENOENT);
+
+        /* an empty file is a file */
+        assert_int_equal(write_file_atomic(path, NULL, 0, 0644), 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, 0);
+}
+
+static void test_write_file_atomic_missing_dir(void **state) {
+        _cleanup_free_ char *path = in_root("no/such/dir/f");
+        assert_int_equal(write_file_atomic(path, "x", 1, 0644), -ENOENT);
+}
+
+static void test_mkdir_p(void **state) {
+        _cleanup_free_ char *deep = in_root("a/b/c");
+        assert_int_equal(mkdir_p(deep, 0755), 0);
+        struct stat st;
+        assert_int_equal(stat(deep, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        /* again: nothing to do */
+        assert_int_equal(mkdir_p(deep, 0755), 0);
+        /* a trailing slash is fine */
+        _cleanup_free_ char *slash = in_root("d/e/");
+        assert_int_equal(mkdir_p(slash, 0755), 0);
+        _cleanup_free_ char *e = in_root("d/e");
+        assert_int_equal(stat(e, &st), 0);
+        /* a file in the way */
+        _cleanup_free_ char *file = in_root("file");
+        assert_int_equal(write_file_atomic(file, "x", 1, 0644), 0);
+        _cleanup_free_ char *under = in_root("file/sub");
+        assert_int_equal(mkdir_p(under, 0755), -ENOTDIR);
+}
+
+static void test_sha256_hex(void **state) {
+        char hex[65];
+        sha256_hex("abc", 3, hex);
+        assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        sha256_hex("", 0, hex);
+        assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_buf_append_printf_steal),
+                cmocka_unit_test(test_buf_grows_by_doubling),
+                cmocka_unit_test(test_buf_steal_empty),
+                cmocka_unit_test(test_buf_put_index),
+                cmocka_unit_test(test_buf_put_json_string),
+                cmocka_unit_test(test_strings),
+                cmocka_unit_test_setup_teardown(test_read_file_bounded, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_read_file_bounded_refuses, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_read_file_bounded_not_regular, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_read_regular_fd, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_file_atomic, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_file_atomic_missing_dir, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
+                cmocka_unit_test(test_sha256_hex),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

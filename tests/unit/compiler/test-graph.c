@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/* graph: what a resource names, checked over a node — a route naming a
+ * cluster the node lacks is an error with rule graph.cluster at the route's
+ * field path and line; the checks one resource makes alone (router filter,
+ * weights) come out of compiling it. Resources are compiled from YAML with
+ * the built-in schema, as the node build compiles them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "compile.h"
+#include "graph.h"
+
+static Schema *schema;
+
+static int group_setup(void **state) {
+        return schema_load_builtin(&schema);
+}
+
+static int group_teardown(void **state) {
+        schema = schema_free(schema);
+        return 0;
+}
+
+static const char route_yaml[] =
+        "\"@type\": type.googleapis.com/envoy.config.route.v3.RouteConfiguration\n"
+        "name: local_route\n"
+        "virtual_hosts:\n"
+        "- name: all\n"
+        "  domains: [\"*\"]\n"
+        "  routes:\n"
+        "  - match: {prefix: /}\n"
+        "    route: {cluster: web}\n";
+
+static const char cluster_yaml[] =
+        "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\n"
+        "name: web\n"
+        "type: EDS\n"
+        "eds_cluster_config: {service_name: web-eps}\n";
+
+static void compile_ok(const char *file, const char *yaml, CompileResult *ret) {
+        DiagList diags = {};
+        int r = compile_data(schema, file, yaml, strlen(yaml), NULL, &diags, ret);
+        if (r < 0)
+                diag_list_print(&diags, stderr);
+        assert_int_equal(r, 0);
+        diag_list_clear(&diags);
+}
+
+typedef struct Node {
+        const Resource *items[8];
+        size_t n;
+} Node;
+
+static bool lookup(void *userdata, ResourceType t, const char *name) {
+        const Node *node = userdata;
+        for (size_t i = 0; i < node->n; i++)
+                if (node->items[i]->type == t && streq(node->items[i]->name, name))
+                        return true;
+        return false;
+}
+
+static void test_facts_of_a_route(void **state) {
+        CompileResult rc = {};
+        compile_ok("rds.yaml", route_yaml, &rc);
+        const Resource *r = &rc.resources.items[0];
+        assert_int_equal(r->facts.n_refs, 1);
+        const ResourceRef *ref = &r->facts.refs[0];
+        assert_int_equal(ref->type, RESOURCE_CLUSTER);
+        assert_string_equal(ref->name, "web");
+        assert_string_equal(ref->path, "virtual_hosts[0].routes[0].route.cluster");
+        assert_int_equal(ref->line, 8);
+        assert_int_equal(ref->column, 22);
+        compile_result_done(&rc);
+}
+
+static void test_missing_cluster(void **state) {
+        CompileResult rc = {};
+        compile_ok("rds.yaml", route_yaml, &rc);
+        Node node = { { &rc.resources.items[0] }, 1 };
+        DiagList diags = {};
+        graph_check(node.items, node.n, lookup, &node, "edge-1", false, &diags);
+        assert_int_equal(diags.n, 1);
+        assert_int_equal(diags.n_errors, 1);
+        const Diag *d = &diags.items[0];
+        assert_string_equal(d->rule, "graph.cluster");
+        assert_string_equal(d->path, "virtual_hosts[0].routes[0].route.cluster");
+        _cleanup_free_ char *s = diag_format(d);
+        assert_string_equal(s, "rds.yaml:8:22: error: virtual_hosts[0].routes[0].route.cluster: no cluster \"web\" for node "
+                               "edge-1 (RouteConfiguration \"local_route\" names it) [graph.cluster]");
+        diag_list_clear(&diags);
+        compile_result_done(&rc);
+}
+
+static void test_present_cluster_and_endpoints(void **state) {
+        CompileResult rc = {}, cc = {};
+        compile_ok("rds.yaml", route_yaml, &rc);
+        compile_ok("cds.yaml", cluster_yaml, &cc);
+        Node node = { { &rc.resources.items[0], &cc.resources.items[0] }, 2 };
+        DiagList diags = {};
+        graph_check(node.items, node.n, lookup, &node, "edge-1", false, &diags);
+        /* the route is satisfied; the EDS cluster's endpoints are missing */
+        assert_int_equal(diags.n, 1);
+        _cleanup_free_ char *s = diag_format(&diags.items[0]);
+        assert_string_equal(s, "cds.yaml:4:36: error: eds_cluster_config.service_name: no ClusterLoadAssignment (the EDS "
+                               "cluster's endpoints) \"web-eps\" for node edge-1 (Cluster \"web\" names it) [graph.endpoints]");
+        diag_list_clear(&diags);
+        compile_result_done(&rc);
+        compile_result_done(&cc);
+}
+
+static void test_unused_endpoints_warned_when_whole(void **state) {
+        CompileResult ec = {};
+        compile_ok("eds.yaml",
+                   "\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\n"
+                   "cluster_name: orphan\n", &ec);
+        Node node = { { &ec.resources.items[0] }, 1 };
+        DiagList diags = {};
+        graph_check(node.items, node.n, lookup, &node, "edge-1", false, &diags);
+        assert_int_equal(diags.n, 0);
+        graph_check(node.items, node.n, lookup, &node, "edge-1", true, &diags);
+        assert_int_equal(diags.n, 1);
+        assert_int_equal(diags.n_warnings, 1);
+        _cleanup_free_ char *s = diag_format(&diags.items[0]);
+        assert_string_equal(s, "eds.yaml:1:1: warning: ClusterLoadAssignment \"orphan\" is used by no EDS cluster of node "
+                               "edge-1 [graph.unused-endpoints]");
+        diag_list_clear(&diags);
+        compile_result_done(&ec);
+}
+
+static const char listener_fmt[] =
+        "\"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n"
+        "name: %s\n"
+        "address: {socket_address: {address: 0.0.0.0, port_value: 80}}\n";
+
+static void test_two_listeners_one_address(void **state) {
+        _cleanup_free_ char *a = xasprintf(listener_fmt, "a"), *b = xasprintf(listener_fmt, "b");
+        CompileResult la = {}, lb = {};
+        compile_ok("a.yaml", a, &la);
+        compile_ok("b.yaml", b, &lb);
+        assert_string_equal(la.resources.items[0].facts.address, "tcp 0.0.0.0:80");
+        Node node = { { &la.resources.items[0], &lb.resources.items[0] }, 2 };
+        DiagList diags = {};
+        graph_check(node.items, node.n, lookup, &node, "edge-1", false, &diags);
+        assert_int_equal(diags.n, 1);
+        _cleanup_free_ char *s = diag_format(&diags.items[0]);
+        assert_string_equal(s, "b.yaml:3:27: error: listener \"b\" binds tcp 0.0.0.0:80, which listener \"a\" binds too "
+                               "(a.yaml:3:27) [graph.listener-address]");
+        diag_list_clear(&diags);
+        compile_result_done(&la);
+        compile_result_done(&lb);
+}
+
+static void test_no_router_filter(void **state) {
+        static const char yaml[] =
+                "\"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n"
+                "name: l\n"
+                "filter_chains:\n"
+                "- filters:\n"
+                "  - name: hcm\n"
+                "    typed_config:\n"
+                "      \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n"
+                "      stat_prefix: l\n"
+                "      route_config: {name: r}\n"
+                "      http_filters: []\n";
+        DiagList diags = {};
+        CompileResult res = {};
+        assert_int_equal(compile_data(schema, "l.yaml", yaml, strlen(yaml), NULL, &diags, &res), -EBADMSG);
+        assert_int_equal(res.resources.n, 0);
+        assert_int_equal(diags.n_errors, 1);
+        assert_string_equal(diags.items[0].rule, "graph.router-filter");
+        assert_string_equal(diags.items[0].path, "filter_chains[0].filters[0].typed_config.http_filters");
+        assert_int_equal(diags.items[0].line, 10);
+        diag_list_clear(&diags);
+        compile_result_done(&res);
+}
+
+static void test_config_source_is_remote(void **state) {
+        assert_false(config_source_is_remote(NULL));
+        /* the trees come from the YAML of a cluster's eds_config */
+        static const struct {
+                const char *yaml;
+                bool remote;
+        } cases[] = {
+                { "{ads: {}}", true },
+                { "{api_config_source: {api_type: GRPC}}", true },
+                { "{self: {}}", true },
+                { "{path: /x}", false },
+                { "{path_config_source: {path: /x}}", false },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *yaml = xasprintf(
+                        "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\n"
+                        "name: c\ntype: EDS\neds_cluster_config: {eds_config: %s}\n", cases[i].yaml);
+                CompileResult cc = {};
+                compile_ok("c.yaml", yaml, &cc);
+                /* a remote eds_config names no endpoints of this node */
+                assert_int_equal(cc.resources.items[0].facts.n_refs, cases[i].remote ? 0 : 1);
+                compile_result_done(&cc);
+        }
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_facts_of_a_route),
+                cmocka_unit_test(test_missing_cluster),
+                cmocka_unit_test(test_present_cluster_and_endpoints),
+                cmocka_unit_test(test_unused_endpoints_warned_when_whole),
+                cmocka_unit_test(test_two_listeners_one_address),
+                cmocka_unit_test(test_no_router_filter),
+                cmocka_unit_test(test_config_source_is_remote),
+        };
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
