@@ -163,7 +163,8 @@ int signer_load(const char *key, const char *cert, const char *chain, char **ret
                 return r;
         s->cert = PEM_read_bio_X509(cf.bio, NULL, no_passphrase, NULL);
         if (!s->cert) {
-                *ret_error = openssl_errors(xasprintf("%s: not a PEM certificate", cert));
+                _cleanup_free_ char *what = xasprintf("%s: not a PEM certificate", cert);
+                *ret_error = openssl_errors(what);
                 return -EBADMSG;
         }
         s->subject = name_string(X509_get_subject_name(s->cert));
@@ -307,7 +308,8 @@ int signature_verify(const void *data, size_t len, const void *sig, size_t sig_l
                         return r;
                 }
                 if (X509_STORE_load_file(store, ca_file) != 1) {
-                        *ret_error = openssl_errors(xasprintf("%s: cannot load CA certificates", ca_file));
+                        _cleanup_free_ char *what = xasprintf("%s: cannot load CA certificates", ca_file);
+                        *ret_error = openssl_errors(what);
                         return -EBADMSG;
                 }
         } else if (X509_STORE_set_default_paths(store) != 1) {

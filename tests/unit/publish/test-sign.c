@@ -183,6 +183,36 @@ static void test_missing_key(void **state) {
         assert_string_equal(error, expected);
 }
 
+static char *write_garbage(const char *name) {
+        char *path = xasprintf("%s/%s", root, name);
+        static const char text[] = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+        assert_int_equal(write_file_atomic(path, text, sizeof(text) - 1, 0644), 0);
+        return path;
+}
+
+static void test_cert_not_pem_refused(void **state) {
+        _cleanup_free_ char *bad = write_garbage("bad-cert.pem");
+        Signer *s = NULL;
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(signer_load(key, bad, NULL, &error, &s), -EBADMSG);
+        assert_null(s);
+        _cleanup_free_ char *prefix = xasprintf("%s: not a PEM certificate", bad);
+        assert_true(startswith(error, prefix));
+}
+
+static void test_unloadable_ca_file(void **state) {
+        _cleanup_(signer_freep) Signer *s = load(key, cert);
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t sig_len = 0;
+        assert_int_equal(signer_sign(s, data, strlen(data), &sig, &sig_len), 0);
+        _cleanup_free_ char *bad = write_garbage("bad-ca.pem");
+        _cleanup_free_ char *signer = NULL, *error = NULL;
+        assert_int_equal(signature_verify(data, strlen(data), sig, sig_len, bad, NULL, &signer, &error), -EBADMSG);
+        assert_null(signer);
+        _cleanup_free_ char *prefix = xasprintf("%s: cannot load CA certificates", bad);
+        assert_true(startswith(error, prefix));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_load_subject_and_validity),
@@ -194,6 +224,8 @@ int main(void) {
                 cmocka_unit_test(test_group_readable_key_refused),
                 cmocka_unit_test(test_key_of_another_cert_refused),
                 cmocka_unit_test(test_missing_key),
+                cmocka_unit_test(test_cert_not_pem_refused),
+                cmocka_unit_test(test_unloadable_ca_file),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
