@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The node build: a source tree in, one node's output directory out (as a
  * list of relative paths and bytes). Pure: it reads the source files and
- * touches nothing else, so the CLI and the daemon share it. */
+ * touches nothing else, so the CLI and the daemon share it. The floor's
+ * interface, made by sources.c (listing source files, the source cache),
+ * wiring.c (config sources pointed at the node's files) and merge.c (a
+ * node's build: merge, VirtualHosts, split). */
 #pragma once
 
 #include "diag.h"
