@@ -128,12 +128,12 @@ static int cmp_node_file(const void *a, const void *b) {
         return strcmp(((const NodeFile *) a)->path, ((const NodeFile *) b)->path);
 }
 
-/* Whether the node has a candidate for key (resource_key()). */
+/* Whether the node has a candidate for key (source_cache_key()). */
 static bool node_has_key(const SourceCache *c, const char *node_id, const char *key, size_t key_len) {
         const KeyEntry *ke = hashmap_get(&c->keys, key, key_len);
         for (size_t i = 0; ke && i < ke->n; i++) {
                 bool from_node;
-                if (file_in_node(ke->items[i].file, node_id, &from_node))
+                if (cached_file_in_node(ke->items[i].file, node_id, &from_node))
                         return true;
         }
         return false;
@@ -147,7 +147,7 @@ typedef struct NodeScope {
 static bool node_scope_has(void *userdata, ResourceType t, const char *name) {
         const NodeScope *n = userdata;
         size_t kl;
-        _cleanup_free_ char *key = resource_key(t, name, &kl);
+        _cleanup_free_ char *key = source_cache_key(t, name, &kl);
         return node_has_key(n->cache, n->node_id, key, kl);
 }
 
@@ -239,7 +239,7 @@ static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const 
                 }
                 if (r->wired || vhs_wired) {
                         Buf s = {};
-                        substitute_marker(any, any_len, opts->output_dir, &s);
+                        wiring_substitute_node_dir(any, any_len, opts->output_dir, &s);
                         buf_free(&b);
                         b = s;
                         any = b.data;
@@ -308,7 +308,7 @@ static uint64_t entry_order(const CachedFile *f, size_t k) {
 static void copy_file_diags(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags) {
         for (size_t i = 0; i < c->n_files; i++) {
                 bool from_node;
-                if (file_in_node(c->files[i], node_id, &from_node))
+                if (cached_file_in_node(c->files[i], node_id, &from_node))
                         diag_list_append_copy(diags, &c->files[i]->diags, opts->skip_notes ? DIAG_WARNING : DIAG_NOTE);
         }
 }
@@ -323,14 +323,14 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
         size_t n = 0;
         for (size_t i = 0; i < c->n_files; i++) {
                 bool from_node;
-                if (file_in_node(c->files[i], node_id, &from_node))
+                if (cached_file_in_node(c->files[i], node_id, &from_node))
                         n += c->files[i]->resources.n;
         }
         Entry *entries = xcalloc(MAX(n, 1), sizeof(Entry));
         n = 0;
         for (size_t i = 0; i < c->n_files; i++) {
                 bool from_node;
-                if (!file_in_node(c->files[i], node_id, &from_node))
+                if (!cached_file_in_node(c->files[i], node_id, &from_node))
                         continue;
                 for (size_t k = 0; k < c->files[i]->resources.n; k++)
                         entries[n++] = (Entry) { &c->files[i]->resources.items[k], from_node, entry_order(c->files[i], k) };
@@ -370,7 +370,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
         /* VirtualHosts tie a RouteConfiguration's file to other keys: those
          * trees are built whole */
         if (old.n == 0 || c->n_virtual_hosts > 0 || !node_id_is_valid(node_id) ||
-            !node_build_current(c, node_id, prev_seq)) {
+            !source_cache_build_current(c, node_id, prev_seq)) {
                 *ret_before = old;
                 return build_node_from_cache(c, node_id, opts, diags, ret);
         }
@@ -425,7 +425,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                 const KeyEntry *ke = hashmap_get(&c->keys, key, kl);
                 for (size_t k = 0; ke && k < ke->n; k++) {
                         bool from_node;
-                        if (!file_in_node(ke->items[k].file, node_id, &from_node))
+                        if (!cached_file_in_node(ke->items[k].file, node_id, &from_node))
                                 continue;
                         entries_add(&entries, &n, &cap, ke->items[k].file, ke->items[k].index, from_node);
                 }
@@ -438,7 +438,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                 for (size_t i = 0; i < c->n_files; i++) {
                         bool from_node;
                         const CachedFile *f = c->files[i];
-                        if (!file_in_node(f, node_id, &from_node))
+                        if (!cached_file_in_node(f, node_id, &from_node))
                                 continue;
                         for (size_t k = 0; k < f->resources.n; k++) {
                                 if (f->resources.items[k].type != t)

@@ -61,7 +61,7 @@ int build_list_sources(const char *dir, char ***ret) {
 
 /* ---- the source cache ---- */
 
-char *resource_key(ResourceType t, const char *name, size_t *ret_len) {
+char *source_cache_key(ResourceType t, const char *name, size_t *ret_len) {
         char *k = xasprintf("%c%s", '0' + (int) t, name);
         *ret_len = strlen(k);
         return k;
@@ -220,7 +220,7 @@ static void index_file(SourceCache *c, CachedFile *f, bool add) {
         for (size_t i = 0; i < f->resources.n; i++) {
                 const Resource *r = &f->resources.items[i];
                 size_t kl;
-                _cleanup_free_ char *key = resource_key(r->type, r->name, &kl);
+                _cleanup_free_ char *key = source_cache_key(r->type, r->name, &kl);
                 note_key_change(c, f->rel, key, kl);
                 if (r->type == RESOURCE_VIRTUAL_HOST) {
                         if (add)
@@ -265,7 +265,7 @@ static void index_file(SourceCache *c, CachedFile *f, bool add) {
  * content changed. */
 static bool cache_compile(SourceCache *c, CachedFile *f) {
         Wiring w = { .schema = c->schema, .mode = c->mode };
-        CompileHooks hooks = { .rewrite = rewrite_resource, .userdata = &w };
+        CompileHooks hooks = { .rewrite = wiring_rewrite_resource, .userdata = &w };
         CompileResult cr = {};
         DiagList diags = {};
         int r = compile_file(c->schema, f->path, &hooks, &diags, &cr);
@@ -431,7 +431,7 @@ void source_cache_foreach_file(const SourceCache *c, void (*f)(void *userdata, c
                 f(userdata, c->files[i]->rel, c->files[i]->sha256);
 }
 
-bool node_build_current(const SourceCache *c, const char *node_id, uint64_t seq) {
+bool source_cache_build_current(const SourceCache *c, const char *node_id, uint64_t seq) {
         const ScopeSeq *s[2] = { &c->common_seq, hashmap_get(&c->node_seqs, node_id, strlen(node_id)) };
         for (size_t i = 0; i < 2; i++)
                 if (s[i] && (s[i]->last == c->seq ? s[i]->prev : s[i]->last) > seq)
@@ -439,7 +439,7 @@ bool node_build_current(const SourceCache *c, const char *node_id, uint64_t seq)
         return seq > 0 && seq <= c->seq;
 }
 
-bool file_in_node(const CachedFile *f, const char *node_id, bool *ret_from_node) {
+bool cached_file_in_node(const CachedFile *f, const char *node_id, bool *ret_from_node) {
         if (startswith(f->rel, "common/")) {
                 *ret_from_node = false;
                 return true;
@@ -458,7 +458,7 @@ size_t source_cache_listener_addresses(const SourceCache *c, const char *node_id
         for (size_t i = 0; i < c->n_files; i++) {
                 bool from_node;
                 const CachedFile *f = c->files[i];
-                if (!file_in_node(f, node_id, &from_node))
+                if (!cached_file_in_node(f, node_id, &from_node))
                         continue;
                 for (size_t k = 0; k < f->resources.n; k++) {
                         const Resource *r = &f->resources.items[k];
@@ -467,12 +467,12 @@ size_t source_cache_listener_addresses(const SourceCache *c, const char *node_id
                         if (!from_node) {
                                 /* common's listener unless the node has its own of that name */
                                 size_t kl;
-                                _cleanup_free_ char *key = resource_key(r->type, r->name, &kl);
+                                _cleanup_free_ char *key = source_cache_key(r->type, r->name, &kl);
                                 const KeyEntry *ke = hashmap_get(&c->keys, key, kl);
                                 bool replaced = false;
                                 for (size_t j = 0; ke && j < ke->n && !replaced; j++) {
                                         bool fn;
-                                        replaced = file_in_node(ke->items[j].file, node_id, &fn) && fn;
+                                        replaced = cached_file_in_node(ke->items[j].file, node_id, &fn) && fn;
                                 }
                                 if (replaced)
                                         continue;

@@ -57,7 +57,7 @@ typedef struct Candidate {
 } Candidate;
 
 typedef struct KeyEntry {
-        char *key; /* resource_key() */
+        char *key; /* source_cache_key() */
         size_t key_len;
         Candidate *items;
         size_t n, cap;
@@ -83,7 +83,7 @@ struct SourceCache {
         Hashmap by_rel;
         CachedFile **files; /* sorted by rel after a refresh */
         size_t n_files;
-        Hashmap keys;            /* resource_key() -> KeyEntry */
+        Hashmap keys;            /* source_cache_key() -> KeyEntry */
         size_t n_virtual_hosts;  /* standalone VirtualHosts in the tree */
         uint64_t seq;            /* refreshes so far */
         ScopeChanges common;     /* changes of the last refresh in common/ */
@@ -96,9 +96,9 @@ struct SourceCache {
 };
 
 /* "<type digit><name>": one key space for all types. */
-char *resource_key(ResourceType t, const char *name, size_t *ret_len);
-bool file_in_node(const CachedFile *f, const char *node_id, bool *ret_from_node);
+char *source_cache_key(ResourceType t, const char *name, size_t *ret_len);
+bool cached_file_in_node(const CachedFile *f, const char *node_id, bool *ret_from_node);
 /* Whether the build recorded at seq still holds for node_id but for the
  * keys changed by the last refresh: neither its scope nor common/ changed
  * in a refresh between. */
-bool node_build_current(const SourceCache *c, const char *node_id, uint64_t seq);
+bool source_cache_build_current(const SourceCache *c, const char *node_id, uint64_t seq);

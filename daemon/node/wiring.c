@@ -127,8 +127,8 @@ static void wire_message(Wiring *w, const SchemaMessage *m, YamlNode *node) {
         }
 }
 
-bool rewrite_resource(void *userdata, YamlArena *arena, ResourceType type, YamlNode *resource,
-                      const char *file, DiagList *diags) {
+bool wiring_rewrite_resource(void *userdata, YamlArena *arena, ResourceType type, YamlNode *resource,
+                             const char *file, DiagList *diags) {
         Wiring *w = userdata;
         w->arena = arena;
         w->file = file;
@@ -147,7 +147,7 @@ bool rewrite_resource(void *userdata, YamlArena *arena, ResourceType type, YamlN
         return w->wired;
 }
 
-void substitute_marker(const uint8_t *p, size_t n, const char *dir, Buf *out) {
+void wiring_substitute_node_dir(const uint8_t *p, size_t n, const char *dir, Buf *out) {
         static const char marker[] = NODE_DIR_MARKER;
         const size_t ml = sizeof marker - 1;
         WireReader rd = { p, p + n };
@@ -165,7 +165,7 @@ void substitute_marker(const uint8_t *p, size_t n, const char *dir, Buf *out) {
                         buf_append(out, f.data + ml, f.len - ml);
                 } else {
                         Buf inner = {};
-                        substitute_marker(f.data, f.len, dir, &inner);
+                        wiring_substitute_node_dir(f.data, f.len, dir, &inner);
                         wire_put_varint(out, inner.len);
                         buf_append(out, inner.data, inner.len);
                         buf_free(&inner);

@@ -10,6 +10,8 @@
 #include "util.h"
 #include "yamltree.h"
 
+/* The userdata of wiring_rewrite_resource(): the caller sets schema and
+ * mode, the hook the rest, per resource. */
 typedef struct Wiring {
         const Schema *schema;
         PublishMode mode;
@@ -19,7 +21,11 @@ typedef struct Wiring {
         bool wired; /* the current resource got a wired config source */
 } Wiring;
 
-bool rewrite_resource(void *userdata, YamlArena *arena, ResourceType type, YamlNode *resource,
-                      const char *file, DiagList *diags);
-/* Copies a message replacing the node-directory marker in path strings. */
-void substitute_marker(const uint8_t *p, size_t n, const char *dir, Buf *out);
+/* CompileHooks.rewrite: wires the resource's config sources (a standalone
+ * VirtualHost loses its "<route_config>/" prefix); returns whether it wired
+ * any, which makes the resource's bytes depend on the node. */
+bool wiring_rewrite_resource(void *userdata, YamlArena *arena, ResourceType type, YamlNode *resource,
+                             const char *file, DiagList *diags);
+/* Copies a message replacing the node-directory marker in path strings
+ * with dir. */
+void wiring_substitute_node_dir(const uint8_t *p, size_t n, const char *dir, Buf *out);
