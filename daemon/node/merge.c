@@ -59,7 +59,8 @@ static bool any_value(const uint8_t *any, size_t len, const uint8_t **ret, size_
 
 /* Inserts virtual hosts (field 2 of RouteConfiguration) after the existing
  * ones, keeping fields in number order. */
-static void splice_virtual_hosts(const uint8_t *any, size_t any_len, Resource *const *vhs, size_t n_vhs, Buf *out) {
+static void splice_virtual_hosts(const uint8_t *any, size_t any_len, const Resource *const *vhs, size_t n_vhs,
+                                 Buf *out) {
         const uint8_t *rcv;
         size_t rcl;
         if (!any_value(any, any_len, &rcv, &rcl))
@@ -102,9 +103,9 @@ static void add_file(NodeOutput *o, ResourceType t, const char *dir, const char 
 }
 
 /* A one-resource file whose bytes do not depend on the node: made once
- * per cached resource and shared (borrowed) by every node's output. */
-static void add_shared_file(NodeOutput *o, ResourceType t, const char *dir, const char *fname, Resource *cached) {
-        resource_make_own_file(cached);
+ * per cached resource, when the source cache compiled it, and shared
+ * (borrowed) by every node's output. */
+static void add_shared_file(NodeOutput *o, ResourceType t, const char *dir, const char *fname, const Resource *cached) {
         const ResourceFile *rf = cached->own_file;
         o->files = xrealloc(o->files, (o->n + 1) * sizeof(NodeFile));
         NodeFile *f = &o->files[o->n++];
@@ -156,7 +157,7 @@ static bool node_scope_has(void *userdata, ResourceType t, const char *name) {
  * type and name, VirtualHosts are spliced into their RouteConfiguration,
  * the node's directory is substituted into wired config sources. Files are
  * appended to out, sorted by path; errors go to diags. */
-static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const BuildOptions *opts, const bool *want,
+static void merge_split(NodeScope *scope, Entry *entries, size_t n, const BuildOptions *opts, const bool *want,
                         bool graph, DiagList *diags, NodeOutput *out) {
         /* stable: equal (type, name) keep file order, so duplicates report
          * the later one against the first */
@@ -186,7 +187,7 @@ static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const 
                 i = j;
         }
         if (graph && diags->n_errors == errors_before)
-                graph_check(live, n_live, node_scope_has, (void *) scope, scope->node_id, !want, diags);
+                graph_check(live, n_live, node_scope_has, scope, scope->node_id, !want, diags);
 
         /* final resources: VirtualHosts spliced into their RouteConfiguration,
          * the node's directory substituted into wired config sources */
@@ -216,18 +217,18 @@ static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const 
                 Resource *f = &final[n_final++];
                 *f = (Resource) { .type = r->type, .name = r->name };
                 Buf b = {};
-                const uint8_t *any = r->any;
+                uint8_t *any = r->any;
                 size_t any_len = r->any_len;
                 bool vhs_wired = false;
                 if (r->type == RESOURCE_ROUTE_CONFIGURATION) {
-                        Resource **vhs = NULL;
+                        const Resource **vhs = NULL;
                         size_t n_vhs = 0;
                         size_t nl = strlen(r->name);
                         for (size_t k = 0; k < n_live; k++)
                                 if (live[k]->type == RESOURCE_VIRTUAL_HOST && strncmp(live[k]->name, r->name, nl) == 0 &&
                                     live[k]->name[nl] == '/' && live[k]->name[nl + 1]) {
                                         vhs = xrealloc(vhs, (n_vhs + 1) * sizeof(Resource *));
-                                        vhs[n_vhs++] = (Resource *) live[k];
+                                        vhs[n_vhs++] = live[k];
                                         vhs_wired = vhs_wired || live[k]->wired;
                                 }
                         if (n_vhs > 0) {
@@ -247,7 +248,7 @@ static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const 
                 }
                 owned[n_final - 1] = b.data != NULL;
                 origin[n_final - 1] = b.data ? NULL : r;
-                f->any = b.data ? b.data : (uint8_t *) any;
+                f->any = any;
                 f->any_len = any_len;
         }
         free(live);
@@ -275,8 +276,10 @@ static void merge_split(const NodeScope *scope, Entry *entries, size_t n, const 
                                         continue;
                                 }
                                 const Resource *cached = origin[of_type[i] - final];
-                                if (cached)
-                                        add_shared_file(out, t, resource_type_dir(t), fname, (Resource *) cached);
+                                /* the cache made the own file of every unwired
+                                 * resource that has one */
+                                if (cached && cached->own_file)
+                                        add_shared_file(out, t, resource_type_dir(t), fname, cached);
                                 else
                                         add_file(out, t, resource_type_dir(t), fname, &of_type[i], 1);
                         }
@@ -409,10 +412,10 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
         Entry *entries = NULL;
         size_t n = 0, cap = 0;
         for (size_t i = 0; i < keys.n; i++) {
-                const char *key = keys.items[i];
+                char *key = keys.items[i];
                 size_t kl = strlen(key);
                 ResourceType t = (ResourceType) (key[0] - '0');
-                if (hashmap_put(&seen, key, kl, (void *) key) || !resource_type_dir(t))
+                if (hashmap_put(&seen, key, kl, key) || !resource_type_dir(t))
                         continue;
                 want[t] = true;
                 if (resource_type_is_sotw(t)) {
