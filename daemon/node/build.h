@@ -14,7 +14,6 @@
 
 typedef struct BuildOptions {
         const char *output_dir; /* absolute: the node's directory as Envoy sees it */
-        PublishMode mode;
         bool skip_notes; /* leave the files' notes (what got wired where) out of diags */
         /* merge (and so find duplicates among the resources that compiled)
          * even when the node's files have errors; the output is discarded
@@ -75,10 +74,11 @@ const char *const *source_cache_nodes(const SourceCache *c);
 int build_node_from_cache(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags,
                           NodeOutput *ret);
 
-/* source_cache_refresh() and build_node_from_cache() for one node.
+/* source_cache_refresh() and build_node_from_cache() for one node, with a
+ * cache of its own that wires config sources for mode.
  * Returns 0 and fills ret, -EBADMSG when diags holds errors, -errno on I/O. */
-int build_node(const Schema *schema, const char *source_dir, const char *node_id, const BuildOptions *opts,
-               DiagList *diags, NodeOutput *ret);
+int build_node(const Schema *schema, PublishMode mode, const char *source_dir, const char *node_id,
+               const BuildOptions *opts, DiagList *diags, NodeOutput *ret);
 
 /* Counts refreshes: a node's build made after refresh N is current until
  * its inputs change again. */

@@ -495,15 +495,15 @@ finish:
         return r;
 }
 
-int build_node(const Schema *schema, const char *source_dir, const char *node_id, const BuildOptions *opts,
-               DiagList *diags, NodeOutput *ret) {
+int build_node(const Schema *schema, PublishMode mode, const char *source_dir, const char *node_id,
+               const BuildOptions *opts, DiagList *diags, NodeOutput *ret) {
         if (!node_id_is_valid(node_id)) {
                 diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL,
                          "invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')", node_id);
                 return -EBADMSG;
         }
         _cleanup_(source_cache_freep) SourceCache *c = NULL;
-        source_cache_new(schema, opts->mode, &c);
+        source_cache_new(schema, mode, &c);
         int r = source_cache_refresh(c, source_dir, node_id);
         if (r < 0) {
                 diag_add(diags, DIAG_ERROR, source_dir, 0, 0, NULL, "cannot read the source tree: %s", strerror(-r));
