@@ -8,21 +8,21 @@
 
 #include "nodedir.h"
 
-int open_dir_at(int dirfd, const char *name) {
+int nodedir_open(int dirfd, const char *name) {
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
 }
 
-int make_dir_at(int dirfd, const char *name, gid_t gid, bool *ret_made) {
+int nodedir_make(int dirfd, const char *name, gid_t gid, bool *ret_made) {
         bool made = false;
         /* it mostly exists: open first */
-        int fd = open_dir_at(dirfd, name);
+        int fd = nodedir_open(dirfd, name);
         if (fd == -ENOENT) {
                 if (mkdirat(dirfd, name, DIR_MODE) >= 0)
                         made = true;
                 else if (errno != EEXIST)
                         return -errno;
-                fd = open_dir_at(dirfd, name);
+                fd = nodedir_open(dirfd, name);
         }
         if (fd < 0)
                 return fd;
@@ -36,13 +36,13 @@ int make_dir_at(int dirfd, const char *name, gid_t gid, bool *ret_made) {
         return fd;
 }
 
-void dir_reader_init(DirReader *r, int fd) {
+void nodedir_reader_init(DirReader *r, int fd) {
         r->fd = fd;
         r->pos = r->len = 0;
         r->eof = false;
 }
 
-int dir_read(DirReader *r, struct dirent64 **ret) {
+int nodedir_read(DirReader *r, struct dirent64 **ret) {
         for (;;) {
                 while (r->pos < r->len) {
                         struct dirent64 *de = (struct dirent64 *) (r->buf + r->pos);
@@ -64,7 +64,7 @@ int dir_read(DirReader *r, struct dirent64 **ret) {
         }
 }
 
-bool is_gen_name(const char *name, uint64_t *ret) {
+bool nodedir_is_gen_name(const char *name, uint64_t *ret) {
         if (!startswith(name, GEN_PREFIX))
                 return false;
         const char *p = name + strlen(GEN_PREFIX);
@@ -81,15 +81,15 @@ bool is_gen_name(const char *name, uint64_t *ret) {
         return true;
 }
 
-bool is_pb_name(const char *name) {
+bool nodedir_is_pb_name(const char *name) {
         return name[0] != '.' && endswith(name, ".pb") && strlen(name) > 3;
 }
 
-char *data_target(const char *name) {
+char *nodedir_data_target(const char *name) {
         return xasprintf(DATA_LINK "/%s", name);
 }
 
-int read_link_at(int dirfd, const char *name, char **ret) {
+int nodedir_read_link(int dirfd, const char *name, char **ret) {
         char buf[PATH_MAX];
         ssize_t n = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
         if (n < 0)

@@ -26,17 +26,17 @@ typedef struct DirReader {
         uint8_t buf[16384] __attribute__((aligned(8)));
 } DirReader;
 
-int open_dir_at(int dirfd, const char *name);
+int nodedir_open(int dirfd, const char *name);
 /* Opens a directory, creating it (DIR_MODE, gid, whatever the umask) when
  * missing. Never through a symlink: a planted one fails with -ELOOP or
  * -ENOTDIR. */
-int make_dir_at(int dirfd, const char *name, gid_t gid, bool *ret_made);
-void dir_reader_init(DirReader *r, int fd);
+int nodedir_make(int dirfd, const char *name, gid_t gid, bool *ret_made);
+void nodedir_reader_init(DirReader *r, int fd);
 /* 1 and an entry, 0 at the end, or -errno. */
-int dir_read(DirReader *r, struct dirent64 **ret);
-bool is_gen_name(const char *name, uint64_t *ret);
-bool is_pb_name(const char *name);
+int nodedir_read(DirReader *r, struct dirent64 **ret);
+bool nodedir_is_gen_name(const char *name, uint64_t *ret);
+bool nodedir_is_pb_name(const char *name);
 /* The symlink target of "<name>" in watched_directory mode. */
-char *data_target(const char *name);
+char *nodedir_data_target(const char *name);
 /* readlinkat into a fresh string; -EINVAL when it is no symlink. */
-int read_link_at(int dirfd, const char *name, char **ret);
+int nodedir_read_link(int dirfd, const char *name, char **ret);

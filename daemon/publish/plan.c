@@ -173,18 +173,18 @@ typedef bool (*EntryFilter)(const char *name);
 static int list_dir(int fd, EntryFilter keep, LiveEntry **ret, size_t *ret_n, bool *ret_has_data, size_t *ret_n_gens,
                     uint64_t *gen_max) {
         _cleanup_free_ DirReader *dir = xmalloc(sizeof(DirReader));
-        dir_reader_init(dir, fd);
+        nodedir_reader_init(dir, fd);
         LiveEntry *l = NULL;
         size_t n = 0;
         struct dirent64 *de = NULL;
         int r;
-        while ((r = dir_read(dir, &de)) > 0) {
+        while ((r = nodedir_read(dir, &de)) > 0) {
                 uint64_t g;
                 if (ret_has_data && streq(de->d_name, DATA_LINK)) {
                         *ret_has_data = true;
                         continue;
                 }
-                if (ret_n_gens && is_gen_name(de->d_name, &g)) {
+                if (ret_n_gens && nodedir_is_gen_name(de->d_name, &g)) {
                         (*ret_n_gens)++;
                         *gen_max = MAX(*gen_max, g);
                         continue;
@@ -237,17 +237,17 @@ static int scan_type_dir(NodePlan *p, PlanDir *d, int fd, int *ret_gen_fd, LiveE
         LiveEntry *live = NULL, *gen = NULL;
         size_t n_live = 0, n_gen = 0;
         _cleanup_close_ int gen_fd = -EBADF;
-        int r = list_dir(fd, is_pb_name, &live, &n_live, &has_data, &n_gens, &d->gen_max);
+        int r = list_dir(fd, nodedir_is_pb_name, &live, &n_live, &has_data, &n_gens, &d->gen_max);
         if (r < 0)
                 return r;
 
         if (has_data) {
                 _cleanup_free_ char *data = NULL;
-                r = read_link_at(fd, DATA_LINK, &data);
+                r = nodedir_read_link(fd, DATA_LINK, &data);
                 if (r < 0 && r != -ENOENT && r != -EINVAL)
                         goto fail;
                 if (r >= 0 && !strchr(data, '/') && startswith(data, "..")) {
-                        gen_fd = open_dir_at(fd, data);
+                        gen_fd = nodedir_open(fd, data);
                         if (gen_fd >= 0) {
                                 d->gen_live = TAKE_PTR(data);
                                 r = list_dir(gen_fd, any_name, &gen, &n_gen, NULL, NULL, NULL);
@@ -257,15 +257,16 @@ static int scan_type_dir(NodePlan *p, PlanDir *d, int fd, int *ret_gen_fd, LiveE
                 }
         }
         /* generations other than the live one; in rename mode, the whole watched layout */
-        if (watched ? n_gens > (d->gen_live && is_gen_name(d->gen_live, NULL) ? 1u : 0u) : has_data || n_gens > 0)
+        if (watched ? n_gens > (d->gen_live && nodedir_is_gen_name(d->gen_live, NULL) ? 1u : 0u)
+                    : has_data || n_gens > 0)
                 d->prune = true;
 
         for (size_t i = 0; i < n_live; i++) {
                 LiveEntry *e = &live[i];
                 if (!e->is_symlink)
                         continue;
-                _cleanup_free_ char *target = NULL, *want = data_target(e->name);
-                e->link_ok = read_link_at(fd, e->name, &target) >= 0 && streq(target, want);
+                _cleanup_free_ char *target = NULL, *want = nodedir_data_target(e->name);
+                e->link_ok = nodedir_read_link(fd, e->name, &target) >= 0 && streq(target, want);
                 LiveEntry *g = e->link_ok && n_gen ? bsearch(e, gen, n_gen, sizeof(LiveEntry), cmp_live) : NULL;
                 if (g && g->ino) {
                         e->ino = g->ino;
@@ -336,7 +337,7 @@ static int plan_dir(NodePlan *p, int node_fd, TypeDir t, const NodeFile **next, 
 
         _cleanup_close_ int fd = -EBADF, gen_fd = -EBADF;
         if (node_fd >= 0) {
-                fd = open_dir_at(node_fd, type_dirs[t].name);
+                fd = nodedir_open(node_fd, type_dirs[t].name);
                 if (fd < 0 && fd != -ENOENT)
                         return fd;
         }
@@ -430,7 +431,7 @@ static TypeDir type_dir_from_path(const char *path) {
 
 static bool node_file_path_is_valid(const char *path, TypeDir t) {
         const char *name = strchr(path, '/') + 1;
-        if (!is_pb_name(name) || strchr(name, '/') || strlen(name) > NAME_MAX)
+        if (!nodedir_is_pb_name(name) || strchr(name, '/') || strlen(name) > NAME_MAX)
                 return false;
         if (type_dirs[t].sotw) {
                 size_t n = strlen(type_dirs[t].name);
@@ -487,7 +488,7 @@ int publish_plan(Store *s, const char *output_dir, const char *node, PublishMode
                                 return -EINVAL;
         }
 
-        _cleanup_close_ int node_fd = open_dir_at(store_output_fd(s), node);
+        _cleanup_close_ int node_fd = nodedir_open(store_output_fd(s), node);
         if (node_fd < 0 && node_fd != -ENOENT)
                 return node_fd;
 

@@ -96,14 +96,14 @@ static int publish_rename(NodePlan *p, TypeDir t, int fd, bool intermediate) {
 /* Removes a generation directory: hard links (or symlinks) and itself.
  * The store (when given) learns which objects lost a link. */
 static int remove_gen_dir(Store *s, int fd, const char *name) {
-        _cleanup_close_ int gen_fd = open_dir_at(fd, name);
+        _cleanup_close_ int gen_fd = nodedir_open(fd, name);
         if (gen_fd < 0)
                 return gen_fd == -ENOENT ? 0 : gen_fd;
         _cleanup_free_ DirReader *dir = xmalloc(sizeof(DirReader));
-        dir_reader_init(dir, gen_fd);
+        nodedir_reader_init(dir, gen_fd);
         struct dirent64 *de = NULL;
         int r;
-        while ((r = dir_read(dir, &de)) > 0) {
+        while ((r = nodedir_read(dir, &de)) > 0) {
                 if (unlinkat(gen_fd, de->d_name, 0) < 0 && errno != ENOENT)
                         return -errno;
                 if (s)
@@ -127,7 +127,7 @@ static int publish_watched(NodePlan *p, TypeDir t, int fd, bool intermediate) {
         for (unsigned attempt = 0; gen_fd < 0; attempt++) {
                 snprintf(gen, sizeof(gen), GEN_PREFIX "%" PRIu64, ++d->gen_max);
                 bool made = false;
-                gen_fd = make_dir_at(fd, gen, store_gid(p->store), &made);
+                gen_fd = nodedir_make(fd, gen, store_gid(p->store), &made);
                 if (gen_fd >= 0 && !made) {
                         close(gen_fd);
                         gen_fd = -EEXIST;
@@ -137,7 +137,7 @@ static int publish_watched(NodePlan *p, TypeDir t, int fd, bool intermediate) {
         }
         _cleanup_close_ int live_gen_fd = -EBADF;
         if (d->gen_live) {
-                live_gen_fd = open_dir_at(fd, d->gen_live);
+                live_gen_fd = nodedir_open(fd, d->gen_live);
                 if (live_gen_fd < 0 && live_gen_fd != -ENOENT)
                         return live_gen_fd;
         }
@@ -167,7 +167,7 @@ static int publish_watched(NodePlan *p, TypeDir t, int fd, bool intermediate) {
                 PlanFile *f = &d->files[i];
                 if (f->state == FILE_REMOVED || f->has_entry)
                         continue;
-                _cleanup_free_ char *target = data_target(f->name);
+                _cleanup_free_ char *target = nodedir_data_target(f->name);
                 if (symlinkat(target, fd, f->name) < 0) {
                         if (errno != EEXIST) {
                                 r = -errno;
@@ -207,7 +207,7 @@ static int publish_watched(NodePlan *p, TypeDir t, int fd, bool intermediate) {
                 PlanFile *f = &d->files[i];
                 if (f->state == FILE_REMOVED || !f->relink)
                         continue;
-                _cleanup_free_ char *target = data_target(f->name);
+                _cleanup_free_ char *target = nodedir_data_target(f->name);
                 r = place_symlink(target, fd, f->name);
                 if (r < 0) {
                         free(replaced);
@@ -227,8 +227,8 @@ fail:
 
 static int open_node(NodePlan *p, bool create, int *ret) {
         bool made = false;
-        int fd = create ? make_dir_at(store_output_fd(p->store), p->node, store_gid(p->store), &made)
-                        : open_dir_at(store_output_fd(p->store), p->node);
+        int fd = create ? nodedir_make(store_output_fd(p->store), p->node, store_gid(p->store), &made)
+                        : nodedir_open(store_output_fd(p->store), p->node);
         if (fd < 0)
                 return fd;
         if (made)
@@ -264,7 +264,7 @@ static int publish_type(NodePlan *p, int *node_fd, TypeDir t, bool intermediate)
                                 return r;
                 }
                 bool made = false;
-                fd = make_dir_at(*node_fd, type_dirs[t].name, store_gid(p->store), &made);
+                fd = nodedir_make(*node_fd, type_dirs[t].name, store_gid(p->store), &made);
                 if (made)
                         p->touched_node = true;
         }
@@ -278,14 +278,14 @@ static int remove_type(NodePlan *p, int node_fd, TypeDir t) {
         PlanDir *d = &p->dirs[t];
         if (!d->remove)
                 return 0;
-        _cleanup_close_ int fd = open_dir_at(node_fd, type_dirs[t].name);
+        _cleanup_close_ int fd = nodedir_open(node_fd, type_dirs[t].name);
         if (fd == -ENOENT)
                 return 0;
         if (fd < 0)
                 return fd;
         _cleanup_close_ int gen_fd = -EBADF;
         if (d->gen_live) {
-                gen_fd = open_dir_at(fd, d->gen_live);
+                gen_fd = nodedir_open(fd, d->gen_live);
                 if (gen_fd < 0 && gen_fd != -ENOENT)
                         return gen_fd;
         }
@@ -309,11 +309,11 @@ static int remove_type(NodePlan *p, int node_fd, TypeDir t) {
  * directories other than keep (NULL: all of them). */
 static int prune_type_dir(Store *s, int fd, const char *keep, bool temporaries) {
         _cleanup_free_ DirReader *dir = xmalloc(sizeof(DirReader));
-        dir_reader_init(dir, fd);
+        nodedir_reader_init(dir, fd);
         int n = 0, r;
         struct dirent64 *de = NULL;
-        while ((r = dir_read(dir, &de)) > 0) {
-                if (is_gen_name(de->d_name, NULL)) {
+        while ((r = nodedir_read(dir, &de)) > 0) {
+                if (nodedir_is_gen_name(de->d_name, NULL)) {
                         if (keep && streq(keep, de->d_name))
                                 continue;
                         r = remove_gen_dir(s, fd, de->d_name);
@@ -338,12 +338,12 @@ static int prune_type_dir(Store *s, int fd, const char *keep, bool temporaries) 
  * go once no "*.pb" symlink points through them. */
 static int take_down_watched_layout(Store *s, int fd) {
         _cleanup_free_ DirReader *dir = xmalloc(sizeof(DirReader));
-        dir_reader_init(dir, fd);
+        nodedir_reader_init(dir, fd);
         struct dirent64 *de = NULL;
         int r;
-        while ((r = dir_read(dir, &de)) > 0) {
+        while ((r = nodedir_read(dir, &de)) > 0) {
                 struct stat st;
-                if (is_pb_name(de->d_name) && fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+                if (nodedir_is_pb_name(de->d_name) && fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
                     S_ISLNK(st.st_mode))
                         return 0;
         }
@@ -360,7 +360,7 @@ static int prune_type(NodePlan *p, int node_fd, TypeDir t) {
         PlanDir *d = &p->dirs[t];
         if (!d->prune)
                 return 0;
-        _cleanup_close_ int fd = open_dir_at(node_fd, type_dirs[t].name);
+        _cleanup_close_ int fd = nodedir_open(node_fd, type_dirs[t].name);
         if (fd == -ENOENT)
                 return 0;
         if (fd < 0)
@@ -476,20 +476,20 @@ int publish_clean_node(const char *output_dir, const char *node) {
         _cleanup_close_ int out_fd = open(output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (out_fd < 0)
                 return errno == ENOENT ? 0 : -errno;
-        _cleanup_close_ int node_fd = open_dir_at(out_fd, node);
+        _cleanup_close_ int node_fd = nodedir_open(out_fd, node);
         if (node_fd == -ENOENT)
                 return 0;
         if (node_fd < 0)
                 return node_fd;
         int n = 0;
         for (TypeDir t = 0; t < _TYPE_DIR_MAX; t++) {
-                _cleanup_close_ int fd = open_dir_at(node_fd, type_dirs[t].name);
+                _cleanup_close_ int fd = nodedir_open(node_fd, type_dirs[t].name);
                 if (fd == -ENOENT)
                         continue;
                 if (fd < 0)
                         return fd;
                 _cleanup_free_ char *data = NULL;
-                int r = read_link_at(fd, DATA_LINK, &data);
+                int r = nodedir_read_link(fd, DATA_LINK, &data);
                 if (r < 0 && r != -ENOENT && r != -EINVAL)
                         return r;
                 r = prune_type_dir(NULL, fd, data, true);
