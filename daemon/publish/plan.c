@@ -18,19 +18,19 @@
 #define LIVE_FILE_MAX (256U * 1024 * 1024)
 
 const TypeDirInfo type_dirs[_TYPE_DIR_MAX] = {
-        [TYPE_DIR_SDS] = { "sds", false, false, PUBLISH_PHASE_SDS, PUBLISH_PHASE_REMOVE_FILES },
-        [TYPE_DIR_EDS] = { "eds", false, false, PUBLISH_PHASE_EDS, PUBLISH_PHASE_REMOVE_FILES },
-        [TYPE_DIR_CDS] = { "cds", true, true, PUBLISH_PHASE_CDS, PUBLISH_PHASE_REMOVE_FILES },
-        [TYPE_DIR_RDS] = { "rds", false, false, PUBLISH_PHASE_RDS, PUBLISH_PHASE_REMOVE_ROUTES },
-        [TYPE_DIR_SRDS] = { "srds", true, false, PUBLISH_PHASE_RDS, PUBLISH_PHASE_REMOVE_ROUTES },
-        [TYPE_DIR_LDS] = { "lds", true, true, PUBLISH_PHASE_LDS, PUBLISH_PHASE_REMOVE_FILES },
-        [TYPE_DIR_RTDS] = { "rtds", false, false, PUBLISH_PHASE_RTDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_SDS] = { RESOURCE_SECRET, false, PUBLISH_PHASE_SDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_EDS] = { RESOURCE_CLUSTER_LOAD_ASSIGNMENT, false, PUBLISH_PHASE_EDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_CDS] = { RESOURCE_CLUSTER, true, PUBLISH_PHASE_CDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_RDS] = { RESOURCE_ROUTE_CONFIGURATION, false, PUBLISH_PHASE_RDS, PUBLISH_PHASE_REMOVE_ROUTES },
+        [TYPE_DIR_SRDS] = { RESOURCE_SCOPED_ROUTE_CONFIGURATION, false, PUBLISH_PHASE_RDS, PUBLISH_PHASE_REMOVE_ROUTES },
+        [TYPE_DIR_LDS] = { RESOURCE_LISTENER, true, PUBLISH_PHASE_LDS, PUBLISH_PHASE_REMOVE_FILES },
+        [TYPE_DIR_RTDS] = { RESOURCE_RUNTIME, false, PUBLISH_PHASE_RTDS, PUBLISH_PHASE_REMOVE_FILES },
 };
 
 /* "lds.pb" in lds/, "cds.pb" in cds/: never removed, even when next lacks it. */
 static bool is_kept_file(TypeDir t, const char *name) {
-        size_t n = strlen(type_dirs[t].name);
-        return type_dirs[t].keep && strncmp(name, type_dirs[t].name, n) == 0 && streq(name + n, ".pb");
+        size_t n = strlen(type_dir_name(t));
+        return type_dirs[t].keep && strncmp(name, type_dir_name(t), n) == 0 && streq(name + n, ".pb");
 }
 
 static int read_at(int dirfd, const char *name, size_t max, uint8_t **ret, size_t *ret_len) {
@@ -337,7 +337,7 @@ static int plan_dir(NodePlan *p, int node_fd, TypeDir t, const NodeFile **next, 
 
         _cleanup_close_ int fd = -EBADF, gen_fd = -EBADF;
         if (node_fd >= 0) {
-                fd = nodedir_open(node_fd, type_dirs[t].name);
+                fd = nodedir_open(node_fd, type_dir_name(t));
                 if (fd < 0 && fd != -ENOENT)
                         return fd;
         }
@@ -424,7 +424,7 @@ static TypeDir type_dir_from_path(const char *path) {
         if (!slash)
                 return _TYPE_DIR_MAX;
         for (TypeDir t = 0; t < _TYPE_DIR_MAX; t++)
-                if (strneq_len(path, (size_t) (slash - path), type_dirs[t].name))
+                if (strneq_len(path, (size_t) (slash - path), type_dir_name(t)))
                         return t;
         return _TYPE_DIR_MAX;
 }
@@ -433,9 +433,9 @@ static bool node_file_path_is_valid(const char *path, TypeDir t) {
         const char *name = strchr(path, '/') + 1;
         if (!nodedir_is_pb_name(name) || strchr(name, '/') || strlen(name) > NAME_MAX)
                 return false;
-        if (type_dirs[t].sotw) {
-                size_t n = strlen(type_dirs[t].name);
-                return strncmp(name, type_dirs[t].name, n) == 0 && streq(name + n, ".pb");
+        if (type_dir_is_sotw(t)) {
+                size_t n = strlen(type_dir_name(t));
+                return strncmp(name, type_dir_name(t), n) == 0 && streq(name + n, ".pb");
         }
         return true;
 }

@@ -17,15 +17,26 @@ typedef enum TypeDir {
         _TYPE_DIR_MAX,
 } TypeDir;
 
+/* A type directory's name and whether it holds one state-of-the-world
+ * file, "<name>.pb", are its resource type's (node/layout.h); when its
+ * files are published and removed is publishing's. */
 typedef struct TypeDirInfo {
-        const char *name;
-        bool sotw; /* one file, "<name>.pb" */
-        bool keep; /* that file is never removed: an Envoy's bootstrap names it */
+        ResourceType type;
+        bool keep; /* its "<name>.pb" is never removed: an Envoy's bootstrap names it */
         PublishPhase phase;
         PublishPhase remove_phase; /* of its files that next does not have (for lds and cds: stray ones) */
 } TypeDirInfo;
 
 extern const TypeDirInfo type_dirs[_TYPE_DIR_MAX];
+
+/* "sds", "eds", ... */
+static inline const char *type_dir_name(TypeDir t) {
+        return resource_type_dir(type_dirs[t].type);
+}
+
+static inline bool type_dir_is_sotw(TypeDir t) {
+        return resource_type_is_sotw(type_dirs[t].type);
+}
 
 typedef enum FileState {
         FILE_UNCHANGED,

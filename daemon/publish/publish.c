@@ -242,7 +242,7 @@ static int open_node(NodePlan *p, bool create, int *ret) {
  * publishing to a thousand nodes is mostly these opens. */
 static int open_type_dir_beneath(NodePlan *p, TypeDir t) {
         char path[NAME_MAX + 16];
-        snprintf(path, sizeof path, "%s/%s", p->node, type_dirs[t].name);
+        snprintf(path, sizeof path, "%s/%s", p->node, type_dir_name(t));
         struct open_how how = {
                 .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
                 .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH,
@@ -264,7 +264,7 @@ static int publish_type(NodePlan *p, int *node_fd, TypeDir t, bool intermediate)
                                 return r;
                 }
                 bool made = false;
-                fd = nodedir_make(*node_fd, type_dirs[t].name, store_gid(p->store), &made);
+                fd = nodedir_make(*node_fd, type_dir_name(t), store_gid(p->store), &made);
                 if (made)
                         p->touched_node = true;
         }
@@ -278,7 +278,7 @@ static int remove_type(NodePlan *p, int node_fd, TypeDir t) {
         PlanDir *d = &p->dirs[t];
         if (!d->remove)
                 return 0;
-        _cleanup_close_ int fd = nodedir_open(node_fd, type_dirs[t].name);
+        _cleanup_close_ int fd = nodedir_open(node_fd, type_dir_name(t));
         if (fd == -ENOENT)
                 return 0;
         if (fd < 0)
@@ -360,7 +360,7 @@ static int prune_type(NodePlan *p, int node_fd, TypeDir t) {
         PlanDir *d = &p->dirs[t];
         if (!d->prune)
                 return 0;
-        _cleanup_close_ int fd = nodedir_open(node_fd, type_dirs[t].name);
+        _cleanup_close_ int fd = nodedir_open(node_fd, type_dir_name(t));
         if (fd == -ENOENT)
                 return 0;
         if (fd < 0)
@@ -483,7 +483,7 @@ int publish_clean_node(const char *output_dir, const char *node) {
                 return node_fd;
         int n = 0;
         for (TypeDir t = 0; t < _TYPE_DIR_MAX; t++) {
-                _cleanup_close_ int fd = nodedir_open(node_fd, type_dirs[t].name);
+                _cleanup_close_ int fd = nodedir_open(node_fd, type_dir_name(t));
                 if (fd == -ENOENT)
                         continue;
                 if (fd < 0)
