@@ -60,13 +60,16 @@ typedef struct ClusterSet {
 } ClusterSet;
 
 static void cluster_set_done(ClusterSet *c) {
-        for (size_t i = 0; i < c->n; i++)
+        for (size_t i = 0; i < c->n; i++) {
                 free(c->items[i].name);
+                free(c->items[i].any);
+        }
         free(c->items);
         *c = (ClusterSet) {};
 }
 
-/* Resources point into data (any, any_len), names are copies. */
+/* Names and Anys are copies: resources_response() takes resources it may
+ * not write to, but does not say so. */
 static int parse_clusters(const uint8_t *data, size_t len, ClusterSet *ret) {
         ClusterSet c = {};
         WireReader r = { data, data + len };
@@ -93,11 +96,13 @@ static int parse_clusters(const uint8_t *data, size_t len, ClusterSet *ret) {
                 }
                 if (ar.p != ar.end)
                         goto bad;
+                uint8_t *any = xmalloc(MAX(f.len, 1));
+                memcpy(any, f.data, f.len);
                 c.items = xrealloc(c.items, (c.n + 1) * sizeof(Resource));
                 c.items[c.n++] = (Resource) {
                         .type = RESOURCE_CLUSTER,
                         .name = name ? xstrndup((const char *) name, name_len) : xstrdup(""),
-                        .any = (uint8_t *) f.data,
+                        .any = any,
                         .any_len = f.len,
                 };
         }
