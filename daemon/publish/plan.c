@@ -172,26 +172,31 @@ static void live_free(LiveEntry *l, size_t n) {
 }
 
 /* A directory's entries of interest with their inode and type from
- * getdents alone (an fstatat only where the filesystem gives no type). */
+ * getdents alone (an fstatat only where the filesystem gives no type);
+ * with ret_has_data and ret_n_gens, also whether "..data" is there and
+ * how many generation directories are, the highest number in
+ * ret_gen_max. */
 typedef bool (*EntryFilter)(const char *name);
 
 static int list_dir(int fd, EntryFilter keep, LiveEntry **ret, size_t *ret_n, bool *ret_has_data, size_t *ret_n_gens,
-                    uint64_t *gen_max) {
+                    uint64_t *ret_gen_max) {
         _cleanup_free_ DirReader *dir = xmalloc(sizeof(DirReader));
         nodedir_reader_init(dir, fd);
         LiveEntry *l = NULL;
-        size_t n = 0;
+        size_t n = 0, n_gens = 0;
+        bool has_data = false;
+        uint64_t gen_max = 0;
         struct dirent64 *de = NULL;
         int r;
         while ((r = nodedir_read(dir, &de)) > 0) {
                 uint64_t g;
                 if (ret_has_data && streq(de->d_name, DATA_LINK)) {
-                        *ret_has_data = true;
+                        has_data = true;
                         continue;
                 }
                 if (ret_n_gens && nodedir_is_gen_name(de->d_name, &g)) {
-                        (*ret_n_gens)++;
-                        *gen_max = MAX(*gen_max, g);
+                        n_gens++;
+                        gen_max = MAX(gen_max, g);
                         continue;
                 }
                 if (!keep(de->d_name))
@@ -225,6 +230,12 @@ static int list_dir(int fd, EntryFilter keep, LiveEntry **ret, size_t *ret_n, bo
                 qsort(l, n, sizeof(LiveEntry), cmp_live);
         *ret = l;
         *ret_n = n;
+        if (ret_has_data)
+                *ret_has_data = has_data;
+        if (ret_n_gens) {
+                *ret_n_gens = n_gens;
+                *ret_gen_max = gen_max;
+        }
         return 0;
 }
 
