@@ -51,6 +51,8 @@ bool build_is_source_name(const char *name);
  * once (not once per node) and only again when it changed. */
 typedef struct SourceCache SourceCache;
 
+/* mode: how the node directories are switched, which the config sources
+ * wired into the compiled files name (a watched_directory or not). */
 int source_cache_new(const Schema *schema, PublishMode mode, SourceCache **ret);
 SourceCache *source_cache_free(SourceCache *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SourceCache *, source_cache_free);

@@ -9,6 +9,7 @@
 #include "build.h"
 #include "hashmap.h"
 
+/* A growing NULL-terminated list of strings it owns. */
 typedef struct StrList {
         char **items;
         size_t n, cap;
