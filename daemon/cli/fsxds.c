@@ -246,8 +246,8 @@ static int compile_node(const Schema *schema, const char *node, const char *src,
                 out_dir[l - 1] = 0;
         DiagList diags = {};
         NodeOutput o = {};
-        BuildOptions opts = { .output_dir = out_dir, .mode = mode };
-        int r = build_node(schema, src, node, &opts, &diags, &o);
+        BuildOptions opts = { .output_dir = out_dir };
+        int r = build_node(schema, mode, src, node, &opts, &diags, &o);
         print_diags(&diags);
         diag_list_clear(&diags);
         if (r == -EBADMSG)
@@ -534,7 +534,7 @@ static void check_tree(Check *k, const char *tree, bool has_common) {
         DiagList *per_node = xcalloc(n, sizeof(DiagList));
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *out = xasprintf("/run/fsxds/%s", nodes[i]);
-                BuildOptions opts = { .output_dir = out, .mode = PUBLISH_MODE_RENAME, .skip_notes = !verbose,
+                BuildOptions opts = { .output_dir = out, .skip_notes = !verbose,
                                       .merge_despite_errors = true };
                 NodeOutput o = {};
                 r = build_node_from_cache(c, nodes[i], &opts, &per_node[i], &o);

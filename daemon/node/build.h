@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The node build: a source tree in, one node's output directory out (as a
  * list of relative paths and bytes). Pure: it reads the source files and
- * touches nothing else, so the CLI and the daemon share it. */
+ * touches nothing else, so the CLI and the daemon share it. The floor's
+ * interface, made by sources.c (listing source files, the source cache),
+ * wiring.c (config sources pointed at the node's files) and merge.c (a
+ * node's build: merge, VirtualHosts, split). */
 #pragma once
 
 #include "diag.h"
@@ -11,7 +14,6 @@
 
 typedef struct BuildOptions {
         const char *output_dir; /* absolute: the node's directory as Envoy sees it */
-        PublishMode mode;
         bool skip_notes; /* leave the files' notes (what got wired where) out of diags */
         /* merge (and so find duplicates among the resources that compiled)
          * even when the node's files have errors; the output is discarded
@@ -49,6 +51,8 @@ bool build_is_source_name(const char *name);
  * once (not once per node) and only again when it changed. */
 typedef struct SourceCache SourceCache;
 
+/* mode: how the node directories are switched, which the config sources
+ * wired into the compiled files name (a watched_directory or not). */
 int source_cache_new(const Schema *schema, PublishMode mode, SourceCache **ret);
 SourceCache *source_cache_free(SourceCache *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SourceCache *, source_cache_free);
@@ -72,10 +76,11 @@ const char *const *source_cache_nodes(const SourceCache *c);
 int build_node_from_cache(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags,
                           NodeOutput *ret);
 
-/* source_cache_refresh() and build_node_from_cache() for one node.
+/* source_cache_refresh() and build_node_from_cache() for one node, with a
+ * cache of its own that wires config sources for mode.
  * Returns 0 and fills ret, -EBADMSG when diags holds errors, -errno on I/O. */
-int build_node(const Schema *schema, const char *source_dir, const char *node_id, const BuildOptions *opts,
-               DiagList *diags, NodeOutput *ret);
+int build_node(const Schema *schema, PublishMode mode, const char *source_dir, const char *node_id,
+               const BuildOptions *opts, DiagList *diags, NodeOutput *ret);
 
 /* Counts refreshes: a node's build made after refresh N is current until
  * its inputs change again. */

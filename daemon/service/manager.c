@@ -958,7 +958,7 @@ typedef struct RebuildTimes {
  * into b. Returns whether it has errors. */
 static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *times) {
         _cleanup_free_ char *dir = xasprintf("%s/%s", m->config->output_dir, ns->id);
-        BuildOptions opts = { .output_dir = dir, .mode = m->config->publish_mode, .skip_notes = true };
+        BuildOptions opts = { .output_dir = dir, .skip_notes = true };
         DiagList d = {};
         NodeOutput out = {}, before = {};
         _cleanup_free_ char *reason = NULL; /* here: the gotos below jump past later declarations */

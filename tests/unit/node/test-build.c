@@ -56,7 +56,7 @@ static void assert_built(int r, const DiagList *d) {
         assert_int_equal(r, 0);
 }
 
-static const BuildOptions opts = { .output_dir = "/run/fsxds/n1", .mode = PUBLISH_MODE_RENAME };
+static const BuildOptions opts = { .output_dir = "/run/fsxds/n1" };
 
 static void test_merge_wire_and_split(void **state) {
         put("common/clusters.yaml",
@@ -75,7 +75,7 @@ static void test_merge_wire_and_split(void **state) {
         put("nodes/n2/other.yaml", "garbage: [\n");
         DiagList d = {};
         NodeOutput o = {};
-        assert_built(build_node(schema, tree, "n1", &opts, &d, &o), &d);
+        assert_built(build_node(schema, PUBLISH_MODE_RENAME, tree, "n1", &opts, &d, &o), &d);
         assert_int_equal(d.n_errors, 0);
         assert_int_equal(o.n, 5);
         assert_string_equal(o.files[0].path, "cds/cds.pb");
@@ -103,8 +103,8 @@ static void test_merge_wire_and_split(void **state) {
 static void test_deterministic(void **state) {
         DiagList d = {};
         NodeOutput a = {}, b = {};
-        assert_built(build_node(schema, tree, "n1", &opts, &d, &a), &d);
-        assert_built(build_node(schema, tree, "n1", &opts, &d, &b), &d);
+        assert_built(build_node(schema, PUBLISH_MODE_RENAME, tree, "n1", &opts, &d, &a), &d);
+        assert_built(build_node(schema, PUBLISH_MODE_RENAME, tree, "n1", &opts, &d, &b), &d);
         assert_int_equal(a.n, b.n);
         for (size_t i = 0; i < a.n; i++) {
                 assert_int_equal(a.files[i].len, b.files[i].len);
@@ -128,8 +128,8 @@ static void test_virtual_host_merge_and_rds_wiring(void **state) {
             "      http_filters: [{name: r, typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]\n");
         DiagList d = {};
         NodeOutput o = {};
-        BuildOptions wd = { .output_dir = "/run/fsxds/n3", .mode = PUBLISH_MODE_WATCHED_DIRECTORY };
-        assert_built(build_node(schema, tree, "n3", &wd, &d, &o), &d);
+        BuildOptions wd = { .output_dir = "/run/fsxds/n3" };
+        assert_built(build_node(schema, PUBLISH_MODE_WATCHED_DIRECTORY, tree, "n3", &wd, &d, &o), &d);
         const NodeFile *rds = find(&o, "rds/rc.pb");
         assert_non_null(rds);
         assert_int_equal(rds->n_resources, 1);
@@ -153,7 +153,7 @@ static void test_errors_block_the_node(void **state) {
         put("nodes/n4/c.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.VirtualHost\nname: nosuch/vh\ndomains: [x]\n");
         DiagList d = {};
         NodeOutput o = {};
-        assert_int_equal(build_node(schema, tree, "n4", &opts, &d, &o), -EBADMSG);
+        assert_int_equal(build_node(schema, PUBLISH_MODE_RENAME, tree, "n4", &opts, &d, &o), -EBADMSG);
         assert_int_equal(o.n, 0);
         assert_int_equal(d.n_errors, 2);
         bool dup = false, vh = false;
@@ -165,7 +165,7 @@ static void test_errors_block_the_node(void **state) {
         assert_true(dup);
         assert_true(vh);
         diag_list_clear(&d);
-        assert_int_equal(build_node(schema, tree, ".bad", &opts, &d, &o), -EBADMSG);
+        assert_int_equal(build_node(schema, PUBLISH_MODE_RENAME, tree, ".bad", &opts, &d, &o), -EBADMSG);
         diag_list_clear(&d);
 }
 
