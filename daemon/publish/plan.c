@@ -10,7 +10,7 @@
 
 #include "hashmap.h"
 #include "nodedir.h"
-#include "plan.h"
+#include "publish-internal.h"
 #include "resource.h"
 #include "wire.h"
 

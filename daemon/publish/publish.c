@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 
 #include "nodedir.h"
-#include "plan.h"
+#include "publish-internal.h"
 
 static const char *const publish_phase_table[_PUBLISH_PHASE_MAX] = {
         [PUBLISH_PHASE_SDS] = "sds",

@@ -7,8 +7,9 @@ file:line, on
   (a) an include of a header from a higher floor (basic < compiler < node <
       publish < service < cli; the generated version.h and descriptor.pb-c.h
       sit below basic) or of a header that is nowhere in daemon/;
-  (b) a circle between modules (a module is x.c + x.h; A -> B when A's .c or
-      .h includes B.h, A != B);
+  (b) a circle between modules (a module is x.c + x.h, and x-internal.h
+      when x's implementation is shared by several .c files; A -> B when a
+      file of A includes a header of B, A != B);
   (c) a C file in daemon/ over 1,000 lines;
   (d) a tests/unit/**/test-*.c that no meson.build of its folder registers,
       or a registered one that does not exist.
@@ -54,6 +55,12 @@ def daemon_files(root):
     return out
 
 
+def module_of(name):
+    """The module a file belongs to: "publish-internal.h" is publish's."""
+    base = os.path.splitext(name)[0]
+    return base[:-len('-internal')] if base.endswith('-internal') else base
+
+
 def check_includes(root, files, errors):
     """(a) and the module graph for (b): {module: {module: [(file, line)]}}."""
     headers = {}  # "x.h" -> floor
@@ -70,7 +77,7 @@ def check_includes(root, files, errors):
     for path, floor in files:
         if floor not in FLOORS:
             continue
-        module = os.path.splitext(os.path.basename(path))[0]
+        module = module_of(os.path.basename(path))
         graph.setdefault(module, {})
         with open(os.path.join(root, path), encoding='utf-8', errors='replace') as f:
             for lineno, line in enumerate(f, 1):
@@ -88,7 +95,7 @@ def check_includes(root, files, errors):
                 if floor_rank(target) > floor_rank(floor):
                     errors.append(f'{path}:{lineno}: error: upward include: "{inc}" is on floor {target}, '
                                   f'above {floor} ({" < ".join(FLOORS)})')
-                dep = os.path.splitext(inc)[0]
+                dep = module_of(inc)
                 if dep != module:
                     graph[module].setdefault(dep, []).append((path, lineno))
     return graph

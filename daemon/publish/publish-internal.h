@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* A NodePlan's insides: what planning (plan.c) decided for each type
+/* The publish module's private header (plan.c and publish.c implement
+ * publish.h). A NodePlan's insides: what planning (plan.c) decided for each type
  * directory, which the phases (publish.c) carry out. Internal to the
  * publish floor. */
 #pragma once
