@@ -5,7 +5,6 @@
  * forget (a node's state and output). */
 #include <dirent.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -14,7 +13,7 @@
 #include "cli.h"
 #include "json.h"
 
-static const char usage_status[] =
+const char usage_status[] =
         "Usage: fsxds status [--config FILE] [--json]\n"
         "\n"
         "Shows what fsxdsd last published, from OUTPUT_DIR/status.json: per\n"
@@ -26,7 +25,7 @@ static const char usage_status[] =
         "      --json          print status.json as it is\n"
         "  -h, --help          show this help\n";
 
-static const char usage_forget[] =
+const char usage_forget[] =
         "Usage: fsxds forget [--config FILE] NODE\n"
         "\n"
         "fsxdsd keeps the output of a node that left the source tree, since its\n"
@@ -39,7 +38,7 @@ static const char usage_forget[] =
         "      --config FILE   the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
         "  -h, --help          show this help\n";
 
-static const char usage_allow_removal[] =
+const char usage_allow_removal[] =
         "Usage: fsxds allow-removal [--config FILE] NODE\n"
         "\n"
         "Lets the next generation of NODE remove more than max_removal of its\n"
@@ -51,7 +50,7 @@ static const char usage_allow_removal[] =
         "      --config FILE   the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
         "  -h, --help          show this help\n";
 
-static const char usage_bootstrap[] =
+const char usage_bootstrap[] =
         "Usage: fsxds bootstrap [--config FILE] [--publish-mode MODE] [--json] --node ID\n"
         "\n"
         "Prints the part of an Envoy bootstrap that points node ID at the files\n"
@@ -235,38 +234,9 @@ static int status_print(const char *file, const Json *root) {
         return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
 }
 
-int cmd_status(int argc, char **argv) {
-        enum { ARG_CONFIG = 0x100, ARG_JSON };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "config", required_argument, NULL, ARG_CONFIG },
-                { "json", no_argument, NULL, ARG_JSON },
-                {},
-        };
-        const char *config_path = NULL;
-        bool json = false;
-        int c;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        fputs(usage_status, stdout);
-                        return EXIT_OK;
-                case ARG_CONFIG:
-                        config_path = optarg;
-                        break;
-                case ARG_JSON:
-                        json = true;
-                        break;
-                default:
-                        fputs(usage_status, stderr);
-                        return EXIT_USAGE;
-                }
-        if (optind != argc) {
-                fprintf(stderr, "fsxds status: unexpected argument \"%s\"\n%s", argv[optind], usage_status);
-                return EXIT_USAGE;
-        }
+int verb_status(int argc, char **argv, const Options *o) {
         _cleanup_(config_freep) Config *config = NULL;
-        if (load_config(config_path, &config) < 0)
+        if (load_config(o->config, &config) < 0)
                 return EXIT_USAGE;
         _cleanup_free_ char *file = path_join(config->output_dir, "status.json");
         _cleanup_free_ char *data = NULL;
@@ -280,7 +250,7 @@ int cmd_status(int argc, char **argv) {
                 fprintf(stderr, "fsxds: cannot read %s: %s\n", file, strerror(-r));
                 return EXIT_USAGE;
         }
-        if (json) {
+        if (o->json) {
                 fwrite(data, 1, len, stdout);
                 return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
         }
@@ -360,50 +330,19 @@ static int remove_node_entry(const char *parent, const char *name) {
         return r < 0 ? r : 1;
 }
 
-/* "COMMAND [--config F] NODE": parses the options, checks the node id and
- * loads the configuration. Returns -1 and sets *ret_exit when the command
- * must stop there (--help, or a usage or I/O error). */
-static int parse_node_command(int argc, char **argv, const char *command, const char *usage, Config **ret_config,
-                              const char **ret_node, int *ret_exit) {
-        enum { ARG_CONFIG = 0x100 };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "config", required_argument, NULL, ARG_CONFIG },
-                {},
-        };
-        const char *config_path = NULL;
-        int c;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        fputs(usage, stdout);
-                        *ret_exit = EXIT_OK;
-                        return -1;
-                case ARG_CONFIG:
-                        config_path = optarg;
-                        break;
-                default:
-                        fputs(usage, stderr);
-                        *ret_exit = EXIT_USAGE;
-                        return -1;
-                }
-        *ret_exit = EXIT_USAGE;
-        if (optind + 1 != argc) {
-                fprintf(stderr, "fsxds %s: expected one node id\n%s", command, usage);
-                return -1;
-        }
-        if (!check_node_id(argv[optind]) || load_config(config_path, ret_config) < 0)
-                return -1;
-        *ret_node = argv[optind];
-        return 0;
+/* The configuration of a verb on one node, after checking the node id.
+ * Prints what went wrong. */
+static int node_command_load(const char *node, const Options *o, Config **ret) {
+        if (!check_node_id(node))
+                return -EINVAL;
+        return load_config(o->config, ret);
 }
 
-int cmd_forget(int argc, char **argv) {
+int verb_forget(int argc, char **argv, const Options *o) {
+        const char *node = argv[0];
         _cleanup_(config_freep) Config *config = NULL;
-        const char *node;
-        int stop;
-        if (parse_node_command(argc, argv, "forget", usage_forget, &config, &node, &stop) < 0)
-                return stop;
+        if (node_command_load(node, o, &config) < 0)
+                return EXIT_USAGE;
         for (size_t i = 0; i < config->n_nodes; i++)
                 if (streq(config->nodes[i], node)) {
                         fprintf(stderr, "fsxds: node %s is listed in nodes: of %s; fsxdsd still builds it, remove it there first\n",
@@ -499,12 +438,11 @@ static int allow_removal_create(const char *state_dir, const char *node, char **
         return 0;
 }
 
-int cmd_allow_removal(int argc, char **argv) {
+int verb_allow_removal(int argc, char **argv, const Options *o) {
+        const char *node = argv[0];
         _cleanup_(config_freep) Config *config = NULL;
-        const char *node;
-        int ret;
-        if (parse_node_command(argc, argv, "allow-removal", usage_allow_removal, &config, &node, &ret) < 0)
-                return ret;
+        if (node_command_load(node, o, &config) < 0)
+                return EXIT_USAGE;
         _cleanup_free_ char *path = NULL;
         int r = allow_removal_create(config->state_dir, node, &path);
         if (r < 0) {
@@ -633,60 +571,18 @@ static void bootstrap_check_inotify(const char *output_dir, const char *node) {
                         node, total, what, limit);
 }
 
-int cmd_bootstrap(int argc, char **argv) {
-        enum { ARG_CONFIG = 0x100, ARG_JSON, ARG_NODE, ARG_PUBLISH_MODE };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "config", required_argument, NULL, ARG_CONFIG },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "node", required_argument, NULL, ARG_NODE },
-                { "publish-mode", required_argument, NULL, ARG_PUBLISH_MODE },
-                {},
-        };
-        const char *config_path = NULL, *node = NULL;
-        bool json = false;
-        PublishMode mode = _PUBLISH_MODE_INVALID;
-        int c;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        fputs(usage_bootstrap, stdout);
-                        return EXIT_OK;
-                case ARG_CONFIG:
-                        config_path = optarg;
-                        break;
-                case ARG_JSON:
-                        json = true;
-                        break;
-                case ARG_NODE:
-                        node = optarg;
-                        break;
-                case ARG_PUBLISH_MODE:
-                        mode = publish_mode_from_string(optarg);
-                        if (mode < 0) {
-                                fprintf(stderr, "fsxds: --publish-mode: expected rename or watched_directory, got \"%s\"\n", optarg);
-                                return EXIT_USAGE;
-                        }
-                        break;
-                default:
-                        fputs(usage_bootstrap, stderr);
-                        return EXIT_USAGE;
-                }
-        if (optind != argc || !node) {
-                fprintf(stderr, "fsxds bootstrap: expected --node ID and no other arguments\n%s", usage_bootstrap);
-                return EXIT_USAGE;
-        }
+int verb_bootstrap(int argc, char **argv, const Options *o) {
+        const char *node = o->node;
         if (!check_node_id(node))
                 return EXIT_USAGE;
         _cleanup_(config_freep) Config *config = NULL;
-        if (load_config(config_path, &config) < 0)
+        if (load_config(o->config, &config) < 0)
                 return EXIT_USAGE;
-        if (mode < 0)
-                mode = config->publish_mode;
+        PublishMode mode = o->publish_mode >= 0 ? o->publish_mode : config->publish_mode;
 
         _cleanup_free_ char *node_dir = path_join(config->output_dir, node);
         Buf b = {};
-        if (json) {
+        if (o->json) {
                 buf_printf(&b, "{\n  \"node\": {\n    \"id\": ");
                 put_quoted(&b, node);
                 buf_printf(&b, "\n  },\n  \"dynamic_resources\": {\n");
@@ -695,9 +591,9 @@ int cmd_bootstrap(int argc, char **argv) {
                 put_quoted(&b, node);
                 buf_printf(&b, "\ndynamic_resources:\n");
         }
-        bootstrap_config_source(&b, json, node_dir, "cds", mode, false);
-        bootstrap_config_source(&b, json, node_dir, "lds", mode, true);
-        if (json)
+        bootstrap_config_source(&b, o->json, node_dir, "cds", mode, false);
+        bootstrap_config_source(&b, o->json, node_dir, "lds", mode, true);
+        if (o->json)
                 buf_printf(&b, "  }\n}\n");
         fwrite(b.data, 1, b.len, stdout);
         buf_free(&b);

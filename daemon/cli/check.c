@@ -2,14 +2,13 @@
 /* check: every diagnostic of a source tree or of files, compiled as fsxdsd
  * or 'fsxds compile' would, grouped by node (the diagnostics several nodes
  * share once, under "common"), as text or one JSON document. */
-#include <getopt.h>
 #include <sys/stat.h>
 
 #include "build.h"
 #include "cli.h"
 #include "hashmap.h"
 
-static const char usage_check[] =
+const char usage_check[] =
         "Usage: fsxds check [--schema DESC] [--json] [--allow-empty] [-v] DIR|FILE...\n"
         "\n"
         "Compiles each argument as fsxdsd or 'fsxds compile' would, writes nothing,\n"
@@ -392,56 +391,19 @@ static void check_print_json(const Check *k, size_t errors, size_t warnings) {
         buf_free(&b);
 }
 
-int cmd_check(int argc, char **argv) {
-        enum { ARG_SCHEMA = 0x100, ARG_JSON, ARG_ALLOW_EMPTY };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "verbose", no_argument, NULL, 'v' },
-                { "schema", required_argument, NULL, ARG_SCHEMA },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "allow-empty", no_argument, NULL, ARG_ALLOW_EMPTY },
-                {},
-        };
-        const char *schema_path = NULL;
-        bool json = false, allow_empty = false;
-        int c;
-        while ((c = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        fputs(usage_check, stdout);
-                        return EXIT_OK;
-                case 'v':
-                        verbose = true;
-                        break;
-                case ARG_SCHEMA:
-                        schema_path = optarg;
-                        break;
-                case ARG_JSON:
-                        json = true;
-                        break;
-                case ARG_ALLOW_EMPTY:
-                        allow_empty = true;
-                        break;
-                default:
-                        fputs(usage_check, stderr);
-                        return EXIT_USAGE;
-                }
-        if (optind >= argc) {
-                fprintf(stderr, "fsxds check: expected a source tree, a directory or a file\n%s", usage_check);
-                return EXIT_USAGE;
-        }
+int verb_check(int argc, char **argv, const Options *o) {
         _cleanup_(schema_freep) Schema *schema = NULL;
-        if (load_schema(schema_path, &schema) < 0)
+        if (load_schema(o->schema, &schema) < 0)
                 return EXIT_USAGE;
-        Check k = { .schema = schema, .allow_empty = allow_empty };
-        for (int i = optind; i < argc; i++)
+        Check k = { .schema = schema, .allow_empty = o->allow_empty };
+        for (int i = 0; i < argc; i++)
                 check_path(&k, argv[i]);
         size_t errors = 0, warnings = 0;
         for (size_t i = 0; i < k.n_groups; i++) {
                 errors += k.groups[i].diags.n_errors;
                 warnings += k.groups[i].diags.n_warnings;
         }
-        if (json)
+        if (o->json)
                 check_print_json(&k, errors, warnings);
         else
                 check_print_text(&k);

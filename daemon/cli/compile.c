@@ -3,7 +3,6 @@
  * tree into its directory as fsxdsd publishes it, and a .pb file back into
  * YAML or JSON. */
 #include <dirent.h>
-#include <getopt.h>
 #include <limits.h>
 #include <sys/stat.h>
 
@@ -11,7 +10,7 @@
 #include "cli.h"
 #include "decode.h"
 
-static const char usage_compile[] =
+const char usage_compile[] =
         "Usage: fsxds compile [--schema DESC] [--allow-empty] FILE -o OUT.pb\n"
         "       fsxds compile [--schema DESC] [--publish-mode MODE] --node ID SRC_DIR -o OUT_DIR\n"
         "\n"
@@ -35,7 +34,7 @@ static const char usage_compile[] =
         "  -v, --verbose           also print notes (config source rewrites)\n"
         "  -h, --help              show this help\n";
 
-static const char usage_decode[] =
+const char usage_decode[] =
         "Usage: fsxds decode [--schema DESC] [--json|--yaml] IN.pb\n"
         "\n"
         "Prints a binary DiscoveryResponse with every Any expanded, in a form\n"
@@ -204,105 +203,24 @@ static int compile_node(const Schema *schema, const char *node, const char *src,
         return ret;
 }
 
-int cmd_compile(int argc, char **argv) {
-        enum { ARG_SCHEMA = 0x100, ARG_NODE, ARG_ALLOW_EMPTY, ARG_PUBLISH_MODE };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "output", required_argument, NULL, 'o' },
-                { "verbose", no_argument, NULL, 'v' },
-                { "schema", required_argument, NULL, ARG_SCHEMA },
-                { "node", required_argument, NULL, ARG_NODE },
-                { "allow-empty", no_argument, NULL, ARG_ALLOW_EMPTY },
-                { "publish-mode", required_argument, NULL, ARG_PUBLISH_MODE },
-                {},
-        };
-        const char *output = NULL, *schema_path = NULL, *node = NULL;
-        bool allow_empty = false;
-        PublishMode mode = PUBLISH_MODE_RENAME;
-        int c;
-        while ((c = getopt_long(argc, argv, "ho:v", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        fputs(usage_compile, stdout);
-                        return EXIT_OK;
-                case 'o':
-                        output = optarg;
-                        break;
-                case 'v':
-                        verbose = true;
-                        break;
-                case ARG_SCHEMA:
-                        schema_path = optarg;
-                        break;
-                case ARG_NODE:
-                        node = optarg;
-                        break;
-                case ARG_ALLOW_EMPTY:
-                        allow_empty = true;
-                        break;
-                case ARG_PUBLISH_MODE:
-                        mode = publish_mode_from_string(optarg);
-                        if (mode < 0) {
-                                fprintf(stderr, "fsxds: --publish-mode: expected rename or watched_directory, got \"%s\"\n", optarg);
-                                return EXIT_USAGE;
-                        }
-                        break;
-                default:
-                        fputs(usage_compile, stderr);
-                        return EXIT_USAGE;
-                }
-        if (optind + 1 != argc || !output) {
-                fprintf(stderr, "fsxds compile: expected one input and -o OUTPUT\n%s", usage_compile);
-                return EXIT_USAGE;
-        }
-        if (node && !node_id_is_valid(node)) {
-                fprintf(stderr, "fsxds: invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')\n", node);
+int verb_compile(int argc, char **argv, const Options *o) {
+        if (o->node && !node_id_is_valid(o->node)) {
+                fprintf(stderr, "fsxds: invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')\n", o->node);
                 return EXIT_USAGE;
         }
         _cleanup_(schema_freep) Schema *schema = NULL;
-        if (load_schema(schema_path, &schema) < 0)
+        if (load_schema(o->schema, &schema) < 0)
                 return EXIT_USAGE;
-        if (node)
-                return compile_node(schema, node, argv[optind], output, mode);
-        return compile_one(schema, argv[optind], output, allow_empty);
+        if (o->node)
+                return compile_node(schema, o->node, argv[0], o->output,
+                                    o->publish_mode >= 0 ? o->publish_mode : PUBLISH_MODE_RENAME);
+        return compile_one(schema, argv[0], o->output, o->allow_empty);
 }
 
-int cmd_decode(int argc, char **argv) {
-        enum { ARG_SCHEMA = 0x100, ARG_JSON, ARG_YAML };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "schema", required_argument, NULL, ARG_SCHEMA },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "yaml", no_argument, NULL, ARG_YAML },
-                {},
-        };
-        const char *schema_path = NULL;
-        DecodeFormat fmt = DECODE_FORMAT_YAML;
-        int c;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        fputs(usage_decode, stdout);
-                        return EXIT_OK;
-                case ARG_SCHEMA:
-                        schema_path = optarg;
-                        break;
-                case ARG_JSON:
-                        fmt = DECODE_FORMAT_JSON;
-                        break;
-                case ARG_YAML:
-                        fmt = DECODE_FORMAT_YAML;
-                        break;
-                default:
-                        fputs(usage_decode, stderr);
-                        return EXIT_USAGE;
-                }
-        if (optind + 1 != argc) {
-                fprintf(stderr, "fsxds decode: expected one input file\n%s", usage_decode);
-                return EXIT_USAGE;
-        }
+int verb_decode(int argc, char **argv, const Options *o) {
+        DecodeFormat fmt = o->json ? DECODE_FORMAT_JSON : DECODE_FORMAT_YAML;
         _cleanup_(schema_freep) Schema *schema = NULL;
-        if (load_schema(schema_path, &schema) < 0)
+        if (load_schema(o->schema, &schema) < 0)
                 return EXIT_USAGE;
         const SchemaMessage *m = schema_message(schema, "envoy.service.discovery.v3.DiscoveryResponse");
         if (!m) {
@@ -311,16 +229,16 @@ int cmd_decode(int argc, char **argv) {
         }
         _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = read_file_bounded(argv[optind], 1u << 30, &data, &len);
+        int r = read_file_bounded(argv[0], 1u << 30, &data, &len);
         if (r < 0) {
-                fprintf(stderr, "fsxds: cannot read %s: %s\n", argv[optind], strerror(-r));
+                fprintf(stderr, "fsxds: cannot read %s: %s\n", argv[0], strerror(-r));
                 return EXIT_USAGE;
         }
         Buf out = {};
         _cleanup_free_ char *error = NULL;
         r = decode_message(schema, m, (const uint8_t *) data, len, fmt, &out, &error);
         if (r < 0) {
-                fprintf(stderr, "%s: error: %s\n", argv[optind], error ? error : strerror(-r));
+                fprintf(stderr, "%s: error: %s\n", argv[0], error ? error : strerror(-r));
                 buf_free(&out);
                 return EXIT_BAD_INPUT;
         }

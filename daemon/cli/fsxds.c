@@ -6,7 +6,12 @@
  * directories, found through its fsxds.yaml; verify checks a node
  * directory or a source tree against its signed MANIFEST, which sign
  * writes for a source tree. Exit codes: 0 success, 1 bad
- * input (diagnostics on stderr), 2 usage or I/O. */
+ * input (diagnostics on stderr), 2 usage or I/O. Here: main, the verb
+ * table, the options parsed for every verb and the helpers verbs share;
+ * the verbs live by group in compile.c, check.c, admin.c and signing.c. */
+#include <getopt.h>
+#include <limits.h>
+
 #include "cli.h"
 #include "version.h"
 
@@ -77,6 +82,187 @@ char *path_join(const char *dir, const char *name) {
         return xasprintf("%s%s%s", dir, endswith(dir, "/") ? "" : "/", name);
 }
 
+/* ---- the verbs ---- */
+
+#define VERB_ANY UINT_MAX
+
+typedef struct Verb {
+        const char *name;
+        unsigned min_args, max_args; /* positional arguments; VERB_ANY: no bound */
+        unsigned options;            /* the VerbOption bits accepted */
+        unsigned required;           /* those that must be given */
+        const char *usage;           /* --help */
+        /* What a wrong number of arguments or a missing required option
+         * earns, before the usage. NULL: the usage alone, after naming the
+         * first argument of a verb that takes none. */
+        const char *args_error;
+        int (*run)(int argc, char **argv, const Options *o);
+} Verb;
+
+static const Verb verbs[] = {
+        { "check", 1, VERB_ANY, OPTION_VERBOSE | OPTION_SCHEMA | OPTION_JSON | OPTION_ALLOW_EMPTY, 0, usage_check,
+          "expected a source tree, a directory or a file", verb_check },
+        { "compile", 1, 1, OPTION_OUTPUT | OPTION_VERBOSE | OPTION_SCHEMA | OPTION_NODE | OPTION_ALLOW_EMPTY | OPTION_PUBLISH_MODE,
+          OPTION_OUTPUT, usage_compile, "expected one input and -o OUTPUT", verb_compile },
+        { "decode", 1, 1, OPTION_SCHEMA | OPTION_JSON | OPTION_YAML, 0, usage_decode, "expected one input file", verb_decode },
+        { "status", 0, 0, OPTION_CONFIG | OPTION_JSON, 0, usage_status, NULL, verb_status },
+        { "forget", 1, 1, OPTION_CONFIG, 0, usage_forget, "expected one node id", verb_forget },
+        { "allow-removal", 1, 1, OPTION_CONFIG, 0, usage_allow_removal, "expected one node id", verb_allow_removal },
+        { "bootstrap", 0, 0, OPTION_CONFIG | OPTION_JSON | OPTION_NODE | OPTION_PUBLISH_MODE, OPTION_NODE, usage_bootstrap,
+          "expected --node ID and no other arguments", verb_bootstrap },
+        { "verify", 1, 1, OPTION_CA, 0, usage_verify, NULL, verb_verify },
+        { "sign", 1, 1, OPTION_KEY | OPTION_CERT | OPTION_CHAIN, OPTION_KEY | OPTION_CERT, usage_sign, NULL, verb_sign },
+};
+
+/* Every option, in the order getopt_long lists them when an abbreviation
+ * is ambiguous. */
+static const struct {
+        VerbOption option;
+        const char *name;
+        int has_arg;
+        char short_name; /* 0: none */
+} option_table[] = {
+        { OPTION_OUTPUT, "output", required_argument, 'o' },
+        { OPTION_VERBOSE, "verbose", no_argument, 'v' },
+        { OPTION_CONFIG, "config", required_argument, 0 },
+        { OPTION_SCHEMA, "schema", required_argument, 0 },
+        { OPTION_NODE, "node", required_argument, 0 },
+        { OPTION_ALLOW_EMPTY, "allow-empty", no_argument, 0 },
+        { OPTION_PUBLISH_MODE, "publish-mode", required_argument, 0 },
+        { OPTION_JSON, "json", no_argument, 0 },
+        { OPTION_YAML, "yaml", no_argument, 0 },
+        { OPTION_CA, "ca", required_argument, 0 },
+        { OPTION_KEY, "key", required_argument, 0 },
+        { OPTION_CERT, "cert", required_argument, 0 },
+        { OPTION_CHAIN, "chain", required_argument, 0 },
+};
+
+/* What getopt_long returns for option_table[i]. */
+static int option_val(size_t i) {
+        return option_table[i].short_name ? option_table[i].short_name : 0x100 + (int) i;
+}
+
+/* The option getopt_long returned c for; 0 for -h and errors. */
+static VerbOption option_from_val(int c) {
+        for (size_t i = 0; i < ELEMENTSOF(option_table); i++)
+                if (option_val(i) == c)
+                        return option_table[i].option;
+        return 0;
+}
+
+/* Parses the options of argv (argv[0] the verb's name) that the verb
+ * accepts; getopt_long leaves the positional arguments at optind. Returns
+ * 1 to run the verb, 0 after --help, -EINVAL after a usage error (printed,
+ * with the verb's usage). */
+static int parse_options(const Verb *verb, int argc, char **argv, Options *ret) {
+        struct option long_options[1 + ELEMENTSOF(option_table) + 1] = {
+                { "help", no_argument, NULL, 'h' },
+        };
+        char short_options[1 + 2 * ELEMENTSOF(option_table) + 1] = "h";
+        size_t n = 1, k = 1;
+        for (size_t i = 0; i < ELEMENTSOF(option_table); i++) {
+                if (!(verb->options & option_table[i].option))
+                        continue;
+                long_options[n++] = (struct option) { option_table[i].name, option_table[i].has_arg, NULL, option_val(i) };
+                if (option_table[i].short_name) {
+                        short_options[k++] = option_table[i].short_name;
+                        if (option_table[i].has_arg == required_argument)
+                                short_options[k++] = ':';
+                }
+        }
+
+        Options o = { .publish_mode = _PUBLISH_MODE_INVALID };
+        int c;
+        while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) >= 0) {
+                VerbOption option = option_from_val(c);
+                o.given |= option;
+                switch (option) {
+                case OPTION_OUTPUT:
+                        o.output = optarg;
+                        break;
+                case OPTION_VERBOSE:
+                        verbose = true;
+                        break;
+                case OPTION_CONFIG:
+                        o.config = optarg;
+                        break;
+                case OPTION_SCHEMA:
+                        o.schema = optarg;
+                        break;
+                case OPTION_NODE:
+                        o.node = optarg;
+                        break;
+                case OPTION_ALLOW_EMPTY:
+                        o.allow_empty = true;
+                        break;
+                case OPTION_PUBLISH_MODE:
+                        o.publish_mode = publish_mode_from_string(optarg);
+                        if (o.publish_mode < 0) {
+                                fprintf(stderr, "fsxds: --publish-mode: expected rename or watched_directory, got \"%s\"\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case OPTION_JSON:
+                        o.json = true;
+                        break;
+                case OPTION_YAML:
+                        o.json = false;
+                        break;
+                case OPTION_CA:
+                        o.ca = optarg;
+                        break;
+                case OPTION_KEY:
+                        o.key = optarg;
+                        break;
+                case OPTION_CERT:
+                        o.cert = optarg;
+                        break;
+                case OPTION_CHAIN:
+                        o.chain = optarg;
+                        break;
+                default:
+                        if (c == 'h') {
+                                fputs(verb->usage, stdout);
+                                return 0;
+                        }
+                        fputs(verb->usage, stderr);
+                        return -EINVAL;
+                }
+        }
+        *ret = o;
+        return 1;
+}
+
+/* Runs the verb argv[1] names with the arguments after it; returns the
+ * exit code. */
+static int dispatch_verb(int argc, char **argv) {
+        const Verb *verb = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(verbs) && !verb; i++)
+                if (streq(verbs[i].name, argv[1]))
+                        verb = &verbs[i];
+        if (!verb) {
+                fprintf(stderr, "fsxds: unknown command \"%s\"\n%s", argv[1], usage_main);
+                return EXIT_USAGE;
+        }
+        argc--;
+        argv++;
+        Options o;
+        int r = parse_options(verb, argc, argv, &o);
+        if (r <= 0)
+                return r < 0 ? EXIT_USAGE : EXIT_OK;
+        unsigned n = (unsigned) (argc - optind);
+        if (n < verb->min_args || n > verb->max_args || (o.given & verb->required) != verb->required) {
+                if (verb->args_error)
+                        fprintf(stderr, "fsxds %s: %s\n%s", verb->name, verb->args_error, verb->usage);
+                else if (verb->max_args == 0)
+                        fprintf(stderr, "fsxds %s: unexpected argument \"%s\"\n%s", verb->name, argv[optind], verb->usage);
+                else
+                        fputs(verb->usage, stderr);
+                return EXIT_USAGE;
+        }
+        return verb->run((int) n, argv + optind, &o);
+}
+
 int main(int argc, char **argv) {
         if (argc < 2) {
                 fputs(usage_main, stderr);
@@ -91,24 +277,5 @@ int main(int argc, char **argv) {
                 printf("fsxds %s\n", FSXDS_VERSION);
                 return EXIT_OK;
         }
-        if (streq(cmd, "check"))
-                return cmd_check(argc - 1, argv + 1);
-        if (streq(cmd, "compile"))
-                return cmd_compile(argc - 1, argv + 1);
-        if (streq(cmd, "decode"))
-                return cmd_decode(argc - 1, argv + 1);
-        if (streq(cmd, "status"))
-                return cmd_status(argc - 1, argv + 1);
-        if (streq(cmd, "forget"))
-                return cmd_forget(argc - 1, argv + 1);
-        if (streq(cmd, "allow-removal"))
-                return cmd_allow_removal(argc - 1, argv + 1);
-        if (streq(cmd, "bootstrap"))
-                return cmd_bootstrap(argc - 1, argv + 1);
-        if (streq(cmd, "verify"))
-                return cmd_verify(argc - 1, argv + 1);
-        if (streq(cmd, "sign"))
-                return cmd_sign(argc - 1, argv + 1);
-        fprintf(stderr, "fsxds: unknown command \"%s\"\n%s", cmd, usage_main);
-        return EXIT_USAGE;
+        return dispatch_verb(argc, argv);
 }

@@ -2,7 +2,6 @@
 /* sign and verify: a source tree's signed MANIFEST written, and a node
  * directory or a source tree checked against its signed MANIFEST. */
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -11,7 +10,7 @@
 #include "manifest.h"
 #include "sign.h"
 
-static const char usage_verify[] =
+const char usage_verify[] =
         "Usage: fsxds verify [--ca CA.pem] DIR\n"
         "\n"
         "Checks DIR, a node directory fsxdsd published or a source tree signed\n"
@@ -35,7 +34,7 @@ static const char usage_verify[] =
         "Exit status: 0 when everything holds, 1 when something does not, 2 on\n"
         "usage errors or when DIR cannot be read.\n";
 
-static const char usage_sign[] =
+const char usage_sign[] =
         "Usage: fsxds sign --key KEY --cert CERT [--chain CHAIN] SRC_DIR\n"
         "\n"
         "Writes SRC_DIR/MANIFEST, canonical JSON listing every source file fsxdsd\n"
@@ -117,32 +116,8 @@ static int verify_once(const char *dir, const char *ca, VerifyProblems *v, char 
         return r;
 }
 
-int cmd_verify(int argc, char **argv) {
-        enum { ARG_CA = 0x100 };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "ca", required_argument, NULL, ARG_CA },
-                {},
-        };
-        const char *ca = NULL;
-        int c;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        fputs(usage_verify, stdout);
-                        return EXIT_OK;
-                case ARG_CA:
-                        ca = optarg;
-                        break;
-                default:
-                        fputs(usage_verify, stderr);
-                        return EXIT_USAGE;
-                }
-        if (optind + 1 != argc) {
-                fputs(usage_verify, stderr);
-                return EXIT_USAGE;
-        }
-        const char *dir = argv[optind];
+int verb_verify(int argc, char **argv, const Options *o) {
+        const char *dir = argv[0], *ca = o->ca;
         struct stat st;
         if (stat(dir, &st) < 0) {
                 fprintf(stderr, "fsxds: %s: %m\n", dir);
@@ -200,43 +175,11 @@ static void sign_problem(void *userdata, const char *path, const char *message) 
         s->failed = true;
 }
 
-int cmd_sign(int argc, char **argv) {
-        enum { ARG_KEY = 0x100, ARG_CERT, ARG_CHAIN };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "key", required_argument, NULL, ARG_KEY },
-                { "cert", required_argument, NULL, ARG_CERT },
-                { "chain", required_argument, NULL, ARG_CHAIN },
-                {},
-        };
-        const char *key = NULL, *cert = NULL, *chain = NULL;
-        int c;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        fputs(usage_sign, stdout);
-                        return EXIT_OK;
-                case ARG_KEY:
-                        key = optarg;
-                        break;
-                case ARG_CERT:
-                        cert = optarg;
-                        break;
-                case ARG_CHAIN:
-                        chain = optarg;
-                        break;
-                default:
-                        fputs(usage_sign, stderr);
-                        return EXIT_USAGE;
-                }
-        if (optind + 1 != argc || !key || !cert) {
-                fputs(usage_sign, stderr);
-                return EXIT_USAGE;
-        }
-        const char *dir = argv[optind];
+int verb_sign(int argc, char **argv, const Options *o) {
+        const char *dir = argv[0];
         _cleanup_free_ char *error = NULL;
         _cleanup_(signer_freep) Signer *signer = NULL;
-        int r = signer_load(key, cert, chain, &error, &signer);
+        int r = signer_load(o->key, o->cert, o->chain, &error, &signer);
         if (r < 0) {
                 fprintf(stderr, "fsxds: %s\n", error ? error : strerror(-r));
                 return r == -EBADMSG ? EXIT_BAD_INPUT : EXIT_USAGE;
