@@ -3,6 +3,7 @@
  * its fsxds.yaml: status (status.json as a table), bootstrap (the part of
  * an Envoy bootstrap pointing a node at its files), allow-removal and
  * forget (a node's state and output). */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -66,7 +67,38 @@ const char usage_bootstrap[] =
         "      --json              print JSON\n"
         "  -h, --help              show this help\n";
 
-static const char *const node_type_dirs[] = { "rds", "eds", "sds", "srds", "rtds" };
+/* The types whose files an Envoy subscribes to by path one by one, beyond
+ * the two its bootstrap names (LDS, CDS), in the order the inotify warning
+ * counts them. */
+static const ResourceType subscription_types[] = {
+        RESOURCE_ROUTE_CONFIGURATION, RESOURCE_CLUSTER_LOAD_ASSIGNMENT, RESOURCE_SECRET,
+        RESOURCE_SCOPED_ROUTE_CONFIGURATION, RESOURCE_RUNTIME,
+};
+
+/* ---- what the daemon writes, read and written here until the CLI uses
+ * publish/status.h and publish/statedir.h: STATE_DIR's layout and
+ * OUTPUT_DIR/status.json ---- */
+
+/* STATE_DIR/allow-removal/NODE: a node's next generation may remove more
+ * than max_removal */
+#define STATE_ALLOW_REMOVAL_DIR "allow-removal"
+/* STATE_DIR/nodes/NODE/: a node's last good generation */
+#define STATE_NODES_DIR "nodes"
+
+static char *state_allow_removal_dir(const char *state_dir) {
+        return path_join(state_dir, STATE_ALLOW_REMOVAL_DIR);
+}
+
+static char *state_nodes_dir(const char *state_dir) {
+        return path_join(state_dir, STATE_NODES_DIR);
+}
+
+/* what status.json may weigh */
+#define STATUS_MAX_SIZE (64u << 20)
+
+static char *status_file_path(const char *output_dir) {
+        return path_join(output_dir, "status.json");
+}
 
 static bool check_node_id(const char *node) {
         if (node_id_is_valid(node))
@@ -74,9 +106,6 @@ static bool check_node_id(const char *node) {
         fprintf(stderr, "fsxds: invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')\n", node);
         return false;
 }
-
-/* what status.json may weigh */
-#define STATUS_MAX_SIZE (64u << 20)
 
 /* Local time as "2024-11-26 06:26:40". */
 static void format_time_usec(int64_t usec, char ret[32]) {
@@ -238,7 +267,7 @@ int verb_status(int argc, char **argv, const Options *o) {
         _cleanup_(config_freep) Config *config = NULL;
         if (load_config(o->config, &config) < 0)
                 return EXIT_USAGE;
-        _cleanup_free_ char *file = path_join(config->output_dir, "status.json");
+        _cleanup_free_ char *file = status_file_path(config->output_dir);
         _cleanup_free_ char *data = NULL;
         size_t len;
         int r = read_file_bounded(file, STATUS_MAX_SIZE, &data, &len);
@@ -361,8 +390,8 @@ int verb_forget(int argc, char **argv, const Options *o) {
                 return EXIT_USAGE;
         }
 
-        _cleanup_free_ char *state_nodes = path_join(config->state_dir, "nodes");
-        _cleanup_free_ char *allow = path_join(config->state_dir, "allow-removal");
+        _cleanup_free_ char *state_nodes = state_nodes_dir(config->state_dir);
+        _cleanup_free_ char *allow = state_allow_removal_dir(config->state_dir);
         const char *const parents[] = { config->output_dir, state_nodes, allow };
         int ret = EXIT_OK;
         size_t removed = 0;
@@ -402,12 +431,12 @@ static int allow_removal_create(const char *state_dir, const char *node, char **
         if (fstat(state_fd, &st) < 0)
                 return -errno;
         bool chown_to_state = geteuid() == 0 && st.st_uid != 0;
-        if (mkdirat(state_fd, "allow-removal", 0750) == 0) {
-                if (chown_to_state && fchownat(state_fd, "allow-removal", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        if (mkdirat(state_fd, STATE_ALLOW_REMOVAL_DIR, 0750) == 0) {
+                if (chown_to_state && fchownat(state_fd, STATE_ALLOW_REMOVAL_DIR, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
                         return -errno;
         } else if (errno != EEXIST)
                 return -errno;
-        _cleanup_close_ int dir_fd = openat(state_fd, "allow-removal", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int dir_fd = openat(state_fd, STATE_ALLOW_REMOVAL_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dir_fd < 0)
                 return -errno;
 
@@ -433,7 +462,7 @@ static int allow_removal_create(const char *state_dir, const char *node, char **
                 (void) unlinkat(dir_fd, tmp, 0);
                 return r;
         }
-        _cleanup_free_ char *dir = path_join(state_dir, "allow-removal");
+        _cleanup_free_ char *dir = state_allow_removal_dir(state_dir);
         *ret_path = path_join(dir, node);
         return 0;
 }
@@ -446,7 +475,7 @@ int verb_allow_removal(int argc, char **argv, const Options *o) {
         _cleanup_free_ char *path = NULL;
         int r = allow_removal_create(config->state_dir, node, &path);
         if (r < 0) {
-                fprintf(stderr, "fsxds: cannot create %s/allow-removal/%s: %s\n", config->state_dir, node, strerror(-r));
+                fprintf(stderr, "fsxds: cannot create %s/" STATE_ALLOW_REMOVAL_DIR "/%s: %s\n", config->state_dir, node, strerror(-r));
                 return EXIT_USAGE;
         }
         printf("created %s: the next generation of node %s may remove more than %g%% of its listeners or clusters\n",
@@ -470,9 +499,14 @@ static void put_quoted(Buf *b, const char *s) {
         buf_putc(b, '"');
 }
 
-static void bootstrap_config_source(Buf *b, bool json, const char *node_dir, const char *type, PublishMode mode, bool last) {
+/* The config source of a type the bootstrap names, whose resources share
+ * one file (file, relative to the node directory). */
+static void bootstrap_config_source(Buf *b, bool json, const char *node_dir, ResourceType t, const char *file_in_node,
+                                    PublishMode mode, bool last) {
+        assert(resource_type_is_sotw(t));
+        const char *type = resource_type_dir(t);
         _cleanup_free_ char *dir = path_join(node_dir, type);
-        _cleanup_free_ char *file = xasprintf("%s/%s.pb", dir, type);
+        _cleanup_free_ char *file = path_join(node_dir, file_in_node);
         bool watched = mode == PUBLISH_MODE_WATCHED_DIRECTORY;
         if (json) {
                 buf_printf(b, "    \"%s_config\": {\n", type);
@@ -551,15 +585,16 @@ static void bootstrap_check_inotify(const char *output_dir, const char *node) {
         unsigned long long total = 2;
         Buf parts = {};
         buf_printf(&parts, "2");
-        for (size_t i = 0; i < ELEMENTSOF(node_type_dirs); i++) {
-                int n = count_pb_files(node_fd, node_type_dirs[i]);
+        for (size_t i = 0; i < ELEMENTSOF(subscription_types); i++) {
+                const char *type = resource_type_dir(subscription_types[i]);
+                int n = count_pb_files(node_fd, type);
                 if (n < 0) {
-                        fprintf(stderr, "fsxds: cannot count the files in %s/%s: %s\n", node_dir, node_type_dirs[i], strerror(-n));
+                        fprintf(stderr, "fsxds: cannot count the files in %s/%s: %s\n", node_dir, type, strerror(-n));
                         buf_free(&parts);
                         return;
                 }
                 if (n > 0)
-                        buf_printf(&parts, " + %d %s", n, node_type_dirs[i]);
+                        buf_printf(&parts, " + %d %s", n, type);
                 total += (unsigned) n;
         }
         _cleanup_free_ char *what = buf_steal_str(&parts);
@@ -591,8 +626,8 @@ int verb_bootstrap(int argc, char **argv, const Options *o) {
                 put_quoted(&b, node);
                 buf_printf(&b, "\ndynamic_resources:\n");
         }
-        bootstrap_config_source(&b, o->json, node_dir, "cds", mode, false);
-        bootstrap_config_source(&b, o->json, node_dir, "lds", mode, true);
+        bootstrap_config_source(&b, o->json, node_dir, RESOURCE_CLUSTER, LAYOUT_CDS_FILE, mode, false);
+        bootstrap_config_source(&b, o->json, node_dir, RESOURCE_LISTENER, LAYOUT_LDS_FILE, mode, true);
         if (o->json)
                 buf_printf(&b, "  }\n}\n");
         fwrite(b.data, 1, b.len, stdout);
