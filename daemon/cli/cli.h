@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/* What the files of fsxds share: the exit codes, the options every verb
+ * may take, the verbs, and the helpers several verbs use (diagnostics, the
+ * schema, the configuration, paths). */
+#pragma once
+
+#include "compile.h"
+#include "config.h"
+#include "schema.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_BAD_INPUT = 1,
+        EXIT_USAGE = 2,
+};
+
+/* The options a verb may accept (besides -h, --help, which all do), as
+ * bits of Verb.options and Options.given. */
+typedef enum VerbOption {
+        OPTION_OUTPUT = 1u << 0,       /* -o, --output PATH */
+        OPTION_VERBOSE = 1u << 1,      /* -v, --verbose */
+        OPTION_CONFIG = 1u << 2,       /* --config FILE */
+        OPTION_SCHEMA = 1u << 3,       /* --schema DESC */
+        OPTION_NODE = 1u << 4,         /* --node ID */
+        OPTION_ALLOW_EMPTY = 1u << 5,  /* --allow-empty */
+        OPTION_PUBLISH_MODE = 1u << 6, /* --publish-mode MODE */
+        OPTION_JSON = 1u << 7,         /* --json */
+        OPTION_YAML = 1u << 8,         /* --yaml */
+        OPTION_CA = 1u << 9,           /* --ca FILE */
+        OPTION_KEY = 1u << 10,         /* --key FILE */
+        OPTION_CERT = 1u << 11,        /* --cert FILE */
+        OPTION_CHAIN = 1u << 12,       /* --chain FILE */
+} VerbOption;
+
+/* The options given to a verb; NULL, false or _PUBLISH_MODE_INVALID for
+ * those that were not. */
+typedef struct Options {
+        unsigned given; /* VerbOption bits */
+        const char *output;
+        const char *config;
+        const char *schema;
+        const char *node;
+        const char *ca;
+        const char *key;
+        const char *cert;
+        const char *chain;
+        PublishMode publish_mode;
+        bool allow_empty;
+        bool json; /* --json; a later --yaml clears it */
+} Options;
+
+/* -v: notes are printed too */
+extern bool verbose;
+
+void print_diags(const DiagList *d);
+int load_schema(const char *path, Schema **ret);
+int load_config(const char *path, Config **ret);
+char *path_join(const char *dir, const char *name);
+
+/* Each verb runs with its options parsed and its number of positional
+ * arguments checked: argv holds those arguments only (argc of them). It
+ * returns the exit code. */
+
+/* compile.c */
+extern const char usage_compile[];
+extern const char usage_decode[];
+void check_one_response(const char *file, int r, const CompileResult *cr, bool allow_empty, DiagList *diags);
+int verb_compile(int argc, char **argv, const Options *o);
+int verb_decode(int argc, char **argv, const Options *o);
+
+/* check.c */
+extern const char usage_check[];
+int verb_check(int argc, char **argv, const Options *o);
+
+/* admin.c */
+extern const char usage_status[];
+extern const char usage_forget[];
+extern const char usage_allow_removal[];
+extern const char usage_bootstrap[];
+int verb_status(int argc, char **argv, const Options *o);
+int verb_forget(int argc, char **argv, const Options *o);
+int verb_allow_removal(int argc, char **argv, const Options *o);
+int verb_bootstrap(int argc, char **argv, const Options *o);
+
+/* signing.c */
+extern const char usage_verify[];
+extern const char usage_sign[];
+int verb_verify(int argc, char **argv, const Options *o);
+int verb_sign(int argc, char **argv, const Options *o);
