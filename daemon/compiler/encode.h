@@ -41,9 +41,3 @@ size_t encoder_path_push_field(Encoder *e, const char *name);
 size_t encoder_path_push_index(Encoder *e, size_t i);
 size_t encoder_path_push_key(Encoder *e, const char *key);
 void encoder_path_pop(Encoder *e, size_t saved);
-
-/* Shared value parsers (also used by the decoder's tests and the config). */
-bool parse_duration(const char *s, int64_t *ret_seconds, int32_t *ret_nanos);
-bool parse_timestamp(const char *s, int64_t *ret_seconds, int32_t *ret_nanos);
-/* Decodes standard or URL-safe base64, padding optional. */
-bool base64_decode(const char *s, size_t len, Buf *out);

@@ -2,7 +2,7 @@
 /* Parses fsxds.yaml: exactly the documented keys, each with its type, every
  * problem a diagnostic at the user's line. */
 #include "config.h"
-#include "encode.h"
+#include "value.h"
 #include "yamltree.h"
 
 static const char *const watch_backend_table[_WATCH_BACKEND_MAX] = {

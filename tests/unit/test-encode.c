@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "encode.h"
+#include "value.h"
 
 static Schema *schema;
 
