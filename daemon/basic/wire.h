@@ -171,8 +171,8 @@ bad:
         return false;
 }
 
-/* The next value of a packed field of wire type wt. */
-static inline bool unpack_next(WireReader *p, int wt, uint64_t *ret) {
+/* The next value of a packed field whose elements have wire type wt. */
+static inline bool wire_next_packed(WireReader *p, int wt, uint64_t *ret) {
         if (p->p >= p->end)
                 return false;
         if (wt == WIRE_VARINT)

@@ -18,8 +18,8 @@ const char *rule_kind_to_string(RuleKind k) {
         return k > 0 && k < _RULE_KIND_MAX ? rule_kind_table[k] : NULL;
 }
 
-/* The protobuf type of a numeric rule kind's values. */
-SchemaType numeric_type(RuleKind k) {
+/* The protobuf type of a numeric rule kind's values; 0 for other kinds. */
+SchemaType rule_kind_numeric_type(RuleKind k) {
         static const SchemaType t[] = {
                 [RULE_FLOAT] = SCHEMA_TYPE_FLOAT,       [RULE_DOUBLE] = SCHEMA_TYPE_DOUBLE,
                 [RULE_INT32] = SCHEMA_TYPE_INT32,       [RULE_INT64] = SCHEMA_TYPE_INT64,
@@ -32,7 +32,7 @@ SchemaType numeric_type(RuleKind k) {
 }
 
 /* A scalar of type t from its wire form (a varint, or fixed bits in value). */
-long double number_of(SchemaType t, uint64_t v) {
+long double schema_type_number(SchemaType t, uint64_t v) {
         switch (t) {
         case SCHEMA_TYPE_FLOAT: {
                 uint32_t u = (uint32_t) v;
@@ -68,14 +68,14 @@ long double number_of(SchemaType t, uint64_t v) {
 static void numbers_add(long double **items, size_t *n, SchemaType t, const WireField *f) {
         if (f->wire_type != WIRE_LEN) {
                 *items = xrealloc(*items, (*n + 1) * sizeof(long double));
-                (*items)[(*n)++] = number_of(t, f->value);
+                (*items)[(*n)++] = schema_type_number(t, f->value);
                 return;
         }
         WireReader rd = { f->data, f->data + f->len };
         uint64_t v;
-        while (unpack_next(&rd, schema_type_wire_type(t), &v)) {
+        while (wire_next_packed(&rd, schema_type_wire_type(t), &v)) {
                 *items = xrealloc(*items, (*n + 1) * sizeof(long double));
-                (*items)[(*n)++] = number_of(t, v);
+                (*items)[(*n)++] = schema_type_number(t, v);
         }
 }
 
@@ -117,7 +117,7 @@ static int parse_sub_rules(const WireField *f, SchemaRules **ret, unsigned depth
 
 static void parse_numeric(SchemaRules *r, SchemaType t, const WireField *g) {
         bool scalar = g->wire_type != WIRE_LEN;
-        long double v = scalar ? number_of(t, g->value) : 0;
+        long double v = scalar ? schema_type_number(t, g->value) : 0;
         switch (g->number) {
         case 1: r->has_const = scalar, r->v_const = v; break;
         case 2: r->has_lt = scalar, r->lt = v; break;
@@ -170,8 +170,8 @@ static int parse_kind(SchemaRules *r, RuleKind kind, const WireField *f, unsigne
         WireField g = {};
         int ret = 0;
         while (ret >= 0 && wire_next(&rd, &g)) {
-                if (numeric_type(kind)) {
-                        parse_numeric(r, numeric_type(kind), &g);
+                if (rule_kind_numeric_type(kind)) {
+                        parse_numeric(r, rule_kind_numeric_type(kind), &g);
                         continue;
                 }
                 switch (kind) {

@@ -69,7 +69,7 @@ typedef struct SchemaField {
         const SchemaEnum *enumeration; /* TYPE_ENUM */
         const SchemaMessage *parent;
         const void *descriptor; /* the protobuf-c FieldDescriptorProto, for options */
-        const struct SchemaRules *rules; /* (validate.rules), NULL when none (validate.h) */
+        const struct SchemaRules *rules; /* (validate.rules), NULL when none (below) */
 } SchemaField;
 
 struct SchemaMessage {
@@ -213,7 +213,7 @@ int schema_rules_parse(const uint8_t *data, size_t len, SchemaRules **ret);
 SchemaRules *schema_rules_free(SchemaRules *r);
 /* "uint32", "string", ...: the middle of a rule's name ("validate.uint32.lte") */
 const char *rule_kind_to_string(RuleKind k);
-/* The protobuf type of a numeric rule kind's values. */
-SchemaType numeric_type(RuleKind k);
+/* The protobuf type of a numeric rule kind's values; 0 for other kinds. */
+SchemaType rule_kind_numeric_type(RuleKind k);
 /* A scalar of type t from its wire form (a varint, or fixed bits in value). */
-long double number_of(SchemaType t, uint64_t v);
+long double schema_type_number(SchemaType t, uint64_t v);

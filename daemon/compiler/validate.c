@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* protoc-gen-validate rules: parsed from the descriptor set's options,
+/* protoc-gen-validate rules (parsed with the schema, schema-rules.c)
  * checked on what the encoder wrote. */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -12,8 +12,6 @@
 static bool is_float_type(SchemaType t) {
         return t == SCHEMA_TYPE_FLOAT || t == SCHEMA_TYPE_DOUBLE;
 }
-
-/* ---- checking ---- */
 
 static void fmt_number(char *buf, size_t n, long double v, bool integer) {
         if (integer && v < 0)
@@ -425,7 +423,7 @@ static void check_value(Encoder *e, const SchemaRules *r, const SchemaField *f, 
                         rule_error(e, at, r->kind, "const", "must be %s", r->v_const != 0 ? "true" : "false");
                 return;
         }
-        long double v = number_of(type, raw);
+        long double v = schema_type_number(type, raw);
         if (r->kind == RULE_ENUM) {
                 if (r->enum_defined_only && f->enumeration && !schema_enum_name(f->enumeration, (int32_t) v))
                         rule_error(e, at, r->kind, "defined_only", "%d is not a value of %s", (int32_t) v,
@@ -433,7 +431,7 @@ static void check_value(Encoder *e, const SchemaRules *r, const SchemaField *f, 
                 check_range(e, r, at, v, true);
                 return;
         }
-        if (numeric_type(r->kind))
+        if (rule_kind_numeric_type(r->kind))
                 check_range(e, r, at, v, !is_float_type(type));
 }
 
@@ -454,7 +452,7 @@ static size_t collect_values(const SchemaField *f, const uint8_t *enc, size_t le
                         /* packed */
                         WireReader p = { w.data, w.data + w.len };
                         uint64_t v;
-                        while (unpack_next(&p, wt, &v)) {
+                        while (wire_next_packed(&p, wt, &v)) {
                                 items = xrealloc(items, (n + 1) * sizeof(WireField));
                                 items[n++] = (WireField) { .number = w.number, .wire_type = wt, .value = v };
                         }
