@@ -1,40 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-/* Value parsers: durations, timestamps and base64 (the integer parsers
- * are inline in value.h, on the encoder's per-scalar path). */
+/* Scalar values from their text: durations, RFC 3339 timestamps and
+ * base64 (the integer parsers are inline in value.h, on the encoder's
+ * per-scalar path). */
 #include "value.h"
 
-bool parse_duration(const char *s, int64_t *ret_seconds, int32_t *ret_nanos) {
+int value_parse_duration(const char *s, int64_t *ret_seconds, int32_t *ret_nanos) {
         bool neg = false;
         const char *p = s;
         if (*p == '-')
                 neg = true, p++;
         if (!(*p >= '0' && *p <= '9'))
-                return false;
+                return -EINVAL;
         uint64_t secs = 0;
         for (; *p >= '0' && *p <= '9'; p++) {
                 secs = secs * 10 + (uint64_t) (*p - '0');
                 if (secs > 315576000000ULL)
-                        return false;
+                        return -ERANGE;
         }
         uint32_t nanos = 0;
         if (*p == '.') {
                 p++;
                 unsigned digits = 0;
                 if (!(*p >= '0' && *p <= '9'))
-                        return false;
+                        return -EINVAL;
                 for (; *p >= '0' && *p <= '9'; p++) {
                         if (++digits > 9)
-                                return false;
+                                return -EINVAL;
                         nanos = nanos * 10 + (uint32_t) (*p - '0');
                 }
                 for (; digits < 9; digits++)
                         nanos *= 10;
         }
         if (!streq(p, "s"))
-                return false;
+                return -EINVAL;
         *ret_seconds = neg ? -(int64_t) secs : (int64_t) secs;
         *ret_nanos = neg ? -(int32_t) nanos : (int32_t) nanos;
-        return true;
+        return 0;
 }
 
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
@@ -59,30 +60,30 @@ static bool take_digits(const char **p, unsigned n, unsigned *ret) {
         return true;
 }
 
-bool parse_timestamp(const char *s, int64_t *ret_seconds, int32_t *ret_nanos) {
+int value_parse_timestamp(const char *s, int64_t *ret_seconds, int32_t *ret_nanos) {
         /* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
         unsigned Y, M, D, h, m, sec, oh = 0, om = 0;
         const char *p = s;
         if (!take_digits(&p, 4, &Y) || *p++ != '-' || !take_digits(&p, 2, &M) || *p++ != '-' ||
             !take_digits(&p, 2, &D) || (*p != 'T' && *p != 't') || !++p || !take_digits(&p, 2, &h) ||
             *p++ != ':' || !take_digits(&p, 2, &m) || *p++ != ':' || !take_digits(&p, 2, &sec))
-                return false;
+                return -EINVAL;
         static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
         if (Y < 1 || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 59)
-                return false;
+                return -EINVAL;
         if (M == 2 && D == 29 && !((Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0))
-                return false;
+                return -EINVAL;
         uint32_t nanos = 0;
         if (*p == '.') {
                 p++;
                 unsigned digits = 0;
                 for (; *p >= '0' && *p <= '9'; p++) {
                         if (++digits > 9)
-                                return false;
+                                return -EINVAL;
                         nanos = nanos * 10 + (uint32_t) (*p - '0');
                 }
                 if (digits == 0)
-                        return false;
+                        return -EINVAL;
                 for (; digits < 9; digits++)
                         nanos *= 10;
         }
@@ -92,19 +93,20 @@ bool parse_timestamp(const char *s, int64_t *ret_seconds, int32_t *ret_nanos) {
         else if (*p == '+' || *p == '-') {
                 sign = *p++ == '+' ? 1 : -1;
                 if (!take_digits(&p, 2, &oh) || *p++ != ':' || !take_digits(&p, 2, &om) || oh > 23 || om > 59)
-                        return false;
+                        return -EINVAL;
         } else
-                return false;
+                return -EINVAL;
         if (*p)
-                return false;
+                return -EINVAL;
         int64_t t = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec;
         t -= sign * (int64_t) (oh * 3600 + om * 60);
         *ret_seconds = t;
         *ret_nanos = (int32_t) nanos;
-        return true;
+        return 0;
 }
 
-bool base64_decode(const char *s, size_t len, Buf *out) {
+int value_base64_decode(const char *s, size_t len, Buf *out) {
+        size_t start = out->len;
         uint32_t acc = 0;
         unsigned bits = 0;
         size_t i = 0, pad = 0;
@@ -124,7 +126,7 @@ bool base64_decode(const char *s, size_t len, Buf *out) {
                 else if (c == '=')
                         break;
                 else
-                        return false;
+                        goto bad;
                 acc = (acc << 6) | v;
                 bits += 6;
                 if (bits >= 8) {
@@ -134,8 +136,11 @@ bool base64_decode(const char *s, size_t len, Buf *out) {
         }
         for (; i < len; i++, pad++)
                 if (s[i] != '=')
-                        return false;
+                        goto bad;
         if (pad > 2 || bits >= 6)
-                return false;
-        return true;
+                goto bad;
+        return 0;
+bad:
+        out->len = start;
+        return -EINVAL;
 }

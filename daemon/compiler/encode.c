@@ -121,9 +121,9 @@ static bool node_to_int(Encoder *e, SchemaType t, const YamlNode *v, uint64_t *r
         uint64_t mag = 0;
         bool ok = false;
         if (v->kind == YAML_KIND_INT)
-                ok = parse_int_text(v->str, &neg, &mag);
+                ok = value_parse_int(v->str, &neg, &mag) >= 0;
         else if (v->kind == YAML_KIND_STRING && v->quoted)
-                ok = parse_decimal_string(v->str, &neg, &mag);
+                ok = value_parse_decimal(v->str, &neg, &mag) >= 0;
         else if (v->kind == YAML_KIND_FLOAT) {
                 double d = strtod(v->str, NULL);
                 if (isfinite(d) && d == floor(d) && fabs(d) < 1.8446744073709552e19) {
@@ -159,7 +159,7 @@ static bool node_to_double(Encoder *e, SchemaType t, const YamlNode *v, double *
         } else if (v->kind == YAML_KIND_INT) {
                 bool neg;
                 uint64_t mag;
-                if (!parse_int_text(v->str, &neg, &mag))
+                if (value_parse_int(v->str, &neg, &mag) < 0)
                         goto bad;
                 d = neg ? -(double) mag : (double) mag;
         } else if (v->kind == YAML_KIND_STRING && v->quoted) {
@@ -221,7 +221,7 @@ static bool node_to_string(Encoder *e, const YamlNode *v, const char **ret, size
                 /* Envoy's YAML loader turns integers beyond int32 into decimal strings */
                 bool neg;
                 uint64_t mag;
-                if (parse_int_text(v->str, &neg, &mag) && (neg ? mag > (uint64_t) INT32_MAX + 1 : mag > INT32_MAX)) {
+                if (value_parse_int(v->str, &neg, &mag) >= 0 && (neg ? mag > (uint64_t) INT32_MAX + 1 : mag > INT32_MAX)) {
                         *ret_owned = xasprintf("%s%" PRIu64, neg ? "-" : "", mag);
                         *ret = *ret_owned;
                         *ret_len = strlen(*ret_owned);
@@ -360,7 +360,7 @@ static bool put_scalar(Encoder *e, SchemaType t, const SchemaEnum *en, const Yam
                         return false;
                 }
                 Buf raw = {};
-                if (!base64_decode(v->str, v->n, &raw)) {
+                if (value_base64_decode(v->str, v->n, &raw) < 0) {
                         buf_free(&raw);
                         enc_error(e, v, "invalid base64 in bytes field");
                         return false;
@@ -766,7 +766,7 @@ static void encode_value(Encoder *e, const YamlNode *v, Buf *out) {
         case YAML_KIND_INT: {
                 bool neg;
                 uint64_t mag;
-                if (parse_int_text(v->str, &neg, &mag) &&
+                if (value_parse_int(v->str, &neg, &mag) >= 0 &&
                     (neg ? mag > (uint64_t) INT32_MAX + 1 : mag > INT32_MAX)) {
                         _cleanup_free_ char *s = xasprintf("%s%" PRIu64, neg ? "-" : "", mag);
                         wire_put_bytes(out, 3, s, strlen(s));
@@ -847,7 +847,8 @@ static void encode_special(Encoder *e, const SchemaMessage *m, const YamlNode *v
                 bool dur = m->well_known == SCHEMA_WK_DURATION;
                 int64_t s;
                 int32_t ns;
-                if (v->kind != YAML_KIND_STRING || !(dur ? parse_duration(v->str, &s, &ns) : parse_timestamp(v->str, &s, &ns))) {
+                if (v->kind != YAML_KIND_STRING ||
+                    (dur ? value_parse_duration(v->str, &s, &ns) : value_parse_timestamp(v->str, &s, &ns)) < 0) {
                         _cleanup_free_ char *what = yaml_describe(v);
                         if (dur)
                                 enc_error(e, v, "expected a duration like \"1.5s\" (seconds with an \"s\" suffix, at most 9 fractional digits), got %s", what);
