@@ -17,77 +17,24 @@
 #include "wire.h"
 
 void encoder_init(Encoder *e, const Schema *schema, const char *file, DiagList *diags) {
-        *e = (Encoder) { .schema = schema, .file = file, .diags = diags };
+        *e = (Encoder) { .schema = schema };
+        reporter_init(&e->report, file, diags);
 }
 
 void encoder_done(Encoder *e) {
-        buf_free(&e->path);
+        reporter_done(&e->report);
 }
 
 void encoder_set_path(Encoder *e, const char *path) {
-        e->path.len = 0;
-        buf_append(&e->path, path, strlen(path));
+        reporter_set_path(&e->report, path);
 }
 
-size_t encoder_path_push_field(Encoder *e, const char *name) {
-        size_t saved = e->path.len;
-        if (e->path.len > 0)
-                buf_putc(&e->path, '.');
-        buf_append(&e->path, name, strlen(name));
-        return saved;
-}
-
-size_t encoder_path_push_index(Encoder *e, size_t i) {
-        size_t saved = e->path.len;
-        buf_put_index(&e->path, i);
-        return saved;
-}
-
-size_t encoder_path_push_key(Encoder *e, const char *key) {
-        size_t saved = e->path.len;
-        buf_append(&e->path, "[\"", 2);
-        buf_append(&e->path, key, strlen(key));
-        buf_append(&e->path, "\"]", 2);
-        return saved;
-}
-
-void encoder_path_pop(Encoder *e, size_t saved) {
-        e->path.len = saved;
-}
-
-#define path_push_field encoder_path_push_field
-#define path_push_index encoder_path_push_index
-#define path_push_key encoder_path_push_key
-#define path_pop encoder_path_pop
-
-static void encoder_vdiag_rule(Encoder *e, DiagLevel level, const YamlNode *at, const char *rule, const char *fmt,
-                               va_list ap) {
-        _cleanup_free_ char *path = xstrndup((const char *) e->path.data ? (const char *) e->path.data : "", e->path.len);
-        diag_addv_rule(e->diags, level, e->file, at ? at->line : 0, at ? at->column : 0, path, rule, fmt, ap);
-        if (level == DIAG_ERROR)
-                e->n_errors++;
-}
-
-static void encoder_vdiag(Encoder *e, DiagLevel level, const YamlNode *at, const char *fmt, va_list ap) {
-        encoder_vdiag_rule(e, level, at, NULL, fmt, ap);
-}
-
-void encoder_rule_error(Encoder *e, const YamlNode *at, const char *rule, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        encoder_vdiag_rule(e, DIAG_ERROR, at, rule, fmt, ap);
-        va_end(ap);
-}
-
-void encoder_diag(Encoder *e, DiagLevel level, const YamlNode *at, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        encoder_vdiag(e, level, at, fmt, ap);
-        va_end(ap);
-}
-
-#define enc_error(e, at, ...) encoder_diag(e, DIAG_ERROR, at, __VA_ARGS__)
-#define enc_warning(e, at, ...) encoder_diag(e, DIAG_WARNING, at, __VA_ARGS__)
+#define path_push_field(e, name) reporter_push_field(&(e)->report, name)
+#define path_push_index(e, i) reporter_push_index(&(e)->report, i)
+#define path_push_key(e, key) reporter_push_key(&(e)->report, key)
+#define path_pop(e, saved) reporter_pop(&(e)->report, saved)
+#define enc_error(e, at, ...) reporter_diag(&(e)->report, DIAG_ERROR, at, __VA_ARGS__)
+#define enc_warning(e, at, ...) reporter_diag(&(e)->report, DIAG_WARNING, at, __VA_ARGS__)
 
 /* ---- scalars ---- */
 
@@ -509,7 +456,7 @@ static void encode_fields(Encoder *e, const SchemaMessage *m, const YamlNode *no
                 if (entries[i].value->kind == YAML_KIND_NULL)
                         continue; /* null means absent */
                 size_t saved = path_push_field(e, f->name);
-                size_t start = out->len, errors = e->n_errors;
+                size_t start = out->len, errors = e->report.n_errors;
                 bool skip = f->rules && f->rules->message_skip;
                 e->no_validate += skip;
                 encode_field_value(e, f, entries[i].value, out);
@@ -517,13 +464,13 @@ static void encode_fields(Encoder *e, const SchemaMessage *m, const YamlNode *no
                 if (validate) {
                         present[f - m->fields] = true;
                         /* a value that did not encode has had its error */
-                        if (e->n_errors == errors)
-                                validate_field(e, f, entries[i].value, out->data + start, out->len - start);
+                        if (e->report.n_errors == errors)
+                                validate_field(&e->report, f, entries[i].value, out->data + start, out->len - start);
                 }
                 path_pop(e, saved);
         }
         if (validate) {
-                validate_absent(e, m, node, present);
+                validate_absent(&e->report, m, node, present);
                 if (present != stack_present)
                         free(present);
         }
@@ -532,7 +479,7 @@ static void encode_fields(Encoder *e, const SchemaMessage *m, const YamlNode *no
 }
 
 size_t encode_message(Encoder *e, const SchemaMessage *m, const YamlNode *node, Buf *out) {
-        size_t before = e->n_errors;
+        size_t before = e->report.n_errors;
         if (++e->depth > 200) {
                 enc_error(e, node, "messages nested too deeply");
         } else if (message_is_special(m, node))
@@ -543,7 +490,7 @@ size_t encode_message(Encoder *e, const SchemaMessage *m, const YamlNode *node, 
                 encode_fields(e, m, node, NULL, out);
         }
         e->depth--;
-        return e->n_errors - before;
+        return e->report.n_errors - before;
 }
 
 static void encode_single(Encoder *e, const SchemaField *f, const YamlNode *v, Buf *out, bool in_repeated) {
@@ -870,11 +817,11 @@ static void encode_special(Encoder *e, const SchemaMessage *m, const YamlNode *v
 }
 
 size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessage **ret_type) {
-        size_t before = e->n_errors;
+        size_t before = e->report.n_errors;
         if (node->kind != YAML_KIND_MAP) {
                 _cleanup_free_ char *what = yaml_describe(node);
                 enc_error(e, node, "expected a mapping with \"@type\" (google.protobuf.Any), got %s", what);
-                return e->n_errors - before;
+                return e->report.n_errors - before;
         }
         const YamlNode *type = yaml_map_get(node, "@type");
         if (!type) {
@@ -883,11 +830,11 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
                         return 0;
                 }
                 enc_error(e, node, "missing \"@type\" (a google.protobuf.Any needs its type URL)");
-                return e->n_errors - before;
+                return e->report.n_errors - before;
         }
         if (type->kind != YAML_KIND_STRING) {
                 enc_error(e, type, "\"@type\" must be a type URL string");
-                return e->n_errors - before;
+                return e->report.n_errors - before;
         }
         const SchemaMessage *m = schema_message_by_type_url(e->schema, type->str);
         if (!m) {
@@ -896,7 +843,7 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
                 else
                         enc_error(e, type, "\"@type\": unknown type %s (not in the schema; a complete upstream descriptor set can be loaded with --schema)",
                                   type->str);
-                return e->n_errors - before;
+                return e->report.n_errors - before;
         }
         if (ret_type)
                 *ret_type = m;
@@ -930,5 +877,5 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
                 e->depth--;
         }
         wire_end_len(out, mark);
-        return e->n_errors - before;
+        return e->report.n_errors - before;
 }
