@@ -16,9 +16,13 @@ void reporter_set_path(Reporter *r, const char *path) {
         buf_append(&r->path, path, strlen(path));
 }
 
+char *reporter_path(const Reporter *r) {
+        return xstrndup(r->path.data ? (const char *) r->path.data : "", r->path.len);
+}
+
 static void reporter_vdiag_rule(Reporter *r, DiagLevel level, const YamlNode *at, const char *rule, const char *fmt,
                                 va_list ap) {
-        _cleanup_free_ char *path = xstrndup((const char *) r->path.data ? (const char *) r->path.data : "", r->path.len);
+        _cleanup_free_ char *path = reporter_path(r);
         diag_addv_rule(r->diags, level, r->file, at ? at->line : 0, at ? at->column : 0, path, rule, fmt, ap);
         if (level == DIAG_ERROR)
                 r->n_errors++;

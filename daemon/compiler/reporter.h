@@ -21,6 +21,9 @@ void reporter_done(Reporter *r);
 /* Sets the field path prefix for what follows, e.g. "resources[3]". */
 void reporter_set_path(Reporter *r, const char *path);
 
+/* A copy of the current field path. */
+char *reporter_path(const Reporter *r);
+
 /* Error/warning at a node (its line and column) with the current path. */
 void reporter_diag(Reporter *r, DiagLevel level, const YamlNode *at, const char *fmt, ...) _printf_(4, 5);
 /* An error that names the rule it breaks. */
