@@ -170,3 +170,20 @@ bad:
         r->p = f->start;
         return false;
 }
+
+/* The next value of a packed field whose elements have wire type wt. */
+static inline bool wire_next_packed(WireReader *p, int wt, uint64_t *ret) {
+        if (p->p >= p->end)
+                return false;
+        if (wt == WIRE_VARINT)
+                return wire_get_varint(p, ret);
+        size_t width = wt == WIRE_I32 ? 4 : 8;
+        if ((size_t) (p->end - p->p) < width)
+                return false;
+        uint64_t v = 0;
+        for (size_t i = 0; i < width; i++)
+                v |= (uint64_t) p->p[i] << (8 * i);
+        p->p += width;
+        *ret = v;
+        return true;
+}

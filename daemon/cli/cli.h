@@ -61,7 +61,7 @@ char *path_join(const char *dir, const char *name);
  * arguments checked: argv holds those arguments only (argc of them). It
  * returns the exit code. */
 
-/* compile.c */
+/* compile-decode.c */
 extern const char usage_compile[];
 extern const char usage_decode[];
 void check_one_response(const char *file, int r, const CompileResult *cr, bool allow_empty, DiagList *diags);

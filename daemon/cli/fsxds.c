@@ -8,7 +8,7 @@
  * writes for a source tree. Exit codes: 0 success, 1 bad
  * input (diagnostics on stderr), 2 usage or I/O. Here: main, the verb
  * table, the options parsed for every verb and the helpers verbs share;
- * the verbs live by group in compile.c, check.c, admin.c and signing.c. */
+ * the verbs live by group in compile-decode.c, check.c, admin.c and signing.c. */
 #include <getopt.h>
 #include <limits.h>
 

@@ -13,264 +13,28 @@
 
 #include "encode.h"
 #include "validate.h"
+#include "value.h"
 #include "wire.h"
 
 void encoder_init(Encoder *e, const Schema *schema, const char *file, DiagList *diags) {
-        *e = (Encoder) { .schema = schema, .file = file, .diags = diags };
+        *e = (Encoder) { .schema = schema };
+        reporter_init(&e->report, file, diags);
 }
 
 void encoder_done(Encoder *e) {
-        buf_free(&e->path);
+        reporter_done(&e->report);
 }
 
 void encoder_set_path(Encoder *e, const char *path) {
-        e->path.len = 0;
-        buf_append(&e->path, path, strlen(path));
+        reporter_set_path(&e->report, path);
 }
 
-size_t encoder_path_push_field(Encoder *e, const char *name) {
-        size_t saved = e->path.len;
-        if (e->path.len > 0)
-                buf_putc(&e->path, '.');
-        buf_append(&e->path, name, strlen(name));
-        return saved;
-}
-
-size_t encoder_path_push_index(Encoder *e, size_t i) {
-        size_t saved = e->path.len;
-        buf_put_index(&e->path, i);
-        return saved;
-}
-
-size_t encoder_path_push_key(Encoder *e, const char *key) {
-        size_t saved = e->path.len;
-        buf_append(&e->path, "[\"", 2);
-        buf_append(&e->path, key, strlen(key));
-        buf_append(&e->path, "\"]", 2);
-        return saved;
-}
-
-void encoder_path_pop(Encoder *e, size_t saved) {
-        e->path.len = saved;
-}
-
-#define path_push_field encoder_path_push_field
-#define path_push_index encoder_path_push_index
-#define path_push_key encoder_path_push_key
-#define path_pop encoder_path_pop
-
-static void encoder_vdiag_rule(Encoder *e, DiagLevel level, const YamlNode *at, const char *rule, const char *fmt,
-                               va_list ap) {
-        _cleanup_free_ char *path = xstrndup((const char *) e->path.data ? (const char *) e->path.data : "", e->path.len);
-        diag_addv_rule(e->diags, level, e->file, at ? at->line : 0, at ? at->column : 0, path, rule, fmt, ap);
-        if (level == DIAG_ERROR)
-                e->n_errors++;
-}
-
-static void encoder_vdiag(Encoder *e, DiagLevel level, const YamlNode *at, const char *fmt, va_list ap) {
-        encoder_vdiag_rule(e, level, at, NULL, fmt, ap);
-}
-
-void encoder_rule_error(Encoder *e, const YamlNode *at, const char *rule, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        encoder_vdiag_rule(e, DIAG_ERROR, at, rule, fmt, ap);
-        va_end(ap);
-}
-
-void encoder_diag(Encoder *e, DiagLevel level, const YamlNode *at, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        encoder_vdiag(e, level, at, fmt, ap);
-        va_end(ap);
-}
-
-#define enc_error(e, at, ...) encoder_diag(e, DIAG_ERROR, at, __VA_ARGS__)
-#define enc_warning(e, at, ...) encoder_diag(e, DIAG_WARNING, at, __VA_ARGS__)
-
-/* ---- value parsers ---- */
-
-/* Parses decimal, 0x hex or 0-prefixed octal; sign separately. */
-static bool parse_int_text(const char *s, bool *ret_negative, uint64_t *ret_magnitude) {
-        bool neg = false;
-        if (*s == '-' || *s == '+')
-                neg = *s++ == '-';
-        unsigned base = 10;
-        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-                base = 16, s += 2;
-        else if (s[0] == '0' && s[1])
-                base = 8, s++;
-        if (!*s)
-                return false;
-        uint64_t v = 0;
-        for (; *s; s++) {
-                unsigned d;
-                if (*s >= '0' && *s <= '9')
-                        d = (unsigned) (*s - '0');
-                else if (*s >= 'a' && *s <= 'f')
-                        d = (unsigned) (*s - 'a' + 10);
-                else if (*s >= 'A' && *s <= 'F')
-                        d = (unsigned) (*s - 'A' + 10);
-                else
-                        return false;
-                if (d >= base)
-                        return false;
-                if (v > (UINT64_MAX - d) / base)
-                        return false;
-                v = v * base + d;
-        }
-        *ret_negative = neg && v != 0;
-        *ret_magnitude = v;
-        return true;
-}
-
-static bool parse_decimal_string(const char *s, bool *ret_negative, uint64_t *ret_magnitude) {
-        /* proto3 JSON: integers as decimal strings (no hex or octal there) */
-        const char *p = *s == '-' ? s + 1 : s;
-        if (!*p || (p[0] == '0' && p[1]))
-                return false;
-        for (const char *q = p; *q; q++)
-                if (*q < '0' || *q > '9')
-                        return false;
-        return parse_int_text(s, ret_negative, ret_magnitude);
-}
-
-bool parse_duration(const char *s, int64_t *ret_seconds, int32_t *ret_nanos) {
-        bool neg = false;
-        const char *p = s;
-        if (*p == '-')
-                neg = true, p++;
-        if (!(*p >= '0' && *p <= '9'))
-                return false;
-        uint64_t secs = 0;
-        for (; *p >= '0' && *p <= '9'; p++) {
-                secs = secs * 10 + (uint64_t) (*p - '0');
-                if (secs > 315576000000ULL)
-                        return false;
-        }
-        uint32_t nanos = 0;
-        if (*p == '.') {
-                p++;
-                unsigned digits = 0;
-                if (!(*p >= '0' && *p <= '9'))
-                        return false;
-                for (; *p >= '0' && *p <= '9'; p++) {
-                        if (++digits > 9)
-                                return false;
-                        nanos = nanos * 10 + (uint32_t) (*p - '0');
-                }
-                for (; digits < 9; digits++)
-                        nanos *= 10;
-        }
-        if (!streq(p, "s"))
-                return false;
-        *ret_seconds = neg ? -(int64_t) secs : (int64_t) secs;
-        *ret_nanos = neg ? -(int32_t) nanos : (int32_t) nanos;
-        return true;
-}
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-        y -= m <= 2;
-        int64_t era = (y >= 0 ? y : y - 399) / 400;
-        unsigned yoe = (unsigned) (y - era * 400);
-        unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-        unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        return era * 146097 + (int64_t) doe - 719468;
-}
-
-static bool take_digits(const char **p, unsigned n, unsigned *ret) {
-        unsigned v = 0;
-        for (unsigned i = 0; i < n; i++) {
-                char c = (*p)[i];
-                if (c < '0' || c > '9')
-                        return false;
-                v = v * 10 + (unsigned) (c - '0');
-        }
-        *p += n;
-        *ret = v;
-        return true;
-}
-
-bool parse_timestamp(const char *s, int64_t *ret_seconds, int32_t *ret_nanos) {
-        /* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
-        unsigned Y, M, D, h, m, sec, oh = 0, om = 0;
-        const char *p = s;
-        if (!take_digits(&p, 4, &Y) || *p++ != '-' || !take_digits(&p, 2, &M) || *p++ != '-' ||
-            !take_digits(&p, 2, &D) || (*p != 'T' && *p != 't') || !++p || !take_digits(&p, 2, &h) ||
-            *p++ != ':' || !take_digits(&p, 2, &m) || *p++ != ':' || !take_digits(&p, 2, &sec))
-                return false;
-        static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-        if (Y < 1 || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 59)
-                return false;
-        if (M == 2 && D == 29 && !((Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0))
-                return false;
-        uint32_t nanos = 0;
-        if (*p == '.') {
-                p++;
-                unsigned digits = 0;
-                for (; *p >= '0' && *p <= '9'; p++) {
-                        if (++digits > 9)
-                                return false;
-                        nanos = nanos * 10 + (uint32_t) (*p - '0');
-                }
-                if (digits == 0)
-                        return false;
-                for (; digits < 9; digits++)
-                        nanos *= 10;
-        }
-        int sign = 0;
-        if (*p == 'Z' || *p == 'z')
-                p++;
-        else if (*p == '+' || *p == '-') {
-                sign = *p++ == '+' ? 1 : -1;
-                if (!take_digits(&p, 2, &oh) || *p++ != ':' || !take_digits(&p, 2, &om) || oh > 23 || om > 59)
-                        return false;
-        } else
-                return false;
-        if (*p)
-                return false;
-        int64_t t = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec;
-        t -= sign * (int64_t) (oh * 3600 + om * 60);
-        *ret_seconds = t;
-        *ret_nanos = (int32_t) nanos;
-        return true;
-}
-
-bool base64_decode(const char *s, size_t len, Buf *out) {
-        uint32_t acc = 0;
-        unsigned bits = 0;
-        size_t i = 0, pad = 0;
-        for (; i < len; i++) {
-                char c = s[i];
-                unsigned v;
-                if (c >= 'A' && c <= 'Z')
-                        v = (unsigned) (c - 'A');
-                else if (c >= 'a' && c <= 'z')
-                        v = (unsigned) (c - 'a' + 26);
-                else if (c >= '0' && c <= '9')
-                        v = (unsigned) (c - '0' + 52);
-                else if (c == '+' || c == '-')
-                        v = 62;
-                else if (c == '/' || c == '_')
-                        v = 63;
-                else if (c == '=')
-                        break;
-                else
-                        return false;
-                acc = (acc << 6) | v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        buf_putc(out, (uint8_t) (acc >> bits));
-                }
-        }
-        for (; i < len; i++, pad++)
-                if (s[i] != '=')
-                        return false;
-        if (pad > 2 || bits >= 6)
-                return false;
-        return true;
-}
+#define path_push_field(e, name) reporter_push_field(&(e)->report, name)
+#define path_push_index(e, i) reporter_push_index(&(e)->report, i)
+#define path_push_key(e, key) reporter_push_key(&(e)->report, key)
+#define path_pop(e, saved) reporter_pop(&(e)->report, saved)
+#define enc_error(e, at, ...) reporter_diag(&(e)->report, DIAG_ERROR, at, __VA_ARGS__)
+#define enc_warning(e, at, ...) reporter_diag(&(e)->report, DIAG_WARNING, at, __VA_ARGS__)
 
 /* ---- scalars ---- */
 
@@ -304,9 +68,9 @@ static bool node_to_int(Encoder *e, SchemaType t, const YamlNode *v, uint64_t *r
         uint64_t mag = 0;
         bool ok = false;
         if (v->kind == YAML_KIND_INT)
-                ok = parse_int_text(v->str, &neg, &mag);
+                ok = value_parse_int(v->str, &neg, &mag) >= 0;
         else if (v->kind == YAML_KIND_STRING && v->quoted)
-                ok = parse_decimal_string(v->str, &neg, &mag);
+                ok = value_parse_decimal(v->str, &neg, &mag) >= 0;
         else if (v->kind == YAML_KIND_FLOAT) {
                 double d = strtod(v->str, NULL);
                 if (isfinite(d) && d == floor(d) && fabs(d) < 1.8446744073709552e19) {
@@ -342,7 +106,7 @@ static bool node_to_double(Encoder *e, SchemaType t, const YamlNode *v, double *
         } else if (v->kind == YAML_KIND_INT) {
                 bool neg;
                 uint64_t mag;
-                if (!parse_int_text(v->str, &neg, &mag))
+                if (value_parse_int(v->str, &neg, &mag) < 0)
                         goto bad;
                 d = neg ? -(double) mag : (double) mag;
         } else if (v->kind == YAML_KIND_STRING && v->quoted) {
@@ -404,7 +168,7 @@ static bool node_to_string(Encoder *e, const YamlNode *v, const char **ret, size
                 /* Envoy's YAML loader turns integers beyond int32 into decimal strings */
                 bool neg;
                 uint64_t mag;
-                if (parse_int_text(v->str, &neg, &mag) && (neg ? mag > (uint64_t) INT32_MAX + 1 : mag > INT32_MAX)) {
+                if (value_parse_int(v->str, &neg, &mag) >= 0 && (neg ? mag > (uint64_t) INT32_MAX + 1 : mag > INT32_MAX)) {
                         *ret_owned = xasprintf("%s%" PRIu64, neg ? "-" : "", mag);
                         *ret = *ret_owned;
                         *ret_len = strlen(*ret_owned);
@@ -543,7 +307,7 @@ static bool put_scalar(Encoder *e, SchemaType t, const SchemaEnum *en, const Yam
                         return false;
                 }
                 Buf raw = {};
-                if (!base64_decode(v->str, v->n, &raw)) {
+                if (value_base64_decode(v->str, v->n, &raw) < 0) {
                         buf_free(&raw);
                         enc_error(e, v, "invalid base64 in bytes field");
                         return false;
@@ -692,7 +456,7 @@ static void encode_fields(Encoder *e, const SchemaMessage *m, const YamlNode *no
                 if (entries[i].value->kind == YAML_KIND_NULL)
                         continue; /* null means absent */
                 size_t saved = path_push_field(e, f->name);
-                size_t start = out->len, errors = e->n_errors;
+                size_t start = out->len, errors = e->report.n_errors;
                 bool skip = f->rules && f->rules->message_skip;
                 e->no_validate += skip;
                 encode_field_value(e, f, entries[i].value, out);
@@ -700,13 +464,13 @@ static void encode_fields(Encoder *e, const SchemaMessage *m, const YamlNode *no
                 if (validate) {
                         present[f - m->fields] = true;
                         /* a value that did not encode has had its error */
-                        if (e->n_errors == errors)
-                                validate_field(e, f, entries[i].value, out->data + start, out->len - start);
+                        if (e->report.n_errors == errors)
+                                validate_field(&e->report, f, entries[i].value, out->data + start, out->len - start);
                 }
                 path_pop(e, saved);
         }
         if (validate) {
-                validate_absent(e, m, node, present);
+                validate_absent(&e->report, m, node, present);
                 if (present != stack_present)
                         free(present);
         }
@@ -715,7 +479,7 @@ static void encode_fields(Encoder *e, const SchemaMessage *m, const YamlNode *no
 }
 
 size_t encode_message(Encoder *e, const SchemaMessage *m, const YamlNode *node, Buf *out) {
-        size_t before = e->n_errors;
+        size_t before = e->report.n_errors;
         if (++e->depth > 200) {
                 enc_error(e, node, "messages nested too deeply");
         } else if (message_is_special(m, node))
@@ -726,7 +490,7 @@ size_t encode_message(Encoder *e, const SchemaMessage *m, const YamlNode *node, 
                 encode_fields(e, m, node, NULL, out);
         }
         e->depth--;
-        return e->n_errors - before;
+        return e->report.n_errors - before;
 }
 
 static void encode_single(Encoder *e, const SchemaField *f, const YamlNode *v, Buf *out, bool in_repeated) {
@@ -949,7 +713,7 @@ static void encode_value(Encoder *e, const YamlNode *v, Buf *out) {
         case YAML_KIND_INT: {
                 bool neg;
                 uint64_t mag;
-                if (parse_int_text(v->str, &neg, &mag) &&
+                if (value_parse_int(v->str, &neg, &mag) >= 0 &&
                     (neg ? mag > (uint64_t) INT32_MAX + 1 : mag > INT32_MAX)) {
                         _cleanup_free_ char *s = xasprintf("%s%" PRIu64, neg ? "-" : "", mag);
                         wire_put_bytes(out, 3, s, strlen(s));
@@ -1030,7 +794,8 @@ static void encode_special(Encoder *e, const SchemaMessage *m, const YamlNode *v
                 bool dur = m->well_known == SCHEMA_WK_DURATION;
                 int64_t s;
                 int32_t ns;
-                if (v->kind != YAML_KIND_STRING || !(dur ? parse_duration(v->str, &s, &ns) : parse_timestamp(v->str, &s, &ns))) {
+                if (v->kind != YAML_KIND_STRING ||
+                    (dur ? value_parse_duration(v->str, &s, &ns) : value_parse_timestamp(v->str, &s, &ns)) < 0) {
                         _cleanup_free_ char *what = yaml_describe(v);
                         if (dur)
                                 enc_error(e, v, "expected a duration like \"1.5s\" (seconds with an \"s\" suffix, at most 9 fractional digits), got %s", what);
@@ -1052,11 +817,11 @@ static void encode_special(Encoder *e, const SchemaMessage *m, const YamlNode *v
 }
 
 size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessage **ret_type) {
-        size_t before = e->n_errors;
+        size_t before = e->report.n_errors;
         if (node->kind != YAML_KIND_MAP) {
                 _cleanup_free_ char *what = yaml_describe(node);
                 enc_error(e, node, "expected a mapping with \"@type\" (google.protobuf.Any), got %s", what);
-                return e->n_errors - before;
+                return e->report.n_errors - before;
         }
         const YamlNode *type = yaml_map_get(node, "@type");
         if (!type) {
@@ -1065,11 +830,11 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
                         return 0;
                 }
                 enc_error(e, node, "missing \"@type\" (a google.protobuf.Any needs its type URL)");
-                return e->n_errors - before;
+                return e->report.n_errors - before;
         }
         if (type->kind != YAML_KIND_STRING) {
                 enc_error(e, type, "\"@type\" must be a type URL string");
-                return e->n_errors - before;
+                return e->report.n_errors - before;
         }
         const SchemaMessage *m = schema_message_by_type_url(e->schema, type->str);
         if (!m) {
@@ -1078,7 +843,7 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
                 else
                         enc_error(e, type, "\"@type\": unknown type %s (not in the schema; a complete upstream descriptor set can be loaded with --schema)",
                                   type->str);
-                return e->n_errors - before;
+                return e->report.n_errors - before;
         }
         if (ret_type)
                 *ret_type = m;
@@ -1112,5 +877,5 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
                 e->depth--;
         }
         wire_end_len(out, mark);
-        return e->n_errors - before;
+        return e->report.n_errors - before;
 }

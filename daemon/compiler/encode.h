@@ -6,16 +6,13 @@
  * after an error so one run reports everything it can. */
 #pragma once
 
-#include "diag.h"
+#include "reporter.h"
 #include "schema.h"
 #include "yamltree.h"
 
 typedef struct Encoder {
         const Schema *schema;
-        const char *file; /* for diagnostics */
-        DiagList *diags;
-        Buf path;         /* current field path */
-        size_t n_errors;  /* errors since creation */
+        Reporter report;      /* field path and diagnostics (validate reports there too) */
         unsigned depth;
         unsigned no_validate; /* inside a field whose rules say skip */
 } Encoder;
@@ -32,18 +29,3 @@ size_t encode_message(Encoder *e, const SchemaMessage *m, const YamlNode *node, 
  * ret_type (optional) gets the resolved message type. */
 size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessage **ret_type);
 
-/* Error/warning at a node with the current path (+ optional suffix). */
-void encoder_diag(Encoder *e, DiagLevel level, const YamlNode *at, const char *fmt, ...) _printf_(4, 5);
-/* An error that names the rule it breaks. */
-void encoder_rule_error(Encoder *e, const YamlNode *at, const char *rule, const char *fmt, ...) _printf_(4, 5);
-/* The field path: push returns what pop restores. */
-size_t encoder_path_push_field(Encoder *e, const char *name);
-size_t encoder_path_push_index(Encoder *e, size_t i);
-size_t encoder_path_push_key(Encoder *e, const char *key);
-void encoder_path_pop(Encoder *e, size_t saved);
-
-/* Shared value parsers (also used by the decoder's tests and the config). */
-bool parse_duration(const char *s, int64_t *ret_seconds, int32_t *ret_nanos);
-bool parse_timestamp(const char *s, int64_t *ret_seconds, int32_t *ret_nanos);
-/* Decodes standard or URL-safe base64, padding optional. */
-bool base64_decode(const char *s, size_t len, Buf *out);

@@ -2,6 +2,7 @@
 /* Whole-graph validation: facts from the YAML, local checks, node checks. */
 #include "graph.h"
 #include "hashmap.h"
+#include "reporter.h"
 
 #define ROUTER_TYPE "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 #define ROUTER_NAME "envoy.filters.http.router"
@@ -14,50 +15,25 @@ bool config_source_is_remote(const YamlNode *cs) {
 
 typedef struct Walk {
         const Schema *schema;
-        const char *file;
         ResourceFacts *facts;
-        DiagList *diags;
-        Buf path;
+        Reporter report; /* the field path, and where problems go */
         unsigned depth;
 } Walk;
 
-static size_t push_field(Walk *w, const char *name) {
-        size_t saved = w->path.len;
-        if (w->path.len > 0)
-                buf_putc(&w->path, '.');
-        buf_append(&w->path, name, strlen(name));
-        return saved;
-}
-
-static size_t push_index(Walk *w, size_t i) {
-        size_t saved = w->path.len;
-        buf_put_index(&w->path, i);
-        return saved;
-}
-
-static char *path_now(const Walk *w) {
-        return xstrndup(w->path.data ? (const char *) w->path.data : "", w->path.len);
-}
-
-static void walk_error(Walk *w, const YamlNode *at, const char *rule, const char *fmt, ...) _printf_(4, 5);
-static void walk_error(Walk *w, const YamlNode *at, const char *rule, const char *fmt, ...) {
-        _cleanup_free_ char *path = path_now(w);
-        va_list ap;
-        va_start(ap, fmt);
-        diag_addv_rule(w->diags, DIAG_ERROR, w->file, at->line, at->column, path, rule, fmt, ap);
-        va_end(ap);
-}
+#define push_field(w, name) reporter_push_field(&(w)->report, name)
+#define push_index(w, i) reporter_push_index(&(w)->report, i)
+#define walk_error(w, at, rule, ...) reporter_rule_error(&(w)->report, at, rule, __VA_ARGS__)
 
 /* Records that the resource names (t, name->str) at field (relative to
  * the current path; "" for the current node). */
 static void add_ref(Walk *w, ResourceType t, const YamlNode *name, const char *field) {
         if (!name || name->kind != YAML_KIND_STRING || name->n == 0)
                 return; /* missing or empty: the field rules say so */
-        size_t saved = *field ? push_field(w, field) : w->path.len;
+        size_t saved = *field ? push_field(w, field) : w->report.path.len;
         ResourceFacts *f = w->facts;
         f->refs = xrealloc(f->refs, (f->n_refs + 1) * sizeof(ResourceRef));
-        f->refs[f->n_refs++] = (ResourceRef) { t, xstrdup(name->str), path_now(w), name->line, name->column };
-        w->path.len = saved;
+        f->refs[f->n_refs++] = (ResourceRef) { t, xstrdup(name->str), reporter_path(&w->report), name->line, name->column };
+        reporter_pop(&w->report, saved);
 }
 
 /* The uint32 a weight is written as (a number, or a legacy {value: N}). */
@@ -92,7 +68,7 @@ static void cluster_targets(Walk *w, const YamlNode *node, bool route) {
                 size_t s2 = push_field(w, "clusters");
                 push_index(w, i);
                 add_ref(w, RESOURCE_CLUSTER, yaml_map_get_field(c, "name"), "name");
-                w->path.len = s2;
+                reporter_pop(&w->report, s2);
                 uint64_t x;
                 const YamlNode *weight = yaml_map_get_field(c, "weight");
                 if (weight_of(weight, &x))
@@ -102,7 +78,7 @@ static void cluster_targets(Walk *w, const YamlNode *node, bool route) {
         }
         if (known && sum == 0 && route)
                 walk_error(w, wc, "graph.weights", "the weighted clusters' weights add up to 0: no request would be routed");
-        w->path.len = saved;
+        reporter_pop(&w->report, saved);
 }
 
 static bool is_router_filter(const YamlNode *filter) {
@@ -128,14 +104,14 @@ static void http_connection_manager(Walk *w, const YamlNode *node) {
                 walk_error(w, filters ? filters : node, "graph.router-filter",
                            "no HTTP router filter (%s, typed_config %s): requests would be answered by no upstream",
                            ROUTER_NAME, ROUTER_TYPE);
-                w->path.len = saved;
+                reporter_pop(&w->report, saved);
         } else if (router != n - 1) {
                 size_t saved = push_field(w, "http_filters");
                 push_index(w, router);
                 walk_error(w, filters->items[router], "graph.router-last",
                            "the router filter is filter %zu of %zu: it must be the last one (Envoy rejects filters after a "
                            "terminal filter)", router + 1, n);
-                w->path.len = saved;
+                reporter_pop(&w->report, saved);
         }
 }
 
@@ -224,7 +200,7 @@ static void listener(Walk *w, const YamlNode *node) {
                                 walk_error(w, m ? m : c, "graph.filter-chain-match",
                                            "filter chains %u and %u (line %u) have the same filter_chain_match: a connection "
                                            "could match either", j, i, chains->items[j]->line);
-                                w->path.len = saved;
+                                reporter_pop(&w->report, saved);
                                 break;
                         }
         }
@@ -260,7 +236,7 @@ static void walk_value(Walk *w, const SchemaMessage *m, const YamlNode *v) {
         for (uint32_t i = 0; i < v->n; i++) {
                 size_t saved = push_index(w, i);
                 walk_message(w, m, v->items[i]);
-                w->path.len = saved;
+                reporter_pop(&w->report, saved);
         }
 }
 
@@ -312,17 +288,18 @@ static void walk_message(Walk *w, const SchemaMessage *m, const YamlNode *node) 
                                         walk_message(w, vf->message, v->items[2 * j + 1]);
                 } else
                         walk_value(w, f->message, v);
-                w->path.len = saved;
+                reporter_pop(&w->report, saved);
         }
         w->depth--;
 }
 
 void graph_collect(const Schema *s, const SchemaMessage *m, const YamlNode *node, const char *path, const char *file,
                    ResourceFacts *facts, DiagList *diags) {
-        Walk w = { .schema = s, .file = file, .facts = facts, .diags = diags };
-        buf_append(&w.path, path, strlen(path));
+        Walk w = { .schema = s, .facts = facts };
+        reporter_init(&w.report, file, diags);
+        reporter_set_path(&w.report, path);
         walk_message(&w, m, node);
-        buf_free(&w.path);
+        reporter_done(&w.report);
 }
 
 void resource_facts_move(ResourceFacts *dst, ResourceFacts *src) {

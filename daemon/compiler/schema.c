@@ -8,7 +8,6 @@
 
 #include "hashmap.h"
 #include "schema.h"
-#include "validate.h"
 #include "wire.h"
 
 typedef Google__Protobuf__FileDescriptorSet FileDescriptorSet;

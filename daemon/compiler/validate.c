@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* protoc-gen-validate rules: parsed from the descriptor set's options,
+/* protoc-gen-validate rules (parsed with the schema, schema-rules.c)
  * checked on what the encoder wrote. */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -9,333 +9,9 @@
 #include "validate.h"
 #include "wire.h"
 
-/* ---- parsing validate.FieldRules ---- */
-
-static const char *const rule_kind_table[_RULE_KIND_MAX] = {
-        [RULE_FLOAT] = "float",       [RULE_DOUBLE] = "double",     [RULE_INT32] = "int32",
-        [RULE_INT64] = "int64",       [RULE_UINT32] = "uint32",     [RULE_UINT64] = "uint64",
-        [RULE_SINT32] = "sint32",     [RULE_SINT64] = "sint64",     [RULE_FIXED32] = "fixed32",
-        [RULE_FIXED64] = "fixed64",   [RULE_SFIXED32] = "sfixed32", [RULE_SFIXED64] = "sfixed64",
-        [RULE_BOOL] = "bool",         [RULE_STRING] = "string",     [RULE_BYTES] = "bytes",
-        [RULE_ENUM] = "enum",         [RULE_REPEATED] = "repeated", [RULE_MAP] = "map",
-        [RULE_ANY] = "any",           [RULE_DURATION] = "duration", [RULE_TIMESTAMP] = "timestamp",
-};
-
-const char *rule_kind_to_string(RuleKind k) {
-        return k > 0 && k < _RULE_KIND_MAX ? rule_kind_table[k] : NULL;
-}
-
-/* The protobuf type of a numeric rule kind's values. */
-static SchemaType numeric_type(RuleKind k) {
-        static const SchemaType t[] = {
-                [RULE_FLOAT] = SCHEMA_TYPE_FLOAT,       [RULE_DOUBLE] = SCHEMA_TYPE_DOUBLE,
-                [RULE_INT32] = SCHEMA_TYPE_INT32,       [RULE_INT64] = SCHEMA_TYPE_INT64,
-                [RULE_UINT32] = SCHEMA_TYPE_UINT32,     [RULE_UINT64] = SCHEMA_TYPE_UINT64,
-                [RULE_SINT32] = SCHEMA_TYPE_SINT32,     [RULE_SINT64] = SCHEMA_TYPE_SINT64,
-                [RULE_FIXED32] = SCHEMA_TYPE_FIXED32,   [RULE_FIXED64] = SCHEMA_TYPE_FIXED64,
-                [RULE_SFIXED32] = SCHEMA_TYPE_SFIXED32, [RULE_SFIXED64] = SCHEMA_TYPE_SFIXED64,
-        };
-        return k >= RULE_FLOAT && k <= RULE_SFIXED64 ? t[k] : 0;
-}
-
 static bool is_float_type(SchemaType t) {
         return t == SCHEMA_TYPE_FLOAT || t == SCHEMA_TYPE_DOUBLE;
 }
-
-/* A scalar of type t from its wire form (a varint, or fixed bits in value). */
-static long double number_of(SchemaType t, uint64_t v) {
-        switch (t) {
-        case SCHEMA_TYPE_FLOAT: {
-                uint32_t u = (uint32_t) v;
-                float x;
-                memcpy(&x, &u, sizeof x);
-                return x;
-        }
-        case SCHEMA_TYPE_DOUBLE: {
-                double x;
-                memcpy(&x, &v, sizeof x);
-                return x;
-        }
-        case SCHEMA_TYPE_INT32:
-        case SCHEMA_TYPE_ENUM:
-        case SCHEMA_TYPE_SFIXED32:
-                return (int32_t) (uint32_t) v;
-        case SCHEMA_TYPE_INT64:
-        case SCHEMA_TYPE_SFIXED64:
-                return (int64_t) v;
-        case SCHEMA_TYPE_SINT32:
-                return (int32_t) ((uint32_t) (v >> 1) ^ -(uint32_t) (v & 1));
-        case SCHEMA_TYPE_SINT64:
-                return (int64_t) ((v >> 1) ^ -(v & 1));
-        case SCHEMA_TYPE_FIXED32:
-        case SCHEMA_TYPE_UINT32:
-                return (uint32_t) v;
-        default:
-                return v;
-        }
-}
-
-/* The next value of a packed field of wire type wt. */
-static bool unpack_next(WireReader *p, int wt, uint64_t *ret) {
-        if (p->p >= p->end)
-                return false;
-        if (wt == WIRE_VARINT)
-                return wire_get_varint(p, ret);
-        size_t width = wt == WIRE_I32 ? 4 : 8;
-        if ((size_t) (p->end - p->p) < width)
-                return false;
-        uint64_t v = 0;
-        for (size_t i = 0; i < width; i++)
-                v |= (uint64_t) p->p[i] << (8 * i);
-        p->p += width;
-        *ret = v;
-        return true;
-}
-
-/* Every value of a (possibly packed) numeric field. */
-static void numbers_add(long double **items, size_t *n, SchemaType t, const WireField *f) {
-        if (f->wire_type != WIRE_LEN) {
-                *items = xrealloc(*items, (*n + 1) * sizeof(long double));
-                (*items)[(*n)++] = number_of(t, f->value);
-                return;
-        }
-        WireReader rd = { f->data, f->data + f->len };
-        uint64_t v;
-        while (unpack_next(&rd, schema_type_wire_type(t), &v)) {
-                *items = xrealloc(*items, (*n + 1) * sizeof(long double));
-                (*items)[(*n)++] = number_of(t, v);
-        }
-}
-
-static void text_set(RuleText *t, const WireField *f) {
-        free(t->s);
-        t->s = xstrndup((const char *) f->data, f->len);
-        t->n = f->len;
-}
-
-static void texts_add(RuleText **items, size_t *n, const WireField *f) {
-        *items = xrealloc(*items, (*n + 1) * sizeof(RuleText));
-        (*items)[*n] = (RuleText) {};
-        text_set(&(*items)[(*n)++], f);
-}
-
-static bool parse_time(const WireField *f, RuleTime *ret) {
-        if (f->wire_type != WIRE_LEN)
-                return false;
-        *ret = (RuleTime) {};
-        WireReader rd = { f->data, f->data + f->len };
-        WireField g = {};
-        while (wire_next(&rd, &g))
-                if (g.number == 1 && g.wire_type == WIRE_VARINT)
-                        ret->seconds = (int64_t) g.value;
-                else if (g.number == 2 && g.wire_type == WIRE_VARINT)
-                        ret->nanos = (int32_t) g.value;
-        return true;
-}
-
-static int parse_field_rules(const uint8_t *data, size_t len, SchemaRules *r, unsigned depth);
-
-static int parse_sub_rules(const WireField *f, SchemaRules **ret, unsigned depth) {
-        if (f->wire_type != WIRE_LEN)
-                return -EBADMSG;
-        schema_rules_free(*ret);
-        *ret = xcalloc(1, sizeof(SchemaRules));
-        return parse_field_rules(f->data, f->len, *ret, depth + 1);
-}
-
-static void parse_numeric(SchemaRules *r, SchemaType t, const WireField *g) {
-        bool scalar = g->wire_type != WIRE_LEN;
-        long double v = scalar ? number_of(t, g->value) : 0;
-        switch (g->number) {
-        case 1: r->has_const = scalar, r->v_const = v; break;
-        case 2: r->has_lt = scalar, r->lt = v; break;
-        case 3: r->has_lte = scalar, r->lte = v; break;
-        case 4: r->has_gt = scalar, r->gt = v; break;
-        case 5: r->has_gte = scalar, r->gte = v; break;
-        case 6: numbers_add(&r->in, &r->n_in, t, g); break;
-        case 7: numbers_add(&r->not_in, &r->n_not_in, t, g); break;
-        }
-}
-
-static void parse_string(SchemaRules *r, const WireField *g, bool bytes) {
-        /* StringRules and BytesRules share most numbers; where they differ: */
-        uint32_t n = g->number;
-        if (bytes) {
-                static const uint32_t map[] = { [1] = 1, [2] = 2, [3] = 3, [4] = 6, [5] = 7, [6] = 8, [7] = 9,
-                                                [8] = 10, [9] = 11, [10] = 14, [11] = 15, [12] = 16, [13] = 19 };
-                n = n < ELEMENTSOF(map) ? map[n] : 0; /* to StringRules' numbers */
-        }
-        switch (n) {
-        case 1: text_set(&r->t_const, g); break;
-        case 2: r->has_min_len = true, r->min_len = g->value; break;
-        case 3: r->has_max_len = true, r->max_len = g->value; break;
-        case 4: r->has_min_bytes = true, r->min_bytes = g->value; break;
-        case 5: r->has_max_bytes = true, r->max_bytes = g->value; break;
-        case 6: text_set(&r->pattern, g); break;
-        case 7: text_set(&r->prefix, g); break;
-        case 8: text_set(&r->suffix, g); break;
-        case 9: text_set(&r->contains, g); break;
-        case 10: texts_add(&r->t_in, &r->n_t_in, g); break;
-        case 11: texts_add(&r->t_not_in, &r->n_t_not_in, g); break;
-        case 12: case 13: case 14: case 15: case 16: case 17: case 18: case 21: case 22:
-                if (g->value)
-                        r->well_known = n;
-                break;
-        case 19: r->has_len = true, r->len = g->value; break;
-        case 20: r->has_len_bytes = true, r->len_bytes = g->value; break;
-        case 23: text_set(&r->not_contains, g); break;
-        case 24: r->well_known = 24, r->well_known_regex = (int32_t) g->value; break;
-        case 25: r->strict = g->value != 0; break;
-        case 26: r->ignore_empty = g->value != 0; break;
-        }
-}
-
-static int parse_kind(SchemaRules *r, RuleKind kind, const WireField *f, unsigned depth) {
-        if (f->wire_type != WIRE_LEN)
-                return -EBADMSG;
-        r->kind = kind;
-        WireReader rd = { f->data, f->data + f->len };
-        WireField g = {};
-        int ret = 0;
-        while (ret >= 0 && wire_next(&rd, &g)) {
-                if (numeric_type(kind)) {
-                        parse_numeric(r, numeric_type(kind), &g);
-                        continue;
-                }
-                switch (kind) {
-                case RULE_BOOL:
-                        if (g.number == 1)
-                                r->has_const = true, r->v_const = g.value != 0;
-                        break;
-                case RULE_STRING:
-                case RULE_BYTES:
-                        parse_string(r, &g, kind == RULE_BYTES);
-                        break;
-                case RULE_ENUM:
-                        if (g.number == 2)
-                                r->enum_defined_only = g.value != 0;
-                        else if (g.number == 1 || g.number == 3 || g.number == 4) {
-                                WireField h = g;
-                                h.number = g.number == 1 ? 1 : g.number + 3; /* in 3 -> 6, not_in 4 -> 7 */
-                                parse_numeric(r, SCHEMA_TYPE_INT32, &h);
-                        }
-                        break;
-                case RULE_REPEATED:
-                case RULE_MAP:
-                        if (g.number == 1)
-                                r->has_min_items = true, r->min_items = g.value;
-                        else if (g.number == 2)
-                                r->has_max_items = true, r->max_items = g.value;
-                        else if (g.number == 3 && kind == RULE_REPEATED)
-                                r->unique = g.value != 0;
-                        else if (g.number == 3)
-                                r->no_sparse = g.value != 0;
-                        else if (g.number == 4)
-                                ret = parse_sub_rules(&g, kind == RULE_REPEATED ? &r->items : &r->keys, depth);
-                        else if (g.number == 5 && kind == RULE_MAP)
-                                ret = parse_sub_rules(&g, &r->values, depth);
-                        break;
-                case RULE_ANY:
-                        if (g.number == 1)
-                                r->required = g.value != 0;
-                        else if (g.number == 2)
-                                texts_add(&r->t_in, &r->n_t_in, &g);
-                        else if (g.number == 3)
-                                texts_add(&r->t_not_in, &r->n_t_not_in, &g);
-                        break;
-                case RULE_DURATION:
-                case RULE_TIMESTAMP:
-                        switch (g.number) {
-                        case 1: r->required = g.value != 0; break;
-                        case 2: r->has_t_const = parse_time(&g, &r->d_const); break;
-                        case 3: r->has_t_lt = parse_time(&g, &r->d_lt); break;
-                        case 4: r->has_t_lte = parse_time(&g, &r->d_lte); break;
-                        case 5: r->has_t_gt = parse_time(&g, &r->d_gt); break;
-                        case 6: r->has_t_gte = parse_time(&g, &r->d_gte); break;
-                        case 7:
-                        case 8:
-                                if (kind == RULE_DURATION) {
-                                        RuleTime **items = g.number == 7 ? &r->d_in : &r->d_not_in;
-                                        size_t *n = g.number == 7 ? &r->n_d_in : &r->n_d_not_in;
-                                        *items = xrealloc(*items, (*n + 1) * sizeof(RuleTime));
-                                        if (parse_time(&g, &(*items)[*n]))
-                                                (*n)++;
-                                } else if (g.number == 7)
-                                        r->lt_now = g.value != 0;
-                                else
-                                        r->gt_now = g.value != 0;
-                                break;
-                        case 9: r->has_within = parse_time(&g, &r->within); break;
-                        }
-                        break;
-                default:
-                        break;
-                }
-        }
-        return ret;
-}
-
-static int parse_field_rules(const uint8_t *data, size_t len, SchemaRules *r, unsigned depth) {
-        if (depth > 8)
-                return -EBADMSG;
-        r->strict = true;
-        WireReader rd = { data, data + len };
-        WireField f = {};
-        int ret = 0;
-        while (ret >= 0 && wire_next(&rd, &f)) {
-                if (f.number == 17 && f.wire_type == WIRE_LEN) {
-                        WireReader m = { f.data, f.data + f.len };
-                        WireField g = {};
-                        while (wire_next(&m, &g))
-                                if (g.number == 1)
-                                        r->message_skip = g.value != 0;
-                                else if (g.number == 2)
-                                        r->message_required = g.value != 0;
-                } else if (f.number >= 1 && f.number < _RULE_KIND_MAX && rule_kind_table[f.number])
-                        ret = parse_kind(r, (RuleKind) f.number, &f, depth);
-        }
-        if (ret >= 0 && rd.p != rd.end)
-                ret = -EBADMSG;
-        return ret;
-}
-
-int schema_rules_parse(const uint8_t *data, size_t len, SchemaRules **ret) {
-        SchemaRules *r = xcalloc(1, sizeof(SchemaRules));
-        int e = parse_field_rules(data, len, r, 0);
-        if (e < 0) {
-                schema_rules_free(r);
-                return e;
-        }
-        *ret = r;
-        return 0;
-}
-
-static void texts_free(RuleText *t, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(t[i].s);
-        free(t);
-}
-
-SchemaRules *schema_rules_free(SchemaRules *r) {
-        if (!r)
-                return NULL;
-        free(r->in);
-        free(r->not_in);
-        RuleText *single[] = { &r->t_const, &r->prefix, &r->suffix, &r->contains, &r->not_contains, &r->pattern };
-        for (size_t i = 0; i < ELEMENTSOF(single); i++)
-                free(single[i]->s);
-        texts_free(r->t_in, r->n_t_in);
-        texts_free(r->t_not_in, r->n_t_not_in);
-        schema_rules_free(r->items);
-        schema_rules_free(r->keys);
-        schema_rules_free(r->values);
-        free(r->d_in);
-        free(r->d_not_in);
-        free(r);
-        return NULL;
-}
-
-/* ---- checking ---- */
 
 static void fmt_number(char *buf, size_t n, long double v, bool integer) {
         if (integer && v < 0)
@@ -371,20 +47,20 @@ static const char *rule_name(char *buf, size_t n, RuleKind k, const char *rule) 
         return buf;
 }
 
-#define rule_error(e, at, kind, rule, ...)                                                       \
-        do {                                                                                    \
-                char _rn[64];                                                                   \
-                encoder_rule_error(e, at, rule_name(_rn, sizeof _rn, kind, rule), __VA_ARGS__); \
+#define rule_error(rep, at, kind, rule, ...)                                                       \
+        do {                                                                                       \
+                char _rn[64];                                                                      \
+                reporter_rule_error(rep, at, rule_name(_rn, sizeof _rn, kind, rule), __VA_ARGS__); \
         } while (0)
 
 /* Lower and upper bounds as PGV reads them: with both, lower > upper means
  * the value must lie outside [upper, lower]. */
-static void check_range(Encoder *e, const SchemaRules *r, const YamlNode *at, long double v, bool integer) {
+static void check_range(Reporter *rep, const SchemaRules *r, const YamlNode *at, long double v, bool integer) {
         char sv[64], sb[64], sc[64];
         fmt_number(sv, sizeof sv, v, integer);
         if (r->has_const && v != r->v_const) {
                 fmt_number(sb, sizeof sb, r->v_const, integer);
-                rule_error(e, at, r->kind, "const", "%s must be exactly %s", sv, sb);
+                rule_error(rep, at, r->kind, "const", "%s must be exactly %s", sv, sb);
         }
         bool has_hi = r->has_lt || r->has_lte, has_lo = r->has_gt || r->has_gte;
         long double hi = r->has_lt ? r->lt : r->lte, lo = r->has_gt ? r->gt : r->gte;
@@ -396,23 +72,23 @@ static void check_range(Encoder *e, const SchemaRules *r, const YamlNode *at, lo
                 if (!above && !below) {
                         fmt_number(sb, sizeof sb, hi, integer);
                         fmt_number(sc, sizeof sc, lo, integer);
-                        rule_error(e, at, r->kind, hi_rule, "%s must be outside the range %s%s, %s%s", sv,
+                        rule_error(rep, at, r->kind, hi_rule, "%s must be outside the range %s%s, %s%s", sv,
                                    r->has_lt ? "[" : "(", sb, sc, r->has_gt ? "]" : ")");
                 }
         } else {
                 if (above) {
                         fmt_number(sb, sizeof sb, hi, integer);
                         if (r->has_lt)
-                                rule_error(e, at, r->kind, "lt", "%s must be less than %s", sv, sb);
+                                rule_error(rep, at, r->kind, "lt", "%s must be less than %s", sv, sb);
                         else
-                                rule_error(e, at, r->kind, "lte", "%s is above the maximum %s", sv, sb);
+                                rule_error(rep, at, r->kind, "lte", "%s is above the maximum %s", sv, sb);
                 }
                 if (below) {
                         fmt_number(sb, sizeof sb, lo, integer);
                         if (r->has_gt)
-                                rule_error(e, at, r->kind, "gt", "%s must be greater than %s", sv, sb);
+                                rule_error(rep, at, r->kind, "gt", "%s must be greater than %s", sv, sb);
                         else
-                                rule_error(e, at, r->kind, "gte", "%s is below the minimum %s", sv, sb);
+                                rule_error(rep, at, r->kind, "gte", "%s is below the minimum %s", sv, sb);
                 }
         }
         if (r->n_in > 0) {
@@ -420,11 +96,11 @@ static void check_range(Encoder *e, const SchemaRules *r, const YamlNode *at, lo
                 for (size_t i = 0; i < r->n_in && !found; i++)
                         found = r->in[i] == v;
                 if (!found)
-                        rule_error(e, at, r->kind, "in", "%s is not one of the allowed values", sv);
+                        rule_error(rep, at, r->kind, "in", "%s is not one of the allowed values", sv);
         }
         for (size_t i = 0; i < r->n_not_in; i++)
                 if (r->not_in[i] == v)
-                        rule_error(e, at, r->kind, "not_in", "%s is not allowed here", sv);
+                        rule_error(rep, at, r->kind, "not_in", "%s is not allowed here", sv);
 }
 
 /* Unicode code points in s (invalid UTF-8 counts a byte each). */
@@ -527,7 +203,7 @@ static char *shown_text(const char *s, size_t n) {
 
 /* The well-known format of a string (or bytes, for ip/ipv4/ipv6); shown:
  * s as messages show it. */
-static void check_well_known(Encoder *e, const SchemaRules *r, const YamlNode *at, const char *s, size_t n,
+static void check_well_known(Reporter *rep, const SchemaRules *r, const YamlNode *at, const char *s, size_t n,
                              const char *shown) {
         bool has_nul = memchr(s, 0, n) != NULL;
         const char *what = NULL, *rule = NULL;
@@ -582,7 +258,7 @@ static void check_well_known(Encoder *e, const SchemaRules *r, const YamlNode *a
                 break;
         }
         if (what)
-                rule_error(e, at, r->kind, rule, "\"%s\" is not %s", shown, what);
+                rule_error(rep, at, r->kind, rule, "\"%s\" is not %s", shown, what);
 }
 
 static bool text_in(const RuleText *items, size_t n, const char *s, size_t len) {
@@ -592,7 +268,7 @@ static bool text_in(const RuleText *items, size_t n, const char *s, size_t len) 
         return false;
 }
 
-static void check_text(Encoder *e, const SchemaRules *r, const YamlNode *at, const char *s, size_t n) {
+static void check_text(Reporter *rep, const SchemaRules *r, const YamlNode *at, const char *s, size_t n) {
         if (r->ignore_empty && n == 0)
                 return;
         bool bytes = r->kind == RULE_BYTES;
@@ -600,38 +276,38 @@ static void check_text(Encoder *e, const SchemaRules *r, const YamlNode *at, con
         const char *unit = bytes ? "bytes" : "characters";
         _cleanup_free_ char *shown = shown_text(s, n);
         if (r->t_const.s && (r->t_const.n != n || memcmp(r->t_const.s, s, n) != 0))
-                rule_error(e, at, r->kind, "const", "\"%s\" must be \"%s\"", shown, r->t_const.s);
+                rule_error(rep, at, r->kind, "const", "\"%s\" must be \"%s\"", shown, r->t_const.s);
         if (r->has_len && chars != r->len)
-                rule_error(e, at, r->kind, "len", "\"%s\" must be exactly %" PRIu64 " %s long", shown, r->len, unit);
+                rule_error(rep, at, r->kind, "len", "\"%s\" must be exactly %" PRIu64 " %s long", shown, r->len, unit);
         if (r->has_min_len && chars < r->min_len)
-                rule_error(e, at, r->kind, "min_len", "\"%s\" is shorter than the minimum length %" PRIu64 " (%s)", shown,
+                rule_error(rep, at, r->kind, "min_len", "\"%s\" is shorter than the minimum length %" PRIu64 " (%s)", shown,
                            r->min_len, unit);
         if (r->has_max_len && chars > r->max_len)
-                rule_error(e, at, r->kind, "max_len", "\"%s\" is longer than the maximum length %" PRIu64 " (%s)", shown,
+                rule_error(rep, at, r->kind, "max_len", "\"%s\" is longer than the maximum length %" PRIu64 " (%s)", shown,
                            r->max_len, unit);
         if (r->has_len_bytes && n != r->len_bytes)
-                rule_error(e, at, r->kind, "len_bytes", "\"%s\" must be exactly %" PRIu64 " bytes long", shown, r->len_bytes);
+                rule_error(rep, at, r->kind, "len_bytes", "\"%s\" must be exactly %" PRIu64 " bytes long", shown, r->len_bytes);
         if (r->has_min_bytes && n < r->min_bytes)
-                rule_error(e, at, r->kind, "min_bytes", "\"%s\" is shorter than the minimum %" PRIu64 " bytes", shown,
+                rule_error(rep, at, r->kind, "min_bytes", "\"%s\" is shorter than the minimum %" PRIu64 " bytes", shown,
                            r->min_bytes);
         if (r->has_max_bytes && n > r->max_bytes)
-                rule_error(e, at, r->kind, "max_bytes", "\"%s\" is longer than the maximum %" PRIu64 " bytes", shown,
+                rule_error(rep, at, r->kind, "max_bytes", "\"%s\" is longer than the maximum %" PRIu64 " bytes", shown,
                            r->max_bytes);
         if (r->prefix.s && (n < r->prefix.n || memcmp(s, r->prefix.s, r->prefix.n) != 0))
-                rule_error(e, at, r->kind, "prefix", "\"%s\" must start with \"%s\"", shown, r->prefix.s);
+                rule_error(rep, at, r->kind, "prefix", "\"%s\" must start with \"%s\"", shown, r->prefix.s);
         if (r->suffix.s && (n < r->suffix.n || memcmp(s + n - r->suffix.n, r->suffix.s, r->suffix.n) != 0))
-                rule_error(e, at, r->kind, "suffix", "\"%s\" must end with \"%s\"", shown, r->suffix.s);
+                rule_error(rep, at, r->kind, "suffix", "\"%s\" must end with \"%s\"", shown, r->suffix.s);
         if (r->contains.s && !memmem(s, n, r->contains.s, r->contains.n))
-                rule_error(e, at, r->kind, "contains", "\"%s\" must contain \"%s\"", shown, r->contains.s);
+                rule_error(rep, at, r->kind, "contains", "\"%s\" must contain \"%s\"", shown, r->contains.s);
         if (r->not_contains.s && memmem(s, n, r->not_contains.s, r->not_contains.n))
-                rule_error(e, at, r->kind, "not_contains", "\"%s\" must not contain \"%s\"", shown, r->not_contains.s);
+                rule_error(rep, at, r->kind, "not_contains", "\"%s\" must not contain \"%s\"", shown, r->not_contains.s);
         if (r->n_t_in > 0 && !text_in(r->t_in, r->n_t_in, s, n))
-                rule_error(e, at, r->kind, "in", "\"%s\" is not one of the allowed values", shown);
+                rule_error(rep, at, r->kind, "in", "\"%s\" is not one of the allowed values", shown);
         if (text_in(r->t_not_in, r->n_t_not_in, s, n))
-                rule_error(e, at, r->kind, "not_in", "\"%s\" is not allowed here", shown);
+                rule_error(rep, at, r->kind, "not_in", "\"%s\" is not allowed here", shown);
         if (r->well_known) {
                 _cleanup_free_ char *z = xstrndup(s, n);
-                check_well_known(e, r, at, z, n, shown);
+                check_well_known(rep, r, at, z, n, shown);
         }
 }
 
@@ -658,46 +334,46 @@ static RuleTime time_of(const uint8_t *p, size_t n) {
         return t;
 }
 
-static void check_time(Encoder *e, const SchemaRules *r, const YamlNode *at, RuleTime t) {
+static void check_time(Reporter *rep, const SchemaRules *r, const YamlNode *at, RuleTime t) {
         char sv[48], sb[48];
         fmt_time(sv, sizeof sv, t);
         if (r->has_t_const && cmp_time(t, r->d_const) != 0) {
                 fmt_time(sb, sizeof sb, r->d_const);
-                rule_error(e, at, r->kind, "const", "%s must be exactly %s", sv, sb);
+                rule_error(rep, at, r->kind, "const", "%s must be exactly %s", sv, sb);
         }
         if (r->has_t_lt && cmp_time(t, r->d_lt) >= 0) {
                 fmt_time(sb, sizeof sb, r->d_lt);
-                rule_error(e, at, r->kind, "lt", "%s must be less than %s", sv, sb);
+                rule_error(rep, at, r->kind, "lt", "%s must be less than %s", sv, sb);
         }
         if (r->has_t_lte && cmp_time(t, r->d_lte) > 0) {
                 fmt_time(sb, sizeof sb, r->d_lte);
-                rule_error(e, at, r->kind, "lte", "%s is above the maximum %s", sv, sb);
+                rule_error(rep, at, r->kind, "lte", "%s is above the maximum %s", sv, sb);
         }
         if (r->has_t_gt && cmp_time(t, r->d_gt) <= 0) {
                 fmt_time(sb, sizeof sb, r->d_gt);
-                rule_error(e, at, r->kind, "gt", "%s must be greater than %s", sv, sb);
+                rule_error(rep, at, r->kind, "gt", "%s must be greater than %s", sv, sb);
         }
         if (r->has_t_gte && cmp_time(t, r->d_gte) < 0) {
                 fmt_time(sb, sizeof sb, r->d_gte);
-                rule_error(e, at, r->kind, "gte", "%s is below the minimum %s", sv, sb);
+                rule_error(rep, at, r->kind, "gte", "%s is below the minimum %s", sv, sb);
         }
         if (r->n_d_in > 0) {
                 bool found = false;
                 for (size_t i = 0; i < r->n_d_in && !found; i++)
                         found = cmp_time(t, r->d_in[i]) == 0;
                 if (!found)
-                        rule_error(e, at, r->kind, "in", "%s is not one of the allowed values", sv);
+                        rule_error(rep, at, r->kind, "in", "%s is not one of the allowed values", sv);
         }
         for (size_t i = 0; i < r->n_d_not_in; i++)
                 if (cmp_time(t, r->d_not_in[i]) == 0)
-                        rule_error(e, at, r->kind, "not_in", "%s is not allowed here", sv);
+                        rule_error(rep, at, r->kind, "not_in", "%s is not allowed here", sv);
         struct timespec now;
         if ((r->lt_now || r->gt_now) && clock_gettime(CLOCK_REALTIME, &now) == 0) {
                 RuleTime tn = { now.tv_sec, (int32_t) now.tv_nsec };
                 if (r->lt_now && cmp_time(t, tn) >= 0)
-                        rule_error(e, at, r->kind, "lt_now", "%s must be in the past", sv);
+                        rule_error(rep, at, r->kind, "lt_now", "%s must be in the past", sv);
                 if (r->gt_now && cmp_time(t, tn) <= 0)
-                        rule_error(e, at, r->kind, "gt_now", "%s must be in the future", sv);
+                        rule_error(rep, at, r->kind, "gt_now", "%s must be in the future", sv);
         }
 }
 
@@ -708,55 +384,55 @@ static const SchemaField *wrapper_value_field(const SchemaMessage *m) {
 
 /* One value of field f (wf: its wire field, NULL for an absent scalar or
  * message) against rules r. */
-static void check_value(Encoder *e, const SchemaRules *r, const SchemaField *f, SchemaType type, const YamlNode *at,
+static void check_value(Reporter *rep, const SchemaRules *r, const SchemaField *f, SchemaType type, const YamlNode *at,
                         const WireField *wf) {
         if (type == SCHEMA_TYPE_MESSAGE) {
                 const SchemaMessage *m = f->message;
                 if (!wf) {
                         if (r->message_required || r->required)
-                                rule_error(e, at, r->message_required ? RULE_NONE : r->kind, "required", "required, but not set");
+                                rule_error(rep, at, r->message_required ? RULE_NONE : r->kind, "required", "required, but not set");
                         return;
                 }
                 const SchemaField *inner = wrapper_value_field(m);
                 if (inner && r->kind != RULE_NONE && r->kind != RULE_ANY) {
                         WireField g = {};
-                        check_value(e, r, inner, inner->type, at, message_field(wf->data, wf->len, 1, &g) ? &g : NULL);
+                        check_value(rep, r, inner, inner->type, at, message_field(wf->data, wf->len, 1, &g) ? &g : NULL);
                         return;
                 }
                 if (r->kind == RULE_DURATION || r->kind == RULE_TIMESTAMP)
-                        check_time(e, r, at, time_of(wf->data, wf->len));
+                        check_time(rep, r, at, time_of(wf->data, wf->len));
                 else if (r->kind == RULE_ANY) {
                         WireField g = {};
                         _cleanup_free_ char *url =
                                 message_field(wf->data, wf->len, 1, &g) ? xstrndup((const char *) g.data, g.len) : xstrdup("");
                         if (r->n_t_in > 0 && !text_in(r->t_in, r->n_t_in, url, strlen(url)))
-                                rule_error(e, at, r->kind, "in", "type %s is not allowed here", url);
+                                rule_error(rep, at, r->kind, "in", "type %s is not allowed here", url);
                         if (text_in(r->t_not_in, r->n_t_not_in, url, strlen(url)))
-                                rule_error(e, at, r->kind, "not_in", "type %s is not allowed here", url);
+                                rule_error(rep, at, r->kind, "not_in", "type %s is not allowed here", url);
                 }
                 return;
         }
         if (type == SCHEMA_TYPE_STRING || type == SCHEMA_TYPE_BYTES) {
                 if (r->kind == RULE_STRING || r->kind == RULE_BYTES)
-                        check_text(e, r, at, wf ? (const char *) wf->data : "", wf ? wf->len : 0);
+                        check_text(rep, r, at, wf ? (const char *) wf->data : "", wf ? wf->len : 0);
                 return;
         }
         uint64_t raw = wf ? wf->value : 0;
         if (r->kind == RULE_BOOL) {
                 if (r->has_const && (raw != 0) != (r->v_const != 0))
-                        rule_error(e, at, r->kind, "const", "must be %s", r->v_const != 0 ? "true" : "false");
+                        rule_error(rep, at, r->kind, "const", "must be %s", r->v_const != 0 ? "true" : "false");
                 return;
         }
-        long double v = number_of(type, raw);
+        long double v = schema_type_number(type, raw);
         if (r->kind == RULE_ENUM) {
                 if (r->enum_defined_only && f->enumeration && !schema_enum_name(f->enumeration, (int32_t) v))
-                        rule_error(e, at, r->kind, "defined_only", "%d is not a value of %s", (int32_t) v,
+                        rule_error(rep, at, r->kind, "defined_only", "%d is not a value of %s", (int32_t) v,
                                    f->enumeration->full_name);
-                check_range(e, r, at, v, true);
+                check_range(rep, r, at, v, true);
                 return;
         }
-        if (numeric_type(r->kind))
-                check_range(e, r, at, v, !is_float_type(type));
+        if (rule_kind_numeric_type(r->kind))
+                check_range(rep, r, at, v, !is_float_type(type));
 }
 
 /* The fields numbered like f in enc, in order; packed scalars unpacked
@@ -776,7 +452,7 @@ static size_t collect_values(const SchemaField *f, const uint8_t *enc, size_t le
                         /* packed */
                         WireReader p = { w.data, w.data + w.len };
                         uint64_t v;
-                        while (unpack_next(&p, wt, &v)) {
+                        while (wire_next_packed(&p, wt, &v)) {
                                 items = xrealloc(items, (n + 1) * sizeof(WireField));
                                 items[n++] = (WireField) { .number = w.number, .wire_type = wt, .value = v };
                         }
@@ -801,44 +477,44 @@ static bool same_value(const WireField *a, const WireField *b) {
         return a->value == b->value;
 }
 
-static void check_repeated(Encoder *e, const SchemaField *f, const SchemaRules *r, const YamlNode *v, const uint8_t *enc,
+static void check_repeated(Reporter *rep, const SchemaField *f, const SchemaRules *r, const YamlNode *v, const uint8_t *enc,
                            size_t len) {
         WireField *items = NULL;
         size_t n = collect_values(f, enc, len, &items);
         if (r->kind == RULE_REPEATED) {
                 if (r->has_min_items && n < r->min_items)
-                        rule_error(e, v, r->kind, "min_items", "%zu item%s, at least %" PRIu64 " required", n,
+                        rule_error(rep, v, r->kind, "min_items", "%zu item%s, at least %" PRIu64 " required", n,
                                    n == 1 ? "" : "s", r->min_items);
                 if (r->has_max_items && n > r->max_items)
-                        rule_error(e, v, r->kind, "max_items", "%zu items, at most %" PRIu64 " allowed", n, r->max_items);
+                        rule_error(rep, v, r->kind, "max_items", "%zu items, at most %" PRIu64 " allowed", n, r->max_items);
                 for (size_t i = 0; r->unique && i < n; i++)
                         for (size_t j = 0; j < i; j++)
                                 if (same_value(&items[i], &items[j])) {
-                                        size_t saved = encoder_path_push_index(e, i);
-                                        rule_error(e, item_node(v, i), r->kind, "unique", "repeats item %zu; items must be unique", j);
-                                        encoder_path_pop(e, saved);
+                                        size_t saved = reporter_push_index(rep, i);
+                                        rule_error(rep, item_node(v, i), r->kind, "unique", "repeats item %zu; items must be unique", j);
+                                        reporter_pop(rep, saved);
                                         break;
                                 }
                 if (r->items)
                         for (size_t i = 0; i < n; i++) {
-                                size_t saved = encoder_path_push_index(e, i);
-                                check_value(e, r->items, f, f->type, item_node(v, i), &items[i]);
-                                encoder_path_pop(e, saved);
+                                size_t saved = reporter_push_index(rep, i);
+                                check_value(rep, r->items, f, f->type, item_node(v, i), &items[i]);
+                                reporter_pop(rep, saved);
                         }
         }
         free(items);
 }
 
-static void check_map(Encoder *e, const SchemaField *f, const SchemaRules *r, const YamlNode *v, const uint8_t *enc,
+static void check_map(Reporter *rep, const SchemaField *f, const SchemaRules *r, const YamlNode *v, const uint8_t *enc,
                       size_t len) {
         WireField *entries = NULL;
         size_t n = collect_values(f, enc, len, &entries);
         if (r->kind == RULE_MAP) {
                 if (r->has_min_items && n < r->min_items)
-                        rule_error(e, v, r->kind, "min_pairs", "%zu entr%s, at least %" PRIu64 " required", n,
+                        rule_error(rep, v, r->kind, "min_pairs", "%zu entr%s, at least %" PRIu64 " required", n,
                                    n == 1 ? "y" : "ies", r->min_items);
                 if (r->has_max_items && n > r->max_items)
-                        rule_error(e, v, r->kind, "max_pairs", "%zu entries, at most %" PRIu64 " allowed", n, r->max_items);
+                        rule_error(rep, v, r->kind, "max_pairs", "%zu entries, at most %" PRIu64 " allowed", n, r->max_items);
                 const SchemaField *kf = &f->message->fields[0], *vf = &f->message->fields[1];
                 for (size_t i = 0; i < n; i++) {
                         WireField k, val;
@@ -846,40 +522,40 @@ static void check_map(Encoder *e, const SchemaField *f, const SchemaRules *r, co
                         bool has_v = message_field(entries[i].data, entries[i].len, 2, &val);
                         _cleanup_free_ char *key = has_k && kf->type == SCHEMA_TYPE_STRING ? xstrndup((const char *) k.data, k.len)
                                                                                             : xstrdup("");
-                        size_t saved = encoder_path_push_key(e, key);
+                        size_t saved = reporter_push_key(rep, key);
                         if (r->keys)
-                                check_value(e, r->keys, kf, kf->type, v, has_k ? &k : NULL);
+                                check_value(rep, r->keys, kf, kf->type, v, has_k ? &k : NULL);
                         if (r->no_sparse && vf->type == SCHEMA_TYPE_MESSAGE && !has_v)
-                                rule_error(e, v, r->kind, "no_sparse", "a map value must be set");
+                                rule_error(rep, v, r->kind, "no_sparse", "a map value must be set");
                         if (r->values)
-                                check_value(e, r->values, vf, vf->type, v, has_v ? &val : NULL);
-                        encoder_path_pop(e, saved);
+                                check_value(rep, r->values, vf, vf->type, v, has_v ? &val : NULL);
+                        reporter_pop(rep, saved);
                 }
         }
         free(entries);
 }
 
-void validate_field(Encoder *e, const SchemaField *f, const YamlNode *v, const uint8_t *enc, size_t len) {
+void validate_field(Reporter *rep, const SchemaField *f, const YamlNode *v, const uint8_t *enc, size_t len) {
         const SchemaRules *r = f->rules;
-        if (!r || e->no_validate > 0)
+        if (!r)
                 return;
         if (f->message && f->message->map_entry) {
-                check_map(e, f, r, v, enc, len);
+                check_map(rep, f, r, v, enc, len);
                 return;
         }
         if (f->repeated) {
-                check_repeated(e, f, r, v, enc, len);
+                check_repeated(rep, f, r, v, enc, len);
                 return;
         }
         WireField *items = NULL;
         size_t n = collect_values(f, enc, len, &items);
         /* the last occurrence is the value (there is one) */
-        check_value(e, r, f, f->type, v, n > 0 ? &items[n - 1] : NULL);
+        check_value(rep, r, f, f->type, v, n > 0 ? &items[n - 1] : NULL);
         free(items);
 }
 
-void validate_absent(Encoder *e, const SchemaMessage *m, const YamlNode *node, const bool *present) {
-        if (e->no_validate > 0 || m->validate_disabled)
+void validate_absent(Reporter *rep, const SchemaMessage *m, const YamlNode *node, const bool *present) {
+        if (m->validate_disabled)
                 return;
         for (size_t i = 0; i < m->n_fields; i++) {
                 const SchemaField *f = &m->fields[i];
@@ -888,12 +564,12 @@ void validate_absent(Encoder *e, const SchemaMessage *m, const YamlNode *node, c
                 /* oneof members and scalars with presence are only checked when set */
                 if (f->oneof_index >= 0 || (f->explicit_presence && f->type != SCHEMA_TYPE_MESSAGE))
                         continue;
-                size_t saved = encoder_path_push_field(e, f->name);
+                size_t saved = reporter_push_field(rep, f->name);
                 if (f->repeated || (f->message && f->message->map_entry))
-                        validate_field(e, f, node, NULL, 0);
+                        validate_field(rep, f, node, NULL, 0);
                 else
-                        check_value(e, f->rules, f, f->type, node, NULL);
-                encoder_path_pop(e, saved);
+                        check_value(rep, f->rules, f, f->type, node, NULL);
+                reporter_pop(rep, saved);
         }
         for (size_t o = 0; m->oneof_required && o < m->n_oneofs; o++) {
                 if (!m->oneof_required[o])
@@ -908,8 +584,8 @@ void validate_absent(Encoder *e, const SchemaMessage *m, const YamlNode *node, c
                         if (m->fields[i].oneof_index == (int) o)
                                 buf_printf(&names, "%s%s", names.len ? ", " : "", m->fields[i].name);
                 _cleanup_free_ char *list = buf_steal_str(&names);
-                size_t saved = encoder_path_push_field(e, m->oneof_names[o]);
-                encoder_rule_error(e, node, "validate.oneof.required", "one of %s is required", list);
-                encoder_path_pop(e, saved);
+                size_t saved = reporter_push_field(rep, m->oneof_names[o]);
+                reporter_rule_error(rep, node, "validate.oneof.required", "one of %s is required", list);
+                reporter_pop(rep, saved);
         }
 }

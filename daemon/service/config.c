@@ -2,7 +2,7 @@
 /* Parses fsxds.yaml: exactly the documented keys, each with its type, every
  * problem a diagnostic at the user's line. */
 #include "config.h"
-#include "encode.h"
+#include "value.h"
 #include "yamltree.h"
 
 static const char *const watch_backend_table[_WATCH_BACKEND_MAX] = {
@@ -97,7 +97,7 @@ static bool get_path(Parse *p, const YamlNode *v, const char *key, char **ret) {
 static bool get_duration(Parse *p, const YamlNode *v, const char *key, uint64_t *ret) {
         int64_t s;
         int32_t ns;
-        if (v->kind != YAML_KIND_STRING || !parse_duration(v->str, &s, &ns) || s < 0 || ns < 0) {
+        if (v->kind != YAML_KIND_STRING || value_parse_duration(v->str, &s, &ns) < 0 || s < 0 || ns < 0) {
                 _cleanup_free_ char *what = yaml_describe(v);
                 perr(p, v, key, "expected a duration like \"0.1s\", got %s", what);
                 return false;
