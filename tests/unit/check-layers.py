@@ -64,6 +64,7 @@ def module_of(name):
 def check_includes(root, files, errors):
     """(a) and the module graph for (b): {module: {module: [(file, line)]}}."""
     headers = {}  # "x.h" -> floor
+    sources = {}  # "x.c" -> its path
     for path, floor in files:
         name = os.path.basename(path)
         if floor not in FLOORS:
@@ -73,6 +74,10 @@ def check_includes(root, files, errors):
             if name in headers:
                 errors.append(f'{path}: error: a second {name} (headers are found by name)')
             headers[name] = floor
+        else:
+            if name in sources:
+                errors.append(f'{path}: error: a second {name}, in {sources[name]} (a module is known by its name)')
+            sources[name] = path
     graph = {}
     for path, floor in files:
         if floor not in FLOORS:
