@@ -5,7 +5,17 @@
  * → status. The other modules know nothing of the loop. */
 #pragma once
 
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+
+#include "build.h"
 #include "config.h"
+#include "hashmap.h"
+#include "manifest.h"
+#include "sign.h"
+#include "store.h"
+#include "watch.h"
 
 typedef struct Manager Manager;
 
@@ -26,3 +36,83 @@ int manager_once(Manager *m);
  * require_signed_sources is readable, the signing pair is usable), never
  * the source tree; returns 0 or -errno. */
 int manager_check_config(Manager *m);
+
+/* ---- shared by manager.c, rebuild.c and upkeep.c ---- */
+
+typedef struct NodeState {
+        char *id;
+        bool present;         /* in the tree or the config at the last rebuild */
+        bool present_before;  /* built at least once since start while present */
+        uint64_t generation;  /* of its last publish */
+        uint64_t published_usec;
+        size_t n_files, n_listeners, n_clusters;
+        bool removal_blocked;
+        bool state_checked;   /* its state_dir copy was compared since start */
+        Diag error;           /* the first error of the last build; message NULL when good */
+        size_t n_errors;
+        uint64_t diag_fingerprint;
+        /* its last good build, which the next one starts from (under
+         * MEMO_BUDGET), made after refresh memo_seq */
+        NodeOutput memo;
+        uint64_t memo_seq;
+        size_t memo_bytes;
+        bool live_known;      /* its output directory holds memo as this process published it */
+        bool state_known;     /* and so does its state_dir copy */
+        bool live_verified;   /* its output directory holds what its last good build made (checked by a plan) */
+        bool manifest_ok;     /* its MANIFEST (and MANIFEST.sig) are current */
+        char manifest_sha[65], sig_sha[65]; /* of the current ones ("" without a signature) */
+        bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
+        uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
+} NodeState;
+
+/* What the memos of all nodes may hold. A memo costs about 100 bytes a
+ * file plus its per-node files' bytes (the lds/cds/srds files and wired
+ * route configurations; one-resource files are shared with the source
+ * cache): a few thousand files for one node, or ten files for each of a
+ * thousand nodes. Nodes past it are built whole and planned from the disk. */
+#define MEMO_BUDGET (4u << 20)
+
+struct Manager {
+        sd_event *event;
+        char *config_path;
+        Config *config;
+        Schema *schema;
+        SourceCache *cache;
+        Store *store;       /* <output_dir>/.store */
+        Store *state_store; /* <state_dir>/nodes/.store: last good copies */
+        char *state_nodes_dir;
+        Watch *watch;
+        gid_t gid;
+        sd_event_source *watch_source;
+        sd_event_source *settle_timer;
+        uint64_t burst_start;
+        bool settle_armed;
+        uint64_t generation;
+        uint64_t last_rebuild_usec;
+        bool recheck_all;   /* build every node (start, reload), not only changed ones */
+        int allow_fd;       /* inotify on <state_dir>/allow-removal */
+        sd_event_source *allow_source;
+        NodeState **nodes; /* pointers stay valid while the array grows */
+        size_t n_nodes;
+        size_t memo_bytes;  /* of all nodes' memos */
+        uint64_t host_address_fingerprint; /* of the last reported nodes binding one address */
+        Hashmap node_index; /* id → NodeState */
+        bool watchdog;
+        Signer *signer;          /* NULL: MANIFESTs are not signed */
+        Signer *previous_signer; /* until every MANIFEST is signed by signer */
+        DescribeCache *describe; /* published files already hashed and parsed */
+        int signing_fd;          /* inotify on the directories of the key, cert and chain */
+        sd_event_source *signing_source, *signing_timer;
+        sd_event_source *verify_timer; /* verify_interval */
+        char *sources_error;     /* require_signed_sources: why the tree was refused; NULL: accepted */
+        uint64_t manifest_usec;  /* spent on MANIFESTs by the last rebuild */
+        const char *reload_error; /* why the last reload was not taken; NULL: it was */
+        bool manifests_unsynced; /* MANIFESTs written since the last syncfs */
+        uint64_t publish_usec;   /* spent on the phases by the last rebuild */
+};
+
+uint64_t now_usec(clockid_t clock);
+void node_state_clear_error(NodeState *n);
+NodeState *node_state(Manager *m, const char *id);
+void node_forget_memo(Manager *m, NodeState *ns);
+void on_change(void *userdata, const char *path);

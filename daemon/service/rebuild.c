@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: MIT */
+/* fsxdsd's rebuild policy. When the settle timer fires, the source cache is
+ * refreshed (only changed files are compiled again), every node whose
+ * inputs changed is built, checked against the removal guard, planned
+ * against what is live, and published phase by phase for all nodes
+ * together, pausing between phases; its last good copy goes to state_dir.
+ * A node whose inputs have errors keeps its last good generation. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+
+#include "hashmap.h"
+#include "logging.h"
+#include "manager.h"
+#include "manifest.h"
+#include "publish.h"
+#include "sign.h"
+#include "store.h"
+#include "watch.h"
+#include "wire.h"
+#include "rebuild.h"
+#include "upkeep.h"
+
+static size_t node_output_bytes(const NodeOutput *o) {
+        size_t n = sizeof(NodeOutput);
+        for (size_t i = 0; i < o->n; i++)
+                n += sizeof(NodeFile) + strlen(o->files[i].path) + 1 + (o->files[i].borrowed ? 0 : o->files[i].len);
+        return n;
+}
+
+/* ---- state_dir ---- */
+
+int read_counter(const char *path, uint64_t *ret) {
+        _cleanup_free_ char *s = NULL;
+        int r = read_file_bounded(path, 64, &s, NULL);
+        if (r < 0)
+                return r;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || end == s || (*end && *end != '\n'))
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+static void write_counter(Manager *m) {
+        _cleanup_free_ char *p = xasprintf("%s/generation", m->config->state_dir);
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", m->generation);
+        int r = write_file_atomic(p, buf, (size_t) n, 0640);
+        if (r < 0)
+                log_error(NULL, "cannot write %s: %s", p, strerror(-r));
+}
+
+/* A node directory on disk (output or state copy) read back as a NodeOutput. */
+static int load_node_dir(const char *dir, NodeOutput *ret) {
+        NodeOutput o = {};
+        for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
+                const char *type = resource_type_dir(t);
+                if (!type)
+                        continue;
+                _cleanup_free_ char *tdir = xasprintf("%s/%s", dir, type);
+                DIR *d = opendir(tdir);
+                if (!d)
+                        continue;
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (de->d_name[0] == '.' || !endswith(de->d_name, ".pb"))
+                                continue;
+                        _cleanup_free_ char *p = xasprintf("%s/%s", tdir, de->d_name);
+                        char *data;
+                        size_t len;
+                        if (read_file_bounded(p, 1u << 30, &data, &len) < 0)
+                                continue;
+                        o.files = xrealloc(o.files, (o.n + 1) * sizeof(NodeFile));
+                        o.files[o.n++] = (NodeFile) {
+                                .path = xasprintf("%s/%s", type, de->d_name),
+                                .data = (uint8_t *) data,
+                                .len = len,
+                        };
+                }
+                closedir(d);
+        }
+        *ret = o;
+        return o.n > 0 ? 0 : -ENOENT;
+}
+
+/* After a reboot output_dir is empty: when nothing of the node is live,
+ * its last good generation is read back from the state copy. */
+static bool load_last_good_if_absent(Manager *m, const char *id, const char *why, NodeOutput *ret) {
+        _cleanup_free_ char *live = xasprintf("%s/%s/" LAYOUT_LDS_FILE, m->config->output_dir, id);
+        _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, id);
+        if (access(live, F_OK) == 0 || load_node_dir(saved, ret) < 0)
+                return false;
+        log_warning(id, "%s; republishing its last good generation from %s", why, saved);
+        return true;
+}
+
+/* An error of the node that is not about its source files. */
+static void node_fail(NodeState *ns, char *message) {
+        node_state_clear_error(ns);
+        ns->error = (Diag) { .level = DIAG_ERROR, .message = message };
+        ns->n_errors = 1;
+        log_error(ns->id, "%s", message);
+}
+
+/* ---- the removal guard ---- */
+
+static void put_name(void *userdata, const char *name, size_t len) {
+        hashmap_put(userdata, name, len, (void *) 1);
+}
+
+/* Names (field 1 of Listener and Cluster) of a DiscoveryResponse's resources. */
+static size_t response_names(const uint8_t *data, size_t len, Hashmap *names) {
+        return response_walk(data, len, NULL, names ? put_name : NULL, names);
+}
+
+static const NodeFile *node_output_file(const NodeOutput *o, const char *path) {
+        for (size_t i = 0; i < o->n; i++)
+                if (streq(o->files[i].path, path))
+                        return &o->files[i];
+        return NULL;
+}
+
+/* How many of the live file's resources next no longer has. */
+static void removed_count(const char *live_path, const NodeFile *next, size_t *ret_removed, size_t *ret_total) {
+        *ret_removed = *ret_total = 0;
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        if (read_file_bounded(live_path, 1u << 30, &data, &len) < 0)
+                return;
+        Hashmap new_names = {};
+        if (next)
+                response_names(next->data, next->len, &new_names);
+        Hashmap old_names = {};
+        *ret_total = response_names((const uint8_t *) data, len, &old_names);
+        for (size_t i = 0; i < old_names.cap; i++)
+                if (old_names.entries[i].key &&
+                    !hashmap_get(&new_names, old_names.entries[i].key, old_names.entries[i].key_len))
+                        (*ret_removed)++;
+        hashmap_free(&old_names);
+        hashmap_free(&new_names);
+}
+
+/* Whether next may replace what is live; the allowance file lets one
+ * generation through. */
+static bool removal_allowed(Manager *m, NodeState *ns, const NodeOutput *next, char **ret_reason) {
+        static const struct {
+                const char *path, *what;
+        } kinds[] = { { LAYOUT_LDS_FILE, "listeners" }, { LAYOUT_CDS_FILE, "clusters" } };
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                _cleanup_free_ char *live = xasprintf("%s/%s/%s", m->config->output_dir, ns->id, kinds[i].path);
+                if (access(live, F_OK) < 0) {
+                        /* after a reboot the last good generation is the state copy */
+                        free(live);
+                        live = xasprintf("%s/%s/%s", m->state_nodes_dir, ns->id, kinds[i].path);
+                }
+                size_t removed, total;
+                removed_count(live, node_output_file(next, kinds[i].path), &removed, &total);
+                if (total == 0 || (double) removed / (double) total <= m->config->max_removal)
+                        continue;
+                _cleanup_free_ char *allow = xasprintf("%s/allow-removal/%s", m->config->state_dir, ns->id);
+                if (unlink(allow) == 0) {
+                        log_warning(ns->id, "removing %zu of %zu %s, allowed once by fsxds allow-removal", removed, total,
+                                    kinds[i].what);
+                        return true;
+                }
+                *ret_reason = xasprintf("this generation would remove %zu of %zu %s (more than max_removal %.2f); "
+                                        "'fsxds allow-removal %s' lets it through once",
+                                        removed, total, kinds[i].what, m->config->max_removal, ns->id);
+                return false;
+        }
+        return true;
+}
+
+/* ---- status ---- */
+
+void status_write(Manager *m) {
+        Buf b = {};
+        buf_printf(&b, "{\"version\":1,\"generation\":%" PRIu64 ",\"time_usec\":%" PRIu64 ",\"backend\":",
+                   m->generation, m->last_rebuild_usec);
+        buf_put_json_string(&b, m->watch ? watch_backend_to_string(watch_get_backend(m->watch)) : "none");
+        buf_printf(&b, ",\"publish_mode\":");
+        buf_put_json_string(&b, publish_mode_to_string(m->config->publish_mode));
+        buf_printf(&b, ",\"source_dir\":");
+        buf_put_json_string(&b, m->config->source_dir);
+        buf_printf(&b, ",\"output_dir\":");
+        buf_put_json_string(&b, m->config->output_dir);
+        buf_printf(&b, ",\"signing\":");
+        if (m->signer) {
+                buf_printf(&b, "{\"subject\":");
+                buf_put_json_string(&b, signer_subject(m->signer));
+                buf_printf(&b, ",\"not_after\":%" PRId64 "}", signer_not_after(m->signer));
+        } else
+                buf_printf(&b, "null");
+        buf_printf(&b, ",\"signed_sources\":");
+        if (m->config->require_signed_sources_ca) {
+                buf_printf(&b, "{\"ca\":");
+                buf_put_json_string(&b, m->config->require_signed_sources_ca);
+                buf_printf(&b, ",\"error\":");
+                if (m->sources_error)
+                        buf_put_json_string(&b, m->sources_error);
+                else
+                        buf_printf(&b, "null");
+                buf_printf(&b, "}");
+        } else
+                buf_printf(&b, "null");
+        buf_printf(&b, ",\"nodes\":{");
+        for (size_t i = 0; i < m->n_nodes; i++) {
+                NodeState *n = m->nodes[i];
+                buf_printf(&b, "%s", i ? "," : "");
+                buf_put_json_string(&b, n->id);
+                buf_printf(&b, ":{\"generation\":%" PRIu64 ",\"published_usec\":%" PRIu64 ",\"files\":%zu,"
+                           "\"listeners\":%zu,\"clusters\":%zu,\"present\":%s,\"removal_blocked\":%s,"
+                           "\"manifest_current\":%s,\"error\":",
+                           n->generation, n->published_usec, n->n_files, n->n_listeners, n->n_clusters,
+                           n->present ? "true" : "false", n->removal_blocked ? "true" : "false",
+                           n->manifest_ok ? "true" : "false");
+                if (!n->error.message)
+                        buf_printf(&b, "null}");
+                else {
+                        buf_printf(&b, "{\"file\":");
+                        buf_put_json_string(&b, n->error.file ? n->error.file : "");
+                        buf_printf(&b, ",\"line\":%u,\"column\":%u,\"path\":", n->error.line, n->error.column);
+                        buf_put_json_string(&b, n->error.path ? n->error.path : "");
+                        buf_printf(&b, ",\"message\":");
+                        buf_put_json_string(&b, n->error.message);
+                        buf_printf(&b, ",\"rule\":");
+                        if (n->error.rule)
+                                buf_put_json_string(&b, n->error.rule);
+                        else
+                                buf_printf(&b, "null");
+                        buf_printf(&b, ",\"count\":%zu}}", n->n_errors);
+                }
+        }
+        buf_printf(&b, "}}\n");
+        _cleanup_free_ char *path = xasprintf("%s/status.json", m->config->output_dir);
+        int r = write_file_atomic(path, b.data, b.len, 0640);
+        if (r < 0)
+                log_error(NULL, "cannot write %s: %s", path, strerror(-r));
+        /* readable by the output's readers, like the files it describes */
+        else if (m->gid != (gid_t) -1 && chown(path, (uid_t) -1, m->gid) < 0)
+                log_warning(NULL, "cannot give %s to group %s: %s", path, m->config->output_group, strerror(errno));
+        buf_free(&b);
+
+        size_t bad = 0;
+        const NodeState *first_bad = NULL;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                if (m->nodes[i]->error.message && m->nodes[i]->present) {
+                        bad++;
+                        first_bad = first_bad ? first_bad : m->nodes[i];
+                }
+        _cleanup_free_ char *reload = m->reload_error
+                ? xasprintf("; reload refused: %s (see the journal), running on the previous one", m->reload_error)
+                : xstrdup("");
+        if (m->sources_error)
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes; source tree refused (last good output kept): %s%s",
+                           m->generation, m->n_nodes, m->sources_error, reload);
+        else if (first_bad) {
+                _cleanup_free_ char *d = diag_format(&first_bad->error);
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, %zu with errors (last good output kept); %s: %s%s",
+                           m->generation, m->n_nodes, bad, first_bad->id, d, reload);
+        } else
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, all published%s", m->generation, m->n_nodes,
+                           reload);
+}
+
+
+/* ---- the rebuild ---- */
+
+static uint64_t diags_fingerprint(const DiagList *d) {
+        uint64_t h = d->n_errors * 1000003 + d->n_warnings;
+        for (size_t i = 0; i < d->n; i++) {
+                h = h * 31 + hash_bytes(d->items[i].message, strlen(d->items[i].message));
+                h = h * 31 + d->items[i].line;
+        }
+        return h;
+}
+
+static void pause_between_phases(Manager *m) {
+        uint64_t left = m->config->phase_pause_usec;
+        while (left > 0) {
+                uint64_t step = MIN(left, (uint64_t) 100000);
+                struct timespec ts = { (time_t) (step / 1000000), (long) (step % 1000000) * 1000 };
+                nanosleep(&ts, NULL);
+                left -= step;
+                if (m->watchdog)
+                        sd_notify(false, "WATCHDOG=1");
+        }
+}
+
+static void run_plans(Manager *m, NodePlan **plans, size_t n, bool pause) {
+        for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++) {
+                bool any = false;
+                for (size_t i = 0; i < n; i++) {
+                        if (!node_plan_has_phase(plans[i], ph))
+                                continue;
+                        int r = node_plan_run_phase(plans[i], ph);
+                        if (r < 0)
+                                log_error(NULL, "publishing phase %s: %s", publish_phase_to_string(ph), strerror(-r));
+                        any = true;
+                }
+                bool later = false;
+                for (PublishPhase q = ph + 1; q < _PUBLISH_PHASE_MAX && !later; q++)
+                        for (size_t i = 0; i < n && !later; i++)
+                                later = node_plan_has_phase(plans[i], q);
+                if (pause && any && later)
+                        pause_between_phases(m);
+        }
+}
+
+static void collect_node_ids(Manager *m, char ***ret, size_t *ret_n) {
+        const char *const *tree = source_cache_nodes(m->cache);
+        size_t n_tree = 0;
+        while (tree[n_tree])
+                n_tree++;
+        char **ids = xcalloc(n_tree + m->config->n_nodes + 1, sizeof(char *));
+        size_t n = 0;
+        Hashmap seen = {};
+        for (size_t i = 0; i < n_tree + m->config->n_nodes; i++) {
+                char *id = i < n_tree ? (char *) tree[i] : m->config->nodes[i - n_tree];
+                if (!hashmap_put(&seen, id, strlen(id), id))
+                        ids[n++] = id;
+        }
+        hashmap_free(&seen);
+        *ret = ids;
+        *ret_n = n;
+}
+
+static size_t count_dir_entries(const char *path) {
+        DIR *d = opendir(path);
+        size_t n = 0;
+        if (!d)
+                return 0;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+/* Nodes that are gone from the tree keep their output; after a reboot
+ * (empty output_dir) that output comes back from the state copy. */
+static void restore_absent_nodes(Manager *m, char **ids, size_t n_ids, NodePlan **plans, NodeState **published,
+                                 size_t *n_plans) {
+        DIR *d = opendir(m->state_nodes_dir);
+        if (!d)
+                return;
+        Hashmap present = {};
+        for (size_t i = 0; i < n_ids; i++)
+                hashmap_put(&present, ids[i], strlen(ids[i]), ids[i]);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!node_id_is_valid(de->d_name) || hashmap_get(&present, de->d_name, strlen(de->d_name)))
+                        continue;
+                NodeOutput out = {};
+                if (!load_last_good_if_absent(m, de->d_name, "not in the source tree", &out))
+                        continue;
+                NodeState *ns = node_state(m, de->d_name);
+                NodePlan *plan = NULL;
+                if (publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) >= 0) {
+                        plans[*n_plans] = plan;
+                        published[(*n_plans)++] = ns;
+                }
+                node_output_done(&out);
+        }
+        closedir(d);
+        hashmap_free(&present);
+}
+
+/* Plans waiting for their phases, with the nodes they publish. */
+typedef struct Batch {
+        NodePlan **plans, **state_plans;
+        NodeState **published, **state_published;
+        size_t n_plans, n_state_plans, n_files;
+        bool bumped; /* this rebuild started a generation */
+} Batch;
+
+/* Publishes the planned nodes phase by phase, then their state copies,
+ * and frees the plans. The first call of a rebuild that publishes starts a
+ * new generation. A node published whole from its memo has its directory
+ * known from then on; one that failed is read from the disk next time. */
+static size_t flush_plans(Manager *m, Batch *b) {
+        size_t n_failed = 0;
+        if (b->n_plans > 0) {
+                if (!b->bumped)
+                        m->generation++;
+                b->bumped = true;
+                uint64_t t_publish = now_usec(CLOCK_MONOTONIC);
+                run_plans(m, b->plans, b->n_plans, true);
+                int r = publish_finish(m->store, b->plans, b->n_plans);
+                if (r < 0)
+                        log_error(NULL, "finishing the publish: %s", strerror(-r));
+                m->publish_usec += now_usec(CLOCK_MONOTONIC) - t_publish;
+                uint64_t t = now_usec(CLOCK_REALTIME);
+                size_t n_ok = 0, n_files = 0;
+                for (size_t i = 0; i < b->n_plans; i++) {
+                        NodeState *ns = b->published[i];
+                        if (node_plan_error(b->plans[i]) < 0) {
+                                node_fail(ns, xasprintf("publishing failed (%s); the node keeps what it had",
+                                                        strerror(-node_plan_error(b->plans[i]))));
+                                ns->live_verified = ns->manifest_ok = false;
+                                log_error(ns->id, "%s", ns->error.message);
+                                n_failed++;
+                                continue;
+                        }
+                        ns->live_known = ns->memo.n > 0;
+                        ns->live_verified = true;
+                        ns->generation = m->generation;
+                        ns->published_usec = t;
+                        n_ok++;
+                        n_files += node_plan_n_changes(b->plans[i]);
+                        log_debug(ns->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
+                                  node_plan_n_changes(b->plans[i]));
+                }
+                /* one line per generation, not per node: a thousand nodes make a thousand lines */
+                if (b->n_plans == 1 && n_ok == 1)
+                        log_info(b->published[0]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
+                                 n_files);
+                else
+                        log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files)", m->generation, n_ok,
+                                 n_files);
+                write_counter(m);
+                /* written last, after every phase of every node */
+                uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+                for (size_t i = 0; i < b->n_plans; i++)
+                        if (node_plan_error(b->plans[i]) >= 0)
+                                ensure_manifest(m, b->published[i], true);
+                sync_manifests(m);
+                m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
+        }
+        if (b->n_state_plans > 0) {
+                run_plans(m, b->state_plans, b->n_state_plans, false);
+                publish_finish(m->state_store, b->state_plans, b->n_state_plans);
+                for (size_t i = 0; i < b->n_state_plans; i++)
+                        b->state_published[i]->state_known =
+                                b->state_published[i]->memo.n > 0 && node_plan_error(b->state_plans[i]) >= 0;
+        }
+        for (size_t i = 0; i < b->n_plans; i++)
+                node_plan_free(b->plans[i]);
+        for (size_t i = 0; i < b->n_state_plans; i++)
+                node_plan_free(b->state_plans[i]);
+        b->n_plans = b->n_state_plans = b->n_files = 0;
+        return n_failed;
+}
+
+/* Plans hold an entry per file of their node; past this many entries the
+ * nodes planned so far are published before more are planned, which bounds
+ * memory when many large nodes change at once (each batch costs its own
+ * phase pauses). */
+#define PLAN_BATCH_FILES 49152
+
+/* Timings of one rebuild, for the debug log. */
+typedef struct RebuildTimes {
+        uint64_t refresh, build, plan, state;
+} RebuildTimes;
+
+/* Builds one node whose inputs changed and plans it (and its state copy)
+ * into b. Returns whether it has errors. */
+static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *times) {
+        _cleanup_free_ char *dir = xasprintf("%s/%s", m->config->output_dir, ns->id);
+        BuildOptions opts = { .output_dir = dir, .mode = m->config->publish_mode, .skip_notes = true };
+        DiagList d = {};
+        NodeOutput out = {}, before = {};
+        _cleanup_free_ char *reason = NULL; /* here: the gotos below jump past later declarations */
+        bool live_known = ns->live_known, state_known = ns->state_known;
+        ns->force_rebuild = false;
+        m->memo_bytes -= ns->memo_bytes;
+        ns->memo_bytes = 0;
+        ns->live_known = ns->state_known = false;
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        int r = build_node_update(m->cache, ns->id, &opts, &ns->memo, ns->memo_seq, &d, &out, &before);
+        times->build += now_usec(CLOCK_MONOTONIC) - t0;
+        bool built = r >= 0, bad = false;
+        uint64_t fp = diags_fingerprint(&d);
+        if (fp != ns->diag_fingerprint)
+                for (size_t k = 0; k < d.n; k++)
+                        log_diag(ns->id, &d.items[k]);
+        ns->diag_fingerprint = fp;
+        node_state_clear_error(ns);
+        ns->removal_blocked = false;
+        if (!built) {
+                bad = true;
+                for (size_t k = 0; k < d.n; k++)
+                        if (d.items[k].level == DIAG_ERROR) {
+                                const Diag *e = &d.items[k];
+                                ns->error = (Diag) { DIAG_ERROR, e->file ? xstrdup(e->file) : NULL, e->line, e->column,
+                                                     e->path ? xstrdup(e->path) : NULL, xstrdup(e->message),
+                                                     e->rule ? xstrdup(e->rule) : NULL };
+                                break;
+                        }
+                ns->n_errors = d.n_errors;
+                if (!load_last_good_if_absent(m, ns->id, "the build failed", &out))
+                        goto done;
+        }
+
+        NodePlan *plan = NULL;
+        t0 = now_usec(CLOCK_MONOTONIC);
+        /* from the memo when the directory holds it: no directory is read */
+        if (built && live_known && m->config->publish_mode == PUBLISH_MODE_RENAME)
+                r = publish_plan_delta(m->store, ns->id, &before, &out, &plan);
+        else
+                r = publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan);
+        times->plan += now_usec(CLOCK_MONOTONIC) - t0;
+        if (r < 0) {
+                node_fail(ns, xasprintf("cannot publish into %s: %s", dir, strerror(-r)));
+                bad = true;
+                built = false;
+                goto done;
+        }
+        /* the guard only matters when listeners or clusters change */
+        if ((node_plan_has_phase(plan, PUBLISH_PHASE_LDS) || node_plan_has_phase(plan, PUBLISH_PHASE_CDS) ||
+             node_plan_has_phase(plan, PUBLISH_PHASE_CDS_FINAL)) &&
+            !removal_allowed(m, ns, &out, &reason)) {
+                node_fail(ns, TAKE_PTR(reason));
+                ns->removal_blocked = true;
+                bad = true;
+                built = false;
+                plan = node_plan_free(plan);
+                node_output_done(&out);
+                if (!load_last_good_if_absent(m, ns->id, "the removal guard refused the new generation", &out) ||
+                    publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) < 0)
+                        goto done;
+        }
+        bool changed_node = node_plan_n_changes(plan) > 0;
+        if (changed_node) {
+                b->plans[b->n_plans] = plan;
+                b->published[b->n_plans++] = ns;
+                /* a plan holds an entry for each of the node's files, changed or not */
+                b->n_files += out.n;
+        } else {
+                node_plan_free(plan);
+                ns->live_known = built;
+                ns->live_verified = ns->live_verified || built;
+        }
+        /* the last good copy in state_dir: checked at start, then only
+         * when the node's output changes */
+        t0 = now_usec(CLOCK_MONOTONIC);
+        if (changed_node || !ns->state_checked) {
+                NodePlan *sp = NULL;
+                r = built && state_known
+                        ? publish_plan_delta(m->state_store, ns->id, &before, &out, &sp)
+                        : publish_plan(m->state_store, m->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp);
+                if (r >= 0) {
+                        ns->state_checked = true;
+                        if (node_plan_n_changes(sp) > 0) {
+                                b->state_plans[b->n_state_plans] = sp;
+                                b->state_published[b->n_state_plans++] = ns;
+                        } else {
+                                node_plan_free(sp);
+                                ns->state_known = built;
+                        }
+                }
+        } else
+                /* out is what the directory had, which the copy had */
+                ns->state_known = built && state_known && live_known;
+        times->state += now_usec(CLOCK_MONOTONIC) - t0;
+        const NodeFile *lds = node_output_file(&out, LAYOUT_LDS_FILE), *cds = node_output_file(&out, LAYOUT_CDS_FILE);
+        ns->n_files = out.n;
+        ns->n_listeners = lds ? lds->n_resources : 0;
+        ns->n_clusters = cds ? cds->n_resources : 0;
+done:
+        diag_list_clear(&d);
+        node_output_done(&before);
+        size_t bytes = built ? node_output_bytes(&out) : 0;
+        if (built && m->memo_bytes + bytes <= MEMO_BUDGET) {
+                ns->memo = out;
+                ns->memo_seq = source_cache_seq(m->cache);
+                ns->memo_bytes = bytes;
+                m->memo_bytes += bytes;
+        } else {
+                node_output_done(&out);
+                ns->live_known = ns->state_known = false;
+        }
+        return bad;
+}
+
+typedef struct HostAddress {
+        const NodeState *node;
+        ListenerAddress a;
+} HostAddress;
+
+/* Two Envoys on one host cannot bind one address (the second fails to
+ * bind and its listener is rejected): a warning per pair of nodes, logged
+ * when the set of such pairs changes. */
+static void check_host_addresses(Manager *m) {
+        Hashmap first = {};
+        HostAddress **owned = xcalloc(m->n_nodes + 1, sizeof(HostAddress *));
+        DiagList d = {};
+        uint64_t fp = 0;
+        for (size_t i = 0; i < m->n_nodes; i++) {
+                const NodeState *ns = m->nodes[i];
+                if (!ns->present)
+                        continue;
+                ListenerAddress *a = NULL;
+                size_t n = source_cache_listener_addresses(m->cache, ns->id, &a);
+                owned[i] = xcalloc(n + 1, sizeof(HostAddress));
+                for (size_t k = 0; k < n; k++) {
+                        HostAddress *h = &owned[i][k];
+                        *h = (HostAddress) { ns, a[k] };
+                        const HostAddress *f = hashmap_get(&first, h->a.address, strlen(h->a.address));
+                        if (!f) {
+                                hashmap_put(&first, h->a.address, strlen(h->a.address), h);
+                                continue;
+                        }
+                        if (f->node == ns)
+                                continue; /* within a node: the node's own check */
+                        diag_add_rule(&d, DIAG_WARNING, h->a.file, h->a.line, h->a.column, NULL, "graph.host-address",
+                                      "node %s's listener \"%s\" binds %s, which node %s's listener \"%s\" binds too (%s:%u:%u): "
+                                      "one of the two Envoys will fail to bind it", ns->id, h->a.listener, h->a.address,
+                                      f->node->id, f->a.listener, f->a.file, f->a.line, f->a.column);
+                        fp = fp * 31 + hash_bytes(d.items[d.n - 1].message, strlen(d.items[d.n - 1].message));
+                }
+                free(a);
+        }
+        if (fp != m->host_address_fingerprint)
+                for (size_t i = 0; i < d.n; i++)
+                        log_diag(NULL, &d.items[i]);
+        m->host_address_fingerprint = fp;
+        diag_list_clear(&d);
+        for (size_t i = 0; i < m->n_nodes; i++)
+                free(owned[i]);
+        free(owned);
+        hashmap_free(&first);
+}
+
+/* Returns the number of nodes with errors. */
+size_t manager_rebuild(Manager *m) {
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        RebuildTimes times = {};
+        int changed;
+        if (!refresh_sources(m, &changed)) {
+                ensure_manifests(m);
+                m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
+                status_write(m);
+                return 0;
+        }
+        times.refresh = now_usec(CLOCK_MONOTONIC) - start;
+        char **ids;
+        size_t n_ids;
+        collect_node_ids(m, &ids, &n_ids);
+        for (size_t i = 0; i < m->n_nodes; i++)
+                m->nodes[i]->present = false;
+        /* (present is set again below for every node still in the tree) */
+        /* room for every node of the tree, and for restored absent ones */
+        size_t cap = n_ids + m->n_nodes + count_dir_entries(m->state_nodes_dir) + 1;
+        Batch b = {
+                .plans = xcalloc(cap, sizeof(NodePlan *)),
+                .published = xcalloc(cap, sizeof(NodeState *)),
+                .state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *)),
+                .state_published = xcalloc(MAX(n_ids, 1), sizeof(NodeState *)),
+        };
+        size_t n_bad = 0, n_built = 0;
+        for (size_t i = 0; i < n_ids; i++) {
+                NodeState *ns = node_state(m, ids[i]);
+                bool was_present = ns->present_before;
+                ns->present = ns->present_before = true;
+                /* a node whose inputs did not change is as it was, unless it
+                 * waits for the removal guard or everything is rechecked */
+                if (!m->recheck_all && was_present && !ns->removal_blocked && !ns->force_rebuild &&
+                    !source_cache_node_changed(m->cache, ns->id))
+                        continue;
+                n_bad += rebuild_node(m, ns, &b, &times);
+                n_built++;
+                if (b.n_files >= PLAN_BATCH_FILES)
+                        n_bad += flush_plans(m, &b);
+        }
+        if (m->recheck_all)
+                restore_absent_nodes(m, ids, n_ids, b.plans, b.published, &b.n_plans);
+        free(ids);
+        m->recheck_all = false;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                if (!m->nodes[i]->present) {
+                        m->nodes[i]->present_before = false;
+                        node_forget_memo(m, m->nodes[i]);
+                }
+
+        n_bad += flush_plans(m, &b);
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        ensure_manifests(m);
+        m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
+        if (n_built > 0)
+                check_host_addresses(m);
+        free(b.plans);
+        free(b.published);
+        free(b.state_plans);
+        free(b.state_published);
+        m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
+        status_write(m);
+        log_debug(NULL,
+                  "rebuild took %" PRIu64 " µs (%d files changed; refresh %" PRIu64 ", build %" PRIu64 ", plan %" PRIu64
+                  ", state plan %" PRIu64 ", publish %" PRIu64 ", manifests %" PRIu64 " µs)",
+                  now_usec(CLOCK_MONOTONIC) - start, changed, times.refresh, times.build, times.plan, times.state,
+                  m->publish_usec, m->manifest_usec);
+        m->manifest_usec = m->publish_usec = 0;
+        return n_bad;
+}
