@@ -25,6 +25,7 @@
 #include "watch.h"
 #include "wire.h"
 #include "rebuild.h"
+#include "statedir.h"
 #include "upkeep.h"
 
 uint64_t now_usec(clockid_t clock) {
@@ -143,8 +144,8 @@ static int setup_allow_removal_watch(Manager *m) {
         m->allow_source = sd_event_source_unref(m->allow_source);
         if (m->allow_fd >= 0)
                 close(m->allow_fd);
-        _cleanup_free_ char *dir = xasprintf("%s/allow-removal", m->config->state_dir);
-        int r = mkdir_p(dir, 0750);
+        _cleanup_free_ char *dir = statedir_path(m->config->state_dir, STATEDIR_ALLOW_REMOVAL);
+        int r = statedir_allow_removal_mkdir(m->config->state_dir);
         if (r < 0)
                 return r;
         m->allow_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -204,7 +205,7 @@ static int on_signing_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         }
         ensure_manifests(m);
-        status_write(m);
+        manager_write_status(m);
         return 0;
 }
 
@@ -309,16 +310,20 @@ static int open_outputs(Manager *m) {
                 return r;
         }
         free(m->state_nodes_dir);
-        m->state_nodes_dir = xasprintf("%s/nodes", m->config->state_dir);
+        m->state_nodes_dir = statedir_path(m->config->state_dir, STATEDIR_NODES);
         m->state_store = store_free(m->state_store);
         r = store_open(m->state_nodes_dir, (gid_t) -1, &m->state_store);
         if (r < 0) {
                 log_error(NULL, "cannot open %s: %s", m->state_nodes_dir, strerror(-r));
                 return r;
         }
-        _cleanup_free_ char *counter = xasprintf("%s/generation", m->config->state_dir);
-        if (read_counter(counter, &m->generation) < 0)
+        r = statedir_read_generation(m->config->state_dir, &m->generation);
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_warning(NULL, "cannot read %s/" STATEDIR_GENERATION ": %s; counting from 0",
+                                    m->config->state_dir, strerror(-r));
                 m->generation = 0;
+        }
         /* crash leftovers, and nodes that still have output from earlier runs */
         DIR *d = opendir(m->config->output_dir);
         if (d) {
@@ -362,7 +367,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_error(NULL, "reload refused: the configuration has errors; still running on the previous one");
                 diag_list_clear(&d);
                 m->reload_error = "the new configuration has errors";
-                status_write(m);
+                manager_write_status(m);
                 sd_notify(false, "READY=1");
                 return 0;
         }

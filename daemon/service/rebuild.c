@@ -25,7 +25,10 @@
 #include "store.h"
 #include "watch.h"
 #include "wire.h"
+#include "guard.h"
 #include "rebuild.h"
+#include "statedir.h"
+#include "status.h"
 #include "upkeep.h"
 
 static size_t node_output_bytes(const NodeOutput *o) {
@@ -37,27 +40,10 @@ static size_t node_output_bytes(const NodeOutput *o) {
 
 /* ---- state_dir ---- */
 
-int read_counter(const char *path, uint64_t *ret) {
-        _cleanup_free_ char *s = NULL;
-        int r = read_file_bounded(path, 64, &s, NULL);
-        if (r < 0)
-                return r;
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno || end == s || (*end && *end != '\n'))
-                return -EBADMSG;
-        *ret = v;
-        return 0;
-}
-
 static void write_counter(Manager *m) {
-        _cleanup_free_ char *p = xasprintf("%s/generation", m->config->state_dir);
-        char buf[32];
-        int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", m->generation);
-        int r = write_file_atomic(p, buf, (size_t) n, 0640);
+        int r = statedir_write_generation(m->config->state_dir, m->generation);
         if (r < 0)
-                log_error(NULL, "cannot write %s: %s", p, strerror(-r));
+                log_error(NULL, "cannot write %s/" STATEDIR_GENERATION ": %s", m->config->state_dir, strerror(-r));
 }
 
 /* A node directory on disk (output or state copy) read back as a NodeOutput. */
@@ -150,106 +136,85 @@ static void removed_count(const char *live_path, const NodeFile *next, size_t *r
         hashmap_free(&new_names);
 }
 
-/* Whether next may replace what is live; the allowance file lets one
- * generation through. */
+/* Whether next may replace what is live (publish/guard.c's rule); the
+ * allowance file lets one generation through. */
 static bool removal_allowed(Manager *m, NodeState *ns, const NodeOutput *next, char **ret_reason) {
-        static const struct {
-                const char *path, *what;
-        } kinds[] = { { LAYOUT_LDS_FILE, "listeners" }, { LAYOUT_CDS_FILE, "clusters" } };
-        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
-                _cleanup_free_ char *live = xasprintf("%s/%s/%s", m->config->output_dir, ns->id, kinds[i].path);
+        static const char *const files[_GUARD_KIND_MAX] = {
+                [GUARD_LISTENERS] = LAYOUT_LDS_FILE,
+                [GUARD_CLUSTERS] = LAYOUT_CDS_FILE,
+        };
+        GuardDelta delta = {};
+        for (GuardKind k = 0; k < _GUARD_KIND_MAX; k++) {
+                _cleanup_free_ char *live = xasprintf("%s/%s/%s", m->config->output_dir, ns->id, files[k]);
                 if (access(live, F_OK) < 0) {
                         /* after a reboot the last good generation is the state copy */
                         free(live);
-                        live = xasprintf("%s/%s/%s", m->state_nodes_dir, ns->id, kinds[i].path);
+                        live = xasprintf("%s/%s/%s", m->state_nodes_dir, ns->id, files[k]);
                 }
-                size_t removed, total;
-                removed_count(live, node_output_file(next, kinds[i].path), &removed, &total);
-                if (total == 0 || (double) removed / (double) total <= m->config->max_removal)
-                        continue;
-                _cleanup_free_ char *allow = xasprintf("%s/allow-removal/%s", m->config->state_dir, ns->id);
-                if (unlink(allow) == 0) {
-                        log_warning(ns->id, "removing %zu of %zu %s, allowed once by fsxds allow-removal", removed, total,
-                                    kinds[i].what);
-                        return true;
-                }
-                *ret_reason = xasprintf("this generation would remove %zu of %zu %s (more than max_removal %.2f); "
-                                        "'fsxds allow-removal %s' lets it through once",
-                                        removed, total, kinds[i].what, m->config->max_removal, ns->id);
-                return false;
+                removed_count(live, node_output_file(next, files[k]), &delta.removed[k], &delta.live[k]);
         }
-        return true;
+        GuardKind k;
+        if (guard_check(&delta, m->config->max_removal, &k) == 0)
+                return true;
+        int r = statedir_allow_removal_consume(m->config->state_dir, ns->id);
+        if (r > 0) {
+                log_warning(ns->id, "removing %zu of %zu %s, allowed once by fsxds allow-removal", delta.removed[k],
+                            delta.live[k], guard_kind_to_string(k));
+                return true;
+        }
+        if (r < 0)
+                log_warning(ns->id, "cannot use its removal allowance %s/" STATEDIR_ALLOW_REMOVAL "/%s: %s",
+                            m->config->state_dir, ns->id, strerror(-r));
+        *ret_reason = xasprintf("this generation would remove %zu of %zu %s (more than max_removal %.2f); "
+                                "'fsxds allow-removal %s' lets it through once",
+                                delta.removed[k], delta.live[k], guard_kind_to_string(k), m->config->max_removal, ns->id);
+        return false;
 }
 
 /* ---- status ---- */
 
-void status_write(Manager *m) {
-        Buf b = {};
-        buf_printf(&b, "{\"version\":1,\"generation\":%" PRIu64 ",\"time_usec\":%" PRIu64 ",\"backend\":",
-                   m->generation, m->last_rebuild_usec);
-        buf_put_json_string(&b, m->watch ? watch_backend_to_string(watch_get_backend(m->watch)) : "none");
-        buf_printf(&b, ",\"publish_mode\":");
-        buf_put_json_string(&b, publish_mode_to_string(m->config->publish_mode));
-        buf_printf(&b, ",\"source_dir\":");
-        buf_put_json_string(&b, m->config->source_dir);
-        buf_printf(&b, ",\"output_dir\":");
-        buf_put_json_string(&b, m->config->output_dir);
-        buf_printf(&b, ",\"signing\":");
-        if (m->signer) {
-                buf_printf(&b, "{\"subject\":");
-                buf_put_json_string(&b, signer_subject(m->signer));
-                buf_printf(&b, ",\"not_after\":%" PRId64 "}", signer_not_after(m->signer));
-        } else
-                buf_printf(&b, "null");
-        buf_printf(&b, ",\"signed_sources\":");
-        if (m->config->require_signed_sources_ca) {
-                buf_printf(&b, "{\"ca\":");
-                buf_put_json_string(&b, m->config->require_signed_sources_ca);
-                buf_printf(&b, ",\"error\":");
-                if (m->sources_error)
-                        buf_put_json_string(&b, m->sources_error);
-                else
-                        buf_printf(&b, "null");
-                buf_printf(&b, "}");
-        } else
-                buf_printf(&b, "null");
-        buf_printf(&b, ",\"nodes\":{");
+/* status.json, and the status line systemd shows. */
+void manager_write_status(Manager *m) {
+        Status st = {
+                .generation = (int64_t) m->generation,
+                .time_usec = (int64_t) m->last_rebuild_usec,
+                .backend = xstrdup(m->watch ? watch_backend_to_string(watch_get_backend(m->watch)) : "none"),
+                .publish_mode = xstrdup(publish_mode_to_string(m->config->publish_mode)),
+                .source_dir = xstrdup(m->config->source_dir),
+                .output_dir = xstrdup(m->config->output_dir),
+                .signing_subject = m->signer ? xstrdup(signer_subject(m->signer)) : NULL,
+                .signing_not_after = m->signer ? signer_not_after(m->signer) : 0,
+                .signed_sources_ca = m->config->require_signed_sources_ca ? xstrdup(m->config->require_signed_sources_ca)
+                                                                          : NULL,
+                .signed_sources_error = m->sources_error ? xstrdup(m->sources_error) : NULL,
+        };
         for (size_t i = 0; i < m->n_nodes; i++) {
-                NodeState *n = m->nodes[i];
-                buf_printf(&b, "%s", i ? "," : "");
-                buf_put_json_string(&b, n->id);
-                buf_printf(&b, ":{\"generation\":%" PRIu64 ",\"published_usec\":%" PRIu64 ",\"files\":%zu,"
-                           "\"listeners\":%zu,\"clusters\":%zu,\"present\":%s,\"removal_blocked\":%s,"
-                           "\"manifest_current\":%s,\"error\":",
-                           n->generation, n->published_usec, n->n_files, n->n_listeners, n->n_clusters,
-                           n->present ? "true" : "false", n->removal_blocked ? "true" : "false",
-                           n->manifest_ok ? "true" : "false");
-                if (!n->error.message)
-                        buf_printf(&b, "null}");
-                else {
-                        buf_printf(&b, "{\"file\":");
-                        buf_put_json_string(&b, n->error.file ? n->error.file : "");
-                        buf_printf(&b, ",\"line\":%u,\"column\":%u,\"path\":", n->error.line, n->error.column);
-                        buf_put_json_string(&b, n->error.path ? n->error.path : "");
-                        buf_printf(&b, ",\"message\":");
-                        buf_put_json_string(&b, n->error.message);
-                        buf_printf(&b, ",\"rule\":");
-                        if (n->error.rule)
-                                buf_put_json_string(&b, n->error.rule);
-                        else
-                                buf_printf(&b, "null");
-                        buf_printf(&b, ",\"count\":%zu}}", n->n_errors);
+                const NodeState *n = m->nodes[i];
+                StatusNode *sn = status_add_node(&st, n->id);
+                sn->generation = (int64_t) n->generation;
+                sn->published_usec = (int64_t) n->published_usec;
+                sn->n_files = (int64_t) n->n_files;
+                sn->n_listeners = (int64_t) n->n_listeners;
+                sn->n_clusters = (int64_t) n->n_clusters;
+                sn->present = n->present;
+                sn->removal_blocked = n->removal_blocked;
+                sn->manifest_current = n->manifest_ok;
+                if (n->error.message) {
+                        sn->error = (Diag) { DIAG_ERROR, n->error.file ? xstrdup(n->error.file) : NULL, n->error.line,
+                                             n->error.column, n->error.path ? xstrdup(n->error.path) : NULL,
+                                             xstrdup(n->error.message), n->error.rule ? xstrdup(n->error.rule) : NULL };
+                        sn->n_errors = (int64_t) n->n_errors;
                 }
         }
-        buf_printf(&b, "}}\n");
-        _cleanup_free_ char *path = xasprintf("%s/status.json", m->config->output_dir);
-        int r = write_file_atomic(path, b.data, b.len, 0640);
+        int chown_error = 0;
+        int r = status_write(m->config->output_dir, &st, m->gid, &chown_error);
         if (r < 0)
-                log_error(NULL, "cannot write %s: %s", path, strerror(-r));
+                log_error(NULL, "cannot write %s/" STATUS_FILE_NAME ": %s", m->config->output_dir, strerror(-r));
         /* readable by the output's readers, like the files it describes */
-        else if (m->gid != (gid_t) -1 && chown(path, (uid_t) -1, m->gid) < 0)
-                log_warning(NULL, "cannot give %s to group %s: %s", path, m->config->output_group, strerror(errno));
-        buf_free(&b);
+        else if (chown_error < 0)
+                log_warning(NULL, "cannot give %s/" STATUS_FILE_NAME " to group %s: %s", m->config->output_dir,
+                            m->config->output_group, strerror(-chown_error));
+        status_done(&st);
 
         size_t bad = 0;
         const NodeState *first_bad = NULL;
@@ -639,7 +604,7 @@ size_t manager_rebuild(Manager *m) {
         if (!refresh_sources(m, &changed)) {
                 ensure_manifests(m);
                 m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
-                status_write(m);
+                manager_write_status(m);
                 return 0;
         }
         times.refresh = now_usec(CLOCK_MONOTONIC) - start;
@@ -693,7 +658,7 @@ size_t manager_rebuild(Manager *m) {
         free(b.state_plans);
         free(b.state_published);
         m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
-        status_write(m);
+        manager_write_status(m);
         log_debug(NULL,
                   "rebuild took %" PRIu64 " µs (%d files changed; refresh %" PRIu64 ", build %" PRIu64 ", plan %" PRIu64
                   ", state plan %" PRIu64 ", publish %" PRIu64 ", manifests %" PRIu64 " µs)",

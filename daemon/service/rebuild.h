@@ -5,7 +5,7 @@
 
 #include "manager.h"
 
-int read_counter(const char *path, uint64_t *ret);
-void status_write(Manager *m);
+/* status.json, and the status line systemd shows. */
+void manager_write_status(Manager *m);
 /* Returns the number of nodes with errors. */
 size_t manager_rebuild(Manager *m);
