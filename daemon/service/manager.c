@@ -63,11 +63,29 @@ void node_forget_memo(Manager *m, NodeState *ns) {
 }
 
 
+/* Arms a one-shot timer usec from now. */
+static int arm_timer(sd_event_source *s, uint64_t usec) {
+        int r = sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + usec);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static void verify_now(Manager *m) {
+        check_outputs(m);
+        int r = arm_timer(m->verify_timer, m->config->verify_interval_usec);
+        if (r < 0)
+                log_error(NULL, "cannot arm the verify_interval timer: %s; the outputs are checked at reload only",
+                          strerror(-r));
+}
+
 static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        check_outputs(m);
-        sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + m->config->verify_interval_usec);
-        sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        /* a directory mid-publish differs from its MANIFEST: check after */
+        if (manager_rebuild_busy(m))
+                m->verify_queued = true;
+        else
+                verify_now(m);
         return 0;
 }
 
@@ -79,8 +97,10 @@ static int setup_verify_timer(Manager *m) {
                 if (r < 0)
                         return r;
         }
-        sd_event_source_set_time(m->verify_timer, now_usec(CLOCK_MONOTONIC) + interval);
-        return sd_event_source_set_enabled(m->verify_timer, interval > 0 ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+        m->verify_queued = false;
+        if (interval == 0)
+                return sd_event_source_set_enabled(m->verify_timer, SD_EVENT_OFF);
+        return arm_timer(m->verify_timer, interval);
 }
 
 
@@ -89,11 +109,39 @@ static int setup_verify_timer(Manager *m) {
 static int on_settle(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         m->settle_armed = false;
-        manager_rebuild(m);
+        /* one generation at a time: this one starts when the one in flight is published */
+        if (manager_rebuild_busy(m))
+                m->rebuild_queued = true;
+        else
+                manager_rebuild_start(m);
         return 0;
 }
 
-void on_change(void *userdata, const char *path) {
+static int on_phase_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_rebuild_resume(userdata);
+        return 0;
+}
+
+int manager_arm_phase_timer(Manager *m) {
+        if (!m->phase_timer)
+                return -ESTALE;
+        return arm_timer(m->phase_timer, m->config->phase_pause_usec);
+}
+
+static int setup_timers(Manager *m) {
+        int r = sd_event_add_time(m->event, &m->settle_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_settle, m);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(m->event, &m->phase_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_phase_timer, m);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(m->phase_timer, SD_EVENT_OFF);
+}
+
+void manager_source_changed(void *userdata, const char *path) {
         Manager *m = userdata;
         log_debug(NULL, "change: %s", path ? path : "(rescan)");
         uint64_t now = now_usec(CLOCK_MONOTONIC);
@@ -102,13 +150,16 @@ void on_change(void *userdata, const char *path) {
                 m->settle_armed = true;
         }
         uint64_t deadline = MIN(now + m->config->settle_usec, m->burst_start + m->config->settle_max_usec);
-        sd_event_source_set_time(m->settle_timer, deadline);
-        sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
+        int r = sd_event_source_set_time(m->settle_timer, deadline);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_error(NULL, "cannot arm the settle timer: %s; the change is built with the next one", strerror(-r));
 }
 
 static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
-        int r = watch_process(m->watch, on_change, m);
+        int r = watch_process(m->watch, manager_source_changed, m);
         if (r < 0)
                 log_error(NULL, "watching %s: %s", m->config->source_dir, strerror(-r));
         return 0;
@@ -134,7 +185,7 @@ static int on_allow_removal(sd_event_source *s, int fd, uint32_t revents, void *
         char buf[4096];
         while (read(fd, buf, sizeof buf) > 0)
                 ;
-        on_change(m, NULL); /* blocked nodes are retried by every rebuild */
+        manager_source_changed(m, NULL); /* blocked nodes are retried by every rebuild */
         return 0;
 }
 
@@ -197,15 +248,23 @@ static int load_signer(Manager *m) {
 /* A replaced key or certificate file (watched) is taken once the writes
  * have settled; a pair that does not match yet (the key written, the
  * certificate not yet) keeps the previous one. */
-static int on_signing_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
+static void signing_reload(Manager *m) {
         if (load_signer(m) < 0) {
                 log_error(NULL, "the new signing files were refused; still signing as %s",
                           m->signer ? signer_subject(m->signer) : "nobody");
-                return 0;
+                return;
         }
         ensure_manifests(m);
         manager_write_status(m);
+}
+
+static int on_signing_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        /* MANIFESTs are made again only of directories not mid-publish */
+        if (manager_rebuild_busy(m))
+                m->signing_queued = true;
+        else
+                signing_reload(m);
         return 0;
 }
 
@@ -229,8 +288,10 @@ static int on_signing_files(sd_event_source *s, int fd, uint32_t revents, void *
                         p += sizeof(struct inotify_event) + ev->len;
                 }
         if (hit) {
-                sd_event_source_set_time(m->signing_timer, now_usec(CLOCK_MONOTONIC) + m->config->settle_usec);
-                sd_event_source_set_enabled(m->signing_timer, SD_EVENT_ONESHOT);
+                int r = arm_timer(m->signing_timer, m->config->settle_usec);
+                if (r < 0)
+                        log_error(NULL, "cannot arm the signing files' timer: %s; they are taken at the next reload",
+                                  strerror(-r));
         }
         return 0;
 }
@@ -260,7 +321,9 @@ static int setup_signing_watch(Manager *m) {
                 int r = sd_event_add_time(m->event, &m->signing_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_signing_timer, m);
                 if (r < 0)
                         return r;
-                sd_event_source_set_enabled(m->signing_timer, SD_EVENT_OFF);
+                r = sd_event_source_set_enabled(m->signing_timer, SD_EVENT_OFF);
+                if (r < 0)
+                        return r;
         }
         return sd_event_add_io(m->event, &m->signing_source, m->signing_fd, EPOLLIN, on_signing_files, m);
 }
@@ -283,8 +346,13 @@ static int open_outputs(Manager *m) {
                         log_error(NULL, "schema %s: %s", m->config->schema, error ? error : strerror(-r));
                         return r;
                 }
-        } else
-                schema_load_builtin(&m->schema);
+        } else {
+                int r = schema_load_builtin(&m->schema);
+                if (r < 0) {
+                        log_error(NULL, "the built-in schema: %s", strerror(-r));
+                        return r;
+                }
+        }
         int r = load_signer(m);
         if (r < 0)
                 return r;
@@ -296,7 +364,11 @@ static int open_outputs(Manager *m) {
         for (size_t i = 0; i < m->n_nodes; i++)
                 node_forget_memo(m, m->nodes[i]);
         m->cache = source_cache_free(m->cache);
-        source_cache_new(m->schema, m->config->publish_mode, &m->cache);
+        r = source_cache_new(m->schema, m->config->publish_mode, &m->cache);
+        if (r < 0) {
+                log_error(NULL, "cannot make the source cache: %s", strerror(-r));
+                return r;
+        }
         m->recheck_all = true;
         m->store = store_free(m->store);
         r = store_open(m->config->output_dir, m->gid, &m->store);
@@ -330,14 +402,21 @@ static int open_outputs(Manager *m) {
                 struct dirent *de;
                 while ((de = readdir(d)))
                         if (node_id_is_valid(de->d_name) && de->d_type == DT_DIR) {
-                                publish_clean_node(m->config->output_dir, de->d_name);
+                                r = publish_clean_node(m->config->output_dir, de->d_name);
+                                if (r < 0)
+                                        log_warning(de->d_name, "cannot clean up the leftovers of an earlier run: %s",
+                                                    strerror(-r));
                                 node_state(m, de->d_name);
                         }
                 closedir(d);
         }
-        store_gc(m->store);
+        r = store_gc(m->store);
+        if (r < 0)
+                log_warning(NULL, "cannot collect the unused objects of %s/.store: %s", m->config->output_dir, strerror(-r));
         int bad = store_verify(m->store);
-        if (bad > 0)
+        if (bad < 0)
+                log_warning(NULL, "cannot verify %s/.store: %s", m->config->output_dir, strerror(-bad));
+        else if (bad > 0)
                 log_warning(NULL, "%d published files were changed behind fsxdsd's back; republishing them", bad);
         r = setup_allow_removal_watch(m);
         if (r < 0)
@@ -348,13 +427,9 @@ static int open_outputs(Manager *m) {
         return 0;
 }
 
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Manager *m = userdata;
-        if (si->ssi_signo != SIGHUP) {
-                sd_notify(false, "STOPPING=1");
-                log_info(NULL, "stopping");
-                return sd_event_exit(sd_event_source_get_event(s), 0);
-        }
+/* SIGHUP: the configuration read again. A new one that has errors or
+ * cannot be applied is refused and the previous one stays. */
+static void manager_reload(Manager *m) {
         sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
         DiagList d = {};
         Config *c = NULL;
@@ -369,7 +444,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 m->reload_error = "the new configuration has errors";
                 manager_write_status(m);
                 sd_notify(false, "READY=1");
-                return 0;
+                return;
         }
         diag_list_clear(&d);
         Config *old = m->config;
@@ -382,18 +457,87 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 m->reload_error = "the new configuration could not be applied";
                 m->config = old;
                 config_free(c);
-                open_outputs(m);
-                setup_watch(m);
+                r = open_outputs(m);
+                if (r >= 0)
+                        r = setup_watch(m);
+                if (r < 0)
+                        log_error(NULL, "the previous configuration cannot be applied again either (%s); "
+                                  "the outputs stay as they are until the next reload", strerror(-r));
         } else {
                 config_free(old);
                 m->reload_error = NULL;
                 log_info(NULL, "configuration reloaded");
                 verify_outputs(m);
         }
-        setup_verify_timer(m);
-        manager_rebuild(m);
-        sd_notify(false, "READY=1");
+        r = setup_verify_timer(m);
+        if (r < 0)
+                log_error(NULL, "cannot arm the verify_interval timer: %s", strerror(-r));
+        m->notify_ready = true;
+        manager_rebuild_start(m);
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        /* the configuration is not swapped under a publish in flight */
+        if (manager_rebuild_busy(m)) {
+                log_info(NULL, "reloading once generation %" PRIu64 " is published", m->generation);
+                m->reload_queued = true;
+        } else
+                manager_reload(m);
         return 0;
+}
+
+/* SIGTERM, SIGINT. A generation in flight is published to its end (every
+ * phase, its MANIFESTs, its state copies, status.json) before fsxdsd exits,
+ * as it was when the phases slept in the handler: no node directory is
+ * left between two phases, out of step with its MANIFEST. What was held
+ * back (a queued rebuild or reload) is dropped. */
+static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        if (m->stopping)
+                return 0;
+        m->stopping = true;
+        sd_notify(false, "STOPPING=1");
+        if (manager_rebuild_busy(m)) {
+                log_info(NULL, "stopping once generation %" PRIu64 " is published", m->generation);
+                return 0;
+        }
+        log_info(NULL, "stopping");
+        return sd_event_exit(m->event, 0);
+}
+
+void manager_rebuild_done(Manager *m, size_t n_bad) {
+        m->last_n_bad = n_bad;
+        if (m->starting && n_bad > 0)
+                log_warning(NULL, "%zu nodes have errors; their last good output stays in place", n_bad);
+        m->starting = false;
+        if (m->notify_ready) {
+                m->notify_ready = false;
+                sd_notify(false, "READY=1");
+        }
+        if (m->stopping) {
+                log_info(NULL, "stopping");
+                int r = sd_event_exit(m->event, 0);
+                if (r < 0)
+                        log_error(NULL, "cannot leave the event loop: %s", strerror(-r));
+                return;
+        }
+        if (m->signing_queued) {
+                m->signing_queued = false;
+                signing_reload(m);
+        }
+        if (m->verify_queued) {
+                m->verify_queued = false;
+                verify_now(m);
+        }
+        if (m->reload_queued) {
+                /* the reload's rebuild refreshes everything: a queued one is in it */
+                m->reload_queued = m->rebuild_queued = false;
+                manager_reload(m);
+        } else if (m->rebuild_queued) {
+                m->rebuild_queued = false;
+                manager_rebuild_start(m);
+        }
 }
 
 int manager_new(const char *config_path, Manager **ret) {
@@ -419,8 +563,10 @@ int manager_new(const char *config_path, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        rebuild_free(m->rebuild);
         sd_event_source_unref(m->watch_source);
         sd_event_source_unref(m->settle_timer);
+        sd_event_source_unref(m->phase_timer);
         sd_event_source_unref(m->allow_source);
         if (m->allow_fd >= 0)
                 close(m->allow_fd);
@@ -478,33 +624,48 @@ int manager_check_config(Manager *m) {
         return load_signer(m);
 }
 
+/* --once has no loop of its own: one is made for the phase timer and run
+ * until the rebuild is over (no watch, signal or other timer is added). */
 int manager_once(Manager *m) {
         int r = open_outputs(m);
         if (r < 0)
                 return r;
+        r = sd_event_new(&m->event);
+        if (r < 0)
+                return r;
+        r = setup_timers(m);
+        if (r < 0)
+                return r;
         verify_outputs(m);
-        return manager_rebuild(m) > 0 ? 1 : 0;
+        manager_rebuild_start(m);
+        while (manager_rebuild_busy(m)) {
+                r = sd_event_run(m->event, UINT64_MAX);
+                if (r < 0)
+                        return r;
+        }
+        return m->last_n_bad > 0 ? 1 : 0;
 }
 
 int manager_startup(Manager *m) {
         int r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
-        sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
-        sd_event_add_signal(m->event, NULL, SIGHUP, on_signal, m);
-        r = sd_event_set_watchdog(m->event, true);
-        m->watchdog = r > 0;
-        r = sd_event_add_time(m->event, &m->settle_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_settle, m);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_terminate, m);
         if (r < 0)
                 return r;
-        sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
+        r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_terminate, m);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_reload, m);
+        if (r < 0)
+                return r;
+        /* the loop pings the watchdog, also while a publish waits between phases */
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning(NULL, "cannot set up the watchdog: %s", strerror(-r));
+        r = setup_timers(m);
+        if (r < 0)
+                return r;
         r = open_outputs(m);
         if (r < 0)
                 return r;
@@ -512,13 +673,12 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
         verify_outputs(m);
-        size_t bad = manager_rebuild(m);
         r = setup_verify_timer(m);
         if (r < 0)
                 return r;
-        if (bad > 0)
-                log_warning(NULL, "%zu nodes have errors; their last good output stays in place", bad);
-        sd_notify(false, "READY=1");
+        /* READY=1 once the first generation is published, whatever its outcome */
+        m->starting = m->notify_ready = true;
+        manager_rebuild_start(m);
         return 0;
 }
 

@@ -5,6 +5,7 @@
  * against what is live, and published phase by phase for all nodes
  * together, pausing between phases; its last good copy goes to state_dir.
  * A node whose inputs have errors keeps its last good generation. */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -75,8 +76,12 @@ static int load_node_dir(const char *dir, NodeOutput *ret) {
                 }
                 closedir(d);
         }
+        if (o.n == 0) {
+                node_output_done(&o);
+                return -ENOENT;
+        }
         *ret = o;
-        return o.n > 0 ? 0 : -ENOENT;
+        return 0;
 }
 
 /* After a reboot output_dir is empty: when nothing of the node is live,
@@ -250,36 +255,26 @@ static uint64_t diags_fingerprint(const DiagList *d) {
         return h;
 }
 
-static void pause_between_phases(Manager *m) {
-        uint64_t left = m->config->phase_pause_usec;
-        while (left > 0) {
-                uint64_t step = MIN(left, (uint64_t) 100000);
-                struct timespec ts = { (time_t) (step / 1000000), (long) (step % 1000000) * 1000 };
-                nanosleep(&ts, NULL);
-                left -= step;
-                if (m->watchdog)
-                        sd_notify(false, "WATCHDOG=1");
+/* Runs phase ph of every plan that has it; returns whether any had it. A
+ * failure is recorded in its plan (node_plan_error()), which later phases
+ * then skip, and is reported once, with its node, by whoever reads it. */
+static bool run_phase(NodePlan **plans, size_t n, PublishPhase ph) {
+        bool any = false;
+        for (size_t i = 0; i < n; i++) {
+                if (!node_plan_has_phase(plans[i], ph))
+                        continue;
+                (void) node_plan_run_phase(plans[i], ph);
+                any = true;
         }
+        return any;
 }
 
-static void run_plans(Manager *m, NodePlan **plans, size_t n, bool pause) {
-        for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++) {
-                bool any = false;
-                for (size_t i = 0; i < n; i++) {
-                        if (!node_plan_has_phase(plans[i], ph))
-                                continue;
-                        int r = node_plan_run_phase(plans[i], ph);
-                        if (r < 0)
-                                log_error(NULL, "publishing phase %s: %s", publish_phase_to_string(ph), strerror(-r));
-                        any = true;
-                }
-                bool later = false;
-                for (PublishPhase q = ph + 1; q < _PUBLISH_PHASE_MAX && !later; q++)
-                        for (size_t i = 0; i < n && !later; i++)
-                                later = node_plan_has_phase(plans[i], q);
-                if (pause && any && later)
-                        pause_between_phases(m);
-        }
+static bool has_phase_after(NodePlan **plans, size_t n, PublishPhase ph) {
+        for (PublishPhase q = ph + 1; q < _PUBLISH_PHASE_MAX; q++)
+                for (size_t i = 0; i < n; i++)
+                        if (node_plan_has_phase(plans[i], q))
+                                return true;
+        return false;
 }
 
 static void collect_node_ids(Manager *m, char ***ret, size_t *ret_n) {
@@ -348,22 +343,80 @@ typedef struct Batch {
         bool bumped; /* this rebuild started a generation */
 } Batch;
 
-/* Publishes the planned nodes phase by phase, then their state copies,
- * and frees the plans. The first call of a rebuild that publishes starts a
- * new generation. A node published whole from its memo has its directory
- * known from then on; one that failed is read from the disk next time. */
-static size_t flush_plans(Manager *m, Batch *b) {
-        size_t n_failed = 0;
+/* Timings of one rebuild, for the debug log. */
+typedef struct RebuildTimes {
+        uint64_t refresh, build, plan, state;
+} RebuildTimes;
+
+/* A rebuild in flight. Its batches are published phase by phase, the next
+ * phase armed as the manager's phase timer phase_pause later (nothing
+ * sleeps): between phases the loop runs, and the manager holds back what
+ * would touch the outputs until the rebuild is over (see manager.c). */
+struct Rebuild {
+        uint64_t start;
+        RebuildTimes times;
+        int changed;
+        char **ids; /* the nodes to consider; ids[next..] are not built yet */
+        size_t n_ids, next;
+        bool built_all; /* every node built, absent ones restored: the batch being published is the last */
+        Batch b;
+        PublishPhase phase; /* the next phase of the batch being published */
+        bool publishing;    /* the batch's phases are running */
+        uint64_t t_publish;
+        size_t n_bad, n_built;
+};
+
+static void batch_free_plans(Batch *b) {
+        for (size_t i = 0; i < b->n_plans; i++)
+                node_plan_free(b->plans[i]);
+        for (size_t i = 0; i < b->n_state_plans; i++)
+                node_plan_free(b->state_plans[i]);
+        b->n_plans = b->n_state_plans = b->n_files = 0;
+}
+
+Rebuild *rebuild_free(Rebuild *r) {
+        if (!r)
+                return NULL;
+        batch_free_plans(&r->b);
+        free(r->b.plans);
+        free(r->b.published);
+        free(r->b.state_plans);
+        free(r->b.state_published);
+        free(r->ids);
+        free(r);
+        return NULL;
+}
+
+/* Runs the batch's phases from r->phase on. Returns true when the next one
+ * waits for the phase timer, false when all have run. */
+static bool batch_run_phases(Manager *m, Rebuild *r) {
+        Batch *b = &r->b;
+        while (r->phase < _PUBLISH_PHASE_MAX) {
+                PublishPhase ph = r->phase++;
+                bool any = run_phase(b->plans, b->n_plans, ph);
+                if (!any || m->config->phase_pause_usec == 0 || !has_phase_after(b->plans, b->n_plans, ph))
+                        continue;
+                int k = manager_arm_phase_timer(m);
+                if (k >= 0)
+                        return true;
+                log_error(NULL, "cannot arm the phase timer (%s); publishing the next phase without a pause",
+                          strerror(-k));
+        }
+        return false;
+}
+
+/* After the batch's last phase: the nodes' state, the generation counter,
+ * the MANIFESTs (written last, after every phase of every node), then the
+ * state copies; frees the plans. A node published whole from its memo has
+ * its directory known from then on; one that failed is read from the disk
+ * next time. */
+static void batch_finish(Manager *m, Rebuild *r) {
+        Batch *b = &r->b;
         if (b->n_plans > 0) {
-                if (!b->bumped)
-                        m->generation++;
-                b->bumped = true;
-                uint64_t t_publish = now_usec(CLOCK_MONOTONIC);
-                run_plans(m, b->plans, b->n_plans, true);
-                int r = publish_finish(m->store, b->plans, b->n_plans);
-                if (r < 0)
-                        log_error(NULL, "finishing the publish: %s", strerror(-r));
-                m->publish_usec += now_usec(CLOCK_MONOTONIC) - t_publish;
+                int k = publish_finish(m->store, b->plans, b->n_plans);
+                if (k < 0)
+                        log_error(NULL, "finishing the publish: %s", strerror(-k));
+                m->publish_usec += now_usec(CLOCK_MONOTONIC) - r->t_publish;
                 uint64_t t = now_usec(CLOCK_REALTIME);
                 size_t n_ok = 0, n_files = 0;
                 for (size_t i = 0; i < b->n_plans; i++) {
@@ -372,8 +425,7 @@ static size_t flush_plans(Manager *m, Batch *b) {
                                 node_fail(ns, xasprintf("publishing failed (%s); the node keeps what it had",
                                                         strerror(-node_plan_error(b->plans[i]))));
                                 ns->live_verified = ns->manifest_ok = false;
-                                log_error(ns->id, "%s", ns->error.message);
-                                n_failed++;
+                                r->n_bad++;
                                 continue;
                         }
                         ns->live_known = ns->memo.n > 0;
@@ -402,18 +454,42 @@ static size_t flush_plans(Manager *m, Batch *b) {
                 m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         }
         if (b->n_state_plans > 0) {
-                run_plans(m, b->state_plans, b->n_state_plans, false);
-                publish_finish(m->state_store, b->state_plans, b->n_state_plans);
-                for (size_t i = 0; i < b->n_state_plans; i++)
-                        b->state_published[i]->state_known =
-                                b->state_published[i]->memo.n > 0 && node_plan_error(b->state_plans[i]) >= 0;
+                /* no Envoy reads the state copies: every phase at once */
+                for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
+                        (void) run_phase(b->state_plans, b->n_state_plans, ph);
+                int k = publish_finish(m->state_store, b->state_plans, b->n_state_plans);
+                if (k < 0)
+                        log_error(NULL, "finishing the last good copies in %s: %s", m->state_nodes_dir, strerror(-k));
+                for (size_t i = 0; i < b->n_state_plans; i++) {
+                        NodeState *ns = b->state_published[i];
+                        int e = node_plan_error(b->state_plans[i]);
+                        if (e < 0)
+                                log_error(ns->id, "cannot save its last good copy in %s: %s", m->state_nodes_dir,
+                                          strerror(-e));
+                        ns->state_known = ns->memo.n > 0 && e >= 0;
+                }
         }
-        for (size_t i = 0; i < b->n_plans; i++)
-                node_plan_free(b->plans[i]);
-        for (size_t i = 0; i < b->n_state_plans; i++)
-                node_plan_free(b->state_plans[i]);
-        b->n_plans = b->n_state_plans = b->n_files = 0;
-        return n_failed;
+        batch_free_plans(b);
+        r->publishing = false;
+}
+
+/* Publishes the batch's plans (the first batch of a rebuild that publishes
+ * starts a new generation), then its state copies. Returns true when the
+ * publish waits for the phase timer (manager_rebuild_resume() goes on). */
+static bool batch_publish(Manager *m, Rebuild *r) {
+        Batch *b = &r->b;
+        if (b->n_plans > 0) {
+                if (!b->bumped)
+                        m->generation++;
+                b->bumped = true;
+                r->t_publish = now_usec(CLOCK_MONOTONIC);
+                r->phase = 0;
+                r->publishing = true;
+                if (batch_run_phases(m, r))
+                        return true;
+        }
+        batch_finish(m, r);
+        return false;
 }
 
 /* Plans hold an entry per file of their node; past this many entries the
@@ -421,11 +497,6 @@ static size_t flush_plans(Manager *m, Batch *b) {
  * memory when many large nodes change at once (each batch costs its own
  * phase pauses). */
 #define PLAN_BATCH_FILES 49152
-
-/* Timings of one rebuild, for the debug log. */
-typedef struct RebuildTimes {
-        uint64_t refresh, build, plan, state;
-} RebuildTimes;
 
 /* Builds one node whose inputs changed and plans it (and its state copy)
  * into b. Returns whether it has errors. */
@@ -596,35 +667,19 @@ static void check_host_addresses(Manager *m) {
         hashmap_free(&first);
 }
 
-/* Returns the number of nodes with errors. */
-size_t manager_rebuild(Manager *m) {
-        uint64_t start = now_usec(CLOCK_MONOTONIC);
-        RebuildTimes times = {};
-        int changed;
-        if (!refresh_sources(m, &changed)) {
-                ensure_manifests(m);
-                m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
-                manager_write_status(m);
-                return 0;
-        }
-        times.refresh = now_usec(CLOCK_MONOTONIC) - start;
-        char **ids;
-        size_t n_ids;
-        collect_node_ids(m, &ids, &n_ids);
-        for (size_t i = 0; i < m->n_nodes; i++)
-                m->nodes[i]->present = false;
-        /* (present is set again below for every node still in the tree) */
-        /* room for every node of the tree, and for restored absent ones */
-        size_t cap = n_ids + m->n_nodes + count_dir_entries(m->state_nodes_dir) + 1;
-        Batch b = {
-                .plans = xcalloc(cap, sizeof(NodePlan *)),
-                .published = xcalloc(cap, sizeof(NodeState *)),
-                .state_plans = xcalloc(MAX(n_ids, 1), sizeof(NodePlan *)),
-                .state_published = xcalloc(MAX(n_ids, 1), sizeof(NodeState *)),
-        };
-        size_t n_bad = 0, n_built = 0;
-        for (size_t i = 0; i < n_ids; i++) {
-                NodeState *ns = node_state(m, ids[i]);
+/* Frees the rebuild and tells the manager it is over. */
+static void rebuild_done(Manager *m, size_t n_bad) {
+        m->rebuild = rebuild_free(m->rebuild);
+        manager_rebuild_done(m, n_bad);
+}
+
+/* Builds the nodes not built yet, publishing each full batch on the way
+ * and the last one at the end; returns when a publish waits for the phase
+ * timer, or when the rebuild is over. */
+static void rebuild_continue(Manager *m) {
+        Rebuild *r = m->rebuild;
+        while (r->next < r->n_ids) {
+                NodeState *ns = node_state(m, r->ids[r->next++]);
                 bool was_present = ns->present_before;
                 ns->present = ns->present_before = true;
                 /* a node whose inputs did not change is as it was, unless it
@@ -632,38 +687,81 @@ size_t manager_rebuild(Manager *m) {
                 if (!m->recheck_all && was_present && !ns->removal_blocked && !ns->force_rebuild &&
                     !source_cache_node_changed(m->cache, ns->id))
                         continue;
-                n_bad += rebuild_node(m, ns, &b, &times);
-                n_built++;
-                if (b.n_files >= PLAN_BATCH_FILES)
-                        n_bad += flush_plans(m, &b);
+                r->n_bad += rebuild_node(m, ns, &r->b, &r->times);
+                r->n_built++;
+                if (r->b.n_files >= PLAN_BATCH_FILES && batch_publish(m, r))
+                        return;
         }
-        if (m->recheck_all)
-                restore_absent_nodes(m, ids, n_ids, b.plans, b.published, &b.n_plans);
-        free(ids);
-        m->recheck_all = false;
-        for (size_t i = 0; i < m->n_nodes; i++)
-                if (!m->nodes[i]->present) {
-                        m->nodes[i]->present_before = false;
-                        node_forget_memo(m, m->nodes[i]);
-                }
-
-        n_bad += flush_plans(m, &b);
+        if (!r->built_all) {
+                r->built_all = true;
+                if (m->recheck_all)
+                        restore_absent_nodes(m, r->ids, r->n_ids, r->b.plans, r->b.published, &r->b.n_plans);
+                m->recheck_all = false;
+                for (size_t i = 0; i < m->n_nodes; i++)
+                        if (!m->nodes[i]->present) {
+                                m->nodes[i]->present_before = false;
+                                node_forget_memo(m, m->nodes[i]);
+                        }
+                if (batch_publish(m, r))
+                        return;
+        }
         uint64_t t0 = now_usec(CLOCK_MONOTONIC);
         ensure_manifests(m);
         m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
-        if (n_built > 0)
+        if (r->n_built > 0)
                 check_host_addresses(m);
-        free(b.plans);
-        free(b.published);
-        free(b.state_plans);
-        free(b.state_published);
         m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
         manager_write_status(m);
         log_debug(NULL,
                   "rebuild took %" PRIu64 " µs (%d files changed; refresh %" PRIu64 ", build %" PRIu64 ", plan %" PRIu64
                   ", state plan %" PRIu64 ", publish %" PRIu64 ", manifests %" PRIu64 " µs)",
-                  now_usec(CLOCK_MONOTONIC) - start, changed, times.refresh, times.build, times.plan, times.state,
-                  m->publish_usec, m->manifest_usec);
+                  now_usec(CLOCK_MONOTONIC) - r->start, r->changed, r->times.refresh, r->times.build, r->times.plan,
+                  r->times.state, m->publish_usec, m->manifest_usec);
         m->manifest_usec = m->publish_usec = 0;
-        return n_bad;
+        rebuild_done(m, r->n_bad);
+}
+
+void manager_rebuild_start(Manager *m) {
+        assert(!m->rebuild);
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        int changed;
+        if (!refresh_sources(m, &changed)) {
+                ensure_manifests(m);
+                m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
+                manager_write_status(m);
+                manager_rebuild_done(m, 0);
+                return;
+        }
+        Rebuild *r = xcalloc(1, sizeof(Rebuild));
+        r->start = start;
+        r->changed = changed;
+        r->times.refresh = now_usec(CLOCK_MONOTONIC) - start;
+        collect_node_ids(m, &r->ids, &r->n_ids);
+        for (size_t i = 0; i < m->n_nodes; i++)
+                m->nodes[i]->present = false;
+        /* (present is set again for every node still in the tree) */
+        /* room for every node of the tree, and for restored absent ones */
+        size_t cap = r->n_ids + m->n_nodes + count_dir_entries(m->state_nodes_dir) + 1;
+        r->b = (Batch) {
+                .plans = xcalloc(cap, sizeof(NodePlan *)),
+                .published = xcalloc(cap, sizeof(NodeState *)),
+                .state_plans = xcalloc(MAX(r->n_ids, 1), sizeof(NodePlan *)),
+                .state_published = xcalloc(MAX(r->n_ids, 1), sizeof(NodeState *)),
+        };
+        m->rebuild = r;
+        rebuild_continue(m);
+}
+
+void manager_rebuild_resume(Manager *m) {
+        Rebuild *r = m->rebuild;
+        if (!r || !r->publishing)
+                return;
+        if (batch_run_phases(m, r))
+                return;
+        batch_finish(m, r);
+        rebuild_continue(m);
+}
+
+bool manager_rebuild_busy(const Manager *m) {
+        return m->rebuild;
 }

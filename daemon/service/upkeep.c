@@ -102,17 +102,32 @@ void sync_manifests(Manager *m) {
                 log_error(NULL, "cannot sync the MANIFESTs in %s: %s", m->config->output_dir, strerror(-r));
 }
 
-/* Reads and parses a directory's MANIFEST and MANIFEST.sig; a message
- * when there is none or it does not parse. */
-static char *read_manifest(int dir_fd, Manifest *ret, char **ret_data, size_t *ret_len, uint8_t **ret_sig,
-                           size_t *ret_sig_len) {
-        int r = manifest_read_pair(dir_fd, ret_data, ret_len, ret_sig, ret_sig_len);
-        if (r < 0)
-                return r == -ENOENT ? xstrdup("MANIFEST is missing") : xasprintf("cannot read MANIFEST: %s", strerror(-r));
-        _cleanup_free_ char *error = NULL;
-        if (manifest_parse(*ret_data, *ret_len, ret, &error) < 0)
-                return xasprintf("MANIFEST: %s", error);
-        return NULL;
+/* Reads and parses a directory's MANIFEST and MANIFEST.sig (*ret_sig NULL
+ * without one). Returns 0, or -ENOENT when there is none, -EBADMSG when it
+ * does not parse, -errno when unreadable, *ret_why saying which. */
+static int read_manifest(int dir_fd, Manifest *ret, char **ret_data, size_t *ret_len, uint8_t **ret_sig,
+                         size_t *ret_sig_len, char **ret_why) {
+        _cleanup_free_ char *data = NULL, *error = NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = 0, sig_len = 0;
+        int r = manifest_read_pair(dir_fd, &data, &len, &sig, &sig_len);
+        if (r < 0) {
+                *ret_why = r == -ENOENT ? xstrdup("MANIFEST is missing") : xasprintf("cannot read MANIFEST: %s", strerror(-r));
+                return r;
+        }
+        Manifest listed = {};
+        r = manifest_parse(data, len, &listed, &error);
+        if (r < 0) {
+                manifest_done(&listed);
+                *ret_why = xasprintf("MANIFEST: %s", error);
+                return -EBADMSG;
+        }
+        *ret = listed;
+        *ret_data = TAKE_PTR(data);
+        *ret_len = len;
+        *ret_sig = TAKE_PTR(sig);
+        *ret_sig_len = sig_len;
+        return 0;
 }
 
 /* Makes the node's MANIFEST current. After a publish it lists what the
@@ -141,7 +156,7 @@ bool ensure_manifest(Manager *m, NodeState *ns, bool published) {
                 ok = write_manifest(m, ns, fd, &scanned, ns->generation) >= 0;
                 goto done;
         }
-        why = read_manifest(fd, &listed, &data, &len, &sig, &sig_len);
+        (void) read_manifest(fd, &listed, &data, &len, &sig, &sig_len, &why); /* why says it */
         bool same = !why && listed.kind == MANIFEST_KIND_NODE && streq(listed.node, ns->id) && p.n == 0 &&
                     manifest_compare(&listed, &scanned, NULL, NULL) == 0;
         bool sig_current = m->signer ? sig && signature_verify(data, len, sig, sig_len, NULL, m->signer, NULL,
@@ -206,10 +221,8 @@ void verify_outputs(Manager *m) {
                 _cleanup_free_ char *data = NULL, *why = NULL, *sig_error = NULL;
                 _cleanup_free_ uint8_t *sig = NULL;
                 size_t len = 0, sig_len = 0;
-                why = read_manifest(fd, &listed, &data, &len, &sig, &sig_len);
-                if (why) {
+                if (read_manifest(fd, &listed, &data, &len, &sig, &sig_len, &why) < 0) {
                         log_warning(ns->id, "%s; a new one is made after the rebuild", why);
-                        manifest_done(&listed);
                         continue;
                 }
                 if (!streq(listed.node, ns->id))
@@ -293,7 +306,7 @@ void check_outputs(Manager *m) {
                 n_altered++;
         }
         if (n_altered > 0)
-                on_change(m, NULL);
+                manager_source_changed(m, NULL);
 }
 
 
@@ -318,40 +331,61 @@ static void check_cached_file(void *userdata, const char *rel, const char *sha25
 }
 
 /* require_signed_sources: the tree's MANIFEST must verify against the CA
- * and list exactly the source files there are, byte for byte. NULL when it
- * does, else why not. */
-static char *sources_refusal(Manager *m, Manifest *listed) {
+ * and list exactly the source files there are, byte for byte. Returns 0
+ * when it does (*ret_listed the MANIFEST), else -ENOENT (no MANIFEST or no
+ * signature), -EBADMSG (it does not verify, parse or match) or -errno,
+ * *ret_why saying why. */
+static int sources_refusal(Manager *m, Manifest *ret_listed, char **ret_why) {
         const char *dir = m->config->source_dir, *ca = m->config->require_signed_sources_ca;
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return xasprintf("cannot open %s: %s", dir, strerror(errno));
+        if (fd < 0) {
+                int r = -errno;
+                *ret_why = xasprintf("cannot open %s: %s", dir, strerror(-r));
+                return r;
+        }
         _cleanup_free_ char *data = NULL, *error = NULL;
         _cleanup_free_ uint8_t *sig = NULL;
         size_t len = 0, sig_len = 0;
         int r = manifest_read_pair(fd, &data, &len, &sig, &sig_len);
-        if (r < 0)
-                return r == -ENOENT ? xasprintf("%s/MANIFEST is missing: sign the tree with fsxds sign", dir)
-                                    : xasprintf("cannot read %s/MANIFEST: %s", dir, strerror(-r));
-        if (!sig)
-                return xasprintf("%s/MANIFEST.sig is missing: sign the tree with fsxds sign", dir);
-        if (signature_verify(data, len, sig, sig_len, ca, NULL, NULL, &error) < 0)
-                return xasprintf("%s/MANIFEST.sig does not verify against %s: %s", dir, ca, error);
-        if (manifest_parse(data, len, listed, &error) < 0)
-                return xasprintf("%s/MANIFEST: %s", dir, error);
-        if (listed->kind != MANIFEST_KIND_SOURCE)
-                return xasprintf("%s/MANIFEST is a node directory's, not a source tree's", dir);
+        if (r < 0) {
+                *ret_why = r == -ENOENT ? xasprintf("%s/MANIFEST is missing: sign the tree with fsxds sign", dir)
+                                        : xasprintf("cannot read %s/MANIFEST: %s", dir, strerror(-r));
+                return r;
+        }
+        if (!sig) {
+                *ret_why = xasprintf("%s/MANIFEST.sig is missing: sign the tree with fsxds sign", dir);
+                return -ENOENT;
+        }
+        if (signature_verify(data, len, sig, sig_len, ca, NULL, NULL, &error) < 0) {
+                *ret_why = xasprintf("%s/MANIFEST.sig does not verify against %s: %s", dir, ca, error);
+                return -EBADMSG;
+        }
+        Manifest listed = {};
+        if (manifest_parse(data, len, &listed, &error) < 0) {
+                manifest_done(&listed);
+                *ret_why = xasprintf("%s/MANIFEST: %s", dir, error);
+                return -EBADMSG;
+        }
+        if (listed.kind != MANIFEST_KIND_SOURCE) {
+                manifest_done(&listed);
+                *ret_why = xasprintf("%s/MANIFEST is a node directory's, not a source tree's", dir);
+                return -EBADMSG;
+        }
         Manifest scanned = {};
         Problems p = {};
         r = manifest_scan_sources(dir, note_problem, &p, &scanned);
         if (r >= 0)
-                manifest_compare(listed, &scanned, note_problem, &p);
+                manifest_compare(&listed, &scanned, note_problem, &p);
         manifest_done(&scanned);
         _cleanup_free_ char *first = p.first;
-        if (r < 0)
-                return xasprintf("cannot read %s: %s", dir, strerror(-r));
-        if (p.n > 0)
-                return xasprintf("%zu source files differ from the signed MANIFEST (first: %s)", p.n, first);
-        return NULL;
+        if (r < 0 || p.n > 0) {
+                manifest_done(&listed);
+                *ret_why = r < 0 ? xasprintf("cannot read %s: %s", dir, strerror(-r))
+                                 : xasprintf("%zu source files differ from the signed MANIFEST (first: %s)", p.n, first);
+                return r < 0 ? r : -EBADMSG;
+        }
+        *ret_listed = listed;
+        return 0;
 }
 
 /* Refreshes the source cache; with require_signed_sources only from a
@@ -360,7 +394,9 @@ static char *sources_refusal(Manager *m, Manifest *listed) {
 bool refresh_sources(Manager *m, int *ret_changed) {
         const char *ca = m->config->require_signed_sources_ca;
         Manifest listed = {};
-        char *why = ca ? sources_refusal(m, &listed) : NULL;
+        char *why = NULL;
+        if (ca)
+                (void) sources_refusal(m, &listed, &why); /* why says it */
         *ret_changed = 0;
         if (!why) {
                 *ret_changed = source_cache_refresh(m->cache, m->config->source_dir, NULL);
