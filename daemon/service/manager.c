@@ -473,6 +473,8 @@ static void manager_reload(Manager *m) {
         if (r < 0)
                 log_error(NULL, "cannot arm the verify_interval timer: %s", strerror(-r));
         m->notify_ready = true;
+        /* it refreshes everything: a queued rebuild is in it */
+        m->rebuild_queued = false;
         manager_rebuild_start(m);
 }
 
@@ -531,10 +533,11 @@ void manager_rebuild_done(Manager *m, size_t n_bad) {
                 verify_now(m);
         }
         if (m->reload_queued) {
-                /* the reload's rebuild refreshes everything: a queued one is in it */
-                m->reload_queued = m->rebuild_queued = false;
+                m->reload_queued = false;
                 manager_reload(m);
-        } else if (m->rebuild_queued) {
+        }
+        /* (not when the reload's rebuild took it in) */
+        if (m->rebuild_queued && !manager_rebuild_busy(m)) {
                 m->rebuild_queued = false;
                 manager_rebuild_start(m);
         }
