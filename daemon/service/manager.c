@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* fsxdsd's manager: its life cycle and the sd-event loop with every event
- * source (the source watch and its settle timer, signals, the verify and
- * signing timers, the allow-removal and signing-file watches). A change in
+ * source (the source watch and its settle timer, the phase timer, signals,
+ * the verify and signing timers, the allow-removal and signing-file
+ * watches). A change in
  * the source tree arms the settle timer; when it fires, the rebuild
  * (rebuild.c) runs; MANIFESTs are kept by upkeep.c. */
 #include <dirent.h>
@@ -207,42 +208,6 @@ static int setup_allow_removal_watch(Manager *m) {
         if (!m->event)
                 return 0;
         return sd_event_add_io(m->event, &m->allow_source, m->allow_fd, EPOLLIN, on_allow_removal, m);
-}
-
-/* Loads signing's pair; the one in use before stays as previous_signer
- * until every MANIFEST is signed with the new one. A refused pair fails. */
-static int load_signer(Manager *m) {
-        const SigningConfig *c = m->config->signing;
-        Signer *s = NULL;
-        if (c) {
-                _cleanup_free_ char *error = NULL;
-                int r = signer_load(c->key, c->cert, c->chain, &error, &s);
-                if (r < 0) {
-                        log_error(NULL, "signing: %s", error ? error : strerror(-r));
-                        return r;
-                }
-        }
-        if (s && signer_same(s, m->signer)) {
-                signer_free(s);
-                return 0;
-        }
-        if (s) {
-                time_t t = (time_t) signer_not_after(s);
-                struct tm tm;
-                char when[32] = "?";
-                if (gmtime_r(&t, &tm))
-                        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-                log_info(NULL, "signing MANIFESTs as %s (certificate valid until %s)", signer_subject(s), when);
-        } else if (m->signer)
-                log_info(NULL, "MANIFESTs are no longer signed");
-        if (m->signer) {
-                signer_free(m->previous_signer);
-                m->previous_signer = m->signer;
-        }
-        m->signer = s;
-        for (size_t i = 0; i < m->n_nodes; i++)
-                m->nodes[i]->manifest_ok = false;
-        return 0;
 }
 
 /* A replaced key or certificate file (watched) is taken once the writes

@@ -429,3 +429,39 @@ bool refresh_sources(Manager *m, int *ret_changed) {
         m->sources_error = NULL;
         return true;
 }
+
+/* Loads signing's pair; the one in use before stays as previous_signer
+ * until every MANIFEST is signed with the new one. A refused pair fails. */
+int load_signer(Manager *m) {
+        const SigningConfig *c = m->config->signing;
+        Signer *s = NULL;
+        if (c) {
+                _cleanup_free_ char *error = NULL;
+                int r = signer_load(c->key, c->cert, c->chain, &error, &s);
+                if (r < 0) {
+                        log_error(NULL, "signing: %s", error ? error : strerror(-r));
+                        return r;
+                }
+        }
+        if (s && signer_same(s, m->signer)) {
+                signer_free(s);
+                return 0;
+        }
+        if (s) {
+                time_t t = (time_t) signer_not_after(s);
+                struct tm tm;
+                char when[32] = "?";
+                if (gmtime_r(&t, &tm))
+                        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+                log_info(NULL, "signing MANIFESTs as %s (certificate valid until %s)", signer_subject(s), when);
+        } else if (m->signer)
+                log_info(NULL, "MANIFESTs are no longer signed");
+        if (m->signer) {
+                signer_free(m->previous_signer);
+                m->previous_signer = m->signer;
+        }
+        m->signer = s;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                m->nodes[i]->manifest_ok = false;
+        return 0;
+}

@@ -11,3 +11,6 @@ void verify_outputs(Manager *m);
 void ensure_manifests(Manager *m);
 void check_outputs(Manager *m);
 bool refresh_sources(Manager *m, int *ret_changed);
+/* Loads signing's pair; the one in use before stays as previous_signer
+ * until every MANIFEST is signed with the new one. A refused pair fails. */
+int load_signer(Manager *m);
