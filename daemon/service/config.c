@@ -5,14 +5,6 @@
 #include "value.h"
 #include "yamltree.h"
 
-static const char *const watch_backend_table[_WATCH_BACKEND_MAX] = {
-        [WATCH_BACKEND_AUTO] = "auto",
-        [WATCH_BACKEND_INOTIFY] = "inotify",
-        [WATCH_BACKEND_FANOTIFY] = "fanotify",
-};
-
-DEFINE_STRING_TABLE_LOOKUP(watch_backend, WatchBackend);
-
 Config *config_new_default(void) {
         Config *c = xcalloc(1, sizeof(Config));
         c->source_dir = xstrdup("/etc/fsxds/conf.d");

@@ -5,17 +5,7 @@
 
 #include "build.h"
 #include "diag.h"
-
-typedef enum WatchBackend {
-        WATCH_BACKEND_AUTO,
-        WATCH_BACKEND_INOTIFY,
-        WATCH_BACKEND_FANOTIFY,
-        _WATCH_BACKEND_MAX,
-        _WATCH_BACKEND_INVALID = -EINVAL,
-} WatchBackend;
-
-const char *watch_backend_to_string(WatchBackend b);
-WatchBackend watch_backend_from_string(const char *s);
+#include "watch.h" /* WatchBackend */
 
 typedef struct SigningConfig {
         char *key;

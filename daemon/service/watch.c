@@ -25,6 +25,14 @@
 #include "hashmap.h"
 #include "watch.h"
 
+static const char *const watch_backend_table[_WATCH_BACKEND_MAX] = {
+        [WATCH_BACKEND_AUTO] = "auto",
+        [WATCH_BACKEND_INOTIFY] = "inotify",
+        [WATCH_BACKEND_FANOTIFY] = "fanotify",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(watch_backend, WatchBackend);
+
 #ifndef AT_HANDLE_FID
 #define AT_HANDLE_FID 0x200 /* Linux 6.5: encode the handle exactly as fanotify reports it */
 #endif

@@ -24,8 +24,18 @@
  * closed (mmap, a writer that keeps the fd) are not seen. */
 #pragma once
 
-#include "config.h" /* WatchBackend: WATCH_BACKEND_AUTO/INOTIFY/FANOTIFY, watch_backend_to_string() */
 #include "util.h"
+
+typedef enum WatchBackend {
+        WATCH_BACKEND_AUTO,
+        WATCH_BACKEND_INOTIFY,
+        WATCH_BACKEND_FANOTIFY,
+        _WATCH_BACKEND_MAX,
+        _WATCH_BACKEND_INVALID = -EINVAL,
+} WatchBackend;
+
+const char *watch_backend_to_string(WatchBackend b);
+WatchBackend watch_backend_from_string(const char *s);
 
 typedef struct Watch Watch;
 

@@ -176,7 +176,7 @@ if page=$(page_path fsxds.yaml.5); then
         awk -v k="$key:" 'index($0, k) == 1 { found = 1 } END { exit !found }' <<<"$tags" ||
             fail "fsxds.yaml.5: key $key (daemon/service/config.c) has no entry in KEYS"
     done
-    for v in $(enum_values watch_backend_table "$src/daemon/service/config.c"); do
+    for v in $(enum_values watch_backend_table "$src/daemon/service/watch.c"); do
         grep -E '^watch:' <<<"$tags" | has_option "$v" || fail "fsxds.yaml.5: watch: $v is not documented"
     done
     for v in $(enum_values publish_mode_table "$src/daemon/node/layout.c"); do

@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: MIT */
+/* What fsxdsd vouches for, kept current: each node directory's MANIFEST
+ * (and MANIFEST.sig) made after a publish, checked at start, reload and
+ * every verify_interval, signed again when the certificate changes; and,
+ * with require_signed_sources, the source tree's signed MANIFEST checked
+ * before anything is built from it. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+
+#include "hashmap.h"
+#include "logging.h"
+#include "manager.h"
+#include "manifest.h"
+#include "publish.h"
+#include "sign.h"
+#include "store.h"
+#include "watch.h"
+#include "wire.h"
+#include "upkeep.h"
+
+/* ---- manifests ---- */
+
+/* Differences found in a node directory or a source tree. */
+typedef struct Problems {
+        const char *node;
+        bool log;
+        size_t n;
+        char *first; /* "path: message" */
+} Problems;
+
+static void note_problem(void *userdata, const char *path, const char *message) {
+        Problems *p = userdata;
+        if (p->n++ == 0)
+                p->first = xasprintf("%s: %s", path, message);
+        if (p->log)
+                log_warning(p->node, "%s: %s", path, message);
+}
+
+static int open_node_dir(Manager *m, const char *id) {
+        int fd = openat(store_output_fd(m->store), id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* Remembers the current MANIFEST's and signature's bytes (by hash), which
+ * the periodic check compares the directory's with. */
+static void manifest_pair_sha(NodeState *ns, const void *data, size_t len, const void *sig, size_t sig_len) {
+        sha256_hex(data, len, ns->manifest_sha);
+        if (sig)
+                sha256_hex(sig, sig_len, ns->sig_sha);
+        else
+                ns->sig_sha[0] = 0;
+}
+
+/* MANIFEST of what the node directory holds (scanned, completed here),
+ * and its signature when signing is configured: the signature first, so
+ * MANIFEST is the last thing of a generation that changes. */
+static int write_manifest(Manager *m, NodeState *ns, int node_fd, Manifest *scanned, uint64_t generation) {
+        scanned->node = xstrdup(ns->id);
+        scanned->generation = generation;
+        scanned->created_usec = now_usec(CLOCK_REALTIME);
+        scanned->schema_sha256 = xstrdup(schema_fingerprint(m->schema));
+        Buf b = {};
+        manifest_format(scanned, &b);
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t sig_len = 0;
+        int r = 0;
+        if (m->signer) {
+                r = signer_sign(m->signer, b.data, b.len, &sig, &sig_len);
+                if (r < 0)
+                        log_error(ns->id, "cannot sign its MANIFEST; the previous one stays");
+        }
+        if (r >= 0) {
+                /* made durable by one syncfs after all of them (sync_manifests) */
+                r = manifest_write_pair(node_fd, b.data, b.len, sig, sig_len, 0640, store_gid(m->store), false);
+                if (r < 0)
+                        log_error(ns->id, "cannot write its MANIFEST: %s", strerror(-r));
+                else {
+                        manifest_pair_sha(ns, b.data, b.len, sig, sig_len);
+                        m->manifests_unsynced = true;
+                }
+        }
+        buf_free(&b);
+        return r;
+}
+
+/* One syncfs for the MANIFESTs written since the last one (a durable
+ * output directory only), not an fsync for each file and directory. */
+void sync_manifests(Manager *m) {
+        if (!m->manifests_unsynced)
+                return;
+        m->manifests_unsynced = false;
+        int r = store_sync(m->store, true);
+        if (r < 0)
+                log_error(NULL, "cannot sync the MANIFESTs in %s: %s", m->config->output_dir, strerror(-r));
+}
+
+/* Reads and parses a directory's MANIFEST and MANIFEST.sig (*ret_sig NULL
+ * without one). Returns 0, or -ENOENT when there is none, -EBADMSG when it
+ * does not parse, -errno when unreadable, *ret_why saying which. */
+static int read_manifest(int dir_fd, Manifest *ret, char **ret_data, size_t *ret_len, uint8_t **ret_sig,
+                         size_t *ret_sig_len, char **ret_why) {
+        _cleanup_free_ char *data = NULL, *error = NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = 0, sig_len = 0;
+        int r = manifest_read_pair(dir_fd, &data, &len, &sig, &sig_len);
+        if (r < 0) {
+                *ret_why = r == -ENOENT ? xstrdup("MANIFEST is missing") : xasprintf("cannot read MANIFEST: %s", strerror(-r));
+                return r;
+        }
+        Manifest listed = {};
+        r = manifest_parse(data, len, &listed, &error);
+        if (r < 0) {
+                manifest_done(&listed);
+                *ret_why = xasprintf("MANIFEST: %s", error);
+                return -EBADMSG;
+        }
+        *ret = listed;
+        *ret_data = TAKE_PTR(data);
+        *ret_len = len;
+        *ret_sig = TAKE_PTR(sig);
+        *ret_sig_len = sig_len;
+        return 0;
+}
+
+/* Makes the node's MANIFEST current. After a publish it lists what the
+ * directory now holds. Otherwise the one there is kept when it lists what
+ * the directory holds, names the node and the schema, and is signed by the
+ * current certificate (or not signed, without one); when it is not, a new
+ * one is made, but only of files fsxdsd published or found equal to its
+ * build in this run, or listed in a MANIFEST the previous certificate
+ * signed: files altered behind its back are never signed. Returns whether
+ * the MANIFEST is current. */
+bool ensure_manifest(Manager *m, NodeState *ns, bool published) {
+        _cleanup_close_ int fd = open_node_dir(m, ns->id);
+        if (fd < 0) {
+                ns->manifest_ok = fd == -ENOENT; /* nothing to vouch for */
+                return ns->manifest_ok;
+        }
+        Problems p = { .node = ns->id };
+        Manifest scanned = {}, listed = {};
+        /* here: the gotos below jump past later declarations */
+        _cleanup_free_ char *data = NULL, *why = NULL, *sig_error = NULL, *prev_error = NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = 0, sig_len = 0;
+        bool ok = false;
+        manifest_scan_node(fd, m->describe, note_problem, &p, &scanned);
+        if (published) {
+                ok = write_manifest(m, ns, fd, &scanned, ns->generation) >= 0;
+                goto done;
+        }
+        (void) read_manifest(fd, &listed, &data, &len, &sig, &sig_len, &why); /* why says it */
+        bool same = !why && listed.kind == MANIFEST_KIND_NODE && streq(listed.node, ns->id) && p.n == 0 &&
+                    manifest_compare(&listed, &scanned, NULL, NULL) == 0;
+        bool sig_current = m->signer ? sig && signature_verify(data, len, sig, sig_len, NULL, m->signer, NULL,
+                                                               &sig_error) >= 0
+                                     : !sig;
+        if (same && sig_current && streq(listed.schema_sha256, schema_fingerprint(m->schema))) {
+                ok = true;
+                manifest_pair_sha(ns, data, len, sig, sig_len);
+                if (ns->generation == 0)
+                        ns->generation = listed.generation;
+                goto done;
+        }
+        bool by_previous = same && sig && m->previous_signer &&
+                           signature_verify(data, len, sig, sig_len, NULL, m->previous_signer, NULL, &prev_error) >= 0;
+        if ((ns->live_verified && p.n == 0) || by_previous) {
+                uint64_t gen = same ? listed.generation : ns->generation ? ns->generation : m->generation;
+                ok = write_manifest(m, ns, fd, &scanned, gen) >= 0;
+                if (ok)
+                        log_info(ns->id, "%s (generation %" PRIu64 ")",
+                                 !same ? "MANIFEST made for the files it holds"
+                                 : m->signer ? "MANIFEST signed again: the signing certificate or the schema changed"
+                                             : "MANIFEST made again, unsigned: signing is off",
+                                 gen);
+                if (ns->generation == 0)
+                        ns->generation = gen;
+        } else {
+                _cleanup_free_ char *w =
+                        !why && p.n == 0 && same
+                                ? xasprintf("its MANIFEST is not signed by the current certificate (%s), and fsxdsd has "
+                                            "not checked its files in this run; they are signed again once it builds",
+                                            sig_error ? sig_error : "no signature")
+                                : xasprintf("its directory differs from its MANIFEST (%s) in a way fsxdsd has not "
+                                            "checked in this run (the node has errors, or its files are not what it "
+                                            "published); not signing it",
+                                            why ? why : p.first ? p.first : "other files");
+                /* every rebuild tries again: say it once */
+                uint64_t h = hash_bytes(w, strlen(w));
+                if (h != ns->manifest_warning)
+                        log_warning(ns->id, "%s", w);
+                ns->manifest_warning = h;
+        }
+done:
+        manifest_done(&scanned);
+        manifest_done(&listed);
+        free(p.first);
+        ns->manifest_ok = ok;
+        if (ok)
+                ns->manifest_warning = 0;
+        return ok;
+}
+
+/* At start and on reload: each node directory against its MANIFEST, every
+ * difference logged. The rebuild that follows plans from the disk, so
+ * what was altered behind fsxdsd's back is published again. */
+void verify_outputs(Manager *m) {
+        for (size_t i = 0; i < m->n_nodes; i++) {
+                NodeState *ns = m->nodes[i];
+                _cleanup_close_ int fd = open_node_dir(m, ns->id);
+                if (fd < 0)
+                        continue;
+                Manifest listed = {}, scanned = {};
+                _cleanup_free_ char *data = NULL, *why = NULL, *sig_error = NULL;
+                _cleanup_free_ uint8_t *sig = NULL;
+                size_t len = 0, sig_len = 0;
+                if (read_manifest(fd, &listed, &data, &len, &sig, &sig_len, &why) < 0) {
+                        log_warning(ns->id, "%s; a new one is made after the rebuild", why);
+                        continue;
+                }
+                if (!streq(listed.node, ns->id))
+                        log_warning(ns->id, "its MANIFEST is node %s's", listed.node);
+                if (sig && m->signer &&
+                    signature_verify(data, len, sig, sig_len, NULL, m->signer, NULL, &sig_error) < 0)
+                        log_info(ns->id, "MANIFEST.sig: %s", sig_error);
+                Problems p = { .node = ns->id, .log = true };
+                manifest_scan_node(fd, m->describe, note_problem, &p, &scanned);
+                manifest_compare(&listed, &scanned, note_problem, &p);
+                if (p.n > 0)
+                        log_warning(ns->id, "%zu differences from its MANIFEST (generation %" PRIu64
+                                    "): altered behind fsxdsd's back; what differs from its build is published again",
+                                    p.n, listed.generation);
+                else if (ns->generation == 0 && streq(listed.node, ns->id))
+                        ns->generation = listed.generation;
+                free(p.first);
+                manifest_done(&listed);
+                manifest_done(&scanned);
+        }
+}
+
+/* Every MANIFEST that is not known to be current made so. */
+void ensure_manifests(Manager *m) {
+        bool all = true;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                if (!m->nodes[i]->manifest_ok)
+                        all = ensure_manifest(m, m->nodes[i], false) && all;
+        sync_manifests(m);
+        if (all)
+                m->previous_signer = signer_free(m->previous_signer);
+}
+
+/* verify_interval: every node whose MANIFEST is current is compared with
+ * its directory: MANIFEST and MANIFEST.sig with the bytes fsxdsd wrote,
+ * the files with MANIFEST (a stat each: files are read again only when
+ * their inode, size or ctime changed). A node that differs is built and
+ * planned from the disk at once, which publishes again what differs, and
+ * gets a new MANIFEST. */
+void check_outputs(Manager *m) {
+        size_t n_altered = 0;
+        for (size_t i = 0; i < m->n_nodes; i++) {
+                NodeState *ns = m->nodes[i];
+                if (!ns->manifest_ok || !ns->manifest_sha[0])
+                        continue;
+                _cleanup_close_ int fd = open_node_dir(m, ns->id);
+                _cleanup_free_ char *data = NULL, *error = NULL;
+                _cleanup_free_ uint8_t *sig = NULL;
+                size_t len = 0, sig_len = 0;
+                Problems p = { .node = ns->id, .log = true };
+                int r = fd < 0 ? fd : manifest_read_pair(fd, &data, &len, &sig, &sig_len);
+                char sha[65], sig_sha[65] = "";
+                if (r < 0)
+                        note_problem(&p, MANIFEST_NAME, r == -ENOENT ? "missing" : strerror(-r));
+                else {
+                        sha256_hex(data, len, sha);
+                        if (sig)
+                                sha256_hex(sig, sig_len, sig_sha);
+                }
+                Manifest listed = {}, scanned = {};
+                if (r < 0)
+                        ;
+                else if (!streq(sha, ns->manifest_sha))
+                        note_problem(&p, MANIFEST_NAME, "replaced: not the one fsxdsd wrote");
+                else if (!streq(sig_sha, ns->sig_sha))
+                        note_problem(&p, MANIFEST_SIG_NAME, sig ? "replaced: not the one fsxdsd wrote" : "missing");
+                else if (manifest_parse(data, len, &listed, &error) >= 0) {
+                        manifest_scan_node(fd, m->describe, note_problem, &p, &scanned);
+                        manifest_compare(&listed, &scanned, note_problem, &p);
+                }
+                manifest_done(&listed);
+                manifest_done(&scanned);
+                free(p.first);
+                if (p.n == 0)
+                        continue;
+                log_warning(ns->id, "%zu differences from what fsxdsd published: altered behind its back; publishing it again",
+                            p.n);
+                node_forget_memo(m, ns);
+                ns->force_rebuild = true;
+                ns->manifest_ok = ns->live_verified = false;
+                n_altered++;
+        }
+        if (n_altered > 0)
+                manager_source_changed(m, NULL);
+}
+
+
+/* ---- signed sources ---- */
+
+static int cmp_manifest_path(const void *key, const void *f) {
+        return strcmp(key, ((const ManifestFile *) f)->path);
+}
+
+typedef struct CacheCheck {
+        const Manifest *listed;
+        Problems *problems;
+} CacheCheck;
+
+static void check_cached_file(void *userdata, const char *rel, const char *sha256) {
+        CacheCheck *c = userdata;
+        const ManifestFile *f = bsearch(rel, c->listed->files, c->listed->n_files, sizeof(ManifestFile), cmp_manifest_path);
+        if (!f)
+                note_problem(c->problems, rel, "not listed in the signed MANIFEST");
+        else if (!streq(f->sha256, sha256))
+                note_problem(c->problems, rel, "changed after its signature was checked");
+}
+
+/* require_signed_sources: the tree's MANIFEST must verify against the CA
+ * and list exactly the source files there are, byte for byte. Returns 0
+ * when it does (*ret_listed the MANIFEST), else -ENOENT (no MANIFEST or no
+ * signature), -EBADMSG (it does not verify, parse or match) or -errno,
+ * *ret_why saying why. */
+static int sources_refusal(Manager *m, Manifest *ret_listed, char **ret_why) {
+        const char *dir = m->config->source_dir, *ca = m->config->require_signed_sources_ca;
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+                *ret_why = xasprintf("cannot open %s: %s", dir, strerror(-r));
+                return r;
+        }
+        _cleanup_free_ char *data = NULL, *error = NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = 0, sig_len = 0;
+        int r = manifest_read_pair(fd, &data, &len, &sig, &sig_len);
+        if (r < 0) {
+                *ret_why = r == -ENOENT ? xasprintf("%s/MANIFEST is missing: sign the tree with fsxds sign", dir)
+                                        : xasprintf("cannot read %s/MANIFEST: %s", dir, strerror(-r));
+                return r;
+        }
+        if (!sig) {
+                *ret_why = xasprintf("%s/MANIFEST.sig is missing: sign the tree with fsxds sign", dir);
+                return -ENOENT;
+        }
+        if (signature_verify(data, len, sig, sig_len, ca, NULL, NULL, &error) < 0) {
+                *ret_why = xasprintf("%s/MANIFEST.sig does not verify against %s: %s", dir, ca, error);
+                return -EBADMSG;
+        }
+        Manifest listed = {};
+        if (manifest_parse(data, len, &listed, &error) < 0) {
+                manifest_done(&listed);
+                *ret_why = xasprintf("%s/MANIFEST: %s", dir, error);
+                return -EBADMSG;
+        }
+        if (listed.kind != MANIFEST_KIND_SOURCE) {
+                manifest_done(&listed);
+                *ret_why = xasprintf("%s/MANIFEST is a node directory's, not a source tree's", dir);
+                return -EBADMSG;
+        }
+        Manifest scanned = {};
+        Problems p = {};
+        r = manifest_scan_sources(dir, note_problem, &p, &scanned);
+        if (r >= 0)
+                manifest_compare(&listed, &scanned, note_problem, &p);
+        manifest_done(&scanned);
+        _cleanup_free_ char *first = p.first;
+        if (r < 0 || p.n > 0) {
+                manifest_done(&listed);
+                *ret_why = r < 0 ? xasprintf("cannot read %s: %s", dir, strerror(-r))
+                                 : xasprintf("%zu source files differ from the signed MANIFEST (first: %s)", p.n, first);
+                return r < 0 ? r : -EBADMSG;
+        }
+        *ret_listed = listed;
+        return 0;
+}
+
+/* Refreshes the source cache; with require_signed_sources only from a
+ * tree whose signature verifies, and only when what was compiled is what
+ * was signed. A refused tree is not built: every node keeps its output. */
+bool refresh_sources(Manager *m, int *ret_changed) {
+        const char *ca = m->config->require_signed_sources_ca;
+        Manifest listed = {};
+        char *why = NULL;
+        if (ca)
+                (void) sources_refusal(m, &listed, &why); /* why says it */
+        *ret_changed = 0;
+        if (!why) {
+                *ret_changed = source_cache_refresh(m->cache, m->config->source_dir, NULL);
+                if (*ret_changed < 0)
+                        log_error(NULL, "cannot read the source tree %s: %s", m->config->source_dir,
+                                  strerror(-*ret_changed));
+                Problems p = {};
+                CacheCheck c = { &listed, &p };
+                if (ca)
+                        source_cache_foreach_file(m->cache, check_cached_file, &c);
+                if (p.n > 0)
+                        why = xasprintf("%zu source files differ from the signed MANIFEST (first: %s)", p.n, p.first);
+                free(p.first);
+        }
+        manifest_done(&listed);
+        if (why) {
+                if (!m->sources_error || !streq(m->sources_error, why))
+                        log_error(NULL, "source tree refused: %s; every node keeps its last good output", why);
+                free(m->sources_error);
+                m->sources_error = why;
+                /* what the cache now holds was not built: build all from it later */
+                m->recheck_all = true;
+                for (size_t i = 0; i < m->n_nodes; i++)
+                        node_forget_memo(m, m->nodes[i]);
+                return false;
+        }
+        if (m->sources_error)
+                log_info(NULL, "the source tree's signature verifies again");
+        free(m->sources_error);
+        m->sources_error = NULL;
+        return true;
+}
+
+/* Loads signing's pair; the one in use before stays as previous_signer
+ * until every MANIFEST is signed with the new one. A refused pair fails. */
+int load_signer(Manager *m) {
+        const SigningConfig *c = m->config->signing;
+        Signer *s = NULL;
+        if (c) {
+                _cleanup_free_ char *error = NULL;
+                int r = signer_load(c->key, c->cert, c->chain, &error, &s);
+                if (r < 0) {
+                        log_error(NULL, "signing: %s", error ? error : strerror(-r));
+                        return r;
+                }
+        }
+        if (s && signer_same(s, m->signer)) {
+                signer_free(s);
+                return 0;
+        }
+        if (s) {
+                time_t t = (time_t) signer_not_after(s);
+                struct tm tm;
+                char when[32] = "?";
+                if (gmtime_r(&t, &tm))
+                        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+                log_info(NULL, "signing MANIFESTs as %s (certificate valid until %s)", signer_subject(s), when);
+        } else if (m->signer)
+                log_info(NULL, "MANIFESTs are no longer signed");
+        if (m->signer) {
+                signer_free(m->previous_signer);
+                m->previous_signer = m->signer;
+        }
+        m->signer = s;
+        for (size_t i = 0; i < m->n_nodes; i++)
+                m->nodes[i]->manifest_ok = false;
+        return 0;
+}

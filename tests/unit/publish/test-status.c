@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/* status: status.json written then read back field by field; the exact
+ * text of a written file; what a reader is told about foreign files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "status.h"
+
+static char root[64];
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(p);
+}
+
+static int setup(void **state) {
+        snprintf(root, sizeof root, "/tmp/fsxds-test-status-XXXXXX");
+        return mkdtemp(root) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        return nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Two nodes: edge good, core with an error; signing and signed sources on. */
+static void sample(Status *s) {
+        *s = (Status) {
+                .generation = 7,
+                .time_usec = 1700000000000000,
+                .backend = xstrdup("inotify"),
+                .publish_mode = xstrdup("rename"),
+                .source_dir = xstrdup("/etc/fsxds/conf.d"),
+                .output_dir = xstrdup("/run/fsxds"),
+                .signing_subject = xstrdup("CN=fsxds"),
+                .signing_not_after = 1800000000,
+                .signed_sources_ca = xstrdup("/etc/fsxds/ca.pem"),
+                .signed_sources_error = xstrdup("MANIFEST.sig is missing"),
+        };
+        StatusNode *n = status_add_node(s, "edge");
+        n->generation = 7;
+        n->published_usec = 1700000000000001;
+        n->n_files = 3;
+        n->n_listeners = 2;
+        n->n_clusters = 1;
+        n->present = true;
+        n->manifest_current = true;
+        n = status_add_node(s, "core");
+        n->generation = 5;
+        n->published_usec = 0;
+        n->n_files = 0;
+        n->n_listeners = 0;
+        n->n_clusters = 0;
+        n->present = true;
+        n->removal_blocked = true;
+        n->error = (Diag) { .level = DIAG_ERROR, .file = xstrdup("nodes/core/lds.yaml"), .line = 4, .column = 9,
+                            .path = xstrdup("resources[0]"), .message = xstrdup("bad \"port\""),
+                            .rule = xstrdup("validate.uint32.lte") };
+        n->n_errors = 2;
+}
+
+static void test_format_exact_text(void **state) {
+        Status s = {};
+        StatusNode *n = status_add_node(&s, "a");
+        n->generation = 1;
+        n->published_usec = 2;
+        n->n_files = 3;
+        n->n_listeners = 4;
+        n->n_clusters = 5;
+        n->present = true;
+        s.generation = 1;
+        s.time_usec = 9;
+        s.backend = xstrdup("fanotify");
+        s.publish_mode = xstrdup("rename");
+        s.source_dir = xstrdup("/s");
+        s.output_dir = xstrdup("/o");
+        Buf b = {};
+        status_format(&s, &b);
+        _cleanup_free_ char *text = buf_steal_str(&b);
+        assert_string_equal(text,
+                            "{\"version\":1,\"generation\":1,\"time_usec\":9,\"backend\":\"fanotify\","
+                            "\"publish_mode\":\"rename\",\"source_dir\":\"/s\",\"output_dir\":\"/o\",\"signing\":null,"
+                            "\"signed_sources\":null,\"nodes\":{\"a\":{\"generation\":1,\"published_usec\":2,\"files\":3,"
+                            "\"listeners\":4,\"clusters\":5,\"present\":true,\"removal_blocked\":false,"
+                            "\"manifest_current\":false,\"error\":null}}}\n");
+        status_done(&s);
+}
+
+static void test_write_then_read_header(void **state) {
+        Status s, r = {};
+        sample(&s);
+        int chown_error = 1;
+        assert_int_equal(status_write(root, &s, (gid_t) -1, &chown_error), 0);
+        assert_int_equal(chown_error, 0);
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(status_read(root, &r, &error), 0);
+        assert_int_equal(r.generation, 7);
+        assert_int_equal(r.time_usec, 1700000000000000);
+        assert_string_equal(r.backend, "inotify");
+        assert_string_equal(r.publish_mode, "rename");
+        assert_string_equal(r.source_dir, "/etc/fsxds/conf.d");
+        assert_string_equal(r.output_dir, "/run/fsxds");
+        assert_string_equal(r.signing_subject, "CN=fsxds");
+        assert_int_equal(r.signing_not_after, 1800000000);
+        assert_string_equal(r.signed_sources_ca, "/etc/fsxds/ca.pem");
+        assert_string_equal(r.signed_sources_error, "MANIFEST.sig is missing");
+        status_done(&s);
+        status_done(&r);
+}
+
+static void test_write_then_read_nodes(void **state) {
+        Status s, r = {};
+        sample(&s);
+        assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
+        assert_int_equal(status_read(root, &r, NULL), 0);
+        assert_int_equal(r.n_nodes, 2);
+        const StatusNode *e = &r.nodes[0], *c = &r.nodes[1];
+        assert_string_equal(e->id, "edge");
+        assert_false(e->malformed);
+        assert_int_equal(e->generation, 7);
+        assert_int_equal(e->published_usec, 1700000000000001);
+        assert_int_equal(e->n_files, 3);
+        assert_int_equal(e->n_listeners, 2);
+        assert_int_equal(e->n_clusters, 1);
+        assert_true(e->present);
+        assert_false(e->removal_blocked);
+        assert_true(e->manifest_current);
+        assert_null(e->error.message);
+        assert_string_equal(c->id, "core");
+        assert_true(c->removal_blocked);
+        assert_false(c->manifest_current);
+        assert_string_equal(c->error.file, "nodes/core/lds.yaml");
+        assert_int_equal(c->error.line, 4);
+        assert_int_equal(c->error.column, 9);
+        assert_string_equal(c->error.path, "resources[0]");
+        assert_string_equal(c->error.message, "bad \"port\"");
+        assert_string_equal(c->error.rule, "validate.uint32.lte");
+        assert_int_equal(c->n_errors, 2);
+        status_done(&s);
+        status_done(&r);
+}
+
+static void test_write_mode_0640(void **state) {
+        Status s;
+        sample(&s);
+        assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
+        _cleanup_free_ char *p = xasprintf("%s/status.json", root);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+        status_done(&s);
+}
+
+static void test_read_missing_is_enoent(void **state) {
+        Status r = {};
+        _cleanup_free_ char *dir = xasprintf("%s/none", root);
+        assert_int_equal(status_read(dir, &r, NULL), -ENOENT);
+}
+
+static void test_parse_no_version(void **state) {
+        Status r = {};
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(status_parse("{}", 2, &r, &error), -EBADMSG);
+        assert_string_equal(error, "not a status file of fsxdsd (no \"version\")");
+}
+
+static void test_parse_other_version(void **state) {
+        Status r = {};
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(status_parse("{\"version\":2}", 13, &r, &error), -EPROTONOSUPPORT);
+        assert_string_equal(error, "status file version 2, this fsxds reads version 1");
+}
+
+static void test_parse_nodes_not_object(void **state) {
+        Status r = {};
+        _cleanup_free_ char *error = NULL;
+        const char *text = "{\"version\":1,\"nodes\":[]}";
+        assert_int_equal(status_parse(text, strlen(text), &r, &error), -EBADMSG);
+        assert_string_equal(error, "\"nodes\" is not an object");
+}
+
+static void test_parse_absent_numbers_unset(void **state) {
+        Status r = {};
+        const char *text = "{\"version\":1,\"nodes\":{\"a\":{},\"b\":3}}";
+        assert_int_equal(status_parse(text, strlen(text), &r, NULL), 0);
+        assert_int_equal(r.generation, STATUS_UNSET);
+        assert_null(r.backend);
+        assert_int_equal(r.n_nodes, 2);
+        assert_int_equal(r.nodes[0].generation, STATUS_UNSET);
+        assert_int_equal(r.nodes[0].n_files, STATUS_UNSET);
+        assert_false(r.nodes[0].malformed);
+        assert_true(r.nodes[1].malformed);
+        status_done(&r);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_format_exact_text),
+                cmocka_unit_test(test_write_then_read_header),
+                cmocka_unit_test(test_write_then_read_nodes),
+                cmocka_unit_test(test_write_mode_0640),
+                cmocka_unit_test(test_read_missing_is_enoent),
+                cmocka_unit_test(test_parse_no_version),
+                cmocka_unit_test(test_parse_other_version),
+                cmocka_unit_test(test_parse_nodes_not_object),
+                cmocka_unit_test(test_parse_absent_numbers_unset),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
