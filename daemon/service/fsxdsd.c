@@ -4,6 +4,7 @@
 #include <getopt.h>
 
 #include "logging.h"
+#include "config.h"
 #include "manager.h"
 #include "version.h"
 

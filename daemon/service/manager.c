@@ -26,43 +26,38 @@
 #include "watch.h"
 #include "wire.h"
 #include "rebuild.h"
+#include "state.h"
 #include "statedir.h"
 #include "upkeep.h"
 
-uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
+struct Manager {
+        char *config_path;
+        State state;        /* what the rebuild and the upkeep act on */
+        size_t last_n_bad;  /* nodes with errors after the last rebuild */
 
-void node_state_clear_error(NodeState *n) {
-        free(n->error.file);
-        free(n->error.path);
-        free(n->error.message);
-        free(n->error.rule);
-        n->error = (Diag) {};
-        n->n_errors = 0;
-}
+        /* the loop and its sources */
+        sd_event *event;
+        Watch *watch;
+        sd_event_source *watch_source;
+        sd_event_source *settle_timer;
+        uint64_t burst_start;
+        bool settle_armed;
+        sd_event_source *phase_timer;  /* the next phase of the publish in flight */
+        int allow_fd;                  /* inotify on <state_dir>/allow-removal */
+        sd_event_source *allow_source;
+        int signing_fd;                /* inotify on the directories of the key, cert and chain */
+        sd_event_source *signing_source, *signing_timer;
+        sd_event_source *verify_timer; /* verify_interval */
+        /* held back while a rebuild is in flight, done after it */
+        bool rebuild_queued, reload_queued, signing_queued, verify_queued;
+        bool stopping;      /* SIGTERM: exit once the rebuild in flight is over */
+        bool notify_ready;  /* READY=1 once the rebuild in flight is over (start, reload) */
+        bool starting;      /* the rebuild in flight is the first */
+};
 
-NodeState *node_state(Manager *m, const char *id) {
-        NodeState *n = hashmap_get(&m->node_index, id, strlen(id));
-        if (n)
-                return n;
-        m->nodes = xrealloc(m->nodes, (m->n_nodes + 1) * sizeof(NodeState *));
-        n = xcalloc(1, sizeof(NodeState));
-        n->id = xstrdup(id);
-        m->nodes[m->n_nodes++] = n;
-        hashmap_put(&m->node_index, n->id, strlen(n->id), n);
-        return n;
-}
-
-void node_forget_memo(Manager *m, NodeState *ns) {
-        node_output_done(&ns->memo);
-        m->memo_bytes -= ns->memo_bytes;
-        ns->memo_bytes = 0;
-        ns->live_known = ns->state_known = false;
-}
-
+static void manager_source_changed(void *userdata, const char *path);
+static void manager_rebuild_start(Manager *m);
+static void manager_rebuild_resume(Manager *m);
 
 /* Arms a one-shot timer usec from now. */
 static int arm_timer(sd_event_source *s, uint64_t usec) {
@@ -73,8 +68,9 @@ static int arm_timer(sd_event_source *s, uint64_t usec) {
 }
 
 static void verify_now(Manager *m) {
-        check_outputs(m);
-        int r = arm_timer(m->verify_timer, m->config->verify_interval_usec);
+        if (upkeep_check_outputs(&m->state) > 0)
+                manager_source_changed(m, NULL);
+        int r = arm_timer(m->verify_timer, m->state.config->verify_interval_usec);
         if (r < 0)
                 log_error(NULL, "cannot arm the verify_interval timer: %s; the outputs are checked at reload only",
                           strerror(-r));
@@ -83,7 +79,7 @@ static void verify_now(Manager *m) {
 static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         /* a directory mid-publish differs from its MANIFEST: check after */
-        if (manager_rebuild_busy(m))
+        if (rebuild_busy(&m->state))
                 m->verify_queued = true;
         else
                 verify_now(m);
@@ -92,7 +88,7 @@ static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* (Re)arms the periodic check after start and reload. */
 static int setup_verify_timer(Manager *m) {
-        uint64_t interval = m->config->verify_interval_usec;
+        uint64_t interval = m->state.config->verify_interval_usec;
         if (!m->verify_timer) {
                 int r = sd_event_add_time(m->event, &m->verify_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_verify_timer, m);
                 if (r < 0)
@@ -111,7 +107,7 @@ static int on_settle(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         m->settle_armed = false;
         /* one generation at a time: this one starts when the one in flight is published */
-        if (manager_rebuild_busy(m))
+        if (rebuild_busy(&m->state))
                 m->rebuild_queued = true;
         else
                 manager_rebuild_start(m);
@@ -123,10 +119,10 @@ static int on_phase_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int manager_arm_phase_timer(Manager *m) {
+static int manager_arm_phase_timer(Manager *m) {
         if (!m->phase_timer)
                 return -ESTALE;
-        return arm_timer(m->phase_timer, m->config->phase_pause_usec);
+        return arm_timer(m->phase_timer, m->state.config->phase_pause_usec);
 }
 
 static int setup_timers(Manager *m) {
@@ -142,7 +138,7 @@ static int setup_timers(Manager *m) {
         return sd_event_source_set_enabled(m->phase_timer, SD_EVENT_OFF);
 }
 
-void manager_source_changed(void *userdata, const char *path) {
+static void manager_source_changed(void *userdata, const char *path) {
         Manager *m = userdata;
         log_debug(NULL, "change: %s", path ? path : "(rescan)");
         uint64_t now = now_usec(CLOCK_MONOTONIC);
@@ -150,7 +146,7 @@ void manager_source_changed(void *userdata, const char *path) {
                 m->burst_start = now;
                 m->settle_armed = true;
         }
-        uint64_t deadline = MIN(now + m->config->settle_usec, m->burst_start + m->config->settle_max_usec);
+        uint64_t deadline = MIN(now + m->state.config->settle_usec, m->burst_start + m->state.config->settle_max_usec);
         int r = sd_event_source_set_time(m->settle_timer, deadline);
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
@@ -162,22 +158,24 @@ static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata
         Manager *m = userdata;
         int r = watch_process(m->watch, manager_source_changed, m);
         if (r < 0)
-                log_error(NULL, "watching %s: %s", m->config->source_dir, strerror(-r));
+                log_error(NULL, "watching %s: %s", m->state.config->source_dir, strerror(-r));
         return 0;
 }
 
 static int setup_watch(Manager *m) {
         m->watch_source = sd_event_source_unref(m->watch_source);
         m->watch = watch_free(m->watch);
+        m->state.watch_backend = NULL;
         _cleanup_free_ char *reason = NULL;
-        int r = watch_new(m->config->watch, m->config->source_dir, &m->watch, &reason);
+        int r = watch_new(m->state.config->watch, m->state.config->source_dir, &m->watch, &reason);
         if (r < 0) {
-                log_error(NULL, "cannot watch %s: %s", m->config->source_dir, strerror(-r));
+                log_error(NULL, "cannot watch %s: %s", m->state.config->source_dir, strerror(-r));
                 return r;
         }
         if (reason)
                 log_info(NULL, "fanotify not used: %s", reason);
-        log_info(NULL, "watching %s with %s", m->config->source_dir, watch_backend_to_string(watch_get_backend(m->watch)));
+        m->state.watch_backend = watch_backend_to_string(watch_get_backend(m->watch));
+        log_info(NULL, "watching %s with %s", m->state.config->source_dir, m->state.watch_backend);
         return sd_event_add_io(m->event, &m->watch_source, watch_get_fd(m->watch), EPOLLIN, on_watch, m);
 }
 
@@ -196,8 +194,8 @@ static int setup_allow_removal_watch(Manager *m) {
         m->allow_source = sd_event_source_unref(m->allow_source);
         if (m->allow_fd >= 0)
                 close(m->allow_fd);
-        _cleanup_free_ char *dir = statedir_path(m->config->state_dir, STATEDIR_ALLOW_REMOVAL);
-        int r = statedir_allow_removal_mkdir(m->config->state_dir);
+        _cleanup_free_ char *dir = statedir_path(m->state.config->state_dir, STATEDIR_ALLOW_REMOVAL);
+        int r = statedir_allow_removal_mkdir(m->state.config->state_dir);
         if (r < 0)
                 return r;
         m->allow_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -214,19 +212,19 @@ static int setup_allow_removal_watch(Manager *m) {
  * have settled; a pair that does not match yet (the key written, the
  * certificate not yet) keeps the previous one. */
 static void signing_reload(Manager *m) {
-        if (load_signer(m) < 0) {
+        if (upkeep_load_signer(&m->state) < 0) {
                 log_error(NULL, "the new signing files were refused; still signing as %s",
-                          m->signer ? signer_subject(m->signer) : "nobody");
+                          m->state.signer ? signer_subject(m->state.signer) : "nobody");
                 return;
         }
-        ensure_manifests(m);
-        manager_write_status(m);
+        upkeep_ensure_manifests(&m->state);
+        rebuild_write_status(&m->state);
 }
 
 static int on_signing_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         /* MANIFESTs are made again only of directories not mid-publish */
-        if (manager_rebuild_busy(m))
+        if (rebuild_busy(&m->state))
                 m->signing_queued = true;
         else
                 signing_reload(m);
@@ -235,7 +233,7 @@ static int on_signing_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int on_signing_files(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
-        const SigningConfig *c = m->config->signing;
+        const SigningConfig *c = m->state.config->signing;
         union {
                 struct inotify_event ev;
                 char buf[4096];
@@ -253,7 +251,7 @@ static int on_signing_files(sd_event_source *s, int fd, uint32_t revents, void *
                         p += sizeof(struct inotify_event) + ev->len;
                 }
         if (hit) {
-                int r = arm_timer(m->signing_timer, m->config->settle_usec);
+                int r = arm_timer(m->signing_timer, m->state.config->settle_usec);
                 if (r < 0)
                         log_error(NULL, "cannot arm the signing files' timer: %s; they are taken at the next reload",
                                   strerror(-r));
@@ -266,7 +264,7 @@ static int setup_signing_watch(Manager *m) {
         if (m->signing_fd >= 0)
                 close(m->signing_fd);
         m->signing_fd = -EBADF;
-        const SigningConfig *c = m->config->signing;
+        const SigningConfig *c = m->state.config->signing;
         if (!c || !m->event)
                 return 0;
         m->signing_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -294,98 +292,98 @@ static int setup_signing_watch(Manager *m) {
 }
 
 static int open_outputs(Manager *m) {
-        m->gid = (gid_t) -1;
-        if (m->config->output_group) {
-                struct group *g = getgrnam(m->config->output_group);
+        m->state.gid = (gid_t) -1;
+        if (m->state.config->output_group) {
+                struct group *g = getgrnam(m->state.config->output_group);
                 if (!g) {
-                        log_error(NULL, "output_group %s: no such group", m->config->output_group);
+                        log_error(NULL, "output_group %s: no such group", m->state.config->output_group);
                         return -ESRCH;
                 }
-                m->gid = g->gr_gid;
+                m->state.gid = g->gr_gid;
         }
-        m->schema = schema_free(m->schema);
-        if (m->config->schema) {
+        m->state.schema = schema_free(m->state.schema);
+        if (m->state.config->schema) {
                 _cleanup_free_ char *error = NULL;
-                int r = schema_load_file(m->config->schema, &error, &m->schema);
+                int r = schema_load_file(m->state.config->schema, &error, &m->state.schema);
                 if (r < 0) {
-                        log_error(NULL, "schema %s: %s", m->config->schema, error ? error : strerror(-r));
+                        log_error(NULL, "schema %s: %s", m->state.config->schema, error ? error : strerror(-r));
                         return r;
                 }
         } else {
-                int r = schema_load_builtin(&m->schema);
+                int r = schema_load_builtin(&m->state.schema);
                 if (r < 0) {
                         log_error(NULL, "the built-in schema: %s", strerror(-r));
                         return r;
                 }
         }
-        int r = load_signer(m);
+        int r = upkeep_load_signer(&m->state);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < m->n_nodes; i++)
-                m->nodes[i]->manifest_ok = false;
-        if (!m->describe)
-                m->describe = describe_cache_new();
+        for (size_t i = 0; i < m->state.n_nodes; i++)
+                m->state.nodes[i]->manifest_ok = false;
+        if (!m->state.describe)
+                m->state.describe = describe_cache_new();
         /* memos borrow from the cache */
-        for (size_t i = 0; i < m->n_nodes; i++)
-                node_forget_memo(m, m->nodes[i]);
-        m->cache = source_cache_free(m->cache);
-        r = source_cache_new(m->schema, m->config->publish_mode, &m->cache);
+        for (size_t i = 0; i < m->state.n_nodes; i++)
+                node_forget_memo(&m->state, m->state.nodes[i]);
+        m->state.cache = source_cache_free(m->state.cache);
+        r = source_cache_new(m->state.schema, m->state.config->publish_mode, &m->state.cache);
         if (r < 0) {
                 log_error(NULL, "cannot make the source cache: %s", strerror(-r));
                 return r;
         }
-        m->recheck_all = true;
-        m->store = store_free(m->store);
-        r = store_open(m->config->output_dir, m->gid, &m->store);
+        m->state.recheck_all = true;
+        m->state.store = store_free(m->state.store);
+        r = store_open(m->state.config->output_dir, m->state.gid, &m->state.store);
         if (r < 0) {
-                log_error(NULL, "cannot open %s: %s", m->config->output_dir, strerror(-r));
+                log_error(NULL, "cannot open %s: %s", m->state.config->output_dir, strerror(-r));
                 return r;
         }
-        r = mkdir_p(m->config->state_dir, 0750);
+        r = mkdir_p(m->state.config->state_dir, 0750);
         if (r < 0) {
-                log_error(NULL, "cannot create %s: %s", m->config->state_dir, strerror(-r));
+                log_error(NULL, "cannot create %s: %s", m->state.config->state_dir, strerror(-r));
                 return r;
         }
-        free(m->state_nodes_dir);
-        m->state_nodes_dir = statedir_path(m->config->state_dir, STATEDIR_NODES);
-        m->state_store = store_free(m->state_store);
-        r = store_open(m->state_nodes_dir, (gid_t) -1, &m->state_store);
+        free(m->state.state_nodes_dir);
+        m->state.state_nodes_dir = statedir_path(m->state.config->state_dir, STATEDIR_NODES);
+        m->state.state_store = store_free(m->state.state_store);
+        r = store_open(m->state.state_nodes_dir, (gid_t) -1, &m->state.state_store);
         if (r < 0) {
-                log_error(NULL, "cannot open %s: %s", m->state_nodes_dir, strerror(-r));
+                log_error(NULL, "cannot open %s: %s", m->state.state_nodes_dir, strerror(-r));
                 return r;
         }
-        r = statedir_read_generation(m->config->state_dir, &m->generation);
+        r = statedir_read_generation(m->state.config->state_dir, &m->state.generation);
         if (r < 0) {
                 if (r != -ENOENT)
                         log_warning(NULL, "cannot read %s/" STATEDIR_GENERATION ": %s; counting from 0",
-                                    m->config->state_dir, strerror(-r));
-                m->generation = 0;
+                                    m->state.config->state_dir, strerror(-r));
+                m->state.generation = 0;
         }
         /* crash leftovers, and nodes that still have output from earlier runs */
-        DIR *d = opendir(m->config->output_dir);
+        DIR *d = opendir(m->state.config->output_dir);
         if (d) {
                 struct dirent *de;
                 while ((de = readdir(d)))
                         if (node_id_is_valid(de->d_name) && de->d_type == DT_DIR) {
-                                r = publish_clean_node(m->config->output_dir, de->d_name);
+                                r = publish_clean_node(m->state.config->output_dir, de->d_name);
                                 if (r < 0)
                                         log_warning(de->d_name, "cannot clean up the leftovers of an earlier run: %s",
                                                     strerror(-r));
-                                node_state(m, de->d_name);
+                                node_state(&m->state, de->d_name);
                         }
                 closedir(d);
         }
-        r = store_gc(m->store);
+        r = store_gc(m->state.store);
         if (r < 0)
-                log_warning(NULL, "cannot collect the unused objects of %s/.store: %s", m->config->output_dir, strerror(-r));
-        int bad = store_verify(m->store);
+                log_warning(NULL, "cannot collect the unused objects of %s/.store: %s", m->state.config->output_dir, strerror(-r));
+        int bad = store_verify(m->state.store);
         if (bad < 0)
-                log_warning(NULL, "cannot verify %s/.store: %s", m->config->output_dir, strerror(-bad));
+                log_warning(NULL, "cannot verify %s/.store: %s", m->state.config->output_dir, strerror(-bad));
         else if (bad > 0)
                 log_warning(NULL, "%d published files were changed behind fsxdsd's back; republishing them", bad);
         r = setup_allow_removal_watch(m);
         if (r < 0)
-                log_warning(NULL, "cannot watch %s/allow-removal: %s", m->config->state_dir, strerror(-r));
+                log_warning(NULL, "cannot watch %s/allow-removal: %s", m->state.config->state_dir, strerror(-r));
         r = setup_signing_watch(m);
         if (r < 0)
                 log_warning(NULL, "cannot watch the signing key and certificate for changes: %s", strerror(-r));
@@ -406,21 +404,21 @@ static void manager_reload(Manager *m) {
                         log_error(NULL, "cannot read %s: %s", m->config_path, strerror(-r));
                 log_error(NULL, "reload refused: the configuration has errors; still running on the previous one");
                 diag_list_clear(&d);
-                m->reload_error = "the new configuration has errors";
-                manager_write_status(m);
+                m->state.reload_error = "the new configuration has errors";
+                rebuild_write_status(&m->state);
                 sd_notify(false, "READY=1");
                 return;
         }
         diag_list_clear(&d);
-        Config *old = m->config;
-        m->config = c;
+        Config *old = m->state.config;
+        m->state.config = c;
         r = open_outputs(m);
         if (r >= 0)
                 r = setup_watch(m);
         if (r < 0) {
                 log_error(NULL, "reload failed; going back to the previous configuration");
-                m->reload_error = "the new configuration could not be applied";
-                m->config = old;
+                m->state.reload_error = "the new configuration could not be applied";
+                m->state.config = old;
                 config_free(c);
                 r = open_outputs(m);
                 if (r >= 0)
@@ -430,9 +428,9 @@ static void manager_reload(Manager *m) {
                                   "the outputs stay as they are until the next reload", strerror(-r));
         } else {
                 config_free(old);
-                m->reload_error = NULL;
+                m->state.reload_error = NULL;
                 log_info(NULL, "configuration reloaded");
-                verify_outputs(m);
+                upkeep_verify_outputs(&m->state);
         }
         r = setup_verify_timer(m);
         if (r < 0)
@@ -446,8 +444,8 @@ static void manager_reload(Manager *m) {
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         /* the configuration is not swapped under a publish in flight */
-        if (manager_rebuild_busy(m)) {
-                log_info(NULL, "reloading once generation %" PRIu64 " is published", m->generation);
+        if (rebuild_busy(&m->state)) {
+                log_info(NULL, "reloading once generation %" PRIu64 " is published", m->state.generation);
                 m->reload_queued = true;
         } else
                 manager_reload(m);
@@ -465,15 +463,15 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
                 return 0;
         m->stopping = true;
         sd_notify(false, "STOPPING=1");
-        if (manager_rebuild_busy(m)) {
-                log_info(NULL, "stopping once generation %" PRIu64 " is published", m->generation);
+        if (rebuild_busy(&m->state)) {
+                log_info(NULL, "stopping once generation %" PRIu64 " is published", m->state.generation);
                 return 0;
         }
         log_info(NULL, "stopping");
         return sd_event_exit(m->event, 0);
 }
 
-void manager_rebuild_done(Manager *m, size_t n_bad) {
+static void manager_rebuild_done(Manager *m, size_t n_bad) {
         m->last_n_bad = n_bad;
         if (m->starting && n_bad > 0)
                 log_warning(NULL, "%zu nodes have errors; their last good output stays in place", n_bad);
@@ -502,10 +500,38 @@ void manager_rebuild_done(Manager *m, size_t n_bad) {
                 manager_reload(m);
         }
         /* (not when the reload's rebuild took it in) */
-        if (m->rebuild_queued && !manager_rebuild_busy(m)) {
+        if (m->rebuild_queued && !rebuild_busy(&m->state)) {
                 m->rebuild_queued = false;
                 manager_rebuild_start(m);
         }
+}
+
+/* Where the rebuild went after a step: waiting for the phase pause, which
+ * the phase timer ends, or over. */
+static void manager_rebuild_stepped(Manager *m, bool paused, size_t n_bad) {
+        while (paused) {
+                int r = manager_arm_phase_timer(m);
+                if (r >= 0)
+                        return;
+                log_error(NULL, "cannot arm the phase timer (%s); publishing the next phase without a pause",
+                          strerror(-r));
+                paused = rebuild_resume(&m->state, &n_bad);
+        }
+        manager_rebuild_done(m, n_bad);
+}
+
+static void manager_rebuild_start(Manager *m) {
+        size_t n_bad = 0;
+        bool paused = rebuild_start(&m->state, &n_bad);
+        manager_rebuild_stepped(m, paused, n_bad);
+}
+
+static void manager_rebuild_resume(Manager *m) {
+        if (!rebuild_busy(&m->state))
+                return;
+        size_t n_bad = 0;
+        bool paused = rebuild_resume(&m->state, &n_bad);
+        manager_rebuild_stepped(m, paused, n_bad);
 }
 
 int manager_new(const char *config_path, Manager **ret) {
@@ -522,7 +548,7 @@ int manager_new(const char *config_path, Manager **ret) {
         }
         Manager *m = xcalloc(1, sizeof(Manager));
         m->allow_fd = m->signing_fd = -EBADF;
-        m->config = c;
+        m->state.config = c;
         m->config_path = xstrdup(config_path);
         *ret = m;
         return 0;
@@ -531,7 +557,7 @@ int manager_new(const char *config_path, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        rebuild_free(m->rebuild);
+        rebuild_free(m->state.rebuild);
         sd_event_source_unref(m->watch_source);
         sd_event_source_unref(m->settle_timer);
         sd_event_source_unref(m->phase_timer);
@@ -543,33 +569,33 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->verify_timer);
         if (m->signing_fd >= 0)
                 close(m->signing_fd);
-        signer_free(m->signer);
-        signer_free(m->previous_signer);
-        describe_cache_free(m->describe);
-        free(m->sources_error);
+        signer_free(m->state.signer);
+        signer_free(m->state.previous_signer);
+        describe_cache_free(m->state.describe);
+        free(m->state.sources_error);
         sd_event_unref(m->event);
         watch_free(m->watch);
-        store_free(m->store);
-        store_free(m->state_store);
-        source_cache_free(m->cache);
-        schema_free(m->schema);
-        for (size_t i = 0; i < m->n_nodes; i++) {
-                node_state_clear_error(m->nodes[i]);
-                node_forget_memo(m, m->nodes[i]);
-                free(m->nodes[i]->id);
-                free(m->nodes[i]);
+        store_free(m->state.store);
+        store_free(m->state.state_store);
+        source_cache_free(m->state.cache);
+        schema_free(m->state.schema);
+        for (size_t i = 0; i < m->state.n_nodes; i++) {
+                node_state_clear_error(m->state.nodes[i]);
+                node_forget_memo(&m->state, m->state.nodes[i]);
+                free(m->state.nodes[i]->id);
+                free(m->state.nodes[i]);
         }
-        free(m->nodes);
-        hashmap_free(&m->node_index);
-        free(m->state_nodes_dir);
+        free(m->state.nodes);
+        hashmap_free(&m->state.node_index);
+        free(m->state.state_nodes_dir);
         free(m->config_path);
-        config_free(m->config);
+        config_free(m->state.config);
         free(m);
         return NULL;
 }
 
 int manager_check_config(Manager *m) {
-        const Config *c = m->config;
+        const Config *c = m->state.config;
         if (c->output_group && !getgrnam(c->output_group)) {
                 log_error(NULL, "output_group %s: no such group", c->output_group);
                 return -ESRCH;
@@ -589,7 +615,7 @@ int manager_check_config(Manager *m) {
                 log_error(NULL, "require_signed_sources.ca %s: %s", c->require_signed_sources_ca, strerror(-r));
                 return r;
         }
-        return load_signer(m);
+        return upkeep_load_signer(&m->state);
 }
 
 /* --once has no loop of its own: one is made for the phase timer and run
@@ -604,9 +630,9 @@ int manager_once(Manager *m) {
         r = setup_timers(m);
         if (r < 0)
                 return r;
-        verify_outputs(m);
+        upkeep_verify_outputs(&m->state);
         manager_rebuild_start(m);
-        while (manager_rebuild_busy(m)) {
+        while (rebuild_busy(&m->state)) {
                 r = sd_event_run(m->event, UINT64_MAX);
                 if (r < 0)
                         return r;
@@ -640,7 +666,7 @@ int manager_startup(Manager *m) {
         r = setup_watch(m);
         if (r < 0)
                 return r;
-        verify_outputs(m);
+        upkeep_verify_outputs(&m->state);
         r = setup_verify_timer(m);
         if (r < 0)
                 return r;

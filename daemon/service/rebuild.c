@@ -19,7 +19,7 @@
 
 #include "hashmap.h"
 #include "logging.h"
-#include "manager.h"
+#include "state.h"
 #include "manifest.h"
 #include "publish.h"
 #include "sign.h"
@@ -41,10 +41,10 @@ static size_t node_output_bytes(const NodeOutput *o) {
 
 /* ---- state_dir ---- */
 
-static void write_counter(Manager *m) {
-        int r = statedir_write_generation(m->config->state_dir, m->generation);
+static void write_counter(State *st) {
+        int r = statedir_write_generation(st->config->state_dir, st->generation);
         if (r < 0)
-                log_error(NULL, "cannot write %s/" STATEDIR_GENERATION ": %s", m->config->state_dir, strerror(-r));
+                log_error(NULL, "cannot write %s/" STATEDIR_GENERATION ": %s", st->config->state_dir, strerror(-r));
 }
 
 /* A node directory on disk (output or state copy) read back as a NodeOutput. */
@@ -86,9 +86,9 @@ static int load_node_dir(const char *dir, NodeOutput *ret) {
 
 /* After a reboot output_dir is empty: when nothing of the node is live,
  * its last good generation is read back from the state copy. */
-static bool load_last_good_if_absent(Manager *m, const char *id, const char *why, NodeOutput *ret) {
-        _cleanup_free_ char *live = xasprintf("%s/%s/" LAYOUT_LDS_FILE, m->config->output_dir, id);
-        _cleanup_free_ char *saved = xasprintf("%s/%s", m->state_nodes_dir, id);
+static bool load_last_good_if_absent(State *st, const char *id, const char *why, NodeOutput *ret) {
+        _cleanup_free_ char *live = xasprintf("%s/%s/" LAYOUT_LDS_FILE, st->config->output_dir, id);
+        _cleanup_free_ char *saved = xasprintf("%s/%s", st->state_nodes_dir, id);
         if (access(live, F_OK) == 0 || load_node_dir(saved, ret) < 0)
                 return false;
         log_warning(id, "%s; republishing its last good generation from %s", why, saved);
@@ -143,25 +143,25 @@ static void removed_count(const char *live_path, const NodeFile *next, size_t *r
 
 /* Whether next may replace what is live (publish/guard.c's rule); the
  * allowance file lets one generation through. */
-static bool removal_allowed(Manager *m, NodeState *ns, const NodeOutput *next, char **ret_reason) {
+static bool removal_allowed(State *st, NodeState *ns, const NodeOutput *next, char **ret_reason) {
         static const char *const files[_GUARD_KIND_MAX] = {
                 [GUARD_LISTENERS] = LAYOUT_LDS_FILE,
                 [GUARD_CLUSTERS] = LAYOUT_CDS_FILE,
         };
         GuardDelta delta = {};
         for (GuardKind k = 0; k < _GUARD_KIND_MAX; k++) {
-                _cleanup_free_ char *live = xasprintf("%s/%s/%s", m->config->output_dir, ns->id, files[k]);
+                _cleanup_free_ char *live = xasprintf("%s/%s/%s", st->config->output_dir, ns->id, files[k]);
                 if (access(live, F_OK) < 0) {
                         /* after a reboot the last good generation is the state copy */
                         free(live);
-                        live = xasprintf("%s/%s/%s", m->state_nodes_dir, ns->id, files[k]);
+                        live = xasprintf("%s/%s/%s", st->state_nodes_dir, ns->id, files[k]);
                 }
                 removed_count(live, node_output_file(next, files[k]), &delta.removed[k], &delta.live[k]);
         }
         GuardKind k;
-        if (guard_check(&delta, m->config->max_removal, &k) == 0)
+        if (guard_check(&delta, st->config->max_removal, &k) == 0)
                 return true;
-        int r = statedir_allow_removal_consume(m->config->state_dir, ns->id);
+        int r = statedir_allow_removal_consume(st->config->state_dir, ns->id);
         if (r > 0) {
                 log_warning(ns->id, "removing %zu of %zu %s, allowed once by fsxds allow-removal", delta.removed[k],
                             delta.live[k], guard_kind_to_string(k));
@@ -169,33 +169,33 @@ static bool removal_allowed(Manager *m, NodeState *ns, const NodeOutput *next, c
         }
         if (r < 0)
                 log_warning(ns->id, "cannot use its removal allowance %s/" STATEDIR_ALLOW_REMOVAL "/%s: %s",
-                            m->config->state_dir, ns->id, strerror(-r));
+                            st->config->state_dir, ns->id, strerror(-r));
         *ret_reason = xasprintf("this generation would remove %zu of %zu %s (more than max_removal %.2f); "
                                 "'fsxds allow-removal %s' lets it through once",
-                                delta.removed[k], delta.live[k], guard_kind_to_string(k), m->config->max_removal, ns->id);
+                                delta.removed[k], delta.live[k], guard_kind_to_string(k), st->config->max_removal, ns->id);
         return false;
 }
 
 /* ---- status ---- */
 
 /* status.json, and the status line systemd shows. */
-void manager_write_status(Manager *m) {
-        Status st = {
-                .generation = (int64_t) m->generation,
-                .time_usec = (int64_t) m->last_rebuild_usec,
-                .backend = xstrdup(m->watch ? watch_backend_to_string(watch_get_backend(m->watch)) : "none"),
-                .publish_mode = xstrdup(publish_mode_to_string(m->config->publish_mode)),
-                .source_dir = xstrdup(m->config->source_dir),
-                .output_dir = xstrdup(m->config->output_dir),
-                .signing_subject = m->signer ? xstrdup(signer_subject(m->signer)) : NULL,
-                .signing_not_after = m->signer ? signer_not_after(m->signer) : 0,
-                .signed_sources_ca = m->config->require_signed_sources_ca ? xstrdup(m->config->require_signed_sources_ca)
+void rebuild_write_status(State *st) {
+        Status status = {
+                .generation = (int64_t) st->generation,
+                .time_usec = (int64_t) st->last_rebuild_usec,
+                .backend = xstrdup(st->watch_backend ?: "none"),
+                .publish_mode = xstrdup(publish_mode_to_string(st->config->publish_mode)),
+                .source_dir = xstrdup(st->config->source_dir),
+                .output_dir = xstrdup(st->config->output_dir),
+                .signing_subject = st->signer ? xstrdup(signer_subject(st->signer)) : NULL,
+                .signing_not_after = st->signer ? signer_not_after(st->signer) : 0,
+                .signed_sources_ca = st->config->require_signed_sources_ca ? xstrdup(st->config->require_signed_sources_ca)
                                                                           : NULL,
-                .signed_sources_error = m->sources_error ? xstrdup(m->sources_error) : NULL,
+                .signed_sources_error = st->sources_error ? xstrdup(st->sources_error) : NULL,
         };
-        for (size_t i = 0; i < m->n_nodes; i++) {
-                const NodeState *n = m->nodes[i];
-                StatusNode *sn = status_add_node(&st, n->id);
+        for (size_t i = 0; i < st->n_nodes; i++) {
+                const NodeState *n = st->nodes[i];
+                StatusNode *sn = status_add_node(&status, n->id);
                 sn->generation = (int64_t) n->generation;
                 sn->published_usec = (int64_t) n->published_usec;
                 sn->n_files = (int64_t) n->n_files;
@@ -212,34 +212,34 @@ void manager_write_status(Manager *m) {
                 }
         }
         int chown_error = 0;
-        int r = status_write(m->config->output_dir, &st, m->gid, &chown_error);
+        int r = status_write(st->config->output_dir, &status, st->gid, &chown_error);
         if (r < 0)
-                log_error(NULL, "cannot write %s/" STATUS_FILE_NAME ": %s", m->config->output_dir, strerror(-r));
+                log_error(NULL, "cannot write %s/" STATUS_FILE_NAME ": %s", st->config->output_dir, strerror(-r));
         /* readable by the output's readers, like the files it describes */
         else if (chown_error < 0)
-                log_warning(NULL, "cannot give %s/" STATUS_FILE_NAME " to group %s: %s", m->config->output_dir,
-                            m->config->output_group, strerror(-chown_error));
-        status_done(&st);
+                log_warning(NULL, "cannot give %s/" STATUS_FILE_NAME " to group %s: %s", st->config->output_dir,
+                            st->config->output_group, strerror(-chown_error));
+        status_done(&status);
 
         size_t bad = 0;
         const NodeState *first_bad = NULL;
-        for (size_t i = 0; i < m->n_nodes; i++)
-                if (m->nodes[i]->error.message && m->nodes[i]->present) {
+        for (size_t i = 0; i < st->n_nodes; i++)
+                if (st->nodes[i]->error.message && st->nodes[i]->present) {
                         bad++;
-                        first_bad = first_bad ? first_bad : m->nodes[i];
+                        first_bad = first_bad ? first_bad : st->nodes[i];
                 }
-        _cleanup_free_ char *reload = m->reload_error
-                ? xasprintf("; reload refused: %s (see the journal), running on the previous one", m->reload_error)
+        _cleanup_free_ char *reload = st->reload_error
+                ? xasprintf("; reload refused: %s (see the journal), running on the previous one", st->reload_error)
                 : xstrdup("");
-        if (m->sources_error)
+        if (st->sources_error)
                 sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes; source tree refused (last good output kept): %s%s",
-                           m->generation, m->n_nodes, m->sources_error, reload);
+                           st->generation, st->n_nodes, st->sources_error, reload);
         else if (first_bad) {
                 _cleanup_free_ char *d = diag_format(&first_bad->error);
                 sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, %zu with errors (last good output kept); %s: %s%s",
-                           m->generation, m->n_nodes, bad, first_bad->id, d, reload);
+                           st->generation, st->n_nodes, bad, first_bad->id, d, reload);
         } else
-                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, all published%s", m->generation, m->n_nodes,
+                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, all published%s", st->generation, st->n_nodes,
                            reload);
 }
 
@@ -277,16 +277,16 @@ static bool has_phase_after(NodePlan **plans, size_t n, PublishPhase ph) {
         return false;
 }
 
-static void collect_node_ids(Manager *m, char ***ret, size_t *ret_n) {
-        const char *const *tree = source_cache_nodes(m->cache);
+static void collect_node_ids(State *st, char ***ret, size_t *ret_n) {
+        const char *const *tree = source_cache_nodes(st->cache);
         size_t n_tree = 0;
         while (tree[n_tree])
                 n_tree++;
-        char **ids = xcalloc(n_tree + m->config->n_nodes + 1, sizeof(char *));
+        char **ids = xcalloc(n_tree + st->config->n_nodes + 1, sizeof(char *));
         size_t n = 0;
         Hashmap seen = {};
-        for (size_t i = 0; i < n_tree + m->config->n_nodes; i++) {
-                char *id = i < n_tree ? (char *) tree[i] : m->config->nodes[i - n_tree];
+        for (size_t i = 0; i < n_tree + st->config->n_nodes; i++) {
+                char *id = i < n_tree ? (char *) tree[i] : st->config->nodes[i - n_tree];
                 if (!hashmap_put(&seen, id, strlen(id), id))
                         ids[n++] = id;
         }
@@ -308,9 +308,9 @@ static size_t count_dir_entries(const char *path) {
 
 /* Nodes that are gone from the tree keep their output; after a reboot
  * (empty output_dir) that output comes back from the state copy. */
-static void restore_absent_nodes(Manager *m, char **ids, size_t n_ids, NodePlan **plans, NodeState **published,
+static void restore_absent_nodes(State *st, char **ids, size_t n_ids, NodePlan **plans, NodeState **published,
                                  size_t *n_plans) {
-        DIR *d = opendir(m->state_nodes_dir);
+        DIR *d = opendir(st->state_nodes_dir);
         if (!d)
                 return;
         Hashmap present = {};
@@ -321,11 +321,11 @@ static void restore_absent_nodes(Manager *m, char **ids, size_t n_ids, NodePlan 
                 if (!node_id_is_valid(de->d_name) || hashmap_get(&present, de->d_name, strlen(de->d_name)))
                         continue;
                 NodeOutput out = {};
-                if (!load_last_good_if_absent(m, de->d_name, "not in the source tree", &out))
+                if (!load_last_good_if_absent(st, de->d_name, "not in the source tree", &out))
                         continue;
-                NodeState *ns = node_state(m, de->d_name);
+                NodeState *ns = node_state(st, de->d_name);
                 NodePlan *plan = NULL;
-                if (publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) >= 0) {
+                if (publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan) >= 0) {
                         plans[*n_plans] = plan;
                         published[(*n_plans)++] = ns;
                 }
@@ -388,19 +388,15 @@ Rebuild *rebuild_free(Rebuild *r) {
 }
 
 /* Runs the batch's phases from r->phase on. Returns true when the next one
- * waits for the phase timer, false when all have run. */
-static bool batch_run_phases(Manager *m, Rebuild *r) {
+ * is to wait phase_pause (the caller arms the phase timer, then resumes),
+ * false when all have run. */
+static bool batch_run_phases(State *st, Rebuild *r) {
         Batch *b = &r->b;
         while (r->phase < _PUBLISH_PHASE_MAX) {
                 PublishPhase ph = r->phase++;
                 bool any = run_phase(b->plans, b->n_plans, ph);
-                if (!any || m->config->phase_pause_usec == 0 || !has_phase_after(b->plans, b->n_plans, ph))
-                        continue;
-                int k = manager_arm_phase_timer(m);
-                if (k >= 0)
+                if (any && st->config->phase_pause_usec > 0 && has_phase_after(b->plans, b->n_plans, ph))
                         return true;
-                log_error(NULL, "cannot arm the phase timer (%s); publishing the next phase without a pause",
-                          strerror(-k));
         }
         return false;
 }
@@ -410,13 +406,13 @@ static bool batch_run_phases(Manager *m, Rebuild *r) {
  * state copies; frees the plans. A node published whole from its memo has
  * its directory known from then on; one that failed is read from the disk
  * next time. */
-static void batch_finish(Manager *m, Rebuild *r) {
+static void batch_finish(State *st, Rebuild *r) {
         Batch *b = &r->b;
         if (b->n_plans > 0) {
-                int k = publish_finish(m->store, b->plans, b->n_plans);
+                int k = publish_finish(st->store, b->plans, b->n_plans);
                 if (k < 0)
                         log_error(NULL, "finishing the publish: %s", strerror(-k));
-                m->publish_usec += now_usec(CLOCK_MONOTONIC) - r->t_publish;
+                st->publish_usec += now_usec(CLOCK_MONOTONIC) - r->t_publish;
                 uint64_t t = now_usec(CLOCK_REALTIME);
                 size_t n_ok = 0, n_files = 0;
                 for (size_t i = 0; i < b->n_plans; i++) {
@@ -430,41 +426,41 @@ static void batch_finish(Manager *m, Rebuild *r) {
                         }
                         ns->live_known = ns->memo.n > 0;
                         ns->live_verified = true;
-                        ns->generation = m->generation;
+                        ns->generation = st->generation;
                         ns->published_usec = t;
                         n_ok++;
                         n_files += node_plan_n_changes(b->plans[i]);
-                        log_debug(ns->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
+                        log_debug(ns->id, "published generation %" PRIu64 " (%zu changed files)", st->generation,
                                   node_plan_n_changes(b->plans[i]));
                 }
                 /* one line per generation, not per node: a thousand nodes make a thousand lines */
                 if (b->n_plans == 1 && n_ok == 1)
-                        log_info(b->published[0]->id, "published generation %" PRIu64 " (%zu changed files)", m->generation,
+                        log_info(b->published[0]->id, "published generation %" PRIu64 " (%zu changed files)", st->generation,
                                  n_files);
                 else
-                        log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files)", m->generation, n_ok,
+                        log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files)", st->generation, n_ok,
                                  n_files);
-                write_counter(m);
+                write_counter(st);
                 /* written last, after every phase of every node */
                 uint64_t t0 = now_usec(CLOCK_MONOTONIC);
                 for (size_t i = 0; i < b->n_plans; i++)
                         if (node_plan_error(b->plans[i]) >= 0)
-                                ensure_manifest(m, b->published[i], true);
-                sync_manifests(m);
-                m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
+                                upkeep_ensure_manifest(st, b->published[i], true);
+                upkeep_sync_manifests(st);
+                st->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         }
         if (b->n_state_plans > 0) {
                 /* no Envoy reads the state copies: every phase at once */
                 for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
                         (void) run_phase(b->state_plans, b->n_state_plans, ph);
-                int k = publish_finish(m->state_store, b->state_plans, b->n_state_plans);
+                int k = publish_finish(st->state_store, b->state_plans, b->n_state_plans);
                 if (k < 0)
-                        log_error(NULL, "finishing the last good copies in %s: %s", m->state_nodes_dir, strerror(-k));
+                        log_error(NULL, "finishing the last good copies in %s: %s", st->state_nodes_dir, strerror(-k));
                 for (size_t i = 0; i < b->n_state_plans; i++) {
                         NodeState *ns = b->state_published[i];
                         int e = node_plan_error(b->state_plans[i]);
                         if (e < 0)
-                                log_error(ns->id, "cannot save its last good copy in %s: %s", m->state_nodes_dir,
+                                log_error(ns->id, "cannot save its last good copy in %s: %s", st->state_nodes_dir,
                                           strerror(-e));
                         ns->state_known = ns->memo.n > 0 && e >= 0;
                 }
@@ -475,20 +471,20 @@ static void batch_finish(Manager *m, Rebuild *r) {
 
 /* Publishes the batch's plans (the first batch of a rebuild that publishes
  * starts a new generation), then its state copies. Returns true when the
- * publish waits for the phase timer (manager_rebuild_resume() goes on). */
-static bool batch_publish(Manager *m, Rebuild *r) {
+ * publish waits for the phase timer (rebuild_resume() goes on). */
+static bool batch_publish(State *st, Rebuild *r) {
         Batch *b = &r->b;
         if (b->n_plans > 0) {
                 if (!b->bumped)
-                        m->generation++;
+                        st->generation++;
                 b->bumped = true;
                 r->t_publish = now_usec(CLOCK_MONOTONIC);
                 r->phase = 0;
                 r->publishing = true;
-                if (batch_run_phases(m, r))
+                if (batch_run_phases(st, r))
                         return true;
         }
-        batch_finish(m, r);
+        batch_finish(st, r);
         return false;
 }
 
@@ -500,19 +496,19 @@ static bool batch_publish(Manager *m, Rebuild *r) {
 
 /* Builds one node whose inputs changed and plans it (and its state copy)
  * into b. Returns whether it has errors. */
-static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *times) {
-        _cleanup_free_ char *dir = xasprintf("%s/%s", m->config->output_dir, ns->id);
+static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times) {
+        _cleanup_free_ char *dir = xasprintf("%s/%s", st->config->output_dir, ns->id);
         BuildOptions opts = { .output_dir = dir, .skip_notes = true };
         DiagList d = {};
         NodeOutput out = {}, before = {};
         _cleanup_free_ char *reason = NULL; /* here: the gotos below jump past later declarations */
         bool live_known = ns->live_known, state_known = ns->state_known;
         ns->force_rebuild = false;
-        m->memo_bytes -= ns->memo_bytes;
+        st->memo_bytes -= ns->memo_bytes;
         ns->memo_bytes = 0;
         ns->live_known = ns->state_known = false;
         uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-        int r = build_node_update(m->cache, ns->id, &opts, &ns->memo, ns->memo_seq, &d, &out, &before);
+        int r = build_node_update(st->cache, ns->id, &opts, &ns->memo, ns->memo_seq, &d, &out, &before);
         times->build += now_usec(CLOCK_MONOTONIC) - t0;
         bool built = r >= 0, bad = false;
         uint64_t fp = diags_fingerprint(&d);
@@ -533,17 +529,17 @@ static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *time
                                 break;
                         }
                 ns->n_errors = d.n_errors;
-                if (!load_last_good_if_absent(m, ns->id, "the build failed", &out))
+                if (!load_last_good_if_absent(st, ns->id, "the build failed", &out))
                         goto done;
         }
 
         NodePlan *plan = NULL;
         t0 = now_usec(CLOCK_MONOTONIC);
         /* from the memo when the directory holds it: no directory is read */
-        if (built && live_known && m->config->publish_mode == PUBLISH_MODE_RENAME)
-                r = publish_plan_delta(m->store, ns->id, &before, &out, &plan);
+        if (built && live_known && st->config->publish_mode == PUBLISH_MODE_RENAME)
+                r = publish_plan_delta(st->store, ns->id, &before, &out, &plan);
         else
-                r = publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan);
+                r = publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan);
         times->plan += now_usec(CLOCK_MONOTONIC) - t0;
         if (r < 0) {
                 node_fail(ns, xasprintf("cannot publish into %s: %s", dir, strerror(-r)));
@@ -554,15 +550,15 @@ static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *time
         /* the guard only matters when listeners or clusters change */
         if ((node_plan_has_phase(plan, PUBLISH_PHASE_LDS) || node_plan_has_phase(plan, PUBLISH_PHASE_CDS) ||
              node_plan_has_phase(plan, PUBLISH_PHASE_CDS_FINAL)) &&
-            !removal_allowed(m, ns, &out, &reason)) {
+            !removal_allowed(st, ns, &out, &reason)) {
                 node_fail(ns, TAKE_PTR(reason));
                 ns->removal_blocked = true;
                 bad = true;
                 built = false;
                 plan = node_plan_free(plan);
                 node_output_done(&out);
-                if (!load_last_good_if_absent(m, ns->id, "the removal guard refused the new generation", &out) ||
-                    publish_plan(m->store, m->config->output_dir, ns->id, m->config->publish_mode, &out, &plan) < 0)
+                if (!load_last_good_if_absent(st, ns->id, "the removal guard refused the new generation", &out) ||
+                    publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan) < 0)
                         goto done;
         }
         bool changed_node = node_plan_n_changes(plan) > 0;
@@ -582,8 +578,8 @@ static bool rebuild_node(Manager *m, NodeState *ns, Batch *b, RebuildTimes *time
         if (changed_node || !ns->state_checked) {
                 NodePlan *sp = NULL;
                 r = built && state_known
-                        ? publish_plan_delta(m->state_store, ns->id, &before, &out, &sp)
-                        : publish_plan(m->state_store, m->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp);
+                        ? publish_plan_delta(st->state_store, ns->id, &before, &out, &sp)
+                        : publish_plan(st->state_store, st->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp);
                 if (r >= 0) {
                         ns->state_checked = true;
                         if (node_plan_n_changes(sp) > 0) {
@@ -606,11 +602,11 @@ done:
         diag_list_clear(&d);
         node_output_done(&before);
         size_t bytes = built ? node_output_bytes(&out) : 0;
-        if (built && m->memo_bytes + bytes <= MEMO_BUDGET) {
+        if (built && st->memo_bytes + bytes <= MEMO_BUDGET) {
                 ns->memo = out;
-                ns->memo_seq = source_cache_seq(m->cache);
+                ns->memo_seq = source_cache_seq(st->cache);
                 ns->memo_bytes = bytes;
-                m->memo_bytes += bytes;
+                st->memo_bytes += bytes;
         } else {
                 node_output_done(&out);
                 ns->live_known = ns->state_known = false;
@@ -626,17 +622,17 @@ typedef struct HostAddress {
 /* Two Envoys on one host cannot bind one address (the second fails to
  * bind and its listener is rejected): a warning per pair of nodes, logged
  * when the set of such pairs changes. */
-static void check_host_addresses(Manager *m) {
+static void check_host_addresses(State *st) {
         Hashmap first = {};
-        HostAddress **owned = xcalloc(m->n_nodes + 1, sizeof(HostAddress *));
+        HostAddress **owned = xcalloc(st->n_nodes + 1, sizeof(HostAddress *));
         DiagList d = {};
         uint64_t fp = 0;
-        for (size_t i = 0; i < m->n_nodes; i++) {
-                const NodeState *ns = m->nodes[i];
+        for (size_t i = 0; i < st->n_nodes; i++) {
+                const NodeState *ns = st->nodes[i];
                 if (!ns->present)
                         continue;
                 ListenerAddress *a = NULL;
-                size_t n = source_cache_listener_addresses(m->cache, ns->id, &a);
+                size_t n = source_cache_listener_addresses(st->cache, ns->id, &a);
                 owned[i] = xcalloc(n + 1, sizeof(HostAddress));
                 for (size_t k = 0; k < n; k++) {
                         HostAddress *h = &owned[i][k];
@@ -656,112 +652,109 @@ static void check_host_addresses(Manager *m) {
                 }
                 free(a);
         }
-        if (fp != m->host_address_fingerprint)
+        if (fp != st->host_address_fingerprint)
                 for (size_t i = 0; i < d.n; i++)
                         log_diag(NULL, &d.items[i]);
-        m->host_address_fingerprint = fp;
+        st->host_address_fingerprint = fp;
         diag_list_clear(&d);
-        for (size_t i = 0; i < m->n_nodes; i++)
+        for (size_t i = 0; i < st->n_nodes; i++)
                 free(owned[i]);
         free(owned);
         hashmap_free(&first);
 }
 
-/* Frees the rebuild and tells the manager it is over. */
-static void rebuild_done(Manager *m, size_t n_bad) {
-        m->rebuild = rebuild_free(m->rebuild);
-        manager_rebuild_done(m, n_bad);
-}
 
 /* Builds the nodes not built yet, publishing each full batch on the way
- * and the last one at the end; returns when a publish waits for the phase
- * timer, or when the rebuild is over. */
-static void rebuild_continue(Manager *m) {
-        Rebuild *r = m->rebuild;
+ * and the last one at the end. Returns true when a publish waits for the
+ * phase timer; false when the rebuild is over (and freed), with its count
+ * of nodes with errors in *ret_n_bad. */
+static bool rebuild_continue(State *st, size_t *ret_n_bad) {
+        Rebuild *r = st->rebuild;
         while (r->next < r->n_ids) {
-                NodeState *ns = node_state(m, r->ids[r->next++]);
+                NodeState *ns = node_state(st, r->ids[r->next++]);
                 bool was_present = ns->present_before;
                 ns->present = ns->present_before = true;
                 /* a node whose inputs did not change is as it was, unless it
                  * waits for the removal guard or everything is rechecked */
-                if (!m->recheck_all && was_present && !ns->removal_blocked && !ns->force_rebuild &&
-                    !source_cache_node_changed(m->cache, ns->id))
+                if (!st->recheck_all && was_present && !ns->removal_blocked && !ns->force_rebuild &&
+                    !source_cache_node_changed(st->cache, ns->id))
                         continue;
-                r->n_bad += rebuild_node(m, ns, &r->b, &r->times);
+                r->n_bad += rebuild_node(st, ns, &r->b, &r->times);
                 r->n_built++;
-                if (r->b.n_files >= PLAN_BATCH_FILES && batch_publish(m, r))
-                        return;
+                if (r->b.n_files >= PLAN_BATCH_FILES && batch_publish(st, r))
+                        return true;
         }
         if (!r->built_all) {
                 r->built_all = true;
-                if (m->recheck_all)
-                        restore_absent_nodes(m, r->ids, r->n_ids, r->b.plans, r->b.published, &r->b.n_plans);
-                m->recheck_all = false;
-                for (size_t i = 0; i < m->n_nodes; i++)
-                        if (!m->nodes[i]->present) {
-                                m->nodes[i]->present_before = false;
-                                node_forget_memo(m, m->nodes[i]);
+                if (st->recheck_all)
+                        restore_absent_nodes(st, r->ids, r->n_ids, r->b.plans, r->b.published, &r->b.n_plans);
+                st->recheck_all = false;
+                for (size_t i = 0; i < st->n_nodes; i++)
+                        if (!st->nodes[i]->present) {
+                                st->nodes[i]->present_before = false;
+                                node_forget_memo(st, st->nodes[i]);
                         }
-                if (batch_publish(m, r))
-                        return;
+                if (batch_publish(st, r))
+                        return true;
         }
         uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-        ensure_manifests(m);
-        m->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
+        upkeep_ensure_manifests(st);
+        st->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         if (r->n_built > 0)
-                check_host_addresses(m);
-        m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
-        manager_write_status(m);
+                check_host_addresses(st);
+        st->last_rebuild_usec = now_usec(CLOCK_REALTIME);
+        rebuild_write_status(st);
         log_debug(NULL,
                   "rebuild took %" PRIu64 " µs (%d files changed; refresh %" PRIu64 ", build %" PRIu64 ", plan %" PRIu64
                   ", state plan %" PRIu64 ", publish %" PRIu64 ", manifests %" PRIu64 " µs)",
                   now_usec(CLOCK_MONOTONIC) - r->start, r->changed, r->times.refresh, r->times.build, r->times.plan,
-                  r->times.state, m->publish_usec, m->manifest_usec);
-        m->manifest_usec = m->publish_usec = 0;
-        rebuild_done(m, r->n_bad);
+                  r->times.state, st->publish_usec, st->manifest_usec);
+        st->manifest_usec = st->publish_usec = 0;
+        *ret_n_bad = r->n_bad;
+        st->rebuild = rebuild_free(st->rebuild);
+        return false;
 }
 
-void manager_rebuild_start(Manager *m) {
-        assert(!m->rebuild);
+bool rebuild_start(State *st, size_t *ret_n_bad) {
+        assert(!st->rebuild);
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         int changed;
-        if (!refresh_sources(m, &changed)) {
-                ensure_manifests(m);
-                m->last_rebuild_usec = now_usec(CLOCK_REALTIME);
-                manager_write_status(m);
-                manager_rebuild_done(m, 0);
-                return;
+        if (!upkeep_refresh_sources(st, &changed)) {
+                upkeep_ensure_manifests(st);
+                st->last_rebuild_usec = now_usec(CLOCK_REALTIME);
+                rebuild_write_status(st);
+                *ret_n_bad = 0;
+                return false;
         }
         Rebuild *r = xcalloc(1, sizeof(Rebuild));
         r->start = start;
         r->changed = changed;
         r->times.refresh = now_usec(CLOCK_MONOTONIC) - start;
-        collect_node_ids(m, &r->ids, &r->n_ids);
-        for (size_t i = 0; i < m->n_nodes; i++)
-                m->nodes[i]->present = false;
+        collect_node_ids(st, &r->ids, &r->n_ids);
+        for (size_t i = 0; i < st->n_nodes; i++)
+                st->nodes[i]->present = false;
         /* (present is set again for every node still in the tree) */
         /* room for every node of the tree, and for restored absent ones */
-        size_t cap = r->n_ids + m->n_nodes + count_dir_entries(m->state_nodes_dir) + 1;
+        size_t cap = r->n_ids + st->n_nodes + count_dir_entries(st->state_nodes_dir) + 1;
         r->b = (Batch) {
                 .plans = xcalloc(cap, sizeof(NodePlan *)),
                 .published = xcalloc(cap, sizeof(NodeState *)),
                 .state_plans = xcalloc(MAX(r->n_ids, 1), sizeof(NodePlan *)),
                 .state_published = xcalloc(MAX(r->n_ids, 1), sizeof(NodeState *)),
         };
-        m->rebuild = r;
-        rebuild_continue(m);
+        st->rebuild = r;
+        return rebuild_continue(st, ret_n_bad);
 }
 
-void manager_rebuild_resume(Manager *m) {
-        Rebuild *r = m->rebuild;
-        if (!r || !r->publishing)
-                return;
-        if (batch_run_phases(m, r))
-                return;
-        batch_finish(m, r);
-        rebuild_continue(m);
+bool rebuild_resume(State *st, size_t *ret_n_bad) {
+        Rebuild *r = st->rebuild;
+        assert(r && r->publishing);
+        if (batch_run_phases(st, r))
+                return true;
+        batch_finish(st, r);
+        return rebuild_continue(st, ret_n_bad);
 }
 
-bool manager_rebuild_busy(const Manager *m) {
-        return m->rebuild;
+bool rebuild_busy(const State *st) {
+        return st->rebuild;
 }

@@ -3,15 +3,17 @@
  * the sources change (see rebuild.c). */
 #pragma once
 
-#include "manager.h"
+#include "state.h"
 
 /* status.json, and the status line systemd shows. */
-void manager_write_status(Manager *m);
-/* Starts a rebuild (none may be in flight). It publishes phase by phase,
- * each next phase on the phase timer: it may be over when this returns or
- * later; either way manager_rebuild_done() is called at its end. */
-void manager_rebuild_start(Manager *m);
-/* The phase timer fired: the next phase, and on. */
-void manager_rebuild_resume(Manager *m);
-bool manager_rebuild_busy(const Manager *m);
+void rebuild_write_status(State *st);
+/* Starts a rebuild (none may be in flight). It publishes phase by phase:
+ * returns true when the next phase is to wait phase_pause (the caller arms
+ * its timer and then calls rebuild_resume()), false when the rebuild is
+ * over, with its count of nodes with errors in *ret_n_bad. */
+bool rebuild_start(State *st, size_t *ret_n_bad);
+/* The phase pause is over: the next phase, and on; returns as
+ * rebuild_start() does. */
+bool rebuild_resume(State *st, size_t *ret_n_bad);
+bool rebuild_busy(const State *st);
 Rebuild *rebuild_free(Rebuild *r);

@@ -17,7 +17,7 @@
 
 #include "hashmap.h"
 #include "logging.h"
-#include "manager.h"
+#include "state.h"
 #include "manifest.h"
 #include "publish.h"
 #include "sign.h"
@@ -44,8 +44,8 @@ static void note_problem(void *userdata, const char *path, const char *message) 
                 log_warning(p->node, "%s: %s", path, message);
 }
 
-static int open_node_dir(Manager *m, const char *id) {
-        int fd = openat(store_output_fd(m->store), id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+static int open_node_dir(State *st, const char *id) {
+        int fd = openat(store_output_fd(st->store), id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
 }
 
@@ -62,29 +62,29 @@ static void manifest_pair_sha(NodeState *ns, const void *data, size_t len, const
 /* MANIFEST of what the node directory holds (scanned, completed here),
  * and its signature when signing is configured: the signature first, so
  * MANIFEST is the last thing of a generation that changes. */
-static int write_manifest(Manager *m, NodeState *ns, int node_fd, Manifest *scanned, uint64_t generation) {
+static int write_manifest(State *st, NodeState *ns, int node_fd, Manifest *scanned, uint64_t generation) {
         scanned->node = xstrdup(ns->id);
         scanned->generation = generation;
         scanned->created_usec = now_usec(CLOCK_REALTIME);
-        scanned->schema_sha256 = xstrdup(schema_fingerprint(m->schema));
+        scanned->schema_sha256 = xstrdup(schema_fingerprint(st->schema));
         Buf b = {};
         manifest_format(scanned, &b);
         _cleanup_free_ uint8_t *sig = NULL;
         size_t sig_len = 0;
         int r = 0;
-        if (m->signer) {
-                r = signer_sign(m->signer, b.data, b.len, &sig, &sig_len);
+        if (st->signer) {
+                r = signer_sign(st->signer, b.data, b.len, &sig, &sig_len);
                 if (r < 0)
                         log_error(ns->id, "cannot sign its MANIFEST; the previous one stays");
         }
         if (r >= 0) {
-                /* made durable by one syncfs after all of them (sync_manifests) */
-                r = manifest_write_pair(node_fd, b.data, b.len, sig, sig_len, 0640, store_gid(m->store), false);
+                /* made durable by one syncfs after all of them (upkeep_sync_manifests) */
+                r = manifest_write_pair(node_fd, b.data, b.len, sig, sig_len, 0640, store_gid(st->store), false);
                 if (r < 0)
                         log_error(ns->id, "cannot write its MANIFEST: %s", strerror(-r));
                 else {
                         manifest_pair_sha(ns, b.data, b.len, sig, sig_len);
-                        m->manifests_unsynced = true;
+                        st->manifests_unsynced = true;
                 }
         }
         buf_free(&b);
@@ -93,13 +93,13 @@ static int write_manifest(Manager *m, NodeState *ns, int node_fd, Manifest *scan
 
 /* One syncfs for the MANIFESTs written since the last one (a durable
  * output directory only), not an fsync for each file and directory. */
-void sync_manifests(Manager *m) {
-        if (!m->manifests_unsynced)
+void upkeep_sync_manifests(State *st) {
+        if (!st->manifests_unsynced)
                 return;
-        m->manifests_unsynced = false;
-        int r = store_sync(m->store, true);
+        st->manifests_unsynced = false;
+        int r = store_sync(st->store, true);
         if (r < 0)
-                log_error(NULL, "cannot sync the MANIFESTs in %s: %s", m->config->output_dir, strerror(-r));
+                log_error(NULL, "cannot sync the MANIFESTs in %s: %s", st->config->output_dir, strerror(-r));
 }
 
 /* Reads and parses a directory's MANIFEST and MANIFEST.sig (*ret_sig NULL
@@ -138,8 +138,8 @@ static int read_manifest(int dir_fd, Manifest *ret, char **ret_data, size_t *ret
  * build in this run, or listed in a MANIFEST the previous certificate
  * signed: files altered behind its back are never signed. Returns whether
  * the MANIFEST is current. */
-bool ensure_manifest(Manager *m, NodeState *ns, bool published) {
-        _cleanup_close_ int fd = open_node_dir(m, ns->id);
+bool upkeep_ensure_manifest(State *st, NodeState *ns, bool published) {
+        _cleanup_close_ int fd = open_node_dir(st, ns->id);
         if (fd < 0) {
                 ns->manifest_ok = fd == -ENOENT; /* nothing to vouch for */
                 return ns->manifest_ok;
@@ -151,33 +151,33 @@ bool ensure_manifest(Manager *m, NodeState *ns, bool published) {
         _cleanup_free_ uint8_t *sig = NULL;
         size_t len = 0, sig_len = 0;
         bool ok = false;
-        manifest_scan_node(fd, m->describe, note_problem, &p, &scanned);
+        manifest_scan_node(fd, st->describe, note_problem, &p, &scanned);
         if (published) {
-                ok = write_manifest(m, ns, fd, &scanned, ns->generation) >= 0;
+                ok = write_manifest(st, ns, fd, &scanned, ns->generation) >= 0;
                 goto done;
         }
         (void) read_manifest(fd, &listed, &data, &len, &sig, &sig_len, &why); /* why says it */
         bool same = !why && listed.kind == MANIFEST_KIND_NODE && streq(listed.node, ns->id) && p.n == 0 &&
                     manifest_compare(&listed, &scanned, NULL, NULL) == 0;
-        bool sig_current = m->signer ? sig && signature_verify(data, len, sig, sig_len, NULL, m->signer, NULL,
+        bool sig_current = st->signer ? sig && signature_verify(data, len, sig, sig_len, NULL, st->signer, NULL,
                                                                &sig_error) >= 0
                                      : !sig;
-        if (same && sig_current && streq(listed.schema_sha256, schema_fingerprint(m->schema))) {
+        if (same && sig_current && streq(listed.schema_sha256, schema_fingerprint(st->schema))) {
                 ok = true;
                 manifest_pair_sha(ns, data, len, sig, sig_len);
                 if (ns->generation == 0)
                         ns->generation = listed.generation;
                 goto done;
         }
-        bool by_previous = same && sig && m->previous_signer &&
-                           signature_verify(data, len, sig, sig_len, NULL, m->previous_signer, NULL, &prev_error) >= 0;
+        bool by_previous = same && sig && st->previous_signer &&
+                           signature_verify(data, len, sig, sig_len, NULL, st->previous_signer, NULL, &prev_error) >= 0;
         if ((ns->live_verified && p.n == 0) || by_previous) {
-                uint64_t gen = same ? listed.generation : ns->generation ? ns->generation : m->generation;
-                ok = write_manifest(m, ns, fd, &scanned, gen) >= 0;
+                uint64_t gen = same ? listed.generation : ns->generation ? ns->generation : st->generation;
+                ok = write_manifest(st, ns, fd, &scanned, gen) >= 0;
                 if (ok)
                         log_info(ns->id, "%s (generation %" PRIu64 ")",
                                  !same ? "MANIFEST made for the files it holds"
-                                 : m->signer ? "MANIFEST signed again: the signing certificate or the schema changed"
+                                 : st->signer ? "MANIFEST signed again: the signing certificate or the schema changed"
                                              : "MANIFEST made again, unsigned: signing is off",
                                  gen);
                 if (ns->generation == 0)
@@ -211,10 +211,10 @@ done:
 /* At start and on reload: each node directory against its MANIFEST, every
  * difference logged. The rebuild that follows plans from the disk, so
  * what was altered behind fsxdsd's back is published again. */
-void verify_outputs(Manager *m) {
-        for (size_t i = 0; i < m->n_nodes; i++) {
-                NodeState *ns = m->nodes[i];
-                _cleanup_close_ int fd = open_node_dir(m, ns->id);
+void upkeep_verify_outputs(State *st) {
+        for (size_t i = 0; i < st->n_nodes; i++) {
+                NodeState *ns = st->nodes[i];
+                _cleanup_close_ int fd = open_node_dir(st, ns->id);
                 if (fd < 0)
                         continue;
                 Manifest listed = {}, scanned = {};
@@ -227,11 +227,11 @@ void verify_outputs(Manager *m) {
                 }
                 if (!streq(listed.node, ns->id))
                         log_warning(ns->id, "its MANIFEST is node %s's", listed.node);
-                if (sig && m->signer &&
-                    signature_verify(data, len, sig, sig_len, NULL, m->signer, NULL, &sig_error) < 0)
+                if (sig && st->signer &&
+                    signature_verify(data, len, sig, sig_len, NULL, st->signer, NULL, &sig_error) < 0)
                         log_info(ns->id, "MANIFEST.sig: %s", sig_error);
                 Problems p = { .node = ns->id, .log = true };
-                manifest_scan_node(fd, m->describe, note_problem, &p, &scanned);
+                manifest_scan_node(fd, st->describe, note_problem, &p, &scanned);
                 manifest_compare(&listed, &scanned, note_problem, &p);
                 if (p.n > 0)
                         log_warning(ns->id, "%zu differences from its MANIFEST (generation %" PRIu64
@@ -246,14 +246,14 @@ void verify_outputs(Manager *m) {
 }
 
 /* Every MANIFEST that is not known to be current made so. */
-void ensure_manifests(Manager *m) {
+void upkeep_ensure_manifests(State *st) {
         bool all = true;
-        for (size_t i = 0; i < m->n_nodes; i++)
-                if (!m->nodes[i]->manifest_ok)
-                        all = ensure_manifest(m, m->nodes[i], false) && all;
-        sync_manifests(m);
+        for (size_t i = 0; i < st->n_nodes; i++)
+                if (!st->nodes[i]->manifest_ok)
+                        all = upkeep_ensure_manifest(st, st->nodes[i], false) && all;
+        upkeep_sync_manifests(st);
         if (all)
-                m->previous_signer = signer_free(m->previous_signer);
+                st->previous_signer = signer_free(st->previous_signer);
 }
 
 /* verify_interval: every node whose MANIFEST is current is compared with
@@ -262,13 +262,13 @@ void ensure_manifests(Manager *m) {
  * their inode, size or ctime changed). A node that differs is built and
  * planned from the disk at once, which publishes again what differs, and
  * gets a new MANIFEST. */
-void check_outputs(Manager *m) {
+size_t upkeep_check_outputs(State *st) {
         size_t n_altered = 0;
-        for (size_t i = 0; i < m->n_nodes; i++) {
-                NodeState *ns = m->nodes[i];
+        for (size_t i = 0; i < st->n_nodes; i++) {
+                NodeState *ns = st->nodes[i];
                 if (!ns->manifest_ok || !ns->manifest_sha[0])
                         continue;
-                _cleanup_close_ int fd = open_node_dir(m, ns->id);
+                _cleanup_close_ int fd = open_node_dir(st, ns->id);
                 _cleanup_free_ char *data = NULL, *error = NULL;
                 _cleanup_free_ uint8_t *sig = NULL;
                 size_t len = 0, sig_len = 0;
@@ -290,7 +290,7 @@ void check_outputs(Manager *m) {
                 else if (!streq(sig_sha, ns->sig_sha))
                         note_problem(&p, MANIFEST_SIG_NAME, sig ? "replaced: not the one fsxdsd wrote" : "missing");
                 else if (manifest_parse(data, len, &listed, &error) >= 0) {
-                        manifest_scan_node(fd, m->describe, note_problem, &p, &scanned);
+                        manifest_scan_node(fd, st->describe, note_problem, &p, &scanned);
                         manifest_compare(&listed, &scanned, note_problem, &p);
                 }
                 manifest_done(&listed);
@@ -300,13 +300,12 @@ void check_outputs(Manager *m) {
                         continue;
                 log_warning(ns->id, "%zu differences from what fsxdsd published: altered behind its back; publishing it again",
                             p.n);
-                node_forget_memo(m, ns);
+                node_forget_memo(st, ns);
                 ns->force_rebuild = true;
                 ns->manifest_ok = ns->live_verified = false;
                 n_altered++;
         }
-        if (n_altered > 0)
-                manager_source_changed(m, NULL);
+        return n_altered;
 }
 
 
@@ -335,8 +334,8 @@ static void check_cached_file(void *userdata, const char *rel, const char *sha25
  * when it does (*ret_listed the MANIFEST), else -ENOENT (no MANIFEST or no
  * signature), -EBADMSG (it does not verify, parse or match) or -errno,
  * *ret_why saying why. */
-static int sources_refusal(Manager *m, Manifest *ret_listed, char **ret_why) {
-        const char *dir = m->config->source_dir, *ca = m->config->require_signed_sources_ca;
+static int sources_refusal(State *st, Manifest *ret_listed, char **ret_why) {
+        const char *dir = st->config->source_dir, *ca = st->config->require_signed_sources_ca;
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
                 int r = -errno;
@@ -391,49 +390,49 @@ static int sources_refusal(Manager *m, Manifest *ret_listed, char **ret_why) {
 /* Refreshes the source cache; with require_signed_sources only from a
  * tree whose signature verifies, and only when what was compiled is what
  * was signed. A refused tree is not built: every node keeps its output. */
-bool refresh_sources(Manager *m, int *ret_changed) {
-        const char *ca = m->config->require_signed_sources_ca;
+bool upkeep_refresh_sources(State *st, int *ret_changed) {
+        const char *ca = st->config->require_signed_sources_ca;
         Manifest listed = {};
         char *why = NULL;
         if (ca)
-                (void) sources_refusal(m, &listed, &why); /* why says it */
+                (void) sources_refusal(st, &listed, &why); /* why says it */
         *ret_changed = 0;
         if (!why) {
-                *ret_changed = source_cache_refresh(m->cache, m->config->source_dir, NULL);
+                *ret_changed = source_cache_refresh(st->cache, st->config->source_dir, NULL);
                 if (*ret_changed < 0)
-                        log_error(NULL, "cannot read the source tree %s: %s", m->config->source_dir,
+                        log_error(NULL, "cannot read the source tree %s: %s", st->config->source_dir,
                                   strerror(-*ret_changed));
                 Problems p = {};
                 CacheCheck c = { &listed, &p };
                 if (ca)
-                        source_cache_foreach_file(m->cache, check_cached_file, &c);
+                        source_cache_foreach_file(st->cache, check_cached_file, &c);
                 if (p.n > 0)
                         why = xasprintf("%zu source files differ from the signed MANIFEST (first: %s)", p.n, p.first);
                 free(p.first);
         }
         manifest_done(&listed);
         if (why) {
-                if (!m->sources_error || !streq(m->sources_error, why))
+                if (!st->sources_error || !streq(st->sources_error, why))
                         log_error(NULL, "source tree refused: %s; every node keeps its last good output", why);
-                free(m->sources_error);
-                m->sources_error = why;
+                free(st->sources_error);
+                st->sources_error = why;
                 /* what the cache now holds was not built: build all from it later */
-                m->recheck_all = true;
-                for (size_t i = 0; i < m->n_nodes; i++)
-                        node_forget_memo(m, m->nodes[i]);
+                st->recheck_all = true;
+                for (size_t i = 0; i < st->n_nodes; i++)
+                        node_forget_memo(st, st->nodes[i]);
                 return false;
         }
-        if (m->sources_error)
+        if (st->sources_error)
                 log_info(NULL, "the source tree's signature verifies again");
-        free(m->sources_error);
-        m->sources_error = NULL;
+        free(st->sources_error);
+        st->sources_error = NULL;
         return true;
 }
 
 /* Loads signing's pair; the one in use before stays as previous_signer
  * until every MANIFEST is signed with the new one. A refused pair fails. */
-int load_signer(Manager *m) {
-        const SigningConfig *c = m->config->signing;
+int upkeep_load_signer(State *st) {
+        const SigningConfig *c = st->config->signing;
         Signer *s = NULL;
         if (c) {
                 _cleanup_free_ char *error = NULL;
@@ -443,7 +442,7 @@ int load_signer(Manager *m) {
                         return r;
                 }
         }
-        if (s && signer_same(s, m->signer)) {
+        if (s && signer_same(s, st->signer)) {
                 signer_free(s);
                 return 0;
         }
@@ -454,14 +453,14 @@ int load_signer(Manager *m) {
                 if (gmtime_r(&t, &tm))
                         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
                 log_info(NULL, "signing MANIFESTs as %s (certificate valid until %s)", signer_subject(s), when);
-        } else if (m->signer)
+        } else if (st->signer)
                 log_info(NULL, "MANIFESTs are no longer signed");
-        if (m->signer) {
-                signer_free(m->previous_signer);
-                m->previous_signer = m->signer;
+        if (st->signer) {
+                signer_free(st->previous_signer);
+                st->previous_signer = st->signer;
         }
-        m->signer = s;
-        for (size_t i = 0; i < m->n_nodes; i++)
-                m->nodes[i]->manifest_ok = false;
+        st->signer = s;
+        for (size_t i = 0; i < st->n_nodes; i++)
+                st->nodes[i]->manifest_ok = false;
         return 0;
 }

@@ -3,14 +3,27 @@
  * and the signed source tree (see upkeep.c). */
 #pragma once
 
-#include "manager.h"
+#include "state.h"
 
-bool ensure_manifest(Manager *m, NodeState *ns, bool published);
-void sync_manifests(Manager *m);
-void verify_outputs(Manager *m);
-void ensure_manifests(Manager *m);
-void check_outputs(Manager *m);
-bool refresh_sources(Manager *m, int *ret_changed);
+/* Makes the node's MANIFEST current (after a publish: of what the
+ * directory now holds); files altered behind fsxdsd's back are never
+ * signed. Returns whether the MANIFEST is current. */
+bool upkeep_ensure_manifest(State *st, NodeState *ns, bool published);
+/* One syncfs for the MANIFESTs written since the last one. */
+void upkeep_sync_manifests(State *st);
+/* At start and reload: every node directory against its MANIFEST, each
+ * difference logged. */
+void upkeep_verify_outputs(State *st);
+/* Every MANIFEST not known to be current made so. */
+void upkeep_ensure_manifests(State *st);
+/* verify_interval: the directories of nodes with a current MANIFEST
+ * compared with it; a node that differs is marked to be built and planned
+ * from the disk. Returns how many differ (the caller starts a rebuild). */
+size_t upkeep_check_outputs(State *st);
+/* Refreshes the source cache (with require_signed_sources only from a tree
+ * whose signature verifies); false when the tree is refused and nothing is
+ * to be built. *ret_changed: files added, removed or changed. */
+bool upkeep_refresh_sources(State *st, int *ret_changed);
 /* Loads signing's pair; the one in use before stays as previous_signer
  * until every MANIFEST is signed with the new one. A refused pair fails. */
-int load_signer(Manager *m);
+int upkeep_load_signer(State *st);

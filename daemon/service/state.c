@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* fsxdsd's state between events: the per-node entries and the clock. */
+#include "state.h"
+
+uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+void node_state_clear_error(NodeState *n) {
+        free(n->error.file);
+        free(n->error.path);
+        free(n->error.message);
+        free(n->error.rule);
+        n->error = (Diag) {};
+        n->n_errors = 0;
+}
+
+NodeState *node_state(State *st, const char *id) {
+        NodeState *n = hashmap_get(&st->node_index, id, strlen(id));
+        if (n)
+                return n;
+        st->nodes = xrealloc(st->nodes, (st->n_nodes + 1) * sizeof(NodeState *));
+        n = xcalloc(1, sizeof(NodeState));
+        n->id = xstrdup(id);
+        st->nodes[st->n_nodes++] = n;
+        hashmap_put(&st->node_index, n->id, strlen(n->id), n);
+        return n;
+}
+
+void node_forget_memo(State *st, NodeState *ns) {
+        node_output_done(&ns->memo);
+        st->memo_bytes -= ns->memo_bytes;
+        ns->memo_bytes = 0;
+        ns->live_known = ns->state_known = false;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* What fsxdsd knows between events: its configuration, the sources and
+ * outputs, every node's state, the rebuild in flight, the MANIFESTs and the
+ * signer. The rebuild policy (rebuild.c) and the upkeep (upkeep.c) act on
+ * it; the Manager (manager.c) owns it with the event loop, which neither of
+ * them knows. */
+#pragma once
+
+#include <sys/types.h>
+#include <time.h>
+
+#include "build.h"
+#include "config.h"
+#include "hashmap.h"
+#include "manifest.h"
+#include "sign.h"
+#include "store.h"
+
+typedef struct NodeState {
+        char *id;
+        bool present;         /* in the tree or the config at the last rebuild */
+        bool present_before;  /* built at least once since start while present */
+        uint64_t generation;  /* of its last publish */
+        uint64_t published_usec;
+        size_t n_files, n_listeners, n_clusters;
+        bool removal_blocked;
+        bool state_checked;   /* its state_dir copy was compared since start */
+        Diag error;           /* the first error of the last build; message NULL when good */
+        size_t n_errors;
+        uint64_t diag_fingerprint;
+        /* its last good build, which the next one starts from (under
+         * MEMO_BUDGET), made after refresh memo_seq */
+        NodeOutput memo;
+        uint64_t memo_seq;
+        size_t memo_bytes;
+        bool live_known;      /* its output directory holds memo as this process published it */
+        bool state_known;     /* and so does its state_dir copy */
+        bool live_verified;   /* its output directory holds what its last good build made (checked by a plan) */
+        bool manifest_ok;     /* its MANIFEST (and MANIFEST.sig) are current */
+        char manifest_sha[65], sig_sha[65]; /* of the current ones ("" without a signature) */
+        bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
+        uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
+} NodeState;
+
+/* What the memos of all nodes may hold. A memo costs about 100 bytes a
+ * file plus its per-node files' bytes (the lds/cds/srds files and wired
+ * route configurations; one-resource files are shared with the source
+ * cache): a few thousand files for one node, or ten files for each of a
+ * thousand nodes. Nodes past it are built whole and planned from the disk. */
+#define MEMO_BUDGET (4u << 20)
+
+typedef struct Rebuild Rebuild;
+
+typedef struct State {
+        Config *config;
+        const char *reload_error; /* why the last reload was not taken; NULL: it was */
+        const char *watch_backend; /* "inotify", "fanotify"; NULL: no watch */
+
+        /* sources and outputs */
+        Schema *schema;
+        SourceCache *cache;
+        Store *store;       /* <output_dir>/.store */
+        Store *state_store; /* <state_dir>/nodes/.store: last good copies */
+        char *state_nodes_dir;
+        gid_t gid;
+        char *sources_error; /* require_signed_sources: why the tree was refused; NULL: accepted */
+
+        /* the rebuild (rebuild.c) */
+        Rebuild *rebuild;   /* in flight; NULL: idle */
+        uint64_t generation;
+        uint64_t last_rebuild_usec;
+        bool recheck_all;   /* build every node (start, reload), not only changed ones */
+        NodeState **nodes;  /* pointers stay valid while the array grows */
+        size_t n_nodes;
+        Hashmap node_index; /* id → NodeState */
+        size_t memo_bytes;  /* of all nodes' memos */
+        uint64_t host_address_fingerprint; /* of the last reported nodes binding one address */
+        uint64_t publish_usec;   /* spent on the phases by the last rebuild */
+        uint64_t manifest_usec;  /* spent on MANIFESTs by the last rebuild */
+
+        /* MANIFESTs and signing (upkeep.c) */
+        Signer *signer;          /* NULL: MANIFESTs are not signed */
+        Signer *previous_signer; /* until every MANIFEST is signed by signer */
+        DescribeCache *describe; /* published files already hashed and parsed */
+        bool manifests_unsynced; /* MANIFESTs written since the last syncfs */
+} State;
+
+uint64_t now_usec(clockid_t clock);
+void node_state_clear_error(NodeState *n);
+/* The node's state, made on first use. */
+NodeState *node_state(State *st, const char *id);
+/* Drops the node's memo: its next build is a whole one, its next plan
+ * reads the disk. */
+void node_forget_memo(State *st, NodeState *ns);
