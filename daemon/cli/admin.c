@@ -12,7 +12,8 @@
 #include <time.h>
 
 #include "cli.h"
-#include "json.h"
+#include "statedir.h"
+#include "status.h"
 
 const char usage_status[] =
         "Usage: fsxds status [--config FILE] [--json]\n"
@@ -75,31 +76,6 @@ static const ResourceType subscription_types[] = {
         RESOURCE_SCOPED_ROUTE_CONFIGURATION, RESOURCE_RUNTIME,
 };
 
-/* ---- what the daemon writes, read and written here until the CLI uses
- * publish/status.h and publish/statedir.h: STATE_DIR's layout and
- * OUTPUT_DIR/status.json ---- */
-
-/* STATE_DIR/allow-removal/NODE: a node's next generation may remove more
- * than max_removal */
-#define STATE_ALLOW_REMOVAL_DIR "allow-removal"
-/* STATE_DIR/nodes/NODE/: a node's last good generation */
-#define STATE_NODES_DIR "nodes"
-
-static char *state_allow_removal_dir(const char *state_dir) {
-        return path_join(state_dir, STATE_ALLOW_REMOVAL_DIR);
-}
-
-static char *state_nodes_dir(const char *state_dir) {
-        return path_join(state_dir, STATE_NODES_DIR);
-}
-
-/* what status.json may weigh */
-#define STATUS_MAX_SIZE (64u << 20)
-
-static char *status_file_path(const char *output_dir) {
-        return path_join(output_dir, "status.json");
-}
-
 static bool check_node_id(const char *node) {
         if (node_id_is_valid(node))
                 return true;
@@ -126,84 +102,60 @@ static char *printable(const char *s) {
         return r;
 }
 
-static char *status_int_cell(const Json *j, const char *key) {
-        int64_t v;
-        return json_get_int(j, key, &v) ? xasprintf("%" PRIi64, v) : xstrdup("-");
+static char *status_int_cell(int64_t v) {
+        return v == STATUS_UNSET ? xstrdup("-") : xasprintf("%" PRIi64, v);
 }
 
-static char *status_node_state(const char *id, const Json *node) {
+static char *status_node_state(const StatusNode *n) {
         Buf b = {};
-        const Json *blocked = json_get(node, "removal_blocked");
-        if (blocked && blocked->kind == JSON_BOOL && blocked->boolean)
-                buf_printf(&b, "removal blocked (fsxds allow-removal %s); ", id);
-        const Json *current = json_get(node, "manifest_current");
-        if (current && current->kind == JSON_BOOL && !current->boolean)
+        if (n->removal_blocked)
+                buf_printf(&b, "removal blocked (fsxds allow-removal %s); ", n->id);
+        if (!n->manifest_current)
                 buf_printf(&b, "MANIFEST not current (see the journal); ");
-        const Json *e = json_get(node, "error");
-        if (!e || e->kind == JSON_NULL) {
+        const Diag *e = &n->error;
+        if (!e->message) {
                 buf_printf(&b, "ok");
                 return buf_steal_str(&b);
         }
-        const char *file = json_get_str(e, "file"), *path = json_get_str(e, "path"), *message = json_get_str(e, "message");
-        int64_t line = 0, column = 0, count = 1;
-        if (file) {
-                buf_printf(&b, "%s:", file);
-                if (json_get_int(e, "line", &line) && line > 0) {
-                        (void) json_get_int(e, "column", &column);
-                        buf_printf(&b, "%" PRIi64 ":%" PRIi64 ":", line, column);
-                }
+        if (e->file) {
+                buf_printf(&b, "%s:", e->file);
+                if (e->line > 0)
+                        buf_printf(&b, "%u:%u:", e->line, e->column);
                 buf_putc(&b, ' ');
         }
-        if (path)
-                buf_printf(&b, "%s: ", path);
-        buf_printf(&b, "%s", message ? message : "error");
-        if (json_get_int(e, "count", &count) && count > 1)
-                buf_printf(&b, " (%" PRIi64 " errors)", count);
+        if (e->path)
+                buf_printf(&b, "%s: ", e->path);
+        buf_printf(&b, "%s", e->message);
+        if (n->n_errors > 1)
+                buf_printf(&b, " (%" PRIi64 " errors)", n->n_errors);
         _cleanup_free_ char *s = buf_steal_str(&b);
         return printable(s);
 }
 
-static int compare_strp(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
+/* By id, and an id given twice in the file by its place there. */
+static int compare_nodep(const void *a, const void *b) {
+        const StatusNode *x = *(const StatusNode *const *) a, *y = *(const StatusNode *const *) b;
+        int c = strcmp(x->id, y->id);
+        return c != 0 ? c : (x > y) - (x < y);
 }
 
-static int status_print(const char *file, const Json *root) {
-        int64_t version;
-        if (root->kind != JSON_OBJECT || !json_get_int(root, "version", &version)) {
-                fprintf(stderr, "%s: error: not a status file of fsxdsd (no \"version\")\n", file);
-                return EXIT_BAD_INPUT;
-        }
-        if (version != 1) {
-                fprintf(stderr, "%s: error: status file version %" PRIi64 ", this fsxds reads version 1\n", file, version);
-                return EXIT_BAD_INPUT;
-        }
-        const Json *nodes = json_get(root, "nodes");
-        if (nodes && nodes->kind != JSON_OBJECT && nodes->kind != JSON_NULL) {
-                fprintf(stderr, "%s: error: \"nodes\" is not an object\n", file);
-                return EXIT_BAD_INPUT;
-        }
-        size_t n = nodes && nodes->kind == JSON_OBJECT ? nodes->n : 0;
-
+static int status_print(const char *file, const Status *s) {
+        size_t n = s->n_nodes;
         char when[32];
-        int64_t t = 0;
-        (void) json_get_int(root, "time_usec", &t);
-        format_time_usec(t, when);
-        _cleanup_free_ char *generation = status_int_cell(root, "generation");
-        const char *backend = json_get_str(root, "backend"), *mode = json_get_str(root, "publish_mode");
+        format_time_usec(s->time_usec, when);
+        _cleanup_free_ char *generation = status_int_cell(s->generation);
+        const char *backend = s->backend, *mode = s->publish_mode;
         _cleanup_free_ char *header = xasprintf("fsxdsd generation %s, watch %s, publish mode %s, last rebuild %s",
                                                 generation, backend ? backend : "-", mode ? mode : "-", when);
         _cleanup_free_ char *header_p = printable(header);
         printf("%s\n", header_p);
-        const Json *signing = json_get(root, "signing"), *sources = json_get(root, "signed_sources");
-        const char *subject = json_get_str(signing, "subject");
-        if (subject) {
-                int64_t until = 0;
-                (void) json_get_int(signing, "not_after", &until);
+        if (s->signing_subject) {
+                int64_t until = s->signing_not_after == STATUS_UNSET ? 0 : s->signing_not_after;
                 format_time_usec(until * 1000000, when);
-                _cleanup_free_ char *line = printable(subject);
+                _cleanup_free_ char *line = printable(s->signing_subject);
                 printf("MANIFESTs signed as %s (certificate valid until %s)\n", line, when);
         }
-        const char *ca = json_get_str(sources, "ca"), *refused = json_get_str(sources, "error");
+        const char *ca = s->signed_sources_ca, *refused = s->signed_sources_error;
         if (ca) {
                 _cleanup_free_ char *line = printable(refused ? refused : ca);
                 printf(refused ? "source tree REFUSED, last good output kept: %s\n" : "source tree signed under %s\n", line);
@@ -213,37 +165,35 @@ static int status_print(const char *file, const Json *root) {
                 return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
         }
 
-        /* the node ids sorted, each with the index of its (last) entry */
+        /* the nodes sorted by id, a node given twice by its last entry */
         enum { COL_NODE, COL_GENERATION, COL_PUBLISHED, COL_FILES, COL_LISTENERS, COL_CLUSTERS, COL_STATE, _COL_MAX };
         static const char *const titles[_COL_MAX] = { "NODE", "GENERATION", "PUBLISHED", "FILES", "LISTENERS", "CLUSTERS", "STATE" };
-        char **ids = xcalloc(n, sizeof(char *));
+        const StatusNode **nodes = xcalloc(n, sizeof(StatusNode *));
         for (size_t i = 0; i < n; i++)
-                ids[i] = nodes->keys[i];
-        qsort(ids, n, sizeof(char *), compare_strp);
+                nodes[i] = &s->nodes[i];
+        qsort(nodes, n, sizeof(StatusNode *), compare_nodep);
         char *(*cells)[_COL_MAX] = xcalloc(n, sizeof(*cells));
         size_t width[_COL_MAX];
         for (size_t c = 0; c < _COL_MAX; c++)
                 width[c] = strlen(titles[c]);
         size_t rows = 0;
         for (size_t i = 0; i < n; i++) {
-                if (i > 0 && streq(ids[i], ids[i - 1]))
+                const StatusNode *node = nodes[i];
+                if (i + 1 < n && streq(node->id, nodes[i + 1]->id))
                         continue;
-                const Json *node = json_get(nodes, ids[i]);
-                if (node->kind != JSON_OBJECT) {
-                        fprintf(stderr, "%s: warning: the entry of node \"%s\" is not an object\n", file, ids[i]);
+                if (node->malformed) {
+                        fprintf(stderr, "%s: warning: the entry of node \"%s\" is not an object\n", file, node->id);
                         continue;
                 }
                 char **row = cells[rows++];
-                row[COL_NODE] = printable(ids[i]);
-                row[COL_GENERATION] = status_int_cell(node, "generation");
-                int64_t published = 0;
-                (void) json_get_int(node, "published_usec", &published);
-                format_time_usec(published, when);
+                row[COL_NODE] = printable(node->id);
+                row[COL_GENERATION] = status_int_cell(node->generation);
+                format_time_usec(node->published_usec, when);
                 row[COL_PUBLISHED] = xstrdup(when);
-                row[COL_FILES] = status_int_cell(node, "files");
-                row[COL_LISTENERS] = status_int_cell(node, "listeners");
-                row[COL_CLUSTERS] = status_int_cell(node, "clusters");
-                row[COL_STATE] = status_node_state(ids[i], node);
+                row[COL_FILES] = status_int_cell(node->n_files);
+                row[COL_LISTENERS] = status_int_cell(node->n_listeners);
+                row[COL_CLUSTERS] = status_int_cell(node->n_clusters);
+                row[COL_STATE] = status_node_state(node);
                 for (size_t c = 0; c < _COL_MAX; c++)
                         width[c] = MAX(width[c], strlen(row[c]));
         }
@@ -259,7 +209,7 @@ static int status_print(const char *file, const Json *root) {
                 for (size_t c = 0; c < _COL_MAX; c++)
                         free(cells[r][c]);
         free(cells);
-        free(ids);
+        free(nodes);
         return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
 }
 
@@ -267,7 +217,7 @@ int verb_status(int argc, char **argv, const Options *o) {
         _cleanup_(config_freep) Config *config = NULL;
         if (load_config(o->config, &config) < 0)
                 return EXIT_USAGE;
-        _cleanup_free_ char *file = status_file_path(config->output_dir);
+        _cleanup_free_ char *file = status_path(config->output_dir);
         _cleanup_free_ char *data = NULL;
         size_t len;
         int r = read_file_bounded(file, STATUS_MAX_SIZE, &data, &len);
@@ -283,80 +233,18 @@ int verb_status(int argc, char **argv, const Options *o) {
                 fwrite(data, 1, len, stdout);
                 return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
         }
-        _cleanup_(json_freep) Json *root = NULL;
+        _cleanup_(status_done) Status s = {};
         _cleanup_free_ char *error = NULL;
-        if (json_parse(data, len, &error, &root) < 0) {
+        r = status_parse(data, len, &s, &error);
+        if (r == -EBADMSG) { /* not JSON: error is "line:column: error: ..." */
                 fprintf(stderr, "%s:%s\n", file, error);
                 return EXIT_BAD_INPUT;
         }
-        return status_print(file, root);
-}
-
-#define REMOVE_MAX_DEPTH 64
-
-/* Removes the entry name of dir_fd and, when it is a directory, everything
- * in it. A symlink is unlinked, never followed: the directory is opened
- * O_NOFOLLOW, so one swapped in between is not entered either. Directories
- * on another file system than dev (a mount point) are left alone. */
-static int remove_tree_at(int dir_fd, const char *name, dev_t dev, unsigned depth) {
-        if (depth > REMOVE_MAX_DEPTH)
-                return -ELOOP;
-        int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                if (errno != ENOTDIR && errno != ELOOP)
-                        return -errno;
-                return unlinkat(dir_fd, name, 0) < 0 ? -errno : 0;
+        if (r < 0) {
+                fprintf(stderr, "%s: error: %s\n", file, error);
+                return EXIT_BAD_INPUT;
         }
-        struct stat st;
-        if (fstat(fd, &st) < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        if (st.st_dev != dev) {
-                close(fd);
-                return -EXDEV;
-        }
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        int r = 0;
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0 && r == 0)
-                                r = -errno;
-                        break;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                int k = remove_tree_at(dirfd(d), de->d_name, dev, depth + 1);
-                if (k < 0 && r == 0)
-                        r = k;
-        }
-        closedir(d);
-        if (r < 0)
-                return r;
-        return unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
-}
-
-/* Removes parent/name (parent itself may be reached through symlinks: it
- * comes from the configuration). Returns 1 when removed, 0 when absent. */
-static int remove_node_entry(const char *parent, const char *name) {
-        _cleanup_close_ int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (fstatat(fd, name, &(struct stat) {}, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        int r = remove_tree_at(fd, name, st.st_dev, 0);
-        return r < 0 ? r : 1;
+        return status_print(file, &s);
 }
 
 /* The configuration of a verb on one node, after checking the node id.
@@ -390,14 +278,14 @@ int verb_forget(int argc, char **argv, const Options *o) {
                 return EXIT_USAGE;
         }
 
-        _cleanup_free_ char *state_nodes = state_nodes_dir(config->state_dir);
-        _cleanup_free_ char *allow = state_allow_removal_dir(config->state_dir);
+        _cleanup_free_ char *state_nodes = statedir_path(config->state_dir, STATEDIR_NODES);
+        _cleanup_free_ char *allow = statedir_path(config->state_dir, STATEDIR_ALLOW_REMOVAL);
         const char *const parents[] = { config->output_dir, state_nodes, allow };
         int ret = EXIT_OK;
         size_t removed = 0;
         for (size_t i = 0; i < ELEMENTSOF(parents); i++) {
                 _cleanup_free_ char *path = path_join(parents[i], node);
-                int r = remove_node_entry(parents[i], node);
+                int r = statedir_remove_entry(parents[i], node);
                 if (r < 0) {
                         fprintf(stderr, "fsxds: cannot remove %s: %s\n", path,
                                 r == -EXDEV ? "a directory in it is on another file system (a mount point?)" : strerror(-r));
@@ -417,65 +305,15 @@ int verb_forget(int argc, char **argv, const Options *o) {
         return ret;
 }
 
-/* Creates state_dir/allow-removal/node holding the time. The directory and
- * file get the owner of state_dir when root creates them, so the daemon's
- * user can delete the file when it uses it. */
-static int allow_removal_create(const char *state_dir, const char *node, char **ret_path) {
-        int r = mkdir_p(state_dir, 0750);
-        if (r < 0)
-                return r;
-        _cleanup_close_ int state_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (state_fd < 0)
-                return -errno;
-        struct stat st;
-        if (fstat(state_fd, &st) < 0)
-                return -errno;
-        bool chown_to_state = geteuid() == 0 && st.st_uid != 0;
-        if (mkdirat(state_fd, STATE_ALLOW_REMOVAL_DIR, 0750) == 0) {
-                if (chown_to_state && fchownat(state_fd, STATE_ALLOW_REMOVAL_DIR, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-                        return -errno;
-        } else if (errno != EEXIST)
-                return -errno;
-        _cleanup_close_ int dir_fd = openat(state_fd, STATE_ALLOW_REMOVAL_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dir_fd < 0)
-                return -errno;
-
-        struct timespec now;
-        struct tm tm;
-        char text[64];
-        if (clock_gettime(CLOCK_REALTIME, &now) < 0)
-                return -errno;
-        if (!gmtime_r(&now.tv_sec, &tm) || strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ\n", &tm) == 0)
-                return -EINVAL;
-        _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%d", node, (int) getpid());
-        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-        if (fd < 0)
-                return -errno;
-        size_t len = strlen(text);
-        ssize_t n = write(fd, text, len);
-        if (n >= 0 && (size_t) n != len)
-                r = -EIO; /* a short write of 21 bytes: the file system is full */
-        else if (n < 0 || fchmod(fd, 0640) < 0 || (chown_to_state && fchown(fd, st.st_uid, st.st_gid) < 0) ||
-                 close(TAKE_FD(fd)) < 0 || renameat(dir_fd, tmp, dir_fd, node) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlinkat(dir_fd, tmp, 0);
-                return r;
-        }
-        _cleanup_free_ char *dir = state_allow_removal_dir(state_dir);
-        *ret_path = path_join(dir, node);
-        return 0;
-}
-
 int verb_allow_removal(int argc, char **argv, const Options *o) {
         const char *node = argv[0];
         _cleanup_(config_freep) Config *config = NULL;
         if (node_command_load(node, o, &config) < 0)
                 return EXIT_USAGE;
         _cleanup_free_ char *path = NULL;
-        int r = allow_removal_create(config->state_dir, node, &path);
+        int r = statedir_allow_removal_create(config->state_dir, node, &path);
         if (r < 0) {
-                fprintf(stderr, "fsxds: cannot create %s/" STATE_ALLOW_REMOVAL_DIR "/%s: %s\n", config->state_dir, node, strerror(-r));
+                fprintf(stderr, "fsxds: cannot create %s/" STATEDIR_ALLOW_REMOVAL "/%s: %s\n", config->state_dir, node, strerror(-r));
                 return EXIT_USAGE;
         }
         printf("created %s: the next generation of node %s may remove more than %g%% of its listeners or clusters\n",

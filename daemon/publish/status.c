@@ -113,10 +113,14 @@ void status_format(const Status *s, Buf *b) {
         buf_printf(b, "}}\n");
 }
 
+char *status_path(const char *output_dir) {
+        return xasprintf("%s%s" STATUS_FILE_NAME, output_dir, endswith(output_dir, "/") ? "" : "/");
+}
+
 int status_write(const char *output_dir, const Status *s, gid_t gid, int *ret_chown_error) {
         Buf b = {};
         status_format(s, &b);
-        _cleanup_free_ char *path = xasprintf("%s/" STATUS_FILE_NAME, output_dir);
+        _cleanup_free_ char *path = status_path(output_dir);
         int r = write_file_atomic(path, b.data, b.len, 0640);
         buf_free(&b);
         if (r < 0)
@@ -159,8 +163,9 @@ static void parse_node(const Json *j, StatusNode *n) {
         /* absent: not known to be stale */
         const Json *current = json_get(j, "manifest_current");
         n->manifest_current = !current || current->kind != JSON_BOOL || current->boolean;
+        /* anything but null is an error; what is not an object says no more */
         const Json *e = json_get(j, "error");
-        if (!e || e->kind != JSON_OBJECT)
+        if (!e || e->kind == JSON_NULL)
                 return;
         int64_t line = get_int(e, "line"), column = get_int(e, "column");
         n->error = (Diag) {
@@ -191,7 +196,7 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
         if (root->kind != JSON_OBJECT || !json_get_int(root, "version", &version)) {
                 if (ret_error)
                         *ret_error = xstrdup("not a status file of fsxdsd (no \"version\")");
-                return -EBADMSG;
+                return -EINVAL;
         }
         if (version != STATUS_VERSION) {
                 if (ret_error)
@@ -203,7 +208,7 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
         if (nodes && nodes->kind != JSON_OBJECT && nodes->kind != JSON_NULL) {
                 if (ret_error)
                         *ret_error = xstrdup("\"nodes\" is not an object");
-                return -EBADMSG;
+                return -EINVAL;
         }
         Status s = {
                 .generation = get_int(root, "generation"),
@@ -231,7 +236,7 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
 }
 
 int status_read(const char *output_dir, Status *ret, char **ret_error) {
-        _cleanup_free_ char *path = xasprintf("%s/" STATUS_FILE_NAME, output_dir);
+        _cleanup_free_ char *path = status_path(output_dir);
         _cleanup_free_ char *data = NULL;
         size_t len;
         int r = read_file_bounded(path, STATUS_MAX_SIZE, &data, &len);

@@ -23,8 +23,9 @@
 #define STATUS_VERSION 1
 /* what status.json may weigh */
 #define STATUS_MAX_SIZE (64u << 20)
-/* a number absent from a status file that was read */
-#define STATUS_UNSET INT64_C(-1)
+/* a number absent from a status file that was read (not -1: a file
+ * written by hand may hold -1, and fsxds status shows it as it is) */
+#define STATUS_UNSET INT64_MIN
 
 typedef struct StatusNode {
         char *id;
@@ -52,6 +53,9 @@ void status_done(Status *s);
 /* Appends an empty node entry (numbers STATUS_UNSET) and returns it. */
 StatusNode *status_add_node(Status *s, const char *id);
 
+/* OUTPUT_DIR/status.json, without a doubled slash. */
+char *status_path(const char *output_dir);
+
 /* The JSON text of s, one line. */
 void status_format(const Status *s, Buf *ret);
 /* Writes OUTPUT_DIR/status.json atomically, mode 0640. Returns 0 or
@@ -63,10 +67,14 @@ int status_write(const char *output_dir, const Status *s, gid_t gid, int *ret_ch
 
 /* Parses a status file. Numbers that are absent are STATUS_UNSET, strings
  * NULL; unknown keys are ignored; a node entry that is not an object is
- * kept with malformed set. Returns 0, or -EBADMSG with *ret_error ("not a
- * status file of fsxdsd (no \"version\")", a JSON error "line:column:
- * error: ...", ...), or -EPROTONOSUPPORT for another version, *ret_error
- * saying which. */
+ * kept with malformed set; a node's "error" that is anything but null is
+ * an error (message "error" when it has none). Returns 0, or with
+ * *ret_error (optional) saying what is wrong:
+ *   -EBADMSG          not JSON: "line:column: error: ..."
+ *   -EINVAL           JSON, not a status file: "not a status file of
+ *                     fsxdsd (no \"version\")", "\"nodes\" is not an object"
+ *   -EPROTONOSUPPORT  another version: "status file version N, this fsxds
+ *                     reads version 1" */
 int status_parse(const char *data, size_t len, Status *ret, char **ret_error);
 /* Reads and parses OUTPUT_DIR/status.json: -ENOENT when fsxdsd has not
  * published there yet, -errno when unreadable, else as status_parse(). */

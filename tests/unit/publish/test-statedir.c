@@ -96,6 +96,12 @@ static void test_remove_entry(void **state) {
         assert_int_equal(statedir_remove_entry(nodes, "gone"), 0);
 }
 
+/* fsxds forget on a state_dir that was never made: nothing to remove */
+static void test_remove_entry_no_parent(void **state) {
+        _cleanup_free_ char *parent = xasprintf("%s/never", root);
+        assert_int_equal(statedir_remove_entry(parent, "gone"), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_paths),
@@ -106,6 +112,7 @@ int main(void) {
                 cmocka_unit_test(test_allowance_consumed_once),
                 cmocka_unit_test(test_allowance_absent),
                 cmocka_unit_test(test_remove_entry),
+                cmocka_unit_test(test_remove_entry_no_parent),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

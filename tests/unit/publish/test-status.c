@@ -163,7 +163,7 @@ static void test_read_missing_is_enoent(void **state) {
 static void test_parse_no_version(void **state) {
         Status r = {};
         _cleanup_free_ char *error = NULL;
-        assert_int_equal(status_parse("{}", 2, &r, &error), -EBADMSG);
+        assert_int_equal(status_parse("{}", 2, &r, &error), -EINVAL);
         assert_string_equal(error, "not a status file of fsxdsd (no \"version\")");
 }
 
@@ -178,7 +178,7 @@ static void test_parse_nodes_not_object(void **state) {
         Status r = {};
         _cleanup_free_ char *error = NULL;
         const char *text = "{\"version\":1,\"nodes\":[]}";
-        assert_int_equal(status_parse(text, strlen(text), &r, &error), -EBADMSG);
+        assert_int_equal(status_parse(text, strlen(text), &r, &error), -EINVAL);
         assert_string_equal(error, "\"nodes\" is not an object");
 }
 
@@ -196,6 +196,40 @@ static void test_parse_absent_numbers_unset(void **state) {
         status_done(&r);
 }
 
+static void test_path_no_doubled_slash(void **state) {
+        _cleanup_free_ char *a = status_path("/run/fsxds"), *b = status_path("/run/fsxds/");
+        assert_string_equal(a, "/run/fsxds/status.json");
+        assert_string_equal(b, "/run/fsxds/status.json");
+}
+
+static void test_parse_not_json(void **state) {
+        Status r = {};
+        _cleanup_free_ char *error = NULL;
+        const char *text = "{\"version\":1,\n \"nodes\":{\"a";
+        assert_int_equal(status_parse(text, strlen(text), &r, &error), -EBADMSG);
+        assert_string_equal(error, "2:13: error: unterminated string");
+}
+
+/* what fsxds status shows of a hand-written file: -1 is a number like any
+ * other, and an "error" that is not an object is still an error */
+static void test_parse_odd_values(void **state) {
+        Status r = {};
+        const char *text = "{\"version\":1,\"generation\":-1,\"nodes\":{\"a\":{\"files\":-1,\"error\":\"boom\"},"
+                           "\"b\":{\"error\":false},\"c\":{\"error\":null}}}";
+        assert_int_equal(status_parse(text, strlen(text), &r, NULL), 0);
+        assert_int_equal(r.generation, -1);
+        assert_int_equal(r.n_nodes, 3);
+        assert_int_equal(r.nodes[0].n_files, -1);
+        assert_string_equal(r.nodes[0].error.message, "error");
+        assert_null(r.nodes[0].error.file);
+        assert_null(r.nodes[0].error.path);
+        assert_int_equal(r.nodes[0].error.line, 0);
+        assert_int_equal(r.nodes[0].n_errors, STATUS_UNSET);
+        assert_string_equal(r.nodes[1].error.message, "error");
+        assert_null(r.nodes[2].error.message);
+        status_done(&r);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_format_exact_text),
@@ -207,6 +241,9 @@ int main(void) {
                 cmocka_unit_test(test_parse_other_version),
                 cmocka_unit_test(test_parse_nodes_not_object),
                 cmocka_unit_test(test_parse_absent_numbers_unset),
+                cmocka_unit_test(test_path_no_doubled_slash),
+                cmocka_unit_test(test_parse_not_json),
+                cmocka_unit_test(test_parse_odd_values),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
