@@ -380,7 +380,7 @@ static int count_pb_files(int node_fd, const char *type) {
         int fd = openat(node_fd, type, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return errno == ENOENT ? 0 : -errno;
-        DIR *d = fdopendir(fd);
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
         if (!d) {
                 int r = -errno;
                 close(fd);
@@ -391,7 +391,6 @@ static int count_pb_files(int node_fd, const char *type) {
         while ((de = readdir(d)))
                 if (de->d_name[0] != '.' && endswith(de->d_name, ".pb") && n < INT_MAX)
                         n++;
-        closedir(d);
         return n;
 }
 

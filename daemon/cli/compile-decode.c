@@ -134,7 +134,7 @@ static void remove_stale(const char *out_dir, const NodeOutput *o) {
                 if (!type)
                         continue;
                 _cleanup_free_ char *d = xasprintf("%s/%s", out_dir, type);
-                DIR *dir = opendir(d);
+                _cleanup_closedir_ DIR *dir = opendir(d);
                 if (!dir)
                         continue;
                 struct dirent *de;
@@ -148,7 +148,6 @@ static void remove_stale(const char *out_dir, const NodeOutput *o) {
                         if (!keep)
                                 (void) unlinkat(dirfd(dir), de->d_name, 0);
                 }
-                closedir(dir);
         }
 }
 

@@ -438,7 +438,7 @@ static void scan_type_dir(int type_fd, const char *type, DescribeCache *cache, M
                 m->links[m->n_links++] = (ManifestLink) { xstrdup(type), xstrdup(data) };
         }
         int dfd = dup(type_fd);
-        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        _cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
         if (!d) {
                 if (dfd >= 0)
                         close(dfd);
@@ -489,7 +489,6 @@ static void scan_type_dir(int type_fd, const char *type, DescribeCache *cache, M
                 if (owned)
                         description_free(owned);
         }
-        closedir(d);
 }
 
 int manifest_scan_node(int node_fd, DescribeCache *cache, ManifestReport rep, void *userdata, Manifest *ret) {

@@ -360,7 +360,7 @@ static int open_outputs(Manager *m) {
                 m->state.generation = 0;
         }
         /* crash leftovers, and nodes that still have output from earlier runs */
-        DIR *d = opendir(m->state.config->output_dir);
+        _cleanup_closedir_ DIR *d = opendir(m->state.config->output_dir);
         if (d) {
                 struct dirent *de;
                 while ((de = readdir(d)))
@@ -371,7 +371,6 @@ static int open_outputs(Manager *m) {
                                                     strerror(-r));
                                 node_state(&m->state, de->d_name);
                         }
-                closedir(d);
         }
         r = store_gc(m->state.store);
         if (r < 0)

@@ -55,7 +55,7 @@ static int load_node_dir(const char *dir, NodeOutput *ret) {
                 if (!type)
                         continue;
                 _cleanup_free_ char *tdir = xasprintf("%s/%s", dir, type);
-                DIR *d = opendir(tdir);
+                _cleanup_closedir_ DIR *d = opendir(tdir);
                 if (!d)
                         continue;
                 struct dirent *de;
@@ -74,7 +74,6 @@ static int load_node_dir(const char *dir, NodeOutput *ret) {
                                 .len = len,
                         };
                 }
-                closedir(d);
         }
         if (o.n == 0) {
                 node_output_done(&o);
@@ -296,13 +295,12 @@ static void collect_node_ids(State *st, char ***ret, size_t *ret_n) {
 }
 
 static size_t count_dir_entries(const char *path) {
-        DIR *d = opendir(path);
+        _cleanup_closedir_ DIR *d = opendir(path);
         size_t n = 0;
         if (!d)
                 return 0;
         while (readdir(d))
                 n++;
-        closedir(d);
         return n;
 }
 
@@ -310,7 +308,7 @@ static size_t count_dir_entries(const char *path) {
  * (empty output_dir) that output comes back from the state copy. */
 static void restore_absent_nodes(State *st, char **ids, size_t n_ids, NodePlan **plans, NodeState **published,
                                  size_t *n_plans) {
-        DIR *d = opendir(st->state_nodes_dir);
+        _cleanup_closedir_ DIR *d = opendir(st->state_nodes_dir);
         if (!d)
                 return;
         Hashmap present = {};
@@ -331,7 +329,6 @@ static void restore_absent_nodes(State *st, char **ids, size_t n_ids, NodePlan *
                 }
                 node_output_done(&out);
         }
-        closedir(d);
         hashmap_free(&present);
 }
 
