@@ -461,11 +461,13 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
         if (m->stopping)
                 return 0;
         m->stopping = true;
-        sd_notify(false, "STOPPING=1");
         if (rebuild_busy(&m->state)) {
+                /* STOPPING=1 once it is: after the READY=1 that the
+                 * generation in flight may owe (start, reload) */
                 log_info(NULL, "stopping once generation %" PRIu64 " is published", m->state.generation);
                 return 0;
         }
+        sd_notify(false, "STOPPING=1");
         log_info(NULL, "stopping");
         return sd_event_exit(m->event, 0);
 }
@@ -480,6 +482,7 @@ static void manager_rebuild_done(Manager *m, size_t n_bad) {
                 sd_notify(false, "READY=1");
         }
         if (m->stopping) {
+                sd_notify(false, "STOPPING=1");
                 log_info(NULL, "stopping");
                 int r = sd_event_exit(m->event, 0);
                 if (r < 0)
