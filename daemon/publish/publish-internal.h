@@ -79,4 +79,5 @@ struct NodePlan {
         bool touched_output; /* the node directory was created */
         bool touched_node;   /* a type directory was created */
         int error;           /* of the phase that failed: the later ones do not run */
+        PublishPhase failed_phase; /* which one, when error < 0 */
 };

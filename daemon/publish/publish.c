@@ -436,13 +436,19 @@ int node_plan_run_phase(NodePlan *p, PublishPhase phase) {
         if (p->error < 0)
                 return -ECANCELED;
         int r = run_phase(p, phase);
-        if (r < 0)
+        if (r < 0) {
                 p->error = r;
+                p->failed_phase = phase;
+        }
         return r;
 }
 
 int node_plan_error(const NodePlan *p) {
         return p->error;
+}
+
+PublishPhase node_plan_failed_phase(const NodePlan *p) {
+        return p->error < 0 ? p->failed_phase : _PUBLISH_PHASE_INVALID;
 }
 
 int publish_finish(Store *s, NodePlan **plans, size_t n) {

@@ -82,6 +82,8 @@ size_t node_plan_n_changes(const NodePlan *p);
 int node_plan_run_phase(NodePlan *p, PublishPhase phase);
 /* The error of the phase that failed, or 0. */
 int node_plan_error(const NodePlan *p);
+/* The phase that failed; _PUBLISH_PHASE_INVALID when none did. */
+PublishPhase node_plan_failed_phase(const NodePlan *p);
 
 /* After all phases of all nodes: when the store is durable and the plans
  * touched anything, one syncfs(2) of the output filesystem makes the new

@@ -415,7 +415,8 @@ static void batch_finish(State *st, Rebuild *r) {
                 for (size_t i = 0; i < b->n_plans; i++) {
                         NodeState *ns = b->published[i];
                         if (node_plan_error(b->plans[i]) < 0) {
-                                node_fail(ns, xasprintf("publishing failed (%s); the node keeps what it had",
+                                node_fail(ns, xasprintf("publishing failed in phase %s (%s); the node keeps what it had",
+                                                        publish_phase_to_string(node_plan_failed_phase(b->plans[i])),
                                                         strerror(-node_plan_error(b->plans[i]))));
                                 ns->live_verified = ns->manifest_ok = false;
                                 r->n_bad++;

@@ -1030,9 +1030,12 @@ static void test_failed_phase_stops_the_node(void **state) {
         assert_int_equal(unlink(object_path), 0);
         Snapshot before = snapshot(node_dir);
 
+        assert_int_equal(node_plan_failed_phase(p), _PUBLISH_PHASE_INVALID);
         assert_int_equal(node_plan_run_phase(p, PUBLISH_PHASE_EDS), -ENOENT);
         assert_int_equal(node_plan_error(p), -ENOENT);
         assert_int_equal(node_plan_run_phase(p, PUBLISH_PHASE_CDS), -ECANCELED);
+        /* the phase that failed is remembered, not the ones cancelled after it */
+        assert_int_equal(node_plan_failed_phase(p), PUBLISH_PHASE_EDS);
         assert_int_equal(node_plan_run_phase(p, PUBLISH_PHASE_REMOVE_FILES),
                          node_plan_has_phase(p, PUBLISH_PHASE_REMOVE_FILES) ? -ECANCELED : 0);
         finish(&p, 1);
