@@ -6,15 +6,9 @@
  * together, pausing between phases; its last good copy goes to state_dir.
  * A node whose inputs have errors keeps its last good generation. */
 #include <assert.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <grp.h>
-#include <signal.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
-#include <systemd/sd-event.h>
 #include <time.h>
 
 #include "hashmap.h"
@@ -22,10 +16,6 @@
 #include "state.h"
 #include "manifest.h"
 #include "publish.h"
-#include "sign.h"
-#include "store.h"
-#include "watch.h"
-#include "wire.h"
 #include "guard.h"
 #include "rebuild.h"
 #include "statedir.h"

@@ -4,15 +4,9 @@
  * every verify_interval, signed again when the certificate changes; and,
  * with require_signed_sources, the source tree's signed MANIFEST checked
  * before anything is built from it. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <grp.h>
-#include <signal.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
-#include <systemd/sd-event.h>
 #include <time.h>
 
 #include "hashmap.h"
@@ -20,10 +14,6 @@
 #include "state.h"
 #include "manifest.h"
 #include "publish.h"
-#include "sign.h"
-#include "store.h"
-#include "watch.h"
-#include "wire.h"
 #include "upkeep.h"
 
 /* ---- manifests ---- */
