@@ -6,13 +6,16 @@ Reads every `#include "x.h"` of daemon/**/*.{c,h} and fails, naming
 file:line, on
   (a) an include of a header from a higher floor (basic < compiler < node <
       publish < service < cli; the generated version.h and descriptor.pb-c.h
-      sit below basic) or of a header that is nowhere in daemon/;
+      sit below basic) or of a header that is nowhere in daemon/; a header
+      of daemon/ included by a path ("../service/x.h") or with <...>, which
+      would get around the floors' include paths;
   (b) a circle between modules (a module is x.c + x.h, and x-internal.h
       when x's implementation is shared by several .c files; A -> B when a
       file of A includes a header of B, A != B);
   (c) a C file in daemon/ over 1,000 lines;
-  (d) a tests/unit/**/test-*.c that no meson.build of its folder registers,
-      or a registered one that does not exist.
+  (d) a tests/unit/**/test-*.c that no meson.build of its folder registers
+      as test('x', executable('test-x', 'test-x.c', ...)), a registered one
+      that does not exist, or a folder of tests that no subdir() reaches.
 The build's include paths already refuse (a) at compile time; this says it
 from the sources, with the line, and also sees what the compiler cannot.
 
@@ -27,8 +30,11 @@ GENERATED = {'version.h', 'descriptor.pb-c.h'}  # below basic
 MAX_LINES = 1000
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
-# executable('test-x', 'test-x.c', ...): the source a test is built from
-REGISTERED = re.compile(r"""['"](test-[A-Za-z0-9_-]+\.c)['"]""")
+ANGLE_INCLUDE = re.compile(r'^\s*#\s*include\s+<([^>]+)>')
+# test('x', executable('test-x', 'test-x.c', ...), ...): the source a test
+# is built from, and run from
+REGISTERED = re.compile(r"""\btest\(\s*['"][^'"]+['"]\s*,\s*executable\(\s*['"][^'"]+['"]\s*,\s*"""
+                        r"""['"](test-[A-Za-z0-9_-]+\.c)['"]""")
 
 
 def floor_rank(floor):
@@ -86,10 +92,19 @@ def check_includes(root, files, errors):
         graph.setdefault(module, {})
         with open(os.path.join(root, path), encoding='utf-8', errors='replace') as f:
             for lineno, line in enumerate(f, 1):
+                a = ANGLE_INCLUDE.match(line)
+                if a and os.path.basename(a.group(1)) in headers:
+                    errors.append(f'{path}:{lineno}: error: includes <{a.group(1)}>, a header of daemon/: '
+                                  f'write "{os.path.basename(a.group(1))}", so the floors can check it')
+                    continue
                 m = INCLUDE.match(line)
                 if not m:
                     continue
                 inc = m.group(1)
+                if '/' in inc:
+                    errors.append(f'{path}:{lineno}: error: includes "{inc}" by a path: a header of daemon/ is '
+                                  f'included by its name alone, which only the floors below can resolve')
+                    inc = os.path.basename(inc)
                 if inc in GENERATED:
                     continue
                 if inc not in headers:
@@ -164,12 +179,12 @@ def check_cycles(graph, errors):
             continue
         members = set(comp)
         cycle = shortest_cycle(graph, comp[0], members)
-        lines = [f'error: circular include between modules {", ".join(comp)}: {" -> ".join(cycle)}']
-        for a in comp:
-            for b in sorted(graph[a]):
-                if b in members:
-                    for path, lineno in graph[a][b]:
-                        lines.append(f'  {path}:{lineno}: {a} includes "{b}.h"')
+        what = ", ".join(comp) if len(comp) <= 6 else f'{len(comp)} modules'
+        lines = [f'error: circular include between {what}: {" -> ".join(cycle)}']
+        # the includes along that circle (break one of them)
+        for a, b in zip(cycle, cycle[1:]):
+            for path, lineno in graph[a][b]:
+                lines.append(f'  {path}:{lineno}: {a} includes "{b}.h"')
         errors.append('\n'.join(lines))
 
 
@@ -182,8 +197,16 @@ def check_sizes(root, files, errors):
             errors.append(f'{path}: error: {n} lines, over {MAX_LINES}: split it by concern')
 
 
+def meson_code(path):
+    """A meson.build without its comments."""
+    with open(path, encoding='utf-8') as f:
+        return ''.join(line.split('#', 1)[0] + '\n' for line in f)
+
+
 def check_tests(root, errors):
-    """(d): tests/unit/**/test-*.c and the meson.build of their folder agree."""
+    """(d): tests/unit/**/test-*.c and the meson.build of their folder agree:
+    each is test()ed as an executable of its own, and the folder's
+    meson.build is reached by subdir() from tests/unit/meson.build."""
     unit = os.path.join(root, 'tests', 'unit')
     for dirpath, dirnames, filenames in os.walk(unit):
         dirnames.sort()
@@ -191,11 +214,15 @@ def check_tests(root, errors):
         present = {f for f in filenames if f.startswith('test-') and f.endswith('.c')}
         registered = {}
         if 'meson.build' in filenames:
-            with open(os.path.join(dirpath, 'meson.build'), encoding='utf-8') as f:
-                for lineno, line in enumerate(f, 1):
-                    code = line.split('#', 1)[0]
-                    for m in REGISTERED.finditer(code):
-                        registered.setdefault(m.group(1), lineno)
+            code = meson_code(os.path.join(dirpath, 'meson.build'))
+            for m in REGISTERED.finditer(code):
+                registered.setdefault(m.group(1), code.count('\n', 0, m.start()) + 1)
+        if dirpath != unit and present:
+            parent = os.path.join(os.path.dirname(dirpath), 'meson.build')
+            sub = re.compile(r"subdir\(\s*'" + re.escape(os.path.basename(dirpath)) + r"'\s*\)")
+            if not os.path.exists(parent) or not sub.search(meson_code(parent)):
+                errors.append(f'{rel_dir}: error: holds tests, but {os.path.relpath(parent, root)} has no '
+                              f"subdir('{os.path.basename(dirpath)}'): none of them is built")
         for t in sorted(present - set(registered)):
             errors.append(f'{os.path.join(rel_dir, t)}: error: not registered in {os.path.join(rel_dir, "meson.build")} '
                           f"(test('{t[5:-2]}', executable('{t[:-2]}', '{t}', ...), suite: 'unit'))")
