@@ -5,7 +5,7 @@ the generation in flight finish (every phase, the MANIFESTs) before
 STOPPING=1 and exit 0, after the READY=1 that the start or a reload owes;
 an edit waits for the generation in flight and is published after it; a
 SIGHUP is taken after it (RELOADING=1, then READY=1). A restart then has
-nothing to publish. Both watch backends, both publish modes."""
+nothing to publish. Both publish modes."""
 import os
 import signal
 import sys
@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401,F403
 
 NODES = ["alpha", "beta"]
-PAUSE = "1.5s"  # each of the first publish's phases (eds, cds, rds, lds) waits this long
+PAUSE = "1s"  # each of the first publish's phases (eds, cds, rds, lds) waits this long
 
 
 def index_of(d, key, after):
@@ -117,7 +117,11 @@ def t_edit_and_hup_during_publish(watch, mode):
 
 if __name__ == "__main__":
     r = Runner("daemon-midpublish")
-    for w, m in r.combos():
+    # the loop does not depend on the watch backend: both modes, one backend
+    # each way round
+    for w, m in (("inotify", "rename"), ("fanotify", "watched_directory")):
+        if w == "fanotify" and r.fanotify_problem is not None:
+            w = "inotify"
         r.run("term-during-first-publish[%s,%s]" % (w, m), t_term_during_first_publish, w, m, signal.SIGTERM)
         r.run("edit-and-hup-during-publish[%s,%s]" % (w, m), t_edit_and_hup_during_publish, w, m)
     r.run("int-during-first-publish[inotify,rename]", t_term_during_first_publish, "inotify", "rename", signal.SIGINT)
