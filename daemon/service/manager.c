@@ -138,9 +138,9 @@ static int setup_timers(Manager *m) {
         return sd_event_source_set_enabled(m->phase_timer, SD_EVENT_OFF);
 }
 
-static void manager_source_changed(void *userdata, const char *path) {
-        Manager *m = userdata;
-        log_debug(NULL, "change: %s", path ? path : "(rescan)");
+/* The settle timer, settle from now (but no later than settle_max after
+ * the first change of the burst). */
+static void manager_arm_settle(Manager *m) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         if (!m->settle_armed) {
                 m->burst_start = now;
@@ -152,6 +152,12 @@ static void manager_source_changed(void *userdata, const char *path) {
                 r = sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
         if (r < 0)
                 log_error(NULL, "cannot arm the settle timer: %s; the change is built with the next one", strerror(-r));
+}
+
+static void manager_source_changed(void *userdata, const char *path) {
+        Manager *m = userdata;
+        log_debug(NULL, "change: %s", path ? path : "(rescan)");
+        manager_arm_settle(m);
 }
 
 static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -503,8 +509,11 @@ static void manager_rebuild_done(Manager *m, size_t n_bad) {
         }
         /* (not when the reload's rebuild took it in) */
         if (m->rebuild_queued && !rebuild_busy(&m->state)) {
+                /* what changed meanwhile settles first, as any change does:
+                 * a writer may still be at it (an in-place write read half
+                 * way would publish a broken or emptied file) */
                 m->rebuild_queued = false;
-                manager_rebuild_start(m);
+                manager_arm_settle(m);
         }
 }
 
