@@ -481,7 +481,7 @@ class Daemon:
             i += 1
 
     def barrier(self, rel, single=False):
-        """Rebuilds that change nothing, to settle what came before: rewrites
+        """Rebuilds that change nothing, to settle what came before: replaces
         the source file rel with its own bytes and waits for a rebuild's
         STATUS=, twice. The first STATUS= may come from a rebuild that was
         already running (and read the tree before the latest edits); the
@@ -490,10 +490,15 @@ class Daemon:
         single: once, when no rebuild can be running. Returns status.json."""
         p = os.path.join(self.env.src, rel)
         data = read(p)
+        tmp = os.path.join(os.path.dirname(p), ".barrier.tmp")
         for _ in range(1 if single else 2):
             mark = self.mark()
-            with open(p, "wb") as f:
+            # by rename, not in place: a rebuild that an earlier change
+            # queued may start at any moment and must not read the file
+            # half written
+            with open(tmp, "wb") as f:
                 f.write(data)
+            os.rename(tmp, p)
             st = self.wait_rebuild(mark)[1]
         return st
 
