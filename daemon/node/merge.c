@@ -359,11 +359,6 @@ static void entries_add(Entry **entries, size_t *n, size_t *cap, const CachedFil
         (*entries)[(*n)++] = (Entry) { &f->resources.items[k], from_node, entry_order(f, k) };
 }
 
-/* The path of the file that holds resource (t, name) in a node directory;
- * NULL for a name too long. */
-static char *file_path_of(ResourceType t, const char *name) {
-        return layout_file_path(t, name);
-}
 
 int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, NodeOutput *prev,
                       uint64_t prev_seq, DiagList *diags, NodeOutput *ret, NodeOutput *ret_before) {
@@ -422,7 +417,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                         sotw_dirty[t] = true;
                         continue;
                 }
-                char *path = file_path_of(t, key + 1);
+                char *path = layout_file_path(t, key + 1);
                 if (path)
                         strlist_add(&paths, path);
                 const KeyEntry *ke = hashmap_get(&c->keys, key, kl);
@@ -437,7 +432,7 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
         for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
                 if (!sotw_dirty[t])
                         continue;
-                strlist_add(&paths, file_path_of(t, NULL));
+                strlist_add(&paths, layout_file_path(t, NULL));
                 for (size_t i = 0; i < c->n_files; i++) {
                         bool from_node;
                         const CachedFile *f = c->files[i];

@@ -11,6 +11,7 @@
 #include "hashmap.h"
 #include "json.h"
 #include "manifest.h"
+#include "nodedir.h"
 #include "resource.h"
 
 /* what one published file may weigh before it is not worth describing */
@@ -402,10 +403,6 @@ static void report(ManifestReport f, void *userdata, const char *path, const cha
         f(userdata, path, msg);
 }
 
-static bool is_pb_name(const char *name) {
-        return name[0] != '.' && endswith(name, ".pb") && strlen(name) > 3;
-}
-
 static int cmp_file(const void *a, const void *b) {
         return strcmp(((const ManifestFile *) a)->path, ((const ManifestFile *) b)->path);
 }
@@ -422,17 +419,10 @@ static void add_file(Manifest *m, size_t *cap, ManifestFile f) {
         m->files[m->n_files++] = f;
 }
 
-static char *read_link_at(int dir_fd, const char *name) {
-        char buf[PATH_MAX];
-        ssize_t n = readlinkat(dir_fd, name, buf, sizeof buf - 1);
-        if (n < 0)
-                return NULL;
-        return xstrndup(buf, (size_t) n);
-}
-
 static void scan_type_dir(int type_fd, const char *type, DescribeCache *cache, ManifestReport rep, void *userdata,
                           Manifest *m, size_t *cap) {
-        _cleanup_free_ char *data = read_link_at(type_fd, "..data");
+        _cleanup_free_ char *data = NULL;
+        (void) nodedir_read_link(type_fd, "..data", &data);
         if (data) {
                 m->links = xrealloc(m->links, (m->n_links + 1) * sizeof(ManifestLink));
                 m->links[m->n_links++] = (ManifestLink) { xstrdup(type), xstrdup(data) };
@@ -447,15 +437,16 @@ static void scan_type_dir(int type_fd, const char *type, DescribeCache *cache, M
         }
         struct dirent *de;
         while ((de = readdir(d))) {
-                if (!is_pb_name(de->d_name))
+                if (!nodedir_is_pb_name(de->d_name))
                         continue;
                 _cleanup_free_ char *path = xasprintf("%s/%s", type, de->d_name);
                 struct stat st;
                 if (fstatat(type_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue; /* gone while listing */
                 if (S_ISLNK(st.st_mode)) {
-                        _cleanup_free_ char *target = read_link_at(type_fd, de->d_name);
-                        _cleanup_free_ char *expected = xasprintf("..data/%s", de->d_name);
+                        _cleanup_free_ char *target = NULL;
+                        (void) nodedir_read_link(type_fd, de->d_name, &target);
+                        _cleanup_free_ char *expected = nodedir_data_target(de->d_name);
                         if (!target || !streq(target, expected)) {
                                 report(rep, userdata, path, "is a symlink to %s, not to %s", target ? target : "?",
                                        expected);
