@@ -393,7 +393,7 @@ static void check_print_json(const Check *k, size_t errors, size_t warnings) {
 
 int verb_check(int argc, char **argv, const Options *o) {
         _cleanup_(schema_freep) Schema *schema = NULL;
-        if (load_schema(o->schema, &schema) < 0)
+        if (load_schema(o, &schema) < 0)
                 return EXIT_USAGE;
         Check k = { .schema = schema, .allow_empty = o->allow_empty };
         for (int i = 0; i < argc; i++)

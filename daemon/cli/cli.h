@@ -30,6 +30,7 @@ typedef enum VerbOption {
         OPTION_KEY = 1u << 10,         /* --key FILE */
         OPTION_CERT = 1u << 11,        /* --cert FILE */
         OPTION_CHAIN = 1u << 12,       /* --chain FILE */
+        OPTION_ENVOY_VERSION = 1u << 13, /* --envoy-version X.Y[.Z] */
 } VerbOption;
 
 /* The options given to a verb; NULL, false or _PUBLISH_MODE_INVALID for
@@ -44,6 +45,7 @@ typedef struct Options {
         const char *key;
         const char *cert;
         const char *chain;
+        const char *envoy_version;
         PublishMode publish_mode;
         bool allow_empty;
         bool json; /* --json; a later --yaml clears it */
@@ -53,7 +55,9 @@ typedef struct Options {
 extern bool verbose;
 
 void print_diags(const DiagList *d);
-int load_schema(const char *path, Schema **ret);
+/* The schema of --schema (or the built-in one), targeting --envoy-version
+ * (or the schema's own release). Prints what went wrong. */
+int load_schema(const Options *o, Schema **ret);
 int load_config(const char *path, Config **ret);
 char *path_join(const char *dir, const char *name);
 
@@ -81,6 +85,10 @@ int verb_status(int argc, char **argv, const Options *o);
 int verb_forget(int argc, char **argv, const Options *o);
 int verb_allow_removal(int argc, char **argv, const Options *o);
 int verb_bootstrap(int argc, char **argv, const Options *o);
+
+/* api-schema.c */
+extern const char usage_schema[];
+int verb_schema(int argc, char **argv, const Options *o);
 
 /* signing.c */
 extern const char usage_verify[];

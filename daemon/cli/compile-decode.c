@@ -208,7 +208,7 @@ int verb_compile(int argc, char **argv, const Options *o) {
                 return EXIT_USAGE;
         }
         _cleanup_(schema_freep) Schema *schema = NULL;
-        if (load_schema(o->schema, &schema) < 0)
+        if (load_schema(o, &schema) < 0)
                 return EXIT_USAGE;
         if (o->node)
                 return compile_node(schema, o->node, argv[0], o->output,
@@ -219,7 +219,7 @@ int verb_compile(int argc, char **argv, const Options *o) {
 int verb_decode(int argc, char **argv, const Options *o) {
         DecodeFormat fmt = o->json ? DECODE_FORMAT_JSON : DECODE_FORMAT_YAML;
         _cleanup_(schema_freep) Schema *schema = NULL;
-        if (load_schema(o->schema, &schema) < 0)
+        if (load_schema(o, &schema) < 0)
                 return EXIT_USAGE;
         const SchemaMessage *m = schema_message(schema, "envoy.service.discovery.v3.DiscoveryResponse");
         if (!m) {

@@ -31,6 +31,7 @@ static const char usage_main[] =
         "  forget         remove the output and state of a node gone from the tree\n"
         "  verify         check a node directory or source tree against its signed MANIFEST\n"
         "  sign           write a signed MANIFEST of a source tree\n"
+        "  schema         describe the schema (info) or build one from Envoy's API (build)\n"
         "\n"
         "Run 'fsxds COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input, 2 usage or I/O error.\n";
@@ -48,15 +49,24 @@ void print_diags(const DiagList *d) {
                 fprintf(stderr, "(%zu more diagnostics not shown)\n", d->n_dropped);
 }
 
-int load_schema(const char *path, Schema **ret) {
-        if (!path)
-                return schema_load_builtin(ret);
+int load_schema(const Options *o, Schema **ret) {
+        _cleanup_(schema_freep) Schema *s = NULL;
         _cleanup_free_ char *error = NULL;
-        int r = schema_load_file(path, &error, ret);
+        int r = o->schema ? schema_load_file(o->schema, &error, &s) : schema_load_builtin(&s);
         if (r < 0) {
-                fprintf(stderr, "fsxds: --schema %s: %s\n", path, error ? error : strerror(-r));
+                fprintf(stderr, "fsxds: --schema %s: %s\n", o->schema, error ? error : strerror(-r));
                 return r;
         }
+        if (o->envoy_version) {
+                uint32_t v;
+                if (envoy_version_parse(o->envoy_version, &v) < 0) {
+                        fprintf(stderr, "fsxds: --envoy-version %s: not a release such as 1.36 or 1.36.2\n",
+                                o->envoy_version);
+                        return -EINVAL;
+                }
+                schema_set_envoy_version(s, v);
+        }
+        *ret = TAKE_PTR(s);
         return 0;
 }
 
@@ -100,9 +110,12 @@ typedef struct Verb {
 } Verb;
 
 static const Verb verbs[] = {
-        { "check", 1, VERB_ANY, OPTION_VERBOSE | OPTION_SCHEMA | OPTION_JSON | OPTION_ALLOW_EMPTY, 0, usage_check,
+        { "check", 1, VERB_ANY, OPTION_VERBOSE | OPTION_SCHEMA | OPTION_ENVOY_VERSION | OPTION_JSON | OPTION_ALLOW_EMPTY, 0,
+          usage_check,
           "expected a source tree, a directory or a file", verb_check },
-        { "compile", 1, 1, OPTION_OUTPUT | OPTION_VERBOSE | OPTION_SCHEMA | OPTION_NODE | OPTION_ALLOW_EMPTY | OPTION_PUBLISH_MODE,
+        { "compile", 1, 1,
+          OPTION_OUTPUT | OPTION_VERBOSE | OPTION_SCHEMA | OPTION_ENVOY_VERSION | OPTION_NODE | OPTION_ALLOW_EMPTY |
+                  OPTION_PUBLISH_MODE,
           OPTION_OUTPUT, usage_compile, "expected one input and -o OUTPUT", verb_compile },
         { "decode", 1, 1, OPTION_SCHEMA | OPTION_JSON | OPTION_YAML, 0, usage_decode, "expected one input file", verb_decode },
         { "status", 0, 0, OPTION_CONFIG | OPTION_JSON, 0, usage_status, NULL, verb_status },
@@ -112,6 +125,8 @@ static const Verb verbs[] = {
           "expected --node ID and no other arguments", verb_bootstrap },
         { "verify", 1, 1, OPTION_CA, 0, usage_verify, NULL, verb_verify },
         { "sign", 1, 1, OPTION_KEY | OPTION_CERT | OPTION_CHAIN, OPTION_KEY | OPTION_CERT, usage_sign, NULL, verb_sign },
+        { "schema", 1, VERB_ANY, OPTION_SCHEMA | OPTION_ENVOY_VERSION | OPTION_JSON | OPTION_OUTPUT, 0, usage_schema,
+          "expected info or build", verb_schema },
 };
 
 /* Every option, in the order getopt_long lists them when an abbreviation
@@ -135,6 +150,7 @@ static const struct {
         { OPTION_KEY, "key", required_argument, 0 },
         { OPTION_CERT, "cert", required_argument, 0 },
         { OPTION_CHAIN, "chain", required_argument, 0 },
+        { OPTION_ENVOY_VERSION, "envoy-version", required_argument, 0 },
 };
 
 /* What getopt_long returns for option_table[i]. */
@@ -188,6 +204,9 @@ static int parse_options(const Verb *verb, int argc, char **argv, Options *ret) 
                         break;
                 case OPTION_SCHEMA:
                         o.schema = optarg;
+                        break;
+                case OPTION_ENVOY_VERSION:
+                        o.envoy_version = optarg;
                         break;
                 case OPTION_NODE:
                         o.node = optarg;

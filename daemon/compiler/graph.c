@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Whole-graph validation: facts from the YAML, local checks, node checks. */
+#include "envoy-checks.h"
 #include "graph.h"
 #include "hashmap.h"
 #include "reporter.h"
@@ -17,6 +18,7 @@ typedef struct Walk {
         const Schema *schema;
         ResourceFacts *facts;
         Reporter report; /* the field path, and where problems go */
+        CheckContext checks; /* Envoy's load-time checks, reporting to report */
         unsigned depth;
 } Walk;
 
@@ -273,6 +275,7 @@ static void walk_message(Walk *w, const SchemaMessage *m, const YamlNode *node) 
                 listener(w, node);
         else if (streq(name, "envoy.config.route.v3.ScopedRouteConfiguration"))
                 scoped_route(w, node);
+        envoy_checks_run(&w->checks, m, node);
         for (uint32_t i = 0; i < node->n; i++) {
                 const YamlNode *k = node->items[2 * i], *v = node->items[2 * i + 1];
                 if (!yaml_is_scalar(k))
@@ -297,6 +300,7 @@ void graph_collect(const Schema *s, const SchemaMessage *m, const YamlNode *node
                    ResourceFacts *facts, DiagList *diags) {
         Walk w = { .schema = s, .facts = facts };
         reporter_init(&w.report, file, diags);
+        w.checks = (CheckContext) { .schema = s, .report = &w.report, .envoy_version = schema_envoy_version(s) };
         reporter_set_path(&w.report, path);
         walk_message(&w, m, node);
         reporter_done(&w.report);

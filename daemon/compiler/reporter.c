@@ -35,6 +35,13 @@ void reporter_rule_error(Reporter *r, const YamlNode *at, const char *rule, cons
         va_end(ap);
 }
 
+void reporter_rule_diag(Reporter *r, DiagLevel level, const YamlNode *at, const char *rule, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        reporter_vdiag_rule(r, level, at, rule, fmt, ap);
+        va_end(ap);
+}
+
 void reporter_diag(Reporter *r, DiagLevel level, const YamlNode *at, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);

@@ -28,6 +28,9 @@ char *reporter_path(const Reporter *r);
 void reporter_diag(Reporter *r, DiagLevel level, const YamlNode *at, const char *fmt, ...) _printf_(4, 5);
 /* An error that names the rule it breaks. */
 void reporter_rule_error(Reporter *r, const YamlNode *at, const char *rule, const char *fmt, ...) _printf_(4, 5);
+/* An error or warning that names the rule it breaks. */
+void reporter_rule_diag(Reporter *r, DiagLevel level, const YamlNode *at, const char *rule, const char *fmt, ...)
+        _printf_(5, 6);
 
 /* The field path: push returns what pop restores. Inline, as the encoder
  * pushes and pops for every field it writes. */

@@ -3,10 +3,12 @@
  * and fields by name, json_name and number, so the encoder and decoder can
  * walk any protobuf schema without generated per-message code. */
 #include "descriptor.pb-c.h"
+#include "version.h"
 
 #include <assert.h>
 
 #include "hashmap.h"
+#include "schema-build.h"
 #include "schema.h"
 #include "wire.h"
 
@@ -15,6 +17,8 @@ typedef Google__Protobuf__FileDescriptorProto FileDescriptorProto;
 typedef Google__Protobuf__DescriptorProto DescriptorProto;
 typedef Google__Protobuf__FieldDescriptorProto FieldDescriptorProto;
 typedef Google__Protobuf__EnumDescriptorProto EnumDescriptorProto;
+
+static char *provenance_of(const FileDescriptorSet *set);
 
 extern const uint8_t fsxds_builtin_schema[];
 extern const size_t fsxds_builtin_schema_len;
@@ -27,6 +31,9 @@ typedef struct MessageEx {
 
 struct Schema {
         FileDescriptorSet *set;
+        char *origin;            /* the path it was loaded from, or "built-in" */
+        char *provenance;        /* schema_build's record (field 15), or NULL */
+        uint32_t envoy_version;  /* the release checks target; 0: unknown */
         uint8_t *bytes;
         size_t n_bytes;
         char fingerprint[65];
@@ -337,6 +344,12 @@ int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema 
                         return r;
                 }
         }
+        s->provenance = provenance_of(s->set);
+        _cleanup_free_ char *release = schema_provenance(s, "envoy_release");
+        if (!release || envoy_version_parse(release, &s->envoy_version) < 0) {
+                int r = envoy_version_parse(FSXDS_DEFAULT_ENVOY_RELEASE, &s->envoy_version);
+                assert(r >= 0);
+        }
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -350,7 +363,10 @@ int schema_load_file(const char *path, char **ret_error, Schema **ret) {
                         *ret_error = xasprintf("%s: %s", path, strerror(-r));
                 return r;
         }
-        return schema_load_bytes((const uint8_t *) data, len, ret_error, ret);
+        r = schema_load_bytes((const uint8_t *) data, len, ret_error, ret);
+        if (r >= 0)
+                (*ret)->origin = xstrdup(path);
+        return r;
 }
 
 int schema_load_builtin(Schema **ret) {
@@ -358,6 +374,8 @@ int schema_load_builtin(Schema **ret) {
         int r = schema_load_bytes(fsxds_builtin_schema, fsxds_builtin_schema_len, &error, ret);
         /* The built-in set is checked at build time; failing here is a bug. */
         assert(r >= 0);
+        if (r >= 0)
+                (*ret)->origin = xstrdup("built-in");
         return r;
 }
 
@@ -384,8 +402,73 @@ Schema *schema_free(Schema *s) {
         if (s->set)
                 google__protobuf__file_descriptor_set__free_unpacked(s->set, NULL);
         free(s->bytes);
+        free(s->origin);
+        free(s->provenance);
         free(s);
         return NULL;
+}
+
+/* The text schema_build appended (field SCHEMA_PROVENANCE_FIELD of the set,
+ * an unknown field to protobuf-c), or NULL. */
+static char *provenance_of(const FileDescriptorSet *set) {
+        for (size_t i = 0; i < set->base.n_unknown_fields; i++) {
+                const ProtobufCMessageUnknownField *u = &set->base.unknown_fields[i];
+                if (u->tag != SCHEMA_PROVENANCE_FIELD || u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
+                        continue;
+                WireReader r = { u->data, u->data + u->len }; /* the data holds the length too */
+                uint64_t len;
+                if (wire_get_varint(&r, &len) && len <= (uint64_t) (r.end - r.p))
+                        return xstrndup((const char *) r.p, len);
+        }
+        return NULL;
+}
+
+char *schema_provenance(const Schema *s, const char *key) {
+        size_t k = strlen(key);
+        for (const char *line = s->provenance; line && *line;) {
+                const char *end = strchrnul(line, '\n');
+                if ((size_t) (end - line) > k + 1 && strneq_len(line, k, key) && line[k] == ':')
+                        return xstrndup(line + k + 2, end - line - k - 2);
+                line = *end ? end + 1 : end;
+        }
+        return NULL;
+}
+
+const char *schema_origin(const Schema *s) {
+        return s->origin ? s->origin : "(bytes)";
+}
+
+const void *schema_descriptor_set(const Schema *s) {
+        return s->set;
+}
+
+uint32_t schema_envoy_version(const Schema *s) {
+        return s->envoy_version;
+}
+
+void schema_set_envoy_version(Schema *s, uint32_t v) {
+        s->envoy_version = v;
+}
+
+int envoy_version_parse(const char *text, uint32_t *ret) {
+        unsigned major, minor, patch = 0;
+        int n = -1;
+        if (sscanf(text, "%u.%u%n", &major, &minor, &n) < 2 || n < 0)
+                return -EINVAL;
+        if (text[n] == '.') {
+                int m = -1;
+                if (sscanf(text + n + 1, "%u%n", &patch, &m) < 1 || m < 0)
+                        return -EINVAL;
+                n += 1 + m;
+        }
+        if (text[n] || major != 1 || minor > 999 || patch > 999)
+                return -EINVAL;
+        *ret = minor * 1000 + patch;
+        return 0;
+}
+
+char *envoy_version_format(uint32_t v) {
+        return xasprintf("1.%u.%u", v / 1000, v % 1000);
 }
 
 const SchemaMessage *schema_message(const Schema *s, const char *full_name) {

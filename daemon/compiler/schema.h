@@ -103,7 +103,7 @@ struct SchemaEnum {
  * fails with -EINVAL when one is missing (ret_error describes it). */
 int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema **ret);
 int schema_load_file(const char *path, char **ret_error, Schema **ret);
-/* The descriptor set compiled in from proto/. */
+/* The descriptor set compiled in: Envoy's complete v3 API. */
 int schema_load_builtin(Schema **ret);
 Schema *schema_free(Schema *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Schema *, schema_free);
@@ -124,6 +124,24 @@ size_t schema_n_messages(const Schema *s);
 const SchemaMessage *schema_message_at(const Schema *s, size_t i);
 /* sha256 of the serialized descriptor set, hex. */
 const char *schema_fingerprint(const Schema *s);
+
+/* Where it came from: the path it was loaded from, or "built-in". */
+const char *schema_origin(const Schema *s);
+/* A value of schema_build's provenance record ("source", "envoy_release",
+ * "data_plane_api_commit", "api_files"), or NULL. */
+char *schema_provenance(const Schema *s, const char *key);
+/* The protobuf-c Google__Protobuf__FileDescriptorSet, for what reads options. */
+const void *schema_descriptor_set(const Schema *s);
+
+/* The Envoy release the load-time checks target (envoy_version): 1.MINOR.PATCH
+ * as MINOR * 1000 + PATCH; at load, the schema's own envoy_release, or the
+ * built-in schema's when it records none. */
+uint32_t schema_envoy_version(const Schema *s);
+void schema_set_envoy_version(Schema *s, uint32_t v);
+#define ENVOY_VERSION(minor, patch) ((minor) * 1000u + (patch))
+/* "1.36" or "1.36.2" → ENVOY_VERSION(36, 2); -EINVAL otherwise. */
+int envoy_version_parse(const char *text, uint32_t *ret);
+char *envoy_version_format(uint32_t v);
 
 const char *schema_type_to_string(SchemaType t);
 /* Wire type (0 varint, 1 i64, 2 len, 5 i32) of a field's single value. */

@@ -2,6 +2,7 @@
 /* Parses fsxds.yaml: exactly the documented keys, each with its type, every
  * problem a diagnostic at the user's line. */
 #include "config.h"
+#include "schema.h"
 #include "value.h"
 #include "yamltree.h"
 
@@ -182,6 +183,13 @@ static void parse_key(Parse *p, const YamlNode *k, const YamlNode *v) {
                 get_string(p, v, key, &c->output_group);
         else if (streq(key, "schema"))
                 get_path(p, v, key, &c->schema);
+        else if (streq(key, "envoy_version")) {
+                uint32_t ev;
+                if (!yaml_is_scalar(v) || envoy_version_parse(v->str, &ev) < 0)
+                        perr(p, v, key, "expected an Envoy release such as 1.36 or 1.36.2");
+                else
+                        c->envoy_version = ev;
+        }
         else if (streq(key, "signing"))
                 parse_signing(p, v);
         else if (streq(key, "require_signed_sources")) {

@@ -29,6 +29,7 @@ typedef struct Config {
         double max_removal;
         char *output_group; /* NULL: the daemon's own group */
         char *schema;       /* NULL: built in */
+        uint32_t envoy_version; /* 0: the schema's own release */
         SigningConfig *signing;
         char *require_signed_sources_ca; /* NULL: not required */
 } Config;

@@ -322,6 +322,8 @@ static int open_outputs(Manager *m) {
                         return r;
                 }
         }
+        if (m->state.config->envoy_version)
+                schema_set_envoy_version(m->state.schema, m->state.config->envoy_version);
         int r = upkeep_load_signer(&m->state);
         if (r < 0)
                 return r;

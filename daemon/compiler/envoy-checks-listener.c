@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+/* Envoy's load-time checks: the listener family (see envoy-checks.h and
+ * docs/envoy-checks.md). */
+#include "envoy-checks.h"
+
+const Check envoy_checks_listener[] = {
+        { NULL },
+};

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/* Builds a schema from Envoy's API protos with protoc (see schema-build.h):
+ * lists the API's files, leaves out those whose imports cannot be found
+ * (the v2 remnants a checkout or a bundle carries without their v2 deps),
+ * runs protoc, and appends the provenance record. */
+#include "schema-build.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hashmap.h"
+#include "util.h"
+#include "wire.h"
+
+extern char **environ;
+
+/* What the API is: the rest (annotations, data, admin) comes in as imports. */
+static const char *const api_roots[] = { "envoy/config", "envoy/extensions", "envoy/service", "envoy/type" };
+
+#define MAX_PROTO_SIZE (4u << 20)
+
+typedef struct Builder {
+        const SchemaBuildOptions *o;
+        char **files; /* relative names, sorted */
+        size_t n_files;
+        Hashmap seen;   /* relative name → itself, while listing */
+        Hashmap closure; /* relative name → Closure */
+} Builder;
+
+static int compare_strings(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int list_dir(Builder *b, const char *base, const char *rel) {
+        _cleanup_free_ char *path = xasprintf("%s/%s", base, rel);
+        _cleanup_closedir_ DIR *d = opendir(path);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *child = xasprintf("%s/%s", rel, de->d_name);
+                _cleanup_free_ char *full = xasprintf("%s/%s", base, child);
+                struct stat st;
+                if (stat(full, &st) < 0)
+                        return -errno;
+                if (S_ISDIR(st.st_mode)) {
+                        int r = list_dir(b, base, child);
+                        if (r < 0)
+                                return r;
+                } else if (S_ISREG(st.st_mode) && endswith(child, ".proto") &&
+                           !hashmap_get(&b->seen, child, strlen(child))) {
+                        char *name = TAKE_PTR(child);
+                        hashmap_put(&b->seen, name, strlen(name), name);
+                        b->files = xrealloc(b->files, (b->n_files + 1) * sizeof(char *));
+                        b->files[b->n_files++] = name;
+                }
+        }
+        return errno ? -errno : 0;
+}
+
+/* The include directory's copy of name, or NULL. */
+static char *locate(const Builder *b, const char *name) {
+        for (char **d = b->o->include_dirs; *d; d++) {
+                char *p = xasprintf("%s/%s", *d, name);
+                if (access(p, R_OK) == 0)
+                        return p;
+                free(p);
+        }
+        char *p = xasprintf("%s/%s", b->o->wkt_dir, name);
+        if (access(p, R_OK) == 0)
+                return p;
+        free(p);
+        return NULL;
+}
+
+/* The imports of a .proto file: the quoted names of its import lines. */
+static char **imports_of(const char *text, size_t *ret_n) {
+        char **out = NULL;
+        size_t n = 0;
+        for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+                const char *p = line + strspn(line, " \t");
+                if (!startswith(p, "import"))
+                        continue;
+                p += 6;
+                p += strspn(p, " \t");
+                if (startswith(p, "public") || startswith(p, "weak"))
+                        p += strcspn(p, " \t\"");
+                p += strspn(p, " \t");
+                if (*p != '"')
+                        continue;
+                const char *end = strchr(p + 1, '"');
+                if (!end)
+                        continue;
+                out = xrealloc(out, (n + 1) * sizeof(char *));
+                out[n++] = xstrndup(p + 1, end - p - 1);
+        }
+        *ret_n = n;
+        return out;
+}
+
+typedef struct Closure {
+        char *name;
+        char *missing; /* the first import that cannot be found, or NULL */
+} Closure;
+
+/* "" when name and everything it imports can be found, else the first
+ * name that cannot. */
+static const char *unresolved(Builder *b, const char *name, unsigned depth) {
+        Closure *c = hashmap_get(&b->closure, name, strlen(name));
+        if (c)
+                return c->missing ? c->missing : ""; /* known, or a circle: protoc reports a real one */
+        c = xcalloc(1, sizeof(Closure));
+        c->name = xstrdup(name);
+        hashmap_put(&b->closure, c->name, strlen(c->name), c);
+        _cleanup_free_ char *path = depth < 64 ? locate(b, name) : NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t len, n = 0;
+        if (!path || read_file_bounded(path, MAX_PROTO_SIZE, &text, &len) < 0) {
+                c->missing = xstrdup(name);
+                return c->missing;
+        }
+        char **imports = imports_of(text, &n);
+        for (size_t i = 0; i < n; i++) {
+                if (!c->missing) {
+                        const char *m = unresolved(b, imports[i], depth + 1);
+                        if (*m)
+                                c->missing = xstrdup(m);
+                }
+                free(imports[i]);
+        }
+        free(imports);
+        return c->missing ? c->missing : "";
+}
+
+/* Runs argv with its stderr in *ret_stderr; returns the exit status or -errno. */
+static int run_capture(char **argv, char **ret_stderr) {
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+        pid_t pid;
+        int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(pipefd[1]);
+        if (r != 0) {
+                close(pipefd[0]);
+                return -r;
+        }
+        Buf out = {};
+        char chunk[4096];
+        ssize_t k;
+        while ((k = read(pipefd[0], chunk, sizeof chunk)) > 0 || (k < 0 && errno == EINTR))
+                if (k > 0 && out.len < (1u << 20))
+                        buf_append(&out, chunk, k);
+        close(pipefd[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        buf_free(&out);
+                        return -errno;
+                }
+        *ret_stderr = buf_steal_str(&out);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void put_provenance(Buf *set, const SchemaBuildOptions *o, size_t n_files) {
+        Buf p = {};
+        buf_printf(&p, "source: %s\n", o->source ? o->source : "");
+        if (o->envoy_release)
+                buf_printf(&p, "envoy_release: %s\n", o->envoy_release);
+        if (o->api_commit)
+                buf_printf(&p, "data_plane_api_commit: %s\n", o->api_commit);
+        buf_printf(&p, "api_files: %zu\n", n_files);
+        wire_put_bytes(set, SCHEMA_PROVENANCE_FIELD, p.data, p.len);
+        buf_free(&p);
+}
+
+void schema_build_result_done(SchemaBuildResult *r) {
+        for (size_t i = 0; i < r->n_excluded; i++)
+                free(r->excluded[i]);
+        free(r->excluded);
+        *r = (SchemaBuildResult) {};
+}
+
+static void closure_free(Hashmap *h) {
+        for (size_t i = 0; i < h->cap; i++)
+                if (h->entries[i].key) {
+                        Closure *c = h->entries[i].value;
+                        free(c->missing);
+                        free(c->name);
+                        free(c);
+                }
+        hashmap_free(h);
+}
+
+int schema_build(const SchemaBuildOptions *o, char **ret_error, SchemaBuildResult *ret) {
+        Builder b = { .o = o };
+        SchemaBuildResult res = {};
+        _cleanup_free_ char *tmp = NULL, *errors = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r = 0;
+
+        for (char **d = o->include_dirs; *d && r >= 0; d++)
+                for (size_t i = 0; i < ELEMENTSOF(api_roots) && r >= 0; i++)
+                        r = list_dir(&b, *d, api_roots[i]);
+        if (r < 0) {
+                *ret_error = xasprintf("cannot list the API protos: %s", strerror(-r));
+                goto out;
+        }
+        qsort(b.files, b.n_files, sizeof(char *), compare_strings);
+
+        size_t n_good = 0;
+        for (size_t i = 0; i < b.n_files; i++) {
+                const char *missing = unresolved(&b, b.files[i], 0);
+                if (*missing) {
+                        res.excluded = xrealloc(res.excluded, (res.n_excluded + 1) * sizeof(char *));
+                        res.excluded[res.n_excluded++] = xasprintf("%s (needs %s, not found)", b.files[i], missing);
+                } else
+                        b.files[n_good++] = b.files[i];
+        }
+        if (n_good == 0) {
+                *ret_error = xasprintf("no Envoy API file (envoy/{config,extensions,service,type}/**/*.proto) "
+                                       "whose imports resolve under the given directories");
+                r = -ENOENT;
+                goto out;
+        }
+
+        tmp = xasprintf("%s.protoc.XXXXXX", o->output);
+        fd = mkstemp(tmp);
+        if (fd < 0) {
+                r = -errno;
+                *ret_error = xasprintf("%s: %s", tmp, strerror(-r));
+                free(tmp);
+                tmp = NULL;
+                goto out;
+        }
+        size_t n_dirs = 0;
+        while (o->include_dirs[n_dirs])
+                n_dirs++;
+        char **argv = xcalloc(n_dirs + n_good + 6, sizeof(char *));
+        size_t a = 0;
+        argv[a++] = xstrdup(o->protoc);
+        for (size_t i = 0; i < n_dirs; i++)
+                argv[a++] = xasprintf("-I%s", o->include_dirs[i]);
+        argv[a++] = xasprintf("-I%s", o->wkt_dir);
+        argv[a++] = xstrdup("--include_imports");
+        argv[a++] = xasprintf("--descriptor_set_out=%s", tmp);
+        size_t first_file = a;
+        for (size_t i = 0; i < n_good; i++)
+                argv[a++] = b.files[i];
+        r = run_capture(argv, &errors);
+        for (size_t i = 0; i < first_file; i++)
+                free(argv[i]);
+        free(argv);
+        if (r != 0) {
+                if (r < 0)
+                        *ret_error = xasprintf("cannot run %s: %s", o->protoc, strerror(-r));
+                else
+                        *ret_error = xasprintf("%s failed (exit %d):\n%s", o->protoc, r, errors ? errors : "");
+                r = r < 0 ? r : -EINVAL;
+                goto out;
+        }
+
+        _cleanup_free_ uint8_t *data = NULL;
+        size_t len;
+        r = read_regular_fd(fd, 256u << 20, &data, &len);
+        if (r < 0) {
+                *ret_error = xasprintf("%s: %s", tmp, strerror(-r));
+                goto out;
+        }
+        Buf set = {};
+        buf_append(&set, data, len);
+        put_provenance(&set, o, n_good);
+        r = write_file_atomic(o->output, set.data, set.len, 0644);
+        buf_free(&set);
+        if (r < 0) {
+                *ret_error = xasprintf("%s: %s", o->output, strerror(-r));
+                goto out;
+        }
+        res.n_compiled = n_good;
+        *ret = res;
+        res = (SchemaBuildResult) {};
+        r = 0;
+out:
+        if (tmp)
+                unlink(tmp);
+        schema_build_result_done(&res);
+        free(b.files); /* the names are b.seen's */
+        for (size_t i = 0; i < b.seen.cap; i++)
+                if (b.seen.entries[i].key)
+                        free(b.seen.entries[i].value);
+        hashmap_free(&b.seen);
+        closure_free(&b.closure);
+        return r;
+}
