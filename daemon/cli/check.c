@@ -9,7 +9,7 @@
 #include "hashmap.h"
 
 const char usage_check[] =
-        "Usage: fsxds check [--schema DESC] [--json] [--allow-empty] [-v] DIR|FILE...\n"
+        "Usage: fsxds check [--schema DESC] [--envoy-version X.Y] [--json] [--allow-empty] [-v] DIR|FILE...\n"
         "\n"
         "Compiles each argument as fsxdsd or 'fsxds compile' would, writes nothing,\n"
         "and prints every diagnostic, not only the first, grouped by node.\n"
@@ -34,7 +34,10 @@ const char usage_check[] =
         "\n"
         "Options:\n"
         "      --json          print one JSON document on stdout\n"
-        "      --schema DESC   compile against this FileDescriptorSet\n"
+        "      --schema DESC   compile against this FileDescriptorSet (default: the\n"
+        "                      built-in one, Envoy's complete v3 API)\n"
+        "      --envoy-version X.Y  the Envoy release whose load-time checks apply\n"
+        "                      (default: the schema's release)\n"
         "      --allow-empty   accept a FILE without resources\n"
         "  -v, --verbose       also print notes (config source rewrites)\n"
         "  -h, --help          show this help\n"
