@@ -202,51 +202,43 @@ static void closure_free(Hashmap *h) {
         hashmap_free(h);
 }
 
-int schema_build(const SchemaBuildOptions *o, char **ret_error, SchemaBuildResult *ret) {
-        Builder b = { .o = o };
-        SchemaBuildResult res = {};
-        _cleanup_free_ char *tmp = NULL, *errors = NULL;
-        _cleanup_close_ int fd = -EBADF;
+/* Lists the API's files and sorts out those whose imports cannot be
+ * found: b->files keeps the rest (*ret_n of them). */
+static int select_files(Builder *b, char **ret_error, SchemaBuildResult *res, size_t *ret_n) {
         int r = 0;
-
-        for (char **d = o->include_dirs; *d && r >= 0; d++)
+        for (char **d = b->o->include_dirs; *d && r >= 0; d++)
                 for (size_t i = 0; i < ELEMENTSOF(api_roots) && r >= 0; i++)
-                        r = list_dir(&b, *d, api_roots[i]);
+                        r = list_dir(b, *d, api_roots[i]);
         if (r < 0) {
                 *ret_error = xasprintf("cannot list the API protos: %s", strerror(-r));
-                goto out;
+                return r;
         }
-        qsort(b.files, b.n_files, sizeof(char *), compare_strings);
-
+        qsort(b->files, b->n_files, sizeof(char *), compare_strings);
         size_t n_good = 0;
-        for (size_t i = 0; i < b.n_files; i++) {
-                const char *missing = unresolved(&b, b.files[i], 0);
+        for (size_t i = 0; i < b->n_files; i++) {
+                const char *missing = unresolved(b, b->files[i], 0);
                 if (*missing) {
-                        res.excluded = xrealloc(res.excluded, (res.n_excluded + 1) * sizeof(char *));
-                        res.excluded[res.n_excluded++] = xasprintf("%s (needs %s, not found)", b.files[i], missing);
+                        res->excluded = xrealloc(res->excluded, (res->n_excluded + 1) * sizeof(char *));
+                        res->excluded[res->n_excluded++] = xasprintf("%s (needs %s, not found)", b->files[i], missing);
                 } else
-                        b.files[n_good++] = b.files[i];
+                        b->files[n_good++] = b->files[i];
         }
         if (n_good == 0) {
-                *ret_error = xasprintf("no Envoy API file (envoy/{config,extensions,service,type}/**/*.proto) "
-                                       "whose imports resolve under the given directories");
-                r = -ENOENT;
-                goto out;
+                *ret_error = xstrdup("no Envoy API file (envoy/{config,extensions,service,type}/**/*.proto) "
+                                     "whose imports resolve under the given directories");
+                return -ENOENT;
         }
+        *ret_n = n_good;
+        return 0;
+}
 
-        tmp = xasprintf("%s.protoc.XXXXXX", o->output);
-        fd = mkstemp(tmp);
-        if (fd < 0) {
-                r = -errno;
-                *ret_error = xasprintf("%s: %s", tmp, strerror(-r));
-                free(tmp);
-                tmp = NULL;
-                goto out;
-        }
+/* protoc over the n selected files into fd (the file tmp). */
+static int run_protoc(const Builder *b, size_t n, const char *tmp, char **ret_error) {
+        const SchemaBuildOptions *o = b->o;
         size_t n_dirs = 0;
         while (o->include_dirs[n_dirs])
                 n_dirs++;
-        char **argv = xcalloc(n_dirs + n_good + 6, sizeof(char *));
+        char **argv = xcalloc(n_dirs + n + 6, sizeof(char *));
         size_t a = 0;
         argv[a++] = xstrdup(o->protoc);
         for (size_t i = 0; i < n_dirs; i++)
@@ -255,45 +247,80 @@ int schema_build(const SchemaBuildOptions *o, char **ret_error, SchemaBuildResul
         argv[a++] = xstrdup("--include_imports");
         argv[a++] = xasprintf("--descriptor_set_out=%s", tmp);
         size_t first_file = a;
-        for (size_t i = 0; i < n_good; i++)
-                argv[a++] = b.files[i];
-        r = run_capture(argv, &errors);
+        for (size_t i = 0; i < n; i++)
+                argv[a++] = b->files[i];
+        _cleanup_free_ char *errors = NULL;
+        int r = run_capture(argv, &errors);
         for (size_t i = 0; i < first_file; i++)
                 free(argv[i]);
         free(argv);
-        if (r != 0) {
-                if (r < 0)
-                        *ret_error = xasprintf("cannot run %s: %s", o->protoc, strerror(-r));
-                else
-                        *ret_error = xasprintf("%s failed (exit %d):\n%s", o->protoc, r, errors ? errors : "");
-                r = r < 0 ? r : -EINVAL;
-                goto out;
+        if (r < 0) {
+                *ret_error = xasprintf("cannot run %s: %s", o->protoc, strerror(-r));
+                return r;
         }
+        if (r > 0) {
+                *ret_error = xasprintf("%s failed (exit %d):\n%s", o->protoc, r, errors ? errors : "");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static void unlink_freep(char **p) {
+        if (*p) {
+                (void) unlink(*p);
+                free(*p);
+        }
+}
+
+static void result_donep(SchemaBuildResult *r) {
+        schema_build_result_done(r);
+}
+
+static int build(Builder *b, char **ret_error, SchemaBuildResult *ret) {
+        const SchemaBuildOptions *o = b->o;
+        _cleanup_(result_donep) SchemaBuildResult res = {};
+        size_t n;
+        int r = select_files(b, ret_error, &res, &n);
+        if (r < 0)
+                return r;
+
+        _cleanup_(unlink_freep) char *tmp = xasprintf("%s.protoc.XXXXXX", o->output);
+        _cleanup_close_ int fd = mkstemp(tmp);
+        if (fd < 0) {
+                r = -errno;
+                *ret_error = xasprintf("%s: %s", tmp, strerror(-r));
+                free(TAKE_PTR(tmp));
+                return r;
+        }
+        r = run_protoc(b, n, tmp, ret_error);
+        if (r < 0)
+                return r;
 
         _cleanup_free_ uint8_t *data = NULL;
         size_t len;
         r = read_regular_fd(fd, 256u << 20, &data, &len);
         if (r < 0) {
                 *ret_error = xasprintf("%s: %s", tmp, strerror(-r));
-                goto out;
+                return r;
         }
         Buf set = {};
         buf_append(&set, data, len);
-        put_provenance(&set, o, n_good);
+        put_provenance(&set, o, n);
         r = write_file_atomic(o->output, set.data, set.len, 0644);
         buf_free(&set);
         if (r < 0) {
                 *ret_error = xasprintf("%s: %s", o->output, strerror(-r));
-                goto out;
+                return r;
         }
-        res.n_compiled = n_good;
+        res.n_compiled = n;
         *ret = res;
         res = (SchemaBuildResult) {};
-        r = 0;
-out:
-        if (tmp)
-                unlink(tmp);
-        schema_build_result_done(&res);
+        return 0;
+}
+
+int schema_build(const SchemaBuildOptions *o, char **ret_error, SchemaBuildResult *ret) {
+        Builder b = { .o = o };
+        int r = build(&b, ret_error, ret);
         free(b.files); /* the names are b.seen's */
         for (size_t i = 0; i < b.seen.cap; i++)
                 if (b.seen.entries[i].key)
