@@ -8,7 +8,7 @@
 #include "wire.h"
 
 const char usage_schema[] =
-        "Usage: fsxds schema info [--schema DESC] [--json]\n"
+        "Usage: fsxds schema info [--schema DESC] [--envoy-version X.Y] [--config FILE] [--json]\n"
         "       fsxds schema build [--envoy-version X.Y.Z] -o FILE.desc DIR...\n"
         "\n"
         "info describes the schema fsxds compiles against: the built-in one\n"
@@ -30,7 +30,10 @@ const char usage_schema[] =
         "out (imports not found) are listed.\n"
         "\n"
         "Options:\n"
-        "      --schema DESC         describe DESC instead of the built-in schema\n"
+        "      --schema DESC         describe DESC instead of the built-in schema (or the\n"
+        "                            configuration's schema:)\n"
+        "      --config FILE         the fsxds.yaml whose schema: and envoy_version: apply\n"
+        "                            (default: /etc/fsxds/fsxds.yaml, when it exists)\n"
         "      --json                print one JSON document\n"
         "      --envoy-version X.Y.Z the Envoy release the API is (recorded)\n"
         "  -o, --output FILE         where build writes the descriptor set\n"
@@ -179,10 +182,11 @@ static int schema_info(const Options *o) {
         printf("schema:            %s\n", schema_origin(s));
         printf("source:            %s\n", source ? source : "(not recorded: not made by fsxds schema build)");
         printf("envoy release:     %s\n", release ? release : "(not recorded)");
-        printf("envoy_version:     %s%s\n", target,
-               o->envoy_version ? " (--envoy-version)"
-               : release        ? " (the schema's release)"
-                                : " (the built-in schema's release: the schema records none)");
+        if (envoy_version_origin)
+                printf("envoy_version:     %s (%s)\n", target, envoy_version_origin);
+        else
+                printf("envoy_version:     %s%s\n", target,
+                       release ? " (the schema's release)" : " (the built-in schema's release: the schema records none)");
         if (commit)
                 printf("data-plane-api:    %s\n", commit);
         printf("fingerprint:       sha256:%s\n", schema_fingerprint(s));

@@ -9,7 +9,8 @@
 #include "hashmap.h"
 
 const char usage_check[] =
-        "Usage: fsxds check [--schema DESC] [--envoy-version X.Y] [--json] [--allow-empty] [-v] DIR|FILE...\n"
+        "Usage: fsxds check [--schema DESC] [--envoy-version X.Y] [--config FILE] [--json] [--allow-empty] [-v]\n"
+        "                   DIR|FILE...\n"
         "\n"
         "Compiles each argument as fsxdsd or 'fsxds compile' would, writes nothing,\n"
         "and prints every diagnostic, not only the first, grouped by node.\n"
@@ -38,6 +39,8 @@ const char usage_check[] =
         "                      built-in one, Envoy's complete v3 API)\n"
         "      --envoy-version X.Y  the Envoy release whose load-time checks apply\n"
         "                      (default: the schema's release)\n"
+        "      --config FILE   the fsxds.yaml whose schema: and envoy_version: apply\n"
+        "                      (default: /etc/fsxds/fsxds.yaml, when it exists)\n"
         "      --allow-empty   accept a FILE without resources\n"
         "  -v, --verbose       also print notes (config source rewrites)\n"
         "  -h, --help          show this help\n"

@@ -53,6 +53,9 @@ typedef struct Options {
 
 /* -v: notes are printed too */
 extern bool verbose;
+/* Why load_schema's envoy_version is what it is, when not the schema's
+ * own: "--envoy-version" or "envoy_version: in the configuration". */
+extern const char *envoy_version_origin;
 
 void print_diags(const DiagList *d);
 /* The schema of --schema (or the built-in one), targeting --envoy-version

@@ -32,13 +32,15 @@ const char usage_compile[] =
         "                          built-in one, Envoy's complete v3 API; fsxds schema)\n"
         "      --envoy-version X.Y the Envoy release whose load-time checks apply\n"
         "                          (default: the schema's release; fsxds schema info)\n"
+        "      --config FILE       the fsxds.yaml whose schema: and envoy_version: apply\n"
+        "                          (default: /etc/fsxds/fsxds.yaml, when it exists)\n"
         "      --allow-empty       accept a file without resources\n"
         "      --publish-mode MODE rename (default) or watched_directory\n"
         "  -v, --verbose           also print notes (config source rewrites)\n"
         "  -h, --help              show this help\n";
 
 const char usage_decode[] =
-        "Usage: fsxds decode [--schema DESC] [--json|--yaml] IN.pb\n"
+        "Usage: fsxds decode [--schema DESC] [--config FILE] [--json|--yaml] IN.pb\n"
         "\n"
         "Prints a binary DiscoveryResponse with every Any expanded, in a form\n"
         "'fsxds compile' accepts back. YAML is the default.\n"
@@ -47,6 +49,8 @@ const char usage_decode[] =
         "      --json          print JSON\n"
         "      --yaml          print YAML\n"
         "      --schema DESC   decode against this FileDescriptorSet\n"
+        "      --config FILE   the fsxds.yaml whose schema: applies (default:\n"
+        "                      /etc/fsxds/fsxds.yaml, when it exists)\n"
         "  -h, --help          show this help\n";
 
 static int write_output(const char *path, const void *data, size_t len) {

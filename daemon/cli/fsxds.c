@@ -10,6 +10,7 @@
  * table, the options parsed for every verb and the helpers verbs share;
  * the verbs live by group in compile-decode.c, check.c, admin.c and signing.c. */
 #include <getopt.h>
+#include <unistd.h>
 #include <limits.h>
 
 #include "cli.h"
@@ -37,6 +38,7 @@ static const char usage_main[] =
         "Exit status: 0 success, 1 bad input, 2 usage or I/O error.\n";
 
 bool verbose;
+const char *envoy_version_origin;
 
 void print_diags(const DiagList *d) {
         for (size_t i = 0; i < d->n; i++) {
@@ -50,12 +52,28 @@ void print_diags(const DiagList *d) {
 }
 
 int load_schema(const Options *o, Schema **ret) {
+        /* What the daemon would use: schema: and envoy_version: of the
+         * configuration (--config, or the default file when it exists),
+         * unless --schema and --envoy-version say otherwise. */
+        _cleanup_(config_freep) Config *config = NULL;
+        if ((!o->schema || !o->envoy_version) && (o->config || access(CONFIG_DEFAULT_PATH, F_OK) == 0)) {
+                int r = load_config(o->config, &config);
+                if (r < 0)
+                        return r;
+        }
+        const char *path = o->schema ? o->schema : config ? config->schema : NULL;
         _cleanup_(schema_freep) Schema *s = NULL;
         _cleanup_free_ char *error = NULL;
-        int r = o->schema ? schema_load_file(o->schema, &error, &s) : schema_load_builtin(&s);
+        int r = path ? schema_load_file(path, &error, &s) : schema_load_builtin(&s);
         if (r < 0) {
-                fprintf(stderr, "fsxds: --schema %s: %s\n", o->schema, error ? error : strerror(-r));
+                fprintf(stderr, "fsxds: %s %s: %s\n", o->schema ? "--schema" : "schema:", path,
+                        error ? error : strerror(-r));
                 return r;
+        }
+        envoy_version_origin = NULL;
+        if (!o->envoy_version && config && config->envoy_version) {
+                schema_set_envoy_version(s, config->envoy_version);
+                envoy_version_origin = "envoy_version: in the configuration";
         }
         if (o->envoy_version) {
                 uint32_t v;
@@ -65,6 +83,7 @@ int load_schema(const Options *o, Schema **ret) {
                         return -EINVAL;
                 }
                 schema_set_envoy_version(s, v);
+                envoy_version_origin = "--envoy-version";
         }
         *ret = TAKE_PTR(s);
         return 0;
@@ -110,14 +129,16 @@ typedef struct Verb {
 } Verb;
 
 static const Verb verbs[] = {
-        { "check", 1, VERB_ANY, OPTION_VERBOSE | OPTION_SCHEMA | OPTION_ENVOY_VERSION | OPTION_JSON | OPTION_ALLOW_EMPTY, 0,
+        { "check", 1, VERB_ANY,
+          OPTION_VERBOSE | OPTION_SCHEMA | OPTION_ENVOY_VERSION | OPTION_CONFIG | OPTION_JSON | OPTION_ALLOW_EMPTY, 0,
           usage_check,
           "expected a source tree, a directory or a file", verb_check },
         { "compile", 1, 1,
-          OPTION_OUTPUT | OPTION_VERBOSE | OPTION_SCHEMA | OPTION_ENVOY_VERSION | OPTION_NODE | OPTION_ALLOW_EMPTY |
-                  OPTION_PUBLISH_MODE,
+          OPTION_OUTPUT | OPTION_VERBOSE | OPTION_SCHEMA | OPTION_ENVOY_VERSION | OPTION_CONFIG | OPTION_NODE |
+                  OPTION_ALLOW_EMPTY | OPTION_PUBLISH_MODE,
           OPTION_OUTPUT, usage_compile, "expected one input and -o OUTPUT", verb_compile },
-        { "decode", 1, 1, OPTION_SCHEMA | OPTION_JSON | OPTION_YAML, 0, usage_decode, "expected one input file", verb_decode },
+        { "decode", 1, 1, OPTION_SCHEMA | OPTION_CONFIG | OPTION_JSON | OPTION_YAML, 0, usage_decode, "expected one input file",
+          verb_decode },
         { "status", 0, 0, OPTION_CONFIG | OPTION_JSON, 0, usage_status, NULL, verb_status },
         { "forget", 1, 1, OPTION_CONFIG, 0, usage_forget, "expected one node id", verb_forget },
         { "allow-removal", 1, 1, OPTION_CONFIG, 0, usage_allow_removal, "expected one node id", verb_allow_removal },
@@ -125,7 +146,8 @@ static const Verb verbs[] = {
           "expected --node ID and no other arguments", verb_bootstrap },
         { "verify", 1, 1, OPTION_CA, 0, usage_verify, NULL, verb_verify },
         { "sign", 1, 1, OPTION_KEY | OPTION_CERT | OPTION_CHAIN, OPTION_KEY | OPTION_CERT, usage_sign, NULL, verb_sign },
-        { "schema", 1, VERB_ANY, OPTION_SCHEMA | OPTION_ENVOY_VERSION | OPTION_JSON | OPTION_OUTPUT, 0, usage_schema,
+        { "schema", 1, VERB_ANY, OPTION_SCHEMA | OPTION_ENVOY_VERSION | OPTION_CONFIG | OPTION_JSON | OPTION_OUTPUT, 0,
+          usage_schema,
           "expected info or build", verb_schema },
 };
 

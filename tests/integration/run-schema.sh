@@ -95,6 +95,25 @@ t_bad_options() {
   "$fsxds" schema build "${deps[0]}" 2>/dev/null; [ $? -eq 2 ]
 }
 
+t_config() {
+  [ -s "$tmp/built.desc" ] || "$fsxds" schema build -o "$tmp/built.desc" "${deps[@]}" >/dev/null || return 1
+  printf 'schema: %s\nenvoy_version: 1.21\n' "$tmp/built.desc" >"$tmp/fsxds.yaml"
+  "$fsxds" schema info --config "$tmp/fsxds.yaml" >"$tmp/c.out" || return 1
+  grep -qx "schema:            $tmp/built.desc" "$tmp/c.out" &&
+    grep -qx 'envoy_version:     1.21.0 (envoy_version: in the configuration)' "$tmp/c.out" || { cat "$tmp/c.out"; return 1; }
+  # the options win over the file
+  "$fsxds" schema info --config "$tmp/fsxds.yaml" --envoy-version 1.30 --schema "$tmp/built.desc" |
+    grep -qx 'envoy_version:     1.30.0 (--envoy-version)' || return 1
+  # check and compile take them too: an unknown key is refused with its place
+  printf 'envoy_version: one\n' >"$tmp/bad.yaml"
+  "$fsxds" check --config "$tmp/bad.yaml" "$root/tests/data/strict/cds-circuit-breakers.yaml" 2>"$tmp/err"
+  [ $? -ne 0 ] && grep -q "bad.yaml:1:16: error: envoy_version: expected an Envoy release such as 1.36 or 1.36.2" "$tmp/err" ||
+    { cat "$tmp/err"; return 1; }
+  printf 'schema: %s/missing.desc\n' "$tmp" >"$tmp/missing.yaml"
+  "$fsxds" compile --config "$tmp/missing.yaml" "$root/tests/data/strict/cds-circuit-breakers.yaml" -o "$tmp/x.pb" 2>"$tmp/err"
+  [ $? -eq 2 ] && grep -q "schema: $tmp/missing.desc" "$tmp/err"
+}
+
 check info t_info
 check info-envoy-version t_info_version
 check build-same-api t_build_same
@@ -102,5 +121,6 @@ check build-empty-dir t_build_empty_dir
 check build-missing-dir t_build_missing_dir
 check build-protoc-refuses t_build_protoc_refuses
 check bad-options t_bad_options
+check config t_config
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
