@@ -113,7 +113,9 @@ static void count_message(SchemaCounts *c, const Google__Protobuf__DescriptorPro
 }
 
 static void count_schema(const Schema *s, SchemaCounts *c) {
-        const Google__Protobuf__FileDescriptorSet *set = schema_descriptor_set(s);
+        Google__Protobuf__FileDescriptorSet *set = schema_unpack_descriptor_set(s);
+        if (!set)
+                return;
         for (size_t i = 0; i < set->n_file; i++) {
                 const Google__Protobuf__FileDescriptorProto *f = set->file[i];
                 c->files++;
@@ -134,6 +136,7 @@ static void count_schema(const Schema *s, SchemaCounts *c) {
                 for (size_t j = 0; j < f->n_enum_type; j++)
                         c->enums++;
         }
+        google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
 }
 
 static void put_string_or_null(Buf *b, const char *s) {

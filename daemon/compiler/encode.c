@@ -841,8 +841,8 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
                 if (!strchr(type->str, '/'))
                         enc_error(e, type, "\"@type\": \"%s\" is not a type URL (expected type.googleapis.com/<message>)", type->str);
                 else
-                        enc_error(e, type, "\"@type\": unknown type %s (not in the schema; a complete upstream descriptor set can be loaded with --schema)",
-                                  type->str);
+                        enc_error(e, type, "\"@type\": unknown type %s (not in the %s schema: fsxds schema info)",
+                                  type->str, schema_origin(e->schema));
                 return e->report.n_errors - before;
         }
         if (ret_type)

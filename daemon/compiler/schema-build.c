@@ -20,6 +20,10 @@ extern char **environ;
 
 /* What the API is: the rest (annotations, data, admin) comes in as imports. */
 static const char *const api_roots[] = { "envoy/config", "envoy/extensions", "envoy/service", "envoy/type" };
+/* And what Envoy takes in any typed_config besides the extensions' own
+ * types (Config::Utility::translateOpaqueConfig): the TypedStructs that
+ * wrap a type by URL. Compiled when an include directory has them. */
+static const char *const api_extras[] = { "udpa/type/v1/typed_struct.proto", "xds/type/v3/typed_struct.proto" };
 
 #define MAX_PROTO_SIZE (4u << 20)
 
@@ -212,6 +216,15 @@ static int select_files(Builder *b, char **ret_error, SchemaBuildResult *res, si
         if (r < 0) {
                 *ret_error = xasprintf("cannot list the API protos: %s", strerror(-r));
                 return r;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(api_extras); i++) {
+                _cleanup_free_ char *path = locate(b, api_extras[i]);
+                if (path && !hashmap_get(&b->seen, api_extras[i], strlen(api_extras[i]))) {
+                        char *name = xstrdup(api_extras[i]);
+                        hashmap_put(&b->seen, name, strlen(name), name);
+                        b->files = xrealloc(b->files, (b->n_files + 1) * sizeof(char *));
+                        b->files[b->n_files++] = name;
+                }
         }
         qsort(b->files, b->n_files, sizeof(char *), compare_strings);
         size_t n_good = 0;

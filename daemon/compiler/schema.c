@@ -23,18 +23,31 @@ static char *provenance_of(const FileDescriptorSet *set);
 extern const uint8_t fsxds_builtin_schema[];
 extern const size_t fsxds_builtin_schema_len;
 
+/* Messages with at most this many fields are searched by name linearly:
+ * most of Envoy's are, and a table each would cost a megabyte. */
+#define SMALL_MESSAGE 8
+
 typedef struct MessageEx {
         SchemaMessage m;
-        Hashmap by_name; /* name and json_name → SchemaField */
+        Hashmap by_name; /* name and json_name → SchemaField; only above SMALL_MESSAGE fields */
         bool proto3;
+        const DescriptorProto *descriptor; /* while loading: the set is freed then */
 } MessageEx;
 
+/* After loading, nothing points into the unpacked FileDescriptorSet (2 MiB
+ * for Envoy's API): the names live in one buffer, the set is freed, and
+ * the serialized bytes are kept only where they cost nothing (the
+ * built-in array, or the buffer a file was read into) for
+ * schema_unpack_descriptor_set(). */
 struct Schema {
-        FileDescriptorSet *set;
+        FileDescriptorSet *set; /* while loading */
+        char *names;            /* field, json, oneof and enum value names */
+        size_t names_len, names_cap;
         char *origin;            /* the path it was loaded from, or "built-in" */
         char *provenance;        /* schema_build's record (field 15), or NULL */
         uint32_t envoy_version;  /* the release checks target; 0: unknown */
-        uint8_t *bytes;
+        const uint8_t *bytes;
+        uint8_t *owned_bytes; /* bytes, when the schema owns them */
         size_t n_bytes;
         char fingerprint[65];
         MessageEx *messages;
@@ -107,6 +120,38 @@ int schema_type_wire_type(SchemaType t) {
         }
 }
 
+/* name's copy in s->names, sized beforehand by names_size(). */
+static const char *own_name(Schema *s, const char *name) {
+        size_t n = strlen(name) + 1;
+        assert(s->names_len + n <= s->names_cap);
+        char *p = memcpy(s->names + s->names_len, name, n);
+        s->names_len += n;
+        return p;
+}
+
+static size_t enum_names_size(const EnumDescriptorProto *e) {
+        size_t n = 0;
+        for (size_t i = 0; i < e->n_value; i++)
+                n += strlen(e->value[i]->name) + 1;
+        return n;
+}
+
+/* What own_name() will copy of d: each field's name and json_name (which
+ * is never longer), oneof names, enum value names, nested messages'. */
+static size_t message_names_size(const DescriptorProto *d) {
+        size_t n = 0;
+        for (size_t i = 0; i < d->n_field; i++)
+                n += 2 * (strlen(d->field[i]->name) + 1) +
+                     (d->field[i]->json_name ? strlen(d->field[i]->json_name) + 1 : 0);
+        for (size_t i = 0; i < d->n_oneof_decl; i++)
+                n += strlen(d->oneof_decl[i]->name) + 1;
+        for (size_t i = 0; i < d->n_enum_type; i++)
+                n += enum_names_size(d->enum_type[i]);
+        for (size_t i = 0; i < d->n_nested_type; i++)
+                n += message_names_size(d->nested_type[i]);
+        return n;
+}
+
 static char *schema_own(Schema *s, char *str) {
         if (s->n_strings == s->cap_strings) {
                 s->cap_strings = s->cap_strings ? s->cap_strings * 2 : 256;
@@ -128,7 +173,7 @@ static void add_enum(Schema *s, const char *scope, const EnumDescriptorProto *e,
         se->full_name = schema_own(s, *scope ? xasprintf("%s.%s", scope, e->name) : xstrdup(e->name));
         SchemaEnumValue *v = xcalloc(e->n_value, sizeof(SchemaEnumValue));
         for (size_t i = 0; i < e->n_value; i++)
-                v[i] = (SchemaEnumValue) { e->value[i]->name, e->value[i]->number };
+                v[i] = (SchemaEnumValue) { own_name(s, e->value[i]->name), e->value[i]->number };
         se->values = v;
         se->n_values = e->n_value;
         se->closed = !proto3;
@@ -139,7 +184,7 @@ static void add_message(Schema *s, const char *scope, const DescriptorProto *d, 
         MessageEx *mx = &s->messages[s->n_messages++];
         const char *full = schema_own(s, *scope ? xasprintf("%s.%s", scope, d->name) : xstrdup(d->name));
         mx->m.full_name = full;
-        mx->m.descriptor = d;
+        mx->descriptor = d;
         mx->m.map_entry = d->options && d->options->has_map_entry && d->options->map_entry;
         mx->proto3 = proto3;
         hashmap_put(&s->message_index, full, strlen(full), mx);
@@ -197,20 +242,24 @@ static bool pgv_option(const ProtobufCMessage *options, uint32_t number, const u
 }
 
 static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
-        const DescriptorProto *d = mx->m.descriptor;
+        const DescriptorProto *d = mx->descriptor;
         SchemaField *f = xcalloc(d->n_field, sizeof(SchemaField));
         mx->m.fields = f;
         mx->m.n_fields = d->n_field;
         for (size_t i = 0; i < d->n_field; i++) {
                 const FieldDescriptorProto *fd = d->field[i];
                 SchemaField *sf = &f[i];
-                sf->name = fd->name;
-                sf->json_name = fd->json_name ? fd->json_name : schema_own(s, json_name_of(fd->name));
+                sf->name = own_name(s, fd->name);
+                if (fd->json_name)
+                        sf->json_name = streq(fd->json_name, fd->name) ? sf->name : own_name(s, fd->json_name);
+                else {
+                        _cleanup_free_ char *j = json_name_of(fd->name);
+                        sf->json_name = streq(j, fd->name) ? sf->name : own_name(s, j);
+                }
                 sf->number = (uint32_t) fd->number;
                 sf->type = (SchemaType) fd->type;
                 sf->repeated = fd->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED;
                 sf->parent = &mx->m;
-                sf->descriptor = fd;
                 bool proto3_optional = fd->has_proto3_optional && fd->proto3_optional;
                 sf->oneof_index = fd->has_oneof_index && !proto3_optional ? fd->oneof_index : -1;
                 int wt = schema_type_wire_type(sf->type);
@@ -260,7 +309,7 @@ static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
                 }
         }
         qsort(f, d->n_field, sizeof(SchemaField), cmp_field_number);
-        for (size_t i = 0; i < d->n_field; i++) {
+        for (size_t i = 0; d->n_field > SMALL_MESSAGE && i < d->n_field; i++) {
                 hashmap_put(&mx->by_name, f[i].name, strlen(f[i].name), &f[i]);
                 if (!streq(f[i].json_name, f[i].name))
                         hashmap_put(&mx->by_name, f[i].json_name, strlen(f[i].json_name), &f[i]);
@@ -269,7 +318,7 @@ static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
         const char **names = xcalloc(d->n_oneof_decl, sizeof(char *));
         bool *required = NULL;
         for (size_t i = 0; i < d->n_oneof_decl; i++) {
-                names[i] = d->oneof_decl[i]->name;
+                names[i] = own_name(s, d->oneof_decl[i]->name);
                 uint64_t v = 0;
                 const uint8_t *p;
                 size_t n;
@@ -302,7 +351,8 @@ static int resolve_message(Schema *s, MessageEx *mx, char **ret_error) {
         return 0;
 }
 
-int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema **ret) {
+/* Loads data, which must outlive the schema (see schema_load_bytes). */
+static int load(const uint8_t *data, size_t len, char **ret_error, Schema **ret) {
         _cleanup_(schema_freep) Schema *s = xcalloc(1, sizeof(Schema));
         char *error = NULL;
         s->set = google__protobuf__file_descriptor_set__unpack(NULL, len, data);
@@ -311,8 +361,7 @@ int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema 
                         *ret_error = xstrdup("not a serialized google.protobuf.FileDescriptorSet");
                 return -EBADMSG;
         }
-        s->bytes = xmalloc(len);
-        memcpy(s->bytes, data, len);
+        s->bytes = data;
         s->n_bytes = len;
         sha256_hex(data, len, s->fingerprint);
 
@@ -320,9 +369,14 @@ int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema 
         for (size_t i = 0; i < s->set->n_file; i++) {
                 const FileDescriptorProto *fp = s->set->file[i];
                 ne += fp->n_enum_type;
-                for (size_t j = 0; j < fp->n_message_type; j++)
+                for (size_t j = 0; j < fp->n_message_type; j++) {
                         count_types(fp->message_type[j], &nm, &ne);
+                        s->names_cap += message_names_size(fp->message_type[j]);
+                }
+                for (size_t j = 0; j < fp->n_enum_type; j++)
+                        s->names_cap += enum_names_size(fp->enum_type[j]);
         }
+        s->names = xmalloc(s->names_cap ? s->names_cap : 1);
         s->messages = xcalloc(nm, sizeof(MessageEx));
         s->enums = xcalloc(ne, sizeof(SchemaEnum));
         for (size_t i = 0; i < s->set->n_file; i++) {
@@ -345,12 +399,28 @@ int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema 
                 }
         }
         s->provenance = provenance_of(s->set);
+        google__protobuf__file_descriptor_set__free_unpacked(s->set, NULL);
+        s->set = NULL;
+        for (size_t i = 0; i < s->n_messages; i++)
+                s->messages[i].descriptor = NULL;
         _cleanup_free_ char *release = schema_provenance(s, "envoy_release");
         if (!release || envoy_version_parse(release, &s->envoy_version) < 0) {
                 int r = envoy_version_parse(FSXDS_DEFAULT_ENVOY_RELEASE, &s->envoy_version);
                 assert(r >= 0);
         }
         *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema **ret) {
+        uint8_t *copy = xmalloc(len ? len : 1);
+        memcpy(copy, data, len);
+        int r = load(copy, len, ret_error, ret);
+        if (r < 0) {
+                free(copy);
+                return r;
+        }
+        (*ret)->owned_bytes = copy;
         return 0;
 }
 
@@ -363,15 +433,17 @@ int schema_load_file(const char *path, char **ret_error, Schema **ret) {
                         *ret_error = xasprintf("%s: %s", path, strerror(-r));
                 return r;
         }
-        r = schema_load_bytes((const uint8_t *) data, len, ret_error, ret);
-        if (r >= 0)
-                (*ret)->origin = xstrdup(path);
-        return r;
+        r = load((const uint8_t *) data, len, ret_error, ret);
+        if (r < 0)
+                return r;
+        (*ret)->owned_bytes = (uint8_t *) TAKE_PTR(data);
+        (*ret)->origin = xstrdup(path);
+        return 0;
 }
 
 int schema_load_builtin(Schema **ret) {
         _cleanup_free_ char *error = NULL;
-        int r = schema_load_bytes(fsxds_builtin_schema, fsxds_builtin_schema_len, &error, ret);
+        int r = load(fsxds_builtin_schema, fsxds_builtin_schema_len, &error, ret);
         /* The built-in set is checked at build time; failing here is a bug. */
         assert(r >= 0);
         if (r >= 0)
@@ -401,7 +473,8 @@ Schema *schema_free(Schema *s) {
         hashmap_free(&s->enum_index);
         if (s->set)
                 google__protobuf__file_descriptor_set__free_unpacked(s->set, NULL);
-        free(s->bytes);
+        free(s->owned_bytes);
+        free(s->names);
         free(s->origin);
         free(s->provenance);
         free(s);
@@ -438,8 +511,8 @@ const char *schema_origin(const Schema *s) {
         return s->origin ? s->origin : "(bytes)";
 }
 
-const void *schema_descriptor_set(const Schema *s) {
-        return s->set;
+void *schema_unpack_descriptor_set(const Schema *s) {
+        return google__protobuf__file_descriptor_set__unpack(NULL, s->n_bytes, s->bytes);
 }
 
 uint32_t schema_envoy_version(const Schema *s) {
@@ -492,8 +565,12 @@ const SchemaMessage *schema_message_by_type_url(const Schema *s, const char *url
 }
 
 const SchemaField *schema_field_by_name(const SchemaMessage *m, const char *name, size_t len) {
-        const MessageEx *mx = (const MessageEx *) m;
-        return hashmap_get(&mx->by_name, name, len);
+        if (m->n_fields > SMALL_MESSAGE)
+                return hashmap_get(&((const MessageEx *) m)->by_name, name, len);
+        for (size_t i = 0; i < m->n_fields; i++)
+                if (strneq_len(name, len, m->fields[i].name) || strneq_len(name, len, m->fields[i].json_name))
+                        return &m->fields[i];
+        return NULL;
 }
 
 const SchemaField *schema_field_by_number(const SchemaMessage *m, uint32_t number) {

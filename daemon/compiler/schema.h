@@ -68,7 +68,6 @@ typedef struct SchemaField {
         const SchemaMessage *message; /* TYPE_MESSAGE / TYPE_GROUP */
         const SchemaEnum *enumeration; /* TYPE_ENUM */
         const SchemaMessage *parent;
-        const void *descriptor; /* the protobuf-c FieldDescriptorProto, for options */
         const struct SchemaRules *rules; /* (validate.rules), NULL when none (below) */
 } SchemaField;
 
@@ -83,7 +82,6 @@ struct SchemaMessage {
         bool validate_disabled;     /* (validate.disabled): none of its rules apply */
         bool validated;             /* a field has rules or a oneof is required */
         SchemaWellKnown well_known;
-        const void *descriptor; /* the protobuf-c DescriptorProto */
 };
 
 typedef struct SchemaEnumValue {
@@ -130,8 +128,11 @@ const char *schema_origin(const Schema *s);
 /* A value of schema_build's provenance record ("source", "envoy_release",
  * "data_plane_api_commit", "api_files"), or NULL. */
 char *schema_provenance(const Schema *s, const char *key);
-/* The protobuf-c Google__Protobuf__FileDescriptorSet, for what reads options. */
-const void *schema_descriptor_set(const Schema *s);
+/* The descriptor set unpacked anew by protobuf-c (a
+ * Google__Protobuf__FileDescriptorSet, for what reads options the index
+ * does not keep); free it with
+ * google__protobuf__file_descriptor_set__free_unpacked(). NULL: no memory. */
+void *schema_unpack_descriptor_set(const Schema *s);
 
 /* The Envoy release the load-time checks target (envoy_version): 1.MINOR.PATCH
  * as MINOR * 1000 + PATCH; at load, the schema's own envoy_release, or the
