@@ -58,7 +58,8 @@ static void slot(CheckContext *c, const YamlNode *node, bool is_optional) {
                               "Didn't find a registered factory for the optional http filter %s", n);
                 return;
         }
-        check_error(c, at, NULL, RULE_TYPED_CONFIG, "Didn't find a registered implementation for '%s' with type URL: ''", n);
+        check_error(c, at, NULL, RULE_TYPED_CONFIG,
+                    "Didn't find a registered implementation for '%s' with type URL: ''", n);
 }
 
 static void required(CheckContext *c, const YamlNode *node) {

@@ -98,7 +98,8 @@ static FilterKind filter_kind(CheckContext *c, const YamlNode *filter, char **re
 /* FilterChainHelper::processFilters over one chain (field: its path,
  * chain: Envoy's name for it, "http" or "http upgrade"). terminal: whether
  * to place terminal filters here (graph.c does for http_filters). */
-static void filter_chain(CheckContext *c, const YamlNode *filters, const char *field, const char *chain, bool terminal) {
+static void filter_chain(CheckContext *c, const YamlNode *filters, const char *field, const char *chain,
+                         bool terminal) {
         if (!filters || filters->kind != YAML_KIND_SEQ)
                 return;
         for (uint32_t i = 0; i < filters->n; i++) {
@@ -231,7 +232,8 @@ static void chain_codecs(CheckContext *c, const YamlNode *chain, const char *fie
                 _cleanup_free_ char *p = one ? xasprintf("%s.filters.typed_config.codec_type", field)
                                              : xasprintf("%s.filters[%u].typed_config.codec_type", field, i);
                 if (http3 && !quic)
-                        check_error(c, codec, p, "envoy.hcm.http3-needs-quic", "HTTP/3 codec configured on non-QUIC listener.");
+                        check_error(c, codec, p, "envoy.hcm.http3-needs-quic",
+                                    "HTTP/3 codec configured on non-QUIC listener.");
                 else if (!http3 && quic)
                         check_error(c, codec ? codec : tc, p, "envoy.hcm.quic-needs-http3",
                                     "Non-HTTP/3 codec configured on QUIC listener.");
