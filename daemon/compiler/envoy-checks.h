@@ -68,3 +68,6 @@ const YamlNode *check_seq(const YamlNode *map, const char *field);
 /* Whether an enum field is `name` (by name or number): absent counts as
  * the enum's zero value when zero_name is name. */
 bool check_enum_is(const YamlNode *map, const char *field, const char *name, int number, bool is_default);
+/* Whether a bool field (or a BoolValue, also as {value: B}) is true; absent
+ * is false. (Defined in envoy-checks-extension.c.) */
+bool check_bool(const YamlNode *map, const char *field);

@@ -45,12 +45,20 @@ t_usage_errors() {
   [ ! -e "$tmp/x.pb" ]
 }
 t_seed_compiles() {
+  # the tutorial's lds.yaml names its router without typed_config: an Envoy
+  # before 1.22 looks it up by name, a later one refuses it
   for f in cds.yaml eds.yaml.v1 eds.yaml.v2 lds.yaml; do
-    "$fsxds" compile "$seed/$f" -o "$tmp/$f.pb" || return 1
+    "$fsxds" compile --envoy-version 1.21 "$seed/$f" -o "$tmp/$f.pb" || return 1
     pbtext "$tmp/$f.pb" | grep -q 'type_url: "type.googleapis.com/envoy' || return 1
   done
   # lds.yaml gives filters: as a mapping: accepted, with a warning naming the canonical form
-  "$fsxds" compile "$seed/lds.yaml" -o "$tmp/l.pb" 2>&1 | grep -q 'lds.yaml:8:7: warning: resources\[0\].filter_chains\[0\].filters: a single value where a list is expected'
+  "$fsxds" compile --envoy-version 1.21 "$seed/lds.yaml" -o "$tmp/l.pb" 2>"$tmp/err" || return 1
+  grep -q 'lds.yaml:8:7: warning: resources\[0\].filter_chains\[0\].filters: a single value where a list is expected' "$tmp/err" || return 1
+  grep -q "lds.yaml:23:17: warning: .*: no typed_config: .* \\[envoy.extension.typed-config\\]$" "$tmp/err" || return 1
+  # for the default Envoy release, the router without typed_config is an error
+  "$fsxds" compile "$seed/lds.yaml" -o "$tmp/l2.pb" 2>"$tmp/err"; [ $? -eq 1 ] || return 1
+  grep -qF "lds.yaml:23:17: error: resources[0].filter_chains[0].filters.typed_config.http_filters[0]: Didn't find a registered implementation for 'envoy.filters.http.router' with type URL: '' [envoy.extension.typed-config]" "$tmp/err" &&
+    [ ! -e "$tmp/l2.pb" ]
 }
 t_version_info() {
   # kept when the file has one ...
@@ -87,10 +95,11 @@ t_forms_equal() {
     "$fsxds" compile "$tmp/resp.json" -o "$tmp/j.pb" && cmp "$tmp/s.pb" "$tmp/r.pb" && cmp "$tmp/s.pb" "$tmp/j.pb"
 }
 t_round_trip() {
+  # the seeds compiled by t_seed_compiles (lds.yaml: for an Envoy before 1.22)
   for f in cds.yaml eds.yaml.v2 lds.yaml; do
     for fmt in yaml json; do
       "$fsxds" decode --$fmt "$tmp/$f.pb" >"$tmp/rt.$fmt" || return 1
-      "$fsxds" compile "$tmp/rt.$fmt" -o "$tmp/rt.pb" || return 1
+      "$fsxds" compile --envoy-version 1.21 "$tmp/rt.$fmt" -o "$tmp/rt.pb" 2>/dev/null || return 1
       cmp "$tmp/$f.pb" "$tmp/rt.pb" || { echo "round trip of $f via $fmt differs"; return 1; }
     done
   done

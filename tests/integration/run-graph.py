@@ -130,10 +130,10 @@ CASES = [
      "(envoy.filters.http.router, typed_config type.googleapis.com/envoy.extensions.filters.http.router.v3.Router): "
      "requests would be answered by no upstream [graph.router-filter]", 1,
      {"common/lds.yaml": doc(listener())}),
-    ("router-not-last", {"common/lds.yaml": doc(listener(filters="[" + ROUTER + ", {name: envoy.filters.http.cors}]"))},
+    ("router-not-last", {"common/lds.yaml": doc(listener(filters="[" + ROUTER + ", {name: envoy.filters.http.cors, typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}}]"))},
      "common/lds.yaml:12:24: error: resources[0].filter_chains[0].filters[0].typed_config.http_filters[0]: the router filter is "
      "filter 1 of 2: it must be the last one (Envoy rejects filters after a terminal filter) [graph.router-last]", 1,
-     {"common/lds.yaml": doc(listener(filters="[{name: envoy.filters.http.cors}, " + ROUTER + "]"))}),
+     {"common/lds.yaml": doc(listener(filters="[{name: envoy.filters.http.cors, typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}}, " + ROUTER + "]"))}),
     ("listener-address", {"common/lds.yaml": doc(listener(), listener(name="l1"))},
      "common/lds.yaml:15:29: error: listener \"l1\" binds tcp 0.0.0.0:8080, which listener \"l0\" binds too "
      "(common/lds.yaml:4:29) [graph.listener-address]", 1,
