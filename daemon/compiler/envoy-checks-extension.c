@@ -12,24 +12,6 @@
 #define RULE_TYPED_CONFIG "envoy.extension.typed-config"
 #define RULE_OPTIONAL_SKIPPED "envoy.extension.optional-filter-skipped"
 
-/* Whether a bool field (or a BoolValue, also as {value: B}) is true, written
- * as YAML's true or as the string "true" (the encoder takes both). */
-bool check_bool(const YamlNode *map, const char *field) {
-        const YamlNode *v = map && map->kind == YAML_KIND_MAP ? yaml_map_get_field(map, field) : NULL;
-        if (v && v->kind == YAML_KIND_MAP)
-                v = yaml_map_get_field(v, "value");
-        if (!v || !yaml_is_scalar(v))
-                return false;
-        static const char *const truthy[] = { "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON" };
-        if (v->kind == YAML_KIND_STRING)
-                return streq(v->str, "true");
-        if (v->kind != YAML_KIND_BOOL)
-                return false;
-        for (size_t i = 0; i < ELEMENTSOF(truthy); i++)
-                if (streq(v->str, truthy[i]))
-                        return true;
-        return false;
-}
 
 /* Whether typed_config leaves the type URL empty: absent, null, or {}.
  * (A mapping with fields but no "@type" is the encoder's to refuse.) */
@@ -67,7 +49,7 @@ static void required(CheckContext *c, const YamlNode *node) {
 }
 
 static void http_filter(CheckContext *c, const YamlNode *node) {
-        slot(c, node, check_bool(node, "is_optional"));
+        slot(c, node, check_true(node, "is_optional"));
 }
 
 const Check envoy_checks_extension[] = {

@@ -110,7 +110,7 @@ static void filter_chain(CheckContext *c, const YamlNode *filters, const char *f
                 const char *name = check_scalar(f, "name") ?: "";
                 const YamlNode *at = yaml_map_get_field(f, "name") ?: f;
                 _cleanup_free_ char *path = xasprintf("%s[%u]", field, i);
-                if (last && check_bool(f, "disabled")) {
+                if (last && check_true(f, "disabled")) {
                         check_error(c, yaml_map_get_field(f, "disabled"), path, "envoy.hcm.last-filter-not-disabled",
                                     "Error: the last (terminal) filter (%s) in the chain cannot be disabled by default.",
                                     name);
@@ -118,7 +118,7 @@ static void filter_chain(CheckContext *c, const YamlNode *filters, const char *f
                 }
                 const YamlNode *cd = check_map(f, "config_discovery");
                 if (cd) {
-                        if (check_bool(cd, "apply_default_config_without_warming") &&
+                        if (check_true(cd, "apply_default_config_without_warming") &&
                             !check_map(cd, "default_config")) {
                                 _cleanup_free_ char *p = xasprintf("%s.config_discovery", path);
                                 check_error(c, cd, p, "envoy.hcm.ecds-default-config",
@@ -135,7 +135,7 @@ static void filter_chain(CheckContext *c, const YamlNode *filters, const char *f
                         check_error(c, at, path, "envoy.hcm.terminal-filter-last",
                                     "Error: terminal filter named %s of type %s must be the last filter in a %s filter "
                                     "chain.", name, factory, chain);
-                else if (k == FILTER_NON_TERMINAL && last && !check_bool(f, "is_optional"))
+                else if (k == FILTER_NON_TERMINAL && last && !check_true(f, "is_optional"))
                         check_error(c, at, path, "envoy.hcm.last-filter-terminal",
                                     "Error: non-terminal filter named %s of type %s is the last filter in a %s filter "
                                     "chain.", name, factory, chain);
@@ -184,12 +184,12 @@ static bool uint_positive(const YamlNode *map, const char *field) {
 }
 
 static void hcm(CheckContext *c, const YamlNode *node) {
-        if (check_bool(node, "strip_any_host_port") && check_bool(node, "strip_matching_host_port"))
+        if (check_true(node, "strip_any_host_port") && check_true(node, "strip_matching_host_port"))
                 check_error(c, yaml_map_get_field(node, "strip_matching_host_port"), "strip_matching_host_port",
                             "envoy.hcm.strip-port-exclusive",
                             "Error: Only one of `strip_matching_host_port` or `strip_any_host_port` can be set.");
         if (list_non_empty(node, "original_ip_detection_extensions")) {
-                if (check_bool(node, "use_remote_address"))
+                if (check_true(node, "use_remote_address"))
                         check_error(c, yaml_map_get_field(node, "use_remote_address"), "use_remote_address",
                                     "envoy.hcm.ip-detection-vs-remote-address",
                                     "Original IP detection extensions and use_remote_address may not be mixed");
@@ -200,7 +200,7 @@ static void hcm(CheckContext *c, const YamlNode *node) {
         }
         if (check_map(node, "access_log_options")) {
                 const YamlNode *interval = yaml_map_get_field(node, "access_log_flush_interval");
-                if (check_bool(node, "flush_access_log_on_new_request"))
+                if (check_true(node, "flush_access_log_on_new_request"))
                         check_error(c, yaml_map_get_field(node, "flush_access_log_on_new_request"),
                                     "flush_access_log_on_new_request", "envoy.hcm.access-log-options-exclusive",
                                     "Only one of flush_access_log_on_new_request or access_log_options can be specified.");

@@ -97,3 +97,20 @@ bool check_enum_is(const YamlNode *map, const char *field, const char *name, int
         long x = strtol(v, &end, 10);
         return *v && !*end && x == number;
 }
+
+bool check_true(const YamlNode *map, const char *field) {
+        const YamlNode *v = map && map->kind == YAML_KIND_MAP ? yaml_map_get_field(map, field) : NULL;
+        if (v && v->kind == YAML_KIND_MAP)
+                v = yaml_map_get_field(v, "value");
+        if (!v || !yaml_is_scalar(v))
+                return false;
+        static const char *const truthy[] = { "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON" };
+        if (v->kind == YAML_KIND_STRING)
+                return streq(v->str, "true");
+        if (v->kind != YAML_KIND_BOOL)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(truthy); i++)
+                if (streq(v->str, truthy[i]))
+                        return true;
+        return false;
+}

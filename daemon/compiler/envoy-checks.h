@@ -68,6 +68,23 @@ const YamlNode *check_seq(const YamlNode *map, const char *field);
 /* Whether an enum field is `name` (by name or number): absent counts as
  * the enum's zero value when zero_name is name. */
 bool check_enum_is(const YamlNode *map, const char *field, const char *name, int number, bool is_default);
-/* Whether a bool field (or a BoolValue, also as {value: B}) is true; absent
- * is false. (Defined in envoy-checks-extension.c.) */
-bool check_bool(const YamlNode *map, const char *field);
+
+/* A repeated field's value: a sequence, or one mapping standing for a list
+ * of one (as the encoder takes it). list_len is 0 for anything else. */
+uint32_t check_list_len(const YamlNode *v);
+const YamlNode *check_list_at(const YamlNode *v, uint32_t i);
+/* "field[i]" (a mapping given alone is item 0, as the encoder says). */
+char *check_list_path(const YamlNode *v, const char *field, uint32_t i);
+/* Whether a field is set (present and not null). */
+bool check_has(const YamlNode *map, const char *field);
+/* Whether a bool field (or a BoolValue, plain or {value: ...}) is true, as
+ * the encoder reads YAML's booleans; absent is false. */
+bool check_true(const YamlNode *map, const char *field);
+/* A Cluster's DiscoveryType number (STATIC 0, STRICT_DNS 1, LOGICAL_DNS 2,
+ * EDS 3, ORIGINAL_DST 4; absent `type` is STATIC), or -1 for a custom
+ * cluster_type or a value the checks do not know. */
+int check_cluster_type(const YamlNode *cluster);
+/* A Listener's addresses as Envoy prints them in "error adding listener
+ * '{}'" (AddressStrFormatter, joined by ","), or NULL when one of them is
+ * not an IP literal socket address. */
+char *check_listener_addresses(const YamlNode *listener);

@@ -132,7 +132,8 @@ static void test_unused_endpoints_warned_when_whole(void **state) {
 static const char listener_fmt[] =
         "\"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n"
         "name: %s\n"
-        "address: {socket_address: {address: 0.0.0.0, port_value: 80}}\n";
+        "address: {socket_address: {address: 0.0.0.0, port_value: 80}}\n"
+        "filter_chains: [{filters: []}]\n"; /* Envoy needs one (envoy.listener.no-filter-chains) */
 
 static void test_two_listeners_one_address(void **state) {
         _cleanup_free_ char *a = xasprintf(listener_fmt, "a"), *b = xasprintf(listener_fmt, "b");
