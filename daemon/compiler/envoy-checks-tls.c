@@ -1,8 +1,273 @@
 /* SPDX-License-Identifier: MIT */
-/* Envoy's load-time checks: the tls family (see envoy-checks.h and
- * docs/envoy-checks.md). */
+/* Envoy's load-time checks: the TLS family (see envoy-checks.h and
+ * docs/envoy-checks/tls.md). What Envoy refuses when it builds a TLS
+ * context from the configuration alone (source/common/tls/,
+ * source/common/ssl/): certificates without their key, validation
+ * contexts that need a trusted CA, pins and ticket keys of the wrong size.
+ * Nothing here reads a file or parses a certificate. */
+#include <ctype.h>
+#include <inttypes.h>
+
 #include "envoy-checks.h"
+#include "value.h"
+
+#define TLS "envoy.extensions.transport_sockets.tls.v3."
+
+static const YamlNode *field_of(const YamlNode *map, const char *field) {
+        return map && map->kind == YAML_KIND_MAP ? yaml_map_get_field(map, field) : NULL;
+}
+
+static uint32_t count_of(const YamlNode *list) {
+        return !list ? 0 : list->kind == YAML_KIND_SEQ ? list->n : 1;
+}
+
+static const YamlNode *item_at(const YamlNode *list, uint32_t i) {
+        return list->kind == YAML_KIND_SEQ ? list->items[i] : list;
+}
+
+static char *item_path(const char *field, const YamlNode *list, uint32_t i) {
+        return list->kind == YAML_KIND_SEQ ? xasprintf("%s[%" PRIu32 "]", field, i) : xstrdup(field);
+}
+
+static bool nonempty_scalar(const YamlNode *v) {
+        return yaml_is_scalar(v) && v->kind != YAML_KIND_NULL && v->n > 0;
+}
+
+/* A DataSource with something in it: a file, an inline value, an
+ * environment variable (Envoy reads the first two; an empty inline value
+ * is an empty source). */
+static bool source_set(const YamlNode *ds) {
+        return nonempty_scalar(field_of(ds, "filename")) || nonempty_scalar(field_of(ds, "inline_string")) ||
+               nonempty_scalar(field_of(ds, "inline_bytes")) || nonempty_scalar(field_of(ds, "environment_variable"));
+}
+
+/* Config::DataSource::getPath: the file name, "<inline>" for an inline
+ * value, else "". */
+static const char *source_path(const YamlNode *ds) {
+        const YamlNode *f = field_of(ds, "filename");
+        if (nonempty_scalar(f))
+                return f->str;
+        if (nonempty_scalar(field_of(ds, "inline_string")) || nonempty_scalar(field_of(ds, "inline_bytes")))
+                return "<inline>";
+        return "";
+}
+
+/* ---- TlsCertificate (tls_certificate_config_impl.cc) ---- */
+
+static void tls_certificate(CheckContext *c, const YamlNode *node) {
+        const YamlNode *chain = field_of(node, "certificate_chain"), *key = field_of(node, "private_key"),
+                       *provider = field_of(node, "private_key_provider"), *pkcs12 = field_of(node, "pkcs12");
+        bool has_chain = source_set(chain), has_key = source_set(key), has_provider = provider != NULL;
+        if (source_set(pkcs12)) {
+                /* absl::Status releases: the last one set is what Envoy says */
+                const char *other = has_provider ? "private_key_provider" : has_chain ? "certificate_chain" :
+                                    has_key      ? "private_key" :
+                                                   NULL;
+                if (other)
+                        check_error(c, node, NULL, "envoy.tls.pkcs12-exclusive",
+                                    "Certificate configuration can't have both pkcs12 and %s", other);
+        } else if (has_chain || has_key || has_provider) {
+                /* an entirely empty TlsCertificate is skipped by the context */
+                if (!has_chain)
+                        check_error(c, node, NULL, "envoy.tls.cert-chain-required",
+                                    "Failed to load incomplete certificate from %s: certificate chain not set",
+                                    source_path(chain));
+                else if (!has_key && !has_provider)
+                        check_error(c, node, NULL, "envoy.tls.private-key-required",
+                                    "Failed to load incomplete private key from path: %s", source_path(key));
+        }
+        const YamlNode *ocsp = field_of(node, "ocsp_staple");
+        if (field_of(ocsp, "inline_string"))
+                check_error(c, field_of(ocsp, "inline_string"), "ocsp_staple.inline_string", "envoy.tls.ocsp-inline-string",
+                            "OCSP staple cannot be provided via inline_string");
+}
+
+/* ---- CertificateValidationContext ---- */
+
+static bool is_hex(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!isxdigit((unsigned char) s[i]))
+                        return false;
+        return true;
+}
+
+/* default_validator.cc: a 95-character fingerprint loses its colons, then
+ * the hex must decode to SHA256_DIGEST_LENGTH bytes; an SPKI pin is
+ * base64 of SHA256_DIGEST_LENGTH bytes. */
+static void pins(CheckContext *c, const YamlNode *node) {
+        const YamlNode *hashes = field_of(node, "verify_certificate_hash");
+        for (uint32_t i = 0; i < count_of(hashes); i++) {
+                const YamlNode *h = item_at(hashes, i);
+                if (!yaml_is_scalar(h))
+                        continue;
+                Buf b = {};
+                for (size_t k = 0; k < h->n; k++)
+                        if (h->n != 95 || h->str[k] != ':')
+                                buf_putc(&b, (uint8_t) h->str[k]);
+                buf_putc(&b, 0);
+                if (!(b.len - 1 == 64 && is_hex((const char *) b.data, 64))) {
+                        _cleanup_free_ char *path = item_path("verify_certificate_hash", hashes, i);
+                        check_error(c, h, path, "envoy.tls.verify-certificate-hash", "Invalid hex-encoded SHA-256 %s",
+                                    (const char *) b.data);
+                }
+                buf_free(&b);
+        }
+        const YamlNode *spkis = field_of(node, "verify_certificate_spki");
+        for (uint32_t i = 0; i < count_of(spkis); i++) {
+                const YamlNode *s = item_at(spkis, i);
+                if (!yaml_is_scalar(s))
+                        continue;
+                /* Envoy's Base64::decode: the standard alphabet, padded */
+                bool ok = s->n % 4 == 0 && strspn(s->str, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == s->n;
+                Buf out = {};
+                ok = ok && value_base64_decode(s->str, s->n, &out) >= 0 && out.len == 32;
+                buf_free(&out);
+                if (!ok) {
+                        _cleanup_free_ char *path = item_path("verify_certificate_spki", spkis, i);
+                        check_error(c, s, path, "envoy.tls.verify-certificate-spki", "Invalid base64-encoded SHA-256 %s",
+                                    s->str);
+                }
+        }
+}
+
+/* getSubjectAltNameMatchers: both SAN forms. */
+static void san_forms(CheckContext *c, const YamlNode *node) {
+        if (count_of(field_of(node, "match_typed_subject_alt_names")) == 0 ||
+            count_of(field_of(node, "match_subject_alt_names")) == 0)
+                return;
+        const YamlNode *at = field_of(node, "match_subject_alt_names");
+        if (c->envoy_version < ENVOY_VERSION(23, 0))
+                check_error(c, at, "match_subject_alt_names", "envoy.tls.san-both-forms",
+                            "SAN-based verification using both match_typed_subject_alt_names and the deprecated "
+                            "match_subject_alt_names is not allowed");
+        else
+                check_warning(c, at, "match_subject_alt_names", "envoy.tls.san-both-forms",
+                              "Ignoring match_subject_alt_names as match_typed_subject_alt_names is also specified, and "
+                              "the former is deprecated.");
+}
+
+static void validation_context(CheckContext *c, const YamlNode *node) {
+        pins(c, node);
+        san_forms(c, node);
+}
+
+/* CertificateValidationContextConfigImpl::initialize, for a validation
+ * context that is all there is (not one merged with an SDS secret): what
+ * needs a trusted CA. field: its path. */
+static void needs_trusted_ca(CheckContext *c, const YamlNode *cvc, const char *field) {
+        if (!cvc || cvc->kind != YAML_KIND_MAP || source_set(field_of(cvc, "trusted_ca")) ||
+            field_of(cvc, "custom_validator_config") || field_of(cvc, "system_root_certs") ||
+            field_of(cvc, "ca_certificate_provider_instance"))
+                return;
+        const YamlNode *crl = field_of(cvc, "crl");
+        const char *v;
+        if (source_set(crl)) {
+                _cleanup_free_ char *path = xasprintf("%s.crl", field);
+                check_error(c, crl, path, "envoy.tls.crl-needs-ca", "Failed to load CRL from %s without trusted CA",
+                            source_path(crl));
+        } else if (count_of(field_of(cvc, "match_typed_subject_alt_names")) > 0 ||
+                   count_of(field_of(cvc, "match_subject_alt_names")) > 0)
+                check_error(c, cvc, field, "envoy.tls.san-needs-ca",
+                            "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
+        else if ((v = check_scalar(cvc, "allow_expired_certificate")) && streq(v, "true"))
+                check_error(c, cvc, field, "envoy.tls.allow-expired-needs-ca",
+                            "Certificate validity period is always ignored without trusted CA");
+}
+
+/* ---- CommonTlsContext, DownstreamTlsContext, UpstreamTlsContext, Secret ---- */
+
+/* context_impl.cc parseAlpnProtocols */
+static void common_tls_context(CheckContext *c, const YamlNode *node) {
+        needs_trusted_ca(c, field_of(node, "validation_context"), "validation_context");
+        const YamlNode *alpn = field_of(node, "alpn_protocols");
+        size_t joined = 0;
+        for (uint32_t i = 0; i < count_of(alpn); i++) {
+                const YamlNode *p = item_at(alpn, i);
+                if (!yaml_is_scalar(p))
+                        continue;
+                joined += p->n + (i > 0);
+                if (p->n > 255) {
+                        _cleanup_free_ char *path = item_path("alpn_protocols", alpn, i);
+                        check_error(c, p, path, "envoy.tls.alpn-length", "Invalid ALPN protocol string");
+                        return;
+                }
+        }
+        if (joined >= 65535)
+                check_error(c, alpn, "alpn_protocols", "envoy.tls.alpn-length", "Invalid ALPN protocol string");
+}
+
+static uint32_t certificates(const YamlNode *common, bool *ret_mixed) {
+        uint32_t inline_n = count_of(field_of(common, "tls_certificates")),
+                 sds_n = count_of(field_of(common, "tls_certificate_sds_secret_configs"));
+        *ret_mixed = inline_n > 0 && sds_n > 0;
+        return inline_n + sds_n;
+}
+
+/* server_context_config_impl.cc: unless a custom handshaker provides the
+ * certificates (or a certificate provider instance or selector does) */
+static void downstream_tls_context(CheckContext *c, const YamlNode *node) {
+        const YamlNode *common = field_of(node, "common_tls_context");
+        if (field_of(common, "custom_handshaker") || field_of(common, "tls_certificate_provider_instance") ||
+            field_of(common, "tls_certificate_certificate_provider_instance") ||
+            field_of(common, "custom_tls_certificate_selector"))
+                return;
+        bool mixed;
+        uint32_t n = certificates(common, &mixed);
+        if (n == 0)
+                check_error(c, common ? common : node, common ? "common_tls_context" : NULL, "envoy.tls.server-cert-required",
+                            "No TLS certificates found for server context");
+        else if (mixed)
+                check_error(c, common, "common_tls_context", "envoy.tls.server-cert-sds-mix",
+                            "SDS and non-SDS TLS certificates may not be mixed in server contexts");
+}
+
+/* context_config_impl.cc ClientContextConfigImpl (its SNI NUL-byte check needs no
+ * rule: the YAML reader refuses a NUL in any scalar) */
+static void upstream_tls_context(CheckContext *c, const YamlNode *node) {
+        const YamlNode *common = field_of(node, "common_tls_context");
+        bool mixed;
+        if (!field_of(common, "custom_tls_certificate_selector") && certificates(common, &mixed) > 1)
+                check_error(c, common, "common_tls_context", "envoy.tls.client-single-cert",
+                            "Multiple TLS certificates are not supported for client contexts");
+}
+
+/* server_context_config_impl.cc getSessionTicketKey: 80 bytes each */
+static void session_ticket_keys(CheckContext *c, const YamlNode *node) {
+        const YamlNode *keys = field_of(node, "keys");
+        for (uint32_t i = 0; i < count_of(keys); i++) {
+                const YamlNode *k = item_at(keys, i);
+                const YamlNode *s = field_of(k, "inline_string"), *b = field_of(k, "inline_bytes");
+                size_t len;
+                if (yaml_is_scalar(s))
+                        len = s->n;
+                else if (yaml_is_scalar(b)) {
+                        Buf out = {};
+                        int r = value_base64_decode(b->str, b->n, &out);
+                        len = out.len;
+                        buf_free(&out);
+                        if (r < 0)
+                                continue; /* the encoder says so */
+                } else
+                        continue; /* a file: not read here */
+                if (len == 80)
+                        continue;
+                _cleanup_free_ char *path = item_path("keys", keys, i);
+                check_error(c, k, path, "envoy.tls.session-ticket-key-length",
+                            "Incorrect TLS session ticket key length. Length %zu, expected length 80.", len);
+        }
+}
+
+static void secret(CheckContext *c, const YamlNode *node) {
+        needs_trusted_ca(c, field_of(node, "validation_context"), "validation_context");
+}
 
 const Check envoy_checks_tls[] = {
+        { TLS "TlsCertificate", tls_certificate },
+        { TLS "CertificateValidationContext", validation_context },
+        { TLS "CommonTlsContext", common_tls_context },
+        { TLS "DownstreamTlsContext", downstream_tls_context },
+        { TLS "UpstreamTlsContext", upstream_tls_context },
+        { TLS "TlsSessionTicketKeys", session_ticket_keys },
+        { TLS "Secret", secret },
         { NULL },
 };

@@ -38,31 +38,15 @@ static void add_ref(Walk *w, ResourceType t, const YamlNode *name, const char *f
         reporter_pop(&w->report, saved);
 }
 
-/* The uint32 a weight is written as (a number, or a legacy {value: N}). */
-static bool weight_of(const YamlNode *v, uint64_t *ret) {
-        if (v && v->kind == YAML_KIND_MAP)
-                v = yaml_map_get_field(v, "value");
-        if (!v || !yaml_is_scalar(v) || !*v->str)
-                return false;
-        char *end;
-        errno = 0;
-        unsigned long long x = strtoull(v->str, &end, 10);
-        if (errno || *end)
-                return false;
-        *ret = x;
-        return true;
-}
-
 /* RouteAction and TcpProxy: a cluster, or weighted clusters. */
-static void cluster_targets(Walk *w, const YamlNode *node, bool route) {
+static void cluster_targets(Walk *w, const YamlNode *node) {
         add_ref(w, RESOURCE_CLUSTER, yaml_map_get_field(node, "cluster"), "cluster");
         const YamlNode *wc = yaml_map_get_field(node, "weighted_clusters");
         const YamlNode *list = wc && wc->kind == YAML_KIND_MAP ? yaml_map_get_field(wc, "clusters") : NULL;
         if (!list || list->kind != YAML_KIND_SEQ)
                 return;
+        /* the weights are Envoy's check (envoy-checks-route.c, by release) */
         size_t saved = push_field(w, "weighted_clusters");
-        uint64_t sum = 0;
-        bool known = list->n > 0;
         for (uint32_t i = 0; i < list->n; i++) {
                 const YamlNode *c = list->items[i];
                 if (c->kind != YAML_KIND_MAP)
@@ -71,15 +55,7 @@ static void cluster_targets(Walk *w, const YamlNode *node, bool route) {
                 push_index(w, i);
                 add_ref(w, RESOURCE_CLUSTER, yaml_map_get_field(c, "name"), "name");
                 reporter_pop(&w->report, s2);
-                uint64_t x;
-                const YamlNode *weight = yaml_map_get_field(c, "weight");
-                if (weight_of(weight, &x))
-                        sum += x;
-                else if (weight || !route)
-                        known = false; /* a TcpProxy weight has no default worth guessing */
         }
-        if (known && sum == 0 && route)
-                walk_error(w, wc, "graph.weights", "the weighted clusters' weights add up to 0: no request would be routed");
         reporter_pop(&w->report, saved);
 }
 
@@ -260,10 +236,9 @@ static void walk_message(Walk *w, const SchemaMessage *m, const YamlNode *node) 
                 return;
         }
         const char *name = m->full_name;
-        if (streq(name, "envoy.config.route.v3.RouteAction"))
-                cluster_targets(w, node, true);
-        else if (streq(name, "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"))
-                cluster_targets(w, node, false);
+        if (streq(name, "envoy.config.route.v3.RouteAction") ||
+            streq(name, "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"))
+                cluster_targets(w, node);
         else if (streq(name, "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"))
                 http_connection_manager(w, node);
         else if (streq(name, "envoy.config.cluster.v3.Cluster"))

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <time.h>
 
+#include "re2-shim.h"
 #include "validate.h"
 #include "wire.h"
 
@@ -301,6 +302,12 @@ static void check_text(Reporter *rep, const SchemaRules *r, const YamlNode *at, 
                 rule_error(rep, at, r->kind, "contains", "\"%s\" must contain \"%s\"", shown, r->contains.s);
         if (r->not_contains.s && memmem(s, n, r->not_contains.s, r->not_contains.n))
                 rule_error(rep, at, r->kind, "not_contains", "\"%s\" must not contain \"%s\"", shown, r->not_contains.s);
+        /* PGV's C++ (what Envoy runs): RE2::FullMatch, the whole value; a
+         * pattern RE2 refuses matches nothing there, so it fails here too */
+        if (r->pattern.s && re2_full_match(r->pattern.s, r->pattern.n, s, n) != 1) {
+                _cleanup_free_ char *p = shown_text(r->pattern.s, r->pattern.n);
+                rule_error(rep, at, r->kind, "pattern", "\"%s\" does not match regex pattern \"%s\"", shown, p);
+        }
         if (r->n_t_in > 0 && !text_in(r->t_in, r->n_t_in, s, n))
                 rule_error(rep, at, r->kind, "in", "\"%s\" is not one of the allowed values", shown);
         if (text_in(r->t_not_in, r->n_t_not_in, s, n))

@@ -102,8 +102,8 @@ CASES = [
      {"common/rds.yaml": doc(routes(action="{weighted_clusters: {clusters: [{name: web, weight: 1}]}}"))}),
     ("cluster-header-excluded", {"common/rds.yaml": doc(routes(action="{cluster_header: x-target}"))}, None, 0, {}),
     ("weights-zero", {"common/rds.yaml": doc(routes(action="{weighted_clusters: {clusters: [{name: web, weight: 0}]}}"))},
-     "common/rds.yaml:9:34: error: resources[0].virtual_hosts[0].routes[0].route.weighted_clusters: the weighted clusters' "
-     "weights add up to 0: no request would be routed [graph.weights]", 1,
+     "common/rds.yaml:9:34: error: resources[0].virtual_hosts[0].routes[0].route.weighted_clusters: Sum of weights in the "
+     "weighted_cluster must be greater than 0. [envoy.route.weighted-sum-zero]", 1,
      {"common/rds.yaml": doc(routes(action="{weighted_clusters: {clusters: [{name: web, weight: 3}]}}"))}),
     ("rds-route-config", {"common/lds.yaml": doc(listener(rds="r9"))},
      "common/lds.yaml:11:34: error: resources[0].filter_chains[0].filters[0].typed_config.rds.route_config_name: "

@@ -50,6 +50,8 @@ static const char *const base[] = {
         "ports: [1, 2]",
         "off: {port: 99}", /* validate.disabled */
         "ign: {port: 99}", /* validate.ignored */
+        "sep_prefix: /api",
+        "word: abc12",
 };
 
 typedef struct Case {
@@ -106,6 +108,10 @@ static const Case cases[] = {
         { "host", "host: \"-bad-\"", 7, "host: \"-bad-\" is not an IP address or a hostname [validate.string.address]" },
         { "ip", "ip: 10.0.0.300", 5, "ip: \"10.0.0.300\" is not an IPv4 address [validate.string.ipv4]" },
         { "ports", "ports: [1, 0]", 12, "ports[1]: 0 is below the minimum 1 [validate.uint32.gte]" },
+        { "sep_prefix", "sep_prefix: /api/", 13,
+          "sep_prefix: \"/api/\" does not match regex pattern \"^[^?#]+[^?#/]$\" [validate.string.pattern]" },
+        /* a search would find "abc1" in it: RE2::FullMatch does not */
+        { "word", "word: abc1x", 7, "word: \"abc1x\" does not match regex pattern \"[a-z]+\\\\d*\" [validate.string.pattern]" },
 };
 
 typedef struct Run {
