@@ -164,6 +164,12 @@ static void listener(Walk *w, const YamlNode *node) {
         const YamlNode *chains = yaml_map_get_field(node, "filter_chains");
         if (!chains || chains->kind != YAML_KIND_SEQ)
                 return;
+        /* with a filter_chain_matcher, Envoy picks chains by name and ignores
+         * filter_chain_match ("filter chain match in chain '{}' is ignored",
+         * source/common/listener_manager/filter_chain_manager_impl.cc) */
+        const YamlNode *matcher = yaml_map_get_field(node, "filter_chain_matcher");
+        if (matcher && matcher->kind != YAML_KIND_NULL)
+                return;
         char **texts = xcalloc(chains->n + 1, sizeof(char *));
         for (uint32_t i = 0; i < chains->n; i++) {
                 const YamlNode *c = chains->items[i];

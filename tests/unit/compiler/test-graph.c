@@ -177,6 +177,34 @@ static void test_no_router_filter(void **state) {
         compile_result_done(&res);
 }
 
+/* Two chains with one filter_chain_match are graph.filter-chain-match,
+ * unless a filter_chain_matcher chooses the chains (Envoy then ignores
+ * filter_chain_match). */
+static void test_filter_chain_match_unless_matcher(void **state) {
+        static const char chains[] =
+                "\"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n"
+                "name: l\n"
+                "address: {socket_address: {address: 0.0.0.0, port_value: 80}}\n"
+                "filter_chains:\n"
+                "- {name: a, filter_chain_match: {server_names: [x.example]}}\n"
+                "- {name: b, filter_chain_match: {server_names: [x.example]}}\n";
+        static const char matcher[] =
+                "filter_chain_matcher:\n"
+                "  on_no_match: {action: {name: a, typed_config: {\"@type\": type.googleapis.com/google.protobuf.StringValue, value: a}}}\n";
+        for (int with_matcher = 0; with_matcher <= 1; with_matcher++) {
+                _cleanup_free_ char *yaml = xasprintf("%s%s", chains, with_matcher ? matcher : "");
+                DiagList diags = {};
+                CompileResult rc = {};
+                (void) compile_data(schema, "lds.yaml", yaml, strlen(yaml), NULL, &diags, &rc);
+                bool found = false;
+                for (size_t i = 0; i < diags.n; i++)
+                        found = found || (diags.items[i].rule && streq(diags.items[i].rule, "graph.filter-chain-match"));
+                assert_int_equal(found, !with_matcher);
+                diag_list_clear(&diags);
+                compile_result_done(&rc);
+        }
+}
+
 static void test_config_source_is_remote(void **state) {
         assert_false(config_source_is_remote(NULL));
         /* the trees come from the YAML of a cluster's eds_config */
@@ -211,6 +239,7 @@ int main(void) {
                 cmocka_unit_test(test_two_listeners_one_address),
                 cmocka_unit_test(test_no_router_filter),
                 cmocka_unit_test(test_config_source_is_remote),
+                cmocka_unit_test(test_filter_chain_match_unless_matcher),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
