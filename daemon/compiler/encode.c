@@ -876,6 +876,9 @@ size_t encode_any(Encoder *e, const YamlNode *node, Buf *out, const SchemaMessag
                 encode_fields(e, m, node, "@type", out);
                 e->depth--;
         }
-        wire_end_len(out, mark);
+        if (out->len == mark) /* empty payload: proto3 writes no empty bytes field */
+                out->len = mark - 1 - wire_varint_size(((uint64_t) 2 << 3) | WIRE_LEN);
+        else
+                wire_end_len(out, mark);
         return e->report.n_errors - before;
 }

@@ -8,9 +8,7 @@
 //
 //   refenc encode  DESC TYPE IN.yaml OUT.pb
 //   refenc decode  DESC TYPE IN.pb            (text format, Any expanded)
-//   refenc compare [--validate] OURS.desc UPSTREAM.desc
-//                                     (exit 1 on any difference; --validate
-//                                     also compares the (validate.*) options)
+//   refenc canon   DESC TYPE IN.pb OUT.pb    (deterministic, Any payloads too)
 //   refenc bench   DESC TYPE IN.yaml [ITERATIONS]
 //   refenc lint    DESC TYPE IN.pb    (deprecated/unknown fields in use)
 //
@@ -416,318 +414,88 @@ int cmdBench(int argc, char **argv) {
   return 0;
 }
 
-// --- compare ---------------------------------------------------------------
-
-const char *typeName(pb::FieldDescriptor::Type t) {
-  return pb::FieldDescriptor::TypeName(t);
-}
-const char *labelName(pb::FieldDescriptor::Label l) {
-  switch (l) {
-    case pb::FieldDescriptor::LABEL_OPTIONAL: return "optional";
-    case pb::FieldDescriptor::LABEL_REQUIRED: return "required";
-    case pb::FieldDescriptor::LABEL_REPEATED: return "repeated";
-  }
-  return "?";
-}
-std::string refName(const pb::FieldDescriptor *f) {
-  if (f->message_type()) return f->message_type()->full_name();
-  if (f->enum_type()) return f->enum_type()->full_name();
-  return "";
-}
-std::string oneofName(const pb::FieldDescriptor *f) {
-  const pb::OneofDescriptor *o = f->real_containing_oneof();
-  return o ? o->name() : "(none)";
-}
-bool isWkt(const std::string &full_name) {
-  return full_name.rfind("google.protobuf.", 0) == 0;
-}
-
-// --- (validate.*) options ----------------------------------------------------
+// --- canon: libprotobuf's deterministic bytes, Any payloads included -------
 //
-// protoc-gen-validate's options are extensions of the descriptor options
-// messages: FieldOptions 1071 (validate.rules, a validate.FieldRules),
-// OneofOptions 1071 (validate.required), MessageOptions 1071
-// (validate.disabled) and 1072 (validate.ignored). In a pool built at run
-// time from a FileDescriptorSet they stay unknown fields of the (generated)
-// options message, in the form protoc wrote them.
+// SetSerializationDeterministic orders the fields by number and map entries
+// by key, but an Any's payload is a bytes field, written as the JSON parser
+// produced it (fields in the order of the input, proto3 zeros such as a
+// Duration's `nanos: 0` written out). canon parses every Any payload as its
+// type, canonicalises it in turn, and writes it back deterministically, so
+// that the whole message is in the one canonical form.
 
-// One extension of one options message, in canonical form: a bool as
-// "true"/"false" (the last occurrence wins, as when parsing); a FieldRules as
-// its deterministic serialisation after merging every occurrence (upstream
-// sometimes sets two parts of (validate.rules) in two option statements,
-// which a parser merges). `text` is for humans.
-struct ExtValue {
-  bool present = false;
-  std::string canon, text;
-  bool operator==(const ExtValue &o) const {
-    return present == o.present && canon == o.canon;
-  }
-  bool operator!=(const ExtValue &o) const { return !(*this == o); }
-};
-
-std::string hexBytes(const std::string &s) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
+bool serializeDeterministic(const pb::Message &m, std::string *out) {
+  out->clear();
+  pb::io::StringOutputStream sos(out);
+  pb::io::CodedOutputStream cos(&sos);
+  cos.SetSerializationDeterministic(true);
+  return m.SerializeToCodedStream(&cos);
 }
 
-class ValidateOptions {
- public:
-  // rules_type: validate.FieldRules of the reference (upstream) pool, or
-  // nullptr (then rules are compared as raw bytes).
-  explicit ValidateOptions(const pb::DescriptorPool *pool)
-      : factory_(pool),
-        rules_type_(pool->FindMessageTypeByName("validate.FieldRules")) {}
+struct Canon {
+  const pb::DescriptorPool *pool;
+  pb::DynamicMessageFactory *factory;
+  std::string error;
 
-  bool haveRulesType() const { return rules_type_ != nullptr; }
-
-  ExtValue get(const pb::Message &options, int number) {
-    const pb::UnknownFieldSet &u =
-        options.GetReflection()->GetUnknownFields(options);
-    ExtValue v;
-    std::string bytes;
-    bool is_bool = false, is_msg = false;
-    for (int i = 0; i < u.field_count(); i++) {
-      const pb::UnknownField &f = u.field(i);
-      if (f.number() != number) continue;
-      v.present = true;
-      switch (f.type()) {
-        case pb::UnknownField::TYPE_VARINT:
-          is_bool = true;
-          v.canon = v.text = f.varint() ? "true" : "false";
-          break;
-        case pb::UnknownField::TYPE_LENGTH_DELIMITED:
-          is_msg = true;
-          bytes += f.length_delimited();
-          break;
-        default:
-          is_bool = is_msg = true;  // neither: flagged below
+  bool walk(pb::Message *m, const std::string &path) {
+    const pb::Reflection *r = m->GetReflection();
+    if (m->GetDescriptor()->full_name() == "google.protobuf.Any") {
+      const pb::FieldDescriptor *url = m->GetDescriptor()->FindFieldByNumber(1);
+      const pb::FieldDescriptor *val = m->GetDescriptor()->FindFieldByNumber(2);
+      std::string type_url = r->GetString(*m, url);
+      std::string name = type_url.substr(type_url.rfind('/') + 1);
+      const pb::Descriptor *d = pool->FindMessageTypeByName(name);
+      if (!d) {
+        error = path + ": Any of unknown type " + type_url;
+        return false;
+      }
+      std::unique_ptr<pb::Message> inner(factory->GetPrototype(d)->New());
+      if (!inner->ParseFromString(r->GetString(*m, val))) {
+        error = path + ": Any payload does not parse as " + name;
+        return false;
+      }
+      if (!walk(inner.get(), path + "[" + name + "]")) return false;
+      std::string bytes;
+      if (!serializeDeterministic(*inner, &bytes)) {
+        error = path + ": cannot serialise the payload";
+        return false;
+      }
+      r->SetString(m, val, bytes);
+      return true;
+    }
+    std::vector<const pb::FieldDescriptor *> fields;
+    r->ListFields(*m, &fields);
+    for (const pb::FieldDescriptor *f : fields) {
+      if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+      std::string p = path + "." + f->name();
+      if (f->is_repeated()) {
+        int n = r->FieldSize(*m, f);
+        for (int i = 0; i < n; i++)
+          if (!walk(r->MutableRepeatedMessage(m, f, i),
+                    p + "[" + std::to_string(i) + "]"))
+            return false;
+      } else if (!walk(r->MutableMessage(m, f), p)) {
+        return false;
       }
     }
-    if (!v.present) return v;
-    if (is_bool && is_msg) {
-      v.canon = v.text = "(malformed: mixed wire types)";
-      return v;
-    }
-    if (is_bool) return v;
-    v.canon = bytes;
-    v.text = "bytes " + hexBytes(bytes);
-    if (!rules_type_) return v;
-    std::unique_ptr<pb::Message> m(factory_.GetPrototype(rules_type_)->New());
-    if (!m->ParseFromString(bytes)) {
-      v.text = "(unparsable FieldRules) " + v.text;
-      return v;
-    }
-    v.canon.clear();
-    {
-      pb::io::StringOutputStream sos(&v.canon);
-      pb::io::CodedOutputStream cos(&sos);
-      cos.SetSerializationDeterministic(true);
-      m->SerializeToCodedStream(&cos);
-    }
-    pb::TextFormat::Printer printer;
-    printer.SetSingleLineMode(true);
-    printer.PrintToString(*m, &v.text);
-    while (!v.text.empty() && v.text.back() == ' ') v.text.pop_back();
-    v.text = "{" + v.text + "}";
-    return v;
-  }
-
- private:
-  pb::DynamicMessageFactory factory_;
-  const pb::Descriptor *rules_type_;
-};
-
-struct Compare {
-  const pb::DescriptorPool *up;
-  bool validate = false;
-  std::unique_ptr<ValidateOptions> vopts;
-  int mismatches = 0, messages = 0, fields = 0, enums = 0, extensions = 0;
-  int vdiffs = 0, vfields = 0, voneofs = 0, vmessages = 0;
-
-  void bad(const std::string &where, const std::string &what,
-           const std::string &ours, const std::string &theirs) {
-    std::printf("%s: %s (ours %s, upstream %s)\n", where.c_str(), what.c_str(),
-                ours.c_str(), theirs.c_str());
-    mismatches++;
-  }
-
-  // One (validate.*) option of an element we ship: must equal upstream's,
-  // including presence.
-  void validateOption(const std::string &where, const char *option,
-                      const pb::Message &ours, const pb::Message &theirs,
-                      int number) {
-    ExtValue o = vopts->get(ours, number), u = vopts->get(theirs, number);
-    if (o != u) {
-      std::printf("%s: %s differs (ours %s, upstream %s)\n", where.c_str(),
-                  option, o.present ? o.text.c_str() : "none",
-                  u.present ? u.text.c_str() : "none");
-      vdiffs++;
-      mismatches++;
-    }
-  }
-
-  void enumType(const pb::EnumDescriptor *e) {
-    if (isWkt(e->full_name())) return;
-    enums++;
-    const pb::EnumDescriptor *u = up->FindEnumTypeByName(e->full_name());
-    if (!u) {
-      bad(e->full_name(), "enum missing upstream", "defined", "absent");
-      return;
-    }
-    for (int i = 0; i < e->value_count(); i++) {
-      const pb::EnumValueDescriptor *v = e->value(i);
-      const pb::EnumValueDescriptor *uv = u->FindValueByName(v->name());
-      std::string where = e->full_name() + "." + v->name();
-      if (!uv)
-        bad(where, "enum value missing upstream", std::to_string(v->number()),
-            "absent");
-      else if (uv->number() != v->number())
-        bad(where, "enum value number", std::to_string(v->number()),
-            std::to_string(uv->number()));
-    }
-  }
-
-  // The field-level checks shared by message fields and extensions.
-  void fieldShape(const std::string &where, const pb::FieldDescriptor *f,
-                  const pb::FieldDescriptor *u) {
-    if (u->number() != f->number())
-      bad(where, "number", std::to_string(f->number()),
-          std::to_string(u->number()));
-    if (u->type() != f->type())
-      bad(where, "type", typeName(f->type()), typeName(u->type()));
-    if (refName(u) != refName(f))
-      bad(where, "type_name", refName(f), refName(u));
-    if (u->label() != f->label())
-      bad(where, "label", labelName(f->label()), labelName(u->label()));
-    if (u->has_optional_keyword() != f->has_optional_keyword())
-      bad(where, "proto3_optional", f->has_optional_keyword() ? "true" : "false",
-          u->has_optional_keyword() ? "true" : "false");
-  }
-
-  void field(const pb::FieldDescriptor *f, const pb::Descriptor *um) {
-    fields++;
-    std::string where = f->containing_type()->full_name() + "." + f->name();
-    const pb::FieldDescriptor *u = um->FindFieldByName(f->name());
-    if (!u) {
-      const pb::FieldDescriptor *byno = um->FindFieldByNumber(f->number());
-      bad(where, "field missing upstream", "#" + std::to_string(f->number()),
-          byno ? "absent (#" + std::to_string(f->number()) + " is " +
-                     byno->name() + ")"
-               : "absent");
-      return;
-    }
-    fieldShape(where, f, u);
-    if (oneofName(u) != oneofName(f))
-      bad(where, "oneof", oneofName(f), oneofName(u));
-    if (u->json_name() != f->json_name())
-      bad(where, "json_name", f->json_name(), u->json_name());
-    if (defaultText(u) != defaultText(f))  // proto2 [default = ...]
-      bad(where, "default", defaultText(f), defaultText(u));
-    if (validate) {
-      vfields++;
-      validateOption(where, "(validate.rules)", f->options(), u->options(), 1071);
-    }
-  }
-
-  static std::string defaultText(const pb::FieldDescriptor *f) {
-    if (!f->has_default_value()) return "none";
-    pb::FieldDescriptorProto p;
-    f->CopyTo(&p);
-    return p.default_value();
-  }
-
-  void extension(const pb::FieldDescriptor *x) {
-    extensions++;
-    const pb::FieldDescriptor *u = up->FindExtensionByName(x->full_name());
-    if (!u) {
-      // Not a failure: our validate.proto has `ignored`, which the copy of
-      // validate.proto bundled with upstream predates.
-      std::printf("note: extension %s (%s %d) is not in upstream's set\n",
-                  x->full_name().c_str(),
-                  x->containing_type()->full_name().c_str(), x->number());
-      return;
-    }
-    fieldShape(x->full_name(), x, u);
-    if (u->containing_type()->full_name() != x->containing_type()->full_name())
-      bad(x->full_name(), "extendee", x->containing_type()->full_name(),
-          u->containing_type()->full_name());
-  }
-
-  void message(const pb::Descriptor *m) {
-    if (isWkt(m->full_name())) return;
-    messages++;
-    const pb::Descriptor *u = up->FindMessageTypeByName(m->full_name());
-    if (!u) {
-      bad(m->full_name(), "message missing upstream", "defined", "absent");
-    } else {
-      for (int i = 0; i < m->field_count(); i++) field(m->field(i), u);
-      if (validate) {
-        for (int i = 0; i < m->real_oneof_decl_count(); i++) {
-          const pb::OneofDescriptor *o = m->oneof_decl(i);
-          const pb::OneofDescriptor *uo = u->FindOneofByName(o->name());
-          if (!uo) continue;  // its fields are reported ("oneof")
-          voneofs++;
-          validateOption(m->full_name() + "." + o->name(), "(validate.required)",
-                         o->options(), uo->options(), 1071);
-        }
-        vmessages++;
-        validateOption(m->full_name(), "(validate.disabled)", m->options(),
-                       u->options(), 1071);
-        validateOption(m->full_name(), "(validate.ignored)", m->options(),
-                       u->options(), 1072);
-      }
-    }
-    for (int i = 0; i < m->nested_type_count(); i++) message(m->nested_type(i));
-    for (int i = 0; i < m->enum_type_count(); i++) enumType(m->enum_type(i));
-    for (int i = 0; i < m->extension_count(); i++) extension(m->extension(i));
+    return true;
   }
 };
 
-int cmdCompare(int argc, char **argv) {
-  bool validate = false;
-  std::vector<std::string> args;
-  for (int i = 0; i < argc; i++) {
-    if (std::strcmp(argv[i], "--validate") == 0)
-      validate = true;
-    else
-      args.push_back(argv[i]);
-  }
-  if (args.size() != 2)
-    die(2, "usage: refenc compare [--validate] OURS.desc UPSTREAM.desc");
-  auto ours = loadSchema(args[0]);
-  auto upstream = loadSchema(args[1]);
-  Compare c;
-  c.up = upstream->pool.get();
-  c.validate = validate;
-  if (validate) {
-    c.vopts = std::make_unique<ValidateOptions>(c.up);
-    if (!c.vopts->haveRulesType())
-      std::printf("note: %s has no validate.FieldRules; (validate.rules) are "
-                  "compared as raw bytes\n", args[1].c_str());
-  }
-  for (const pb::FileDescriptor *f : ours->files) {
-    if (isWkt(f->package() + ".")) continue;
-    for (int i = 0; i < f->message_type_count(); i++) c.message(f->message_type(i));
-    for (int i = 0; i < f->enum_type_count(); i++) c.enumType(f->enum_type(i));
-    for (int i = 0; i < f->extension_count(); i++) c.extension(f->extension(i));
-  }
-  if (validate)
-    std::printf("validate: %d difference(s) in (validate.*) options; %d fields, "
-                "%d oneofs, %d messages checked\n",
-                c.vdiffs, c.vfields, c.voneofs, c.vmessages);
-  if (c.mismatches) {
-    std::printf("%d mismatch(es); %d messages, %d fields, %d enums, "
-                "%d extensions checked\n",
-                c.mismatches, c.messages, c.fields, c.enums, c.extensions);
-    return 1;
-  }
-  std::printf("%d messages, %d fields, %d enums, %d extensions checked\n",
-              c.messages, c.fields, c.enums, c.extensions);
+int cmdCanon(int argc, char **argv) {
+  if (argc != 4) die(2, "usage: refenc canon DESC TYPE IN.pb OUT.pb");
+  auto schema = loadSchema(argv[0]);
+  const pb::Descriptor *type = findType(*schema, argv[1]);
+  std::string data;
+  if (!readFile(argv[2], &data)) die(2, std::string("cannot read ") + argv[2]);
+  pb::DynamicMessageFactory factory(schema->pool.get());
+  std::unique_ptr<pb::Message> msg(factory.GetPrototype(type)->New());
+  if (!msg->ParseFromString(data))
+    die(1, std::string(argv[2]) + ": not a valid " + argv[1]);
+  Canon canon{schema->pool.get(), &factory};
+  if (!canon.walk(msg.get(), type->name())) die(1, canon.error);
+  std::string out;
+  if (!serializeDeterministic(*msg, &out)) die(1, "cannot serialise");
+  if (!writeFile(argv[3], out)) die(2, std::string("cannot write ") + argv[3]);
   return 0;
 }
 
@@ -736,7 +504,7 @@ void usage() {
       "usage:\n"
       "  refenc encode DESC TYPE IN.yaml OUT.pb\n"
       "  refenc decode DESC TYPE IN.pb\n"
-      "  refenc compare [--validate] OURS.desc UPSTREAM.desc\n"
+      "  refenc canon DESC TYPE IN.pb OUT.pb\n"
       "  refenc bench DESC TYPE IN.yaml [ITERATIONS]\n"
       "  refenc lint DESC TYPE IN.pb   (deprecated or unknown fields in use)\n",
       stderr);
@@ -756,8 +524,8 @@ int main(int argc, char **argv) {
       rc = cmdEncode(argc - 2, argv + 2);
     else if (mode == "decode")
       rc = cmdDecode(argc - 2, argv + 2);
-    else if (mode == "compare")
-      rc = cmdCompare(argc - 2, argv + 2);
+    else if (mode == "canon")
+      rc = cmdCanon(argc - 2, argv + 2);
     else if (mode == "lint")
       rc = cmdLint(argc - 2, argv + 2);
     else if (mode == "bench")

@@ -107,7 +107,8 @@ static void test_any_with_type(void **state) {
         run(&r, "google.protobuf.Any",
             "\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n");
         assert_int_equal(r.errors, 0);
-        ASSERT_BYTES(&r, "\x0a\x42" "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" "\x12\x00");
+        /* an empty payload is no value field at all, as libprotobuf writes it */
+        ASSERT_BYTES(&r, "\x0a\x42" "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router");
         done(&r);
 }
 
