@@ -18,10 +18,10 @@
 #
 #   run-seeds.sh --fsxds PATH --refenc PATH --desc FSXDS.DESC --data DIR [common options]
 
-# Set to 1 when envoy.extension.typed-config lands (the load-time check that
-# rejects a filter named without typed_config from Envoy 1.22 on and warns
-# before): the warning is then required, not just allowed.
-EXPECT_TYPED_CONFIG_RULE=0
+# envoy.extension.typed-config (the load-time check that rejects a filter
+# named without typed_config from Envoy 1.22 on, and warns before): the
+# seeds' warning is required, not just allowed.
+EXPECT_TYPED_CONFIG_RULE=1
 
 . "$(dirname "$0")/common.sh"
 
