@@ -66,22 +66,6 @@ static char *ip_port_text(const char *ip, const char *port) {
         return xasprintf("[%s]:%s", text, port ? port : "0");
 }
 
-/* The address of sa (a SocketAddress) must be an IP literal unless a
- * resolver is named. field: sa's path relative to the checked message. */
-void envoy_check_socket_address_ip(CheckContext *c, const YamlNode *sa, const char *field, const char *rule,
-                                   const char *hint) {
-        if (!sa || sa->kind != YAML_KIND_MAP)
-                return;
-        const char *resolver = check_scalar(sa, "resolver_name");
-        if (resolver && *resolver)
-                return;
-        const YamlNode *a = yaml_map_get_field(sa, "address");
-        if (!a || !yaml_is_scalar(a) || !*a->str || envoy_is_ip_literal(a->str))
-                return; /* missing or empty: the field's own rules say so */
-        _cleanup_free_ char *path = xasprintf("%s.address", field);
-        check_error(c, a, path, rule, "malformed IP address: %s%s", a->str, hint ? hint : "");
-}
-
 /* What the IP resolver says of a SocketAddress (YAML): a named_port, then
  * the address (IpResolver::resolve). */
 static void socket_address(CheckContext *c, const YamlNode *sa, const char *field, const char *ip_rule,
@@ -99,15 +83,19 @@ static void socket_address(CheckContext *c, const YamlNode *sa, const char *fiel
                             hint ? hint : "");
                 return;
         }
-        envoy_check_socket_address_ip(c, sa, field, ip_rule, hint);
+        const YamlNode *a = yaml_map_get_field(sa, "address");
+        if (!a || !yaml_is_scalar(a) || !*a->str || envoy_is_ip_literal(a->str))
+                return; /* missing or empty: the field's own rules say so */
+        _cleanup_free_ char *path = xasprintf("%s.address", field);
+        check_error(c, a, path, ip_rule, "malformed IP address: %s%s", a->str, hint ? hint : "");
 }
 
 /* ---- the shared helpers (envoy-checks.h) ---- */
 
 uint32_t check_list_len(const YamlNode *v) {
-        if (!v)
+        if (!v || v->kind == YAML_KIND_NULL)
                 return 0;
-        return v->kind == YAML_KIND_SEQ ? v->n : v->kind == YAML_KIND_MAP ? 1 : 0;
+        return v->kind == YAML_KIND_SEQ ? v->n : 1;
 }
 
 const YamlNode *check_list_at(const YamlNode *v, uint32_t i) {
@@ -116,6 +104,10 @@ const YamlNode *check_list_at(const YamlNode *v, uint32_t i) {
 
 char *check_list_path(const YamlNode *v, const char *field, uint32_t i) {
         return xasprintf("%s[%u]", field, i);
+}
+
+const YamlNode *check_field(const YamlNode *map, const char *field) {
+        return map && map->kind == YAML_KIND_MAP ? yaml_map_get_field(map, field) : NULL;
 }
 
 bool check_has(const YamlNode *map, const char *field) {

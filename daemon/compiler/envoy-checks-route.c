@@ -12,28 +12,9 @@
 #include "hashmap.h"
 #include "re2-shim.h"
 
-/* A repeated field's items: a sequence's, or the one value the encoder
- * takes in the legacy form without brackets. */
-static uint32_t count_of(const YamlNode *list) {
-        return !list ? 0 : list->kind == YAML_KIND_SEQ ? list->n : 1;
-}
-
-static const YamlNode *item_at(const YamlNode *list, uint32_t i) {
-        return list->kind == YAML_KIND_SEQ ? list->items[i] : list;
-}
-
-/* "field[i]" (or "field" for a value without brackets), to be freed. */
-static char *item_path(const char *field, const YamlNode *list, uint32_t i) {
-        return list->kind == YAML_KIND_SEQ ? xasprintf("%s[%" PRIu32 "]", field, i) : xstrdup(field);
-}
-
-static const YamlNode *field_of(const YamlNode *map, const char *field) {
-        return map && map->kind == YAML_KIND_MAP ? yaml_map_get_field(map, field) : NULL;
-}
-
 /* A field that is set: a non-empty scalar, or a mapping (a message). */
 static bool has_field(const YamlNode *map, const char *field) {
-        const YamlNode *v = field_of(map, field);
+        const YamlNode *v = check_field(map, field);
         return v && (v->kind == YAML_KIND_MAP || (yaml_is_scalar(v) && v->kind != YAML_KIND_NULL && v->n > 0));
 }
 
@@ -58,7 +39,7 @@ static bool uint_of(const YamlNode *v, uint64_t *ret) {
 /* regex.cc, CompiledGoogleReMatcher: `regex_(regex, re2::RE2::Quiet)`,
  * and RE2's own error text when it does not compile. */
 static void regex_matcher(CheckContext *c, const YamlNode *node) {
-        const YamlNode *re = field_of(node, "regex");
+        const YamlNode *re = check_field(node, "regex");
         if (!yaml_is_scalar(re) || re->kind == YAML_KIND_NULL)
                 return;
         _cleanup_free_ char *error = NULL;
@@ -73,11 +54,11 @@ static bool is_pseudo_or_host(const char *name) {
 }
 
 static void headers_to_add(CheckContext *c, const YamlNode *node, const char *field) {
-        const YamlNode *list = field_of(node, field);
-        for (uint32_t i = 0; i < count_of(list); i++) {
-                const YamlNode *hvo = item_at(list, i);
-                _cleanup_free_ char *path = item_path(field, list, i);
-                const YamlNode *key = field_of(field_of(hvo, "header"), "key");
+        const YamlNode *list = check_field(node, field);
+        for (uint32_t i = 0; i < check_list_len(list); i++) {
+                const YamlNode *hvo = check_list_at(list, i);
+                _cleanup_free_ char *path = check_list_path(list, field, i);
+                const YamlNode *key = check_field(check_field(hvo, "header"), "key");
                 if (yaml_is_scalar(key) && key->n > 0 && is_pseudo_or_host(key->str)) {
                         _cleanup_free_ char *kp = xasprintf("%s.header.key", path);
                         check_error(c, key, kp, "envoy.route.header-not-modifiable",
@@ -85,7 +66,7 @@ static void headers_to_add(CheckContext *c, const YamlNode *node, const char *fi
                 }
                 /* HeadersToAddEntry: append (a BoolValue) beside an append_action
                  * other than its default */
-                if (field_of(hvo, "append") && field_of(hvo, "append_action") &&
+                if (check_field(hvo, "append") && check_field(hvo, "append_action") &&
                     !check_enum_is(hvo, "append_action", "APPEND_IF_EXISTS_OR_ADD", 0, true))
                         check_error(c, hvo, path, "envoy.route.header-append-conflict",
                                     "Both append and append_action are set and it's not allowed");
@@ -93,12 +74,12 @@ static void headers_to_add(CheckContext *c, const YamlNode *node, const char *fi
 }
 
 static void headers_to_remove(CheckContext *c, const YamlNode *node, const char *field) {
-        const YamlNode *list = field_of(node, field);
-        for (uint32_t i = 0; i < count_of(list); i++) {
-                const YamlNode *h = item_at(list, i);
+        const YamlNode *list = check_field(node, field);
+        for (uint32_t i = 0; i < check_list_len(list); i++) {
+                const YamlNode *h = check_list_at(list, i);
                 if (!yaml_is_scalar(h) || h->n == 0 || !is_pseudo_or_host(h->str))
                         continue;
-                _cleanup_free_ char *path = item_path(field, list, i);
+                _cleanup_free_ char *path = check_list_path(list, field, i);
                 check_error(c, h, path, "envoy.route.header-not-removable", ":-prefixed or host headers may not be removed");
         }
 }
@@ -125,18 +106,18 @@ static char *ascii_lower(const char *s) {
  * first, `*` last); `*` alone is the one default virtual host. */
 static void route_domains(CheckContext *c, const YamlNode *node) {
         const char *name = check_scalar(node, "name");
-        const YamlNode *vhosts = field_of(node, "virtual_hosts");
+        const YamlNode *vhosts = check_field(node, "virtual_hosts");
         Hashmap seen = {};
         bool have_default = false;
-        for (uint32_t v = 0; v < count_of(vhosts); v++) {
-                const YamlNode *domains = field_of(item_at(vhosts, v), "domains");
-                for (uint32_t d = 0; d < count_of(domains); d++) {
-                        const YamlNode *dn = item_at(domains, d);
+        for (uint32_t v = 0; v < check_list_len(vhosts); v++) {
+                const YamlNode *domains = check_field(check_list_at(vhosts, v), "domains");
+                for (uint32_t d = 0; d < check_list_len(domains); d++) {
+                        const YamlNode *dn = check_list_at(domains, d);
                         if (!yaml_is_scalar(dn) || dn->kind == YAML_KIND_NULL)
                                 continue;
                         _cleanup_free_ char *lower = ascii_lower(dn->str);
-                        _cleanup_free_ char *vp = item_path("virtual_hosts", vhosts, v);
-                        _cleanup_free_ char *dp = item_path("domains", domains, d);
+                        _cleanup_free_ char *vp = check_list_path(vhosts, "virtual_hosts", v);
+                        _cleanup_free_ char *dp = check_list_path(domains, "domains", d);
                         _cleanup_free_ char *path = xasprintf("%s.%s", vp, dp);
                         if (streq(lower, "*")) {
                                 if (have_default)
@@ -175,15 +156,15 @@ static void route_configuration(CheckContext *c, const YamlNode *node) {
 
 static void virtual_host(CheckContext *c, const YamlNode *node) {
         header_lists(c, node);
-        if (field_of(node, "matcher") && count_of(field_of(node, "routes")) > 0)
+        if (check_field(node, "matcher") && check_list_len(check_field(node, "routes")) > 0)
                 check_error(c, node, NULL, "envoy.route.vhost-matcher-and-routes",
                             "cannot set both matcher and routes on virtual host");
-        const YamlNode *vcs = field_of(node, "virtual_clusters");
-        for (uint32_t i = 0; i < count_of(vcs); i++) {
-                const YamlNode *vc = item_at(vcs, i);
-                if (vc->kind != YAML_KIND_MAP || count_of(field_of(vc, "headers")) > 0)
+        const YamlNode *vcs = check_field(node, "virtual_clusters");
+        for (uint32_t i = 0; i < check_list_len(vcs); i++) {
+                const YamlNode *vc = check_list_at(vcs, i);
+                if (vc->kind != YAML_KIND_MAP || check_list_len(check_field(vc, "headers")) > 0)
                         continue;
-                _cleanup_free_ char *path = item_path("virtual_clusters", vcs, i);
+                _cleanup_free_ char *path = check_list_path(vcs, "virtual_clusters", i);
                 check_error(c, vc, path, "envoy.route.virtual-cluster-headers", "virtual clusters must define 'headers'");
         }
 }
@@ -193,16 +174,16 @@ static void virtual_host(CheckContext *c, const YamlNode *node) {
 /* WeightedClusterSpecifierPlugin: per cluster, one of name and
  * cluster_header and a weight; then the sum, by release. */
 static void weighted_clusters(CheckContext *c, const YamlNode *wc, const char *route_name) {
-        const YamlNode *list = field_of(wc, "clusters");
+        const YamlNode *list = check_field(wc, "clusters");
         uint64_t sum = 0;
-        bool known = count_of(list) > 0;
-        for (uint32_t i = 0; i < count_of(list); i++) {
-                const YamlNode *cw = item_at(list, i);
+        bool known = check_list_len(list) > 0;
+        for (uint32_t i = 0; i < check_list_len(list); i++) {
+                const YamlNode *cw = check_list_at(list, i);
                 if (cw->kind != YAML_KIND_MAP) {
                         known = false;
                         continue;
                 }
-                _cleanup_free_ char *path = item_path("route.weighted_clusters.clusters", list, i);
+                _cleanup_free_ char *path = check_list_path(list, "route.weighted_clusters.clusters", i);
                 bool name = has_field(cw, "name"), header = has_field(cw, "cluster_header");
                 if (name && header)
                         check_error(c, cw, path, "envoy.route.weighted-name-xor-header",
@@ -210,7 +191,7 @@ static void weighted_clusters(CheckContext *c, const YamlNode *wc, const char *r
                 else if (!name && !header)
                         check_error(c, cw, path, "envoy.route.weighted-name-xor-header",
                                     "At least one of name or cluster_header need to be specified");
-                const YamlNode *weight = field_of(cw, "weight");
+                const YamlNode *weight = check_field(cw, "weight");
                 uint64_t x;
                 if (!weight) {
                         /* PROTOBUF_GET_WRAPPED_REQUIRED; Envoy appends the
@@ -235,7 +216,7 @@ static void weighted_clusters(CheckContext *c, const YamlNode *wc, const char *r
                             "Sum of weights in the weighted_cluster must be greater than 0.");
         else if (c->envoy_version < ENVOY_VERSION(23, 0)) {
                 uint64_t total = 100;
-                uint_of(field_of(wc, "total_weight"), &total);
+                uint_of(check_field(wc, "total_weight"), &total);
                 if (sum != total)
                         check_error(c, wc, "route.weighted_clusters", "envoy.route.weighted-sum-total",
                                     "Sum of weights in the weighted_cluster should add up to %" PRIu64, total);
@@ -245,24 +226,24 @@ static void weighted_clusters(CheckContext *c, const YamlNode *wc, const char *r
 /* RouteEntryImplBase: upgrade types are unique (case-insensitive), and
  * only CONNECT ones carry a ConnectConfig. */
 static void upgrade_configs(CheckContext *c, const YamlNode *action) {
-        const YamlNode *list = field_of(action, "upgrade_configs");
-        for (uint32_t i = 0; i < count_of(list); i++) {
-                const YamlNode *uc = item_at(list, i);
-                const YamlNode *t = field_of(uc, "upgrade_type");
+        const YamlNode *list = check_field(action, "upgrade_configs");
+        for (uint32_t i = 0; i < check_list_len(list); i++) {
+                const YamlNode *uc = check_list_at(list, i);
+                const YamlNode *t = check_field(uc, "upgrade_type");
                 if (!yaml_is_scalar(t) || t->kind == YAML_KIND_NULL)
                         continue;
-                _cleanup_free_ char *path = item_path("route.upgrade_configs", list, i);
+                _cleanup_free_ char *path = check_list_path(list, "route.upgrade_configs", i);
                 for (uint32_t j = 0; j < i; j++) {
-                        const YamlNode *u = field_of(item_at(list, j), "upgrade_type");
+                        const YamlNode *u = check_field(check_list_at(list, j), "upgrade_type");
                         if (yaml_is_scalar(u) && !strcasecmp(u->str, t->str)) {
                                 _cleanup_free_ char *tp = xasprintf("%s.upgrade_type", path);
                                 check_error(c, t, tp, "envoy.route.upgrade-duplicate", "Duplicate upgrade %s", t->str);
                                 break;
                         }
                 }
-                if (field_of(uc, "connect_config") && !!strcasecmp(t->str, "CONNECT") && !!strcasecmp(t->str, "CONNECT-UDP")) {
+                if (check_field(uc, "connect_config") && !!strcasecmp(t->str, "CONNECT") && !!strcasecmp(t->str, "CONNECT-UDP")) {
                         _cleanup_free_ char *cp = xasprintf("%s.connect_config", path);
-                        check_error(c, field_of(uc, "connect_config"), cp, "envoy.route.connect-config-non-connect",
+                        check_error(c, check_field(uc, "connect_config"), cp, "envoy.route.connect-config-non-connect",
                                     "Non-CONNECT upgrade type %s has ConnectConfig", t->str);
                 }
         }
@@ -286,21 +267,21 @@ static bool duration_ms(const YamlNode *d, int64_t *ret) {
         uint64_t sec = 0, nanos = 0;
         if (!d || d->kind != YAML_KIND_MAP)
                 return false;
-        uint_of(field_of(d, "seconds"), &sec);
-        uint_of(field_of(d, "nanos"), &nanos);
+        uint_of(check_field(d, "seconds"), &sec);
+        uint_of(check_field(d, "nanos"), &nanos);
         *ret = (int64_t) (sec * 1000 + nanos / 1000000);
         return true;
 }
 
 /* RetryPolicyImpl: the back-off's intervals, each at least 1 ms. */
 static void retry_back_off(CheckContext *c, const YamlNode *policy, const char *field) {
-        const YamlNode *rb = field_of(policy, "retry_back_off");
+        const YamlNode *rb = check_field(policy, "retry_back_off");
         int64_t base, max;
-        if (!duration_ms(field_of(rb, "base_interval"), &base) || !duration_ms(field_of(rb, "max_interval"), &max))
+        if (!duration_ms(check_field(rb, "base_interval"), &base) || !duration_ms(check_field(rb, "max_interval"), &max))
                 return;
         if ((max < 1 ? 1 : max) < (base < 1 ? 1 : base)) {
                 _cleanup_free_ char *path = xasprintf("%s.retry_back_off.max_interval", field);
-                check_error(c, field_of(rb, "max_interval"), path, "envoy.route.retry-backoff-order",
+                check_error(c, check_field(rb, "max_interval"), path, "envoy.route.retry-backoff-order",
                             "retry_policy.max_interval must greater than or equal to the base_interval");
         }
 }
@@ -312,22 +293,22 @@ static void route(CheckContext *c, const YamlNode *node) {
                 return;
         const char *prefix_rewrite = check_scalar(action, "prefix_rewrite");
         bool prefix = prefix_rewrite && *prefix_rewrite;
-        int rewrites = prefix + !!field_of(action, "regex_rewrite") + !!field_of(action, "path_rewrite_policy");
+        int rewrites = prefix + !!check_field(action, "regex_rewrite") + !!check_field(action, "path_rewrite_policy");
         if (rewrites > 1)
                 check_error(c, action, "route", "envoy.route.rewrite-exclusive",
                             "Specify only one of prefix_rewrite, regex_rewrite or path_rewrite_policy");
-        if (prefix && field_of(field_of(node, "match"), "path_match_policy"))
-                check_error(c, field_of(action, "prefix_rewrite"), "route.prefix_rewrite",
+        if (prefix && check_field(check_field(node, "match"), "path_match_policy"))
+                check_error(c, check_field(action, "prefix_rewrite"), "route.prefix_rewrite",
                             "envoy.route.prefix-rewrite-with-template-match", "Cannot use prefix_rewrite with matcher extension");
         const YamlNode *wc = check_map(action, "weighted_clusters");
         if (wc)
                 weighted_clusters(c, wc, check_scalar(node, "name"));
         upgrade_configs(c, action);
-        retry_back_off(c, field_of(action, "retry_policy"), "route.retry_policy");
+        retry_back_off(c, check_field(action, "retry_policy"), "route.retry_policy");
 }
 
 static void virtual_host_retry(CheckContext *c, const YamlNode *node) {
-        retry_back_off(c, field_of(node, "retry_policy"), "retry_policy");
+        retry_back_off(c, check_field(node, "retry_policy"), "retry_policy");
 }
 
 /* validateMirrorClusterSpecifier */
@@ -344,12 +325,12 @@ static void mirror_policy(CheckContext *c, const YamlNode *node) {
 
 /* InternalRedirectPolicyImpl */
 static void internal_redirect_policy(CheckContext *c, const YamlNode *node) {
-        const YamlNode *list = field_of(node, "response_headers_to_copy");
-        for (uint32_t i = 0; i < count_of(list); i++) {
-                const YamlNode *h = item_at(list, i);
+        const YamlNode *list = check_field(node, "response_headers_to_copy");
+        for (uint32_t i = 0; i < check_list_len(list); i++) {
+                const YamlNode *h = check_list_at(list, i);
                 if (!yaml_is_scalar(h) || h->n == 0 || !is_pseudo_or_host(h->str))
                         continue;
-                _cleanup_free_ char *path = item_path("response_headers_to_copy", list, i);
+                _cleanup_free_ char *path = check_list_path(list, "response_headers_to_copy", i);
                 check_error(c, h, path, "envoy.route.redirect-copy-header",
                             ":-prefixed headers or Hosts may not be specified here.");
         }

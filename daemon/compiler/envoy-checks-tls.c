@@ -13,22 +13,6 @@
 
 #define TLS "envoy.extensions.transport_sockets.tls.v3."
 
-static const YamlNode *field_of(const YamlNode *map, const char *field) {
-        return map && map->kind == YAML_KIND_MAP ? yaml_map_get_field(map, field) : NULL;
-}
-
-static uint32_t count_of(const YamlNode *list) {
-        return !list ? 0 : list->kind == YAML_KIND_SEQ ? list->n : 1;
-}
-
-static const YamlNode *item_at(const YamlNode *list, uint32_t i) {
-        return list->kind == YAML_KIND_SEQ ? list->items[i] : list;
-}
-
-static char *item_path(const char *field, const YamlNode *list, uint32_t i) {
-        return list->kind == YAML_KIND_SEQ ? xasprintf("%s[%" PRIu32 "]", field, i) : xstrdup(field);
-}
-
 static bool nonempty_scalar(const YamlNode *v) {
         return yaml_is_scalar(v) && v->kind != YAML_KIND_NULL && v->n > 0;
 }
@@ -37,17 +21,17 @@ static bool nonempty_scalar(const YamlNode *v) {
  * environment variable (Envoy reads the first two; an empty inline value
  * is an empty source). */
 static bool source_set(const YamlNode *ds) {
-        return nonempty_scalar(field_of(ds, "filename")) || nonempty_scalar(field_of(ds, "inline_string")) ||
-               nonempty_scalar(field_of(ds, "inline_bytes")) || nonempty_scalar(field_of(ds, "environment_variable"));
+        return nonempty_scalar(check_field(ds, "filename")) || nonempty_scalar(check_field(ds, "inline_string")) ||
+               nonempty_scalar(check_field(ds, "inline_bytes")) || nonempty_scalar(check_field(ds, "environment_variable"));
 }
 
 /* Config::DataSource::getPath: the file name, "<inline>" for an inline
  * value, else "". */
 static const char *source_path(const YamlNode *ds) {
-        const YamlNode *f = field_of(ds, "filename");
+        const YamlNode *f = check_field(ds, "filename");
         if (nonempty_scalar(f))
                 return f->str;
-        if (nonempty_scalar(field_of(ds, "inline_string")) || nonempty_scalar(field_of(ds, "inline_bytes")))
+        if (nonempty_scalar(check_field(ds, "inline_string")) || nonempty_scalar(check_field(ds, "inline_bytes")))
                 return "<inline>";
         return "";
 }
@@ -55,8 +39,8 @@ static const char *source_path(const YamlNode *ds) {
 /* ---- TlsCertificate (tls_certificate_config_impl.cc) ---- */
 
 static void tls_certificate(CheckContext *c, const YamlNode *node) {
-        const YamlNode *chain = field_of(node, "certificate_chain"), *key = field_of(node, "private_key"),
-                       *provider = field_of(node, "private_key_provider"), *pkcs12 = field_of(node, "pkcs12");
+        const YamlNode *chain = check_field(node, "certificate_chain"), *key = check_field(node, "private_key"),
+                       *provider = check_field(node, "private_key_provider"), *pkcs12 = check_field(node, "pkcs12");
         bool has_chain = source_set(chain), has_key = source_set(key), has_provider = provider != NULL;
         if (source_set(pkcs12)) {
                 /* absl::Status releases: the last one set is what Envoy says */
@@ -76,9 +60,9 @@ static void tls_certificate(CheckContext *c, const YamlNode *node) {
                         check_error(c, node, NULL, "envoy.tls.private-key-required",
                                     "Failed to load incomplete private key from path: %s", source_path(key));
         }
-        const YamlNode *ocsp = field_of(node, "ocsp_staple");
-        if (field_of(ocsp, "inline_string"))
-                check_error(c, field_of(ocsp, "inline_string"), "ocsp_staple.inline_string", "envoy.tls.ocsp-inline-string",
+        const YamlNode *ocsp = check_field(node, "ocsp_staple");
+        if (check_field(ocsp, "inline_string"))
+                check_error(c, check_field(ocsp, "inline_string"), "ocsp_staple.inline_string", "envoy.tls.ocsp-inline-string",
                             "OCSP staple cannot be provided via inline_string");
 }
 
@@ -95,9 +79,9 @@ static bool is_hex(const char *s, size_t n) {
  * the hex must decode to SHA256_DIGEST_LENGTH bytes; an SPKI pin is
  * base64 of SHA256_DIGEST_LENGTH bytes. */
 static void pins(CheckContext *c, const YamlNode *node) {
-        const YamlNode *hashes = field_of(node, "verify_certificate_hash");
-        for (uint32_t i = 0; i < count_of(hashes); i++) {
-                const YamlNode *h = item_at(hashes, i);
+        const YamlNode *hashes = check_field(node, "verify_certificate_hash");
+        for (uint32_t i = 0; i < check_list_len(hashes); i++) {
+                const YamlNode *h = check_list_at(hashes, i);
                 if (!yaml_is_scalar(h))
                         continue;
                 Buf b = {};
@@ -106,15 +90,15 @@ static void pins(CheckContext *c, const YamlNode *node) {
                                 buf_putc(&b, (uint8_t) h->str[k]);
                 buf_putc(&b, 0);
                 if (!(b.len - 1 == 64 && is_hex((const char *) b.data, 64))) {
-                        _cleanup_free_ char *path = item_path("verify_certificate_hash", hashes, i);
+                        _cleanup_free_ char *path = check_list_path(hashes, "verify_certificate_hash", i);
                         check_error(c, h, path, "envoy.tls.verify-certificate-hash", "Invalid hex-encoded SHA-256 %s",
                                     (const char *) b.data);
                 }
                 buf_free(&b);
         }
-        const YamlNode *spkis = field_of(node, "verify_certificate_spki");
-        for (uint32_t i = 0; i < count_of(spkis); i++) {
-                const YamlNode *s = item_at(spkis, i);
+        const YamlNode *spkis = check_field(node, "verify_certificate_spki");
+        for (uint32_t i = 0; i < check_list_len(spkis); i++) {
+                const YamlNode *s = check_list_at(spkis, i);
                 if (!yaml_is_scalar(s))
                         continue;
                 /* Envoy's Base64::decode: the standard alphabet, padded */
@@ -123,7 +107,7 @@ static void pins(CheckContext *c, const YamlNode *node) {
                 ok = ok && value_base64_decode(s->str, s->n, &out) >= 0 && out.len == 32;
                 buf_free(&out);
                 if (!ok) {
-                        _cleanup_free_ char *path = item_path("verify_certificate_spki", spkis, i);
+                        _cleanup_free_ char *path = check_list_path(spkis, "verify_certificate_spki", i);
                         check_error(c, s, path, "envoy.tls.verify-certificate-spki", "Invalid base64-encoded SHA-256 %s",
                                     s->str);
                 }
@@ -132,10 +116,10 @@ static void pins(CheckContext *c, const YamlNode *node) {
 
 /* getSubjectAltNameMatchers: both SAN forms. */
 static void san_forms(CheckContext *c, const YamlNode *node) {
-        if (count_of(field_of(node, "match_typed_subject_alt_names")) == 0 ||
-            count_of(field_of(node, "match_subject_alt_names")) == 0)
+        if (check_list_len(check_field(node, "match_typed_subject_alt_names")) == 0 ||
+            check_list_len(check_field(node, "match_subject_alt_names")) == 0)
                 return;
-        const YamlNode *at = field_of(node, "match_subject_alt_names");
+        const YamlNode *at = check_field(node, "match_subject_alt_names");
         if (c->envoy_version < ENVOY_VERSION(23, 0))
                 check_error(c, at, "match_subject_alt_names", "envoy.tls.san-both-forms",
                             "SAN-based verification using both match_typed_subject_alt_names and the deprecated "
@@ -155,18 +139,18 @@ static void validation_context(CheckContext *c, const YamlNode *node) {
  * context that is all there is (not one merged with an SDS secret): what
  * needs a trusted CA. field: its path. */
 static void needs_trusted_ca(CheckContext *c, const YamlNode *cvc, const char *field) {
-        if (!cvc || cvc->kind != YAML_KIND_MAP || source_set(field_of(cvc, "trusted_ca")) ||
-            field_of(cvc, "custom_validator_config") || field_of(cvc, "system_root_certs") ||
-            field_of(cvc, "ca_certificate_provider_instance"))
+        if (!cvc || cvc->kind != YAML_KIND_MAP || source_set(check_field(cvc, "trusted_ca")) ||
+            check_field(cvc, "custom_validator_config") || check_field(cvc, "system_root_certs") ||
+            check_field(cvc, "ca_certificate_provider_instance"))
                 return;
-        const YamlNode *crl = field_of(cvc, "crl");
+        const YamlNode *crl = check_field(cvc, "crl");
         const char *v;
         if (source_set(crl)) {
                 _cleanup_free_ char *path = xasprintf("%s.crl", field);
                 check_error(c, crl, path, "envoy.tls.crl-needs-ca", "Failed to load CRL from %s without trusted CA",
                             source_path(crl));
-        } else if (count_of(field_of(cvc, "match_typed_subject_alt_names")) > 0 ||
-                   count_of(field_of(cvc, "match_subject_alt_names")) > 0)
+        } else if (check_list_len(check_field(cvc, "match_typed_subject_alt_names")) > 0 ||
+                   check_list_len(check_field(cvc, "match_subject_alt_names")) > 0)
                 check_error(c, cvc, field, "envoy.tls.san-needs-ca",
                             "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
         else if ((v = check_scalar(cvc, "allow_expired_certificate")) && streq(v, "true"))
@@ -178,16 +162,16 @@ static void needs_trusted_ca(CheckContext *c, const YamlNode *cvc, const char *f
 
 /* context_impl.cc parseAlpnProtocols */
 static void common_tls_context(CheckContext *c, const YamlNode *node) {
-        needs_trusted_ca(c, field_of(node, "validation_context"), "validation_context");
-        const YamlNode *alpn = field_of(node, "alpn_protocols");
+        needs_trusted_ca(c, check_field(node, "validation_context"), "validation_context");
+        const YamlNode *alpn = check_field(node, "alpn_protocols");
         size_t joined = 0;
-        for (uint32_t i = 0; i < count_of(alpn); i++) {
-                const YamlNode *p = item_at(alpn, i);
+        for (uint32_t i = 0; i < check_list_len(alpn); i++) {
+                const YamlNode *p = check_list_at(alpn, i);
                 if (!yaml_is_scalar(p))
                         continue;
                 joined += p->n + (i > 0);
                 if (p->n > 255) {
-                        _cleanup_free_ char *path = item_path("alpn_protocols", alpn, i);
+                        _cleanup_free_ char *path = check_list_path(alpn, "alpn_protocols", i);
                         check_error(c, p, path, "envoy.tls.alpn-length", "Invalid ALPN protocol string");
                         return;
                 }
@@ -197,8 +181,8 @@ static void common_tls_context(CheckContext *c, const YamlNode *node) {
 }
 
 static uint32_t certificates(const YamlNode *common, bool *ret_mixed) {
-        uint32_t inline_n = count_of(field_of(common, "tls_certificates")),
-                 sds_n = count_of(field_of(common, "tls_certificate_sds_secret_configs"));
+        uint32_t inline_n = check_list_len(check_field(common, "tls_certificates")),
+                 sds_n = check_list_len(check_field(common, "tls_certificate_sds_secret_configs"));
         *ret_mixed = inline_n > 0 && sds_n > 0;
         return inline_n + sds_n;
 }
@@ -206,10 +190,10 @@ static uint32_t certificates(const YamlNode *common, bool *ret_mixed) {
 /* server_context_config_impl.cc: unless a custom handshaker provides the
  * certificates (or a certificate provider instance or selector does) */
 static void downstream_tls_context(CheckContext *c, const YamlNode *node) {
-        const YamlNode *common = field_of(node, "common_tls_context");
-        if (field_of(common, "custom_handshaker") || field_of(common, "tls_certificate_provider_instance") ||
-            field_of(common, "tls_certificate_certificate_provider_instance") ||
-            field_of(common, "custom_tls_certificate_selector"))
+        const YamlNode *common = check_field(node, "common_tls_context");
+        if (check_field(common, "custom_handshaker") || check_field(common, "tls_certificate_provider_instance") ||
+            check_field(common, "tls_certificate_certificate_provider_instance") ||
+            check_field(common, "custom_tls_certificate_selector"))
                 return;
         bool mixed;
         uint32_t n = certificates(common, &mixed);
@@ -224,19 +208,19 @@ static void downstream_tls_context(CheckContext *c, const YamlNode *node) {
 /* context_config_impl.cc ClientContextConfigImpl (its SNI NUL-byte check needs no
  * rule: the YAML reader refuses a NUL in any scalar) */
 static void upstream_tls_context(CheckContext *c, const YamlNode *node) {
-        const YamlNode *common = field_of(node, "common_tls_context");
+        const YamlNode *common = check_field(node, "common_tls_context");
         bool mixed;
-        if (!field_of(common, "custom_tls_certificate_selector") && certificates(common, &mixed) > 1)
+        if (!check_field(common, "custom_tls_certificate_selector") && certificates(common, &mixed) > 1)
                 check_error(c, common, "common_tls_context", "envoy.tls.client-single-cert",
                             "Multiple TLS certificates are not supported for client contexts");
 }
 
 /* server_context_config_impl.cc getSessionTicketKey: 80 bytes each */
 static void session_ticket_keys(CheckContext *c, const YamlNode *node) {
-        const YamlNode *keys = field_of(node, "keys");
-        for (uint32_t i = 0; i < count_of(keys); i++) {
-                const YamlNode *k = item_at(keys, i);
-                const YamlNode *s = field_of(k, "inline_string"), *b = field_of(k, "inline_bytes");
+        const YamlNode *keys = check_field(node, "keys");
+        for (uint32_t i = 0; i < check_list_len(keys); i++) {
+                const YamlNode *k = check_list_at(keys, i);
+                const YamlNode *s = check_field(k, "inline_string"), *b = check_field(k, "inline_bytes");
                 size_t len;
                 if (yaml_is_scalar(s))
                         len = s->n;
@@ -251,14 +235,14 @@ static void session_ticket_keys(CheckContext *c, const YamlNode *node) {
                         continue; /* a file: not read here */
                 if (len == 80)
                         continue;
-                _cleanup_free_ char *path = item_path("keys", keys, i);
+                _cleanup_free_ char *path = check_list_path(keys, "keys", i);
                 check_error(c, k, path, "envoy.tls.session-ticket-key-length",
                             "Incorrect TLS session ticket key length. Length %zu, expected length 80.", len);
         }
 }
 
 static void secret(CheckContext *c, const YamlNode *node) {
-        needs_trusted_ca(c, field_of(node, "validation_context"), "validation_context");
+        needs_trusted_ca(c, check_field(node, "validation_context"), "validation_context");
 }
 
 const Check envoy_checks_tls[] = {

@@ -47,10 +47,6 @@ void envoy_checks_run(CheckContext *c, const SchemaMessage *m, const YamlNode *n
 /* Whether s is an IP literal as Envoy parses one (IPv4 dotted quad, IPv6
  * in any numeric form, with a scope id). */
 bool envoy_is_ip_literal(const char *s);
-/* Reports `rule` unless sa's address is an IP literal or sa names a
- * resolver; field is sa's path, hint is appended to Envoy's message. */
-void envoy_check_socket_address_ip(CheckContext *c, const YamlNode *sa, const char *field, const char *rule,
-                                   const char *hint);
 
 /* An error (or warning) at `at`, with `field` (a relative field path such as
  * "load_assignment.endpoints[0]", or NULL) appended to the message's path. */
@@ -69,12 +65,14 @@ const YamlNode *check_seq(const YamlNode *map, const char *field);
  * the enum's zero value when zero_name is name. */
 bool check_enum_is(const YamlNode *map, const char *field, const char *name, int number, bool is_default);
 
-/* A repeated field's value: a sequence, or one mapping standing for a list
- * of one (as the encoder takes it). list_len is 0 for anything else. */
+/* A repeated field's value: a sequence, or one value standing for a list
+ * of one (the legacy form the encoder takes). list_len is 0 for null. */
 uint32_t check_list_len(const YamlNode *v);
 const YamlNode *check_list_at(const YamlNode *v, uint32_t i);
 /* "field[i]" (a mapping given alone is item 0, as the encoder says). */
 char *check_list_path(const YamlNode *v, const char *field, uint32_t i);
+/* A field of a mapping, or NULL. */
+const YamlNode *check_field(const YamlNode *map, const char *field);
 /* Whether a field is set (present and not null). */
 bool check_has(const YamlNode *map, const char *field);
 /* Whether a bool field (or a BoolValue, plain or {value: ...}) is true, as
