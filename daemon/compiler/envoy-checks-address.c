@@ -206,9 +206,9 @@ static bool wire_find(const uint8_t *p, size_t n, uint32_t number, WireField *re
 }
 
 /* An Address (wire bytes) of an early-encoded LbEndpoint: what the YAML
- * check says, at the LbEndpoint's position (its YAML is gone). */
-static void encoded_address(CheckContext *c, const YamlNode *at, const uint8_t *p, size_t n, const char *field,
-                            const char *hint) {
+ * check says, at the LbEndpoint's position (its YAML is gone). The
+ * report's path is the Address's. */
+static void encoded_address(CheckContext *c, const YamlNode *at, const uint8_t *p, size_t n) {
         WireField sa, f;
         if (!wire_find(p, n, 1, &sa)) /* Address.socket_address */
                 return;
@@ -217,71 +217,85 @@ static void encoded_address(CheckContext *c, const YamlNode *at, const uint8_t *
         WireReader r = { sa.data, sa.data + sa.len };
         while (wire_next(&r, &f))
                 if (f.number == 4 && f.wire_type == WIRE_LEN) { /* named_port */
-                        _cleanup_free_ char *path = xasprintf("%s.socket_address.named_port", field);
-                        check_error(c, at, path, "envoy.address.named-port",
-                                    "IP resolver can't handle port specifier type 4%s", hint);
+                        check_error(c, at, "socket_address.named_port", "envoy.address.named-port",
+                                    "IP resolver can't handle port specifier type 4%s", STATIC_EDS_HINT);
                         return;
                 }
-        if (!wire_find(sa.data, sa.len, 2, &f) || f.len == 0) /* address */
+        if (!wire_find(sa.data, sa.len, 2, &f) || f.len == 0 || f.len > 255) /* address */
                 return;
-        _cleanup_free_ char *a = xstrndup((const char *) f.data, f.len);
+        char a[256];
+        memcpy(a, f.data, f.len);
+        a[f.len] = 0;
         if (strlen(a) != f.len || envoy_is_ip_literal(a))
                 return;
-        _cleanup_free_ char *path = xasprintf("%s.socket_address.address", field);
-        check_error(c, at, path, "envoy.address.endpoint-ip", "malformed IP address: %s%s", a, hint);
+        check_error(c, at, "socket_address.address", "envoy.address.endpoint-ip", "malformed IP address: %s%s", a,
+                    STATIC_EDS_HINT);
 }
 
-static void encoded_lb_endpoint(CheckContext *c, const YamlNode *lbe, const char *field, bool additional) {
+/* The report's path is the LbEndpoint's. */
+static void encoded_lb_endpoint(CheckContext *c, const YamlNode *lbe, bool additional) {
         WireField ep, f;
         if (!wire_find((const uint8_t *) lbe->str, lbe->n, 1, &ep)) /* LbEndpoint.endpoint */
                 return;
-        _cleanup_free_ char *path = xasprintf("%s.endpoint.address", field);
+        Reporter *rep = c->report;
+        size_t saved = reporter_push_field(rep, "endpoint.address");
         if (wire_find(ep.data, ep.len, 1, &f)) /* Endpoint.address */
-                encoded_address(c, lbe, f.data, f.len, path, STATIC_EDS_HINT);
+                encoded_address(c, lbe, f.data, f.len);
+        reporter_pop(rep, saved);
         if (!additional)
                 return;
         WireReader r = { ep.data, ep.data + ep.len };
         WireField aa, a;
         for (uint32_t i = 0; wire_next(&r, &aa);)
                 if (aa.number == 4 && aa.wire_type == WIRE_LEN) { /* additional_addresses */
-                        _cleanup_free_ char *p = xasprintf("%s.endpoint.additional_addresses[%u].address", field, i++);
+                        saved = reporter_push_field(rep, "endpoint.additional_addresses");
+                        reporter_push_index(rep, i++);
+                        reporter_push_field(rep, "address");
                         if (wire_find(aa.data, aa.len, 1, &a))
-                                encoded_address(c, lbe, a.data, a.len, p, STATIC_EDS_HINT);
+                                encoded_address(c, lbe, a.data, a.len);
+                        reporter_pop(rep, saved);
                 }
 }
 
-/* The endpoints of a ClusterLoadAssignment (cla, at `field`) as a STATIC
- * cluster (static_cluster.cc: the endpoint's address) or EDS (eds.cc: its
- * additional_addresses too) resolves them. */
+/* The endpoints of a ClusterLoadAssignment (cla, at `field`, "" for the
+ * message itself) as a STATIC cluster (static_cluster.cc: the endpoint's
+ * address) or EDS (eds.cc: its additional_addresses too) resolves them.
+ * Runs for every endpoint: the path is pushed and popped, not formatted. */
 static void load_assignment(CheckContext *c, const YamlNode *cla, const char *field, bool additional) {
-        const YamlNode *eps = yaml_map_get_field(cla, "endpoints");
+        const YamlNode *eps = check_field(cla, "endpoints");
+        Reporter *rep = c->report;
+        size_t base = *field ? reporter_push_field(rep, field) : rep->path.len;
         for (uint32_t i = 0; i < check_list_len(eps); i++) {
-                const YamlNode *lle = check_list_at(eps, i);
-                const YamlNode *lbes = yaml_map_get_field(lle, "lb_endpoints");
-                _cleanup_free_ char *ep = check_list_path(eps, "endpoints", i);
+                const YamlNode *lbes = check_field(check_list_at(eps, i), "lb_endpoints");
+                size_t at_ep = reporter_push_field(rep, "endpoints");
+                reporter_push_index(rep, i);
+                reporter_push_field(rep, "lb_endpoints");
                 for (uint32_t j = 0; j < check_list_len(lbes); j++) {
                         const YamlNode *lbe = check_list_at(lbes, j);
-                        _cleanup_free_ char *item = check_list_path(lbes, "lb_endpoints", j);
-                        _cleanup_free_ char *path = *field ? xasprintf("%s.%s.%s", field, ep, item)
-                                                           : xasprintf("%s.%s", ep, item);
-                        if (lbe->kind == YAML_KIND_ENCODED) {
-                                encoded_lb_endpoint(c, lbe, path, additional);
-                                continue;
+                        size_t at_lbe = reporter_push_index(rep, j);
+                        if (lbe->kind == YAML_KIND_ENCODED)
+                                encoded_lb_endpoint(c, lbe, additional);
+                        else {
+                                const YamlNode *e = check_map(lbe, "endpoint");
+                                socket_address(c, check_map(check_map(e, "address"), "socket_address"),
+                                               "endpoint.address.socket_address", "envoy.address.endpoint-ip",
+                                               STATIC_EDS_HINT);
+                                const YamlNode *more = additional ? check_field(e, "additional_addresses") : NULL;
+                                for (uint32_t k = 0; k < check_list_len(more); k++) {
+                                        size_t at_more = reporter_push_field(rep, "endpoint.additional_addresses");
+                                        reporter_push_index(rep, k);
+                                        const YamlNode *m = check_list_at(more, k);
+                                        socket_address(c, check_map(check_map(m, "address"), "socket_address"),
+                                                       "address.socket_address", "envoy.address.endpoint-ip",
+                                                       STATIC_EDS_HINT);
+                                        reporter_pop(rep, at_more);
+                                }
                         }
-                        const YamlNode *e = check_map(lbe, "endpoint");
-                        _cleanup_free_ char *sa = xasprintf("%s.endpoint.address.socket_address", path);
-                        socket_address(c, check_map(check_map(e, "address"), "socket_address"), sa,
-                                       "envoy.address.endpoint-ip", STATIC_EDS_HINT);
-                        const YamlNode *more = additional ? yaml_map_get_field(e, "additional_addresses") : NULL;
-                        for (uint32_t k = 0; k < check_list_len(more); k++) {
-                                _cleanup_free_ char *mi = check_list_path(more, "additional_addresses", k);
-                                _cleanup_free_ char *msa = xasprintf("%s.endpoint.%s.address.socket_address", path, mi);
-                                const YamlNode *m = check_list_at(more, k);
-                                socket_address(c, check_map(check_map(m, "address"), "socket_address"), msa,
-                                               "envoy.address.endpoint-ip", STATIC_EDS_HINT);
-                        }
+                        reporter_pop(rep, at_lbe);
                 }
+                reporter_pop(rep, at_ep);
         }
+        reporter_pop(rep, base);
 }
 
 static void cluster(CheckContext *c, const YamlNode *node) {
