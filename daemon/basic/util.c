@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Small helpers every module uses: allocation, buffers, files, hashing. */
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -222,19 +221,6 @@ int mkdir_p(const char *path, mode_t mode) {
         if (mkdir(p, mode) < 0 && errno != EEXIST)
                 return -errno;
         return 0;
-}
-
-void sha256_hex(const void *data, size_t len, char ret[65]) {
-        unsigned char md[32];
-        unsigned mdlen = 0;
-        if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-                abort();
-        static const char hex[] = "0123456789abcdef";
-        for (size_t i = 0; i < 32; i++) {
-                ret[2 * i] = hex[md[i] >> 4];
-                ret[2 * i + 1] = hex[md[i] & 15];
-        }
-        ret[64] = 0;
 }
 
 void buf_put_index(Buf *b, size_t i) {

@@ -132,7 +132,6 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 int mkdir_p(const char *path, mode_t mode);
 
 /* sha256 of data, as 64 lowercase hex digits plus NUL. */
-void sha256_hex(const void *data, size_t len, char ret[65]);
 
 /* Appends s as a JSON string literal (quoted, escaped). */
 void buf_put_json_string(Buf *b, const char *s);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The xDS resource types fsxds publishes and their DiscoveryResponse form. */
-#include <openssl/evp.h>
 
 #include "resource.h"
+#include "sha256.h"
 #include "wire.h"
 
 static const struct {
@@ -86,23 +86,11 @@ void resource_list_free(ResourceList *l) {
 }
 
 void resources_version(Resource *const *items, size_t n, char ret[17]) {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        unsigned char md[32];
-        unsigned len = 0;
-        if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-                abort();
+        Sha256 h;
+        sha256_init(&h);
         for (size_t i = 0; i < n; i++)
-                if (!EVP_DigestUpdate(ctx, items[i]->any, items[i]->any_len))
-                        abort();
-        if (!EVP_DigestFinal_ex(ctx, md, &len))
-                abort();
-        EVP_MD_CTX_free(ctx);
-        static const char hex[] = "0123456789abcdef";
-        for (size_t i = 0; i < 8; i++) {
-                ret[2 * i] = hex[md[i] >> 4];
-                ret[2 * i + 1] = hex[md[i] & 15];
-        }
-        ret[16] = 0;
+                sha256_update(&h, items[i]->any, items[i]->any_len);
+        sha256_final_hex(&h, ret, 16);
 }
 
 void resources_response(Resource *const *items, size_t n, const char *version_info, const char *type_url, Buf *out) {

@@ -6,10 +6,13 @@
 #include "version.h"
 
 #include <assert.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "hashmap.h"
 #include "schema-build.h"
 #include "schema.h"
+#include "sha256.h"
 #include "wire.h"
 
 typedef Google__Protobuf__FileDescriptorSet FileDescriptorSet;
@@ -24,8 +27,8 @@ extern const uint8_t fsxds_builtin_schema[];
 extern const size_t fsxds_builtin_schema_len;
 
 /* Messages with at most this many fields are searched by name linearly:
- * most of Envoy's are, and a table each would cost a megabyte. */
-#define SMALL_MESSAGE 8
+ * most of Envoy's are, and a table each would cost over a megabyte. */
+#define SMALL_MESSAGE 16
 
 typedef struct MessageEx {
         SchemaMessage m;
@@ -446,6 +449,15 @@ int schema_load_builtin(Schema **ret) {
         int r = load(fsxds_builtin_schema, fsxds_builtin_schema_len, &error, ret);
         /* The built-in set is checked at build time; failing here is a bug. */
         assert(r >= 0);
+        /* Indexed, the half megabyte of serialized descriptors is read again
+         * only by schema_unpack_descriptor_set(): give its pages back (they
+         * are the binary's, read-only, so they are simply read again from
+         * the file if it ever is). */
+        long page = sysconf(_SC_PAGESIZE);
+        uintptr_t first = ((uintptr_t) fsxds_builtin_schema + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
+        uintptr_t end = ((uintptr_t) fsxds_builtin_schema + fsxds_builtin_schema_len) & ~((uintptr_t) page - 1);
+        if (page > 0 && end > first)
+                (void) madvise((void *) first, end - first, MADV_DONTNEED);
         if (r >= 0)
                 (*ret)->origin = xstrdup("built-in");
         return r;

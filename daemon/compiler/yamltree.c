@@ -3,11 +3,11 @@
  * line and column. Plain scalars are typed as Envoy's YAML loader types
  * them; aliases share the anchored node and are charged against a budget,
  * so a "billion laughs" document is refused after a bounded amount of work. */
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
 #include "hashmap.h"
+#include "sha256.h"
 #include "yamltree.h"
 
 const YamlLimits yaml_default_limits = {
@@ -528,7 +528,8 @@ static void reader_error(Parser *p, const char *data, size_t len, FILE *f) {
 
 typedef struct HashingReader {
         FILE *f;
-        EVP_MD_CTX *md;
+        Sha256 md;
+        bool hashing;
 } HashingReader;
 static int read_and_hash(void *data, unsigned char *buffer, size_t size, size_t *size_read);
 
@@ -622,8 +623,8 @@ int yaml_parse(const char *file_name, const char *data, size_t len, const YamlLi
 static int read_and_hash(void *data, unsigned char *buffer, size_t size, size_t *size_read) {
         HashingReader *h = data;
         *size_read = fread(buffer, 1, size, h->f);
-        if (*size_read > 0 && h->md && !EVP_DigestUpdate(h->md, buffer, *size_read))
-                abort();
+        if (*size_read > 0 && h->hashing)
+                sha256_update(&h->md, buffer, *size_read);
         return !ferror(h->f);
 }
 
@@ -639,30 +640,18 @@ int yaml_parse_file(const char *path, const YamlLimits *limits, DiagList *diags,
                 return -EISDIR;
         HashingReader h = { .f = f };
         if (ret_sha256) {
-                h.md = EVP_MD_CTX_new();
-                if (!h.md || !EVP_DigestInit_ex(h.md, EVP_sha256(), NULL))
-                        abort();
+                sha256_init(&h.md);
+                h.hashing = true;
         }
         /* the size check of parse_input happens before anything is read */
         int r = parse_input(path, NULL, S_ISREG(st.st_mode) ? (size_t) st.st_size : 0, &h, limits, diags, cb, userdata);
-        if (h.md) {
+        if (h.hashing) {
                 /* the digest covers the whole file even when parsing stopped early */
                 unsigned char buf[65536];
                 size_t n;
                 while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-                        if (!EVP_DigestUpdate(h.md, buf, n))
-                                abort();
-                unsigned char md[32];
-                unsigned len;
-                if (!EVP_DigestFinal_ex(h.md, md, &len))
-                        abort();
-                EVP_MD_CTX_free(h.md);
-                static const char hex[] = "0123456789abcdef";
-                for (size_t i = 0; i < 32; i++) {
-                        ret_sha256[2 * i] = hex[md[i] >> 4];
-                        ret_sha256[2 * i + 1] = hex[md[i] & 15];
-                }
-                ret_sha256[64] = 0;
+                        sha256_update(&h.md, buf, n);
+                sha256_final_hex(&h.md, ret_sha256, 64);
         }
         return r;
 }

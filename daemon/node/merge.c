@@ -7,6 +7,7 @@
 #include <assert.h>
 
 #include "graph.h"
+#include "sha256.h"
 #include "sources.h"
 #include "wire.h"
 #include "wiring.h"

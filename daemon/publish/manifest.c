@@ -13,6 +13,7 @@
 #include "manifest.h"
 #include "nodedir.h"
 #include "resource.h"
+#include "sha256.h"
 
 /* what one published file may weigh before it is not worth describing */
 #define DESCRIBE_FILE_MAX (1u << 30)

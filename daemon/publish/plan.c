@@ -12,6 +12,7 @@
 #include "nodedir.h"
 #include "publish-internal.h"
 #include "resource.h"
+#include "sha256.h"
 #include "wire.h"
 
 /* what a live file may weigh before it is no longer worth reading back */

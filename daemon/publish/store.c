@@ -10,10 +10,10 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <openssl/evp.h>
 
 #include "hashmap.h"
 #include "store.h"
+#include "sha256.h"
 #include "util.h"
 
 #define STORE_DIR ".store"
@@ -488,22 +488,14 @@ int store_verify(Store *s) {
                 _cleanup_close_ int fd = openat(s->dirfd, o->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (fd < 0)
                         continue;
-                EVP_MD_CTX *md = EVP_MD_CTX_new();
-                if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
-                        abort();
+                Sha256 md;
+                sha256_init(&md);
                 uint8_t buf[65536];
                 ssize_t k;
                 while ((k = read(fd, buf, sizeof buf)) > 0)
-                        if (!EVP_DigestUpdate(md, buf, (size_t) k))
-                                abort();
-                unsigned char digest[32];
-                unsigned len;
-                if (!EVP_DigestFinal_ex(md, digest, &len))
-                        abort();
-                EVP_MD_CTX_free(md);
+                        sha256_update(&md, buf, (size_t) k);
                 char hex[65];
-                for (size_t j = 0; j < 32; j++)
-                        snprintf(hex + 2 * j, 3, "%02x", digest[j]);
+                sha256_final_hex(&md, hex, 64);
                 if (k < 0 || !streq(hex, o->name)) {
                         (void) unlinkat(s->dirfd, o->name, 0);
                         store_forget(s, o->name);

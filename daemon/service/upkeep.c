@@ -11,6 +11,7 @@
 
 #include "hashmap.h"
 #include "logging.h"
+#include "sha256.h"
 #include "state.h"
 #include "manifest.h"
 #include "publish.h"

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "sha256.h"
 #include "util.h"
 
 static char root[64];

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "resource.h"
+#include "sha256.h"
 
 static void test_type_table(void **state) {
         assert_string_equal(resource_type_to_message(RESOURCE_CLUSTER), "envoy.config.cluster.v3.Cluster");

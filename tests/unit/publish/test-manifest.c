@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "manifest.h"
+#include "sha256.h"
 #include "wire.h"
 
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"

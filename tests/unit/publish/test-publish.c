@@ -17,6 +17,7 @@
 #include <linux/magic.h>
 
 #include "publish.h"
+#include "sha256.h"
 #include "wire.h"
 
 static char root[64];
