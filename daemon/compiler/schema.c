@@ -359,9 +359,10 @@ static int load(const uint8_t *data, size_t len, char **ret_error, Schema **ret)
         _cleanup_(schema_freep) Schema *s = xcalloc(1, sizeof(Schema));
         char *error = NULL;
         s->set = google__protobuf__file_descriptor_set__unpack(NULL, len, data);
-        if (!s->set) {
+        if (!s->set || s->set->n_file == 0) {
                 if (ret_error)
-                        *ret_error = xstrdup("not a serialized google.protobuf.FileDescriptorSet");
+                        *ret_error = xstrdup(s->set ? "an empty descriptor set (no file): a truncated or unfinished write?"
+                                                    : "not a serialized google.protobuf.FileDescriptorSet");
                 return -EBADMSG;
         }
         s->bytes = data;

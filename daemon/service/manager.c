@@ -307,23 +307,25 @@ static int open_outputs(Manager *m) {
                 }
                 m->state.gid = g->gr_gid;
         }
-        m->state.schema = schema_free(m->state.schema);
+        /* the new schema first: when it cannot be loaded, the old one and
+         * the source cache built with it stay as they are */
+        _cleanup_(schema_freep) Schema *schema = NULL;
         if (m->state.config->schema) {
                 _cleanup_free_ char *error = NULL;
-                int r = schema_load_file(m->state.config->schema, &error, &m->state.schema);
+                int r = schema_load_file(m->state.config->schema, &error, &schema);
                 if (r < 0) {
                         log_error(NULL, "schema %s: %s", m->state.config->schema, error ? error : strerror(-r));
                         return r;
                 }
         } else {
-                int r = schema_load_builtin(&m->state.schema);
+                int r = schema_load_builtin(&schema);
                 if (r < 0) {
                         log_error(NULL, "the built-in schema: %s", strerror(-r));
                         return r;
                 }
         }
         if (m->state.config->envoy_version)
-                schema_set_envoy_version(m->state.schema, m->state.config->envoy_version);
+                schema_set_envoy_version(schema, m->state.config->envoy_version);
         int r = upkeep_load_signer(&m->state);
         if (r < 0)
                 return r;
@@ -335,6 +337,8 @@ static int open_outputs(Manager *m) {
         for (size_t i = 0; i < m->state.n_nodes; i++)
                 node_forget_memo(&m->state, m->state.nodes[i]);
         m->state.cache = source_cache_free(m->state.cache);
+        schema_free(m->state.schema);
+        m->state.schema = TAKE_PTR(schema);
         r = source_cache_new(m->state.schema, m->state.config->publish_mode, &m->state.cache);
         if (r < 0) {
                 log_error(NULL, "cannot make the source cache: %s", strerror(-r));

@@ -148,6 +148,36 @@ def t_unusable_config(watch, mode):
     env.assert_equals_compile(NODES)
 
 
+def t_schema_truncated(watch, mode):
+    """schema: a descriptor set that is truncated in place (or emptied), then
+    SIGHUP: the reload is refused, fsxdsd goes back to the old settings, and
+    the schema it was compiling with stays loaded: a later edit is published
+    (under AddressSanitizer this read freed memory when the old schema had
+    been dropped before the new one loaded)."""
+    env = Env(watch, mode, tree=base_tree())
+    desc = os.path.join(env.root, "envoy.desc")
+    write(desc, read(os.path.join(os.path.dirname(FSXDS), "fsxds.desc")), "wb")  # the build's schema
+    env.write_config(schema=desc)
+    d = env.daemon()
+    g0 = env.status()["generation"]
+    for broken in (read(desc)[:100000], b""):
+        with open(desc, "wb") as f:
+            f.write(broken)
+        hup(d)
+        expect(d.alive(), "fsxdsd died when its schema was truncated to %d bytes", len(broken))
+        expect_in("schema %s:" % desc, d.log_text(), "the log of the refused schema")
+        mark = d.mark()
+        port = 8600 + len(broken) % 97
+        env.write("common/eds.yaml", y_cla("shared", [("10.0.0.1", port)]))
+        g0 += 1
+        st = d.wait_generation(mark, g0)
+        expect_eq(st["generation"], g0, "generation after an edit with the truncated schema")
+        for n in NODES:
+            expect_in("port_value: %d" % port, decode(os.path.join(env.node_dir(n), "eds/shared.pb")),
+                      "%s's endpoints" % n)
+    d.stop()
+
+
 def t_mode_switch(watch):
     env = Env(watch, "rename", tree=base_tree())
     d = env.daemon()
@@ -172,6 +202,7 @@ if __name__ == "__main__":
         r.run("reload-bad-config[%s,%s]" % (w, m), t_bad_config, w, m)
         r.run("reload-good-config[%s,%s]" % (w, m), t_good_config, w, m, r.fanotify_problem is None)
         r.run("reload-unusable-config[%s,%s]" % (w, m), t_unusable_config, w, m)
+        r.run("reload-schema-truncated[%s,%s]" % (w, m), t_schema_truncated, w, m)
     for w in BACKENDS:
         r.run("reload-publish-mode-in-place[%s]" % w, t_mode_switch, w)
     r.finish()
