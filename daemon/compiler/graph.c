@@ -59,11 +59,33 @@ static void cluster_targets(Walk *w, const YamlNode *node) {
         reporter_pop(&w->report, saved);
 }
 
+static bool is_type_url(const YamlNode *v, const char *url) {
+        return v && v->kind == YAML_KIND_STRING && streq(v->str, url);
+}
+
+/* The router, as Envoy finds it (Config::Utility::getFactoryType): by the
+ * typed_config's type, or the type a TypedStruct wraps; by the type URLs
+ * an ECDS config_discovery allows; by name alone before typed_config was
+ * required (envoy.extension.typed-config says when that is refused). */
 static bool is_router_filter(const YamlNode *filter) {
         const YamlNode *tc = yaml_map_get_field(filter, "typed_config");
         const YamlNode *t = tc && tc->kind == YAML_KIND_MAP ? yaml_map_get(tc, "@type") : NULL;
-        if (t && t->kind == YAML_KIND_STRING)
+        if (t && t->kind == YAML_KIND_STRING) {
+                if (streq(t->str, "type.googleapis.com/xds.type.v3.TypedStruct") ||
+                    streq(t->str, "type.googleapis.com/udpa.type.v1.TypedStruct"))
+                        return is_type_url(yaml_map_get_field(tc, "type_url"), ROUTER_TYPE);
                 return streq(t->str, ROUTER_TYPE);
+        }
+        const YamlNode *cd = yaml_map_get_field(filter, "config_discovery");
+        const YamlNode *urls = cd && cd->kind == YAML_KIND_MAP ? yaml_map_get_field(cd, "type_urls") : NULL;
+        if (urls) {
+                if (urls->kind != YAML_KIND_SEQ)
+                        return is_type_url(urls, ROUTER_TYPE);
+                for (uint32_t i = 0; i < urls->n; i++)
+                        if (is_type_url(urls->items[i], ROUTER_TYPE))
+                                return true;
+                return false;
+        }
         const YamlNode *name = yaml_map_get_field(filter, "name");
         return !tc && name && name->kind == YAML_KIND_STRING && streq(name->str, ROUTER_NAME);
 }
@@ -73,9 +95,16 @@ static void http_connection_manager(Walk *w, const YamlNode *node) {
         if (rds && rds->kind == YAML_KIND_MAP && !config_source_is_remote(yaml_map_get_field(rds, "config_source")))
                 add_ref(w, RESOURCE_ROUTE_CONFIGURATION, yaml_map_get_field(rds, "route_config_name"), "rds.route_config_name");
         const YamlNode *filters = yaml_map_get_field(node, "http_filters");
-        size_t n = filters && filters->kind == YAML_KIND_SEQ ? filters->n : 0, router = n;
+        /* a single mapping is a list of one (the legacy form the encoder takes) */
+        const YamlNode *const *items = &filters;
+        size_t n = filters && filters->kind == YAML_KIND_MAP ? 1 : 0;
+        if (filters && filters->kind == YAML_KIND_SEQ) {
+                items = (const YamlNode *const *) filters->items;
+                n = filters->n;
+        }
+        size_t router = n;
         for (size_t i = 0; i < n; i++)
-                if (filters->items[i]->kind == YAML_KIND_MAP && is_router_filter(filters->items[i]))
+                if (items[i]->kind == YAML_KIND_MAP && is_router_filter(items[i]))
                         router = i;
         if (router == n) {
                 size_t saved = push_field(w, "http_filters");
@@ -86,7 +115,7 @@ static void http_connection_manager(Walk *w, const YamlNode *node) {
         } else if (router != n - 1) {
                 size_t saved = push_field(w, "http_filters");
                 push_index(w, router);
-                walk_error(w, filters->items[router], "graph.router-last",
+                walk_error(w, items[router], "graph.router-last",
                            "the router filter is filter %zu of %zu: it must be the last one (Envoy rejects filters after a "
                            "terminal filter)", router + 1, n);
                 reporter_pop(&w->report, saved);

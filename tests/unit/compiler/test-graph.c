@@ -205,6 +205,53 @@ static void test_filter_chain_match_unless_matcher(void **state) {
         }
 }
 
+/* The router as Envoy finds it: wrapped in a TypedStruct (either one),
+ * allowed by an ECDS config_discovery, or the one filter of http_filters
+ * written as a mapping; a TypedStruct of another type is no router. */
+static void test_router_forms(void **state) {
+        static const struct {
+                const char *filters;
+                bool router;
+        } cases[] = {
+                { "[{name: r, typed_config: {\"@type\": type.googleapis.com/xds.type.v3.TypedStruct, type_url: "
+                  "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]", true },
+                { "[{name: r, typed_config: {\"@type\": type.googleapis.com/udpa.type.v1.TypedStruct, type_url: "
+                  "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]", true },
+                { "[{name: r, config_discovery: {config_source: {ads: {}}, type_urls: "
+                  "[type.googleapis.com/envoy.extensions.filters.http.router.v3.Router]}}]", true },
+                { "{name: r, typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}",
+                  true },
+                { "[{name: r, typed_config: {\"@type\": type.googleapis.com/xds.type.v3.TypedStruct, type_url: "
+                  "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}}]", false },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *yaml = xasprintf(
+                        "\"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n"
+                        "name: l\n"
+                        "address: {socket_address: {address: 0.0.0.0, port_value: 80}}\n"
+                        "filter_chains:\n"
+                        "- filters:\n"
+                        "  - name: hcm\n"
+                        "    typed_config:\n"
+                        "      \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n"
+                        "      stat_prefix: s\n"
+                        "      route_config: {name: rc}\n"
+                        "      http_filters: %s\n",
+                        cases[i].filters);
+                DiagList diags = {};
+                CompileResult rc = {};
+                (void) compile_data(schema, "lds.yaml", yaml, strlen(yaml), NULL, &diags, &rc);
+                bool missing = false;
+                for (size_t k = 0; k < diags.n; k++)
+                        missing = missing || (diags.items[k].rule && streq(diags.items[k].rule, "graph.router-filter"));
+                if (missing == cases[i].router)
+                        diag_list_print(&diags, stderr);
+                assert_int_equal(missing, !cases[i].router);
+                diag_list_clear(&diags);
+                compile_result_done(&rc);
+        }
+}
+
 static void test_config_source_is_remote(void **state) {
         assert_false(config_source_is_remote(NULL));
         /* the trees come from the YAML of a cluster's eds_config */
@@ -240,6 +287,7 @@ int main(void) {
                 cmocka_unit_test(test_no_router_filter),
                 cmocka_unit_test(test_config_source_is_remote),
                 cmocka_unit_test(test_filter_chain_match_unless_matcher),
+                cmocka_unit_test(test_router_forms),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
