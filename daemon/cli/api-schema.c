@@ -236,7 +236,7 @@ static int schema_build_verb(int argc, char **argv, const Options *o) {
         int r = schema_build(&so, &error, &res);
         if (r < 0) {
                 fprintf(stderr, "fsxds schema build: %s\n", error);
-                return r == -EINVAL || r == -ENOENT ? EXIT_BAD_INPUT : EXIT_USAGE;
+                return r == -EBADMSG ? EXIT_BAD_INPUT : EXIT_USAGE;
         }
         printf("%s: %zu API files\n", o->output, res.n_compiled);
         for (size_t i = 0; i < res.n_excluded; i++)

@@ -6,6 +6,7 @@
  * filter rule (source/common/config/utility.cc) refuse in one Listener.
  * Identical filter_chain_match is graph.c's rule graph.filter-chain-match. */
 #include "envoy-checks.h"
+#include "hashmap.h"
 
 /* Network filters whose factory says isTerminalFilterByProto, by the type
  * of their typed_config, with the factory's name. */
@@ -54,6 +55,7 @@ static void terminal_filters_last(CheckContext *c, const YamlNode *chain, const 
 static void filter_chain_match(CheckContext *c, const YamlNode *node, const char *addresses) {
         const YamlNode *chains = yaml_map_get_field(node, "filter_chains");
         bool matcher = check_has(node, "filter_chain_matcher");
+        _cleanup_(hashmap_free) Hashmap seen = {}; /* chain names, with a matcher (thousands of chains) */
         for (uint32_t i = 0; i < check_list_len(chains); i++) {
                 const YamlNode *fc = check_list_at(chains, i);
                 _cleanup_free_ char *item = check_list_path(chains, "filter_chains", i);
@@ -67,17 +69,12 @@ static void filter_chain_match(CheckContext *c, const YamlNode *node, const char
                                             addresses);
                                 return;
                         }
-                        for (uint32_t j = 0; j < i; j++) {
-                                const char *other = check_scalar(check_list_at(chains, j), "name");
-                                if (other && streq(other, name)) {
-                                        _cleanup_free_ char *path = xasprintf("%s.name", item);
-                                        check_error(c, yaml_map_get_field(fc, "name"), path,
-                                                    "envoy.listener.matcher-name-unique",
-                                                    "error adding listener '%s': \"name\" field is duplicated with "
-                                                    "value '%s'",
-                                                    addresses, name);
-                                        return;
-                                }
+                        if (hashmap_put(&seen, name, strlen(name), (void *) name)) {
+                                _cleanup_free_ char *path = xasprintf("%s.name", item);
+                                check_error(c, yaml_map_get_field(fc, "name"), path, "envoy.listener.matcher-name-unique",
+                                            "error adding listener '%s': \"name\" field is duplicated with value '%s'",
+                                            addresses, name);
+                                return;
                         }
                         continue;
                 }

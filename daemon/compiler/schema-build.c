@@ -33,6 +33,7 @@ typedef struct Builder {
         size_t n_files;
         Hashmap seen;   /* relative name → itself, while listing */
         Hashmap closure; /* relative name → Closure */
+        char *failed_dir; /* where listing failed */
 } Builder;
 
 static int compare_strings(const void *a, const void *b) {
@@ -42,8 +43,14 @@ static int compare_strings(const void *a, const void *b) {
 static int list_dir(Builder *b, const char *base, const char *rel) {
         _cleanup_free_ char *path = xasprintf("%s/%s", base, rel);
         _cleanup_closedir_ DIR *d = opendir(path);
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
+        if (!d) {
+                if (errno == ENOENT)
+                        return 0;
+                int r = -errno;
+                free(b->failed_dir);
+                b->failed_dir = TAKE_PTR(path);
+                return r;
+        }
         struct dirent *de;
         while ((errno = 0, de = readdir(d))) {
                 if (de->d_name[0] == '.')
@@ -51,8 +58,12 @@ static int list_dir(Builder *b, const char *base, const char *rel) {
                 _cleanup_free_ char *child = xasprintf("%s/%s", rel, de->d_name);
                 _cleanup_free_ char *full = xasprintf("%s/%s", base, child);
                 struct stat st;
-                if (stat(full, &st) < 0)
-                        return -errno;
+                if (stat(full, &st) < 0) {
+                        int r = -errno;
+                        free(b->failed_dir);
+                        b->failed_dir = TAKE_PTR(full);
+                        return r;
+                }
                 if (S_ISDIR(st.st_mode)) {
                         int r = list_dir(b, base, child);
                         if (r < 0)
@@ -214,7 +225,8 @@ static int select_files(Builder *b, char **ret_error, SchemaBuildResult *res, si
                 for (size_t i = 0; i < ELEMENTSOF(api_roots) && r >= 0; i++)
                         r = list_dir(b, *d, api_roots[i]);
         if (r < 0) {
-                *ret_error = xasprintf("cannot list the API protos: %s", strerror(-r));
+                *ret_error = xasprintf("cannot list the API protos under %s: %s", b->failed_dir ? b->failed_dir : "?",
+                                       strerror(-r));
                 return r;
         }
         for (size_t i = 0; i < ELEMENTSOF(api_extras); i++) {
@@ -239,7 +251,7 @@ static int select_files(Builder *b, char **ret_error, SchemaBuildResult *res, si
         if (n_good == 0) {
                 *ret_error = xstrdup("no Envoy API file (envoy/{config,extensions,service,type}/**/*.proto) "
                                      "whose imports resolve under the given directories");
-                return -ENOENT;
+                return -EBADMSG;
         }
         *ret_n = n_good;
         return 0;
@@ -273,7 +285,7 @@ static int run_protoc(const Builder *b, size_t n, const char *tmp, char **ret_er
         }
         if (r > 0) {
                 *ret_error = xasprintf("%s failed (exit %d):\n%s", o->protoc, r, errors ? errors : "");
-                return -EINVAL;
+                return -EBADMSG;
         }
         return 0;
 }
@@ -289,8 +301,28 @@ static void result_donep(SchemaBuildResult *r) {
         schema_build_result_done(r);
 }
 
+/* Whether path is dir or below it (both made absolute, symlinks resolved
+ * as far as they exist). */
+static bool path_below(const char *path, const char *dir) {
+        _cleanup_free_ char *d = realpath(dir, NULL);
+        _cleanup_free_ char *copy = xstrdup(path);
+        char *slash = strrchr(copy, '/');
+        const char *parent = slash ? (slash == copy ? "/" : (*slash = 0, copy)) : ".";
+        _cleanup_free_ char *p = realpath(parent, NULL);
+        if (!d || !p)
+                return false;
+        size_t n = strlen(d);
+        return strncmp(p, d, n) == 0 && (p[n] == 0 || p[n] == '/' || streq(d, "/"));
+}
+
 static int build(Builder *b, char **ret_error, SchemaBuildResult *ret) {
         const SchemaBuildOptions *o = b->o;
+        for (char **d = o->include_dirs; *d; d++)
+                if (path_below(o->output, *d)) {
+                        *ret_error = xasprintf("%s is inside %s, one of the directories read: write it elsewhere",
+                                               o->output, *d);
+                        return -EEXIST;
+                }
         _cleanup_(result_donep) SchemaBuildResult res = {};
         size_t n;
         int r = select_files(b, ret_error, &res, &n);
@@ -301,7 +333,7 @@ static int build(Builder *b, char **ret_error, SchemaBuildResult *ret) {
         _cleanup_close_ int fd = mkstemp(tmp);
         if (fd < 0) {
                 r = -errno;
-                *ret_error = xasprintf("%s: %s", tmp, strerror(-r));
+                *ret_error = xasprintf("%s: cannot write next to it: %s", o->output, strerror(-r));
                 free(TAKE_PTR(tmp));
                 return r;
         }
@@ -335,6 +367,7 @@ int schema_build(const SchemaBuildOptions *o, char **ret_error, SchemaBuildResul
         Builder b = { .o = o };
         int r = build(&b, ret_error, ret);
         free(b.files); /* the names are b.seen's */
+        free(b.failed_dir);
         for (size_t i = 0; i < b.seen.cap; i++)
                 if (b.seen.entries[i].key)
                         free(b.seen.entries[i].value);

@@ -536,18 +536,32 @@ void schema_set_envoy_version(Schema *s, uint32_t v) {
         s->envoy_version = v;
 }
 
-int envoy_version_parse(const char *text, uint32_t *ret) {
-        unsigned major, minor, patch = 0;
-        int n = -1;
-        if (sscanf(text, "%u.%u%n", &major, &minor, &n) < 2 || n < 0)
-                return -EINVAL;
-        if (text[n] == '.') {
-                int m = -1;
-                if (sscanf(text + n + 1, "%u%n", &patch, &m) < 1 || m < 0)
-                        return -EINVAL;
-                n += 1 + m;
+/* A decimal number of at most 3 digits at *p; advances *p. */
+static bool version_part(const char **p, unsigned *ret) {
+        unsigned v = 0, n = 0;
+        while (**p >= '0' && **p <= '9' && n < 4) {
+                v = v * 10 + (unsigned) (**p - '0');
+                (*p)++;
+                n++;
         }
-        if (text[n] || major != 1 || minor > 999 || patch > 999)
+        if (n == 0 || n > 3)
+                return false;
+        *ret = v;
+        return true;
+}
+
+int envoy_version_parse(const char *text, uint32_t *ret) {
+        const char *p = text;
+        unsigned major, minor, patch = 0;
+        if (!version_part(&p, &major) || major != 1 || *p++ != '.' || !version_part(&p, &minor))
+                return -EINVAL;
+        if (*p == '.' && (p++, !version_part(&p, &patch)))
+                return -EINVAL;
+        /* what `envoy --version` says of a development build, 1.32.0-dev:
+         * the release it becomes */
+        if (*p == '-' && p[1])
+                p += strlen(p);
+        if (*p)
                 return -EINVAL;
         *ret = minor * 1000 + patch;
         return 0;

@@ -140,7 +140,8 @@ void *schema_unpack_descriptor_set(const Schema *s);
 uint32_t schema_envoy_version(const Schema *s);
 void schema_set_envoy_version(Schema *s, uint32_t v);
 #define ENVOY_VERSION(minor, patch) ((minor) * 1000u + (patch))
-/* "1.36" or "1.36.2" → ENVOY_VERSION(36, 2); -EINVAL otherwise. */
+/* "1.36", "1.36.2" or "1.36.0-dev" → ENVOY_VERSION(36, 2); -EINVAL
+ * otherwise (numbers of at most three digits). */
 int envoy_version_parse(const char *text, uint32_t *ret);
 char *envoy_version_format(uint32_t v);
 

@@ -87,6 +87,20 @@ t_build_protoc_refuses() {
     [ -z "$(ls "$tmp" | grep 'b.desc.protoc')" ]
 }
 
+t_build_output_place() {
+  # an output inside a directory read would overwrite the API (a .proto)
+  mkdir -p "$tmp/copy" && cp -r "${deps[0]}" "$tmp/copy/envoy-api"
+  local victim="$tmp/copy/envoy-api/envoy/config/core/v3/base.proto"
+  local before
+  before=$(sha256sum "$victim")
+  "$fsxds" schema build -o "$victim" "$tmp/copy/envoy-api" "${deps[@]:1}" 2>"$tmp/err"
+  [ $? -eq 2 ] && grep -q "is inside $tmp/copy/envoy-api, one of the directories read" "$tmp/err" &&
+    [ "$(sha256sum "$victim")" = "$before" ] || { cat "$tmp/err"; return 1; }
+  # an output directory that does not exist: an I/O error (2), naming the output
+  "$fsxds" schema build -o "$tmp/nodir/x.desc" "${deps[@]}" 2>"$tmp/err"
+  [ $? -eq 2 ] && grep -q "$tmp/nodir/x.desc: cannot write next to it" "$tmp/err"
+}
+
 t_bad_options() {
   "$fsxds" schema info --envoy-version bogus 2>/dev/null; [ $? -eq 2 ] || return 1
   "$fsxds" compile --envoy-version 2.0 "$root/tests/data/strict/cds-circuit-breakers.yaml" -o "$tmp/x.pb" 2>/dev/null
@@ -121,6 +135,7 @@ check build-empty-dir t_build_empty_dir
 check build-missing-dir t_build_missing_dir
 check build-protoc-refuses t_build_protoc_refuses
 check bad-options t_bad_options
+check build-output-place t_build_output_place
 check config t_config
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -64,6 +64,41 @@ static void test_refuses_garbage(void **state) {
         free(error);
 }
 
+/* envoy_version: 1.MINOR[.PATCH][-suffix], three digits at most a number;
+ * the built-in schema targets the release it records. */
+static void test_envoy_version(void **state) {
+        static const struct {
+                const char *text;
+                int r;
+                uint32_t v;
+        } cases[] = {
+                { "1.22", 0, ENVOY_VERSION(22, 0) },      { "1.22.3", 0, ENVOY_VERSION(22, 3) },
+                { "1.32.0-dev", 0, ENVOY_VERSION(32, 0) }, { "1.999.999", 0, ENVOY_VERSION(999, 999) },
+                { "1.4294967297", -EINVAL, 0 },           { "1.1000", -EINVAL, 0 },
+                { "2.0", -EINVAL, 0 },                    { "1.", -EINVAL, 0 },
+                { "1.22.", -EINVAL, 0 },                  { "1.22.0-", -EINVAL, 0 },
+                { "", -EINVAL, 0 },                       { " 1.22", -EINVAL, 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                uint32_t v = 0;
+                assert_int_equal(envoy_version_parse(cases[i].text, &v), cases[i].r);
+                assert_int_equal(v, cases[i].v);
+        }
+        Schema *s = NULL;
+        assert_int_equal(schema_load_builtin(&s), 0);
+        _cleanup_free_ char *release = schema_provenance(s, "envoy_release");
+        uint32_t want;
+        assert_non_null(release);
+        assert_int_equal(envoy_version_parse(release, &want), 0);
+        assert_int_equal(schema_envoy_version(s), want);
+        assert_string_equal(schema_origin(s), "built-in");
+        schema_free(s);
+        /* an empty set is refused: a truncated write */
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(schema_load_bytes((const uint8_t *) "", 0, &error, &s), -EBADMSG);
+        assert_non_null(strstr(error, "empty descriptor set"));
+}
+
 static void test_refuses_unresolved_type(void **state) {
         /* FileDescriptorSet { file { name "a.proto" package "p" syntax "proto3"
          *   message_type { name "M" field { name "x" number 1 label OPTIONAL type MESSAGE type_name ".p.Missing" } } } } */
@@ -99,6 +134,7 @@ int main(void) {
                 cmocka_unit_test(test_builtin_lookups),
                 cmocka_unit_test(test_refuses_garbage),
                 cmocka_unit_test(test_refuses_unresolved_type),
+                cmocka_unit_test(test_envoy_version),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
