@@ -110,24 +110,28 @@ static void cluster(CheckContext *c, const YamlNode *node) {
         static const char *const factory_names[] = { "envoy.cluster.static", "envoy.cluster.strict_dns",
                                                       "envoy.cluster.logical_dns", "envoy.cluster.eds",
                                                       "envoy.cluster.original_dst" };
-        int type = check_cluster_type(node); /* -1: custom or unknown, checked by nothing here */
+        int type = check_cluster_type(node); /* -1: custom or unknown */
         int lb = lb_policy(node);
+        /* a custom cluster_type: Cluster.type() is then its default, STATIC,
+         * for the checks that read it, and the factory is the custom one's */
+        const char *custom = check_has(node, "cluster_type") ? check_scalar(check_map(node, "cluster_type"), "name") : NULL;
 
-        /* cluster_factory_impl.cc, ClusterFactoryImplBase::create */
+        /* cluster_factory_impl.cc, ClusterFactoryImplBase::create (Envoy's
+         * HostnameWithoutDNS test uses a custom cluster_type) */
         const YamlNode *chc = check_map(check_map(node, "common_lb_config"), "consistent_hashing_lb_config");
-        if (type >= 0 && type != TYPE_STRICT_DNS && check_true(chc, "use_hostname_for_hashing"))
+        if (((type >= 0 && type != TYPE_STRICT_DNS) || custom) && check_true(chc, "use_hostname_for_hashing"))
                 check_error(c, yaml_map_get_field(chc, "use_hostname_for_hashing"),
                             "common_lb_config.consistent_hashing_lb_config.use_hostname_for_hashing",
                             "envoy.cluster.hostname-hashing",
                             "Cannot use hostname for consistent hashing loadbalancing for cluster of type: '%s'",
-                            factory_names[type]);
+                            custom ? custom : factory_names[type]);
         const YamlNode *hcs = yaml_map_get_field(node, "health_checks");
         if (check_list_len(hcs) > 1)
                 check_error(c, hcs, "health_checks", "envoy.cluster.single-health-check",
                             "Multiple health checks not supported");
 
         /* upstream_impl.cc, ClusterInfoImpl */
-        if (type >= 0 && type != TYPE_EDS && check_has(node, "eds_cluster_config"))
+        if (((type >= 0 && type != TYPE_EDS) || custom) && check_has(node, "eds_cluster_config"))
                 check_error(c, at(node, "eds_cluster_config"), "eds_cluster_config", "envoy.cluster.eds-config-type",
                             "eds_cluster_config set in a non-EDS cluster");
         lb_policies(c, node, lb);

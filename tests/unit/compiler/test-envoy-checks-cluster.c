@@ -29,6 +29,13 @@
         "- {timeout: " TIMEOUT ", interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}\n"
 #define LEDS "load_assignment: {endpoints: [{leds_cluster_locality_config: {leds_config: {ads: {}}, leds_collection_name: x}}]}\n"
 #define EDS "type: EDS\neds_cluster_config: {eds_config: {ads: {}}}\n"
+#define DFP                                                                                                     \
+        "lb_policy: CLUSTER_PROVIDED\n"                                                                         \
+        "cluster_type:\n"                                                                                       \
+        "  name: envoy.clusters.dynamic_forward_proxy\n"                                                        \
+        "  typed_config:\n"                                                                                     \
+        "    \"@type\": type.googleapis.com/envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig\n" \
+        "    dns_cache_config: {name: dfp, dns_lookup_family: V4_ONLY}\n"
 
 static const CheckCase cases[] = {
         { "envoy.cluster.logical-dns-single-host", CLUSTER("type: LOGICAL_DNS\n" TWO_HOSTS),
@@ -82,6 +89,15 @@ static const CheckCase cases[] = {
           "Cannot use hostname for consistent hashing loadbalancing for cluster of type: 'envoy.cluster.static'" },
         { "envoy.cluster.hostname-hashing", CLUSTER("type: STRICT_DNS\ncommon_lb_config: {consistent_hashing_lb_config: "
                                                     "{use_hostname_for_hashing: true}}\n") },
+        /* a custom cluster_type: Cluster.type() is STATIC for these checks
+         * (Envoy's ClusterFactoryTest HostnameWithoutDNS) */
+        { "envoy.cluster.hostname-hashing",
+          CLUSTER(DFP "common_lb_config: {consistent_hashing_lb_config: {use_hostname_for_hashing: true}}\n"),
+          "Cannot use hostname for consistent hashing loadbalancing for cluster of type: "
+          "'envoy.clusters.dynamic_forward_proxy'" },
+        { "envoy.cluster.hostname-hashing", CLUSTER(DFP) },
+        { "envoy.cluster.eds-config-type", CLUSTER(DFP "eds_cluster_config: {service_name: x}\n"),
+          "eds_cluster_config set in a non-EDS cluster" },
         { "envoy.cluster.static-no-leds", CLUSTER(LEDS),
           "LEDS is only supported when EDS is used. Static cluster backend cannot use LEDS." },
         { "envoy.cluster.static-no-leds", CLUSTER(EDS LEDS) },
