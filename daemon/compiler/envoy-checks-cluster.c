@@ -106,6 +106,40 @@ static void lb_policies(CheckContext *c, const YamlNode *node, int lb) {
                 }
 }
 
+#define HTTP_PROTOCOL_OPTIONS "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+#define UPSTREAM_TLS "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+#define RAW_BUFFER "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
+
+/* HttpProtocolOptions.auto_config picks HTTP/1 or HTTP/2 by ALPN, which
+ * the transport socket must do: TLS does, raw_buffer (the default) does
+ * not; other sockets (wrappers) are left alone. upstream_impl.cc,
+ * ClusterImplBase: "ALPN configured for cluster {} which has a non-ALPN
+ * transport socket: {}" ({} = the cluster's DebugString, left out). */
+static void alpn_transport(CheckContext *c, const YamlNode *node) {
+        const YamlNode *opts = check_map(node, "typed_extension_protocol_options");
+        const YamlNode *auto_config = NULL, *key = NULL;
+        for (uint32_t i = 0; opts && i < opts->n && !auto_config; i++) {
+                const YamlNode *v = opts->items[2 * i + 1];
+                const char *t = check_scalar(v, "@type");
+                if (t && streq(t, HTTP_PROTOCOL_OPTIONS) && check_has(v, "auto_config")) {
+                        auto_config = yaml_map_get_field(v, "auto_config");
+                        key = opts->items[2 * i];
+                }
+        }
+        if (!auto_config)
+                return;
+        const YamlNode *ts = check_map(node, "transport_socket");
+        const char *t = ts ? check_scalar(check_map(ts, "typed_config"), "@type") : NULL;
+        if (ts && !(t && streq(t, RAW_BUFFER)))
+                return; /* TLS, or a socket whose ALPN support fsxds does not know */
+        const char *name = check_scalar(node, "name");
+        _cleanup_free_ char *field = ts ? xstrdup("transport_socket")
+                                        : xasprintf("typed_extension_protocol_options[\"%s\"].auto_config", key->str);
+        check_error(c, ts ? ts : auto_config, field, "envoy.cluster.alpn-transport-socket",
+                    "ALPN configured for cluster %s which has a non-ALPN transport socket: (the cluster)",
+                    name ? name : "");
+}
+
 static void cluster(CheckContext *c, const YamlNode *node) {
         static const char *const factory_names[] = { "envoy.cluster.static", "envoy.cluster.strict_dns",
                                                       "envoy.cluster.logical_dns", "envoy.cluster.eds",
@@ -135,6 +169,7 @@ static void cluster(CheckContext *c, const YamlNode *node) {
                 check_error(c, at(node, "eds_cluster_config"), "eds_cluster_config", "envoy.cluster.eds-config-type",
                             "eds_cluster_config set in a non-EDS cluster");
         lb_policies(c, node, lb);
+        alpn_transport(c, node);
 
         /* the factories */
         if (type == TYPE_LOGICAL_DNS)

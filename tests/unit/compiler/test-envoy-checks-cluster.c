@@ -29,6 +29,11 @@
         "- {timeout: " TIMEOUT ", interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}\n"
 #define LEDS "load_assignment: {endpoints: [{leds_cluster_locality_config: {leds_config: {ads: {}}, leds_collection_name: x}}]}\n"
 #define EDS "type: EDS\neds_cluster_config: {eds_config: {ads: {}}}\n"
+#define ALPN                                                                                                    \
+        "typed_extension_protocol_options:\n"                                                                   \
+        "  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n"                                           \
+        "    \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n"            \
+        "    auto_config: {}\n"
 #define DFP                                                                                                     \
         "lb_policy: CLUSTER_PROVIDED\n"                                                                         \
         "cluster_type:\n"                                                                                       \
@@ -98,6 +103,15 @@ static const CheckCase cases[] = {
         { "envoy.cluster.hostname-hashing", CLUSTER(DFP) },
         { "envoy.cluster.eds-config-type", CLUSTER(DFP "eds_cluster_config: {service_name: x}\n"),
           "eds_cluster_config set in a non-EDS cluster" },
+        { "envoy.cluster.alpn-transport-socket", CLUSTER(ALPN),
+          "ALPN configured for cluster backend which has a non-ALPN transport socket: (the cluster)" },
+        { "envoy.cluster.alpn-transport-socket",
+          CLUSTER(ALPN "transport_socket: {name: t, typed_config: {\"@type\": "
+                       "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer}}\n"),
+          "ALPN configured for cluster backend which has a non-ALPN transport socket: (the cluster)" },
+        { "envoy.cluster.alpn-transport-socket",
+          CLUSTER(ALPN "transport_socket: {name: t, typed_config: {\"@type\": "
+                       "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext}}\n") },
         { "envoy.cluster.static-no-leds", CLUSTER(LEDS),
           "LEDS is only supported when EDS is used. Static cluster backend cannot use LEDS." },
         { "envoy.cluster.static-no-leds", CLUSTER(EDS LEDS) },
