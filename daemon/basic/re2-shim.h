@@ -12,11 +12,15 @@
 extern "C" {
 #endif
 
+/* Patterns are read as the RE2 Envoy pins (2024-07-02) reads them, where
+ * it differs from the distribution's: `(?<name>re)` is a named group. */
+
 /* 0 when RE2 compiles pattern (len bytes, UTF-8, RE2's default syntax, as
- * Envoy's CompiledGoogleReMatcher does); -EINVAL when it does not, with
- * *ret_error (when not NULL) set to RE2's own error text, to be freed;
- * -ENOMEM. */
-int re2_check(const char *pattern, size_t len, char **ret_error);
+ * Envoy's CompiledGoogleReMatcher does), with *ret_program_size (when not
+ * NULL) set to RE2's ProgramSize(), what Envoy compares with its
+ * max_program_size limits; -EINVAL when it does not, with *ret_error (when
+ * not NULL) set to RE2's own error text, to be freed; -ENOMEM. */
+int re2_check(const char *pattern, size_t len, int *ret_program_size, char **ret_error);
 
 /* 1 when the whole of text matches pattern (RE2::FullMatch, what
  * protoc-gen-validate's C++ templates call for StringRules.pattern), 0 when

@@ -2,8 +2,9 @@
 /* Envoy's load-time checks: the route family (see envoy-checks.h and
  * docs/envoy-checks/route.md). What Envoy's router refuses when it builds a
  * route table (source/common/router/config_impl.cc, header_parser.cc,
- * weighted_cluster_specifier.cc), and the RE2 syntax of every RegexMatcher
- * (source/common/common/regex.cc), wherever one is used. */
+ * weighted_cluster_specifier.cc), and the RE2 syntax and program size of
+ * every RegexMatcher (source/common/common/regex.cc), wherever one is
+ * used. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <strings.h>
@@ -34,17 +35,49 @@ static bool uint_of(const YamlNode *v, uint64_t *ret) {
         return true;
 }
 
-/* ---- RegexMatcher: RE2 syntax ---- */
+/* ---- RegexMatcher: RE2 syntax and program size ---- */
 
 /* regex.cc, CompiledGoogleReMatcher: `regex_(regex, re2::RE2::Quiet)`,
- * and RE2's own error text when it does not compile. */
+ * and RE2's own error text when it does not compile; then the size of the
+ * RE2 program against the deprecated google_re2.max_program_size when it
+ * is set (and, before 1.15, against 100 when it is not), else against the
+ * runtime's re2.max_program_size.error_level (default 100). The size is a
+ * warning either way: the runtime can raise the limit, and the RE2 fsxds
+ * links may count a program a little differently from Envoy's. */
 static void regex_matcher(CheckContext *c, const YamlNode *node) {
         const YamlNode *re = check_field(node, "regex");
         if (!yaml_is_scalar(re) || re->kind == YAML_KIND_NULL)
                 return;
         _cleanup_free_ char *error = NULL;
-        if (re2_check(re->str, re->n, &error) == -EINVAL)
+        int size;
+        int r = re2_check(re->str, re->n, &size, &error);
+        if (r == -EINVAL) {
                 check_error(c, re, "regex", "envoy.route.regex-syntax", "%s", error);
+                return;
+        }
+        if (r < 0)
+                return;
+        const YamlNode *max = check_field(check_map(node, "google_re2"), "max_program_size");
+        uint64_t limit = 100;
+        if (max && max->kind != YAML_KIND_NULL) {
+                if (max->kind == YAML_KIND_MAP && !check_field(max, "value"))
+                        limit = 0; /* {}: a UInt32Value of 0 */
+                else if (!uint_of(max, &limit))
+                        return; /* the encoder says what is wrong with it */
+        } else if (c->envoy_version >= ENVOY_VERSION(15, 0)) {
+                if ((uint64_t) size > limit)
+                        check_warning(c, re, "regex", "envoy.regex.program-size",
+                                      "regex '%s' RE2 program size of %d > max program size of %" PRIu64
+                                      " set for the error level threshold. Increase configured max program size if "
+                                      "necessary.",
+                                      re->str, size, limit);
+                return;
+        }
+        if ((uint64_t) size > limit)
+                check_warning(c, re, "regex", "envoy.regex.program-size",
+                              "regex '%s' RE2 program size of %d > max program size of %" PRIu64
+                              ". Increase configured max program size if necessary.",
+                              re->str, size, limit);
 }
 
 /* ---- headers to add and remove (header_parser.cc, header_utility.cc) ---- */

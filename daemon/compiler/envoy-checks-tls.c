@@ -75,14 +75,24 @@ static bool is_hex(const char *s, size_t n) {
         return true;
 }
 
+/* The number of UTF-8 characters of s (protoc-gen-validate's min_len). */
+static size_t utf8_len(const char *s, size_t n) {
+        size_t r = 0;
+        for (size_t i = 0; i < n; i++)
+                r += ((uint8_t) s[i] & 0xC0) != 0x80;
+        return r;
+}
+
 /* default_validator.cc: a 95-character fingerprint loses its colons, then
  * the hex must decode to SHA256_DIGEST_LENGTH bytes; an SPKI pin is
- * base64 of SHA256_DIGEST_LENGTH bytes. */
+ * base64 of SHA256_DIGEST_LENGTH bytes. A value the proto's own rules
+ * refuse (hash: min_len 64, max_bytes 95; SPKI: min_len 44, max_bytes 44)
+ * is left to validate.c, so one problem is one error. */
 static void pins(CheckContext *c, const YamlNode *node) {
         const YamlNode *hashes = check_field(node, "verify_certificate_hash");
         for (uint32_t i = 0; i < check_list_len(hashes); i++) {
                 const YamlNode *h = check_list_at(hashes, i);
-                if (!yaml_is_scalar(h))
+                if (!yaml_is_scalar(h) || utf8_len(h->str, h->n) < 64 || h->n > 95)
                         continue;
                 Buf b = {};
                 for (size_t k = 0; k < h->n; k++)
@@ -99,7 +109,7 @@ static void pins(CheckContext *c, const YamlNode *node) {
         const YamlNode *spkis = check_field(node, "verify_certificate_spki");
         for (uint32_t i = 0; i < check_list_len(spkis); i++) {
                 const YamlNode *s = check_list_at(spkis, i);
-                if (!yaml_is_scalar(s))
+                if (!yaml_is_scalar(s) || utf8_len(s->str, s->n) < 44 || s->n > 44)
                         continue;
                 /* Envoy's Base64::decode: the standard alphabet, padded */
                 bool ok = s->n % 4 == 0 && strspn(s->str, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == s->n;
@@ -136,15 +146,19 @@ static void validation_context(CheckContext *c, const YamlNode *node) {
 }
 
 /* CertificateValidationContextConfigImpl::initialize, for a validation
- * context that is all there is (not one merged with an SDS secret): what
- * needs a trusted CA. field: its path. */
+ * context that is all there is: what needs a trusted CA. field: its path.
+ * Only CommonTlsContext.validation_context is one. A combined context's
+ * default half is merged with an SDS secret, and a Secret's
+ * validation_context may be that SDS half: Envoy validates only the merged
+ * context (context_config_impl.cc: the parts "could only contain partial
+ * fields, which is okay to fail the validation"), so neither is judged
+ * alone. */
 static void needs_trusted_ca(CheckContext *c, const YamlNode *cvc, const char *field) {
         if (!cvc || cvc->kind != YAML_KIND_MAP || source_set(check_field(cvc, "trusted_ca")) ||
             check_field(cvc, "custom_validator_config") || check_field(cvc, "system_root_certs") ||
             check_field(cvc, "ca_certificate_provider_instance"))
                 return;
         const YamlNode *crl = check_field(cvc, "crl");
-        const char *v;
         if (source_set(crl)) {
                 _cleanup_free_ char *path = xasprintf("%s.crl", field);
                 check_error(c, crl, path, "envoy.tls.crl-needs-ca", "Failed to load CRL from %s without trusted CA",
@@ -153,14 +167,18 @@ static void needs_trusted_ca(CheckContext *c, const YamlNode *cvc, const char *f
                    check_list_len(check_field(cvc, "match_subject_alt_names")) > 0)
                 check_error(c, cvc, field, "envoy.tls.san-needs-ca",
                             "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
-        else if ((v = check_scalar(cvc, "allow_expired_certificate")) && streq(v, "true"))
+        else if (check_true(cvc, "allow_expired_certificate"))
                 check_error(c, cvc, field, "envoy.tls.allow-expired-needs-ca",
                             "Certificate validity period is always ignored without trusted CA");
 }
 
 /* ---- CommonTlsContext, DownstreamTlsContext, UpstreamTlsContext, Secret ---- */
 
-/* context_impl.cc parseAlpnProtocols */
+/* context_impl.cc parseAlpnProtocols: Envoy joins alpn_protocols with ","
+ * and splits the result at every ",", so an entry with commas is several
+ * protocols; each must be at most 255 bytes, the whole under 65535. An
+ * empty one passes (what the TLS library then does with it is not a
+ * configuration error). */
 static void common_tls_context(CheckContext *c, const YamlNode *node) {
         needs_trusted_ca(c, check_field(node, "validation_context"), "validation_context");
         const YamlNode *alpn = check_field(node, "alpn_protocols");
@@ -170,10 +188,15 @@ static void common_tls_context(CheckContext *c, const YamlNode *node) {
                 if (!yaml_is_scalar(p))
                         continue;
                 joined += p->n + (i > 0);
-                if (p->n > 255) {
-                        _cleanup_free_ char *path = check_list_path(alpn, "alpn_protocols", i);
-                        check_error(c, p, path, "envoy.tls.alpn-length", "Invalid ALPN protocol string");
-                        return;
+                for (size_t start = 0; start <= p->n;) {
+                        const char *comma = memchr(p->str + start, ',', p->n - start);
+                        size_t end = comma ? (size_t) (comma - p->str) : p->n;
+                        if (end - start > 255) {
+                                _cleanup_free_ char *path = check_list_path(alpn, "alpn_protocols", i);
+                                check_error(c, p, path, "envoy.tls.alpn-length", "Invalid ALPN protocol string");
+                                return;
+                        }
+                        start = end + 1;
                 }
         }
         if (joined >= 65535)
@@ -241,10 +264,6 @@ static void session_ticket_keys(CheckContext *c, const YamlNode *node) {
         }
 }
 
-static void secret(CheckContext *c, const YamlNode *node) {
-        needs_trusted_ca(c, check_field(node, "validation_context"), "validation_context");
-}
-
 const Check envoy_checks_tls[] = {
         { TLS "TlsCertificate", tls_certificate },
         { TLS "CertificateValidationContext", validation_context },
@@ -252,6 +271,5 @@ const Check envoy_checks_tls[] = {
         { TLS "DownstreamTlsContext", downstream_tls_context },
         { TLS "UpstreamTlsContext", upstream_tls_context },
         { TLS "TlsSessionTicketKeys", session_ticket_keys },
-        { TLS "Secret", secret },
         { NULL },
 };

@@ -27,6 +27,10 @@
            "    - match: " MATCH "\n"                                                                           \
            "      route: " ROUTE "\n")
 
+/* test/common/common/regex_test.cc: "/asdf/.*" 13 times */
+#define ASDF13                                                                                                  \
+        "/asdf/.*/asdf/.*/asdf/.*/asdf/.*/asdf/.*/asdf/.*/asdf/.*/asdf/.*/asdf/.*/asdf/.*/asdf/.*/asdf/.*/asdf/.*"
+
 static const CheckCase cases[] = {
         { "envoy.route.domain-unique", RC("  - {name: a, domains: [www.lyft.com]}\n"
                                           "  - {name: b, domains: [www.LYFt.cOM]}\n"),
@@ -42,6 +46,27 @@ static const CheckCase cases[] = {
         { "envoy.route.regex-syntax", VHOST("", "{safe_regex: {regex: \"a(?=b)\"}}", "{cluster: c}"),
           "9:35: error: resources[0].virtual_hosts[0].routes[0].match.safe_regex.regex: invalid perl operator: (?=" },
         { "envoy.route.regex-syntax", VHOST("", "{safe_regex: {regex: \"a(?:b)\"}}", "{cluster: c}") },
+        /* Envoy's RE2 (2024-07-02) reads (?<name>re) as (?P<name>re) */
+        { "envoy.route.regex-syntax", VHOST("", "{safe_regex: {regex: \"/(?<id>[0-9]+)\"}}", "{cluster: c}") },
+        { "envoy.route.regex-syntax", VHOST("", "{safe_regex: {regex: \"/(?<id [0-9]+)\"}}", "{cluster: c}"),
+          "invalid named capture group: (?<id [0-9]+)" },
+        { "envoy.route.regex-syntax", VHOST("", "{safe_regex: {regex: \"[(?<]x(?<=a)b\"}}", "{cluster: c}"),
+          "invalid perl operator: (?<=" },
+        { "envoy.regex.program-size", VHOST("", "{safe_regex: {regex: \"" ASDF13 "\"}}", "{cluster: c}"),
+          "9:35: warning: resources[0].virtual_hosts[0].routes[0].match.safe_regex.regex: regex '" ASDF13 "' RE2 "
+          "program size of 186 > max program size of 100 set for the error level threshold. Increase configured max "
+          "program size if necessary." },
+        { "envoy.regex.program-size",
+          VHOST("", "{safe_regex: {regex: \"" ASDF13 "\", google_re2: {max_program_size: {value: 200}}}}", "{cluster: c}") },
+        { "envoy.regex.program-size",
+          VHOST("", "{safe_regex: {regex: \"" ASDF13 "\", google_re2: {max_program_size: 150}}}", "{cluster: c}"),
+          "regex '" ASDF13 "' RE2 program size of 186 > max program size of 150. Increase configured max program size "
+          "if necessary." },
+        { "envoy.regex.program-size", VHOST("", "{safe_regex: {regex: \"" ASDF13 "\"}}", "{cluster: c}"),
+          "regex '" ASDF13 "' RE2 program size of 186 > max program size of 100. Increase configured max program size "
+          "if necessary.",
+          ENVOY_VERSION(14, 0) },
+        { "envoy.regex.program-size", VHOST("", "{safe_regex: {regex: \"/asdf/.*\"}}", "{cluster: c}") },
         { "envoy.route.rewrite-exclusive",
           VHOST("", "{prefix: /}", "{cluster: c, prefix_rewrite: /x, regex_rewrite: {pattern: {regex: a}, substitution: b}}"),
           "10:14: error: resources[0].virtual_hosts[0].routes[0].route: Specify only one of prefix_rewrite, "

@@ -31,6 +31,8 @@
         "    typed_config:\n"                                                                                   \
         "      \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n"    \
         "      common_tls_context: " COMMON "\n"
+#define X16 "xxxxxxxxxxxxxxxx"
+#define ALPN255 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 X16 "xxxxxxxxxxxxxxx"
 #define HASH "DF:6F:F7:2F:E9:11:65:21:26:8F:6F:2D:D4:96:6F:51:DF:47:98:83:FE:70:37:B3:9F:75:91:6A:C3:04:9D:1"
 
 static const CheckCase cases[] = {
@@ -43,11 +45,31 @@ static const CheckCase cases[] = {
           "5:20: error: resources[0].tls_certificate: Failed to load incomplete certificate from : certificate chain "
           "not set" },
         { "envoy.tls.cert-chain-required", SECRET("tls_certificate: {}") },
-        { "envoy.tls.crl-needs-ca", SECRET("validation_context: {crl: {inline_string: x}}"),
-          "5:29: error: resources[0].validation_context.crl: Failed to load CRL from <inline> without trusted CA" },
+        { "envoy.tls.crl-needs-ca", UPSTREAM_TLS("{validation_context: {crl: {inline_string: x}}}"),
+          "Failed to load CRL from <inline> without trusted CA" },
         { "envoy.tls.crl-needs-ca",
-          SECRET("validation_context: {crl: {inline_string: x}, custom_validator_config: {name: v, typed_config: "
-                 "{\"@type\": type.googleapis.com/google.protobuf.Empty}}}") },
+          UPSTREAM_TLS("{validation_context: {crl: {inline_string: x}, custom_validator_config: {name: v, typed_config: "
+                       "{\"@type\": type.googleapis.com/google.protobuf.Empty}}}}") },
+        /* a Secret's validation context may be the SDS half of a combined
+         * one: Envoy judges only the merged context */
+        { "envoy.tls.crl-needs-ca", SECRET("validation_context: {crl: {inline_string: x}}") },
+        { "envoy.tls.san-needs-ca",
+          UPSTREAM_TLS("{validation_context: {match_typed_subject_alt_names: [{san_type: DNS, matcher: {exact: a}}]}}"),
+          "SAN-based verification of peer certificates without trusted CA is insecure and not allowed" },
+        { "envoy.tls.san-needs-ca",
+          SECRET("validation_context: {match_typed_subject_alt_names: [{san_type: DNS, matcher: {exact: a}}]}") },
+        { "envoy.tls.allow-expired-needs-ca", UPSTREAM_TLS("{validation_context: {allow_expired_certificate: True}}"),
+          "10:48: error: resources[0].transport_socket.typed_config.common_tls_context.validation_context: Certificate "
+          "validity period is always ignored without trusted CA" },
+        { "envoy.tls.allow-expired-needs-ca", UPSTREAM_TLS("{validation_context: {allow_expired_certificate: yes}}"),
+          "Certificate validity period is always ignored without trusted CA" },
+        { "envoy.tls.allow-expired-needs-ca", UPSTREAM_TLS("{validation_context: {allow_expired_certificate: off}}") },
+        { "envoy.tls.allow-expired-needs-ca", SECRET("validation_context: {allow_expired_certificate: true}") },
+        /* Envoy joins the list with "," and splits it again */
+        { "envoy.tls.alpn-length", UPSTREAM_TLS("{alpn_protocols: [\"h2," ALPN255 "\"]}") },
+        { "envoy.tls.alpn-length", UPSTREAM_TLS("{alpn_protocols: [\"h2," ALPN255 "x\"]}"),
+          "Invalid ALPN protocol string" },
+        { "envoy.tls.alpn-length", UPSTREAM_TLS("{alpn_protocols: [\"h2,,http/1.1\", \"\"]}") },
         { "envoy.tls.san-both-forms",
           SECRET("validation_context: {trusted_ca: {filename: /ca}, match_typed_subject_alt_names: [{san_type: DNS, "
                  "matcher: {exact: a}}], match_subject_alt_names: [{exact: a}]}"),
@@ -60,6 +82,11 @@ static const CheckCase cases[] = {
           "5:79: error: resources[0].validation_context.verify_certificate_hash[0]: Invalid hex-encoded SHA-256 " HASH },
         { "envoy.tls.verify-certificate-hash",
           SECRET("validation_context: {trusted_ca: {filename: /ca}, verify_certificate_hash: [\"" HASH "A\"]}") },
+        /* too short for the proto's min_len: validate.string.min_len says so, alone */
+        { "envoy.tls.verify-certificate-hash",
+          SECRET("validation_context: {trusted_ca: {filename: /ca}, verify_certificate_hash: [\"DF:6F\"]}") },
+        { "envoy.tls.verify-certificate-spki",
+          SECRET("validation_context: {trusted_ca: {filename: /ca}, verify_certificate_spki: [\"NvqYIYSbgK2vCJpQhObf77vv+bQWtc5ek5RIOwPiC9A\"]}") },
         { "envoy.tls.client-single-cert", UPSTREAM_TLS("{tls_certificate_sds_secret_configs: [{name: a}, {name: b}]}"),
           "10:27: error: resources[0].transport_socket.typed_config.common_tls_context: Multiple TLS certificates are "
           "not supported for client contexts" },
