@@ -177,6 +177,22 @@ static void test_no_router_filter(void **state) {
         compile_result_done(&res);
 }
 
+/* Whether compiling yaml reports rule (the diagnostics printed when that
+ * is not what the test wants). */
+static bool reports(const char *yaml, const char *rule, bool want) {
+        DiagList diags = {};
+        CompileResult rc = {};
+        (void) compile_data(schema, "lds.yaml", yaml, strlen(yaml), NULL, &diags, &rc);
+        bool found = false;
+        for (size_t i = 0; i < diags.n; i++)
+                found = found || (diags.items[i].rule && streq(diags.items[i].rule, rule));
+        if (found != want)
+                diag_list_print(&diags, stderr);
+        diag_list_clear(&diags);
+        compile_result_done(&rc);
+        return found;
+}
+
 /* Two chains with one filter_chain_match are graph.filter-chain-match,
  * unless a filter_chain_matcher chooses the chains (Envoy then ignores
  * filter_chain_match). */
@@ -193,15 +209,7 @@ static void test_filter_chain_match_unless_matcher(void **state) {
                 "  on_no_match: {action: {name: a, typed_config: {\"@type\": type.googleapis.com/google.protobuf.StringValue, value: a}}}\n";
         for (int with_matcher = 0; with_matcher <= 1; with_matcher++) {
                 _cleanup_free_ char *yaml = xasprintf("%s%s", chains, with_matcher ? matcher : "");
-                DiagList diags = {};
-                CompileResult rc = {};
-                (void) compile_data(schema, "lds.yaml", yaml, strlen(yaml), NULL, &diags, &rc);
-                bool found = false;
-                for (size_t i = 0; i < diags.n; i++)
-                        found = found || (diags.items[i].rule && streq(diags.items[i].rule, "graph.filter-chain-match"));
-                assert_int_equal(found, !with_matcher);
-                diag_list_clear(&diags);
-                compile_result_done(&rc);
+                assert_int_equal(reports(yaml, "graph.filter-chain-match", !with_matcher), !with_matcher);
         }
 }
 
@@ -238,17 +246,7 @@ static void test_router_forms(void **state) {
                         "      route_config: {name: rc}\n"
                         "      http_filters: %s\n",
                         cases[i].filters);
-                DiagList diags = {};
-                CompileResult rc = {};
-                (void) compile_data(schema, "lds.yaml", yaml, strlen(yaml), NULL, &diags, &rc);
-                bool missing = false;
-                for (size_t k = 0; k < diags.n; k++)
-                        missing = missing || (diags.items[k].rule && streq(diags.items[k].rule, "graph.router-filter"));
-                if (missing == cases[i].router)
-                        diag_list_print(&diags, stderr);
-                assert_int_equal(missing, !cases[i].router);
-                diag_list_clear(&diags);
-                compile_result_done(&rc);
+                assert_int_equal(reports(yaml, "graph.router-filter", !cases[i].router), !cases[i].router);
         }
 }
 
