@@ -238,7 +238,8 @@ static int select_files(Builder *b, char **ret_error, SchemaBuildResult *res, si
                         b->files[b->n_files++] = name;
                 }
         }
-        qsort(b->files, b->n_files, sizeof(char *), compare_strings);
+        if (b->n_files > 0)
+                qsort(b->files, b->n_files, sizeof(char *), compare_strings);
         size_t n_good = 0;
         for (size_t i = 0; i < b->n_files; i++) {
                 const char *missing = unresolved(b, b->files[i], 0);
