@@ -114,8 +114,11 @@ char *buf_steal_str(Buf *b) {
         return s;
 }
 
-int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+int open_regular(const char *path) {
+        /* O_NONBLOCK: opening a FIFO for reading waits for a writer, forever
+         * when a hostile or broken tree holds one; then fstat() on what was
+         * opened, not stat() before (the name can be swapped in between) */
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         struct stat st;
@@ -123,7 +126,26 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
                 return -errno;
         if (S_ISDIR(st.st_mode))
                 return -EISDIR;
-        if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > max)
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+const char *read_error_string(int r) {
+        return r == -EBADFD ? "not a regular file (fsxds never reads a FIFO, socket or device)" : strerror(-r);
+}
+
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open_regular(path);
+        if (fd < 0)
+                return fd;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if ((uint64_t) st.st_size > max)
                 return -EFBIG;
         Buf b = {};
         for (;;) {

@@ -122,6 +122,12 @@ char *buf_steal_str(Buf *b);
 /* File helpers. */
 /* A whole file (or what it reads until its end), NUL-terminated; -EFBIG
  * past max bytes, -EISDIR for a directory. */
+/* Opens a regular file for reading (O_CLOEXEC): never blocks on a FIFO,
+ * never returns anything else: -EISDIR, -EBADFD for a FIFO, socket or
+ * device (checked on the descriptor opened, not on the name). */
+int open_regular(const char *path);
+/* strerror(-r), and what -EBADFD from open_regular() means. */
+const char *read_error_string(int r);
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
 /* A regular file from its fd, in one allocation of its size (so a secret
  * leaves no copies behind), NUL-terminated; -EBADFD when not a regular

@@ -103,7 +103,7 @@ static int compile_one(const Schema *schema, const char *file, const char *outpu
         CompileResult cr = {};
         int r = compile_file(schema, file, NULL, &diags, &cr);
         if (r < 0 && r != -EBADMSG) {
-                fprintf(stderr, "fsxds: cannot read %s: %s\n", file, strerror(-r));
+                fprintf(stderr, "fsxds: cannot read %s: %s\n", file, read_error_string(r));
                 compile_result_done(&cr);
                 diag_list_clear(&diags);
                 return EXIT_USAGE;
@@ -237,7 +237,7 @@ int verb_decode(int argc, char **argv, const Options *o) {
         size_t len;
         int r = read_file_bounded(argv[0], 1u << 30, &data, &len);
         if (r < 0) {
-                fprintf(stderr, "fsxds: cannot read %s: %s\n", argv[0], strerror(-r));
+                fprintf(stderr, "fsxds: cannot read %s: %s\n", argv[0], read_error_string(r));
                 return EXIT_USAGE;
         }
         Buf out = {};

@@ -630,21 +630,25 @@ static int read_and_hash(void *data, unsigned char *buffer, size_t size, size_t 
 
 int yaml_parse_file(const char *path, const YamlLimits *limits, DiagList *diags, const YamlCallbacks *cb,
                     void *userdata, char ret_sha256[65]) {
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f)
-                return -errno;
+        int fd = open_regular(path);
+        if (fd < 0)
+                return fd;
+        _cleanup_fclose_ FILE *f = fdopen(fd, "re");
+        if (!f) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
         struct stat st;
-        if (fstat(fileno(f), &st) < 0)
+        if (fstat(fd, &st) < 0)
                 return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
         HashingReader h = { .f = f };
         if (ret_sha256) {
                 sha256_init(&h.md);
                 h.hashing = true;
         }
         /* the size check of parse_input happens before anything is read */
-        int r = parse_input(path, NULL, S_ISREG(st.st_mode) ? (size_t) st.st_size : 0, &h, limits, diags, cb, userdata);
+        int r = parse_input(path, NULL, (size_t) st.st_size, &h, limits, diags, cb, userdata);
         if (h.hashing) {
                 /* the digest covers the whole file even when parsing stopped early */
                 unsigned char buf[65536];

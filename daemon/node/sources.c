@@ -270,7 +270,7 @@ static bool cache_compile(SourceCache *c, CachedFile *f) {
         DiagList diags = {};
         int r = compile_file(c->schema, f->path, &hooks, &diags, &cr);
         if (r < 0 && r != -EBADMSG) {
-                diag_add(&diags, DIAG_ERROR, f->path, 0, 0, NULL, "cannot read: %s", strerror(-r));
+                diag_add(&diags, DIAG_ERROR, f->path, 0, 0, NULL, "cannot read: %s", read_error_string(r));
                 cr.sha256[0] = 0;
         }
         if (f->sha256[0] && cr.sha256[0] && streq(f->sha256, cr.sha256)) {

@@ -668,3 +668,33 @@ int manifest_write_pair(int dir_fd, const void *data, size_t len, const void *si
                 return -errno;
         return 0;
 }
+
+uint64_t manifest_highest_generation(const char *output_dir) {
+        _cleanup_close_ int out_fd = open(output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (out_fd < 0)
+                return 0;
+        int fd = dup(out_fd);
+        _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return 0;
+        }
+        uint64_t highest = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!node_id_is_valid(de->d_name))
+                        continue;
+                _cleanup_close_ int node_fd = nodedir_open(out_fd, de->d_name);
+                _cleanup_free_ char *data = NULL;
+                _cleanup_free_ uint8_t *sig = NULL;
+                size_t len, sig_len;
+                if (node_fd < 0 || manifest_read_pair(node_fd, &data, &len, &sig, &sig_len) < 0)
+                        continue;
+                Manifest m = {};
+                if (manifest_parse(data, len, &m, NULL) >= 0 && m.generation > highest)
+                        highest = m.generation;
+                manifest_done(&m);
+        }
+        return highest;
+}

@@ -99,6 +99,9 @@ size_t manifest_compare(const Manifest *listed, const Manifest *scanned, Manifes
  * read, both are read again. Returns 0, -ENOENT without MANIFEST, or
  * -errno. */
 int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **ret_sig, size_t *ret_sig_len);
+/* The highest generation any node's MANIFEST under output_dir names (0:
+ * none): where the counter goes on when state_dir's was lost. */
+uint64_t manifest_highest_generation(const char *output_dir);
 /* Replaces <dir>/MANIFEST.sig (removed when sig is NULL), then
  * <dir>/MANIFEST, each by a rename, files of the given mode and group
  * (gid -1: left alone). With sync, data and directory are fsynced. */

@@ -367,9 +367,17 @@ static int open_outputs(Manager *m) {
         r = statedir_read_generation(m->state.config->state_dir, &m->state.generation);
         if (r < 0) {
                 if (r != -ENOENT)
-                        log_warning(NULL, "cannot read %s/" STATEDIR_GENERATION ": %s; counting from 0",
-                                    m->state.config->state_dir, strerror(-r));
+                        log_warning(NULL, "cannot read %s/" STATEDIR_GENERATION ": %s", m->state.config->state_dir,
+                                    strerror(-r));
                 m->state.generation = 0;
+        }
+        /* a generation number is never used twice: the MANIFESTs published
+         * remember where the counter was when state_dir's copy is lost */
+        uint64_t published = manifest_highest_generation(m->state.config->output_dir);
+        if (published > m->state.generation) {
+                log_warning(NULL, "the generation counter (%" PRIu64 ") is behind the MANIFESTs in %s (%" PRIu64
+                            "); counting on from there", m->state.generation, m->state.config->output_dir, published);
+                m->state.generation = published;
         }
         /* crash leftovers, and nodes that still have output from earlier runs */
         _cleanup_closedir_ DIR *d = opendir(m->state.config->output_dir);

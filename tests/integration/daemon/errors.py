@@ -6,6 +6,7 @@ restart. Reboot simulation: stop, wipe output_dir, break the tree, start:
 the last good generation comes back from state_dir and the error is
 reported. Both watch backends, both publish modes."""
 import os
+import stat
 import shutil
 import sys
 
@@ -206,6 +207,53 @@ def t_rule_in_status(watch, mode):
     d.stop()
 
 
+def t_fifo_in_output(watch, mode):
+    """A FIFO planted where a node's lds.pb was (issue 12, defect 1): the
+    removal guard and the self-check read it without blocking (fsxds opens
+    no FIFO for reading: it would wait for a writer forever), so the next
+    edit is published and lds.pb is a file again; a restart with the FIFO
+    in place reaches READY."""
+    env = Env(watch, mode, tree=base_tree())
+    env.write_config(verify_interval="1s")
+    d = env.daemon()
+    g = env.status()["generation"]
+    lds = os.path.join(env.node_dir("alpha"), "lds", "lds.pb")
+    for restart in (False, True):
+        os.unlink(lds)
+        os.mkfifo(lds)
+        if restart:
+            d.stop()
+            d = env.daemon()  # waits for READY=1
+            g = env.status()["generation"]
+        mark = d.mark()
+        env.write("common/eds.yaml", y_cla("shared", [("10.0.0.1", 8700 + restart)]))
+        g += 1
+        st = d.wait_generation(mark, g)
+        expect_eq(st["generation"], g, "generation after an edit with a FIFO in the output")
+        # the self-check (verify_interval) finds the node altered and publishes it again
+        wait_until(lambda: stat.S_ISREG(os.stat(lds).st_mode), "alpha's lds.pb a regular file again")
+        expect_in("port_value: %d" % (8700 + restart), decode(os.path.join(env.node_dir("beta"), "eds/shared.pb")),
+                  "beta's endpoints")
+    d.stop()
+    env.assert_equals_compile(["alpha", "beta"])
+
+
+def t_fifo_source(watch, mode):
+    """A source file that is a FIFO (issue 12, defect 2: one swapped in between
+    a stat and an open hung fsxdsd; the race itself is test-yamltree's
+    fifo case): never a wait, every node goes on."""
+    env = Env(watch, mode, tree=base_tree())
+    d = env.daemon()
+    g = env.status()["generation"]
+    mark = d.mark()
+    os.mkfifo(env.path("nodes/alpha/extra.yaml"))
+    env.write("common/eds.yaml", y_cla("shared", [("10.0.0.1", 8711)]))
+    st = d.wait_generation(mark, g + 1)
+    for n in ("alpha", "beta"):
+        expect_in("port_value: 8711", decode(os.path.join(env.node_dir(n), "eds/shared.pb")), "%s's endpoints" % n)
+    d.stop()
+
+
 if __name__ == "__main__":
     r = Runner("daemon-errors")
     for w, m in r.combos():
@@ -213,4 +261,7 @@ if __name__ == "__main__":
         r.run("reboot[%s,%s]" % (w, m), t_reboot, w, m)
         r.run("planted-symlinks[%s,%s]" % (w, m), t_planted_symlinks, w, m)
     r.run("rule-in-status[inotify,rename]", t_rule_in_status, "inotify", "rename")
+    for m in ("rename", "watched_directory"):
+        r.run("fifo-in-output[inotify,%s]" % m, t_fifo_in_output, "inotify", m)
+    r.run("fifo-source[inotify,rename]", t_fifo_source, "inotify", "rename")
     r.finish()

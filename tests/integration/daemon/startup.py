@@ -294,6 +294,34 @@ def t_check_config():
     expect_in("%s:2:1" % bad, p.stderr, "--check-config's diagnostic")
 
 
+def t_generation_recovered(watch, mode):
+    """state_dir's generation counter missing, then garbage (issue 12,
+    defect 11): fsxdsd goes on from the highest generation the published
+    MANIFESTs name, and never publishes a generation number twice."""
+    import json
+    env = Env(watch, mode, tree=base_tree())
+    manifest = os.path.join(env.node_dir("alpha"), "MANIFEST")
+    seen = set()
+    port = 8800
+    counter = os.path.join(env.state, "generation")
+    for damage in (None, "missing", "garbage"):
+        if damage == "missing":
+            os.unlink(counter)
+        elif damage == "garbage":
+            write(counter, "not a number\n")
+        d = env.daemon()
+        mark = d.mark()
+        port += 1
+        env.write("common/eds.yaml", y_cla("shared", [("10.0.0.1", port)]))
+        g = env.status()["generation"]
+        d.wait_generation(mark, g + 1)
+        d.stop()
+        gen = json.loads(read(manifest))["generation"]
+        expect(gen not in seen, "generation %d published twice (after the counter was %s)", gen, damage)
+        expect(not seen or gen > max(seen), "generation %d went back (%r before; counter %s)", gen, sorted(seen), damage)
+        seen.add(gen)
+
+
 if __name__ == "__main__":
     r = Runner("daemon-startup")
     for w, m in r.combos():
@@ -303,6 +331,7 @@ if __name__ == "__main__":
         r.run("crash-leftovers[%s,%s]" % (w, m), t_crash_leftovers, w, m)
         r.run("tampered-output[%s,%s]" % (w, m), t_tampered_output, w, m)
         r.run("sigterm-mid-publish[%s,%s]" % (w, m), t_sigterm_mid_publish, w, m)
+        r.run("generation-recovered[%s,%s]" % (w, m), t_generation_recovered, w, m)
     for w in BACKENDS:
         r.run("output-group[%s]" % w, t_output_group, w)
         r.run("watchdog[%s]" % w, t_watchdog, w)

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "yamltree.h"
 
@@ -121,6 +123,23 @@ static void test_file_size_limit(void **state) {
         diag_list_clear(&d);
 }
 
+/* A FIFO is never opened for reading blocking: a source swapped for one
+ * between a listing's stat and the open (issue 12, defect 2) is an error at
+ * once, checked on the descriptor opened. */
+static void test_file_fifo_refused(void **state) {
+        char dir[] = "/tmp/fsxds-yamltree-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *fifo = xasprintf("%s/x.yaml", dir);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        Seen s = {};
+        DiagList d = {};
+        char sha[65];
+        assert_int_equal(yaml_parse_file(fifo, NULL, &d, &cbs, &s, sha), -EBADFD);
+        assert_int_equal(d.n, 0);
+        unlink(fifo);
+        rmdir(dir);
+}
+
 static void test_invalid_utf8(void **state) {
         Seen s;
         DiagList d = {};
@@ -165,6 +184,7 @@ int main(void) {
                 cmocka_unit_test(test_billion_laughs_refused),
                 cmocka_unit_test(test_depth_limit),
                 cmocka_unit_test(test_file_size_limit),
+                cmocka_unit_test(test_file_fifo_refused),
                 cmocka_unit_test(test_invalid_utf8),
                 cmocka_unit_test(test_streams_resources_and_multi_docs),
                 cmocka_unit_test(test_no_streaming_after_type),
