@@ -66,6 +66,12 @@ static const CheckCase cases[] = {
         { "envoy.tls.allow-expired-needs-ca", UPSTREAM_TLS("{validation_context: {allow_expired_certificate: off}}") },
         { "envoy.tls.allow-expired-needs-ca", SECRET("validation_context: {allow_expired_certificate: true}") },
         /* Envoy joins the list with "," and splits it again */
+        /* server_context_config_impl.cc getSessionTicketKey: 80 bytes */
+        { "envoy.tls.session-ticket-key-length",
+          SECRET("session_ticket_keys: {keys: [{inline_string: \"" X16 X16 X16 X16 X16 "\"}]}") },
+        { "envoy.tls.session-ticket-key-length",
+          SECRET("session_ticket_keys: {keys: [{inline_string: \"" X16 X16 X16 X16 "x\"}]}"),
+          "Incorrect TLS session ticket key length. Length 65, expected length 80." },
         { "envoy.tls.alpn-length", UPSTREAM_TLS("{alpn_protocols: [\"h2," ALPN255 "\"]}") },
         { "envoy.tls.alpn-length", UPSTREAM_TLS("{alpn_protocols: [\"h2," ALPN255 "x\"]}"),
           "Invalid ALPN protocol string" },
@@ -91,6 +97,164 @@ static const CheckCase cases[] = {
           "10:27: error: resources[0].transport_socket.typed_config.common_tls_context: Multiple TLS certificates are "
           "not supported for client contexts" },
         { "envoy.tls.client-single-cert", UPSTREAM_TLS("{tls_certificate_sds_secret_configs: [{name: a}]}") },
+        /* as tests/integration/envoy-checks/tls-ocsp-inline-string.yaml */
+        { "envoy.tls.ocsp-inline-string",
+          "# rule: envoy.tls.ocsp-inline-string\n"
+          "# expect: 12:34: error: resources[0].tls_certificate.ocsp_staple.inline_string: OCSP staple cannot be provided via inline_string [envoy.tls.ocsp-inline-string]\n"
+          "# near-miss: {inline_string: abcd} => {inline_bytes: YWJjZA==}\n"
+          "# Envoy: test/common/tls/context_impl_test.cc SslServerContextImplOcspTest.TestInlineStringOcspStapleConfigFails\n"
+          "version_info: \"1\"\n"
+          "resources:\n"
+          "- \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\n"
+          "  name: server-cert\n"
+          "  tls_certificate:\n"
+          "    certificate_chain: {filename: /etc/envoy/cert.pem}\n"
+          "    private_key: {filename: /etc/envoy/key.pem}\n"
+          "    ocsp_staple: {inline_string: abcd}\n",
+          "12:34: error: resources[0].tls_certificate.ocsp_staple.inline_string: OCSP staple cannot be provided via inline_string" },
+        { "envoy.tls.ocsp-inline-string",
+          "# rule: envoy.tls.ocsp-inline-string\n"
+          "# expect: 12:34: error: resources[0].tls_certificate.ocsp_staple.inline_string: OCSP staple cannot be provided via inline_string [envoy.tls.ocsp-inline-string]\n"
+          "# near-miss: {inline_string: abcd} => {inline_bytes: YWJjZA==}\n"
+          "# Envoy: test/common/tls/context_impl_test.cc SslServerContextImplOcspTest.TestInlineStringOcspStapleConfigFails\n"
+          "version_info: \"1\"\n"
+          "resources:\n"
+          "- \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\n"
+          "  name: server-cert\n"
+          "  tls_certificate:\n"
+          "    certificate_chain: {filename: /etc/envoy/cert.pem}\n"
+          "    private_key: {filename: /etc/envoy/key.pem}\n"
+          "    ocsp_staple: {inline_bytes: YWJjZA==}\n",
+          NULL },
+        /* as tests/integration/envoy-checks/tls-pkcs12-exclusive.yaml */
+        { "envoy.tls.pkcs12-exclusive",
+          "# rule: envoy.tls.pkcs12-exclusive\n"
+          "# expect: 10:5: error: resources[0].tls_certificate: Certificate configuration can't have both pkcs12 and private_key [envoy.tls.pkcs12-exclusive]\n"
+          "# near-miss: private_key: {filename: /etc/envoy/selfsigned_key.pem} => password: {inline_string: secret}\n"
+          "# Envoy: test/common/tls/context_impl_test.cc ServerContextConfigImplTest.Pkcs12LoadFailureBothPkcs12AndKey\n"
+          "version_info: \"1\"\n"
+          "resources:\n"
+          "- \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\n"
+          "  name: server-cert\n"
+          "  tls_certificate:\n"
+          "    pkcs12: {filename: /etc/envoy/san_dns3_certkeychain.p12}\n"
+          "    private_key: {filename: /etc/envoy/selfsigned_key.pem}\n",
+          "10:5: error: resources[0].tls_certificate: Certificate configuration can't have both pkcs12 and private_key" },
+        { "envoy.tls.pkcs12-exclusive",
+          "# rule: envoy.tls.pkcs12-exclusive\n"
+          "# expect: 10:5: error: resources[0].tls_certificate: Certificate configuration can't have both pkcs12 and private_key [envoy.tls.pkcs12-exclusive]\n"
+          "# near-miss: private_key: {filename: /etc/envoy/selfsigned_key.pem} => password: {inline_string: secret}\n"
+          "# Envoy: test/common/tls/context_impl_test.cc ServerContextConfigImplTest.Pkcs12LoadFailureBothPkcs12AndKey\n"
+          "version_info: \"1\"\n"
+          "resources:\n"
+          "- \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\n"
+          "  name: server-cert\n"
+          "  tls_certificate:\n"
+          "    pkcs12: {filename: /etc/envoy/san_dns3_certkeychain.p12}\n"
+          "    password: {inline_string: secret}\n",
+          NULL },
+        /* as tests/integration/envoy-checks/tls-server-cert-required.yaml */
+        { "envoy.tls.server-cert-required",
+          "# rule: envoy.tls.server-cert-required\n"
+          "# expect: 21:29: error: resources[0].filter_chains[0].transport_socket.typed_config.common_tls_context: No TLS certificates found for server context [envoy.tls.server-cert-required]\n"
+          "# near-miss: {alpn_protocols: [h2]} => {tls_certificate_sds_secret_configs: [{name: server-cert}]}\n"
+          "# Envoy: test/common/tls/context_impl_test.cc ServerContextConfigImplTest.MultipleTlsCertificates (empty DownstreamTlsContext)\n"
+          "version_info: \"1\"\n"
+          "resources:\n"
+          "- \"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n"
+          "  name: web\n"
+          "  address: {socket_address: {address: 0.0.0.0, port_value: 8443}}\n"
+          "  filter_chains:\n"
+          "  - filters:\n"
+          "    - name: envoy.filters.network.tcp_proxy\n"
+          "      typed_config:\n"
+          "        \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n"
+          "        stat_prefix: web\n"
+          "        cluster: backend\n"
+          "    transport_socket:\n"
+          "      name: envoy.transport_sockets.tls\n"
+          "      typed_config:\n"
+          "        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
+          "        common_tls_context: {alpn_protocols: [h2]}\n",
+          "21:29: error: resources[0].filter_chains[0].transport_socket.typed_config.common_tls_context: No TLS certificates found for server context" },
+        { "envoy.tls.server-cert-required",
+          "# rule: envoy.tls.server-cert-required\n"
+          "# expect: 21:29: error: resources[0].filter_chains[0].transport_socket.typed_config.common_tls_context: No TLS certificates found for server context [envoy.tls.server-cert-required]\n"
+          "# near-miss: {alpn_protocols: [h2]} => {tls_certificate_sds_secret_configs: [{name: server-cert}]}\n"
+          "# Envoy: test/common/tls/context_impl_test.cc ServerContextConfigImplTest.MultipleTlsCertificates (empty DownstreamTlsContext)\n"
+          "version_info: \"1\"\n"
+          "resources:\n"
+          "- \"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n"
+          "  name: web\n"
+          "  address: {socket_address: {address: 0.0.0.0, port_value: 8443}}\n"
+          "  filter_chains:\n"
+          "  - filters:\n"
+          "    - name: envoy.filters.network.tcp_proxy\n"
+          "      typed_config:\n"
+          "        \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n"
+          "        stat_prefix: web\n"
+          "        cluster: backend\n"
+          "    transport_socket:\n"
+          "      name: envoy.transport_sockets.tls\n"
+          "      typed_config:\n"
+          "        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
+          "        common_tls_context: {tls_certificate_sds_secret_configs: [{name: server-cert}]}\n",
+          NULL },
+        /* as tests/integration/envoy-checks/tls-server-cert-sds-mix.yaml */
+        { "envoy.tls.server-cert-sds-mix",
+          "# rule: envoy.tls.server-cert-sds-mix\n"
+          "# expect: 22:11: error: resources[0].filter_chains[0].transport_socket.typed_config.common_tls_context: SDS and non-SDS TLS certificates may not be mixed in server contexts [envoy.tls.server-cert-sds-mix]\n"
+          "# near-miss: tls_certificate_sds_secret_configs: [{name: server-cert}] => alpn_protocols: [h2]\n"
+          "# Envoy: test/common/tls/context_impl_test.cc ServerContextConfigImplTest.TlsCertificatesAndSdsConfig\n"
+          "version_info: \"1\"\n"
+          "resources:\n"
+          "- \"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n"
+          "  name: web\n"
+          "  address: {socket_address: {address: 0.0.0.0, port_value: 8443}}\n"
+          "  filter_chains:\n"
+          "  - filters:\n"
+          "    - name: envoy.filters.network.tcp_proxy\n"
+          "      typed_config:\n"
+          "        \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n"
+          "        stat_prefix: web\n"
+          "        cluster: backend\n"
+          "    transport_socket:\n"
+          "      name: envoy.transport_sockets.tls\n"
+          "      typed_config:\n"
+          "        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
+          "        common_tls_context:\n"
+          "          tls_certificates:\n"
+          "          - certificate_chain: {filename: /etc/envoy/cert.pem}\n"
+          "            private_key: {filename: /etc/envoy/key.pem}\n"
+          "          tls_certificate_sds_secret_configs: [{name: server-cert}]\n",
+          "22:11: error: resources[0].filter_chains[0].transport_socket.typed_config.common_tls_context: SDS and non-SDS TLS certificates may not be mixed in server contexts" },
+        { "envoy.tls.server-cert-sds-mix",
+          "# rule: envoy.tls.server-cert-sds-mix\n"
+          "# expect: 22:11: error: resources[0].filter_chains[0].transport_socket.typed_config.common_tls_context: SDS and non-SDS TLS certificates may not be mixed in server contexts [envoy.tls.server-cert-sds-mix]\n"
+          "# near-miss: tls_certificate_sds_secret_configs: [{name: server-cert}] => alpn_protocols: [h2]\n"
+          "# Envoy: test/common/tls/context_impl_test.cc ServerContextConfigImplTest.TlsCertificatesAndSdsConfig\n"
+          "version_info: \"1\"\n"
+          "resources:\n"
+          "- \"@type\": type.googleapis.com/envoy.config.listener.v3.Listener\n"
+          "  name: web\n"
+          "  address: {socket_address: {address: 0.0.0.0, port_value: 8443}}\n"
+          "  filter_chains:\n"
+          "  - filters:\n"
+          "    - name: envoy.filters.network.tcp_proxy\n"
+          "      typed_config:\n"
+          "        \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n"
+          "        stat_prefix: web\n"
+          "        cluster: backend\n"
+          "    transport_socket:\n"
+          "      name: envoy.transport_sockets.tls\n"
+          "      typed_config:\n"
+          "        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
+          "        common_tls_context:\n"
+          "          tls_certificates:\n"
+          "          - certificate_chain: {filename: /etc/envoy/cert.pem}\n"
+          "            private_key: {filename: /etc/envoy/key.pem}\n"
+          "          alpn_protocols: [h2]\n",
+          NULL },
 };
 
 int main(void) {
