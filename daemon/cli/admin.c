@@ -160,6 +160,15 @@ static int status_print(const char *file, const Status *s) {
                 _cleanup_free_ char *line = printable(refused ? refused : ca);
                 printf(refused ? "source tree REFUSED, last good output kept: %s\n" : "source tree signed under %s\n", line);
         }
+        if (s->watch_known && s->watch_degraded) {
+                _cleanup_free_ char *limit = s->watch_limit_name ? printable(s->watch_limit_name) : xstrdup("a limit");
+                _cleanup_free_ char *unwatched = status_int_cell(s->watch_unwatched);
+                _cleanup_free_ char *value = status_int_cell(s->watch_limit_value);
+                _cleanup_free_ char *every = status_int_cell(s->watch_rescan_usec == STATUS_UNSET
+                                                                     ? STATUS_UNSET : s->watch_rescan_usec / 1000);
+                printf("watch DEGRADED: %s reached (%s); %s directories rescanned every %s ms instead of watched\n",
+                       limit, value, unwatched, every);
+        }
         if (n == 0) {
                 printf("no nodes\n");
                 return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;

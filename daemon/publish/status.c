@@ -26,6 +26,7 @@ void status_done(Status *s) {
         free(s->signing_subject);
         free(s->signed_sources_ca);
         free(s->signed_sources_error);
+        free(s->watch_limit_name);
         for (size_t i = 0; i < s->n_nodes; i++) {
                 free(s->nodes[i].id);
                 diag_done(&s->nodes[i].error);
@@ -86,6 +87,17 @@ void status_format(const Status *s, Buf *b) {
                 buf_printf(b, "}");
         } else
                 buf_printf(b, "null");
+        buf_printf(b, ",\"watch\":{\"backend\":");
+        buf_put_json_string(b, s->backend ? s->backend : "none");
+        buf_printf(b, ",\"degraded\":%s,\"unwatched\":%" PRIi64 ",\"limit\":", bool_str(s->watch_degraded),
+                   s->watch_unwatched == STATUS_UNSET ? 0 : s->watch_unwatched);
+        if (s->watch_limit_name) {
+                buf_printf(b, "{\"name\":");
+                buf_put_json_string(b, s->watch_limit_name);
+                buf_printf(b, ",\"value\":%" PRIi64 "}", s->watch_limit_value);
+        } else
+                buf_printf(b, "null");
+        buf_printf(b, ",\"rescan_interval_usec\":%" PRIi64 "}", s->watch_rescan_usec);
         buf_printf(b, ",\"nodes\":{");
         for (size_t i = 0; i < s->n_nodes; i++) {
                 const StatusNode *n = &s->nodes[i];
@@ -228,6 +240,19 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
         if (sources && sources->kind == JSON_OBJECT) {
                 s.signed_sources_ca = get_str(sources, "ca");
                 s.signed_sources_error = get_str(sources, "error");
+        }
+        const Json *watch = json_get(root, "watch");
+        if (watch && watch->kind == JSON_OBJECT) {
+                s.watch_known = true;
+                s.watch_degraded = get_bool(watch, "degraded");
+                s.watch_unwatched = get_int(watch, "unwatched");
+                s.watch_rescan_usec = get_int(watch, "rescan_interval_usec");
+                const Json *limit = json_get(watch, "limit");
+                s.watch_limit_value = STATUS_UNSET;
+                if (limit && limit->kind == JSON_OBJECT) {
+                        s.watch_limit_name = get_str(limit, "name");
+                        s.watch_limit_value = get_int(limit, "value");
+                }
         }
         for (size_t i = 0; nodes && nodes->kind == JSON_OBJECT && i < nodes->n; i++)
                 parse_node(nodes->items[i], status_add_node(&s, nodes->keys[i]));

@@ -6,6 +6,9 @@
  *     "publish_mode": S, "source_dir": S, "output_dir": S,
  *     "signing": null | { "subject": S, "not_after": N },
  *     "signed_sources": null | { "ca": S, "error": S | null },
+ *     "watch": { "backend": S, "degraded": B, "unwatched": N,
+ *                "limit": null | { "name": S, "value": N },
+ *                "rescan_interval_usec": N },
  *     "nodes": { ID: { "generation": N, "published_usec": N, "files": N,
  *                      "listeners": N, "clusters": N, "present": B,
  *                      "removal_blocked": B, "manifest_current": B,
@@ -46,6 +49,11 @@ typedef struct Status {
         char *signed_sources_error; /* why the tree was refused; NULL: accepted */
         StatusNode *nodes;
         size_t n_nodes;
+        /* "watch": degraded when directories are rescanned, not watched
+         * (out of inotify watches or instances); absent: watch_known false */
+        bool watch_known, watch_degraded;
+        int64_t watch_unwatched, watch_limit_value, watch_rescan_usec;
+        char *watch_limit_name; /* "fs.inotify.max_user_watches", ...; NULL: none reached */
 } Status;
 
 /* Frees what the Status owns (every string is owned) and clears it. */

@@ -18,6 +18,7 @@ Config *config_new_default(void) {
         c->publish_mode = PUBLISH_MODE_RENAME;
         c->phase_pause_usec = 200 * 1000;
         c->verify_interval_usec = 60 * 1000 * 1000;
+        c->rescan_interval_usec = 5 * 1000 * 1000;
         c->max_removal = 0.5;
         return c;
 }
@@ -160,6 +161,15 @@ static void parse_key(Parse *p, const YamlNode *k, const YamlNode *v) {
                 get_duration(p, v, key, &c->phase_pause_usec);
         else if (streq(key, "verify_interval"))
                 get_duration(p, v, key, &c->verify_interval_usec);
+        else if (streq(key, "rescan_interval")) {
+                uint64_t usec;
+                if (get_duration(p, v, key, &usec)) {
+                        if (usec < 1000)
+                                perr(p, v, key, "expected at least 1ms");
+                        else
+                                c->rescan_interval_usec = usec;
+                }
+        }
         else if (streq(key, "watch")) {
                 WatchBackend b = v->kind == YAML_KIND_STRING ? watch_backend_from_string(v->str) : _WATCH_BACKEND_INVALID;
                 if (b < 0)

@@ -32,6 +32,7 @@ typedef struct Config {
         uint32_t envoy_version; /* 0: the schema's own release */
         SigningConfig *signing;
         char *require_signed_sources_ca; /* NULL: not required */
+        uint64_t rescan_interval_usec; /* directories the watch could not watch are listed again this often */
 } Config;
 
 #define CONFIG_DEFAULT_PATH "/etc/fsxds/fsxds.yaml"

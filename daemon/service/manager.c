@@ -2,7 +2,7 @@
 /* fsxdsd's manager: its life cycle and the sd-event loop with every event
  * source (the source watch and its settle timer, the phase timer, signals,
  * the verify and signing timers, the allow-removal and signing-file
- * watches). A change in
+ * watches, the rescan of what the source watch could not watch). A change in
  * the source tree arms the settle timer; when it fires, the rebuild
  * (rebuild.c) runs; MANIFESTs are kept by upkeep.c. */
 #include <dirent.h>
@@ -48,6 +48,7 @@ struct Manager {
         int signing_fd;                /* inotify on the directories of the key, cert and chain */
         sd_event_source *signing_source, *signing_timer;
         sd_event_source *verify_timer; /* verify_interval */
+        sd_event_source *rescan_timer; /* rescan_interval, while the source watch is degraded */
         /* held back while a rebuild is in flight, done after it */
         bool rebuild_queued, reload_queued, signing_queued, verify_queued;
         bool stopping;      /* SIGTERM: exit once the rebuild in flight is over */
@@ -160,11 +161,88 @@ static void manager_source_changed(void *userdata, const char *path) {
         manager_arm_settle(m);
 }
 
+static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+/* The limit's value as this user namespace has it (/proc/sys/user/ holds
+ * the namespace's own; /proc/sys/fs/inotify/ the host's); -1: unknown. */
+static int64_t read_limit(const char *path) {
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        if (read_file_bounded(path, 64, &data, &len) < 0)
+                return -1;
+        char *end;
+        errno = 0;
+        long long v = strtoll(data, &end, 10);
+        return errno == 0 && end != data ? (int64_t) v : -1;
+}
+
+/* After every change of the source watch: the degraded state is logged
+ * once per transition (not per directory or event), the rescan timer runs
+ * while it lasts, and status says so. */
+static void watch_state_update(Manager *m, bool write_status) {
+        size_t n = m->watch ? watch_get_unwatched(m->watch) : 0;
+        bool was = m->state.watch_unwatched > 0;
+        uint64_t every = m->state.config->rescan_interval_usec;
+        m->state.watch_unwatched = n;
+        if (n > 0) {
+                bool instances = watch_get_limit_error(m->watch) == -EMFILE;
+                m->state.watch_limit_name = instances ? "fs.inotify.max_user_instances" : "fs.inotify.max_user_watches";
+                m->state.watch_limit_value = read_limit(instances ? "/proc/sys/user/max_inotify_instances"
+                                                                  : "/proc/sys/user/max_inotify_watches");
+                if (!was) {
+                        const char *first = watch_get_first_unwatched(m->watch);
+                        log_warning(NULL, "inotify %s limit reached (%s = %" PRIi64 "): %zu directories unwatched, "
+                                    "the first %s%s%s; rescanning them every %" PRIu64 ".%03" PRIu64 "s",
+                                    instances ? "instance" : "watch", m->state.watch_limit_name,
+                                    m->state.watch_limit_value, n, m->state.config->source_dir,
+                                    first && first[0] ? "/" : "", first ? first : "", every / 1000000,
+                                    every / 1000 % 1000);
+                }
+                if (m->rescan_timer) {
+                        int enabled = SD_EVENT_OFF;
+                        (void) sd_event_source_get_enabled(m->rescan_timer, &enabled);
+                        int r = enabled == SD_EVENT_OFF ? arm_timer(m->rescan_timer, every) : 0;
+                        if (r < 0)
+                                log_error(NULL, "cannot arm the rescan timer: %s; unwatched directories are rescanned "
+                                          "at the next change only", strerror(-r));
+                }
+        } else {
+                m->state.watch_limit_name = NULL;
+                m->state.watch_limit_value = -1;
+                if (was)
+                        log_info(NULL, "every directory under %s is watched again; rescan stopped",
+                                 m->state.config->source_dir);
+                if (m->rescan_timer)
+                        (void) sd_event_source_set_enabled(m->rescan_timer, SD_EVENT_OFF);
+        }
+        /* out of instances, the watch gets its fd once one is free */
+        if (m->watch && !m->watch_source && watch_get_fd(m->watch) >= 0 && m->event) {
+                int r = sd_event_add_io(m->event, &m->watch_source, watch_get_fd(m->watch), EPOLLIN, on_watch, m);
+                if (r < 0)
+                        log_error(NULL, "cannot poll the source watch: %s", strerror(-r));
+        }
+        /* a rebuild writes status anyway; a recovery may come without one */
+        if (write_status && was != (n > 0) && !m->starting && !rebuild_busy(&m->state))
+                rebuild_write_status(&m->state);
+}
+
 static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         int r = watch_process(m->watch, manager_source_changed, m);
         if (r < 0)
                 log_error(NULL, "watching %s: %s", m->state.config->source_dir, strerror(-r));
+        watch_state_update(m, true);
+        return 0;
+}
+
+static int on_rescan_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        if (m->watch) {
+                int r = watch_rescan(m->watch, manager_source_changed, m);
+                if (r < 0)
+                        log_error(NULL, "rescanning %s: %s", m->state.config->source_dir, strerror(-r));
+        }
+        watch_state_update(m, true);
         return 0;
 }
 
@@ -182,7 +260,22 @@ static int setup_watch(Manager *m) {
                 log_info(NULL, "fanotify not used: %s", reason);
         m->state.watch_backend = watch_backend_to_string(watch_get_backend(m->watch));
         log_info(NULL, "watching %s with %s", m->state.config->source_dir, m->state.watch_backend);
-        return sd_event_add_io(m->event, &m->watch_source, watch_get_fd(m->watch), EPOLLIN, on_watch, m);
+        if (!m->rescan_timer) {
+                r = sd_event_add_time(m->event, &m->rescan_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_rescan_timer, m);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->rescan_timer, SD_EVENT_OFF);
+                if (r < 0)
+                        return r;
+        }
+        /* a new watch: its degraded state is logged anew */
+        m->state.watch_unwatched = 0;
+        if (watch_get_fd(m->watch) >= 0) {
+                r = sd_event_add_io(m->event, &m->watch_source, watch_get_fd(m->watch), EPOLLIN, on_watch, m);
+                if (r < 0)
+                        return r;
+        }
+        watch_state_update(m, false);
+        return 0;
 }
 
 static int on_allow_removal(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -592,6 +685,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->signing_source);
         sd_event_source_unref(m->signing_timer);
         sd_event_source_unref(m->verify_timer);
+        sd_event_source_unref(m->rescan_timer);
         if (m->signing_fd >= 0)
                 close(m->signing_fd);
         signer_free(m->state.signer);

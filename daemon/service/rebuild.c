@@ -181,6 +181,11 @@ void rebuild_write_status(State *st) {
                 .signed_sources_ca = st->config->require_signed_sources_ca ? xstrdup(st->config->require_signed_sources_ca)
                                                                           : NULL,
                 .signed_sources_error = st->sources_error ? xstrdup(st->sources_error) : NULL,
+                .watch_degraded = st->watch_unwatched > 0,
+                .watch_unwatched = (int64_t) st->watch_unwatched,
+                .watch_limit_name = st->watch_limit_name ? xstrdup(st->watch_limit_name) : NULL,
+                .watch_limit_value = st->watch_limit_value,
+                .watch_rescan_usec = (int64_t) st->config->rescan_interval_usec,
         };
         for (size_t i = 0; i < st->n_nodes; i++) {
                 const NodeState *n = st->nodes[i];
@@ -217,9 +222,14 @@ void rebuild_write_status(State *st) {
                         bad++;
                         first_bad = first_bad ? first_bad : st->nodes[i];
                 }
-        _cleanup_free_ char *reload = st->reload_error
-                ? xasprintf("; reload refused: %s (see the journal), running on the previous one", st->reload_error)
+        _cleanup_free_ char *watch = st->watch_unwatched > 0
+                ? xasprintf("; watch degraded: %s reached, %zu directories rescanned every %" PRIu64 "ms",
+                            st->watch_limit_name ?: "an inotify limit", st->watch_unwatched,
+                            st->config->rescan_interval_usec / 1000)
                 : xstrdup("");
+        _cleanup_free_ char *reload = st->reload_error
+                ? xasprintf("%s; reload refused: %s (see the journal), running on the previous one", watch, st->reload_error)
+                : xstrdup(watch);
         if (st->sources_error)
                 sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes; source tree refused (last good output kept): %s%s",
                            st->generation, st->n_nodes, st->sources_error, reload);

@@ -83,6 +83,12 @@ typedef struct State {
         Signer *previous_signer; /* until every MANIFEST is signed by signer */
         DescribeCache *describe; /* published files already hashed and parsed */
         bool manifests_unsynced; /* MANIFESTs written since the last syncfs */
+
+        /* the watch degraded (manager.c): directories rescanned every
+         * rescan_interval, not watched, out of inotify watches or instances */
+        size_t watch_unwatched;       /* 0: the watch is whole */
+        const char *watch_limit_name; /* "fs.inotify.max_user_watches", ...; NULL when whole */
+        int64_t watch_limit_value;    /* -1: unknown */
 } State;
 
 uint64_t now_usec(clockid_t clock);

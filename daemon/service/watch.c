@@ -22,6 +22,8 @@
 #include <sys/statfs.h>
 
 #include "build.h"
+#include "dirscan.h"
+#include "dirtable.h"
 #include "hashmap.h"
 #include "watch.h"
 
@@ -61,22 +63,6 @@ DEFINE_STRING_TABLE_LOOKUP(watch_backend, WatchBackend);
         (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CLOSE_WRITE | FAN_DELETE_SELF |    \
          FAN_MOVE_SELF | FAN_ONDIR)
 
-typedef struct DirNode {
-        struct DirNode *next_key, *next_path;
-        uint64_t key_hash, path_hash;
-        uint64_t gen; /* the last walk that reached it */
-        int wd;       /* inotify watch descriptor; -1 under fanotify */
-        char *path;   /* relative to the root, "" for the root */
-        size_t key_len;
-        uint8_t key[];
-} DirNode;
-
-typedef struct DirTable {
-        DirNode **by_key, **by_path;
-        size_t n_buckets; /* a power of two, or 0 */
-        size_t n;
-} DirTable;
-
 struct Watch {
         WatchBackend backend;
         int fd;
@@ -92,6 +78,10 @@ struct Watch {
         size_t n_marked;
         char *failure; /* the first call that failed, for the fallback reason */
         void *buf;
+        /* inotify: out of watches (-ENOSPC) or of instances (-EMFILE, fd < 0);
+         * what could not be watched is listed and rescanned instead */
+        int limit_error;
+        bool anchor_unwatched;
 };
 
 typedef struct Batch {
@@ -110,108 +100,6 @@ static inline void *mfree(void *p) {
 
 bool watch_is_source_name(const char *name) {
         return build_is_source_name(name);
-}
-
-/* Directory table */
-
-static DirNode *dir_node_new(const uint8_t *key, size_t key_len, const char *path, int wd) {
-        DirNode *d = xcalloc(1, sizeof(DirNode) + key_len);
-        memcpy(d->key, key, key_len);
-        d->key_len = key_len;
-        d->key_hash = hash_bytes(key, key_len);
-        d->path = xstrdup(path);
-        d->path_hash = hash_bytes(path, strlen(path));
-        d->wd = wd;
-        return d;
-}
-
-static void dir_node_free(DirNode *d) {
-        free(d->path);
-        free(d);
-}
-
-static void table_link(DirTable *t, DirNode *d) {
-        size_t mask = t->n_buckets - 1;
-        d->next_key = t->by_key[d->key_hash & mask];
-        t->by_key[d->key_hash & mask] = d;
-        d->next_path = t->by_path[d->path_hash & mask];
-        t->by_path[d->path_hash & mask] = d;
-}
-
-static void table_add(DirTable *t, DirNode *d) {
-        if (t->n >= t->n_buckets) {
-                DirNode **old = t->by_key;
-                size_t n_old = t->n_buckets;
-                t->n_buckets = n_old ? n_old * 2 : 64;
-                t->by_key = xcalloc(t->n_buckets, sizeof(DirNode *));
-                free(t->by_path);
-                t->by_path = xcalloc(t->n_buckets, sizeof(DirNode *));
-                for (size_t i = 0; i < n_old; i++)
-                        for (DirNode *e = old[i], *next; e; e = next) {
-                                next = e->next_key;
-                                table_link(t, e);
-                        }
-                free(old);
-        }
-        table_link(t, d);
-        t->n++;
-}
-
-static DirNode *table_find_key(const DirTable *t, const void *key, size_t key_len) {
-        if (t->n == 0)
-                return NULL;
-        uint64_t h = hash_bytes(key, key_len);
-        for (DirNode *d = t->by_key[h & (t->n_buckets - 1)]; d; d = d->next_key)
-                if (d->key_hash == h && d->key_len == key_len && memcmp(d->key, key, key_len) == 0)
-                        return d;
-        return NULL;
-}
-
-static DirNode *table_find_path(const DirTable *t, const char *path) {
-        if (t->n == 0)
-                return NULL;
-        uint64_t h = hash_bytes(path, strlen(path));
-        for (DirNode *d = t->by_path[h & (t->n_buckets - 1)]; d; d = d->next_path)
-                if (d->path_hash == h && streq(d->path, path))
-                        return d;
-        return NULL;
-}
-
-static void table_unlink_path(DirTable *t, DirNode *d) {
-        DirNode **pp = &t->by_path[d->path_hash & (t->n_buckets - 1)];
-        while (*pp != d)
-                pp = &(*pp)->next_path;
-        *pp = d->next_path;
-}
-
-static void table_remove(DirTable *t, DirNode *d) {
-        DirNode **pp = &t->by_key[d->key_hash & (t->n_buckets - 1)];
-        while (*pp != d)
-                pp = &(*pp)->next_key;
-        *pp = d->next_key;
-        table_unlink_path(t, d);
-        t->n--;
-}
-
-static void table_set_path(DirTable *t, DirNode *d, const char *path) {
-        table_unlink_path(t, d);
-        free(d->path);
-        d->path = xstrdup(path);
-        d->path_hash = hash_bytes(path, strlen(path));
-        size_t b = d->path_hash & (t->n_buckets - 1);
-        d->next_path = t->by_path[b];
-        t->by_path[b] = d;
-}
-
-static void table_done(DirTable *t) {
-        for (size_t i = 0; i < t->n_buckets; i++)
-                for (DirNode *d = t->by_key[i], *next; d; d = next) {
-                        next = d->next_key;
-                        dir_node_free(d);
-                }
-        free(t->by_key);
-        free(t->by_path);
-        *t = (DirTable) {};
 }
 
 /* Paths */
@@ -358,13 +246,32 @@ static int watch_visit(Watch *w, const char *rel, uint8_t key[static KEY_MAX], s
         if (w->backend == WATCH_BACKEND_INOTIFY) {
                 /* The watch first, the listing second: what is created before
                  * the watch is in the listing, what comes after is an event. */
-                int wd = inotify_add_watch(w->fd, p, INOTIFY_DIR_MASK);
-                if (wd < 0)
-                        return -errno;
+                int wd = w->fd >= 0 ? inotify_add_watch(w->fd, p, INOTIFY_DIR_MASK) : -1;
+                if (wd < 0) {
+                        r = w->fd >= 0 ? -errno : -EMFILE;
+                        if (r != -ENOSPC && r != -EMFILE)
+                                return r;
+                        /* out of watches or instances: known by its inode,
+                         * listed and compared by the rescan instead */
+                        w->limit_error = r;
+                        fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (fd < 0)
+                                return -errno;
+                        struct stat st;
+                        if (fstat(fd, &st) < 0)
+                                return -errno;
+                        uint64_t dev = st.st_dev, ino = st.st_ino;
+                        memcpy(key, &dev, sizeof(dev));
+                        memcpy(key + sizeof(dev), &ino, sizeof(ino));
+                        *ret_key_len = sizeof(dev) + sizeof(ino); /* never the length of a wd key */
+                        *ret_wd = -1;
+                        *ret_fd = TAKE_FD(fd);
+                        return 0;
+                }
                 fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0) {
                         r = -errno;
-                        if (wd != w->anchor_wd && !table_find_key(&w->dirs, &wd, sizeof(wd)))
+                        if (wd != w->anchor_wd && !dirtable_find_key(&w->dirs, &wd, sizeof(wd)))
                                 (void) inotify_rm_watch(w->fd, wd);
                         return r;
                 }
@@ -406,22 +313,34 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
         if (r < 0)
                 return r;
 
-        DirNode *d = table_find_key(&w->dirs, key, key_len);
+        DirNode *d = dirtable_find_key(&w->dirs, key, key_len);
         if (d && d->gen == w->gen)
                 return 0; /* reached twice in this walk (a symlink loop): listed already */
         if (d) {
                 if (!streq(d->path, rel))
-                        table_set_path(&w->dirs, d, rel); /* moved within the tree */
+                        dirtable_set_path(&w->dirs, d, rel); /* moved within the tree */
         } else {
                 if (w->dirs.n >= WATCH_DIRS_MAX) {
                         if (wd >= 0 && wd != w->anchor_wd)
                                 (void) inotify_rm_watch(w->fd, wd);
                         return watch_fail(w, -ENOSPC, "more than %d directories", WATCH_DIRS_MAX);
                 }
-                d = dir_node_new(key, key_len, rel, wd);
-                table_add(&w->dirs, d);
+                d = dirtable_node_new(key, key_len, rel, wd);
+                dirtable_add(&w->dirs, d);
         }
         d->gen = w->gen;
+        if (w->backend == WATCH_BACKEND_INOTIFY && wd < 0) {
+                /* a walk is followed by a full rescan of the tree: what
+                 * changed before this listing is built anyway */
+                _cleanup_free_ char *p = root_path(w, rel);
+                DirScan now = {};
+                (void) dirscan_read(p, &now); /* unreadable: empty, the build reports it */
+                if (d->scan)
+                        dirscan_done(d->scan);
+                else
+                        d->scan = xcalloc(1, sizeof(DirScan));
+                *d->scan = now;
+        }
 
         _cleanup_closedir_ DIR *dir = fdopendir(fd);
         if (!dir)
@@ -463,10 +382,10 @@ static void watch_sweep(Watch *w, const char *rel) {
                                 continue;
                         }
                         *pp = d->next_key;
-                        table_unlink_path(&w->dirs, d);
+                        dirtable_unlink_path(&w->dirs, d);
                         w->dirs.n--;
                         watch_unwatch(w, d);
-                        dir_node_free(d);
+                        dirtable_node_free(d);
                 }
         }
 }
@@ -474,7 +393,7 @@ static void watch_sweep(Watch *w, const char *rel) {
 /* Brings the table in line with the directory at rel as it is now: watches
  * what is there (created, moved in), drops what is gone (deleted, moved out). */
 static int watch_sync(Watch *w, const char *rel) {
-        bool known = table_find_path(&w->dirs, rel);
+        bool known = dirtable_find_path(&w->dirs, rel);
         w->gen++;
         int r = watch_add_tree(w, rel, rel_depth(rel));
         if (known)
@@ -486,13 +405,24 @@ static int watch_sync(Watch *w, const char *rel) {
 
 static int watch_anchor_at(Watch *w, const char *dir, const char *name) {
         if (w->backend == WATCH_BACKEND_INOTIFY) {
-                int wd = inotify_add_watch(w->fd, dir, INOTIFY_ANCHOR_MASK);
-                if (wd < 0)
-                        return -errno;
+                int wd = w->fd >= 0 ? inotify_add_watch(w->fd, dir, INOTIFY_ANCHOR_MASK) : -1;
+                int r = wd >= 0 ? 0 : w->fd >= 0 ? -errno : -EMFILE;
+                if (r < 0 && r != -ENOSPC && r != -EMFILE)
+                        return r;
                 if (w->anchor_wd >= 0 && w->anchor_wd != wd &&
-                    !table_find_key(&w->dirs, &w->anchor_wd, sizeof(w->anchor_wd)))
+                    !dirtable_find_key(&w->dirs, &w->anchor_wd, sizeof(w->anchor_wd)))
                         (void) inotify_rm_watch(w->fd, w->anchor_wd);
+                /* out of watches: the rescan looks for the root instead */
                 w->anchor_wd = wd;
+                w->anchor_unwatched = r < 0;
+                if (r < 0) {
+                        struct stat st;
+                        if (stat(dir, &st) < 0)
+                                return -errno;
+                        if (!S_ISDIR(st.st_mode))
+                                return -ENOTDIR;
+                        w->limit_error = r;
+                }
         } else {
                 _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0)
@@ -602,7 +532,7 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
         bool source = watch_is_source_name(name) || streq(name, "MANIFEST") || streq(name, "MANIFEST.sig");
         /* a symlink to a directory comes without the directory flag */
         if (!is_dir && !source && (linked || unlinked))
-                is_dir = table_find_path(&w->dirs, rel) || (linked && watch_is_dir(w, rel));
+                is_dir = dirtable_find_path(&w->dirs, rel) || (linked && watch_is_dir(w, rel));
         if (is_dir) {
                 if (linked || unlinked) {
                         batch_error(b, watch_sync(w, rel));
@@ -625,15 +555,15 @@ static void inotify_event(Watch *w, Batch *b, const struct inotify_event *ev, co
                         b->reset = true;
                 return;
         }
-        DirNode *d = table_find_key(&w->dirs, &ev->wd, sizeof(ev->wd));
+        DirNode *d = dirtable_find_key(&w->dirs, &ev->wd, sizeof(ev->wd));
         if (!d)
                 return; /* a watch dropped already */
         if (ev->mask & IN_IGNORED) {
                 /* deleted, or on an unmounted filesystem */
                 if (!d->path[0])
                         b->reset = true;
-                table_remove(&w->dirs, d);
-                dir_node_free(d);
+                dirtable_remove(&w->dirs, d);
+                dirtable_node_free(d);
                 return;
         }
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
@@ -675,7 +605,7 @@ static void fanotify_event(Watch *w, Batch *b, uint64_t mask, const uint8_t *key
                         b->reset = true;
                 return;
         }
-        DirNode *d = table_find_key(&w->dirs, key, key_len);
+        DirNode *d = dirtable_find_key(&w->dirs, key, key_len);
         if (!d)
                 return; /* outside the tree: the mark covers the whole filesystem */
         if (self) {
@@ -783,6 +713,167 @@ int watch_process(Watch *w, WatchCallback cb, void *userdata) {
         return b.error < 0 ? b.error : b.n_reported;
 }
 
+/* The rescan of what could not be watched */
+
+typedef struct RescanDir {
+        Watch *w;
+        Batch *b;
+        const char *rel;
+        bool structural; /* a subdirectory came, went or was replaced */
+} RescanDir;
+
+static void rescan_change(void *userdata, const char *name, bool is_dir) {
+        RescanDir *c = userdata;
+        if (is_dir) {
+                c->structural = true;
+                return;
+        }
+        if (watch_is_source_name(name) || streq(name, "MANIFEST") || streq(name, "MANIFEST.sig")) {
+                _cleanup_free_ char *rel = rel_join(c->rel, name);
+                batch_report(c->b, rel);
+        }
+}
+
+static int path_compare(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The unwatched directories' paths, parents before their children. */
+static char **unwatched_paths(const Watch *w, size_t *ret_n) {
+        char **paths = NULL;
+        size_t n = 0;
+        for (size_t i = 0; i < w->dirs.n_buckets; i++)
+                for (DirNode *d = w->dirs.by_key[i]; d; d = d->next_key)
+                        if (d->scan) {
+                                paths = xrealloc(paths, (n + 1) * sizeof(char *));
+                                paths[n++] = xstrdup(d->path);
+                        }
+        if (n > 1)
+                qsort(paths, n, sizeof(char *), path_compare);
+        *ret_n = n;
+        return paths;
+}
+
+/* One unwatched directory: a watch if one is free now (before the listing,
+ * so nothing falls between them), then its listing compared with the last. */
+static void rescan_dir(Watch *w, Batch *b, const char *rel, bool *full) {
+        DirNode *d = dirtable_find_path(&w->dirs, rel);
+        if (!d || !d->scan)
+                return; /* dropped or watched by a walk of this rescan */
+        _cleanup_free_ char *p = root_path(w, rel);
+        int wd = -1;
+        if (!*full && w->fd >= 0) {
+                wd = inotify_add_watch(w->fd, p, INOTIFY_DIR_MASK);
+                if (wd < 0 && errno == ENOSPC)
+                        *full = true;
+        }
+        DirScan now = {};
+        int r = dirscan_read(p, &now);
+        if (r < 0) {
+                /* gone or replaced: the walk of its parent settles it */
+                if (wd >= 0 && wd != w->anchor_wd && !dirtable_find_key(&w->dirs, &wd, sizeof(wd)))
+                        (void) inotify_rm_watch(w->fd, wd);
+                if (!rel[0]) {
+                        b->reset = true;
+                        return;
+                }
+                const char *slash = strrchr(rel, '/');
+                _cleanup_free_ char *parent = slash ? xstrndup(rel, slash - rel) : xstrdup("");
+                batch_error(b, watch_sync(w, parent));
+                b->rescan = true;
+                return;
+        }
+        RescanDir c = { .w = w, .b = b, .rel = rel };
+        dirscan_diff(d->scan, &now, rescan_change, &c);
+        dirscan_done(d->scan);
+        *d->scan = now;
+        if (wd >= 0) {
+                /* watched from now on: known by its watch descriptor */
+                bool alias = dirtable_find_key(&w->dirs, &wd, sizeof(wd)); /* the same directory by another path */
+                DirNode *n = alias ? NULL : dirtable_node_new((const uint8_t *) &wd, sizeof(wd), rel, wd);
+                uint64_t gen = d->gen;
+                dirtable_remove(&w->dirs, d);
+                dirtable_node_free(d);
+                if (n) {
+                        n->gen = gen;
+                        dirtable_add(&w->dirs, n);
+                }
+        }
+        if (c.structural) {
+                batch_error(b, watch_sync(w, rel));
+                b->rescan = true;
+        }
+}
+
+int watch_rescan(Watch *w, WatchCallback cb, void *userdata) {
+        Batch b = { .cb = cb, .userdata = userdata };
+        bool full = false;
+
+        assert(w);
+        assert(cb);
+        if (w->backend != WATCH_BACKEND_INOTIFY || !watch_get_unwatched(w))
+                return 0;
+        if (w->fd < 0) {
+                /* an instance may be free now: then everything is watched again */
+                w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+                if (w->fd >= 0) {
+                        w->limit_error = 0;
+                        b.reset = true;
+                } else
+                        full = true;
+        }
+        if (!b.reset && w->anchor_unwatched) {
+                if (!full && w->fd >= 0 && watch_anchor(w) >= 0 && !w->anchor_unwatched)
+                        b.reset = true; /* the root may have come or gone meanwhile */
+                else if (!!dirtable_find_path(&w->dirs, "") != watch_is_dir(w, ""))
+                        b.reset = true;
+        }
+        if (!b.reset) {
+                size_t n;
+                char **paths = unwatched_paths(w, &n);
+                for (size_t i = 0; i < n; i++) {
+                        rescan_dir(w, &b, paths[i], &full);
+                        free(paths[i]);
+                }
+                free(paths);
+        }
+        if (b.reset) {
+                batch_error(&b, watch_reset(w));
+                b.rescan = true;
+        }
+        if (b.rescan)
+                batch_report(&b, NULL);
+        if (!watch_get_unwatched(w))
+                w->limit_error = 0;
+        return b.error < 0 ? b.error : b.n_reported;
+}
+
+size_t watch_get_unwatched(const Watch *w) {
+        assert(w);
+        size_t n = w->anchor_unwatched;
+        for (size_t i = 0; i < w->dirs.n_buckets; i++)
+                for (DirNode *d = w->dirs.by_key[i]; d; d = d->next_key)
+                        n += !!d->scan;
+        return n;
+}
+
+const char *watch_get_first_unwatched(const Watch *w) {
+        assert(w);
+        const char *first = NULL;
+        for (size_t i = 0; i < w->dirs.n_buckets; i++)
+                for (DirNode *d = w->dirs.by_key[i]; d; d = d->next_key)
+                        if (d->scan && (!first || strcmp(d->path, first) < 0))
+                                first = d->path;
+        if (!first && w->anchor_unwatched)
+                return w->anchor_dir;
+        return first;
+}
+
+int watch_get_limit_error(const Watch *w) {
+        assert(w);
+        return watch_get_unwatched(w) ? w->limit_error : 0;
+}
+
 /* Setup */
 
 static int watch_start(WatchBackend backend, const char *root, Watch **ret, char **ret_failure) {
@@ -799,7 +890,10 @@ static int watch_start(WatchBackend backend, const char *root, Watch **ret, char
         else
                 w->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
                                       O_RDONLY | O_CLOEXEC);
-        if (w->fd < 0) {
+        /* out of inotify instances: everything is rescanned until one frees */
+        if (w->fd < 0 && backend == WATCH_BACKEND_INOTIFY && errno == EMFILE)
+                w->limit_error = -EMFILE;
+        else if (w->fd < 0) {
                 r = -errno;
                 *ret_failure = xstrdup(backend == WATCH_BACKEND_INOTIFY ? "inotify_init1()" : "fanotify_init()");
                 return r;
@@ -863,7 +957,7 @@ Watch *watch_free(Watch *w) {
                 return NULL;
         if (w->fd >= 0)
                 close(w->fd); /* drops every watch and mark with it */
-        table_done(&w->dirs);
+        dirtable_done(&w->dirs);
         free(w->root);
         free(w->anchor_dir);
         free(w->anchor_name);

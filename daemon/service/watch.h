@@ -21,7 +21,15 @@
  * build skips them; symlinks to directories are followed as the build does.
  * Duplicates are normal (a created file is reported on create and on
  * close): the manager settles them. Writes through a file that is never
- * closed (mmap, a writer that keeps the fd) are not seen. */
+ * closed (mmap, a writer that keeps the fd) are not seen.
+ *
+ * Out of inotify watches (max_user_watches) or instances
+ * (max_user_instances, inotify_init1() fails with EMFILE), the directories
+ * that could not be watched are listed instead: watch_get_unwatched() counts
+ * them, and watch_rescan(), which the manager calls on a timer while any
+ * are, compares each one's listing with the last (dirscan.h) and reports
+ * what changed through the same callback, after trying to watch it again.
+ * fanotify marks whole filesystems and has no per-directory limit. */
 #pragma once
 
 #include "util.h"
@@ -50,17 +58,30 @@ typedef void (*WatchCallback)(void *userdata, const char *relative_path);
  * A missing root is allowed (an empty tree is a valid idle state): its nearest
  * existing ancestor is watched and NULL is reported when it appears. Problems
  * inside the tree (unreadable or vanishing subdirectories) are skipped, never
- * fatal; returns -errno for what the system refuses (no inotify/fanotify,
- * -ENOSPC when out of watches, more than 65536 directories). */
+ * fatal, and so is running out of inotify watches or instances (what is not
+ * watched is rescanned); returns -errno for what the system refuses (no
+ * inotify/fanotify, -ENOSPC for more than 65536 directories). */
 int watch_new(WatchBackend backend, const char *root, Watch **ret, char **ret_fallback_reason);
 int watch_get_fd(const Watch *w);
 /* Reads all pending events without blocking (at most a bounded number of
  * reads per call; the fd stays readable when more are queued) and calls cb for
  * each relevant change. Returns the number of callbacks made, or -errno. An
- * error while re-watching (-ENOSPC: out of inotify watches) is returned after
- * the NULL callback; the Watch stays usable but may miss changes below the
- * directories it could not watch, so the manager should log it. */
+ * error while re-watching is returned after the NULL callback; the Watch
+ * stays usable. Directories it runs out of watches for become unwatched. */
 int watch_process(Watch *w, WatchCallback cb, void *userdata);
+/* Lists the unwatched directories again and calls cb for each relevant
+ * change since their last listing (as watch_process() does: a path, NULL
+ * after a directory came or went), having first tried to watch each again
+ * (and, out of instances, to get one): directories that get a watch are
+ * watched from then on. Returns the number of callbacks, or -errno. */
+int watch_rescan(Watch *w, WatchCallback cb, void *userdata);
+/* The directories not watched (0: none, the watch is whole), and the first
+ * of them by path ("" for the root; NULL when none). */
+size_t watch_get_unwatched(const Watch *w);
+const char *watch_get_first_unwatched(const Watch *w);
+/* Why they are not: -ENOSPC (out of watches), -EMFILE (out of instances:
+ * watch_get_fd() is then -1 until one is free); 0 when all are watched. */
+int watch_get_limit_error(const Watch *w);
 WatchBackend watch_get_backend(const Watch *w); /* INOTIFY or FANOTIFY, the one in use */
 Watch *watch_free(Watch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Watch *, watch_free);

@@ -83,7 +83,8 @@ static void test_format_exact_text(void **state) {
         assert_string_equal(text,
                             "{\"version\":1,\"generation\":1,\"time_usec\":9,\"backend\":\"fanotify\","
                             "\"publish_mode\":\"rename\",\"source_dir\":\"/s\",\"output_dir\":\"/o\",\"signing\":null,"
-                            "\"signed_sources\":null,\"nodes\":{\"a\":{\"generation\":1,\"published_usec\":2,\"files\":3,"
+                            "\"signed_sources\":null,\"watch\":{\"backend\":\"fanotify\",\"degraded\":false,"
+                            "\"unwatched\":0,\"limit\":null,\"rescan_interval_usec\":0},\"nodes\":{\"a\":{\"generation\":1,\"published_usec\":2,\"files\":3,"
                             "\"listeners\":4,\"clusters\":5,\"present\":true,\"removal_blocked\":false,"
                             "\"manifest_current\":false,\"error\":null}}}\n");
         status_done(&s);
@@ -108,6 +109,34 @@ static void test_write_then_read_header(void **state) {
         assert_string_equal(r.signed_sources_ca, "/etc/fsxds/ca.pem");
         assert_string_equal(r.signed_sources_error, "MANIFEST.sig is missing");
         status_done(&s);
+        status_done(&r);
+}
+
+/* the degraded source watch (out of inotify watches) round trips */
+static void test_write_then_read_watch(void **state) {
+        Status s, r = {};
+        sample(&s);
+        s.watch_degraded = true;
+        s.watch_unwatched = 12;
+        s.watch_limit_name = xstrdup("fs.inotify.max_user_watches");
+        s.watch_limit_value = 8192;
+        s.watch_rescan_usec = 5000000;
+        assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
+        assert_int_equal(status_read(root, &r, NULL), 0);
+        assert_true(r.watch_known);
+        assert_true(r.watch_degraded);
+        assert_int_equal(r.watch_unwatched, 12);
+        assert_string_equal(r.watch_limit_name, "fs.inotify.max_user_watches");
+        assert_int_equal(r.watch_limit_value, 8192);
+        assert_int_equal(r.watch_rescan_usec, 5000000);
+        status_done(&s);
+        status_done(&r);
+        /* a file of an older fsxdsd has no "watch" */
+        static const char old[] = "{\"version\":1,\"nodes\":{}}";
+        assert_int_equal(status_parse(old, sizeof(old) - 1, &r, NULL), 0);
+        assert_false(r.watch_known);
+        assert_false(r.watch_degraded);
+        assert_null(r.watch_limit_name);
         status_done(&r);
 }
 
@@ -235,6 +264,7 @@ int main(void) {
                 cmocka_unit_test(test_format_exact_text),
                 cmocka_unit_test(test_write_then_read_header),
                 cmocka_unit_test(test_write_then_read_nodes),
+                cmocka_unit_test(test_write_then_read_watch),
                 cmocka_unit_test(test_write_mode_0640),
                 cmocka_unit_test(test_read_missing_is_enoent),
                 cmocka_unit_test(test_parse_no_version),

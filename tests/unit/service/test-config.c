@@ -26,6 +26,7 @@ static void test_defaults(void **state) {
         assert_int_equal(c->publish_mode, PUBLISH_MODE_RENAME);
         assert_int_equal(c->phase_pause_usec, 200000);
         assert_int_equal(c->verify_interval_usec, 60000000);
+        assert_int_equal(c->rescan_interval_usec, 5000000);
         assert_true(c->max_removal == 0.5);
         assert_null(c->output_group);
         assert_null(c->schema);
@@ -91,6 +92,19 @@ static void test_settle_max_not_below_settle(void **state) {
         diag_list_clear(&d);
 }
 
+static void test_rescan_interval(void **state) {
+        DiagList d = {};
+        Config *c = NULL;
+        assert_int_equal(parse("rescan_interval: 0.25s\n", &d, &c), 0);
+        assert_int_equal(c->rescan_interval_usec, 250000);
+        config_free(c);
+        c = NULL;
+        assert_int_equal(parse("rescan_interval: 0s\n", &d, &c), -EBADMSG);
+        _cleanup_free_ char *s = diag_format(&d.items[0]);
+        assert_string_equal(s, "fsxds.yaml:1:18: error: rescan_interval: expected at least 1ms");
+        diag_list_clear(&d);
+}
+
 static void test_shipped_file_is_defaults(void **state) {
         DiagList d = {};
         Config *c = NULL;
@@ -109,6 +123,7 @@ int main(void) {
                 cmocka_unit_test(test_all_keys),
                 cmocka_unit_test(test_errors_have_locations),
                 cmocka_unit_test(test_settle_max_not_below_settle),
+                cmocka_unit_test(test_rescan_interval),
                 cmocka_unit_test(test_shipped_file_is_defaults),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

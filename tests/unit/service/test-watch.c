@@ -229,6 +229,22 @@ static void test_fd(void **state) {
         assert_int_equal(f->n_got, 0);
 }
 
+/* With watches to spare (and always under fanotify, which has no
+ * per-directory watches) the watch is whole: nothing unwatched, and the
+ * rescan does nothing. tests/faults/watches.py runs out of watches. */
+static void test_whole(void **state) {
+        Fixture *f = *state;
+        start(f);
+        assert_int_equal(watch_get_unwatched(f->w), 0);
+        assert_null(watch_get_first_unwatched(f->w));
+        assert_int_equal(watch_get_limit_error(f->w), 0);
+        put(f, "common/a.yaml", "a: 1\n");
+        assert_int_equal(watch_rescan(f->w, on_change, f), 0);
+        assert_int_equal(f->n_got, 0);
+        assert_true(wait_for(f, "common/a.yaml"));
+        assert_int_equal(watch_get_unwatched(f->w), 0);
+}
+
 static void test_write(void **state) {
         Fixture *f = *state;
         start(f);
@@ -589,6 +605,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_source_name),
                 BOTH(test_fd),
+                BOTH(test_whole),
                 BOTH(test_write),
                 BOTH(test_rename_into_place),
                 BOTH(test_copy),
