@@ -40,6 +40,7 @@ typedef struct NodeState {
         char manifest_sha[65], sig_sha[65]; /* of the current ones ("" without a signature) */
         bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
         uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
+        bool publish_failed;  /* its last publish failed: retried with backoff, without a source change */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs about 100 bytes a
@@ -83,6 +84,11 @@ typedef struct State {
         Signer *previous_signer; /* until every MANIFEST is signed by signer */
         DescribeCache *describe; /* published files already hashed and parsed */
         bool manifests_unsynced; /* MANIFESTs written since the last syncfs */
+
+        /* failed publishes (manager.c retries them) and the status file */
+        uint64_t retry_usec;  /* CLOCK_REALTIME of the next retry; 0: none pending */
+        bool status_failed;   /* the last status write failed */
+        uint64_t bad_node_dirs_fingerprint; /* of the directories in nodes/ last logged as no node id */
 } State;
 
 uint64_t now_usec(clockid_t clock);

@@ -255,7 +255,7 @@ class Saves:
             expect(not diff, "%s changed %s's output: %s", name, n, diff)
         expect_eq(st["generation"], g0, "generation after %s" % name)
         expect_eq(sorted(st["nodes"]), NODES, "nodes after %s" % name)
-        expect_eq(sorted(os.listdir(env.out)), sorted([".store", "status.json"] + NODES),
+        expect_eq(sorted(os.listdir(env.out)), sorted([".fsxds", ".store"] + NODES),
                   "output_dir entries after %s" % name)
 
     def droppings(self):
