@@ -141,7 +141,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         m->retry_armed = false;
         m->state.retry_usec = 0;
-        log_info(NULL, "retrying the publishes that failed");
+        log_debug(NULL, "retrying the publishes that failed");
         if (rebuild_busy(&m->state))
                 m->rebuild_queued = true;
         else
