@@ -37,8 +37,12 @@ def enter_namespace():
         tries.append(["unshare", "-m", "--propagation", "private"])
     reasons = []
     for cmd in tries:
-        p = subprocess.run(cmd + ["sh", "-c", "d=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs \"$d\" && "
-                                  "umount \"$d\" && rmdir \"$d\""], capture_output=True, text=True)
+        try:
+            p = subprocess.run(cmd + ["sh", "-c", "d=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs \"$d\" && "
+                                      "umount \"$d\" && rmdir \"$d\""], capture_output=True, text=True)
+        except OSError as e:
+            reasons.append("%s: %s" % (" ".join(cmd), e))
+            continue
         if p.returncode == 0:
             env = dict(os.environ)
             env[NS_MARK] = "1"
@@ -101,6 +105,8 @@ def t_full_output(watch, mode):
             expect(got == before[n], "%s's last good output changed while output_dir is full: %s", n,
                    sorted(k for k in set(got) | set(before[n]) if got.get(k) != before[n].get(k)))
         expect(st.get("retry_usec", 0) > 0, "no retry_usec in status.json while a publish failed: %r", st)
+        # it was written with no block free: into the room reserved for it
+        expect_eq(os.statvfs(env.out).f_bavail, 0, "free blocks of output_dir after the status was written")
         p = env.fsxds("status", "--config", env.config_path)
         expect_in("No space left on device", p.stdout, "fsxds status while output_dir is full")
         expect_in("failed publishes are retried at", p.stdout, "fsxds status while output_dir is full")
