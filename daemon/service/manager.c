@@ -545,7 +545,8 @@ static void manager_arm_retry(Manager *m) {
                 st->retry_usec = 0;
                 (void) sd_event_source_set_enabled(m->retry_timer, SD_EVENT_OFF);
         } else if (!m->retry_armed && !m->once) {
-                m->retry_delay_usec = m->retry_delay_usec ? MIN(2 * m->retry_delay_usec, RETRY_MAX_USEC) : RETRY_FIRST_USEC;
+                m->retry_delay_usec = m->retry_delay_usec ? MIN(2 * m->retry_delay_usec, RETRY_MAX_USEC)
+                                                          : RETRY_FIRST_USEC;
                 int r = arm_timer(m->retry_timer, m->retry_delay_usec);
                 if (r < 0)
                         log_error(NULL, "cannot arm the retry timer: %s; failed publishes wait for the next change",
