@@ -13,7 +13,7 @@
  *   daemon-probe trigger FROM TO OUTDIR DIRLIST COUNT TIMEOUT_MS
  *       Watches every directory listed in DIRLIST (one per line) for
  *       IN_MOVED_TO of "*.pb" names (not dot names: those are temporaries)
- *       and OUTDIR for status.json being renamed into place; then renames
+ *       and OUTDIR (output_dir/.fsxds) for status.json being renamed into place; then renames
  *       FROM to TO and reads events until COUNT *.pb events and one
  *       status.json were seen, or TIMEOUT_MS passed. Prints one line:
  *       "rename_ns first_ns last_ns status_ns events overflow"

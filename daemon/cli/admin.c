@@ -18,7 +18,7 @@
 const char usage_status[] =
         "Usage: fsxds status [--config FILE] [--json]\n"
         "\n"
-        "Shows what fsxdsd last published, from OUTPUT_DIR/status.json: per\n"
+        "Shows what fsxdsd last published, from OUTPUT_DIR/.fsxds/status.json: per\n"
         "node its generation, the time of its last publish, its counts of files,\n"
         "listeners and clusters, and its last error or \"ok\".\n"
         "\n"
@@ -117,13 +117,14 @@ static char *status_node_state(const StatusNode *n) {
                 buf_printf(&b, "ok");
                 return buf_steal_str(&b);
         }
-        if (e->file) {
+        /* (written as "" when the error has none) */
+        if (e->file && *e->file) {
                 buf_printf(&b, "%s:", e->file);
                 if (e->line > 0)
                         buf_printf(&b, "%u:%u:", e->line, e->column);
                 buf_putc(&b, ' ');
         }
-        if (e->path)
+        if (e->path && *e->path)
                 buf_printf(&b, "%s: ", e->path);
         buf_printf(&b, "%s", e->message);
         if (n->n_errors > 1)
@@ -168,6 +169,10 @@ static int status_print(const char *file, const Status *s) {
                                                                      ? STATUS_UNSET : s->watch_rescan_usec / 1000);
                 printf("watch DEGRADED: %s reached (%s); %s directories rescanned every %s ms instead of watched\n",
                        limit, value, unwatched, every);
+        }
+        if (s->retry_usec > 0) {
+                format_time_usec(s->retry_usec, when);
+                printf("failed publishes are retried at %s\n", when);
         }
         if (n == 0) {
                 printf("no nodes\n");
@@ -229,14 +234,26 @@ int verb_status(int argc, char **argv, const Options *o) {
         _cleanup_free_ char *file = status_path(config->output_dir);
         _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = read_file_bounded(file, STATUS_MAX_SIZE, &data, &len);
+        int r = status_read_file(config->output_dir, &data, &len);
         if (r == -ENOENT) {
-                fprintf(stderr, "fsxds: fsxdsd has not published into %s yet (no status.json)\n", config->output_dir);
+                fprintf(stderr, "fsxds: fsxdsd has not published into %s yet (no " STATUS_DIR "/" STATUS_FILE_NAME ")\n",
+                        config->output_dir);
                 return EXIT_USAGE;
         }
         if (r < 0) {
-                fprintf(stderr, "fsxds: cannot read %s: %s\n", file, strerror(-r));
+                fprintf(stderr, "fsxds: cannot read %s: %s\n", file,
+                        r == -EXDEV ? "a symlink that names no status slot of fsxdsd" : read_error_string(r));
                 return EXIT_USAGE;
+        }
+        /* the daemon could not write its status: what follows is older */
+        _cleanup_free_ char *stale = NULL;
+        int64_t since;
+        if (status_read_write_error(config->output_dir, &stale, &since) > 0) {
+                char when[32];
+                format_time_usec(since, when);
+                _cleanup_free_ char *why = printable(stale);
+                fprintf(stderr, "fsxds: warning: fsxdsd cannot write its status since %s (%s); this is the last one it wrote\n",
+                        when, why);
         }
         if (o->json) {
                 fwrite(data, 1, len, stdout);

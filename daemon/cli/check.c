@@ -209,6 +209,12 @@ static void check_tree(Check *k, const char *tree, bool has_common) {
                         diag_copy(&k->groups[shared ? common_index : node_index].diags, d);
                 }
         }
+        /* a directory in nodes/ that fsxdsd would not build, as it reports it */
+        for (const char *const *b = source_cache_bad_node_dirs(c); *b; b++) {
+                _cleanup_free_ char *path = xasprintf("%s/nodes/%s", tree, *b);
+                diag_add(&k->groups[common_index].diags, DIAG_ERROR, path, 0, 0, NULL,
+                         "not a node id (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.'); not built");
+        }
         /* a tree without common/ shows no common group unless it has something to say */
         CheckGroup *cg = &k->groups[common_index];
         if (!pseudo && !has_common && cg->diags.n == 0) {

@@ -71,6 +71,10 @@ void source_cache_foreach_file(const SourceCache *c, void (*f)(void *userdata, c
                                void *userdata);
 /* The ids of the nodes/<id>/ directories seen by the last refresh, sorted. */
 const char *const *source_cache_nodes(const SourceCache *c);
+/* The directories in nodes/ that the last refresh left out because their
+ * name is not a node id (node_id_is_valid(): ".hidden", "a b"), sorted;
+ * an error for whoever reports the tree. */
+const char *const *source_cache_bad_node_dirs(const SourceCache *c);
 /* One node's directory from the cache; the diagnostics of its files are
  * copied into diags. Returns 0, or -EBADMSG when there are errors. */
 int build_node_from_cache(const SourceCache *c, const char *node_id, const BuildOptions *opts, DiagList *diags,

@@ -72,6 +72,7 @@ int source_cache_new(const Schema *schema, PublishMode mode, SourceCache **ret) 
         c->schema = schema;
         c->mode = mode;
         c->nodes = xcalloc(1, sizeof(char *));
+        c->bad_nodes = xcalloc(1, sizeof(char *));
         *ret = c;
         return 0;
 }
@@ -117,12 +118,17 @@ SourceCache *source_cache_free(SourceCache *c) {
         free(c->node_seq_keys);
         hashmap_free(&c->node_seqs);
         free_strv(c->nodes);
+        free_strv(c->bad_nodes);
         free(c);
         return NULL;
 }
 
 const char *const *source_cache_nodes(const SourceCache *c) {
         return (const char *const *) c->nodes;
+}
+
+const char *const *source_cache_bad_node_dirs(const SourceCache *c) {
+        return (const char *const *) c->bad_nodes;
 }
 
 uint64_t source_cache_seq(const SourceCache *c) {
@@ -349,28 +355,34 @@ static int refresh_dir(SourceCache *c, const char *dir, size_t rel_offset) {
         return changed;
 }
 
-static int list_node_dirs(const char *source_dir, char ***ret) {
+static char **strlist_sorted(StrList *l) {
+        if (!l->items)
+                return xcalloc(1, sizeof(char *));
+        qsort(l->items, l->n, sizeof(char *), cmp_str);
+        return l->items;
+}
+
+/* The node directories, and the directories whose name is no node id (a
+ * node id never starts with '.': fsxds's own names in output_dir do). */
+static int list_node_dirs(const char *source_dir, char ***ret, char ***ret_bad) {
         _cleanup_free_ char *nodes_dir = xasprintf("%s/nodes", source_dir);
-        StrList l = {};
+        StrList l = {}, bad = {};
         DIR *d = opendir(nodes_dir);
         if (d) {
                 struct dirent *de;
                 while ((de = readdir(d))) {
-                        if (!node_id_is_valid(de->d_name))
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                                 continue;
                         _cleanup_free_ char *p = xasprintf("%s/%s", nodes_dir, de->d_name);
                         struct stat st;
                         if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-                                strlist_add(&l, xstrdup(de->d_name));
+                                strlist_add(node_id_is_valid(de->d_name) ? &l : &bad, xstrdup(de->d_name));
                 }
                 closedir(d);
         } else if (errno != ENOENT)
                 return -errno;
-        if (!l.items)
-                l.items = xcalloc(1, sizeof(char *));
-        else
-                qsort(l.items, l.n, sizeof(char *), cmp_str);
-        *ret = l.items;
+        *ret = strlist_sorted(&l);
+        *ret_bad = strlist_sorted(&bad);
         return 0;
 }
 
@@ -380,12 +392,14 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
         for (size_t i = 0; i < c->n_files; i++)
                 c->files[i]->seen = c->files[i]->changed = false;
         size_t rel_offset = strlen(source_dir) + 1;
-        char **nodes = NULL;
-        int r = list_node_dirs(source_dir, &nodes);
+        char **nodes = NULL, **bad_nodes = NULL;
+        int r = list_node_dirs(source_dir, &nodes, &bad_nodes);
         if (r < 0)
                 return r;
         free_strv(c->nodes);
         c->nodes = nodes;
+        free_strv(c->bad_nodes);
+        c->bad_nodes = bad_nodes;
         int changed = 0;
         _cleanup_free_ char *common = xasprintf("%s/common", source_dir);
         r = refresh_dir(c, common, rel_offset);

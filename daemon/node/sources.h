@@ -94,6 +94,7 @@ struct SourceCache {
         char **node_seq_keys;
         size_t n_node_seq_keys;
         char **nodes;       /* NULL-terminated, from nodes/<id>/ */
+        char **bad_nodes;   /* NULL-terminated: directories in nodes/ whose name is no node id */
 };
 
 /* "<type digit><name>": one key space for all types. */

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* status.json written and read back: the one home of its schema (see
- * status.h), shared by fsxdsd and fsxds status. */
+/* status.json written and read back: the one home of its schema and of
+ * its two slots in OUTPUT_DIR/.fsxds/ (see status.h), shared by fsxdsd and
+ * fsxds status. */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -122,27 +125,234 @@ void status_format(const Status *s, Buf *b) {
                 put_string_or_null(b, n->error.rule);
                 buf_printf(b, ",\"count\":%" PRIi64 "}}", n->n_errors);
         }
-        buf_printf(b, "}}\n");
+        buf_printf(b, "}");
+        if (s->retry_usec > 0)
+                buf_printf(b, ",\"retry_usec\":%" PRIi64, s->retry_usec);
+        buf_printf(b, "}\n");
 }
 
 char *status_path(const char *output_dir) {
-        return xasprintf("%s%s" STATUS_FILE_NAME, output_dir, endswith(output_dir, "/") ? "" : "/");
+        return xasprintf("%s%s" STATUS_DIR "/" STATUS_FILE_NAME, output_dir, endswith(output_dir, "/") ? "" : "/");
+}
+
+static const char *const slot_names[2] = { "status.0.json", "status.1.json" };
+#define SLOT_TMP_NAME ".status.tmp"
+#define LINK_TMP_NAME ".status-link.tmp"
+/* room a slot keeps: twice its text, in steps of 64 KiB, so that a status
+ * may grow a good deal while the file system is full */
+#define SLOT_STEP (64u << 10)
+
+static off_t slot_room(size_t len) {
+        return (off_t) (((2 * (uint64_t) len) / SLOT_STEP + 1) * SLOT_STEP);
+}
+
+/* OUTPUT_DIR/.fsxds, made when make (mode 0750, given to gid). */
+static int open_status_dir(const char *output_dir, bool make, gid_t gid) {
+        _cleanup_close_ int out = open(output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (out < 0)
+                return -errno;
+        bool made = make && mkdirat(out, STATUS_DIR, 0750) >= 0;
+        if (make && !made && errno != EEXIST)
+                return -errno;
+        int fd = openat(out, STATUS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (made && gid != (gid_t) -1)
+                (void) fchown(fd, (uid_t) -1, gid); /* the slots' chown says it when it fails */
+        return fd;
+}
+
+/* The slot status.json names; -1 for none. */
+static int active_slot(int dirfd) {
+        char target[64];
+        ssize_t n = readlinkat(dirfd, STATUS_FILE_NAME, target, sizeof target - 1);
+        if (n < 0)
+                return -1;
+        target[n] = 0;
+        for (int i = 0; i < 2; i++)
+                if (streq(target, slot_names[i]))
+                        return i;
+        return -1;
+}
+
+static int pwrite_all(int fd, const void *data, size_t len) {
+        const uint8_t *p = data;
+        for (size_t done = 0; done < len;) {
+                ssize_t n = pwrite(fd, p + done, len - done, (off_t) done);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t) n;
+        }
+        return 0;
+}
+
+/* The slot made afresh: a new file with the text, its room reserved past
+ * its end, renamed over the slot. Needs new space. */
+static int slot_write_fresh(int dirfd, const char *slot, const void *data, size_t len, gid_t gid, int *chown_error) {
+        (void) unlinkat(dirfd, SLOT_TMP_NAME, 0);
+        _cleanup_close_ int fd = openat(dirfd, SLOT_TMP_NAME, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0)
+                return -errno;
+        int r = 0;
+        /* a file system without fallocate gets no reserve: the write in
+         * place then only works within the slot's blocks */
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, slot_room(len)) < 0 && errno != EOPNOTSUPP)
+                r = -errno;
+        if (r >= 0)
+                r = pwrite_all(fd, data, len);
+        if (r >= 0 && fchmod(fd, 0640) < 0)
+                r = -errno;
+        if (r >= 0 && gid != (gid_t) -1 && fchown(fd, (uid_t) -1, gid) < 0)
+                *chown_error = -errno;
+        if (r >= 0 && fdatasync(fd) < 0)
+                r = -errno;
+        if (r >= 0 && renameat(dirfd, SLOT_TMP_NAME, dirfd, slot) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(dirfd, SLOT_TMP_NAME, 0);
+        return r;
+}
+
+/* The slot written in place, within the room it holds: nothing to
+ * allocate. Never shrunk (that would free its room): a shorter text is
+ * padded with spaces. */
+static int slot_write_in_place(int dirfd, const char *slot, const void *data, size_t len) {
+        _cleanup_close_ int fd = openat(dirfd, slot, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        size_t size = MAX(len, (size_t) st.st_size);
+        if ((uint64_t) st.st_blocks * 512 < size && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, slot_room(size)) < 0)
+                return -errno;
+        _cleanup_free_ uint8_t *text = xmalloc(size);
+        memcpy(text, data, len);
+        memset(text + len, ' ', size - len);
+        int r = pwrite_all(fd, text, size);
+        if (r < 0)
+                return r;
+        return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+/* name → target, switched atomically by rename */
+static int put_link(int dirfd, const char *name, const char *target) {
+        (void) unlinkat(dirfd, LINK_TMP_NAME, 0);
+        if (symlinkat(target, dirfd, LINK_TMP_NAME) < 0)
+                return -errno;
+        if (renameat(dirfd, LINK_TMP_NAME, dirfd, name) < 0) {
+                int r = -errno;
+                (void) unlinkat(dirfd, LINK_TMP_NAME, 0);
+                return r;
+        }
+        return 0;
 }
 
 int status_write(const char *output_dir, const Status *s, gid_t gid, int *ret_chown_error) {
         Buf b = {};
         status_format(s, &b);
-        _cleanup_free_ char *path = status_path(output_dir);
-        int r = write_file_atomic(path, b.data, b.len, 0640);
-        buf_free(&b);
+        _cleanup_close_ int dirfd = open_status_dir(output_dir, true, gid);
+        if (dirfd < 0) {
+                buf_free(&b);
+                return dirfd;
+        }
+        int chown_error = 0, active = active_slot(dirfd), next = active == 0 ? 1 : 0;
+        int r = slot_write_fresh(dirfd, slot_names[next], b.data, b.len, gid, &chown_error);
         if (r < 0)
+                r = slot_write_in_place(dirfd, slot_names[next], b.data, b.len);
+        if (r >= 0)
+                r = put_link(dirfd, STATUS_FILE_NAME, slot_names[next]);
+        if (r >= 0 && active < 0)
+                /* the first write: the other slot is reserved now, while there is room */
+                (void) slot_write_fresh(dirfd, slot_names[!next], b.data, b.len, gid, &chown_error);
+        buf_free(&b);
+        if (r < 0) {
+                /* the last whole status stays; the flag says it is stale, and why */
+                (void) put_link(dirfd, STATUS_ERROR_NAME, strerror(-r));
                 return r;
-        int chown_error = 0;
-        if (gid != (gid_t) -1 && chown(path, (uid_t) -1, gid) < 0)
-                chown_error = -errno;
+        }
+        (void) unlinkat(dirfd, STATUS_ERROR_NAME, 0); /* the status is current again */
         if (ret_chown_error)
                 *ret_chown_error = chown_error;
         return 0;
+}
+
+int status_read_file(const char *output_dir, char **ret, size_t *ret_len) {
+        _cleanup_close_ int dirfd = open_status_dir(output_dir, false, (gid_t) -1);
+        if (dirfd < 0)
+                return dirfd == -ENOTDIR ? -ENOENT : dirfd;
+        /* a write switches slots; the one read is the one linked before
+         * and after the read (a slot is written again only at the write
+         * after next) */
+        int r = -EAGAIN;
+        for (int attempt = 0; attempt < 8 && r == -EAGAIN; attempt++) {
+                int slot = active_slot(dirfd);
+                const char *name = slot >= 0 ? slot_names[slot] : STATUS_FILE_NAME;
+                if (slot < 0) {
+                        /* not a link to a slot: a regular file is read as
+                         * it is, anything else is refused */
+                        char c;
+                        if (readlinkat(dirfd, STATUS_FILE_NAME, &c, 1) >= 0)
+                                return -EXDEV;
+                        if (errno != EINVAL)
+                                return -errno;
+                }
+                _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+                if (fd < 0)
+                        return -errno;
+                uint8_t *data;
+                size_t len;
+                r = read_regular_fd(fd, STATUS_MAX_SIZE, &data, &len);
+                if (r == -EFBIG && slot >= 0 && active_slot(dirfd) != slot)
+                        r = -EAGAIN;
+                if (r < 0)
+                        continue;
+                if (slot >= 0 && active_slot(dirfd) != slot) {
+                        free(data);
+                        r = -EAGAIN;
+                        continue;
+                }
+                *ret = (char *) data;
+                *ret_len = len;
+                return 0;
+        }
+        return r;
+}
+
+int status_read_write_error(const char *output_dir, char **ret_reason, int64_t *ret_usec) {
+        _cleanup_close_ int dirfd = open_status_dir(output_dir, false, (gid_t) -1);
+        if (dirfd < 0)
+                return dirfd == -ENOENT || dirfd == -ENOTDIR ? 0 : dirfd;
+        struct stat st;
+        if (fstatat(dirfd, STATUS_ERROR_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        char reason[256];
+        ssize_t n = readlinkat(dirfd, STATUS_ERROR_NAME, reason, sizeof reason - 1);
+        if (n < 0)
+                return -errno;
+        reason[n] = 0;
+        *ret_reason = xstrdup(reason);
+        *ret_usec = (int64_t) st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+        return 1;
+}
+
+int status_remove_legacy(const char *output_dir) {
+        _cleanup_close_ int out = open(output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (out < 0)
+                return -errno;
+        struct stat st;
+        if (fstatat(out, STATUS_FILE_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISREG(st.st_mode))
+                return 0;
+        if (unlinkat(out, STATUS_FILE_NAME, 0) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return 1;
 }
 
 static int64_t get_int(const Json *j, const char *key) {
@@ -230,6 +440,7 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
                 .source_dir = get_str(root, "source_dir"),
                 .output_dir = get_str(root, "output_dir"),
                 .signing_not_after = STATUS_UNSET,
+                .retry_usec = get_int(root, "retry_usec"),
         };
         const Json *signing = json_get(root, "signing");
         if (signing && signing->kind == JSON_OBJECT) {
@@ -261,10 +472,9 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
 }
 
 int status_read(const char *output_dir, Status *ret, char **ret_error) {
-        _cleanup_free_ char *path = status_path(output_dir);
         _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = read_file_bounded(path, STATUS_MAX_SIZE, &data, &len);
+        int r = status_read_file(output_dir, &data, &len);
         if (r < 0)
                 return r;
         return status_parse(data, len, ret, ret_error);

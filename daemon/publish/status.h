@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* OUTPUT_DIR/status.json, what fsxdsd last published: written by the
- * daemon after every rebuild, read by `fsxds status`. The schema lives
+/* OUTPUT_DIR/.fsxds/status.json, what fsxdsd last published: written by
+ * the daemon after every rebuild, read by `fsxds status`. The schema lives
  * here only (version 1):
  *   { "version": 1, "generation": N, "time_usec": N, "backend": S,
  *     "publish_mode": S, "source_dir": S, "output_dir": S,
@@ -14,7 +14,22 @@
  *                      "removal_blocked": B, "manifest_current": B,
  *                      "error": null | { "file": S, "line": N, "column": N,
  *                                        "path": S, "message": S,
- *                                        "rule": S | null, "count": N } } } } */
+ *                                        "rule": S | null, "count": N } } },
+ *     "retry_usec": N (only while failed publishes wait for their retry) }
+ *
+ * fsxds's own files in OUTPUT_DIR live in .fsxds/, out of the node ids'
+ * namespace (a node id never starts with '.'). The status must be
+ * writable when OUTPUT_DIR is full, when it matters most, so it needs no
+ * new space: two slot files, status.0.json and status.1.json, each with
+ * room reserved beyond its end (fallocate, FALLOC_FL_KEEP_SIZE), and
+ * status.json a symlink to the one that is whole, flipped by rename (a
+ * short symlink takes no data block). A write goes to the other slot: a
+ * fresh file renamed over it when there is space (a reader that has the
+ * old one open keeps it whole), else in place into its reserved room,
+ * padded with spaces to its size (JSON allows them), then the link is
+ * flipped. When even that fails (the status outgrew its slot on a full
+ * file system), status.json keeps the last whole status and the symlink
+ * status-error, whose target says why, flags it until a write succeeds. */
 #pragma once
 
 #include <sys/types.h>
@@ -22,7 +37,10 @@
 #include "diag.h"
 #include "util.h"
 
+/* fsxds's own directory in OUTPUT_DIR, and the names in it */
+#define STATUS_DIR ".fsxds"
 #define STATUS_FILE_NAME "status.json"
+#define STATUS_ERROR_NAME "status-error"
 #define STATUS_VERSION 1
 /* what status.json may weigh */
 #define STATUS_MAX_SIZE (64u << 20)
@@ -54,6 +72,7 @@ typedef struct Status {
         bool watch_known, watch_degraded;
         int64_t watch_unwatched, watch_limit_value, watch_rescan_usec;
         char *watch_limit_name; /* "fs.inotify.max_user_watches", ...; NULL: none reached */
+        int64_t retry_usec; /* CLOCK_REALTIME of the next retry of failed publishes; 0 or STATUS_UNSET: none */
 } Status;
 
 /* Frees what the Status owns (every string is owned) and clears it. */
@@ -61,16 +80,17 @@ void status_done(Status *s);
 /* Appends an empty node entry (numbers STATUS_UNSET) and returns it. */
 StatusNode *status_add_node(Status *s, const char *id);
 
-/* OUTPUT_DIR/status.json, without a doubled slash. */
+/* OUTPUT_DIR/.fsxds/status.json, without a doubled slash. */
 char *status_path(const char *output_dir);
 
 /* The JSON text of s, one line. */
 void status_format(const Status *s, Buf *ret);
-/* Writes OUTPUT_DIR/status.json atomically, mode 0640. Returns 0 or
- * -errno when it could not be written. When gid is not (gid_t) -1 the file
- * is then given to that group (readable by the output's readers, like the
- * files it describes): *ret_chown_error is 0, or -errno when that failed
- * (the file stays written). */
+/* Writes OUTPUT_DIR/.fsxds/status.json atomically (see above; .fsxds/
+ * made, mode 0750), mode 0640. Returns 0 or -errno when it could not be
+ * written (status-error then set when possible). When gid is not
+ * (gid_t) -1 the file (and a new .fsxds/) is given to that group (readable
+ * by the output's readers, like the files it describes): *ret_chown_error
+ * is 0, or -errno when that failed (the file stays written). */
 int status_write(const char *output_dir, const Status *s, gid_t gid, int *ret_chown_error);
 
 /* Parses a status file. Numbers that are absent are STATUS_UNSET, strings
@@ -84,6 +104,18 @@ int status_write(const char *output_dir, const Status *s, gid_t gid, int *ret_ch
  *   -EPROTONOSUPPORT  another version: "status file version N, this fsxds
  *                     reads version 1" */
 int status_parse(const char *data, size_t len, Status *ret, char **ret_error);
-/* Reads and parses OUTPUT_DIR/status.json: -ENOENT when fsxdsd has not
- * published there yet, -errno when unreadable, else as status_parse(). */
+/* Reads and parses OUTPUT_DIR/.fsxds/status.json: -ENOENT when fsxdsd has
+ * not published there yet, -errno when unreadable, else as status_parse(). */
 int status_read(const char *output_dir, Status *ret, char **ret_error);
+/* The bytes of OUTPUT_DIR/.fsxds/status.json (NUL-terminated): the slot its
+ * symlink names (never another link or anything outside .fsxds/: -EXDEV),
+ * read again when a write switched it meanwhile; a regular file there is
+ * read as it is. -ENOENT when there is none. */
+int status_read_file(const char *output_dir, char **ret, size_t *ret_len);
+/* Whether the last status write failed: 1 with why (status-error's
+ * target) and since when (CLOCK_REALTIME µs), 0 when it did not, -errno. */
+int status_read_write_error(const char *output_dir, char **ret_reason, int64_t *ret_usec);
+/* The layout before .fsxds/: OUTPUT_DIR/status.json, fsxds's own file,
+ * removed when it is a regular file (a directory of that name is a
+ * node's). Returns 1 when removed, 0 when there was none, or -errno. */
+int status_remove_legacy(const char *output_dir);

@@ -2,9 +2,11 @@
 /* fsxdsd's manager: its life cycle and the sd-event loop with every event
  * source (the source watch and its settle timer, the phase timer, signals,
  * the verify and signing timers, the allow-removal and signing-file
- * watches, the rescan of what the source watch could not watch). A change in
+ * watches, the rescan of what the source watch could not watch, the retry
+ * timer). A change in
  * the source tree arms the settle timer; when it fires, the rebuild
- * (rebuild.c) runs; MANIFESTs are kept by upkeep.c. */
+ * (rebuild.c) runs; MANIFESTs are kept by upkeep.c. A publish that failed
+ * (a full output_dir) is retried by the retry timer, with backoff. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,6 +30,7 @@
 #include "rebuild.h"
 #include "state.h"
 #include "statedir.h"
+#include "status.h"
 #include "upkeep.h"
 
 struct Manager {
@@ -54,7 +57,17 @@ struct Manager {
         bool stopping;      /* SIGTERM: exit once the rebuild in flight is over */
         bool notify_ready;  /* READY=1 once the rebuild in flight is over (start, reload) */
         bool starting;      /* the rebuild in flight is the first */
+        bool once;          /* --once: nothing is retried */
+        sd_event_source *retry_timer; /* the next retry of failed publishes */
+        bool retry_armed;
+        uint64_t retry_delay_usec;    /* of the last retry; 0: none since the last success */
 };
+
+/* Failed publishes (and a status file that could not be written) are
+ * retried from the nodes' last build, with no source change: 1 s after
+ * the failure, doubling to 60 s while they keep failing. */
+#define RETRY_FIRST_USEC (1000000ULL)
+#define RETRY_MAX_USEC (60000000ULL)
 
 static void manager_source_changed(void *userdata, const char *path);
 static void manager_rebuild_start(Manager *m);
@@ -126,8 +139,26 @@ static int manager_arm_phase_timer(Manager *m) {
         return arm_timer(m->phase_timer, m->state.config->phase_pause_usec);
 }
 
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        m->retry_armed = false;
+        m->state.retry_usec = 0;
+        log_debug(NULL, "retrying the publishes that failed");
+        if (rebuild_busy(&m->state))
+                m->rebuild_queued = true;
+        else
+                manager_rebuild_start(m);
+        return 0;
+}
+
 static int setup_timers(Manager *m) {
-        int r = sd_event_add_time(m->event, &m->settle_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_settle, m);
+        int r = sd_event_add_time(m->event, &m->retry_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_retry, m);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(m->retry_timer, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(m->event, &m->settle_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_settle, m);
         if (r < 0)
                 return r;
         r = sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
@@ -444,6 +475,14 @@ static int open_outputs(Manager *m) {
                 log_error(NULL, "cannot open %s: %s", m->state.config->output_dir, strerror(-r));
                 return r;
         }
+        /* status.json moved into .fsxds/ (a node may be named status.json) */
+        r = status_remove_legacy(m->state.config->output_dir);
+        if (r > 0)
+                log_info(NULL, "removed %s/" STATUS_FILE_NAME " of an earlier version; the status is in %s/" STATUS_DIR "/",
+                         m->state.config->output_dir, m->state.config->output_dir);
+        else if (r < 0)
+                log_warning(NULL, "cannot remove %s/" STATUS_FILE_NAME " of an earlier version: %s",
+                            m->state.config->output_dir, strerror(-r));
         r = mkdir_p(m->state.config->state_dir, 0750);
         if (r < 0) {
                 log_error(NULL, "cannot create %s: %s", m->state.config->state_dir, strerror(-r));
@@ -585,6 +624,34 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
         return sd_event_exit(m->event, 0);
 }
 
+/* After a rebuild: the retry armed while publishes (of nodes still in the
+ * tree) or the status write fail, with the time of the next one in the
+ * status; disarmed once all went through. */
+static void manager_arm_retry(Manager *m) {
+        State *st = &m->state;
+        bool failed = st->status_failed;
+        for (size_t i = 0; i < st->n_nodes && !failed; i++)
+                failed = st->nodes[i]->publish_failed && st->nodes[i]->present;
+        uint64_t was = st->retry_usec;
+        if (!failed) {
+                m->retry_delay_usec = 0;
+                m->retry_armed = false;
+                st->retry_usec = 0;
+                (void) sd_event_source_set_enabled(m->retry_timer, SD_EVENT_OFF);
+        } else if (!m->retry_armed && !m->once) {
+                m->retry_delay_usec = m->retry_delay_usec ? MIN(2 * m->retry_delay_usec, RETRY_MAX_USEC)
+                                                          : RETRY_FIRST_USEC;
+                int r = arm_timer(m->retry_timer, m->retry_delay_usec);
+                if (r < 0)
+                        log_error(NULL, "cannot arm the retry timer: %s; failed publishes wait for the next change",
+                                  strerror(-r));
+                m->retry_armed = r >= 0;
+                st->retry_usec = r >= 0 ? now_usec(CLOCK_REALTIME) + m->retry_delay_usec : 0;
+        }
+        if (st->retry_usec != was)
+                rebuild_write_status(st);
+}
+
 static void manager_rebuild_done(Manager *m, size_t n_bad) {
         m->last_n_bad = n_bad;
         if (m->starting && n_bad > 0)
@@ -602,6 +669,7 @@ static void manager_rebuild_done(Manager *m, size_t n_bad) {
                         log_error(NULL, "cannot leave the event loop: %s", strerror(-r));
                 return;
         }
+        manager_arm_retry(m);
         if (m->signing_queued) {
                 m->signing_queued = false;
                 signing_reload(m);
@@ -679,6 +747,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->watch_source);
         sd_event_source_unref(m->settle_timer);
         sd_event_source_unref(m->phase_timer);
+        sd_event_source_unref(m->retry_timer);
         sd_event_source_unref(m->allow_source);
         if (m->allow_fd >= 0)
                 close(m->allow_fd);
@@ -740,6 +809,7 @@ int manager_check_config(Manager *m) {
 /* --once has no loop of its own: one is made for the phase timer and run
  * until the rebuild is over (no watch, signal or other timer is added). */
 int manager_once(Manager *m) {
+        m->once = true;
         int r = open_outputs(m);
         if (r < 0)
                 return r;

@@ -167,6 +167,27 @@ static bool removal_allowed(State *st, NodeState *ns, const NodeOutput *next, ch
 
 /* ---- status ---- */
 
+#define BAD_NODE_DIR_MESSAGE "not a node id (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.'); not built"
+
+/* Directories in nodes/ whose name is no node id: an error each, in the
+ * status under that name (never a NodeState: nothing is published or
+ * verified under such a name), logged when the set changes. */
+static const char *const *bad_node_dirs(State *st) {
+        static const char *const none[] = { NULL };
+        return st->cache ? source_cache_bad_node_dirs(st->cache) : none;
+}
+
+static void log_bad_node_dirs(State *st) {
+        uint64_t fp = 0;
+        for (const char *const *p = bad_node_dirs(st); *p; p++)
+                fp = fp * 31 + hash_bytes(*p, strlen(*p)) + 1;
+        if (fp == st->bad_node_dirs_fingerprint)
+                return;
+        st->bad_node_dirs_fingerprint = fp;
+        for (const char *const *p = bad_node_dirs(st); *p; p++)
+                log_error(NULL, "%s/nodes/%s: " BAD_NODE_DIR_MESSAGE, st->config->source_dir, *p);
+}
+
 /* status.json, and the status line systemd shows. */
 void rebuild_write_status(State *st) {
         Status status = {
@@ -186,6 +207,7 @@ void rebuild_write_status(State *st) {
                 .watch_limit_name = st->watch_limit_name ? xstrdup(st->watch_limit_name) : NULL,
                 .watch_limit_value = st->watch_limit_value,
                 .watch_rescan_usec = (int64_t) st->config->rescan_interval_usec,
+                .retry_usec = (int64_t) st->retry_usec,
         };
         for (size_t i = 0; i < st->n_nodes; i++) {
                 const NodeState *n = st->nodes[i];
@@ -205,14 +227,33 @@ void rebuild_write_status(State *st) {
                         sn->n_errors = (int64_t) n->n_errors;
                 }
         }
+        size_t n_bad_dirs = 0;
+        for (const char *const *p = bad_node_dirs(st); *p; p++, n_bad_dirs++) {
+                StatusNode *sn = status_add_node(&status, *p);
+                sn->generation = sn->published_usec = sn->n_files = sn->n_listeners = sn->n_clusters = 0;
+                sn->present = sn->manifest_current = true;
+                sn->error = (Diag) { .level = DIAG_ERROR, .file = xasprintf("%s/nodes/%s", st->config->source_dir, *p),
+                                     .message = xstrdup(BAD_NODE_DIR_MESSAGE) };
+                sn->n_errors = 1;
+        }
         int chown_error = 0;
         int r = status_write(st->config->output_dir, &status, st->gid, &chown_error);
-        if (r < 0)
-                log_error(NULL, "cannot write %s/" STATUS_FILE_NAME ": %s", st->config->output_dir, strerror(-r));
-        /* readable by the output's readers, like the files it describes */
-        else if (chown_error < 0)
-                log_warning(NULL, "cannot give %s/" STATUS_FILE_NAME " to group %s: %s", st->config->output_dir,
-                            st->config->output_group, strerror(-chown_error));
+        _cleanup_free_ char *status_file = status_path(st->config->output_dir);
+        if (r < 0) {
+                /* said once; STATUS= below carries the errors meanwhile */
+                if (!st->status_failed)
+                        log_error(NULL, "cannot write %s: %s; it keeps the last status written, flagged stale by "
+                                  STATUS_DIR "/" STATUS_ERROR_NAME, status_file, strerror(-r));
+                st->status_failed = true;
+        } else {
+                if (st->status_failed)
+                        log_info(NULL, "%s is written again", status_file);
+                st->status_failed = false;
+                /* readable by the output's readers, like the files it describes */
+                if (chown_error < 0)
+                        log_warning(NULL, "cannot give %s to group %s: %s", status_file, st->config->output_group,
+                                    strerror(-chown_error));
+        }
         status_done(&status);
 
         size_t bad = 0;
@@ -230,6 +271,24 @@ void rebuild_write_status(State *st) {
         _cleanup_free_ char *reload = st->reload_error
                 ? xasprintf("%s; reload refused: %s (see the journal), running on the previous one", watch, st->reload_error)
                 : xstrdup(watch);
+        if (st->retry_usec > 0) {
+                uint64_t now = now_usec(CLOCK_REALTIME);
+                char *more = xasprintf("%s; failed publishes retried in %" PRIu64 " s", reload,
+                                       st->retry_usec > now ? (st->retry_usec - now + 999999) / 1000000 : 0);
+                free(reload);
+                reload = more;
+        }
+        if (n_bad_dirs > 0) {
+                char *more = xasprintf("%s; %s/nodes/%s: " BAD_NODE_DIR_MESSAGE "%s", reload, st->config->source_dir,
+                                       bad_node_dirs(st)[0], n_bad_dirs > 1 ? " (and more such directories)" : "");
+                free(reload);
+                reload = more;
+        }
+        if (r < 0) {
+                char *more = xasprintf("%s; cannot write %s: %s (it is stale)", reload, status_file, strerror(-r));
+                free(reload);
+                reload = more;
+        }
         if (st->sources_error)
                 sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes; source tree refused (last good output kept): %s%s",
                            st->generation, st->n_nodes, st->sources_error, reload);
@@ -419,11 +478,13 @@ static void batch_finish(State *st, Rebuild *r) {
                                                         publish_phase_to_string(node_plan_failed_phase(b->plans[i])),
                                                         strerror(-node_plan_error(b->plans[i]))));
                                 ns->live_verified = ns->manifest_ok = false;
+                                ns->publish_failed = true;
                                 r->n_bad++;
                                 continue;
                         }
                         ns->live_known = ns->memo.n > 0;
                         ns->live_verified = true;
+                        ns->publish_failed = false;
                         ns->generation = st->generation;
                         ns->published_usec = t;
                         n_ok++;
@@ -501,7 +562,7 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         NodeOutput out = {}, before = {};
         _cleanup_free_ char *reason = NULL; /* here: the gotos below jump past later declarations */
         bool live_known = ns->live_known, state_known = ns->state_known;
-        ns->force_rebuild = false;
+        ns->force_rebuild = ns->publish_failed = false;
         st->memo_bytes -= ns->memo_bytes;
         ns->memo_bytes = 0;
         ns->live_known = ns->state_known = false;
@@ -541,6 +602,7 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         times->plan += now_usec(CLOCK_MONOTONIC) - t0;
         if (r < 0) {
                 node_fail(ns, xasprintf("cannot publish into %s: %s", dir, strerror(-r)));
+                ns->publish_failed = true;
                 bad = true;
                 built = false;
                 goto done;
@@ -673,9 +735,10 @@ static bool rebuild_continue(State *st, size_t *ret_n_bad) {
                 bool was_present = ns->present_before;
                 ns->present = ns->present_before = true;
                 /* a node whose inputs did not change is as it was, unless it
-                 * waits for the removal guard or everything is rechecked */
+                 * waits for the removal guard, its publish failed (the
+                 * retry) or everything is rechecked */
                 if (!st->recheck_all && was_present && !ns->removal_blocked && !ns->force_rebuild &&
-                    !source_cache_node_changed(st->cache, ns->id))
+                    !ns->publish_failed && !source_cache_node_changed(st->cache, ns->id))
                         continue;
                 r->n_bad += rebuild_node(st, ns, &r->b, &r->times);
                 r->n_built++;
@@ -724,6 +787,7 @@ bool rebuild_start(State *st, size_t *ret_n_bad) {
                 *ret_n_bad = 0;
                 return false;
         }
+        log_bad_node_dirs(st);
         Rebuild *r = xcalloc(1, sizeof(Rebuild));
         r->start = start;
         r->changed = changed;

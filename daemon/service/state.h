@@ -40,6 +40,7 @@ typedef struct NodeState {
         char manifest_sha[65], sig_sha[65]; /* of the current ones ("" without a signature) */
         bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
         uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
+        bool publish_failed;  /* its last publish failed: retried with backoff, without a source change */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs about 100 bytes a
@@ -89,6 +90,10 @@ typedef struct State {
         size_t watch_unwatched;       /* 0: the watch is whole */
         const char *watch_limit_name; /* "fs.inotify.max_user_watches", ...; NULL when whole */
         int64_t watch_limit_value;    /* -1: unknown */
+        /* failed publishes (manager.c retries them) and the status file */
+        uint64_t retry_usec;  /* CLOCK_REALTIME of the next retry; 0: none pending */
+        bool status_failed;   /* the last status write failed */
+        uint64_t bad_node_dirs_fingerprint; /* of the directories in nodes/ last logged as no node id */
 } State;
 
 uint64_t now_usec(clockid_t clock);

@@ -309,6 +309,18 @@ t_common_only() {
   json_assert "$tmp/out.json" 'd["errors"] == 1 and [g["node"] for g in d["groups"]] == ["(common)"]'
 }
 
+t_bad_node_dirs() {
+  # a directory in nodes/ whose name is no node id is an error naming it,
+  # as fsxdsd reports it; status.json is a node like any other
+  local t=$tmp/badnodes
+  mkdir -p "$t/nodes/status.json" "$t/nodes/.hidden"
+  printf '%s\nname: web\nconnect_timeout: 1s\ntype: STATIC\n' "$CLUSTER" >"$t/nodes/status.json/cds.yaml"
+  cp "$t/nodes/status.json/cds.yaml" "$t/nodes/.hidden/cds.yaml"
+  "$fsxds" check "$t" >"$tmp/out" 2>/dev/null; [ $? -eq 1 ] || { cat "$tmp/out"; return 1; }
+  expect_once_in common "$t/nodes/.hidden: error: not a node id (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.'); not built" "$tmp/out" || return 1
+  grep -qx 'node status.json: ok' "$tmp/out" || { cat "$tmp/out"; return 1; }
+}
+
 t_usage_and_io() {
   "$fsxds" check 2>/dev/null; [ $? -eq 2 ] || return 1
   "$fsxds" check --frobnicate "$tmp/clean" 2>/dev/null; [ $? -eq 2 ] || return 1
@@ -514,6 +526,7 @@ check errors-json t_errors_json
 check duplicate-found-by-build t_duplicate_found_by_build
 check node-specific-common-error t_node_specific_common_error
 check common-only t_common_only
+check bad-node-dirs t_bad_node_dirs
 check usage-and-io t_usage_and_io
 check plain-directory t_plain_directory
 check single-file t_single_file

@@ -17,7 +17,7 @@ check() { # name, then a command that must succeed
   local name=$1
   shift
   rm -rf "$tmp/t"
-  mkdir -p "$tmp/t/src/nodes" "$tmp/t/out" "$tmp/t/state"
+  mkdir -p "$tmp/t/src/nodes" "$tmp/t/out/.fsxds" "$tmp/t/state"
   if "$@" >"$tmp/check.out" 2>&1; then
     passed=$((passed + 1))
   else
@@ -93,7 +93,7 @@ make_status() {
                  files: 5, listeners: 1, clusters: 2}
     },
     output_dir: "/run/fsxds", source_dir: $src, publish_mode: "watched_directory", backend: "inotify",
-    time_usec: 1732600000000000, generation: 12, version: 1}' >"$t/out/status.json"
+    time_usec: 1732600000000000, generation: 12, version: 1}' >"$t/out/.fsxds/status.json"
 }
 
 t_status_table() {
@@ -111,16 +111,16 @@ t_status_table() {
   # rows sorted by node id, after a title line
   [ "$(sed -n '3p;4p' "$out" | cut -d' ' -f1 | tr '\n' ' ')" = "edge-1 edge-2 " ] || { cat "$out"; return 1; }
   # a node whose removal the guard blocked says how to allow it
-  jq -c '.nodes["edge-1"].removal_blocked = true' "$t/out/status.json" >"$t/s" && mv "$t/s" "$t/out/status.json"
+  jq -c '.nodes["edge-1"].removal_blocked = true' "$t/out/.fsxds/status.json" >"$t/s" && mv "$t/s" "$t/out/.fsxds/status.json"
   "$fsxds" status --config "$cfg" | grep -q '^edge-1 .*fsxds allow-removal edge-1' || return 1
 }
 
 t_status_json() {
   write_config </dev/null
   make_status
-  printf '  \n' >>"$t/out/status.json" # byte-identical, trailing whitespace included
+  printf '  \n' >>"$t/out/.fsxds/status.json" # byte-identical, trailing whitespace included
   "$fsxds" status --config "$cfg" --json >"$t/json.out" || return 1
-  cmp "$t/out/status.json" "$t/json.out"
+  cmp "$t/out/.fsxds/status.json" "$t/json.out"
 }
 
 t_status_missing_and_bad() {
@@ -130,18 +130,18 @@ t_status_missing_and_bad() {
   expect_rc 2 "$fsxds" status --config "$cfg" --json || return 1
   grep -qF "fsxdsd has not published into $t/out yet" "$t/stderr" || return 1
   # broken JSON: bad input, with the place
-  printf '{"version": 1,\n "nodes": {"a": {"generation": 1,}}}\n' >"$t/out/status.json"
+  printf '{"version": 1,\n "nodes": {"a": {"generation": 1,}}}\n' >"$t/out/.fsxds/status.json"
   expect_rc 1 "$fsxds" status --config "$cfg" || return 1
-  grep -qF "$t/out/status.json:2:34: error: expected a key" "$t/stderr" || { cat "$t/stderr"; return 1; }
+  grep -qF "$t/out/.fsxds/status.json:2:34: error: expected a key" "$t/stderr" || { cat "$t/stderr"; return 1; }
   # a version this fsxds does not know
-  echo '{"version": 2, "nodes": {}}' >"$t/out/status.json"
+  echo '{"version": 2, "nodes": {}}' >"$t/out/.fsxds/status.json"
   expect_rc 1 "$fsxds" status --config "$cfg" || return 1
   grep -q "version 2" "$t/stderr" || return 1
   # deep nesting is refused, not a stack overflow
-  { printf '{"version":1,"x":'; printf '[%.0s' $(seq 10000); } >"$t/out/status.json"
+  { printf '{"version":1,"x":'; printf '[%.0s' $(seq 10000); } >"$t/out/.fsxds/status.json"
   expect_rc 1 "$fsxds" status --config "$cfg" || return 1
   # no nodes yet
-  echo '{"version":1,"generation":0,"nodes":{}}' >"$t/out/status.json"
+  echo '{"version":1,"generation":0,"nodes":{}}' >"$t/out/.fsxds/status.json"
   expect_rc 0 "$fsxds" status --config "$cfg" || return 1
   grep -q '^no nodes$' "$t/stdout"
 }
@@ -180,14 +180,14 @@ t_forget_removes() {
   write_config </dev/null
   plant_node edge-gone
   plant_node edge-stays
-  touch "$t/out/status.json"
+  touch "$t/out/.fsxds/status.json"
   mkdir -p "$t/state/allow-removal" && touch "$t/state/allow-removal/edge-gone"
   expect_rc 0 "$fsxds" forget --config "$cfg" edge-gone || return 1
   [ ! -e "$t/out/edge-gone" ] && [ ! -e "$t/state/nodes/edge-gone" ] &&
     [ ! -e "$t/state/allow-removal/edge-gone" ] || { find "$t"; return 1; }
   grep -qF "removed $t/out/edge-gone" "$t/stdout" && grep -qF "removed $t/state/nodes/edge-gone" "$t/stdout" || return 1
   # the other node and the status file are untouched
-  [ -e "$t/out/edge-stays/eds/a.pb" ] && [ -e "$t/state/nodes/edge-stays/gen/lds.pb" ] && [ -e "$t/out/status.json" ] || return 1
+  [ -e "$t/out/edge-stays/eds/a.pb" ] && [ -e "$t/state/nodes/edge-stays/gen/lds.pb" ] && [ -e "$t/out/.fsxds/status.json" ] || return 1
   # a second forget finds nothing
   expect_rc 1 "$fsxds" forget --config "$cfg" edge-gone
 }

@@ -609,7 +609,7 @@ class Env:
         return os.path.join(out or self.out, node)
 
     def status(self, out=None):
-        with open(os.path.join(out or self.out, "status.json")) as f:
+        with open(os.path.join(out or self.out, ".fsxds", "status.json")) as f:
             return json.load(f)
 
     def daemon(self, start=True, debug=False, config=None, extra_env=None):

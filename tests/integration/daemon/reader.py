@@ -34,7 +34,7 @@ def reader_main(out, stopfile, resultfile, expected):
     while not os.path.exists(stopfile):
         passes += 1
         try:
-            with open(os.path.join(out, "status.json")) as f:
+            with open(os.path.join(out, ".fsxds", "status.json")) as f:
                 json.load(f)
         except FileNotFoundError:
             pass

@@ -2,7 +2,7 @@
 """Editor and tool save patterns against a running fsxdsd: each save
 settles into exactly one new generation whose published bytes hold the
 final content; edits that are no source change (editor droppings, *.txt,
-dotfiles, dot-directories, invalid node ids, a rewrite with the same bytes)
+dotfiles, dot-directories, invalid node ids (an error naming each, nothing built), a rewrite with the same bytes)
 change no output byte, no inode, no mtime and no generation (most do not
 even cause a rebuild). Both watch backends, both publish modes; at the end
 the output is byte-identical to `fsxds compile --node` of the final tree.
@@ -254,8 +254,15 @@ class Saves:
             diff = diff_snapshots(before[n], snapshot(env.node_dir(n)), "all")
             expect(not diff, "%s changed %s's output: %s", name, n, diff)
         expect_eq(st["generation"], g0, "generation after %s" % name)
-        expect_eq(sorted(st["nodes"]), NODES, "nodes after %s" % name)
-        expect_eq(sorted(os.listdir(env.out)), sorted([".store", "status.json"] + NODES),
+        # directories in nodes/ that are no node id: not built, an error
+        # naming each (issue 12, defect 7)
+        bad = [".hidden", "bad id"] if name == "invalid_node_dirs" else []
+        expect_eq(sorted(st["nodes"]), sorted(NODES + bad), "nodes after %s" % name)
+        for b in bad:
+            err = st["nodes"][b]["error"]
+            expect(err is not None and err["file"] == env.path("nodes/" + b) and "not a node id" in err["message"],
+                   "no error naming nodes/%s after %s: %r", b, name, err)
+        expect_eq(sorted(os.listdir(env.out)), sorted([".fsxds", ".store"] + NODES),
                   "output_dir entries after %s" % name)
 
     def droppings(self):
@@ -295,6 +302,11 @@ class Saves:
         write(self.env.path("nodes/.hidden/lds.yaml"), y_listener("lx", 10005, "r0"))
         write(self.env.path("nodes/bad id/lds.yaml"), y_listener("ly", 10006, "r0"))
         write(self.env.path("nodes/README.yaml"), "not a node: [")
+
+    def invalid_node_dirs_removed(self):
+        shutil.rmtree(self.env.path("nodes/.hidden"))
+        shutil.rmtree(self.env.path("nodes/bad id"))
+        os.unlink(self.env.path("nodes/README.yaml"))
 
     def mtime_only(self):
         os.utime(self.env.path(EDS))
@@ -485,7 +497,7 @@ def run_combo(r, watch, mode):
         for name in ("dir_rename", "common_replaced", "common_exchanged", "new_subdirectory", "subdirectory_removed"):
             r.run("save-%s%s" % (name.replace("_", "-"), tag), getattr(s, name), logs=[env])
         for name, quiet in (("droppings", True), ("droppings_removed", True), ("outside_tree", True),
-                            ("invalid_node_dirs", False), ("mtime_only", True)):
+                            ("invalid_node_dirs", False), ("invalid_node_dirs_removed", False), ("mtime_only", True)):
             r.run("unrelated-%s%s" % (name.replace("_", "-"), tag), s.unrelated, name, getattr(s, name), quiet,
                   logs=[env])
 

@@ -480,6 +480,29 @@ static void test_update_equals_full_build(void **state) {
         assert_true(n_updated > 300);
 }
 
+/* directories in nodes/ whose name is no node id are listed apart (their
+ * owner reports them), never built; status.json is a node id like any
+ * other; files in nodes/ are no nodes */
+static void test_bad_node_dirs(void **state) {
+        _cleanup_(source_cache_freep) SourceCache *c = NULL;
+        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        const char *cluster = "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: x\ntype: EDS\n";
+        put("names/nodes/ok/x.yaml", cluster);
+        put("names/nodes/status.json/x.yaml", cluster);
+        put("names/nodes/.hidden/x.yaml", cluster);
+        put("names/nodes/a b/x.yaml", cluster);
+        put("names/nodes/README.md", "not a node\n");
+        _cleanup_free_ char *root = xasprintf("%s/names", tree);
+        assert_true(source_cache_refresh(c, root, NULL) >= 0);
+        const char *const *nodes = source_cache_nodes(c), *const *bad = source_cache_bad_node_dirs(c);
+        assert_string_equal(nodes[0], "ok");
+        assert_string_equal(nodes[1], "status.json");
+        assert_null(nodes[2]);
+        assert_string_equal(bad[0], ".hidden");
+        assert_string_equal(bad[1], "a b");
+        assert_null(bad[2]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merge_wire_and_split),
@@ -491,6 +514,7 @@ int main(void) {
                 cmocka_unit_test(test_update_equals_full_build),
                 cmocka_unit_test(test_update_virtual_host_removed),
                 cmocka_unit_test(test_update_graph),
+                cmocka_unit_test(test_bad_node_dirs),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

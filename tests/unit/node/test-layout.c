@@ -122,6 +122,10 @@ static void test_node_id(void **state) {
         assert_true(node_id_is_valid("A.b_c-9"));
         assert_true(node_id_is_valid("x"));
         assert_true(node_id_is_valid("a.."));
+        /* fsxds's own names in output_dir start with '.': never a node's */
+        assert_true(node_id_is_valid("status.json"));
+        assert_false(node_id_is_valid(".fsxds"));
+        assert_false(node_id_is_valid(".store"));
         assert_false(node_id_is_valid(""));
         assert_false(node_id_is_valid(".hidden"));
         assert_false(node_id_is_valid(".."));

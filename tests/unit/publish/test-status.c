@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* status: status.json written then read back field by field; the exact
- * text of a written file; what a reader is told about foreign files. */
+ * text of a written file; what a reader is told about foreign files; the
+ * two slots in .fsxds/ behind the status.json symlink, the stale flag and
+ * the old layout's file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -176,11 +179,159 @@ static void test_write_mode_0640(void **state) {
         Status s;
         sample(&s);
         assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
-        _cleanup_free_ char *p = xasprintf("%s/status.json", root);
+        _cleanup_free_ char *p = xasprintf("%s/.fsxds/status.json", root);
         struct stat st;
         assert_int_equal(stat(p, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0640);
         status_done(&s);
+}
+
+static char *slot_of(const char *dir) {
+        _cleanup_free_ char *p = xasprintf("%s/.fsxds/status.json", dir);
+        char target[64];
+        ssize_t n = readlink(p, target, sizeof target - 1);
+        assert_true(n > 0);
+        target[n] = 0;
+        return xstrdup(target);
+}
+
+/* each write goes to the slot the link does not name, then flips it; both
+ * slots exist after the first write, each with room reserved past its end */
+static void test_write_flips_slots(void **state) {
+        Status s, r = {};
+        sample(&s);
+        assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
+        _cleanup_free_ char *first = slot_of(root);
+        assert_true(streq(first, "status.0.json") || streq(first, "status.1.json"));
+        for (int i = 0; i < 2; i++) {
+                _cleanup_free_ char *slot = xasprintf("%s/.fsxds/status.%d.json", root, i);
+                struct stat st;
+                assert_int_equal(lstat(slot, &st), 0);
+                assert_true(S_ISREG(st.st_mode));
+                /* the reserve, where the file system has fallocate */
+                _cleanup_close_ int fd = open(slot, O_RDWR | O_CLOEXEC);
+                if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) == 0)
+                        assert_true((uint64_t) st.st_blocks * 512 >= 65536);
+        }
+        s.generation = 8;
+        assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
+        _cleanup_free_ char *second = slot_of(root);
+        assert_string_not_equal(first, second);
+        assert_int_equal(status_read(root, &r, NULL), 0);
+        assert_int_equal(r.generation, 8);
+        status_done(&r);
+        s.generation = 9;
+        assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
+        _cleanup_free_ char *third = slot_of(root);
+        assert_string_equal(first, third);
+        assert_int_equal(status_read(root, &r, NULL), 0);
+        assert_int_equal(r.generation, 9);
+        status_done(&r);
+        status_done(&s);
+}
+
+/* a slot written in place on a full file system is padded with spaces:
+ * still one JSON document; the retry time read back */
+static void test_read_padded_slot(void **state) {
+        Status s = {}, r = {};
+        s.retry_usec = 1700000000000000;
+        Buf b = {};
+        status_format(&s, &b);
+        assert_true(endswith((const char *) (buf_putc(&b, 0), b.data), ",\"retry_usec\":1700000000000000}\n"));
+        b.len--;
+        buf_append(&b, "          ", 10);
+        _cleanup_free_ char *dir = xasprintf("%s/padded", root);
+        _cleanup_free_ char *fsxds = xasprintf("%s/.fsxds", dir);
+        _cleanup_free_ char *slot = xasprintf("%s/status.1.json", fsxds);
+        _cleanup_free_ char *link = xasprintf("%s/status.json", fsxds);
+        assert_int_equal(mkdir_p(fsxds, 0755), 0);
+        assert_int_equal(write_file_atomic(slot, b.data, b.len, 0640), 0);
+        assert_int_equal(symlink("status.1.json", link), 0);
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(status_read(dir, &r, &error), 0);
+        assert_int_equal(r.retry_usec, 1700000000000000);
+        buf_free(&b);
+        status_done(&r);
+}
+
+/* status.json links to nothing but a slot: anything else is refused; a
+ * regular file there (written by hand) is read as it is */
+static void test_read_refuses_foreign_link(void **state) {
+        _cleanup_free_ char *dir = xasprintf("%s/foreign", root);
+        _cleanup_free_ char *fsxds = xasprintf("%s/.fsxds", dir);
+        _cleanup_free_ char *link = xasprintf("%s/status.json", fsxds);
+        _cleanup_free_ char *outside = xasprintf("%s/outside.json", root);
+        assert_int_equal(mkdir_p(fsxds, 0755), 0);
+        const char *text = "{\"version\":1,\"generation\":3}";
+        assert_int_equal(write_file_atomic(outside, text, strlen(text), 0644), 0);
+        char *data = NULL;
+        size_t len;
+        assert_int_equal(symlink(outside, link), 0);
+        assert_int_equal(status_read_file(dir, &data, &len), -EXDEV);
+        assert_int_equal(unlink(link), 0);
+        assert_int_equal(symlink("../../outside.json", link), 0);
+        assert_int_equal(status_read_file(dir, &data, &len), -EXDEV);
+        assert_int_equal(unlink(link), 0);
+        assert_int_equal(write_file_atomic(link, text, strlen(text), 0644), 0);
+        assert_int_equal(status_read_file(dir, &data, &len), 0);
+        assert_int_equal(len, strlen(text));
+        free(data);
+        /* .fsxds itself a symlink: not followed */
+        _cleanup_free_ char *dir2 = xasprintf("%s/foreign2", root);
+        _cleanup_free_ char *fsxds2 = xasprintf("%s/.fsxds", dir2);
+        assert_int_equal(mkdir_p(dir2, 0755), 0);
+        assert_int_equal(symlink(fsxds, fsxds2), 0);
+        assert_true(status_read_file(dir2, &data, &len) < 0);
+}
+
+/* a write that fails keeps the last whole status and sets status-error,
+ * which the next write that goes through removes */
+static void test_write_error_flag(void **state) {
+        Status s, r = {};
+        sample(&s);
+        _cleanup_free_ char *dir = xasprintf("%s/flag", root);
+        assert_int_equal(mkdir_p(dir, 0755), 0);
+        assert_int_equal(status_write(dir, &s, (gid_t) -1, NULL), 0);
+        _cleanup_free_ char *reason = NULL;
+        int64_t since = 0;
+        assert_int_equal(status_read_write_error(dir, &reason, &since), 0);
+        /* the link cannot be replaced: status.json made a directory */
+        _cleanup_free_ char *link = xasprintf("%s/.fsxds/status.json", dir);
+        assert_int_equal(unlink(link), 0);
+        assert_int_equal(mkdir(link, 0755), 0);
+        _cleanup_free_ char *inner = xasprintf("%s/x", link);
+        assert_int_equal(mkdir(inner, 0755), 0);
+        s.generation = 99;
+        assert_true(status_write(dir, &s, (gid_t) -1, NULL) < 0);
+        assert_int_equal(status_read_write_error(dir, &reason, &since), 1);
+        assert_true(strlen(reason) > 0);
+        assert_true(since > 0);
+        free(reason);
+        reason = NULL;
+        /* the directory goes: the next write goes through, the flag with it */
+        assert_int_equal(rmdir(inner), 0);
+        assert_int_equal(rmdir(link), 0);
+        assert_int_equal(status_write(dir, &s, (gid_t) -1, NULL), 0);
+        assert_int_equal(status_read_write_error(dir, &reason, &since), 0);
+        assert_int_equal(status_read(dir, &r, NULL), 0);
+        assert_int_equal(r.generation, 99);
+        status_done(&r);
+        status_done(&s);
+}
+
+/* the old layout's OUTPUT_DIR/status.json goes; a node directory of that
+ * name stays */
+static void test_remove_legacy(void **state) {
+        _cleanup_free_ char *dir = xasprintf("%s/legacy", root);
+        _cleanup_free_ char *old = xasprintf("%s/status.json", dir);
+        assert_int_equal(mkdir_p(dir, 0755), 0);
+        assert_int_equal(status_remove_legacy(dir), 0);
+        assert_int_equal(write_file_atomic(old, "{}", 2, 0640), 0);
+        assert_int_equal(status_remove_legacy(dir), 1);
+        assert_int_equal(access(old, F_OK), -1);
+        assert_int_equal(mkdir(old, 0755), 0);
+        assert_int_equal(status_remove_legacy(dir), 0);
+        assert_int_equal(access(old, F_OK), 0);
 }
 
 static void test_read_missing_is_enoent(void **state) {
@@ -227,8 +378,8 @@ static void test_parse_absent_numbers_unset(void **state) {
 
 static void test_path_no_doubled_slash(void **state) {
         _cleanup_free_ char *a = status_path("/run/fsxds"), *b = status_path("/run/fsxds/");
-        assert_string_equal(a, "/run/fsxds/status.json");
-        assert_string_equal(b, "/run/fsxds/status.json");
+        assert_string_equal(a, "/run/fsxds/.fsxds/status.json");
+        assert_string_equal(b, "/run/fsxds/.fsxds/status.json");
 }
 
 static void test_parse_not_json(void **state) {
@@ -274,6 +425,11 @@ int main(void) {
                 cmocka_unit_test(test_path_no_doubled_slash),
                 cmocka_unit_test(test_parse_not_json),
                 cmocka_unit_test(test_parse_odd_values),
+                cmocka_unit_test(test_write_flips_slots),
+                cmocka_unit_test(test_read_padded_slot),
+                cmocka_unit_test(test_read_refuses_foreign_link),
+                cmocka_unit_test(test_write_error_flag),
+                cmocka_unit_test(test_remove_legacy),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
