@@ -146,6 +146,16 @@ static void list_entry(Lister *l, const char *path, const char *name, bool top) 
                                 list_problem(l, path, -errno, "cannot read: %s", strerror(errno));
                         return;
                 }
+                /* a link to a directory that holds this one (common/x -> ..)
+                 * would list its own scope, and the others, again */
+                _cleanup_free_ char *parent = xstrndup(path, strrchr(path, '/') ? (size_t) (strrchr(path, '/') - path) : 0);
+                _cleanup_free_ char *here = parent[0] ? realpath(parent, NULL) : NULL;
+                size_t tl = strlen(target);
+                if (S_ISDIR(st.st_mode) && here && startswith(here, target) &&
+                    (here[tl] == '/' || here[tl] == 0 || streq(target, "/"))) {
+                        list_problem(l, path, -ELOOP, "symbolic link loop: a directory that contains it");
+                        return;
+                }
         }
         bool dir = S_ISDIR(st.st_mode);
         if (!top && !dir && !build_is_source_name(name))
