@@ -610,12 +610,7 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
                 }
                 return;
         }
-        /* any other entry linked or unlinked (not an editor's scratch name):
-         * it may be one the build named as an error (a link loop, a FIFO
-         * named x.yaml, a name that is not UTF-8), whose removal must
-         * rebuild its node */
-        bool scratch = name[0] == '#' || endswith(name, "~") || streq(name, "4913");
-        if (source || ((linked || unlinked) && !scratch))
+        if (source)
                 batch_report(b, rel);
 }
 
