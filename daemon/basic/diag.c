@@ -100,6 +100,83 @@ void diag_list_append_copy(DiagList *dst, const DiagList *src, DiagLevel max_lev
         }
 }
 
+void diag_list_truncate(DiagList *l, size_t n) {
+        for (size_t i = n; i < l->n; i++) {
+                Diag *d = &l->items[i];
+                if (d->level == DIAG_ERROR)
+                        l->n_errors--;
+                else if (d->level == DIAG_WARNING)
+                        l->n_warnings--;
+                free(d->file);
+                free(d->path);
+                free(d->message);
+                free(d->rule);
+        }
+        if (n < l->n)
+                l->n = n;
+}
+
+/* The length of the UTF-8 character at s (n bytes left), or 0 when it is
+ * not one (overlong forms and surrogates included). */
+static size_t utf8_char_len(const unsigned char *s, size_t n) {
+        if (s[0] < 0x80)
+                return 1;
+        size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+        if (len == 0 || len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++)
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+        if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || (s[0] == 0xf0 && s[1] < 0x90) ||
+            (s[0] == 0xf4 && s[1] > 0x8f))
+                return 0;
+        return len;
+}
+
+size_t utf8_valid_prefix(const char *s, size_t n) {
+        size_t i = 0;
+        while (i < n) {
+                size_t l = utf8_char_len((const unsigned char *) s + i, n - i);
+                if (l == 0)
+                        break;
+                i += l;
+        }
+        return i;
+}
+
+char *diag_shown(const char *s, size_t max) {
+        Buf b = {};
+        const unsigned char *p = (const unsigned char *) s;
+        size_t n = strlen(s), i = 0, shown = 0;
+        while (i < n) {
+                size_t l = utf8_char_len(p + i, n - i);
+                if (max > 0 && shown + MAX(l, 1u) > max) {
+                        buf_printf(&b, "...");
+                        break;
+                }
+                shown += MAX(l, 1u);
+                unsigned char c = p[i];
+                if (l == 0)
+                        buf_printf(&b, "\\x%02x", c);
+                else if (c == '\n')
+                        buf_printf(&b, "\\n");
+                else if (c == '\t')
+                        buf_printf(&b, "\\t");
+                else if (c == '"' || c == '\\')
+                        buf_printf(&b, "\\%c", c);
+                else if (c < 0x20 || c == 0x7f)
+                        buf_printf(&b, "\\x%02x", c);
+                else
+                        buf_append(&b, p + i, l);
+                i += MAX(l, 1u);
+        }
+        return buf_steal_str(&b);
+}
+
+char *diag_excerpt(const char *s) {
+        return diag_shown(s, DIAG_EXCERPT_MAX);
+}
+
 char *diag_format(const Diag *d) {
         Buf b = {};
         if (d->file) {

@@ -51,6 +51,22 @@ void diag_list_move(DiagList *dst, DiagList *src);
 /* Appends copies of src's diagnostics of max_level or worse (DIAG_NOTE:
  * all of them) to dst. */
 void diag_list_append_copy(DiagList *dst, const DiagList *src, DiagLevel max_level);
+/* Drops the diagnostics past the first n (and their counts). */
+void diag_list_truncate(DiagList *l, size_t n);
+
+/* How much of the user's input a diagnostic may quote: a short excerpt of
+ * one value or key, never a whole line of a file that may not be source
+ * at all (a link to /etc/shadow is refused, but a copy of it is not). */
+#define DIAG_EXCERPT_MAX 64
+/* The length of the longest prefix of s (n bytes) that is valid UTF-8. */
+size_t utf8_valid_prefix(const char *s, size_t n);
+/* s as a diagnostic shows it: at most max bytes of it (0: no bound), cut
+ * at a character boundary and followed by "..." when longer; control
+ * characters, quotes, backslashes and bytes that are not UTF-8 escaped
+ * (\n, \", \xff), so that it stays one line of valid UTF-8. */
+char *diag_shown(const char *s, size_t max);
+/* diag_shown(s, DIAG_EXCERPT_MAX) */
+char *diag_excerpt(const char *s);
 /* "file:line:column: error: path: message [rule]" */
 char *diag_format(const Diag *d);
 void diag_list_print(const DiagList *l, FILE *f);

@@ -22,6 +22,10 @@ const char usage_check[] =
         "\"common\". Duplicate resources are reported even when other errors stop\n"
         "a node's build before the merge. A FILE, and each file of any other\n"
         "directory, is compiled on its own as 'fsxds compile FILE' does.\n"
+        "Symbolic links are followed inside the directory only: a link out of it,\n"
+        "a dangling link, a link loop, a FIFO, socket or device with a source\n"
+        "name, and a name that is not UTF-8 are each an error at that path, as\n"
+        "in fsxdsd.\n"
         "\n"
         "Each group starts with a line such as \"node edge: 2 errors, 1 warning\",\n"
         "\"node edge: ok\", \"common: 1 error\" or \"file x.yaml: ok\", followed by\n"
@@ -280,13 +284,22 @@ static void check_path(Check *k, const char *arg) {
                 return;
         }
         _cleanup_free_ char **files = NULL;
-        int r = build_list_sources(dir, &files);
+        DiagList problems = {};
+        int r = build_list_sources_checked(dir, &problems, &files);
         if (r < 0) {
                 fprintf(stderr, "fsxds: cannot list %s: %s\n", dir, strerror(-r));
                 k->io_error = true;
                 return;
         }
-        if (!files[0])
+        /* an entry that cannot be source is an error of its own, as fsxdsd
+         * makes it one of its node */
+        for (size_t i = 0; i < problems.n; i++) {
+                CheckGroup *g = check_add_group(k, NULL, NULL, problems.items[i].file);
+                diag_copy(&g->diags, &problems.items[i]);
+        }
+        bool had_problems = problems.n > 0;
+        diag_list_clear(&problems);
+        if (!files[0] && !had_problems)
                 fprintf(stderr, "fsxds: %s: no *.yaml, *.yml or *.json files, and no common/ or nodes/\n", dir);
         for (char **p = files; *p; p++) {
                 check_file(k, *p);

@@ -183,14 +183,24 @@ static const char *const response_fields[] = {
 };
 
 static void compile_response(CompileCtx *c, YamlArena *arena, YamlNode *root) {
+        /* the first unknown key alone, and an excerpt of it: a file that is
+         * no source at all (a copy of /etc/shadow) is not echoed line by line */
+        const YamlNode *first = NULL;
+        size_t n_unknown = 0;
         for (uint32_t i = 0; i < root->n; i++) {
                 const YamlNode *k = root->items[2 * i];
                 bool known = false;
                 for (size_t j = 0; j < ELEMENTSOF(response_fields); j++)
                         known = known || streq(k->str, response_fields[j]);
-                if (!known)
-                        ctx_error(c, k, k->str, "unknown field \"%s\" in a DiscoveryResponse document "
-                                  "(expected version_info, resources, type_url; a single resource needs \"@type\")", k->str);
+                if (!known && n_unknown++ == 0)
+                        first = k;
+        }
+        if (first) {
+                _cleanup_free_ char *shown = diag_excerpt(first->str);
+                _cleanup_free_ char *more = n_unknown > 1 ? xasprintf(" and %zu more unknown fields", n_unknown - 1)
+                                                          : xstrdup("");
+                ctx_error(c, first, shown, "unknown field \"%s\"%s in a DiscoveryResponse document "
+                          "(expected version_info, resources, type_url; a single resource needs \"@type\")", shown, more);
         }
         const YamlNode *vi = yaml_map_get_field(root, "version_info");
         if (vi && vi->kind != YAML_KIND_NULL) {

@@ -397,11 +397,12 @@ static void encode_fields(Encoder *e, const SchemaMessage *m, const YamlNode *no
                 const SchemaField *f = schema_field_by_name(m, k->str, k->n);
                 if (!f) {
                         const char *hint = suggest_field(m, k->str);
-                        size_t saved = path_push_field(e, k->str);
+                        _cleanup_free_ char *shown = diag_excerpt(k->str);
+                        size_t saved = path_push_field(e, shown);
                         if (hint)
-                                enc_error(e, k, "unknown field \"%s\" in %s (did you mean \"%s\"?)", k->str, m->full_name, hint);
+                                enc_error(e, k, "unknown field \"%s\" in %s (did you mean \"%s\"?)", shown, m->full_name, hint);
                         else
-                                enc_error(e, k, "unknown field \"%s\" in %s", k->str, m->full_name);
+                                enc_error(e, k, "unknown field \"%s\" in %s", shown, m->full_name);
                         path_pop(e, saved);
                         continue;
                 }

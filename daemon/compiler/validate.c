@@ -180,12 +180,23 @@ static bool uuid_ok(const char *s, size_t n) {
         return true;
 }
 
-/* A value as messages show it: at most 200 bytes, control characters,
- * quotes and backslashes escaped, so a diagnostic stays one line. */
+/* A value as messages show it: an excerpt of at most DIAG_EXCERPT_MAX
+ * bytes of it, cut at a character boundary ("..." then), control
+ * characters, quotes and backslashes escaped, so a diagnostic stays one
+ * line and quotes no more than a short part of a value. */
 static char *shown_text(const char *s, size_t n) {
         Buf b = {};
-        for (size_t i = 0; i < n && b.len < 200; i++) {
+        size_t valid = utf8_valid_prefix(s, n);
+        for (size_t i = 0; i < n; i++) {
                 unsigned char c = (unsigned char) s[i];
+                if (i >= DIAG_EXCERPT_MAX && (i >= valid || (c & 0xc0) != 0x80)) {
+                        buf_printf(&b, "...");
+                        break;
+                }
+                if (i >= valid) {
+                        buf_printf(&b, "\\x%02x", c);
+                        continue;
+                }
                 if (c == '\n')
                         buf_printf(&b, "\\n");
                 else if (c == '\r')

@@ -555,11 +555,16 @@ static int parse_input(const char *file_name, const char *data, size_t len, Hash
         else
                 yaml_parser_set_input_string(&p.yp, (const unsigned char *) data, len);
         p.arena = yaml_arena_new();
+        size_t diags_start = diags->n;
         int r = 0;
         bool done = false;
         while (!done && r >= 0) {
                 yaml_event_t e;
                 if (!yaml_parser_parse(&p.yp, &e)) {
+                        /* a file that is not UTF-8 is not source: what the
+                         * callbacks said of its first part, quoting it, goes */
+                        if (p.yp.error == YAML_READER_ERROR)
+                                diag_list_truncate(diags, diags_start);
                         reader_error(&p, data, len, f ? f->f : NULL);
                         break;
                 }
@@ -721,10 +726,15 @@ char *yaml_describe(const YamlNode *n) {
                 return xstrdup("null");
         case YAML_KIND_ENCODED:
                 return xstrdup("a mapping");
-        case YAML_KIND_STRING:
-                return n->n > 40 ? xasprintf("the string \"%.40s...\"", n->str) : xasprintf("the string \"%s\"", n->str);
-        default:
-                return xasprintf("the %s %s", yaml_kind_to_string(n->kind), n->str);
+        case YAML_KIND_STRING: {
+                /* an excerpt: the value may be a secret of a file that is no source */
+                _cleanup_free_ char *shown = diag_shown(n->str, 40);
+                return xasprintf("the string \"%s\"", shown);
+        }
+        default: {
+                _cleanup_free_ char *shown = diag_shown(n->str, 40);
+                return xasprintf("the %s %s", yaml_kind_to_string(n->kind), shown);
+        }
         }
 }
 

@@ -42,9 +42,16 @@ void node_output_done(NodeOutput *o);
 /* Copies the data a NodeOutput borrows from its source cache. */
 void node_output_own(NodeOutput *o);
 
-/* The source files of a node (common/ then nodes/<id>/, each sorted), or
- * of a directory, as a NULL-terminated list. */
+/* The source files of a directory (sorted, recursively), as a
+ * NULL-terminated list, under the symlink policy of sources.c: links are
+ * followed inside dir only. Fails with the -errno of the first entry that
+ * cannot be source (a link loop: -ELOOP; a link out: -EXDEV; a dangling
+ * link: -ENOENT; a FIFO, socket or device: -EBADFD). */
 int build_list_sources(const char *dir, char ***ret);
+/* The same, but every such entry is an error in problems (at its path,
+ * escaped when not UTF-8) and the others are listed; -errno only when dir
+ * itself cannot be resolved. */
+int build_list_sources_checked(const char *dir, DiagList *problems, char ***ret);
 bool build_is_source_name(const char *name);
 
 /* Compiled source files, shared by every node's build: a file is compiled
@@ -58,8 +65,11 @@ SourceCache *source_cache_free(SourceCache *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SourceCache *, source_cache_free);
 /* Brings the cache up to date with source_dir: common/ and nodes/<id>/ for
  * every id, or only only_node's. A file whose device, inode, size, mtime
- * and ctime are unchanged is not read again. Returns how many files were
- * added, removed or changed in content, or -errno. */
+ * and ctime are unchanged is not read again. An entry that cannot be
+ * source (build_list_sources_checked()) is an error of the node whose
+ * scope holds it (of every node, in common/); the rest is read. Returns
+ * how many files were added, removed or changed in content, or -errno when
+ * source_dir or its nodes/ cannot be listed (never taken for empty). */
 int source_cache_refresh(SourceCache *c, const char *source_dir, const char *only_node);
 /* Whether the last refresh changed anything node_id's build reads: a file
  * of common/ or of nodes/<node_id>/ added, removed or changed. */

@@ -4,6 +4,7 @@
  * by type and name, and what each refresh changed in common/ and in each
  * nodes/<id>/, for the node builds (merge.c) to pick from. */
 #include <dirent.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 
 #include "compile.h"
@@ -16,39 +17,194 @@ bool build_is_source_name(const char *name) {
         return endswith(name, ".yaml") || endswith(name, ".yml") || endswith(name, ".json");
 }
 
-static int list_recursive(const char *dir, unsigned depth, StrList *out) {
-        if (depth > 32)
-                return -ELOOP;
-        DIR *d = opendir(dir);
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
+/* ---- listing: the source files of a tree, and the entries that cannot be ----
+ *
+ * The symlink policy of every tree fsxds reads as source: a link is followed
+ * when its target's real path is inside the tree's real path (to a file:
+ * read as that file, named by the link; to a directory: listed, named by
+ * the link); a link that resolves outside, a dangling link and a link loop
+ * (a directory reached again below itself) are each an error at the link's
+ * path. An entry fsxds would read (a directory, a *.yaml, *.yml or *.json
+ * name) that is not a directory or a regular file (a FIFO, a socket, a
+ * device), or whose name is not UTF-8, is an error at its path too; other
+ * names are not source and are ignored, as are hidden names. A problem
+ * never stops the listing: the rest of the tree is listed. */
+
+#define LIST_DEPTH_MAX 32
+
+typedef struct Lister {
+        const char *root; /* the tree's real path */
+        size_t root_len;
+        StrList *files;
+        DiagList *problems;
+        int first_error; /* -errno of the first problem */
+        struct {
+                dev_t dev;
+                ino_t ino;
+        } stack[LIST_DEPTH_MAX + 1];
+        unsigned depth;
+} Lister;
+
+static bool is_utf8_name(const char *s) {
+        size_t n = strlen(s);
+        if (utf8_valid_prefix(s, n) != n)
+                return false;
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+_printf_(4, 5) static void list_problem(Lister *l, const char *path, int error, const char *fmt, ...) {
+        _cleanup_free_ char *shown = is_utf8_name(path) ? xstrdup(path) : diag_shown(path, 0);
+        va_list ap;
+        va_start(ap, fmt);
+        diag_addv(l->problems, DIAG_ERROR, shown, 0, 0, NULL, fmt, ap);
+        va_end(ap);
+        if (l->first_error == 0)
+                l->first_error = error;
+}
+
+static const char *file_type_name(mode_t m) {
+        return S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISCHR(m) ? "a character device" :
+               S_ISBLK(m) ? "a block device" : "not a regular file";
+}
+
+static void list_entry(Lister *l, const char *path, const char *name, bool top);
+
+static void list_dir(Lister *l, const char *dir, const struct stat *st) {
+        for (unsigned i = 0; i < l->depth; i++)
+                if (l->stack[i].dev == st->st_dev && l->stack[i].ino == st->st_ino) {
+                        list_problem(l, dir, -ELOOP, "symbolic link loop: a directory that contains it");
+                        return;
+                }
+        if (l->depth > LIST_DEPTH_MAX) {
+                list_problem(l, dir, -ELOOP, "directories nested more than %d deep", LIST_DEPTH_MAX);
+                return;
+        }
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        if (!d) {
+                if (errno != ENOENT) /* else removed since: not there */
+                        list_problem(l, dir, -errno, "cannot list the directory: %s", strerror(errno));
+                return;
+        }
         StrList names = {};
         struct dirent *de;
-        while ((de = readdir(d)))
+        for (;;) {
+                errno = 0;
+                de = readdir(d);
+                if (!de)
+                        break;
                 if (de->d_name[0] != '.')
                         strlist_add(&names, xstrdup(de->d_name));
-        closedir(d);
+        }
+        if (errno != 0)
+                list_problem(l, dir, -errno, "cannot list the directory: %s", strerror(errno));
         if (names.n > 0)
                 qsort(names.items, names.n, sizeof(char *), cmp_str);
-        int r = 0;
+        l->stack[l->depth].dev = st->st_dev;
+        l->stack[l->depth].ino = st->st_ino;
+        l->depth++;
         for (size_t i = 0; i < names.n; i++) {
                 _cleanup_free_ char *p = xasprintf("%s/%s", dir, names.items[i]);
-                struct stat st;
-                if (r >= 0 && stat(p, &st) == 0) {
-                        if (S_ISDIR(st.st_mode))
-                                r = list_recursive(p, depth + 1, out);
-                        else if (S_ISREG(st.st_mode) && build_is_source_name(names.items[i]))
-                                strlist_add(out, TAKE_PTR(p));
-                }
-                free(names.items[i]);
+                list_entry(l, p, names.items[i], false);
         }
-        free(names.items);
-        return r;
+        l->depth--;
+        strlist_free(&names);
+}
+
+/* top: the directory of a scope (common/, nodes/<id>/), which must be one. */
+static void list_entry(Lister *l, const char *path, const char *name, bool top) {
+        struct stat st;
+        if (lstat(path, &st) < 0) {
+                if (errno != ENOENT) /* else removed since: not there */
+                        list_problem(l, path, -errno, "cannot read: %s", strerror(errno));
+                return;
+        }
+        if (S_ISLNK(st.st_mode)) {
+                _cleanup_free_ char *target = realpath(path, NULL);
+                if (!target) {
+                        int e = errno;
+                        if (e == ENOENT)
+                                list_problem(l, path, -ENOENT, "dangling symbolic link: its target does not exist");
+                        else if (e == ELOOP)
+                                list_problem(l, path, -ELOOP, "symbolic link loop");
+                        else
+                                list_problem(l, path, -e, "cannot resolve the symbolic link: %s", strerror(e));
+                        return;
+                }
+                if (!(startswith(target, l->root) &&
+                      (target[l->root_len] == '/' || target[l->root_len] == 0 || streq(l->root, "/")))) {
+                        _cleanup_free_ char *shown = diag_excerpt(target);
+                        list_problem(l, path, -EXDEV,
+                                     "symbolic link to %s, outside source_dir: refused (links must stay inside the tree)",
+                                     shown);
+                        return;
+                }
+                if (stat(path, &st) < 0) {
+                        if (errno != ENOENT)
+                                list_problem(l, path, -errno, "cannot read: %s", strerror(errno));
+                        return;
+                }
+                /* a link to a directory that holds this one (common/x -> ..)
+                 * would list its own scope, and the others, again */
+                _cleanup_free_ char *parent = xstrndup(path, strrchr(path, '/') ? (size_t) (strrchr(path, '/') - path) : 0);
+                _cleanup_free_ char *here = parent[0] ? realpath(parent, NULL) : NULL;
+                size_t tl = strlen(target);
+                if (S_ISDIR(st.st_mode) && here && startswith(here, target) &&
+                    (here[tl] == '/' || here[tl] == 0 || streq(target, "/"))) {
+                        list_problem(l, path, -ELOOP, "symbolic link loop: a directory that contains it");
+                        return;
+                }
+        }
+        bool dir = S_ISDIR(st.st_mode);
+        if (!top && !dir && !build_is_source_name(name))
+                return; /* not source: never read */
+        if (!is_utf8_name(name)) {
+                list_problem(l, path, -EILSEQ, "the name is not valid UTF-8 (or holds control characters)");
+                return;
+        }
+        if (dir)
+                list_dir(l, path, &st);
+        else if (top)
+                list_problem(l, path, -ENOTDIR, "not a directory");
+        else if (S_ISREG(st.st_mode))
+                strlist_add(l->files, xstrdup(path));
+        else
+                list_problem(l, path, -EBADFD, "%s, not a regular file: fsxds never reads a FIFO, socket or device",
+                             file_type_name(st.st_mode));
+}
+
+/* The files of the scope dir (missing: none) of the tree whose real path
+ * is root, into files; its problems into problems. Returns the first
+ * problem's -errno, or 0. */
+static int list_scope(const char *root, const char *dir, StrList *files, DiagList *problems) {
+        Lister l = { .root = root, .root_len = strlen(root), .files = files, .problems = problems };
+        const char *slash = strrchr(dir, '/');
+        list_entry(&l, dir, slash ? slash + 1 : dir, true);
+        return l.first_error;
+}
+
+int build_list_sources_checked(const char *dir, DiagList *problems, char ***ret) {
+        _cleanup_free_ char *root = realpath(dir, NULL);
+        if (!root)
+                return -errno;
+        StrList l = {};
+        (void) list_scope(root, dir, &l, problems);
+        if (!l.items)
+                l.items = xcalloc(1, sizeof(char *));
+        *ret = l.items;
+        return 0;
 }
 
 int build_list_sources(const char *dir, char ***ret) {
+        _cleanup_free_ char *root = realpath(dir, NULL);
+        if (!root && errno != ENOENT)
+                return -errno;
         StrList l = {};
-        int r = list_recursive(dir, 0, &l);
+        DiagList problems = {};
+        int r = root ? list_scope(root, dir, &l, &problems) : 0;
+        diag_list_clear(&problems);
         if (r < 0) {
                 strlist_free(&l);
                 return r;
@@ -329,6 +485,11 @@ static int cache_visit(SourceCache *c, const char *path, size_t rel_offset, cons
         f->size = st->st_size;
         f->mtime = st->st_mtim;
         f->ctime = st->st_ctim;
+        if (f->bad) {
+                /* a problem before: compiled again whatever its bytes */
+                f->bad = false;
+                diag_list_clear(&f->diags);
+        }
         f->changed = cache_compile(c, f);
         return f->changed;
 }
@@ -337,21 +498,60 @@ bool source_cache_node_changed(const SourceCache *c, const char *node_id) {
         return c->common_seq.last == c->seq || hashmap_get(&c->node_changes, node_id, strlen(node_id));
 }
 
-static int refresh_dir(SourceCache *c, const char *dir, size_t rel_offset) {
-        _cleanup_free_ char **files = NULL;
-        int r = build_list_sources(dir, &files);
-        if (r < 0)
-                return r;
-        int changed = 0;
-        for (char **p = files; *p; p++) {
-                struct stat st;
-                if (stat(*p, &st) == 0) {
-                        r = cache_visit(c, *p, rel_offset, &st);
-                        if (r > 0)
-                                changed++;
-                }
-                free(*p);
+/* An entry that cannot be source (a problem of the listing): a cache entry
+ * without resources whose one diagnostic is the problem, so that the
+ * node (or, in common/, every node) whose scope holds it has an error
+ * until it is gone. Returns whether it is new or changed. */
+static int cache_visit_problem(SourceCache *c, const Diag *d, size_t rel_offset) {
+        if (strlen(d->file) < rel_offset)
+                return 0;
+        /* the scope's directory itself: "common/", "nodes/<id>/", so that
+         * it belongs to its scope */
+        const char *r0 = d->file + rel_offset;
+        bool scope_dir = streq(r0, "common") || (startswith(r0, "nodes/") && !strchr(r0 + 6, '/'));
+        _cleanup_free_ char *path = scope_dir ? xasprintf("%s/", d->file) : xstrdup(d->file);
+        const char *rel = path + rel_offset;
+        CachedFile *f = hashmap_get(&c->by_rel, rel, strlen(rel));
+        if (f && f->bad && f->diags.n == 1 && streq(f->diags.items[0].message, d->message)) {
+                f->seen = true;
+                return 0;
         }
+        if (!f) {
+                f = xcalloc(1, sizeof(CachedFile));
+                f->path = TAKE_PTR(path);
+                f->rel = f->path + rel_offset;
+                hashmap_put(&c->by_rel, f->rel, strlen(f->rel), f);
+                c->files = xrealloc(c->files, (c->n_files + 1) * sizeof(CachedFile *));
+                c->files[c->n_files++] = f;
+        }
+        index_file(c, f, false);
+        resource_list_free(&f->resources);
+        diag_list_clear(&f->diags);
+        diag_add(&f->diags, DIAG_ERROR, f->path, 0, 0, NULL, "%s", d->message);
+        f->seen = f->changed = f->bad = true;
+        f->sha256[0] = 0;
+        f->dev = 0;
+        f->ino = 0;
+        index_file(c, f, true); /* no resources: notes the scope's change */
+        return 1;
+}
+
+/* The scope dir's files and problems; a problem is an error of the scope,
+ * never a reason to take it for empty (its other files are read). */
+static int refresh_dir(SourceCache *c, const char *root, const char *dir, size_t rel_offset) {
+        StrList files = {};
+        DiagList problems = {};
+        (void) list_scope(root, dir, &files, &problems);
+        int changed = 0;
+        for (size_t i = 0; i < files.n; i++) {
+                struct stat st;
+                if (stat(files.items[i], &st) == 0 && cache_visit(c, files.items[i], rel_offset, &st) > 0)
+                        changed++;
+        }
+        for (size_t i = 0; i < problems.n; i++)
+                changed += cache_visit_problem(c, &problems.items[i], rel_offset);
+        strlist_free(&files);
+        diag_list_clear(&problems);
         return changed;
 }
 
@@ -362,25 +562,40 @@ static char **strlist_sorted(StrList *l) {
         return l->items;
 }
 
-/* The node directories, and the directories whose name is no node id (a
- * node id never starts with '.': fsxds's own names in output_dir do). */
+/* The node ids of nodes/: its directories, and its links (whatever they
+ * resolve to: the node's listing names what is wrong with one); and the
+ * directories and links whose name is no node id (a node id never starts
+ * with '.': fsxds's own names in output_dir do). Other entries are not
+ * nodes. */
 static int list_node_dirs(const char *source_dir, char ***ret, char ***ret_bad) {
         _cleanup_free_ char *nodes_dir = xasprintf("%s/nodes", source_dir);
         StrList l = {}, bad = {};
         DIR *d = opendir(nodes_dir);
         if (d) {
                 struct dirent *de;
-                while ((de = readdir(d))) {
+                for (;;) {
+                        errno = 0;
+                        de = readdir(d);
+                        if (!de)
+                                break;
                         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                                 continue;
                         _cleanup_free_ char *p = xasprintf("%s/%s", nodes_dir, de->d_name);
                         struct stat st;
-                        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                        if (lstat(p, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)))
                                 strlist_add(node_id_is_valid(de->d_name) ? &l : &bad, xstrdup(de->d_name));
                 }
+                int e = errno;
                 closedir(d);
-        } else if (errno != ENOENT)
+                if (e != 0) {
+                        strlist_free(&l);
+                        strlist_free(&bad);
+                        return -e;
+                }
+        } else if (errno != ENOENT) {
+                /* a tree whose nodes/ cannot be listed is not a tree without nodes */
                 return -errno;
+        }
         *ret = strlist_sorted(&l);
         *ret_bad = strlist_sorted(&bad);
         return 0;
@@ -392,6 +607,11 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
         for (size_t i = 0; i < c->n_files; i++)
                 c->files[i]->seen = c->files[i]->changed = false;
         size_t rel_offset = strlen(source_dir) + 1;
+        /* a tree that cannot be resolved is not an empty tree: the caller
+         * builds nothing from it */
+        _cleanup_free_ char *root = realpath(source_dir, NULL);
+        if (!root)
+                return -errno;
         char **nodes = NULL, **bad_nodes = NULL;
         int r = list_node_dirs(source_dir, &nodes, &bad_nodes);
         if (r < 0)
@@ -402,18 +622,12 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
         c->bad_nodes = bad_nodes;
         int changed = 0;
         _cleanup_free_ char *common = xasprintf("%s/common", source_dir);
-        r = refresh_dir(c, common, rel_offset);
-        if (r < 0)
-                return r;
-        changed += r;
+        changed += refresh_dir(c, root, common, rel_offset);
         for (char **n = nodes; *n; n++) {
                 if (only_node && !streq(*n, only_node))
                         continue;
                 _cleanup_free_ char *d = xasprintf("%s/nodes/%s", source_dir, *n);
-                r = refresh_dir(c, d, rel_offset);
-                if (r < 0)
-                        return r;
-                changed += r;
+                changed += refresh_dir(c, root, d, rel_offset);
         }
         /* files that are gone */
         size_t k = 0;

@@ -48,6 +48,7 @@ typedef struct CachedFile {
         uint32_t index; /* position in the sorted file list, for source order */
         bool seen;
         bool changed; /* by the last refresh */
+        bool bad;     /* an entry that cannot be source: diags says why */
 } CachedFile;
 
 /* Every resource of the tree with a given type and name, wherever it is:

@@ -780,7 +780,20 @@ bool rebuild_start(State *st, size_t *ret_n_bad) {
         assert(!st->rebuild);
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         int changed;
-        if (!upkeep_refresh_sources(st, &changed)) {
+        bool listed = upkeep_refresh_sources(st, &changed);
+        if (listed && changed < 0) {
+                /* source_dir or its nodes/ cannot be listed: that is no empty
+                 * tree, nothing is built from it (a bad entry inside is a
+                 * node's error instead, and never fails the refresh) */
+                free(st->sources_error);
+                st->sources_error = xasprintf("cannot read the source tree %s: %s", st->config->source_dir,
+                                              strerror(-changed));
+                st->recheck_all = true;
+                for (size_t i = 0; i < st->n_nodes; i++)
+                        node_forget_memo(st, st->nodes[i]);
+                listed = false;
+        }
+        if (!listed) {
                 upkeep_ensure_manifests(st);
                 st->last_rebuild_usec = now_usec(CLOCK_REALTIME);
                 rebuild_write_status(st);

@@ -241,7 +241,7 @@ def t_fifo_in_output(watch, mode):
 def t_fifo_source(watch, mode):
     """A source file that is a FIFO (issue 12, defect 2: one swapped in between
     a stat and an open hung fsxdsd; the race itself is test-yamltree's
-    fifo case): never a wait, every node goes on."""
+    fifo case): never a wait; the FIFO is alpha's error, the other nodes go on."""
     env = Env(watch, mode, tree=base_tree())
     d = env.daemon()
     g = env.status()["generation"]
@@ -249,8 +249,13 @@ def t_fifo_source(watch, mode):
     os.mkfifo(env.path("nodes/alpha/extra.yaml"))
     env.write("common/eds.yaml", y_cla("shared", [("10.0.0.1", 8711)]))
     st = d.wait_generation(mark, g + 1)
-    for n in ("alpha", "beta"):
-        expect_in("port_value: 8711", decode(os.path.join(env.node_dir(n), "eds/shared.pb")), "%s's endpoints" % n)
+    # the FIFO is alpha's error (defect 3's policy: an entry with a source
+    # name that is not a regular file), alpha keeps its last good output
+    st = wait_until(lambda: (env.status()["nodes"]["alpha"]["error"] or {}).get("file") == env.path("nodes/alpha/extra.yaml")
+                    and env.status(), "alpha's error naming the FIFO")
+    expect_in("FIFO", st["nodes"]["alpha"]["error"]["message"], "alpha's error")
+    expect_in("port_value: 8711", decode(os.path.join(env.node_dir("beta"), "eds/shared.pb")), "beta's endpoints")
+    expect_in("port_value: 8000", decode(os.path.join(env.node_dir("alpha"), "eds/shared.pb")), "alpha's endpoints")
     d.stop()
 
 

@@ -133,6 +133,45 @@ static void test_print(void **state) {
         diag_list_clear(&l);
 }
 
+/* Excerpts (issue 12, defect 12): bounded, cut at a character boundary,
+ * one line of valid UTF-8. */
+static void test_excerpts(void **state) {
+        char *s = diag_excerpt("short \"q\"\n");
+        assert_string_equal(s, "short \\\"q\\\"\\n");
+        free(s);
+        char long_s[200];
+        memset(long_s, 'a', sizeof long_s - 1);
+        long_s[sizeof long_s - 1] = 0;
+        s = diag_excerpt(long_s);
+        assert_int_equal(strlen(s), DIAG_EXCERPT_MAX + 3);
+        assert_true(endswith(s, "..."));
+        free(s);
+        /* "é" (2 bytes) straddling the bound is not cut in half */
+        char u[DIAG_EXCERPT_MAX + 8];
+        memset(u, 'a', DIAG_EXCERPT_MAX - 1);
+        strcpy(u + DIAG_EXCERPT_MAX - 1, "\xc3\xa9" "bc");
+        s = diag_excerpt(u);
+        assert_int_equal(utf8_valid_prefix(s, strlen(s)), strlen(s));
+        assert_int_equal(strlen(s), DIAG_EXCERPT_MAX - 1 + 3);
+        free(s);
+        s = diag_shown("a\xff\xed\xa0\x80z", 0); /* a stray byte, a surrogate */
+        assert_string_equal(s, "a\\xff\\xed\\xa0\\x80z");
+        free(s);
+        assert_int_equal(utf8_valid_prefix("ab\xc3", 3), 2);
+}
+
+static void test_truncate(void **state) {
+        DiagList l = {};
+        diag_add(&l, DIAG_ERROR, "f", 1, 1, NULL, "a");
+        diag_add(&l, DIAG_WARNING, "f", 2, 1, NULL, "b");
+        diag_add(&l, DIAG_ERROR, "f", 3, 1, NULL, "c");
+        diag_list_truncate(&l, 1);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.n_errors, 1);
+        assert_int_equal(l.n_warnings, 0);
+        diag_list_clear(&l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_level_names),
@@ -144,6 +183,8 @@ int main(void) {
                 cmocka_unit_test(test_move),
                 cmocka_unit_test(test_append_copy_by_level),
                 cmocka_unit_test(test_print),
+                cmocka_unit_test(test_excerpts),
+                cmocka_unit_test(test_truncate),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

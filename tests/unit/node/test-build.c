@@ -169,6 +169,83 @@ static void test_errors_block_the_node(void **state) {
         diag_list_clear(&d);
 }
 
+/* The listing (issue 12, defects 3 and 12): a bad entry is an error at its
+ * path, never an empty or truncated tree; links stay inside the tree. */
+static void test_hostile_entries(void **state) {
+#define CL "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: %s\nconnect_timeout: 1s\n"
+        _cleanup_free_ char *a = xasprintf(CL, "h_a"), *z = xasprintf(CL, "h_z");
+#undef CL
+        put("nodes/h1/a.yaml", a);
+        put("nodes/h1/z/z.yaml", z);
+        _cleanup_free_ char *loop = xasprintf("%s/nodes/h1/self", tree);
+        _cleanup_free_ char *out = xasprintf("%s/nodes/h1/out.yaml", tree);
+        _cleanup_free_ char *in = xasprintf("%s/nodes/h1/in.yaml", tree);
+        _cleanup_free_ char *fifo = xasprintf("%s/nodes/h1/f.yaml", tree);
+        assert_int_equal(symlink(".", loop), 0);
+        assert_int_equal(symlink("/etc/passwd", out), 0);
+        assert_int_equal(symlink("z/z.yaml", in), 0);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        _cleanup_free_ char *dir = xasprintf("%s/nodes/h1", tree);
+        DiagList problems = {};
+        char **files = NULL;
+        assert_int_equal(build_list_sources_checked(dir, &problems, &files), 0);
+        /* every regular file, past the bad entries; the link inside followed */
+        size_t n = 0;
+        bool saw_in = false, saw_z = false;
+        for (char **p = files; *p; p++, n++) {
+                saw_in = saw_in || streq(*p, in);
+                saw_z = saw_z || endswith(*p, "/z/z.yaml");
+                free(*p);
+        }
+        free(files);
+        assert_int_equal(n, 3);
+        assert_true(saw_in && saw_z);
+        assert_int_equal(problems.n_errors, 3);
+        bool p_loop = false, p_out = false, p_fifo = false;
+        for (size_t i = 0; i < problems.n; i++) {
+                const Diag *d = &problems.items[i];
+                p_loop = p_loop || (streq(d->file, loop) && strstr(d->message, "loop"));
+                p_out = p_out || (streq(d->file, out) && strstr(d->message, "outside source_dir"));
+                p_fifo = p_fifo || (streq(d->file, fifo) && strstr(d->message, "FIFO"));
+        }
+        assert_true(p_loop && p_out && p_fifo);
+        diag_list_clear(&problems);
+        assert_int_equal(build_list_sources(dir, &files), -EBADFD); /* the first problem by name: f.yaml */
+
+        /* in the cache: node h1 fails naming the entries, node h2 is built */
+        put("nodes/h2/a.yaml", z);
+        _cleanup_(source_cache_freep) SourceCache *c = NULL;
+        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        assert_true(source_cache_refresh(c, tree, NULL) > 0);
+        DiagList d = {};
+        NodeOutput o = {};
+        assert_int_equal(build_node_from_cache(c, "h1", &opts, &d, &o), -EBADMSG);
+        assert_int_equal(d.n_errors, 3);
+        diag_list_clear(&d);
+        assert_built(build_node_from_cache(c, "h2", &opts, &d, &o), &d);
+        node_output_done(&o);
+        diag_list_clear(&d);
+        /* the entries removed: h1 builds, with no other change */
+        assert_int_equal(unlink(loop), 0);
+        assert_int_equal(unlink(out), 0);
+        assert_int_equal(unlink(fifo), 0);
+        assert_true(source_cache_refresh(c, tree, NULL) > 0);
+        assert_true(source_cache_node_changed(c, "h1"));
+        /* h1's own files (a duplicate via the link in.yaml -> z/z.yaml) */
+        int r = build_node_from_cache(c, "h1", &opts, &d, &o);
+        assert_int_equal(r, -EBADMSG);
+        bool dup = false;
+        for (size_t i = 0; i < d.n; i++)
+                dup = dup || strstr(d.items[i].message, "duplicate");
+        assert_true(dup);
+        diag_list_clear(&d);
+        assert_int_equal(unlink(in), 0);
+        assert_int_equal(source_cache_refresh(c, tree, NULL), 1);
+        assert_built(build_node_from_cache(c, "h1", &opts, &d, &o), &d);
+        node_output_done(&o);
+        diag_list_clear(&d);
+}
+
 static void test_file_names(void **state) {
         _cleanup_free_ char *a = layout_file_name("..");
         assert_string_equal(a, "%2E..pb");
@@ -510,6 +587,7 @@ int main(void) {
                 cmocka_unit_test(test_virtual_host_merge_and_rds_wiring),
                 cmocka_unit_test(test_errors_block_the_node),
                 cmocka_unit_test(test_file_names),
+                cmocka_unit_test(test_hostile_entries),
                 cmocka_unit_test(test_source_cache),
                 cmocka_unit_test(test_update_equals_full_build),
                 cmocka_unit_test(test_update_virtual_host_removed),
