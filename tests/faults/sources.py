@@ -104,7 +104,7 @@ def node_error(st, node):
 
 
 def check_secret_absent(env, d):
-    text = d.log_text() + read_bytes(os.path.join(env.out, "status.json")).decode("utf-8")
+    text = d.log_text() + read_bytes(os.path.join(env.out, ".fsxds", "status.json")).decode("utf-8")
     expect(SECRET not in text, "a line of the secret file is in the journal or status.json")
 
 
@@ -243,7 +243,7 @@ def t_quotes():
     err = node_error(st, "alpha")
     expect_in("garbage.json", err["file"], "the error's file")
     for i in range(1, 5):
-        expect("%s%d" % (SECRET, i) not in d.log_text() + read_bytes(os.path.join(env.out, "status.json")).decode("utf-8"),
+        expect("%s%d" % (SECRET, i) not in d.log_text() + read_bytes(os.path.join(env.out, ".fsxds", "status.json")).decode("utf-8"),
                "line %d of a garbage file is quoted", i + 1)
     expect(len(err["message"]) < 300, "the error quotes too much: %r", err["message"])
     # a file that is not UTF-8: nothing of it quoted
@@ -255,7 +255,7 @@ def t_quotes():
     st = wait_until(lambda: node_error(env.status(), "alpha") and "bin.yaml" in node_error(env.status(), "alpha")["file"]
                     and env.status(), "bin.yaml's error")
     expect_in("UTF-8", node_error(st, "alpha")["message"], "the error of a file that is not UTF-8")
-    expect("NOTUTF8SECRET" not in d.log_text() + read_bytes(os.path.join(env.out, "status.json")).decode("utf-8"),
+    expect("NOTUTF8SECRET" not in d.log_text() + read_bytes(os.path.join(env.out, ".fsxds", "status.json")).decode("utf-8"),
            "a file that is not UTF-8 is quoted")
     d.stop()
 
