@@ -3,6 +3,7 @@
  * daemon after every rebuild, read by `fsxds status`. The schema lives
  * here only (version 1):
  *   { "version": 1, "generation": N, "time_usec": N, "backend": S,
+ *     "verify_passes": N,
  *     "publish_mode": S, "source_dir": S, "output_dir": S,
  *     "signing": null | { "subject": S, "not_after": N },
  *     "signed_sources": null | { "ca": S, "error": S | null },
@@ -20,6 +21,8 @@
 #include "util.h"
 
 #define STATUS_FILE_NAME "status.json"
+/* fsxds's own directory in output_dir ("output_dir/.fsxds/") */
+#define STATUS_OWN_DIR ".fsxds"
 #define STATUS_VERSION 1
 /* what status.json may weigh */
 #define STATUS_MAX_SIZE (64u << 20)
@@ -46,6 +49,7 @@ typedef struct Status {
         char *signed_sources_error; /* why the tree was refused; NULL: accepted */
         StatusNode *nodes;
         size_t n_nodes;
+        int64_t verify_passes; /* verification passes completed since start */
 } Status;
 
 /* Frees what the Status owns (every string is owned) and clears it. */
@@ -79,3 +83,8 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error);
 /* Reads and parses OUTPUT_DIR/status.json: -ENOENT when fsxdsd has not
  * published there yet, -errno when unreadable, else as status_parse(). */
 int status_read(const char *output_dir, Status *ret, char **ret_error);
+/* Removes what a crash can leave of status.json's atomic writes:
+ * "OUTPUT_DIR/status.json.tmp.<pid>", and in "OUTPUT_DIR/.fsxds/" (when
+ * it exists) every "<name>.tmp.<pid>", fsxds's own temporary names and
+ * nothing else. Returns how many, or -errno. */
+int status_clean_tmp(const char *output_dir);

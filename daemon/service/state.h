@@ -40,6 +40,7 @@ typedef struct NodeState {
         char manifest_sha[65], sig_sha[65]; /* of the current ones ("" without a signature) */
         bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
         uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
+        uint64_t stray_warning;    /* hash of the entries it did not make last reported in its directory */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs about 100 bytes a
@@ -83,6 +84,8 @@ typedef struct State {
         Signer *previous_signer; /* until every MANIFEST is signed by signer */
         DescribeCache *describe; /* published files already hashed and parsed */
         bool manifests_unsynced; /* MANIFESTs written since the last syncfs */
+        uint64_t verify_passes;  /* verification passes completed (status.json "verify_passes") */
+        bool verify_pass_open;   /* a pass found something: it completes when the next rebuild is over */
 } State;
 
 uint64_t now_usec(clockid_t clock);

@@ -83,7 +83,7 @@ static void test_format_exact_text(void **state) {
         assert_string_equal(text,
                             "{\"version\":1,\"generation\":1,\"time_usec\":9,\"backend\":\"fanotify\","
                             "\"publish_mode\":\"rename\",\"source_dir\":\"/s\",\"output_dir\":\"/o\",\"signing\":null,"
-                            "\"signed_sources\":null,\"nodes\":{\"a\":{\"generation\":1,\"published_usec\":2,\"files\":3,"
+                            "\"signed_sources\":null,\"verify_passes\":0,\"nodes\":{\"a\":{\"generation\":1,\"published_usec\":2,\"files\":3,"
                             "\"listeners\":4,\"clusters\":5,\"present\":true,\"removal_blocked\":false,"
                             "\"manifest_current\":false,\"error\":null}}}\n");
         status_done(&s);
