@@ -453,6 +453,33 @@ static bool memo_links(const NodeState *ns, const Hashmap *poisoned) {
         return false;
 }
 
+/* Entries of a node directory that fsxdsd did not make. */
+typedef struct Strays {
+        size_t n;
+        Buf names; /* "a, b, ..." (the first STRAYS_NAMED) */
+} Strays;
+
+#define STRAYS_NAMED 16
+
+static void note_stray(void *userdata, const char *path, const char *message) {
+        Strays *s = userdata;
+        if (s->n++ < STRAYS_NAMED)
+                buf_printf(&s->names, "%s%s", s->n > 1 ? ", " : "", path);
+}
+
+/* Reported, left alone (they may be an operator's): said once for each
+ * set of them. */
+static void report_strays(NodeState *ns, int node_fd) {
+        Strays s = {};
+        manifest_scan_strays(node_fd, note_stray, &s);
+        uint64_t h = s.n ? hash_bytes(s.names.data, s.names.len) * 31 + s.n : 0;
+        if (h != ns->stray_warning && s.n > 0)
+                log_warning(ns->id, "%zu entries in its directory are not fsxdsd's; left alone: %.*s%s", s.n,
+                            (int) s.names.len, (const char *) s.names.data, s.n > STRAYS_NAMED ? ", ..." : "");
+        ns->stray_warning = h;
+        buf_free(&s.names);
+}
+
 /* Marks the node to be built and planned from the disk at once. */
 static void node_altered(State *st, NodeState *ns) {
         node_forget_memo(st, ns);
@@ -507,17 +534,8 @@ size_t upkeep_check_outputs(State *st) {
                         manifest_compare(&listed, &scanned, note_problem, &p);
                         recheck_altered(st, &listed, &scanned, &p, &poisoned);
                 }
-                if (fd >= 0) {
-                        /* said once for each set of them */
-                        Problems strays = { .node = ns->id };
-                        manifest_scan_strays(fd, note_problem, &strays);
-                        uint64_t h = strays.n ? hash_bytes(strays.first, strlen(strays.first)) * 31 + strays.n : 0;
-                        if (h != ns->stray_warning && strays.n > 0)
-                                log_warning(ns->id, "%zu entries fsxdsd did not make in its directory, left alone "
-                                            "(first: %s)", strays.n, strays.first);
-                        ns->stray_warning = h;
-                        free(strays.first);
-                }
+                if (fd >= 0)
+                        report_strays(ns, fd);
                 manifest_done(&listed);
                 manifest_done(&scanned);
                 free(p.first);
