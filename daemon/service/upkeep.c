@@ -500,7 +500,7 @@ size_t upkeep_check_outputs(State *st) {
         Hashmap poisoned = {};
         for (size_t i = 0; i < st->n_nodes; i++) {
                 NodeState *ns = st->nodes[i];
-                if (ns->force_rebuild) {
+                if (ns->force_rebuild && ns->present) {
                         /* its MANIFEST could not be made from its build */
                         n_altered++;
                         continue;
