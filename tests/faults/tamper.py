@@ -178,6 +178,9 @@ def t_matrix(mode):
     exp = expected(env)
     d = env.daemon()
     wait_until(lambda: passes(env) >= 1, "the verification at start to complete")
+    shown = json.loads(env.fsxds("status", "--config", env.config_path, "--json").stdout)
+    expect(isinstance(shown.get("verify_passes"), int) and shown["verify_passes"] >= 1,
+           "fsxds status --json does not show verify_passes: %r", shown)
     check_repaired(env, exp, store_objects(env), "after the first publish")
     objects = store_objects(env)
     alpha, beta = env.node_dir("alpha"), env.node_dir("beta")
