@@ -230,6 +230,21 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         return 0;
 }
 
+bool write_file_atomic_is_tmp(const char *name, const char *base) {
+        const char *t = strstr(name, ".tmp.");
+        /* the last ".tmp.": "<base>.tmp.<pid>" */
+        for (const char *u = t; u; u = strstr(u + 1, ".tmp."))
+                t = u;
+        if (!t || t == name || !t[5])
+                return false;
+        if (base && (strlen(base) != (size_t) (t - name) || strncmp(name, base, (size_t) (t - name)) != 0))
+                return false;
+        for (const char *p = t + 5; *p; p++)
+                if (*p < '0' || *p > '9')
+                        return false;
+        return true;
+}
+
 int mkdir_p(const char *path, mode_t mode) {
         _cleanup_free_ char *p = xstrdup(path);
         for (char *s = p + 1; *s; s++) {

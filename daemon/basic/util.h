@@ -135,6 +135,9 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
 int read_regular_fd(int fd, size_t max, uint8_t **ret, size_t *ret_len);
 /* Writes via a temporary file in the same directory and rename(2). */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Whether name is a temporary name write_file_atomic() makes beside a file
+ * named base ("<base>.tmp.<pid>"); base NULL: beside any file. */
+bool write_file_atomic_is_tmp(const char *name, const char *base);
 int mkdir_p(const char *path, mode_t mode);
 
 /* sha256 of data, as 64 lowercase hex digits plus NUL. */

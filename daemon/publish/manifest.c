@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* MANIFEST: canonical JSON of what a node directory or a source tree
  * holds; made from the files, parsed back, compared with a directory. */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -278,6 +279,7 @@ typedef struct Description {
 
 struct DescribeCache {
         Hashmap map; /* DescribeKey → Description */
+        Hashmap by_sha; /* sha256 hex → Description: the descriptions of a build's files */
         Description **items;
         size_t n;
         size_t bytes; /* of the descriptions' strings */
@@ -304,6 +306,7 @@ static void describe_cache_clear(DescribeCache *c) {
                 description_free(c->items[i]);
         free(c->items);
         hashmap_free(&c->map);
+        hashmap_free(&c->by_sha);
         *c = (DescribeCache) {};
 }
 
@@ -356,6 +359,24 @@ static int describe_fd(int fd, Description **ret) {
         return 0;
 }
 
+/* Keeps d in the cache (under its sha256 too) when it is worth keeping;
+ * else hands it to *ret_owned. */
+static void cache_keep(DescribeCache *c, Description *d, bool by_key, Description **ret_owned) {
+        size_t bytes = sizeof(Description) + strlen(d->type_url) + strlen(d->version_info) + strlen(d->names_json);
+        if (!c || bytes > DESCRIBE_CACHE_BYTES / 128) {
+                *ret_owned = d;
+                return;
+        }
+        if (c->bytes + bytes > DESCRIBE_CACHE_BYTES)
+                describe_cache_clear(c);
+        c->items = xrealloc(c->items, (c->n + 1) * sizeof(Description *));
+        c->items[c->n++] = d;
+        c->bytes += bytes;
+        if (by_key)
+                hashmap_put(&c->map, (const char *) &d->key, sizeof d->key, d);
+        hashmap_put(&c->by_sha, d->sha256, 64, d);
+}
+
 /* The description of name in dir_fd, whose stat (following symlinks) is
  * st: from the cache when its inode, size and mtime are known, without
  * opening it (store objects never change in place). */
@@ -376,18 +397,55 @@ static int describe(DescribeCache *c, int dir_fd, const char *name, const struct
         int r = describe_fd(fd, &d);
         if (r < 0)
                 return r;
-        size_t bytes = sizeof(Description) + strlen(d->type_url) + strlen(d->version_info) + strlen(d->names_json);
         /* a node's own cds.pb with thousands of names is not worth keeping */
-        if (c && memcmp(&d->key, &key, sizeof key) == 0 && bytes <= DESCRIBE_CACHE_BYTES / 128) {
-                if (c->bytes + bytes > DESCRIBE_CACHE_BYTES)
-                        describe_cache_clear(c);
-                c->items = xrealloc(c->items, (c->n + 1) * sizeof(Description *));
-                c->items[c->n++] = d;
-                c->bytes += bytes;
-                hashmap_put(&c->map, (const char *) &d->key, sizeof d->key, d);
-        } else
+        if (c && memcmp(&d->key, &key, sizeof key) == 0)
+                cache_keep(c, d, true, ret_owned);
+        else
                 *ret_owned = d;
         *ret = d;
+        return 0;
+}
+
+int manifest_describe_built(DescribeCache *c, int store_fd, const char *path, const char sha256[65],
+                            const uint8_t *data, size_t len, ManifestFile *ret) {
+        assert(path);
+        assert(sha256);
+        assert(ret);
+        const Description *desc = c ? hashmap_get(&c->by_sha, sha256, 64) : NULL;
+        _cleanup_free_ uint8_t *read_back = NULL;
+        Description *owned = NULL;
+        if (!desc) {
+                if (!data) {
+                        /* the object of the build's digest, checked against it */
+                        _cleanup_close_ int fd = openat(store_fd, sha256, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+                        if (fd < 0)
+                                return -errno;
+                        int r = read_regular_fd(fd, DESCRIBE_FILE_MAX, &read_back, &len);
+                        if (r < 0)
+                                return r;
+                        char hex[65];
+                        sha256_hex(read_back, len, hex);
+                        if (!streq(hex, sha256))
+                                return -EBADMSG;
+                        data = read_back;
+                }
+                Description *d = xcalloc(1, sizeof(Description));
+                d->key.size = (off_t) len;
+                memcpy(d->sha256, sha256, 64);
+                describe_response(data, len, d);
+                cache_keep(c, d, false, &owned);
+                desc = d;
+        }
+        *ret = (ManifestFile) {
+                .path = xstrdup(path),
+                .size = (uint64_t) desc->key.size,
+                .type_url = xstrdup(desc->type_url),
+                .version_info = xstrdup(desc->version_info),
+                .names_json = xstrdup(desc->names_json),
+        };
+        memcpy(ret->sha256, desc->sha256, 65);
+        if (owned)
+                description_free(owned);
         return 0;
 }
 
@@ -477,6 +535,7 @@ static void scan_type_dir(int type_fd, const char *type, DescribeCache *cache, M
                         .names_json = xstrdup(desc->names_json),
                 };
                 memcpy(f.sha256, desc->sha256, 65);
+                f.mode = (uint32_t) (st.st_mode & 07777);
                 add_file(m, cap, f);
                 if (owned)
                         description_free(owned);
@@ -697,4 +756,90 @@ uint64_t manifest_highest_generation(const char *output_dir) {
                 manifest_done(&m);
         }
         return highest;
+}
+
+bool manifest_is_tmp_name(const char *name) {
+        static const char sig_prefix[] = "." MANIFEST_SIG_NAME ".tmp.", prefix[] = "." MANIFEST_NAME ".tmp.";
+        const char *rest = startswith(name, sig_prefix) ? name + strlen(sig_prefix)
+                           : startswith(name, prefix)   ? name + strlen(prefix)
+                                                        : NULL;
+        if (!rest || !*rest)
+                return false;
+        for (; *rest; rest++)
+                if (*rest < '0' || *rest > '9')
+                        return false;
+        return true;
+}
+
+int manifest_clean_tmp(int dir_fd) {
+        int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        int n = 0;
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                if (!manifest_is_tmp_name(de->d_name))
+                        continue;
+                if (unlinkat(dir_fd, de->d_name, 0) >= 0)
+                        n++;
+                else if (errno != ENOENT)
+                        return -errno;
+        }
+        return errno != 0 ? -errno : n;
+}
+
+static bool is_type_dir_name(const char *name) {
+        for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++)
+                if (resource_type_dir(t) && streq(resource_type_dir(t), name))
+                        return true;
+        return false;
+}
+
+/* Lists dir_fd (not closed), reporting each name keep() refuses as prefix/name. */
+static size_t report_strays(int dir_fd, const char *prefix, bool (*keep)(const char *name), ManifestReport rep,
+                            void *userdata) {
+        int fd = dup(dir_fd);
+        _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return 0;
+        }
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") || keep(de->d_name))
+                        continue;
+                _cleanup_free_ char *path = prefix ? xasprintf("%s/%s", prefix, de->d_name) : xstrdup(de->d_name);
+                report(rep, userdata, path, "not fsxdsd's (left alone)");
+                n++;
+        }
+        return n;
+}
+
+static bool node_dir_keeps(const char *name) {
+        return is_type_dir_name(name) || streq(name, MANIFEST_NAME) || streq(name, MANIFEST_SIG_NAME);
+}
+
+static bool type_dir_keeps(const char *name) {
+        return nodedir_is_pb_name(name) || streq(name, "..data") || nodedir_is_gen_name(name, NULL);
+}
+
+size_t manifest_scan_strays(int node_fd, ManifestReport rep, void *userdata) {
+        size_t n = report_strays(node_fd, NULL, node_dir_keeps, rep, userdata);
+        for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
+                const char *type = resource_type_dir(t);
+                if (!type)
+                        continue;
+                _cleanup_close_ int fd = openat(node_fd, type, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0)
+                        n += report_strays(fd, type, type_dir_keeps, rep, userdata);
+        }
+        return n;
 }

@@ -37,6 +37,8 @@ typedef struct ManifestFile {
         char *type_url;
         char *version_info;
         char *names_json;
+        /* manifest_scan_node(): the file's mode bits (0 in a parsed one) */
+        uint32_t mode;
 } ManifestFile;
 
 /* A type directory's "..data" symlink (watched_directory mode). */
@@ -77,6 +79,16 @@ DescribeCache *describe_cache_free(DescribeCache *c);
 
 typedef void (*ManifestReport)(void *userdata, const char *path, const char *message);
 
+/* A node MANIFEST's entry for one file of a build, made from the build's
+ * own digest, never from the node directory: path ("eds/web.pb"), its
+ * sha256 (hex) and its bytes when at hand (data NULL: they are read from
+ * the store object named sha256 below store_fd, and -EBADMSG when that
+ * object's bytes are not the digest: a poisoned object is never
+ * described). Descriptions are cached by sha256 in cache (may be NULL).
+ * Returns 0 or -errno. */
+int manifest_describe_built(DescribeCache *cache, int store_fd, const char *path, const char sha256[65],
+                            const uint8_t *data, size_t len, ManifestFile *ret);
+
 /* What a node directory holds now: in each type directory every "*.pb"
  * (through "..data" in watched_directory mode) and "..data"'s target.
  * Only files and links are filled in (kind node, nothing else). A file that
@@ -102,6 +114,18 @@ int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **r
 /* The highest generation any node's MANIFEST under output_dir names (0:
  * none): where the counter goes on when state_dir's was lost. */
 uint64_t manifest_highest_generation(const char *output_dir);
+/* Whether name is a temporary name manifest_write_pair() makes in a
+ * node directory (".MANIFEST.tmp.<pid>", ".MANIFEST.sig.tmp.<pid>"). */
+bool manifest_is_tmp_name(const char *name);
+/* Removes what manifest_write_pair() leaves in dir_fd when it is killed
+ * half way (its temporary names, nothing else). Returns how many. */
+int manifest_clean_tmp(int dir_fd);
+/* Entries of a node directory that fsxdsd did not put there: in the node
+ * directory anything but the type directories, MANIFEST and MANIFEST.sig;
+ * in a type directory anything but "*.pb" (which manifest_compare()
+ * judges), "..data" and generation directories. Each is reported
+ * ("not fsxdsd's"), and left alone. Returns how many. */
+size_t manifest_scan_strays(int node_fd, ManifestReport report, void *userdata);
 /* Replaces <dir>/MANIFEST.sig (removed when sig is NULL), then
  * <dir>/MANIFEST, each by a rename, files of the given mode and group
  * (gid -1: left alone). With sync, data and directory are fsynced. */

@@ -41,15 +41,21 @@ static int read_at(int dirfd, const char *name, size_t max, uint8_t **ret, size_
         return read_regular_fd(fd, max, ret, ret_len);
 }
 
-/* The live file holds exactly these bytes (another inode: a store that
- * was lost, or a copy made by someone else). */
-static bool live_equals(int dirfd, const char *name, const void *data, size_t len) {
+/* The live file holds exactly these bytes, with the mode and group of a
+ * store object (another inode: a store that was lost, or a copy made by
+ * someone else; one with another mode is put right by republishing it). */
+static bool live_equals(const Store *s, int dirfd, const char *name, const void *data, size_t len) {
         if (len > LIVE_FILE_MAX)
+                return false;
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || (st.st_mode & 07777) != STORE_OBJECT_MODE ||
+            (store_gid(s) != (gid_t) -1 && st.st_gid != store_gid(s)))
                 return false;
         _cleanup_free_ uint8_t *live = NULL;
         size_t live_len;
         /* bounded by len: a larger file fails with -EFBIG, which is "different" */
-        if (read_at(dirfd, name, len, &live, &live_len) < 0)
+        if (read_regular_fd(fd, len, &live, &live_len) < 0)
                 return false;
         return live_len == len && memcmp(live, data, len) == 0;
 }
@@ -385,7 +391,7 @@ static int plan_dir(NodePlan *p, int node_fd, TypeDir t, const NodeFile **next, 
                         /* a different object is different bytes; anything else is read and compared */
                         same = l->ino == store_object_inode(p->store, f->object) ||
                                 (!store_has_inode(p->store, l->ino) &&
-                                 live_equals(live_fd, f->name, next[i]->data, next[i]->len));
+                                 live_equals(p->store, live_fd, f->name, next[i]->data, next[i]->len));
                         if (!same && t == TYPE_DIR_CDS) {
                                 r = plan_cds_intermediate(p, live_fd, f->name, next[i], &intermediate);
                                 if (r < 0)
@@ -563,7 +569,7 @@ int publish_plan_delta(Store *s, const char *node, const NodeOutput *before, con
         if (!node_id_is_valid(node))
                 return -EINVAL;
         NodePlan *p = xmalloc(sizeof(NodePlan));
-        *p = (NodePlan) { .store = s, .node = xstrdup(node), .mode = PUBLISH_MODE_RENAME };
+        *p = (NodePlan) { .store = s, .node = xstrdup(node), .mode = PUBLISH_MODE_RENAME, .delta = true };
         int r = 0;
         Buf intermediate = {};
         for (size_t i = 0; i < next->n; i++) {
@@ -642,4 +648,25 @@ bool node_plan_has_phase(const NodePlan *p, PublishPhase phase) {
 
 size_t node_plan_n_changes(const NodePlan *p) {
         return p->n_changes;
+}
+
+bool node_plan_foreach_file(const NodePlan *p, NodePlanFileFunc f, void *userdata) {
+        if (p->delta)
+                return false;
+        for (TypeDir t = 0; t < _TYPE_DIR_MAX; t++)
+                for (size_t i = 0; i < p->dirs[t].n; i++) {
+                        const PlanFile *pf = &p->dirs[t].files[i];
+                        if (pf->state != FILE_REMOVED)
+                                f(userdata, type_dir_name(t), pf->name, pf->object);
+                }
+        return true;
+}
+
+const char *node_plan_data_link(const NodePlan *p, const char *type) {
+        if (p->mode != PUBLISH_MODE_WATCHED_DIRECTORY)
+                return NULL;
+        for (TypeDir t = 0; t < _TYPE_DIR_MAX; t++)
+                if (streq(type_dir_name(t), type))
+                        return p->dirs[t].gen_live;
+        return NULL;
 }

@@ -80,4 +80,5 @@ struct NodePlan {
         bool touched_node;   /* a type directory was created */
         int error;           /* of the phase that failed: the later ones do not run */
         PublishPhase failed_phase; /* which one, when error < 0 */
+        bool delta;          /* publish_plan_delta(): only what changed is in dirs */
 };

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "manifest.h"
 #include "nodedir.h"
 #include "publish-internal.h"
 
@@ -487,7 +488,10 @@ int publish_clean_node(const char *output_dir, const char *node) {
                 return 0;
         if (node_fd < 0)
                 return node_fd;
-        int n = 0;
+        /* the MANIFEST's and its signature's temporary names */
+        int n = manifest_clean_tmp(node_fd);
+        if (n < 0)
+                return n;
         for (TypeDir t = 0; t < _TYPE_DIR_MAX; t++) {
                 _cleanup_close_ int fd = nodedir_open(node_fd, type_dir_name(t));
                 if (fd == -ENOENT)

@@ -69,6 +69,18 @@ bool node_plan_has_phase(const NodePlan *p, PublishPhase phase);
  * has no phase. */
 size_t node_plan_n_changes(const NodePlan *p);
 
+/* Every file the plan leaves in the node directory, as its build made
+ * it: the type directory ("eds"), the file name ("web.pb") and the store
+ * object of its bytes (its sha256), for the MANIFEST made from the build.
+ * False (and f never called) for a publish_plan_delta() plan, which names
+ * only what changed. */
+typedef void (*NodePlanFileFunc)(void *userdata, const char *type, const char *name, const char object[65]);
+bool node_plan_foreach_file(const NodePlan *p, NodePlanFileFunc f, void *userdata);
+/* watched_directory mode: the generation directory the type directory's
+ * "..data" points to once the plan's phases have run (as it was found when
+ * the plan has no work there); NULL when there is none, and in rename mode. */
+const char *node_plan_data_link(const NodePlan *p, const char *type);
+
 /* Performs one phase for the node; a phase the plan does not have is a
  * no-op. Phases must run in enum order. Once a phase failed, the node's
  * later phases do not run (they return -ECANCELED): what they would publish
@@ -94,8 +106,9 @@ PublishPhase node_plan_failed_phase(const NodePlan *p);
 int publish_finish(Store *s, NodePlan **plans, size_t n);
 
 /* Removes crash leftovers under <output_dir>/<node>: temporary names in the
- * type directories, "..data.tmp", and generation directories "..data" does
- * not point to (half-built or not yet pruned). Best run for every node
+ * type directories, "..data.tmp", generation directories "..data" does
+ * not point to (half-built or not yet pruned), and the MANIFEST's and
+ * MANIFEST.sig's temporary names in the node directory. Best run for every node
  * before store_open(), whose store_gc() then collects the objects only the
  * leftovers linked. Returns how many entries of the type directories were
  * removed; 0 when the node directory is absent. */

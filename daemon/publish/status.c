@@ -2,6 +2,8 @@
 /* status.json written and read back: the one home of its schema and of
  * its two slots in OUTPUT_DIR/.fsxds/ (see status.h), shared by fsxdsd and
  * fsxds status. */
+#include <assert.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -101,6 +103,7 @@ void status_format(const Status *s, Buf *b) {
         } else
                 buf_printf(b, "null");
         buf_printf(b, ",\"rescan_interval_usec\":%" PRIi64 "}", s->watch_rescan_usec);
+        buf_printf(b, ",\"verify_passes\":%" PRIi64, s->verify_passes);
         buf_printf(b, ",\"nodes\":{");
         for (size_t i = 0; i < s->n_nodes; i++) {
                 const StatusNode *n = &s->nodes[i];
@@ -441,6 +444,7 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
                 .output_dir = get_str(root, "output_dir"),
                 .signing_not_after = STATUS_UNSET,
                 .retry_usec = get_int(root, "retry_usec"),
+                .verify_passes = get_int(root, "verify_passes"),
         };
         const Json *signing = json_get(root, "signing");
         if (signing && signing->kind == JSON_OBJECT) {
@@ -478,4 +482,32 @@ int status_read(const char *output_dir, Status *ret, char **ret_error) {
         if (r < 0)
                 return r;
         return status_parse(data, len, ret, ret_error);
+}
+
+int status_clean_tmp(const char *output_dir) {
+        assert(output_dir);
+        int n = 0;
+        static const char *const dirs[] = { "", "/" STATUS_DIR };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *path = xasprintf("%s%s", output_dir, dirs[i]);
+                _cleanup_closedir_ DIR *d = opendir(path);
+                if (!d) {
+                        if (errno == ENOENT || errno == ENOTDIR)
+                                continue;
+                        return -errno;
+                }
+                struct dirent *de;
+                while ((errno = 0, de = readdir(d))) {
+                        /* at the top only status.json's own; in fsxds's own directory, any of its */
+                        if (!write_file_atomic_is_tmp(de->d_name, i == 0 ? STATUS_FILE_NAME : NULL))
+                                continue;
+                        if (unlinkat(dirfd(d), de->d_name, 0) >= 0)
+                                n++;
+                        else if (errno != ENOENT)
+                                return -errno;
+                }
+                if (errno != 0)
+                        return -errno;
+        }
+        return n;
 }

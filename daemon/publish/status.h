@@ -3,6 +3,7 @@
  * the daemon after every rebuild, read by `fsxds status`. The schema lives
  * here only (version 1):
  *   { "version": 1, "generation": N, "time_usec": N, "backend": S,
+ *     "verify_passes": N,
  *     "publish_mode": S, "source_dir": S, "output_dir": S,
  *     "signing": null | { "subject": S, "not_after": N },
  *     "signed_sources": null | { "ca": S, "error": S | null },
@@ -73,6 +74,7 @@ typedef struct Status {
         int64_t watch_unwatched, watch_limit_value, watch_rescan_usec;
         char *watch_limit_name; /* "fs.inotify.max_user_watches", ...; NULL: none reached */
         int64_t retry_usec; /* CLOCK_REALTIME of the next retry of failed publishes; 0 or STATUS_UNSET: none */
+        int64_t verify_passes; /* verification passes completed since start */
 } Status;
 
 /* Frees what the Status owns (every string is owned) and clears it. */
@@ -119,3 +121,8 @@ int status_read_write_error(const char *output_dir, char **ret_reason, int64_t *
  * removed when it is a regular file (a directory of that name is a
  * node's). Returns 1 when removed, 0 when there was none, or -errno. */
 int status_remove_legacy(const char *output_dir);
+/* Removes what a crash can leave of status.json's atomic writes:
+ * "OUTPUT_DIR/status.json.tmp.<pid>", and in "OUTPUT_DIR/.fsxds/" (when
+ * it exists) every "<name>.tmp.<pid>", fsxds's own temporary names and
+ * nothing else. Returns how many, or -errno. */
+int status_clean_tmp(const char *output_dir);

@@ -18,7 +18,7 @@
 
 #define STORE_DIR ".store"
 #define STORE_TMP_PREFIX ".tmp."
-#define OBJECT_MODE 0640
+#define OBJECT_MODE STORE_OBJECT_MODE
 #define DIR_MODE 0750
 /* store_collect() runs a full store_gc() every this many calls */
 #define FULL_GC_EVERY 64
@@ -477,6 +477,52 @@ int store_collect(Store *s) {
         return n;
 }
 
+/* sha256 of an object's bytes, hex; -errno when it cannot be read. */
+static int hash_object(Store *s, const char *name, char ret_hex[65]) {
+        _cleanup_close_ int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        Sha256 md;
+        sha256_init(&md);
+        uint8_t buf[65536];
+        ssize_t k;
+        while ((k = read(fd, buf, sizeof buf)) > 0)
+                sha256_update(&md, buf, (size_t) k);
+        if (k < 0)
+                return -errno;
+        sha256_final_hex(&md, ret_hex, 64);
+        return 0;
+}
+
+/* An object whose bytes are not what its name says: unlinked and
+ * forgotten, so nothing links it again and the next put writes it anew. */
+static void drop_object(Store *s, StoreObject *o) {
+        (void) unlinkat(s->dirfd, o->name, 0);
+        o->dead = true;
+}
+
+int store_check_object(Store *s, const char *name) {
+        assert(s);
+        assert(name);
+        StoreObject *o = index_by_name(s, name);
+        if (!o)
+                return 0;
+        char hex[65];
+        int r = hash_object(s, o->name, hex);
+        if (r == -ENOENT) {
+                o->dead = true;
+                return 0;
+        }
+        if (r >= 0 && streq(hex, o->name)) {
+                /* the bytes are good; a chmod or chgrp of any link is the object's */
+                ino_t ino;
+                r = check_object(s, o->name, 0, false, &ino);
+                return r < 0 ? r : 0;
+        }
+        drop_object(s, o);
+        return 1;
+}
+
 int store_verify(Store *s) {
         /* a file edited in place behind fsxdsd's back edits the object it is
          * a link of; such an object must not count as "already published" */
@@ -485,20 +531,12 @@ int store_verify(Store *s) {
                 StoreObject *o = s->objects[i];
                 if (o->dead)
                         continue;
-                _cleanup_close_ int fd = openat(s->dirfd, o->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0)
-                        continue;
-                Sha256 md;
-                sha256_init(&md);
-                uint8_t buf[65536];
-                ssize_t k;
-                while ((k = read(fd, buf, sizeof buf)) > 0)
-                        sha256_update(&md, buf, (size_t) k);
                 char hex[65];
-                sha256_final_hex(&md, hex, 64);
-                if (k < 0 || !streq(hex, o->name)) {
-                        (void) unlinkat(s->dirfd, o->name, 0);
-                        store_forget(s, o->name);
+                int r = hash_object(s, o->name, hex);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0 || !streq(hex, o->name)) {
+                        drop_object(s, o);
                         n++;
                 }
         }

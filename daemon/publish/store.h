@@ -12,6 +12,9 @@
 
 typedef struct Store Store;
 
+/* The mode of every object, and so of every published file. */
+#define STORE_OBJECT_MODE 0640
+
 /* Creates output_dir (0750, group gid) and <output_dir>/.store (0750, group
  * gid) when missing and opens them. Objects are 0640, group gid; gid ==
  * (gid_t) -1 leaves the group alone. The store is durable (data and
@@ -67,6 +70,13 @@ const char *store_output_dir(const Store *s);
  * the store, so the next plan compares the live files by content and
  * republishes them. Returns how many were removed. */
 int store_verify(Store *s);
+/* The same for one object (name: 64 hex digits), when verification found
+ * a file that links it altered: re-hashed, and dropped from the store
+ * (unlinked and forgotten: never linked again, the next put writes it
+ * anew) when its bytes are not what its name says; when they are, its
+ * mode and group are put right (a chmod of any of its links is its own).
+ * Returns 1 when dropped, 0 when good or unknown to the store, -errno. */
+int store_check_object(Store *s, const char *name);
 
 int store_dirfd(const Store *s);     /* <output_dir>/.store */
 int store_output_fd(const Store *s); /* <output_dir> */

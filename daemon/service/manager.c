@@ -81,9 +81,18 @@ static int arm_timer(sd_event_source *s, uint64_t usec) {
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
+/* A verification pass. One that found nothing completes here; one that
+ * found something completes when the rebuild that repairs it is over
+ * (manager_rebuild_done()), so that a reader of status.json's
+ * verify_passes knows what a pass found is published again. */
 static void verify_now(Manager *m) {
-        if (upkeep_check_outputs(&m->state) > 0)
+        if (upkeep_check_outputs(&m->state) > 0) {
+                m->state.verify_pass_open = true;
                 manager_source_changed(m, NULL);
+        } else {
+                m->state.verify_passes++;
+                rebuild_write_status(&m->state);
+        }
         int r = arm_timer(m->verify_timer, m->state.config->verify_interval_usec);
         if (r < 0)
                 log_error(NULL, "cannot arm the verify_interval timer: %s; the outputs are checked at reload only",
@@ -511,6 +520,10 @@ static int open_outputs(Manager *m) {
                             "); counting on from there", m->state.generation, m->state.config->output_dir, published);
                 m->state.generation = published;
         }
+        r = status_clean_tmp(m->state.config->output_dir);
+        if (r < 0)
+                log_warning(NULL, "cannot clean up the temporary status files of an earlier run in %s: %s",
+                            m->state.config->output_dir, strerror(-r));
         /* crash leftovers, and nodes that still have output from earlier runs */
         _cleanup_closedir_ DIR *d = opendir(m->state.config->output_dir);
         if (d) {
@@ -582,6 +595,7 @@ static void manager_reload(Manager *m) {
                 m->state.reload_error = NULL;
                 log_info(NULL, "configuration reloaded");
                 upkeep_verify_outputs(&m->state);
+                m->state.verify_pass_open = true;
         }
         r = setup_verify_timer(m);
         if (r < 0)
@@ -654,6 +668,11 @@ static void manager_arm_retry(Manager *m) {
 
 static void manager_rebuild_done(Manager *m, size_t n_bad) {
         m->last_n_bad = n_bad;
+        if (m->state.verify_pass_open) {
+                m->state.verify_pass_open = false;
+                m->state.verify_passes++;
+                rebuild_write_status(&m->state);
+        }
         if (m->starting && n_bad > 0)
                 log_warning(NULL, "%zu nodes have errors; their last good output stays in place", n_bad);
         m->starting = false;
@@ -856,6 +875,7 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
         upkeep_verify_outputs(&m->state);
+        m->state.verify_pass_open = true;
         r = setup_verify_timer(m);
         if (r < 0)
                 return r;

@@ -208,6 +208,7 @@ void rebuild_write_status(State *st) {
                 .watch_limit_value = st->watch_limit_value,
                 .watch_rescan_usec = (int64_t) st->config->rescan_interval_usec,
                 .retry_usec = (int64_t) st->retry_usec,
+                .verify_passes = (int64_t) st->verify_passes,
         };
         for (size_t i = 0; i < st->n_nodes; i++) {
                 const NodeState *n = st->nodes[i];
@@ -504,7 +505,10 @@ static void batch_finish(State *st, Rebuild *r) {
                 uint64_t t0 = now_usec(CLOCK_MONOTONIC);
                 for (size_t i = 0; i < b->n_plans; i++)
                         if (node_plan_error(b->plans[i]) >= 0)
-                                upkeep_ensure_manifest(st, b->published[i], true);
+                                /* from the build (its memo, else the plan's objects), never from the disk */
+                                upkeep_manifest_from_build(st, b->published[i],
+                                                           b->published[i]->memo.n ? &b->published[i]->memo : NULL,
+                                                           b->plans[i], true);
                 upkeep_sync_manifests(st);
                 st->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         }
@@ -594,8 +598,10 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
 
         NodePlan *plan = NULL;
         t0 = now_usec(CLOCK_MONOTONIC);
-        /* from the memo when the directory holds it: no directory is read */
-        if (built && live_known && st->config->publish_mode == PUBLISH_MODE_RENAME)
+        /* from the memo when the directory holds it: no directory is read
+         * (and only when out stays the memo: its MANIFEST is made from it) */
+        if (built && live_known && st->config->publish_mode == PUBLISH_MODE_RENAME &&
+            st->memo_bytes + node_output_bytes(&out) <= MEMO_BUDGET)
                 r = publish_plan_delta(st->store, ns->id, &before, &out, &plan);
         else
                 r = publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan);
@@ -628,6 +634,9 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 /* a plan holds an entry for each of the node's files, changed or not */
                 b->n_files += out.n;
         } else {
+                /* the directory holds the build: its MANIFEST is the build's */
+                if (!ns->manifest_ok)
+                        upkeep_manifest_from_build(st, ns, &out, plan, false);
                 node_plan_free(plan);
                 ns->live_known = built;
                 ns->live_verified = ns->live_verified || built;

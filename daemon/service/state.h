@@ -41,6 +41,7 @@ typedef struct NodeState {
         bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
         uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
         bool publish_failed;  /* its last publish failed: retried with backoff, without a source change */
+        uint64_t stray_warning;    /* hash of the entries it did not make last reported in its directory */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs about 100 bytes a
@@ -94,6 +95,8 @@ typedef struct State {
         uint64_t retry_usec;  /* CLOCK_REALTIME of the next retry; 0: none pending */
         bool status_failed;   /* the last status write failed */
         uint64_t bad_node_dirs_fingerprint; /* of the directories in nodes/ last logged as no node id */
+        uint64_t verify_passes;  /* verification passes completed (status.json "verify_passes") */
+        bool verify_pass_open;   /* a pass found something: it completes when the next rebuild is over */
 } State;
 
 uint64_t now_usec(clockid_t clock);

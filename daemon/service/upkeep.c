@@ -50,16 +50,20 @@ static void manifest_pair_sha(NodeState *ns, const void *data, size_t len, const
                 ns->sig_sha[0] = 0;
 }
 
-/* MANIFEST of what the node directory holds (scanned, completed here),
- * and its signature when signing is configured: the signature first, so
- * MANIFEST is the last thing of a generation that changes. */
-static int write_manifest(State *st, NodeState *ns, int node_fd, Manifest *scanned, uint64_t generation) {
-        scanned->node = xstrdup(ns->id);
-        scanned->generation = generation;
-        scanned->created_usec = now_usec(CLOCK_REALTIME);
-        scanned->schema_sha256 = xstrdup(schema_fingerprint(st->schema));
+/* Writes m (its files and links; node, generation, time and schema
+ * filled in here) as the node's MANIFEST, and its signature when signing
+ * is configured: the signature first, so MANIFEST is the last thing of a
+ * generation that changes. */
+static int write_manifest(State *st, NodeState *ns, int node_fd, Manifest *m, uint64_t generation) {
+        free(m->node);
+        m->node = xstrdup(ns->id);
+        m->kind = MANIFEST_KIND_NODE;
+        m->generation = generation;
+        m->created_usec = now_usec(CLOCK_REALTIME);
+        free(m->schema_sha256);
+        m->schema_sha256 = xstrdup(schema_fingerprint(st->schema));
         Buf b = {};
-        manifest_format(scanned, &b);
+        manifest_format(m, &b);
         _cleanup_free_ uint8_t *sig = NULL;
         size_t sig_len = 0;
         int r = 0;
@@ -80,6 +84,105 @@ static int write_manifest(State *st, NodeState *ns, int node_fd, Manifest *scann
         }
         buf_free(&b);
         return r;
+}
+
+/* ---- the MANIFEST of a build ---- */
+
+/* A build's files described for its MANIFEST. */
+typedef struct BuiltFiles {
+        State *st;
+        const NodeOutput *out; /* the build's bytes, when at hand */
+        Manifest *m;
+        size_t cap;
+        int error;
+        char *why;
+} BuiltFiles;
+
+static int cmp_node_file_path(const void *key, const void *f) {
+        return strcmp(key, ((const NodeFile *) f)->path);
+}
+
+static int cmp_file_path(const void *a, const void *b) {
+        return strcmp(((const ManifestFile *) a)->path, ((const ManifestFile *) b)->path);
+}
+
+static int cmp_link_type(const void *a, const void *b) {
+        return strcmp(((const ManifestLink *) a)->type, ((const ManifestLink *) b)->type);
+}
+
+static void add_built(BuiltFiles *b, const char *path, const char *sha256, const uint8_t *data, size_t len) {
+        if (b->error < 0)
+                return;
+        ManifestFile f;
+        int r = manifest_describe_built(b->st->describe, store_dirfd(b->st->store), path, sha256, data, len, &f);
+        if (r < 0) {
+                b->error = r;
+                if (r == -EBADMSG) {
+                        /* edited in place since it was planned: never signed, never linked again */
+                        (void) store_check_object(b->st->store, sha256);
+                        b->why = xasprintf("%s: its store object is no longer the bytes its build made", path);
+                } else
+                        b->why = xasprintf("%s: cannot read its store object: %s", path, strerror(-r));
+                return;
+        }
+        if (b->m->n_files >= b->cap) {
+                b->cap = b->cap ? 2 * b->cap : 16;
+                b->m->files = xrealloc(b->m->files, b->cap * sizeof(ManifestFile));
+        }
+        b->m->files[b->m->n_files++] = f;
+}
+
+static void add_plan_file(void *userdata, const char *type, const char *name, const char object[65]) {
+        BuiltFiles *b = userdata;
+        _cleanup_free_ char *path = xasprintf("%s/%s", type, name);
+        const NodeFile *f = b->out && b->out->n ? bsearch(path, b->out->files, b->out->n, sizeof(NodeFile), cmp_node_file_path)
+                                                : NULL;
+        bool at_hand = f && streq(f->sha256, object);
+        add_built(b, path, object, at_hand ? f->data : NULL, at_hand ? f->len : 0);
+}
+
+/* The files and links of the node's MANIFEST from what its build made
+ * (out: its bytes, when at hand) and its plan placed (plan: the store
+ * object of each file, the generation each "..data" points to); a delta
+ * plan names only what changed, and out is then the whole build. Nothing
+ * is read from the node directory. */
+static int built_manifest(State *st, const NodeOutput *out, const NodePlan *plan, Manifest *ret, char **ret_why) {
+        Manifest m = { .kind = MANIFEST_KIND_NODE };
+        BuiltFiles b = { .st = st, .out = out, .m = &m };
+        if (!plan || !node_plan_foreach_file(plan, add_plan_file, &b)) {
+                if (!out || out->n == 0) {
+                        *ret_why = xstrdup("its build is not at hand");
+                        return -ENODATA;
+                }
+                for (size_t i = 0; i < out->n; i++) {
+                        const NodeFile *f = &out->files[i];
+                        char sha[65];
+                        if (f->sha256[0])
+                                memcpy(sha, f->sha256, sizeof sha);
+                        else
+                                sha256_hex(f->data, f->len, sha);
+                        add_built(&b, f->path, sha, f->data, f->len);
+                }
+        }
+        if (b.error < 0) {
+                manifest_done(&m);
+                *ret_why = b.why;
+                return b.error;
+        }
+        if (m.n_files > 1)
+                qsort(m.files, m.n_files, sizeof(ManifestFile), cmp_file_path);
+        for (ResourceType t = 0; plan && t < _RESOURCE_TYPE_MAX; t++) {
+                const char *type = resource_type_dir(t);
+                const char *gen = type ? node_plan_data_link(plan, type) : NULL;
+                if (!gen)
+                        continue;
+                m.links = xrealloc(m.links, (m.n_links + 1) * sizeof(ManifestLink));
+                m.links[m.n_links++] = (ManifestLink) { xstrdup(type), xstrdup(gen) };
+        }
+        if (m.n_links > 1)
+                qsort(m.links, m.n_links, sizeof(ManifestLink), cmp_link_type);
+        *ret = m;
+        return 0;
 }
 
 /* One syncfs for the MANIFESTs written since the last one (a durable
@@ -121,15 +224,85 @@ static int read_manifest(int dir_fd, Manifest *ret, char **ret_data, size_t *ret
         return 0;
 }
 
-/* Makes the node's MANIFEST current. After a publish it lists what the
- * directory now holds. Otherwise the one there is kept when it lists what
- * the directory holds, names the node and the schema, and is signed by the
- * current certificate (or not signed, without one); when it is not, a new
- * one is made, but only of files fsxdsd published or found equal to its
- * build in this run, or listed in a MANIFEST the previous certificate
- * signed: files altered behind its back are never signed. Returns whether
- * the MANIFEST is current. */
-bool upkeep_ensure_manifest(State *st, NodeState *ns, bool published) {
+/* Says w once: every rebuild tries again. */
+static void manifest_warning(NodeState *ns, const char *w) {
+        uint64_t h = hash_bytes(w, strlen(w));
+        if (h != ns->manifest_warning)
+                log_warning(ns->id, "%s", w);
+        ns->manifest_warning = h;
+}
+
+static bool listed_is_current(State *st, NodeState *ns, const Manifest *listed, const char *data, size_t len,
+                              const uint8_t *sig, size_t sig_len, char **ret_sig_error) {
+        if (listed->kind != MANIFEST_KIND_NODE || !streq(listed->node, ns->id) ||
+            !streq(listed->schema_sha256, schema_fingerprint(st->schema)))
+                return false;
+        return st->signer ? sig && signature_verify(data, len, sig, sig_len, NULL, st->signer, NULL, ret_sig_error) >= 0
+                          : !sig;
+}
+
+bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodeOutput *out, const NodePlan *plan, bool published) {
+        _cleanup_close_ int fd = open_node_dir(st, ns->id);
+        if (fd < 0) {
+                ns->manifest_ok = fd == -ENOENT && !published; /* nothing to vouch for */
+                return ns->manifest_ok;
+        }
+        Manifest built = {}, listed = {};
+        _cleanup_free_ char *why = NULL, *data = NULL, *listed_why = NULL, *sig_error = NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t len = 0, sig_len = 0;
+        bool ok = false, same = false;
+        int r = built_manifest(st, out, plan, &built, &why);
+        if (r < 0) {
+                _cleanup_free_ char *w = xasprintf("not signing its directory: %s; it is built and published again", why);
+                manifest_warning(ns, w);
+                /* the next verification pass starts that rebuild */
+                node_forget_memo(st, ns);
+                ns->force_rebuild = true;
+                goto done;
+        }
+        if (!published && read_manifest(fd, &listed, &data, &len, &sig, &sig_len, &listed_why) >= 0) {
+                same = manifest_compare(&listed, &built, NULL, NULL) == 0;
+                if (same && listed_is_current(st, ns, &listed, data, len, sig, sig_len, &sig_error)) {
+                        ok = true;
+                        manifest_pair_sha(ns, data, len, sig, sig_len);
+                        if (ns->generation == 0)
+                                ns->generation = listed.generation;
+                        goto done;
+                }
+        }
+        uint64_t gen = published        ? ns->generation
+                       : same           ? listed.generation
+                       : ns->generation ? ns->generation
+                                        : st->generation;
+        ok = write_manifest(st, ns, fd, &built, gen) >= 0;
+        if (ok && !published)
+                log_info(ns->id, "%s (generation %" PRIu64 ")",
+                         !same        ? "MANIFEST made for its build, which its directory holds"
+                         : st->signer ? "MANIFEST signed again: the signing certificate or the schema changed"
+                                      : "MANIFEST made again, unsigned: signing is off",
+                         gen);
+        if (ns->generation == 0)
+                ns->generation = gen;
+done:
+        manifest_done(&built);
+        manifest_done(&listed);
+        ns->manifest_ok = ok;
+        if (ok)
+                ns->manifest_warning = 0;
+        return ok;
+}
+
+/* Makes the node's MANIFEST current without its build at hand (the
+ * signing pair changed, the node's build failed). The one there is kept
+ * when it lists what the directory holds, names the node and the schema,
+ * and is signed by the current certificate (or not signed, without one).
+ * When only the signature is not current, that MANIFEST is signed again,
+ * provided fsxdsd wrote it in this run or the previous certificate signed
+ * it, and the directory still holds what it lists. Anything else waits
+ * for the node's build: a MANIFEST is never made from the directory, so
+ * bytes altered behind fsxdsd's back are never signed. */
+static bool ensure_manifest(State *st, NodeState *ns) {
         _cleanup_close_ int fd = open_node_dir(st, ns->id);
         if (fd < 0) {
                 ns->manifest_ok = fd == -ENOENT; /* nothing to vouch for */
@@ -143,51 +316,42 @@ bool upkeep_ensure_manifest(State *st, NodeState *ns, bool published) {
         size_t len = 0, sig_len = 0;
         bool ok = false;
         manifest_scan_node(fd, st->describe, note_problem, &p, &scanned);
-        if (published) {
-                ok = write_manifest(st, ns, fd, &scanned, ns->generation) >= 0;
-                goto done;
-        }
         (void) read_manifest(fd, &listed, &data, &len, &sig, &sig_len, &why); /* why says it */
         bool same = !why && listed.kind == MANIFEST_KIND_NODE && streq(listed.node, ns->id) && p.n == 0 &&
+                    streq(listed.schema_sha256, schema_fingerprint(st->schema)) &&
                     manifest_compare(&listed, &scanned, NULL, NULL) == 0;
-        bool sig_current = st->signer ? sig && signature_verify(data, len, sig, sig_len, NULL, st->signer, NULL,
-                                                               &sig_error) >= 0
-                                     : !sig;
-        if (same && sig_current && streq(listed.schema_sha256, schema_fingerprint(st->schema))) {
+        if (same && listed_is_current(st, ns, &listed, data, len, sig, sig_len, &sig_error)) {
                 ok = true;
                 manifest_pair_sha(ns, data, len, sig, sig_len);
                 if (ns->generation == 0)
                         ns->generation = listed.generation;
                 goto done;
         }
+        char sha[65] = "";
+        if (same)
+                sha256_hex(data, len, sha);
+        bool ours = same && ns->manifest_sha[0] && streq(sha, ns->manifest_sha);
         bool by_previous = same && sig && st->previous_signer &&
                            signature_verify(data, len, sig, sig_len, NULL, st->previous_signer, NULL, &prev_error) >= 0;
-        if ((ns->live_verified && p.n == 0) || by_previous) {
-                uint64_t gen = same ? listed.generation : ns->generation ? ns->generation : st->generation;
-                ok = write_manifest(st, ns, fd, &scanned, gen) >= 0;
+        if (ours || by_previous) {
+                uint64_t gen = listed.generation;
+                ok = write_manifest(st, ns, fd, &listed, gen) >= 0;
                 if (ok)
                         log_info(ns->id, "%s (generation %" PRIu64 ")",
-                                 !same ? "MANIFEST made for the files it holds"
-                                 : st->signer ? "MANIFEST signed again: the signing certificate or the schema changed"
-                                             : "MANIFEST made again, unsigned: signing is off",
+                                 st->signer ? "MANIFEST signed again: the signing certificate changed"
+                                            : "MANIFEST made again, unsigned: signing is off",
                                  gen);
                 if (ns->generation == 0)
                         ns->generation = gen;
         } else {
                 _cleanup_free_ char *w =
-                        !why && p.n == 0 && same
-                                ? xasprintf("its MANIFEST is not signed by the current certificate (%s), and fsxdsd has "
-                                            "not checked its files in this run; they are signed again once it builds",
-                                            sig_error ? sig_error : "no signature")
-                                : xasprintf("its directory differs from its MANIFEST (%s) in a way fsxdsd has not "
-                                            "checked in this run (the node has errors, or its files are not what it "
-                                            "published); not signing it",
-                                            why ? why : p.first ? p.first : "other files");
-                /* every rebuild tries again: say it once */
-                uint64_t h = hash_bytes(w, strlen(w));
-                if (h != ns->manifest_warning)
-                        log_warning(ns->id, "%s", w);
-                ns->manifest_warning = h;
+                        same ? xasprintf("its MANIFEST is not signed by the current certificate (%s), and fsxdsd has "
+                                         "not checked its files in this run; they are signed again once it builds",
+                                         sig_error ? sig_error : "no signature")
+                             : xasprintf("its directory differs from its MANIFEST (%s) and its build is not at hand "
+                                         "(the node has errors, or was not built in this run); not signing it",
+                                         why ? why : p.first ? p.first : "other files, or another schema");
+                manifest_warning(ns, w);
         }
 done:
         manifest_done(&scanned);
@@ -241,22 +405,106 @@ void upkeep_ensure_manifests(State *st) {
         bool all = true;
         for (size_t i = 0; i < st->n_nodes; i++)
                 if (!st->nodes[i]->manifest_ok)
-                        all = upkeep_ensure_manifest(st, st->nodes[i], false) && all;
+                        all = ensure_manifest(st, st->nodes[i]) && all;
         upkeep_sync_manifests(st);
         if (all)
                 st->previous_signer = signer_free(st->previous_signer);
 }
 
+static int cmp_scanned_path(const void *key, const void *f) {
+        return strcmp(key, ((const ManifestFile *) f)->path);
+}
+
+/* What the check found altered, looked at again: the store object of a
+ * listed file whose bytes or mode changed is re-hashed (a file edited in
+ * place, or chmodded, is a link of it): one that is no longer its digest
+ * is dropped from the store (its name goes into poisoned), a wrong mode
+ * is put right. The node is then planned from the disk and what differs
+ * is published again from its build. */
+static void recheck_altered(State *st, const Manifest *listed, const Manifest *scanned, Problems *p, Hashmap *poisoned) {
+        for (size_t i = 0; i < scanned->n_files; i++) {
+                const ManifestFile *f = &scanned->files[i];
+                const ManifestFile *l = listed->n_files ? bsearch(f->path, listed->files, listed->n_files,
+                                                                  sizeof(ManifestFile), cmp_scanned_path)
+                                                        : NULL;
+                bool mode_wrong = f->mode != 0 && f->mode != STORE_OBJECT_MODE;
+                if (mode_wrong) {
+                        _cleanup_free_ char *m = xasprintf("mode %04o, not %04o", f->mode, STORE_OBJECT_MODE);
+                        note_problem(p, f->path, m);
+                }
+                if (!l || (!mode_wrong && l->size == f->size && streq(l->sha256, f->sha256)))
+                        continue;
+                int r = store_check_object(st->store, l->sha256);
+                if (r < 0)
+                        log_warning(p->node, "%s: cannot check its store object %s: %s", f->path, l->sha256, strerror(-r));
+                else if (r > 0) {
+                        log_warning(p->node, "%s: edited in place, and with it its store object %s, which every node "
+                                    "linking it shares: dropped from the store", f->path, l->sha256);
+                        if (!hashmap_get(poisoned, l->sha256, 64))
+                                hashmap_put(poisoned, xstrdup(l->sha256), 64, (void *) 1);
+                }
+        }
+}
+
+static bool memo_links(const NodeState *ns, const Hashmap *poisoned) {
+        for (size_t i = 0; i < ns->memo.n; i++)
+                if (ns->memo.files[i].sha256[0] && hashmap_get(poisoned, ns->memo.files[i].sha256, 64))
+                        return true;
+        return false;
+}
+
+/* Entries of a node directory that fsxdsd did not make. */
+typedef struct Strays {
+        size_t n;
+        Buf names; /* "a, b, ..." (the first STRAYS_NAMED) */
+} Strays;
+
+#define STRAYS_NAMED 16
+
+static void note_stray(void *userdata, const char *path, const char *message) {
+        Strays *s = userdata;
+        if (s->n++ < STRAYS_NAMED)
+                buf_printf(&s->names, "%s%s", s->n > 1 ? ", " : "", path);
+}
+
+/* Reported, left alone (they may be an operator's): said once for each
+ * set of them. */
+static void report_strays(NodeState *ns, int node_fd) {
+        Strays s = {};
+        manifest_scan_strays(node_fd, note_stray, &s);
+        uint64_t h = s.n ? hash_bytes(s.names.data, s.names.len) * 31 + s.n : 0;
+        if (h != ns->stray_warning && s.n > 0)
+                log_warning(ns->id, "%zu entries in its directory are not fsxdsd's; left alone: %.*s%s", s.n,
+                            (int) s.names.len, (const char *) s.names.data, s.n > STRAYS_NAMED ? ", ..." : "");
+        ns->stray_warning = h;
+        buf_free(&s.names);
+}
+
+/* Marks the node to be built and planned from the disk at once. */
+static void node_altered(State *st, NodeState *ns) {
+        node_forget_memo(st, ns);
+        ns->force_rebuild = true;
+        ns->manifest_ok = ns->live_verified = false;
+}
+
 /* verify_interval: every node whose MANIFEST is current is compared with
  * its directory: MANIFEST and MANIFEST.sig with the bytes fsxdsd wrote,
  * the files with MANIFEST (a stat each: files are read again only when
- * their inode, size or ctime changed). A node that differs is built and
- * planned from the disk at once, which publishes again what differs, and
- * gets a new MANIFEST. */
+ * their inode, size or mtime changed) and their mode. What differs is
+ * re-hashed (recheck_altered()). A node that differs, or that links a
+ * store object found edited in place, is built and planned from the disk
+ * at once, which publishes again what differs, and gets a new MANIFEST
+ * made from its build. Entries fsxdsd did not make are reported once. */
 size_t upkeep_check_outputs(State *st) {
         size_t n_altered = 0;
+        Hashmap poisoned = {};
         for (size_t i = 0; i < st->n_nodes; i++) {
                 NodeState *ns = st->nodes[i];
+                if (ns->force_rebuild && ns->present) {
+                        /* its MANIFEST could not be made from its build */
+                        n_altered++;
+                        continue;
+                }
                 if (!ns->manifest_ok || !ns->manifest_sha[0])
                         continue;
                 _cleanup_close_ int fd = open_node_dir(st, ns->id);
@@ -280,10 +528,14 @@ size_t upkeep_check_outputs(State *st) {
                         note_problem(&p, MANIFEST_NAME, "replaced: not the one fsxdsd wrote");
                 else if (!streq(sig_sha, ns->sig_sha))
                         note_problem(&p, MANIFEST_SIG_NAME, sig ? "replaced: not the one fsxdsd wrote" : "missing");
-                else if (manifest_parse(data, len, &listed, &error) >= 0) {
+                /* the files against the MANIFEST fsxdsd wrote */
+                if (r >= 0 && streq(sha, ns->manifest_sha) && manifest_parse(data, len, &listed, &error) >= 0) {
                         manifest_scan_node(fd, st->describe, note_problem, &p, &scanned);
                         manifest_compare(&listed, &scanned, note_problem, &p);
+                        recheck_altered(st, &listed, &scanned, &p, &poisoned);
                 }
+                if (fd >= 0)
+                        report_strays(ns, fd);
                 manifest_done(&listed);
                 manifest_done(&scanned);
                 free(p.first);
@@ -291,11 +543,21 @@ size_t upkeep_check_outputs(State *st) {
                         continue;
                 log_warning(ns->id, "%zu differences from what fsxdsd published: altered behind its back; publishing it again",
                             p.n);
-                node_forget_memo(st, ns);
-                ns->force_rebuild = true;
-                ns->manifest_ok = ns->live_verified = false;
+                node_altered(st, ns);
                 n_altered++;
         }
+        /* every node that links a dropped object: its bytes were those too */
+        if (poisoned.n > 0)
+                for (size_t i = 0; i < st->n_nodes; i++) {
+                        NodeState *ns = st->nodes[i];
+                        if (ns->force_rebuild || !ns->present || (ns->memo.n > 0 && !memo_links(ns, &poisoned)))
+                                continue;
+                        node_altered(st, ns);
+                        n_altered++;
+                }
+        for (size_t i = 0; i < poisoned.cap; i++)
+                free((char *) poisoned.entries[i].key);
+        hashmap_free(&poisoned);
         return n_altered;
 }
 

@@ -5,10 +5,16 @@
 
 #include "state.h"
 
-/* Makes the node's MANIFEST current (after a publish: of what the
- * directory now holds); files altered behind fsxdsd's back are never
- * signed. Returns whether the MANIFEST is current. */
-bool upkeep_ensure_manifest(State *st, NodeState *ns, bool published);
+/* Makes the node's MANIFEST current from its build, never from the disk:
+ * the files plan placed (their store objects, i.e. the build's digests)
+ * described from out's bytes (the build, when at hand; else the store
+ * objects, checked against their digests), and the generations plan
+ * switched "..data" to. After a publish (published) it is written; else
+ * (the plan found the directory equal to the build) the one there is kept
+ * when it lists exactly that and is current. A store object found not to
+ * be its digest is dropped and the node marked to be published again,
+ * unsigned meanwhile. Returns whether the MANIFEST is current. */
+bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodeOutput *out, const NodePlan *plan, bool published);
 /* One syncfs for the MANIFESTs written since the last one. */
 void upkeep_sync_manifests(State *st);
 /* At start and reload: every node directory against its MANIFEST, each

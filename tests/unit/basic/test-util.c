@@ -205,6 +205,18 @@ static void test_write_file_atomic(void **state) {
         assert_int_equal(st.st_size, 0);
 }
 
+static void test_write_file_atomic_is_tmp(void **state) {
+        assert_true(write_file_atomic_is_tmp("status.json.tmp.4242", "status.json"));
+        assert_true(write_file_atomic_is_tmp("status.json.tmp.4242", NULL));
+        assert_true(write_file_atomic_is_tmp("a.tmp.b.tmp.1", "a.tmp.b"));
+        assert_false(write_file_atomic_is_tmp("status.json.tmp.4242", "other"));
+        assert_false(write_file_atomic_is_tmp("status.json.tmp.", NULL));
+        assert_false(write_file_atomic_is_tmp("status.json.tmp.old", NULL));
+        assert_false(write_file_atomic_is_tmp(".tmp.1", NULL));
+        assert_false(write_file_atomic_is_tmp("status.json", NULL));
+        assert_false(write_file_atomic_is_tmp("xstatus.json.tmp.1", "status.json"));
+}
+
 static void test_write_file_atomic_missing_dir(void **state) {
         _cleanup_free_ char *path = in_root("no/such/dir/f");
         assert_int_equal(write_file_atomic(path, "x", 1, 0644), -ENOENT);
@@ -252,6 +264,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_read_regular_fd, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_file_atomic, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_file_atomic_missing_dir, setup, teardown),
+                cmocka_unit_test(test_write_file_atomic_is_tmp),
                 cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
                 cmocka_unit_test(test_sha256_hex),
         };

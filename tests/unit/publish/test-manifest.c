@@ -355,6 +355,96 @@ static void test_pair_on_disk(void **state) {
         rm_rf(dir);
 }
 
+/* A MANIFEST entry made from a build's digest: from its bytes when at
+ * hand, else from the store object, which must be the digest. */
+static void test_describe_built(void **state) {
+        _cleanup_free_ char *dir = make_tmpdir();
+        Buf e = {};
+        response(&e, "e1", "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                 (const char *[]) { "web", NULL });
+        char sha[65];
+        sha256_hex(e.data, e.len, sha);
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DescribeCache *cache = describe_cache_new();
+
+        /* from the bytes: nothing read */
+        ManifestFile f = {};
+        assert_int_equal(manifest_describe_built(NULL, fd, "eds/web.pb", sha, e.data, e.len, &f), 0);
+        assert_string_equal(f.path, "eds/web.pb");
+        assert_string_equal(f.sha256, sha);
+        assert_int_equal(f.size, e.len);
+        assert_string_equal(f.version_info, "e1");
+        assert_string_equal(f.names_json, "[\"web\"]");
+        assert_string_equal(f.type_url, "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment");
+        free(f.path), free(f.type_url), free(f.version_info), free(f.names_json);
+
+        /* from the store object named by the digest */
+        write_at(dir, sha, e.data, e.len);
+        assert_int_equal(manifest_describe_built(cache, fd, "eds/a.pb", sha, NULL, 0, &f), 0);
+        assert_string_equal(f.names_json, "[\"web\"]");
+        assert_int_equal(f.size, e.len);
+        free(f.path), free(f.type_url), free(f.version_info), free(f.names_json);
+
+        /* an object that is no longer its digest is never described */
+        Buf x = {};
+        response(&x, "e1", "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                 (const char *[]) { "wex", NULL });
+        char other[65];
+        sha256_hex(x.data, x.len, other);
+        write_at(dir, other, e.data, e.len);
+        assert_int_equal(manifest_describe_built(cache, fd, "eds/b.pb", other, NULL, 0, &f), -EBADMSG);
+        _cleanup_free_ char *missing = xasprintf("%064d", 0);
+        assert_int_equal(manifest_describe_built(cache, fd, "eds/c.pb", missing, NULL, 0, &f), -ENOENT);
+
+        /* a description is cached by digest: once known, the object is not read */
+        _cleanup_free_ char *p = xasprintf("%s/%s", dir, sha);
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(manifest_describe_built(cache, fd, "eds/d.pb", sha, NULL, 0, &f), 0);
+        assert_string_equal(f.path, "eds/d.pb");
+        assert_string_equal(f.version_info, "e1");
+        free(f.path), free(f.type_url), free(f.version_info), free(f.names_json);
+
+        describe_cache_free(cache);
+        buf_free(&e);
+        buf_free(&x);
+        rm_rf(dir);
+}
+
+/* Crash leftovers of manifest_write_pair(), and only those, go; entries
+ * fsxdsd did not make are reported. */
+static void test_tmp_and_strays(void **state) {
+        assert_true(manifest_is_tmp_name(".MANIFEST.tmp.123"));
+        assert_true(manifest_is_tmp_name(".MANIFEST.sig.tmp.7"));
+        assert_false(manifest_is_tmp_name(".MANIFEST.tmp."));
+        assert_false(manifest_is_tmp_name(".MANIFEST.tmp.12x"));
+        assert_false(manifest_is_tmp_name("MANIFEST.tmp.12"));
+        assert_false(manifest_is_tmp_name(".MANIFEST.old.tmp.12"));
+
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *eds = xasprintf("%s/eds", dir), *gen = xasprintf("%s/eds/..gen-3", dir);
+        assert_int_equal(mkdir(eds, 0755), 0);
+        assert_int_equal(mkdir(gen, 0755), 0);
+        write_at(dir, ".MANIFEST.tmp.4242", "{", 1);
+        write_at(dir, ".MANIFEST.sig.tmp.4242", "0", 1);
+        write_at(dir, ".MANIFEST.tmp.mine", "x", 1);
+        write_at(dir, "MANIFEST", "{}", 2);
+        write_at(dir, "MANIFEST.sig", "0", 1);
+        write_at(dir, "eds/web.pb", "x", 1);
+        write_at(dir, "eds/notes.txt", "x", 1);
+        assert_int_equal(symlinkat("..gen-3", AT_FDCWD, join(eds, "/..data")), 0);
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(manifest_clean_tmp(fd), 2);
+        assert_int_equal(manifest_clean_tmp(fd), 0);
+        assert_int_equal(access(join(dir, "/.MANIFEST.tmp.mine"), F_OK), 0);
+        assert_int_equal(access(join(dir, "/MANIFEST"), F_OK), 0);
+
+        Seen s = {};
+        assert_int_equal(manifest_scan_strays(fd, seen, &s), 2);
+        assert_non_null(strstr(s.text, ".MANIFEST.tmp.mine: not fsxdsd's"));
+        assert_non_null(strstr(s.text, "eds/notes.txt: not fsxdsd's"));
+        rm_rf(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_format_is_canonical),
@@ -363,6 +453,8 @@ int main(void) {
                 cmocka_unit_test(test_scan_node),
                 cmocka_unit_test(test_scan_sources),
                 cmocka_unit_test(test_pair_on_disk),
+                cmocka_unit_test(test_describe_built),
+                cmocka_unit_test(test_tmp_and_strays),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

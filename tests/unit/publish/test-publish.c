@@ -795,7 +795,17 @@ static void test_clean_node(void **state) {
         assert_int_equal(write_file_atomic(gen_file, "half", 4, 0640), 0);
         assert_int_equal(symlink("..gen-99", data_tmp), 0);
         assert_int_equal(symlink("..data/x.pb", ts), 0);
-        assert_int_equal(publish_clean_node(out, "n1"), 5);
+        /* and a crash while MANIFEST or its signature was written */
+        _cleanup_free_ char *m1 = path_of("n1", ".MANIFEST.tmp.4242"), *m2 = path_of("n1", ".MANIFEST.sig.tmp.4242"),
+                       *mine = path_of("n1", ".MANIFEST.tmp.mine");
+        assert_int_equal(write_file_atomic(m1, "{", 1, 0640), 0);
+        assert_int_equal(write_file_atomic(m2, "0", 1, 0640), 0);
+        assert_int_equal(write_file_atomic(mine, "an operator's", 13, 0640), 0);
+        assert_int_equal(publish_clean_node(out, "n1"), 7);
+        assert_false(exists("n1", ".MANIFEST.tmp.4242"));
+        assert_false(exists("n1", ".MANIFEST.sig.tmp.4242"));
+        assert_true(exists("n1", ".MANIFEST.tmp.mine"));
+        assert_int_equal(unlink(mine), 0);
         assert_false(exists("n1", "cds/.tmp.cds.pb.00000000deadbeef"));
         assert_false(exists("n1", "eds/..gen-99"));
         assert_false(exists("n1", "eds/..data.tmp"));
@@ -1156,6 +1166,139 @@ static void test_delta_plan(void **state) {
         node_output_done(&bad);
 }
 
+/* What a plan placed, for the MANIFEST made from the build: every file
+ * with its store object (the sha256 of the build's bytes), and the
+ * generation each "..data" points to. */
+typedef struct Placed {
+        size_t n;
+        bool wrong;
+        const NodeOutput *o;
+} Placed;
+
+static void placed(void *userdata, const char *type, const char *name, const char object[65]) {
+        Placed *p = userdata;
+        _cleanup_free_ char *path = xasprintf("%s/%s", type, name);
+        const NodeFile *f = NULL;
+        for (size_t i = 0; i < p->o->n; i++)
+                if (streq(p->o->files[i].path, path))
+                        f = &p->o->files[i];
+        char sha[65];
+        if (f)
+                sha256_hex(f->data, f->len, sha);
+        p->wrong = p->wrong || !f || !streq(sha, object);
+        p->n++;
+}
+
+static void test_plan_files_and_links(void **state) {
+        PublishMode mode = mode_of(state);
+        NodeOutput o = {};
+        base_output(&o);
+        NodePlan *p = plan("n1", mode, &o);
+        for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
+                run_phase(p, ph);
+        Placed got = { .o = &o };
+        assert_true(node_plan_foreach_file(p, placed, &got));
+        assert_int_equal(got.n, o.n);
+        assert_false(got.wrong);
+        for (size_t i = 0; i < ELEMENTSOF(type_dirs); i++) {
+                const char *gen = node_plan_data_link(p, type_dirs[i]);
+                _cleanup_free_ char *link = path_of("n1", type_dirs[i]), *data = xasprintf("%s/..data", link);
+                char target[64] = "";
+                ssize_t k = readlink(data, target, sizeof target - 1);
+                if (mode == PUBLISH_MODE_RENAME) {
+                        assert_null(gen);
+                        assert_true(k < 0);
+                } else {
+                        assert_non_null(gen);
+                        assert_true(k > 0);
+                        assert_string_equal(gen, target);
+                }
+        }
+        node_plan_free(p);
+        /* a plan that changes nothing names the same, as found */
+        p = plan("n1", mode, &o);
+        assert_int_equal(node_plan_n_changes(p), 0);
+        got = (Placed) { .o = &o };
+        assert_true(node_plan_foreach_file(p, placed, &got));
+        assert_int_equal(got.n, o.n);
+        assert_false(got.wrong);
+        if (mode == PUBLISH_MODE_WATCHED_DIRECTORY)
+                assert_non_null(node_plan_data_link(p, "eds"));
+        node_plan_free(p);
+        /* a delta plan names only what changed: no list */
+        if (mode == PUBLISH_MODE_RENAME) {
+                NodeOutput next = {};
+                out_copy(&next, &o);
+                out_text(&next, "eds/a.pb", "endpoints of a, v2");
+                NodeOutput before = {};
+                out_text(&before, "eds/a.pb", "endpoints of a");
+                assert_int_equal(publish_plan_delta(store, "n1", &before, &next, &p), 0);
+                got = (Placed) { .o = &next };
+                assert_false(node_plan_foreach_file(p, placed, &got));
+                assert_int_equal(got.n, 0);
+                node_plan_free(p);
+                node_output_done(&next);
+                node_output_done(&before);
+        }
+        node_output_done(&o);
+}
+
+/* A published file edited in place edits its store object; once
+ * store_check_object() dropped it, the plan publishes the build's bytes
+ * again, for every node that linked it. A copy with the right bytes and
+ * the wrong mode is published again too. */
+static void test_tampered_republished(void **state) {
+        PublishMode mode = mode_of(state);
+        NodeOutput o = {};
+        base_output(&o);
+        publish("n1", mode, &o);
+        publish("n2", mode, &o);
+        _cleanup_free_ char *a1 = path_of("n1", "eds/a.pb"), *a2 = path_of("n2", "eds/a.pb");
+        int fd = open(a1, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "ENDPOINTS", 9), 9);
+        close(fd);
+        char *data = NULL;
+        size_t len;
+        assert_true(read_rel("n2", "eds/a.pb", &data, &len));
+        assert_memory_equal(data, "ENDPOINTS of a", 14); /* one inode */
+        free(data);
+
+        /* without the check, the same inode as the object counts as unchanged */
+        NodePlan *p = plan("n1", mode, &o);
+        assert_int_equal(node_plan_n_changes(p), 0);
+        node_plan_free(p);
+
+        char sha[65];
+        sha256_hex("endpoints of a", 14, sha);
+        assert_int_equal(store_check_object(store, sha), 1);
+        assert_int_equal(publish("n1", mode, &o), 1);
+        assert_int_equal(publish("n2", mode, &o), 1);
+        assert_published("n1", &o);
+        assert_published("n2", &o);
+        struct stat s1, s2;
+        assert_int_equal(stat(a1, &s1), 0);
+        assert_int_equal(stat(a2, &s2), 0);
+        assert_int_equal(s1.st_ino, s2.st_ino);
+
+        if (mode == PUBLISH_MODE_RENAME) {
+                /* the same bytes by rename, another mode */
+                _cleanup_free_ char *tmp = path_of("n1", "eds/copy");
+                assert_int_equal(write_file_atomic(tmp, "endpoints of a", 14, 0600), 0);
+                assert_int_equal(rename(tmp, a1), 0);
+                assert_int_equal(publish("n1", mode, &o), 1);
+                assert_int_equal(stat(a1, &s1), 0);
+                assert_int_equal(s1.st_mode & 07777, 0640);
+                assert_int_equal(s1.st_ino, s2.st_ino);
+                /* the same bytes and mode: a copy is taken as it is (a lost store) */
+                assert_int_equal(write_file_atomic(tmp, "endpoints of a", 14, 0640), 0);
+                assert_int_equal(chown(tmp, (uid_t) -1, getgid()), 0);
+                assert_int_equal(rename(tmp, a1), 0);
+                assert_int_equal(publish("n1", mode, &o), 0);
+        }
+        node_output_done(&o);
+}
+
 static void test_phase_names(void **state) {
         for (PublishPhase p = 0; p < _PUBLISH_PHASE_MAX; p++)
                 assert_int_equal(publish_phase_from_string(publish_phase_to_string(p)), p);
@@ -1190,6 +1333,8 @@ int main(void) {
                 BOTH(test_failed_phase_stops_the_node),
                 cmocka_unit_test_setup_teardown(test_output_dir_must_match, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_delta_plan, setup, teardown),
+                BOTH(test_plan_files_and_links),
+                BOTH(test_tampered_republished),
                 cmocka_unit_test(test_phase_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

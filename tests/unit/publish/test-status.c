@@ -87,7 +87,8 @@ static void test_format_exact_text(void **state) {
                             "{\"version\":1,\"generation\":1,\"time_usec\":9,\"backend\":\"fanotify\","
                             "\"publish_mode\":\"rename\",\"source_dir\":\"/s\",\"output_dir\":\"/o\",\"signing\":null,"
                             "\"signed_sources\":null,\"watch\":{\"backend\":\"fanotify\",\"degraded\":false,"
-                            "\"unwatched\":0,\"limit\":null,\"rescan_interval_usec\":0},\"nodes\":{\"a\":{\"generation\":1,\"published_usec\":2,\"files\":3,"
+                            "\"unwatched\":0,\"limit\":null,\"rescan_interval_usec\":0},\"verify_passes\":0,"
+                            "\"nodes\":{\"a\":{\"generation\":1,\"published_usec\":2,\"files\":3,"
                             "\"listeners\":4,\"clusters\":5,\"present\":true,\"removal_blocked\":false,"
                             "\"manifest_current\":false,\"error\":null}}}\n");
         status_done(&s);
@@ -334,6 +335,45 @@ static void test_remove_legacy(void **state) {
         assert_int_equal(access(old, F_OK), 0);
 }
 
+/* status.json's crash leftovers (and those in output_dir/.fsxds/), and
+ * nothing else; verify_passes written and read back. */
+static void test_clean_tmp(void **state) {
+        static const char *const gone[] = { "status.json.tmp.4242", ".fsxds/status.json.tmp.7", ".fsxds/other.tmp.12" };
+        static const char *const kept[] = { "status.json.tmp.old", "other.tmp.12", ".fsxds/notes", ".fsxds/x.tmp." };
+        _cleanup_free_ char *dir = xasprintf("%s/clean", root);
+        _cleanup_free_ char *own = xasprintf("%s/.fsxds", dir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        assert_int_equal(status_clean_tmp(dir), 0); /* no .fsxds/ yet */
+        assert_int_equal(mkdir(own, 0750), 0);
+        for (size_t i = 0; i < ELEMENTSOF(gone); i++) {
+                _cleanup_free_ char *p = xasprintf("%s/%s", dir, gone[i]);
+                assert_int_equal(write_file_atomic(p, "{", 1, 0640), 0);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
+                _cleanup_free_ char *p = xasprintf("%s/%s", dir, kept[i]);
+                assert_int_equal(write_file_atomic(p, "{", 1, 0640), 0);
+        }
+        assert_int_equal(status_clean_tmp(dir), (int) ELEMENTSOF(gone));
+        for (size_t i = 0; i < ELEMENTSOF(gone); i++) {
+                _cleanup_free_ char *p = xasprintf("%s/%s", dir, gone[i]);
+                assert_int_equal(access(p, F_OK), -1);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
+                _cleanup_free_ char *p = xasprintf("%s/%s", dir, kept[i]);
+                assert_int_equal(access(p, F_OK), 0);
+        }
+        assert_int_equal(status_clean_tmp(dir), 0);
+
+        Status s, r = {};
+        sample(&s);
+        s.verify_passes = 17;
+        assert_int_equal(status_write(dir, &s, (gid_t) -1, NULL), 0);
+        assert_int_equal(status_read(dir, &r, NULL), 0);
+        assert_int_equal(r.verify_passes, 17);
+        status_done(&s);
+        status_done(&r);
+}
+
 static void test_read_missing_is_enoent(void **state) {
         Status r = {};
         _cleanup_free_ char *dir = xasprintf("%s/none", root);
@@ -417,6 +457,7 @@ int main(void) {
                 cmocka_unit_test(test_write_then_read_nodes),
                 cmocka_unit_test(test_write_then_read_watch),
                 cmocka_unit_test(test_write_mode_0640),
+                cmocka_unit_test(test_clean_tmp),
                 cmocka_unit_test(test_read_missing_is_enoent),
                 cmocka_unit_test(test_parse_no_version),
                 cmocka_unit_test(test_parse_other_version),

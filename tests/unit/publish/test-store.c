@@ -236,6 +236,53 @@ static void test_planted_store_symlink(void **state) {
         assert_null(s);
 }
 
+static void test_check_object(void **state) {
+        Store *s = NULL;
+        assert_int_equal(store_open(out, (gid_t) -1, &s), 0);
+        char good[65], edited[65];
+        assert_int_equal(store_put(s, "good bytes", 10, good), 0);
+        assert_int_equal(store_put(s, "published!", 10, edited), 0);
+        _cleanup_free_ char *gp = object_path(good), *ep = object_path(edited);
+        _cleanup_free_ char *node_file = xasprintf("%s/node-file", out);
+        assert_int_equal(link(ep, node_file), 0);
+        ino_t old_ino = store_object_inode(s, edited);
+        assert_true(old_ino != 0);
+
+        /* good bytes: kept; a chmod of any of its links is put right */
+        assert_int_equal(chmod(gp, 0600), 0);
+        assert_int_equal(store_check_object(s, good), 0);
+        struct stat st;
+        assert_int_equal(stat(gp, &st), 0);
+        assert_int_equal(st.st_mode & 07777, STORE_OBJECT_MODE);
+        assert_true(store_has_inode(s, st.st_ino));
+
+        /* a node's file edited in place, same size: the object changes with it */
+        int fd = open(node_file, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "tampered!!", 10), 10);
+        close(fd);
+        assert_int_equal(store_check_object(s, edited), 1);
+        /* dropped: unlinked, forgotten, never counted as published again */
+        assert_int_equal(access(ep, F_OK), -1);
+        assert_false(store_has_inode(s, old_ino));
+        assert_int_equal(store_object_inode(s, edited), 0);
+        /* the next put writes the build's bytes anew, as another inode */
+        char again[65];
+        assert_int_equal(store_put(s, "published!", 10, again), 0);
+        assert_string_equal(again, edited);
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        assert_int_equal(read_file_bounded(ep, 100, &data, &len), 0);
+        assert_memory_equal(data, "published!", 10);
+        assert_true(store_object_inode(s, edited) != old_ino);
+
+        /* unknown names and objects gone behind its back: nothing to drop */
+        assert_int_equal(store_check_object(s, "0000000000000000000000000000000000000000000000000000000000000000"), 0);
+        assert_int_equal(unlink(gp), 0);
+        assert_int_equal(store_check_object(s, good), 0);
+        s = store_free(s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_put_names_bytes_modes, setup, teardown),
@@ -244,6 +291,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_collect, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reopen_keeps_objects, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_planted_store_symlink, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_object, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
