@@ -40,6 +40,9 @@ typedef struct NodeState {
         char manifest_sha[65], sig_sha[65]; /* of the current ones ("" without a signature) */
         bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
         uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
+        char *state_error;        /* why its last good copy is not saved, or was not restored; NULL: fine */
+        bool state_failed;        /* saving its copy failed: every rebuild (and verify pass) tries again */
+        bool state_manifest_ok;   /* its copy's MANIFEST was found or written current since start */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs about 100 bytes a
