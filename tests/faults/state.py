@@ -11,6 +11,7 @@
   symlink to a copy elsewhere; a reboot (empty output_dir) with alpha's
   source broken publishes nothing of alpha and names the file in status;
   the next good build repairs the copy.
+- stale-copy: a copy older than the output's MANIFEST is refused.
 - leftovers: every temporary name fsxds can leave in state_dir is gone
   after start, the copies' store does not grow, other names stay.
 - old-layout: a state_dir of format 1 (counter at the top, copies without
@@ -226,6 +227,34 @@ def t_corrupt_copy(kind, what):
     d.stop()
 
 
+def t_stale_copy():
+    """A copy that stalled a generation behind (a full state_dir, say) is
+    never published over the output it would replace."""
+    env = Env("inotify", "rename", tree=base_tree())
+    d = env.daemon()
+    d.stop()
+    copy = os.path.join(env.state, "nodes", "alpha")
+    stale = os.path.join(env.root, "stale-alpha")
+    shutil.copytree(copy, stale)
+    d = env.daemon()
+    mark = d.mark()
+    mv_write(env, "nodes/alpha/rds.yaml", y_routes("r0", [("/v2", "shared")]))
+    d.wait_generation(mark, env.status()["generation"] + 1)
+    d.stop()
+    shutil.rmtree(copy)
+    shutil.copytree(stale, copy)
+    # the output lost its lds.pb, its MANIFEST (newer than the copy) is left
+    os.unlink(os.path.join(env.node_dir("alpha"), "lds", "lds.pb"))
+    mv_write(env, "nodes/alpha/rds.yaml", BAD_RDS)
+    d = env.daemon()
+    st = env.status()
+    expect(not os.path.exists(os.path.join(env.node_dir("alpha"), "lds", "lds.pb")),
+           "alpha's stale copy was published over a newer output")
+    err = st["nodes"]["alpha"].get("state_error") or ""
+    expect("older" in err, "alpha's state_error does not say the copy is older: %r", err)
+    d.stop()
+
+
 # ---------------------------------------------------------------- leftovers
 
 def t_leftovers():
@@ -326,6 +355,7 @@ if __name__ == "__main__":
     for kind, what in (("empty", "lds/lds.pb"), ("garbage", "lds/lds.pb"), ("type-dir-symlink", "lds"),
                        ("node-dir-symlink", "symlink")):
         r.run("corrupt-copy[%s]" % kind, t_corrupt_copy, kind, what)
+    r.run("stale-copy", t_stale_copy)
     r.run("leftovers", t_leftovers)
     r.run("old-layout", t_old_layout)
     r.run("counter-at-top", t_counter_at_top)
