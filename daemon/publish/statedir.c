@@ -283,12 +283,16 @@ static bool is_own_tmp(const char *name) {
 }
 
 static bool is_allowance_tmp(const char *name) {
-        /* ".<node>.tmp.<pid>" (statedir_allow_removal_create()) */
-        const char *t = name[0] == '.' ? strstr(name + 1, ".tmp.") : NULL;
-        if (!t)
+        /* ".<node>.tmp.<pid>" (statedir_allow_removal_create()); a node id
+         * may hold ".tmp." itself */
+        if (name[0] != '.')
                 return false;
-        _cleanup_free_ char *node = xstrndup(name + 1, (size_t) (t - name - 1));
-        return node_id_is_valid(node) && is_tmp_name(name + 1, node);
+        for (const char *t = strstr(name + 1, ".tmp."); t; t = strstr(t + 1, ".tmp.")) {
+                _cleanup_free_ char *node = xstrndup(name + 1, (size_t) (t - name - 1));
+                if (node_id_is_valid(node) && is_tmp_name(name + 1, node))
+                        return true;
+        }
+        return false;
 }
 
 static bool is_copy_tmp(const char *name) {

@@ -156,7 +156,7 @@ static bool exists(const char *dir, const char *name) {
 static void test_clean(void **state) {
         _cleanup_free_ char *d = xasprintf("%s/clean", root);
         const char *gone[] = { "generation.tmp.123", ".fsxds/generation.tmp.4", ".fsxds/format.tmp.5",
-                               "allow-removal/.edge.tmp.77", "nodes/edge/.MANIFEST.tmp.8",
+                               "allow-removal/.edge.tmp.77", "allow-removal/.a.tmp.b.tmp.78", "nodes/edge/.MANIFEST.tmp.8",
                                "nodes/edge/lds/.tmp.lds.pb.9" };
         const char *kept[] = { "generation", "generation.tmp.12x", "generation.tmpfile", ".fsxds/generation",
                                "allow-removal/edge", "allow-removal/.edge.tmp.", "nodes/edge/MANIFEST",
