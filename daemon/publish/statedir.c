@@ -373,8 +373,11 @@ void statedir_copy_manifest(const char *node, uint64_t generation, const NodeOut
                 ManifestFile *mf = &m.files[i];
                 mf->path = xstrdup(f->path);
                 mf->size = f->len;
-                /* the bytes the build made, hashed here: never the disk's */
-                sha256_hex(f->data, f->len, mf->sha256);
+                /* the bytes the build made (hashed by it, or here): never the disk's */
+                if (strlen(f->sha256) == 64)
+                        memcpy(mf->sha256, f->sha256, sizeof mf->sha256);
+                else
+                        sha256_hex(f->data, f->len, mf->sha256);
                 describe(f->data, f->len, mf);
         }
         *ret = m;
