@@ -301,10 +301,18 @@ static size_t count_dir_entries(const char *path) {
         return n;
 }
 
+/* Plans waiting for their phases, with the nodes they publish. */
+typedef struct Batch {
+        NodePlan **plans, **state_plans;
+        NodeState **published, **state_published;
+        Manifest *state_manifests; /* each state copy's MANIFEST (its generation set when written) */
+        size_t n_plans, n_state_plans, n_files;
+        bool bumped; /* this rebuild started a generation */
+} Batch;
+
 /* Nodes that are gone from the tree keep their output; after a reboot
  * (empty output_dir) that output comes back from the state copy. */
-static void restore_absent_nodes(State *st, char **ids, size_t n_ids, NodePlan **plans, NodeState **published,
-                                 size_t *n_plans) {
+static void restore_absent_nodes(State *st, char **ids, size_t n_ids, Batch *b) {
         _cleanup_closedir_ DIR *d = opendir(st->state_nodes_dir);
         if (!d)
                 return;
@@ -321,22 +329,19 @@ static void restore_absent_nodes(State *st, char **ids, size_t n_ids, NodePlan *
                 NodeState *ns = node_state(st, de->d_name);
                 NodePlan *plan = NULL;
                 if (publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan) >= 0) {
-                        plans[*n_plans] = plan;
-                        published[(*n_plans)++] = ns;
+                        b->plans[b->n_plans] = plan;
+                        b->published[b->n_plans++] = ns;
+                        /* the copy is what is published now, under a new generation: its MANIFEST says so */
+                        size_t i = b->n_state_plans++;
+                        b->state_plans[i] = NULL;
+                        b->state_published[i] = ns;
+                        statedir_copy_manifest(ns->id, 0, &out, &b->state_manifests[i]);
                 }
                 node_output_done(&out);
         }
         hashmap_free(&present);
 }
 
-/* Plans waiting for their phases, with the nodes they publish. */
-typedef struct Batch {
-        NodePlan **plans, **state_plans;
-        NodeState **published, **state_published;
-        Manifest *state_manifests; /* each state copy's MANIFEST (its generation set when written) */
-        size_t n_plans, n_state_plans, n_files;
-        bool bumped; /* this rebuild started a generation */
-} Batch;
 
 /* Timings of one rebuild, for the debug log. */
 typedef struct RebuildTimes {
@@ -770,7 +775,7 @@ static bool rebuild_continue(State *st, size_t *ret_n_bad) {
         if (!r->built_all) {
                 r->built_all = true;
                 if (st->recheck_all)
-                        restore_absent_nodes(st, r->ids, r->n_ids, r->b.plans, r->b.published, &r->b.n_plans);
+                        restore_absent_nodes(st, r->ids, r->n_ids, &r->b);
                 st->recheck_all = false;
                 for (size_t i = 0; i < st->n_nodes; i++)
                         if (!st->nodes[i]->present) {
@@ -822,9 +827,9 @@ bool rebuild_start(State *st, size_t *ret_n_bad) {
         r->b = (Batch) {
                 .plans = xcalloc(cap, sizeof(NodePlan *)),
                 .published = xcalloc(cap, sizeof(NodeState *)),
-                .state_plans = xcalloc(MAX(r->n_ids, 1), sizeof(NodePlan *)),
-                .state_published = xcalloc(MAX(r->n_ids, 1), sizeof(NodeState *)),
-                .state_manifests = xcalloc(MAX(r->n_ids, 1), sizeof(Manifest)),
+                .state_plans = xcalloc(cap, sizeof(NodePlan *)),
+                .state_published = xcalloc(cap, sizeof(NodeState *)),
+                .state_manifests = xcalloc(cap, sizeof(Manifest)),
         };
         st->rebuild = r;
         return rebuild_continue(st, ret_n_bad);

@@ -12,6 +12,8 @@
   source broken publishes nothing of alpha and names the file in status;
   the next good build repairs the copy.
 - stale-copy: a copy older than the output's MANIFEST is refused.
+- absent-node: a node gone from the tree, restored after a reboot, has its
+  copy's MANIFEST follow the generation it was restored under.
 - leftovers: every temporary name fsxds can leave in state_dir is gone
   after start, the copies' store does not grow, other names stay.
 - old-layout: a state_dir of format 1 (counter at the top, copies without
@@ -255,6 +257,31 @@ def t_stale_copy():
     d.stop()
 
 
+def t_absent_node():
+    """A node gone from the tree is restored from its copy after a reboot,
+    under a new generation; its copy's MANIFEST names that generation, so
+    the copy stays restorable over that output."""
+    env = Env("inotify", "rename", tree=base_tree())
+    d = env.daemon()
+    d.stop()
+    last_good = published(env, "beta")
+    shutil.rmtree(env.path("nodes/beta"))
+    shutil.rmtree(env.out)
+    d = env.daemon()
+    expect(published(env, "beta") == last_good, "beta's last good output is not restored")
+    live = json.loads(read(os.path.join(env.node_dir("beta"), "MANIFEST")))["generation"]
+    copy = json.loads(read(os.path.join(env.state, "nodes", "beta", "MANIFEST")))["generation"]
+    expect(copy == live, "beta's copy names generation %d, its restored output %d", copy, live)
+    d.stop()
+    # its lds.pb lost, its MANIFEST left: the copy is not older, it comes back
+    os.unlink(os.path.join(env.node_dir("beta"), "lds", "lds.pb"))
+    d = env.daemon()
+    expect(published(env, "beta") == last_good, "beta's copy was refused over its own output")
+    expect(env.status()["nodes"]["beta"].get("state_error") is None, "beta: %r",
+           env.status()["nodes"]["beta"].get("state_error"))
+    d.stop()
+
+
 # ---------------------------------------------------------------- leftovers
 
 def t_leftovers():
@@ -356,6 +383,7 @@ if __name__ == "__main__":
                        ("node-dir-symlink", "symlink")):
         r.run("corrupt-copy[%s]" % kind, t_corrupt_copy, kind, what)
     r.run("stale-copy", t_stale_copy)
+    r.run("absent-node", t_absent_node)
     r.run("leftovers", t_leftovers)
     r.run("old-layout", t_old_layout)
     r.run("counter-at-top", t_counter_at_top)
