@@ -342,7 +342,6 @@ static void restore_absent_nodes(State *st, char **ids, size_t n_ids, Batch *b) 
         hashmap_free(&present);
 }
 
-
 /* Timings of one rebuild, for the debug log. */
 typedef struct RebuildTimes {
         uint64_t refresh, build, plan, state;
