@@ -112,6 +112,10 @@ static char *status_node_state(const StatusNode *n) {
                 buf_printf(&b, "removal blocked (fsxds allow-removal %s); ", n->id);
         if (!n->manifest_current)
                 buf_printf(&b, "MANIFEST not current (see the journal); ");
+        if (n->state_error) {
+                _cleanup_free_ char *p = printable(n->state_error);
+                buf_printf(&b, "last good copy: %s; ", p);
+        }
         const Diag *e = &n->error;
         if (!e->message) {
                 buf_printf(&b, "ok");

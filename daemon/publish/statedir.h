@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* STATE_DIR (/var/lib/fsxds), fsxdsd's own state, shared with fsxds:
- *   generation          the last generation published, in decimal
+/* STATE_DIR (/var/lib/fsxds), fsxdsd's own state, shared with fsxds
+ * (format 2):
+ *   .fsxds/format       the layout's format version, "2\n"
+ *   .fsxds/generation   the last generation published, in decimal
  *   nodes/ID/           each node's last good generation (restored after a
- *                       reboot, when OUTPUT_DIR on tmpfs is empty)
+ *                       reboot, when OUTPUT_DIR on tmpfs is empty): the
+ *                       type directories, hard links into nodes/.store,
+ *                       and MANIFEST (the output's MANIFEST format: the
+ *                       generation the copy is of, each file's size and
+ *                       sha256), written after the files
  *   allow-removal/ID    an allowance: the next generation of ID may remove
  *                       more than max_removal (created by fsxds
  *                       allow-removal, consumed by fsxdsd when it uses it)
@@ -11,9 +17,21 @@
 
 #include <stdint.h>
 
+#include "build.h"
+#include "manifest.h"
 #include "util.h"
 
-#define STATEDIR_GENERATION "generation"
+#define STATEDIR_OWN ".fsxds"
+#define STATEDIR_FORMAT_NAME ".fsxds/format"
+#define STATEDIR_FORMAT 2
+#define STATEDIR_GENERATION ".fsxds/generation"
+/* format 1 (no format file): the counter at the top, copies without MANIFEST */
+#define STATEDIR_LEGACY_GENERATION "generation"
+/* The highest generation number fsxdsd publishes: MANIFEST and status.json
+ * carry numbers as JSON integers read as int64_t, so one past this could
+ * not be read back and would let the counter be reused. At it, publishing
+ * stops with an error instead of wrapping. */
+#define STATEDIR_GENERATION_MAX ((uint64_t) INT64_MAX)
 #define STATEDIR_NODES "nodes"
 #define STATEDIR_ALLOW_REMOVAL "allow-removal"
 
@@ -23,8 +41,9 @@ char *statedir_path(const char *state_dir, const char *name);
 char *statedir_node_path(const char *state_dir, const char *node);
 char *statedir_allowance_path(const char *state_dir, const char *node);
 
-/* The generation counter: -ENOENT when there is none yet, -EBADMSG when
- * it is not a number. */
+/* The generation counter (.fsxds/generation, else format 1's top-level
+ * generation): -ENOENT when there is none yet, -EBADMSG when it is not a
+ * number. Written to .fsxds/generation (made when missing). */
 int statedir_read_generation(const char *state_dir, uint64_t *ret);
 int statedir_write_generation(const char *state_dir, uint64_t generation);
 
@@ -46,3 +65,57 @@ int statedir_allow_removal_consume(const char *state_dir, const char *node);
  * another file system are left alone (-EXDEV). Returns 1 when removed, 0
  * when absent, -errno. */
 int statedir_remove_entry(const char *parent, const char *name);
+
+/* The format of state_dir: 0 and *ret (1 for a layout without
+ * .fsxds/format that holds anything, 0 for an empty or absent one), or
+ * -EBADMSG when the format file is not a number. */
+int statedir_read_format(const char *state_dir, unsigned *ret);
+/* Writes .fsxds/format (STATEDIR_FORMAT) and removes format 1's top-level
+ * counter once .fsxds/generation holds it: the last step of an adoption. */
+int statedir_write_format(const char *state_dir);
+
+/* Removes every temporary name fsxds leaves in state_dir when it dies
+ * mid-write, by their exact patterns: .fsxds/{generation,format}.tmp.PID,
+ * format 1's generation.tmp.PID, allow-removal/.ID.tmp.PID, and in each
+ * node copy .MANIFEST.tmp.PID and what publish_clean_node() removes. Run
+ * before the copies' store is opened, whose store_gc() then collects the
+ * objects only the leftovers linked. Returns how many were removed. */
+int statedir_clean(const char *state_dir);
+
+/* The MANIFEST of a node's copy: next's files, described from their bytes
+ * (size, sha256, type_url, version_info, names), generation gen. */
+void statedir_copy_manifest(const char *node, uint64_t generation, const NodeOutput *next, Manifest *ret);
+/* Writes nodes/ID/MANIFEST (never through a symlink). With sync, fsynced. */
+int statedir_write_copy_manifest(const char *state_dir, const char *node, const Manifest *m, bool sync);
+/* Whether nodes/ID/MANIFEST exists and lists what m lists, with m's
+ * generation (created_usec aside). */
+bool statedir_copy_manifest_current(const char *state_dir, const char *node, const Manifest *m);
+
+/* Whether data is a DiscoveryResponse: well-formed protobuf, a type_url
+ * of an Envoy resource, every resource an Any of that type. */
+bool statedir_is_response(const uint8_t *data, size_t len);
+
+/* Reads node's last good copy back, verified: nodes/ID/MANIFEST must parse
+ * and name the node, and every file it lists must be a regular file (no
+ * symlink on the way: node directory, type directory, file), of the
+ * listed size and sha256, and a DiscoveryResponse. Nothing else is read.
+ * With legacy (format 1, no MANIFEST), every "*.pb" of the type
+ * directories is taken, each checked as a DiscoveryResponse, and the
+ * generation is 0 (unknown). Returns 0 with *ret and *ret_generation,
+ * -ENOENT when there is no copy, or -errno with *ret_error saying which
+ * file failed and why. */
+int statedir_load_copy(const char *state_dir, const char *node, bool legacy, NodeOutput *ret, uint64_t *ret_generation,
+                       char **ret_error);
+/* The generation of <dir>/<node>/MANIFEST (an output or a copy); 0 when
+ * there is none or it does not parse. */
+uint64_t statedir_manifest_generation(const char *dir, const char *node);
+
+typedef void (*StatedirReport)(void *userdata, const char *node, const char *error);
+/* Adopts format 1's copies: each node copy is read back as
+ * statedir_load_copy() does with legacy, and one that verifies gets its
+ * MANIFEST (generation 0: unknown, so it is never preferred to an output
+ * whose MANIFEST is left); one that does not is reported and left without
+ * MANIFEST (never restored; the node's next good build replaces it).
+ * Returns how many were adopted, or -errno. The caller then writes the
+ * counter and the format (statedir_write_format()). */
+int statedir_adopt(const char *state_dir, StatedirReport report, void *userdata);

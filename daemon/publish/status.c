@@ -35,6 +35,7 @@ void status_done(Status *s) {
         for (size_t i = 0; i < s->n_nodes; i++) {
                 free(s->nodes[i].id);
                 diag_done(&s->nodes[i].error);
+                free(s->nodes[i].state_error);
         }
         free(s->nodes);
         *s = (Status) {};
@@ -115,8 +116,8 @@ void status_format(const Status *s, Buf *b) {
                            n->generation, n->published_usec, n->n_files, n->n_listeners, n->n_clusters,
                            bool_str(n->present), bool_str(n->removal_blocked), bool_str(n->manifest_current));
                 if (!n->error.message) {
-                        buf_printf(b, "null}");
-                        continue;
+                        buf_printf(b, "null");
+                        goto state_error;
                 }
                 buf_printf(b, "{\"file\":");
                 buf_put_json_string(b, n->error.file ? n->error.file : "");
@@ -126,7 +127,13 @@ void status_format(const Status *s, Buf *b) {
                 buf_put_json_string(b, n->error.message);
                 buf_printf(b, ",\"rule\":");
                 put_string_or_null(b, n->error.rule);
-                buf_printf(b, ",\"count\":%" PRIi64 "}}", n->n_errors);
+                buf_printf(b, ",\"count\":%" PRIi64 "}", n->n_errors);
+        state_error:
+                if (n->state_error) {
+                        buf_printf(b, ",\"state_error\":");
+                        buf_put_json_string(b, n->state_error);
+                }
+                buf_putc(b, '}');
         }
         buf_printf(b, "}");
         if (s->retry_usec > 0)
@@ -385,6 +392,7 @@ static void parse_node(const Json *j, StatusNode *n) {
         n->n_clusters = get_int(j, "clusters");
         n->present = get_bool(j, "present");
         n->removal_blocked = get_bool(j, "removal_blocked");
+        n->state_error = get_str(j, "state_error");
         /* absent: not known to be stale */
         const Json *current = json_get(j, "manifest_current");
         n->manifest_current = !current || current->kind != JSON_BOOL || current->boolean;

@@ -15,7 +15,10 @@
  *                      "removal_blocked": B, "manifest_current": B,
  *                      "error": null | { "file": S, "line": N, "column": N,
  *                                        "path": S, "message": S,
- *                                        "rule": S | null, "count": N } } },
+ *                                        "rule": S | null, "count": N },
+ *                      "state_error": S (only when its last good copy in
+ *                                        state_dir is not saved, or was
+ *                                        refused on restore) } },
  *     "retry_usec": N (only while failed publishes wait for their retry) }
  *
  * fsxds's own files in OUTPUT_DIR live in .fsxds/, out of the node ids'
@@ -57,6 +60,7 @@ typedef struct StatusNode {
         bool present, removal_blocked, manifest_current;
         Diag error;      /* message NULL: no error */
         int64_t n_errors;
+        char *state_error; /* NULL: its last good copy is fine */
 } StatusNode;
 
 typedef struct Status {

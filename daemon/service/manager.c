@@ -86,7 +86,8 @@ static int arm_timer(sd_event_source *s, uint64_t usec) {
  * (manager_rebuild_done()), so that a reader of status.json's
  * verify_passes knows what a pass found is published again. */
 static void verify_now(Manager *m) {
-        if (upkeep_check_outputs(&m->state) > 0) {
+        /* a last good copy that could not be saved is tried again too */
+        if (upkeep_check_outputs(&m->state) > 0 || rebuild_state_failed(&m->state)) {
                 m->state.verify_pass_open = true;
                 manager_source_changed(m, NULL);
         } else {
@@ -430,6 +431,26 @@ static int setup_signing_watch(Manager *m) {
         return sd_event_add_io(m->event, &m->signing_source, m->signing_fd, EPOLLIN, on_signing_files, m);
 }
 
+static void report_adoption(void *userdata, const char *node, const char *error) {
+        log_warning(node, "its last good copy from an older fsxdsd does not verify and will not be restored: %s", error);
+}
+
+/* state_dir of an older format (1: no format file) becomes format 2 once:
+ * copies that verify get their MANIFEST, the counter moves into .fsxds/,
+ * the format file is written last. */
+static void adopt_state_dir(Manager *m, unsigned format) {
+        const char *dir = m->state.config->state_dir;
+        int n = format > 0 ? statedir_adopt(dir, report_adoption, NULL) : 0;
+        int r = n < 0 ? n : statedir_write_generation(dir, m->state.generation);
+        if (r >= 0)
+                r = statedir_write_format(dir);
+        if (r < 0)
+                log_error(NULL, "cannot adopt %s (format %u) as format %d: %s; trying again at the next start", dir, format,
+                          STATEDIR_FORMAT, strerror(-r));
+        else if (format > 0)
+                log_info(NULL, "adopted %s as format %d (%d last good copies verified)", dir, STATEDIR_FORMAT, n);
+}
+
 static int open_outputs(Manager *m) {
         m->state.gid = (gid_t) -1;
         if (m->state.config->output_group) {
@@ -497,6 +518,21 @@ static int open_outputs(Manager *m) {
                 log_error(NULL, "cannot create %s: %s", m->state.config->state_dir, strerror(-r));
                 return r;
         }
+        unsigned format;
+        r = statedir_read_format(m->state.config->state_dir, &format);
+        if (r >= 0 && format > STATEDIR_FORMAT)
+                r = -EPROTONOSUPPORT;
+        if (r < 0) {
+                log_error(NULL, "%s/" STATEDIR_FORMAT_NAME ": %s (this fsxdsd knows format %d and older)",
+                          m->state.config->state_dir, r == -EPROTONOSUPPORT ? "a newer format" : strerror(-r),
+                          STATEDIR_FORMAT);
+                return r;
+        }
+        /* crash leftovers first: the store's collection then drops what only they linked */
+        r = statedir_clean(m->state.config->state_dir);
+        if (r < 0)
+                log_warning(NULL, "cannot clean up the leftovers of an earlier run in %s: %s", m->state.config->state_dir,
+                            strerror(-r));
         free(m->state.state_nodes_dir);
         m->state.state_nodes_dir = statedir_path(m->state.config->state_dir, STATEDIR_NODES);
         m->state.state_store = store_free(m->state.state_store);
@@ -505,6 +541,13 @@ static int open_outputs(Manager *m) {
                 log_error(NULL, "cannot open %s: %s", m->state.state_nodes_dir, strerror(-r));
                 return r;
         }
+        /* a copy edited in place: its object goes, so the next plan rewrites it */
+        r = store_verify(m->state.state_store);
+        if (r > 0)
+                log_warning(NULL, "%d files of the last good copies in %s were changed behind fsxdsd's back; saving them again",
+                            r, m->state.state_nodes_dir);
+        for (size_t i = 0; i < m->state.n_nodes; i++)
+                m->state.nodes[i]->state_manifest_ok = m->state.nodes[i]->state_checked = false;
         r = statedir_read_generation(m->state.config->state_dir, &m->state.generation);
         if (r < 0) {
                 if (r != -ENOENT)
@@ -524,6 +567,14 @@ static int open_outputs(Manager *m) {
         if (r < 0)
                 log_warning(NULL, "cannot clean up the temporary status files of an earlier run in %s: %s",
                             m->state.config->output_dir, strerror(-r));
+        published = manifest_highest_generation(m->state.state_nodes_dir);
+        if (published > m->state.generation) {
+                log_warning(NULL, "the generation counter (%" PRIu64 ") is behind the last good copies in %s (%" PRIu64
+                            "); counting on from there", m->state.generation, m->state.state_nodes_dir, published);
+                m->state.generation = published;
+        }
+        if (format < STATEDIR_FORMAT)
+                adopt_state_dir(m, format);
         /* crash leftovers, and nodes that still have output from earlier runs */
         _cleanup_closedir_ DIR *d = opendir(m->state.config->output_dir);
         if (d) {
@@ -789,6 +840,7 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->state.n_nodes; i++) {
                 node_state_clear_error(m->state.nodes[i]);
                 node_forget_memo(&m->state, m->state.nodes[i]);
+                free(m->state.nodes[i]->state_error);
                 free(m->state.nodes[i]->id);
                 free(m->state.nodes[i]);
         }

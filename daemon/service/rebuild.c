@@ -37,50 +37,49 @@ static void write_counter(State *st) {
                 log_error(NULL, "cannot write %s/" STATEDIR_GENERATION ": %s", st->config->state_dir, strerror(-r));
 }
 
-/* A node directory on disk (output or state copy) read back as a NodeOutput. */
-static int load_node_dir(const char *dir, NodeOutput *ret) {
-        NodeOutput o = {};
-        for (ResourceType t = 0; t < _RESOURCE_TYPE_MAX; t++) {
-                const char *type = resource_type_dir(t);
-                if (!type)
-                        continue;
-                _cleanup_free_ char *tdir = xasprintf("%s/%s", dir, type);
-                _cleanup_closedir_ DIR *d = opendir(tdir);
-                if (!d)
-                        continue;
-                struct dirent *de;
-                while ((de = readdir(d))) {
-                        if (de->d_name[0] == '.' || !endswith(de->d_name, ".pb"))
-                                continue;
-                        _cleanup_free_ char *p = xasprintf("%s/%s", tdir, de->d_name);
-                        char *data;
-                        size_t len;
-                        if (read_file_bounded(p, 1u << 30, &data, &len) < 0)
-                                continue;
-                        o.files = xrealloc(o.files, (o.n + 1) * sizeof(NodeFile));
-                        o.files[o.n++] = (NodeFile) {
-                                .path = xasprintf("%s/%s", type, de->d_name),
-                                .data = (uint8_t *) data,
-                                .len = len,
-                        };
-                }
-        }
-        if (o.n == 0) {
-                node_output_done(&o);
-                return -ENOENT;
-        }
-        *ret = o;
-        return 0;
+/* The error of the node's last good copy (NULL: none); said once. */
+static void set_state_error(NodeState *ns, char *message) {
+        if (message && !(ns->state_error && streq(ns->state_error, message)))
+                log_error(ns->id, "%s", message);
+        else if (!message && ns->state_error)
+                log_info(ns->id, "its last good copy is saved again");
+        free(ns->state_error);
+        ns->state_error = message;
 }
 
 /* After a reboot output_dir is empty: when nothing of the node is live,
- * its last good generation is read back from the state copy. */
+ * its last good generation is read back from the state copy, when the copy
+ * verifies (statedir_load_copy()) and is not older than the output it
+ * would replace (the node's live MANIFEST, when one is left). A copy that
+ * is refused is the node's state error. */
 static bool load_last_good_if_absent(State *st, const char *id, const char *why, NodeOutput *ret) {
         _cleanup_free_ char *live = xasprintf("%s/%s/" LAYOUT_LDS_FILE, st->config->output_dir, id);
-        _cleanup_free_ char *saved = xasprintf("%s/%s", st->state_nodes_dir, id);
-        if (access(live, F_OK) == 0 || load_node_dir(saved, ret) < 0)
+        if (access(live, F_OK) == 0)
                 return false;
-        log_warning(id, "%s; republishing its last good generation from %s", why, saved);
+        NodeOutput o = {};
+        uint64_t generation;
+        _cleanup_free_ char *error = NULL;
+        int r = statedir_load_copy(st->config->state_dir, id, false, &o, &generation, &error);
+        if (r == -ENOENT)
+                return false;
+        if (r < 0) {
+                set_state_error(node_state(st, id),
+                                xasprintf("%s; its last good copy does not verify and is not published: %s/%s", why,
+                                          st->config->state_dir, error ? error : strerror(-r)));
+                return false;
+        }
+        uint64_t live_generation = statedir_manifest_generation(st->config->output_dir, id);
+        if (live_generation > generation) {
+                node_output_done(&o);
+                set_state_error(node_state(st, id),
+                                xasprintf("%s; its last good copy in %s/%s is of generation %" PRIu64
+                                          ", older than its output's MANIFEST (generation %" PRIu64 "): not published",
+                                          why, st->state_nodes_dir, id, generation, live_generation));
+                return false;
+        }
+        log_warning(id, "%s; republishing its last good generation (%" PRIu64 ") from %s/%s", why, generation,
+                    st->state_nodes_dir, id);
+        *ret = o;
         return true;
 }
 
@@ -221,6 +220,7 @@ void rebuild_write_status(State *st) {
                 sn->present = n->present;
                 sn->removal_blocked = n->removal_blocked;
                 sn->manifest_current = n->manifest_ok;
+                sn->state_error = n->state_error ? xstrdup(n->state_error) : NULL;
                 if (n->error.message) {
                         sn->error = (Diag) { DIAG_ERROR, n->error.file ? xstrdup(n->error.file) : NULL, n->error.line,
                                              n->error.column, n->error.path ? xstrdup(n->error.path) : NULL,
@@ -290,6 +290,13 @@ void rebuild_write_status(State *st) {
                 free(reload);
                 reload = more;
         }
+        for (size_t i = 0; i < st->n_nodes; i++)
+                if (st->nodes[i]->state_error) {
+                        char *with = xasprintf("%s; %s: %s", reload, st->nodes[i]->id, st->nodes[i]->state_error);
+                        free(reload);
+                        reload = with;
+                        break;
+                }
         if (st->sources_error)
                 sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes; source tree refused (last good output kept): %s%s",
                            st->generation, st->n_nodes, st->sources_error, reload);
@@ -364,10 +371,18 @@ static size_t count_dir_entries(const char *path) {
         return n;
 }
 
+/* Plans waiting for their phases, with the nodes they publish. */
+typedef struct Batch {
+        NodePlan **plans, **state_plans;
+        NodeState **published, **state_published;
+        Manifest *state_manifests; /* each state copy's MANIFEST (its generation set when written) */
+        size_t n_plans, n_state_plans, n_files;
+        bool bumped; /* this rebuild started a generation */
+} Batch;
+
 /* Nodes that are gone from the tree keep their output; after a reboot
  * (empty output_dir) that output comes back from the state copy. */
-static void restore_absent_nodes(State *st, char **ids, size_t n_ids, NodePlan **plans, NodeState **published,
-                                 size_t *n_plans) {
+static void restore_absent_nodes(State *st, char **ids, size_t n_ids, Batch *b) {
         _cleanup_closedir_ DIR *d = opendir(st->state_nodes_dir);
         if (!d)
                 return;
@@ -384,21 +399,18 @@ static void restore_absent_nodes(State *st, char **ids, size_t n_ids, NodePlan *
                 NodeState *ns = node_state(st, de->d_name);
                 NodePlan *plan = NULL;
                 if (publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan) >= 0) {
-                        plans[*n_plans] = plan;
-                        published[(*n_plans)++] = ns;
+                        b->plans[b->n_plans] = plan;
+                        b->published[b->n_plans++] = ns;
+                        /* the copy is what is published now, under a new generation: its MANIFEST says so */
+                        size_t i = b->n_state_plans++;
+                        b->state_plans[i] = NULL;
+                        b->state_published[i] = ns;
+                        statedir_copy_manifest(ns->id, 0, &out, &b->state_manifests[i]);
                 }
                 node_output_done(&out);
         }
         hashmap_free(&present);
 }
-
-/* Plans waiting for their phases, with the nodes they publish. */
-typedef struct Batch {
-        NodePlan **plans, **state_plans;
-        NodeState **published, **state_published;
-        size_t n_plans, n_state_plans, n_files;
-        bool bumped; /* this rebuild started a generation */
-} Batch;
 
 /* Timings of one rebuild, for the debug log. */
 typedef struct RebuildTimes {
@@ -426,8 +438,10 @@ struct Rebuild {
 static void batch_free_plans(Batch *b) {
         for (size_t i = 0; i < b->n_plans; i++)
                 node_plan_free(b->plans[i]);
-        for (size_t i = 0; i < b->n_state_plans; i++)
+        for (size_t i = 0; i < b->n_state_plans; i++) {
                 node_plan_free(b->state_plans[i]);
+                manifest_done(&b->state_manifests[i]);
+        }
         b->n_plans = b->n_state_plans = b->n_files = 0;
 }
 
@@ -439,6 +453,7 @@ Rebuild *rebuild_free(Rebuild *r) {
         free(r->b.published);
         free(r->b.state_plans);
         free(r->b.state_published);
+        free(r->b.state_manifests);
         free(r->ids);
         free(r);
         return NULL;
@@ -456,6 +471,77 @@ static bool batch_run_phases(State *st, Rebuild *r) {
                         return true;
         }
         return false;
+}
+
+/* Whether the node's output was published by this batch without error. */
+static bool batch_published(const Batch *b, const NodeState *ns, bool *ret_failed) {
+        for (size_t i = 0; i < b->n_plans; i++)
+                if (b->published[i] == ns) {
+                        *ret_failed = node_plan_error(b->plans[i]) < 0;
+                        return !*ret_failed;
+                }
+        *ret_failed = false;
+        return false;
+}
+
+/* The state copies of the batch: their files (every phase at once: no
+ * Envoy reads them), then each one's MANIFEST, with the generation of the
+ * output it mirrors. A node whose output was not published keeps the copy
+ * it had (the copy is what is live). A failure is the node's state error,
+ * tried again at the next rebuild. */
+static void batch_finish_state(State *st, Batch *b) {
+        _cleanup_free_ NodePlan **plans = xcalloc(b->n_state_plans + 1, sizeof(NodePlan *));
+        size_t n = 0;
+        for (size_t i = 0; i < b->n_state_plans; i++) {
+                bool failed;
+                (void) batch_published(b, b->state_published[i], &failed);
+                if (failed) {
+                        b->state_published[i]->state_checked = false;
+                        b->state_plans[i] = node_plan_free(b->state_plans[i]);
+                        b->state_published[i] = NULL;
+                } else if (b->state_plans[i])
+                        plans[n++] = b->state_plans[i];
+        }
+        for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
+                (void) run_phase(plans, n, ph);
+        int k = n > 0 ? publish_finish(st->state_store, plans, n) : 0;
+        if (k < 0)
+                log_error(NULL, "finishing the last good copies in %s: %s", st->state_nodes_dir, strerror(-k));
+        bool wrote = false;
+        for (size_t i = 0; i < b->n_state_plans; i++) {
+                NodeState *ns = b->state_published[i];
+                if (!ns)
+                        continue;
+                NodePlan *sp = b->state_plans[i];
+                int e = sp ? node_plan_error(sp) : 0;
+                if (e >= 0) {
+                        Manifest *m = &b->state_manifests[i];
+                        bool failed;
+                        m->generation = batch_published(b, ns, &failed) ? st->generation
+                                : ns->generation                        ? ns->generation
+                                                                        : statedir_manifest_generation(st->config->output_dir, ns->id);
+                        if (sp || !statedir_copy_manifest_current(st->config->state_dir, ns->id, m)) {
+                                e = statedir_write_copy_manifest(st->config->state_dir, ns->id, m, false);
+                                wrote = true;
+                        }
+                }
+                if (e < 0) {
+                        set_state_error(ns, xasprintf("cannot save its last good copy in %s/%s: %s (its output is "
+                                                      "published; tried again at every rebuild)",
+                                                      st->state_nodes_dir, ns->id, strerror(-e)));
+                        ns->state_failed = true;
+                        ns->state_manifest_ok = false;
+                } else {
+                        set_state_error(ns, NULL);
+                        ns->state_failed = false;
+                        ns->state_manifest_ok = true;
+                }
+                if (sp)
+                        ns->state_known = ns->memo.n > 0 && e >= 0;
+        }
+        /* the MANIFESTs durable (the files were, at publish_finish()) */
+        if (wrote)
+                (void) store_sync(st->state_store, true);
 }
 
 /* After the batch's last phase: the nodes' state, the generation counter,
@@ -512,22 +598,8 @@ static void batch_finish(State *st, Rebuild *r) {
                 upkeep_sync_manifests(st);
                 st->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         }
-        if (b->n_state_plans > 0) {
-                /* no Envoy reads the state copies: every phase at once */
-                for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
-                        (void) run_phase(b->state_plans, b->n_state_plans, ph);
-                int k = publish_finish(st->state_store, b->state_plans, b->n_state_plans);
-                if (k < 0)
-                        log_error(NULL, "finishing the last good copies in %s: %s", st->state_nodes_dir, strerror(-k));
-                for (size_t i = 0; i < b->n_state_plans; i++) {
-                        NodeState *ns = b->state_published[i];
-                        int e = node_plan_error(b->state_plans[i]);
-                        if (e < 0)
-                                log_error(ns->id, "cannot save its last good copy in %s: %s", st->state_nodes_dir,
-                                          strerror(-e));
-                        ns->state_known = ns->memo.n > 0 && e >= 0;
-                }
-        }
+        if (b->n_state_plans > 0)
+                batch_finish_state(st, b);
         batch_free_plans(b);
         r->publishing = false;
 }
@@ -537,6 +609,17 @@ static void batch_finish(State *st, Rebuild *r) {
  * publish waits for the phase timer (rebuild_resume() goes on). */
 static bool batch_publish(State *st, Rebuild *r) {
         Batch *b = &r->b;
+        if (b->n_plans > 0 && !b->bumped && st->generation >= STATEDIR_GENERATION_MAX) {
+                /* never wrap, never reuse a number: nothing is published any more */
+                for (size_t i = 0; i < b->n_plans; i++) {
+                        node_fail(b->published[i],
+                                  xasprintf("the generation counter is at its highest (%" PRIu64 "): nothing more is "
+                                            "published, the node keeps what it had (see state_dir in fsxds.yaml(5))",
+                                            st->generation));
+                        r->n_bad++;
+                }
+                batch_free_plans(b);
+        }
         if (b->n_plans > 0) {
                 if (!b->bumped)
                         st->generation++;
@@ -644,20 +727,36 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         /* the last good copy in state_dir: checked at start, then only
          * when the node's output changes */
         t0 = now_usec(CLOCK_MONOTONIC);
-        if (changed_node || !ns->state_checked) {
+        if (changed_node || !ns->state_checked || ns->state_failed) {
                 NodePlan *sp = NULL;
-                r = built && state_known
+                r = built && state_known && !ns->state_failed
                         ? publish_plan_delta(st->state_store, ns->id, &before, &out, &sp)
                         : publish_plan(st->state_store, st->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp);
+                if (r == -ELOOP || r == -ENOTDIR) {
+                        /* planted in fsxdsd's own tree: removed (never followed), then made again */
+                        int k = statedir_remove_entry(st->state_nodes_dir, ns->id);
+                        log_warning(ns->id, "its last good copy %s/%s held a symlink or a non-directory: %s",
+                                    st->state_nodes_dir, ns->id, k < 0 ? strerror(-k) : "removed, saved again");
+                        r = publish_plan(st->state_store, st->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp);
+                }
                 if (r >= 0) {
                         ns->state_checked = true;
-                        if (node_plan_n_changes(sp) > 0) {
-                                b->state_plans[b->n_state_plans] = sp;
-                                b->state_published[b->n_state_plans++] = ns;
-                        } else {
-                                node_plan_free(sp);
+                        bool changes = node_plan_n_changes(sp) > 0;
+                        if (!changes) {
+                                sp = node_plan_free(sp);
                                 ns->state_known = built;
                         }
+                        /* the copy's MANIFEST names the generation it mirrors: rewritten with the output */
+                        if (out.n > 0 && (changes || changed_node || !ns->state_manifest_ok)) {
+                                size_t i = b->n_state_plans++;
+                                b->state_plans[i] = sp;
+                                b->state_published[i] = ns;
+                                statedir_copy_manifest(ns->id, 0, &out, &b->state_manifests[i]);
+                        }
+                } else {
+                        set_state_error(ns, xasprintf("cannot save its last good copy in %s/%s: %s (tried again at "
+                                                      "every rebuild)", st->state_nodes_dir, ns->id, strerror(-r)));
+                        ns->state_failed = true;
                 }
         } else
                 /* out is what the directory had, which the copy had */
@@ -744,10 +843,10 @@ static bool rebuild_continue(State *st, size_t *ret_n_bad) {
                 bool was_present = ns->present_before;
                 ns->present = ns->present_before = true;
                 /* a node whose inputs did not change is as it was, unless it
-                 * waits for the removal guard, its publish failed (the
-                 * retry) or everything is rechecked */
+                 * waits for the removal guard, its publish or its copy's
+                 * save failed (the retry) or everything is rechecked */
                 if (!st->recheck_all && was_present && !ns->removal_blocked && !ns->force_rebuild &&
-                    !ns->publish_failed && !source_cache_node_changed(st->cache, ns->id))
+                    !ns->publish_failed && !ns->state_failed && !source_cache_node_changed(st->cache, ns->id))
                         continue;
                 r->n_bad += rebuild_node(st, ns, &r->b, &r->times);
                 r->n_built++;
@@ -757,7 +856,7 @@ static bool rebuild_continue(State *st, size_t *ret_n_bad) {
         if (!r->built_all) {
                 r->built_all = true;
                 if (st->recheck_all)
-                        restore_absent_nodes(st, r->ids, r->n_ids, r->b.plans, r->b.published, &r->b.n_plans);
+                        restore_absent_nodes(st, r->ids, r->n_ids, &r->b);
                 st->recheck_all = false;
                 for (size_t i = 0; i < st->n_nodes; i++)
                         if (!st->nodes[i]->present) {
@@ -790,41 +889,47 @@ bool rebuild_start(State *st, size_t *ret_n_bad) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         int changed;
         bool listed = upkeep_refresh_sources(st, &changed);
-        if (listed && changed < 0) {
+        bool unreadable = listed && changed < 0;
+        if (unreadable) {
                 /* source_dir or its nodes/ cannot be listed: that is no empty
                  * tree, nothing is built from it (a bad entry inside is a
-                 * node's error instead, and never fails the refresh) */
+                 * node's error instead, and never fails the refresh); nodes
+                 * whose output is gone (a reboot with the tree unmounted)
+                 * still get their last good copy back */
                 free(st->sources_error);
-                st->sources_error = xasprintf("cannot read the source tree %s: %s", st->config->source_dir,
-                                              strerror(-changed));
+                st->sources_error = xasprintf(SOURCES_UNREADABLE " %s: %s", st->config->source_dir, strerror(-changed));
                 st->recheck_all = true;
                 for (size_t i = 0; i < st->n_nodes; i++)
                         node_forget_memo(st, st->nodes[i]);
-                listed = false;
-        }
-        if (!listed) {
+                changed = 0;
+        } else if (!listed) {
                 upkeep_ensure_manifests(st);
                 st->last_rebuild_usec = now_usec(CLOCK_REALTIME);
                 rebuild_write_status(st);
                 *ret_n_bad = 0;
                 return false;
         }
-        log_bad_node_dirs(st);
         Rebuild *r = xcalloc(1, sizeof(Rebuild));
         r->start = start;
         r->changed = changed;
         r->times.refresh = now_usec(CLOCK_MONOTONIC) - start;
-        collect_node_ids(st, &r->ids, &r->n_ids);
-        for (size_t i = 0; i < st->n_nodes; i++)
-                st->nodes[i]->present = false;
+        if (unreadable)
+                r->ids = xcalloc(1, sizeof(char *)); /* none built; every node stays as it was */
+        else {
+                log_bad_node_dirs(st);
+                collect_node_ids(st, &r->ids, &r->n_ids);
+                for (size_t i = 0; i < st->n_nodes; i++)
+                        st->nodes[i]->present = false;
+        }
         /* (present is set again for every node still in the tree) */
         /* room for every node of the tree, and for restored absent ones */
         size_t cap = r->n_ids + st->n_nodes + count_dir_entries(st->state_nodes_dir) + 1;
         r->b = (Batch) {
                 .plans = xcalloc(cap, sizeof(NodePlan *)),
                 .published = xcalloc(cap, sizeof(NodeState *)),
-                .state_plans = xcalloc(MAX(r->n_ids, 1), sizeof(NodePlan *)),
-                .state_published = xcalloc(MAX(r->n_ids, 1), sizeof(NodeState *)),
+                .state_plans = xcalloc(cap, sizeof(NodePlan *)),
+                .state_published = xcalloc(cap, sizeof(NodeState *)),
+                .state_manifests = xcalloc(cap, sizeof(Manifest)),
         };
         st->rebuild = r;
         return rebuild_continue(st, ret_n_bad);
@@ -837,6 +942,13 @@ bool rebuild_resume(State *st, size_t *ret_n_bad) {
                 return true;
         batch_finish(st, r);
         return rebuild_continue(st, ret_n_bad);
+}
+
+bool rebuild_state_failed(const State *st) {
+        for (size_t i = 0; i < st->n_nodes; i++)
+                if (st->nodes[i]->state_failed)
+                        return true;
+        return false;
 }
 
 bool rebuild_busy(const State *st) {

@@ -17,3 +17,6 @@ bool rebuild_start(State *st, size_t *ret_n_bad);
 bool rebuild_resume(State *st, size_t *ret_n_bad);
 bool rebuild_busy(const State *st);
 Rebuild *rebuild_free(Rebuild *r);
+/* Whether a node's last good copy could not be saved: the verify timer
+ * then starts a rebuild, which tries again. */
+bool rebuild_state_failed(const State *st);

@@ -42,6 +42,9 @@ typedef struct NodeState {
         uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
         bool publish_failed;  /* its last publish failed: retried with backoff, without a source change */
         uint64_t stray_warning;    /* hash of the entries it did not make last reported in its directory */
+        char *state_error;        /* why its last good copy is not saved, or was not restored; NULL: fine */
+        bool state_failed;        /* saving its copy failed: every rebuild (and verify pass) tries again */
+        bool state_manifest_ok;   /* its copy's MANIFEST was found or written current since start */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs about 100 bytes a
@@ -52,6 +55,9 @@ typedef struct NodeState {
 #define MEMO_BUDGET (4u << 20)
 
 typedef struct Rebuild Rebuild;
+
+/* the start of sources_error when source_dir or its nodes/ cannot be listed */
+#define SOURCES_UNREADABLE "cannot read the source tree"
 
 typedef struct State {
         Config *config;
@@ -65,7 +71,8 @@ typedef struct State {
         Store *state_store; /* <state_dir>/nodes/.store: last good copies */
         char *state_nodes_dir;
         gid_t gid;
-        char *sources_error; /* require_signed_sources: why the tree was refused; NULL: accepted */
+        char *sources_error; /* why the tree was refused (require_signed_sources, or SOURCES_UNREADABLE
+                              * when it cannot be listed); NULL: accepted */
 
         /* the rebuild (rebuild.c) */
         Rebuild *rebuild;   /* in flight; NULL: idle */

@@ -676,7 +676,9 @@ bool upkeep_refresh_sources(State *st, int *ret_changed) {
                 return false;
         }
         if (st->sources_error)
-                log_info(NULL, "the source tree's signature verifies again");
+                log_info(NULL, startswith(st->sources_error, SOURCES_UNREADABLE) ? "the source tree %s can be read again"
+                                                                                : "the source tree's signature verifies again",
+                         st->config->source_dir);
         free(st->sources_error);
         st->sources_error = NULL;
         return true;

@@ -303,7 +303,7 @@ def t_generation_recovered(watch, mode):
     manifest = os.path.join(env.node_dir("alpha"), "MANIFEST")
     seen = set()
     port = 8800
-    counter = os.path.join(env.state, "generation")
+    counter = os.path.join(env.state, ".fsxds", "generation")  # state_dir format 2
     for damage in (None, "missing", "garbage"):
         if damage == "missing":
             os.unlink(counter)
