@@ -82,6 +82,10 @@ struct Watch {
          * what could not be watched is listed and rescanned instead */
         int limit_error;
         bool anchor_unwatched;
+        /* second paths to a walked directory (links to it, or loops): their
+         * removal is a change, though their name is no source name */
+        char **aliases;
+        size_t n_aliases;
 };
 
 typedef struct Batch {
@@ -160,6 +164,23 @@ static unsigned rel_depth(const char *rel) {
 static bool rel_under(const char *path, const char *rel) {
         size_t n = strlen(rel);
         return n == 0 || (strncmp(path, rel, n) == 0 && (path[n] == 0 || path[n] == '/'));
+}
+
+/* Notes rel as an alias (add) or forgets it; whether it was one. */
+static bool alias_update(Watch *w, const char *rel, bool add) {
+        for (size_t i = 0; i < w->n_aliases; i++)
+                if (streq(w->aliases[i], rel)) {
+                        if (!add) {
+                                free(w->aliases[i]);
+                                w->aliases[i] = w->aliases[--w->n_aliases];
+                        }
+                        return true;
+                }
+        if (add) {
+                w->aliases = xrealloc(w->aliases, (w->n_aliases + 1) * sizeof(char *));
+                w->aliases[w->n_aliases++] = xstrdup(rel);
+        }
+        return false;
 }
 
 static bool watch_is_dir(const Watch *w, const char *rel) {
@@ -314,12 +335,15 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
                 return r;
 
         DirNode *d = dirtable_find_key(&w->dirs, key, key_len);
+        if (d && !streq(d->path, rel) && (d->gen == w->gen || rel_under(rel, d->path))) {
+                alias_update(w, rel, true); /* a second path to it: not walked again */
+                return 0;
+        }
         if (d && d->gen == w->gen)
-                return 0; /* reached twice in this walk (a symlink loop): listed already */
-        if (d) {
-                if (!streq(d->path, rel))
-                        dirtable_set_path(&w->dirs, d, rel); /* moved within the tree */
-        } else {
+                return 0; /* reached twice in this walk: listed already */
+        if (d && !streq(d->path, rel))
+                dirtable_set_path(&w->dirs, d, rel); /* moved within the tree */
+        else if (!d) {
                 if (w->dirs.n >= WATCH_DIRS_MAX) {
                         if (wd >= 0 && wd != w->anchor_wd)
                                 (void) inotify_rm_watch(w->fd, wd);
@@ -531,6 +555,10 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
         /* a signed tree's MANIFEST and MANIFEST.sig count as sources */
         bool source = watch_is_source_name(name) || streq(name, "MANIFEST") || streq(name, "MANIFEST.sig");
         /* a symlink to a directory comes without the directory flag */
+        if (!is_dir && !source && unlinked && alias_update(w, rel, false)) {
+                b->rescan = true;
+                return;
+        }
         if (!is_dir && !source && (linked || unlinked))
                 is_dir = dirtable_find_path(&w->dirs, rel) || (linked && watch_is_dir(w, rel));
         if (is_dir) {
@@ -964,6 +992,9 @@ Watch *watch_free(Watch *w) {
         free(w->marked);
         free(w->failure);
         free(w->buf);
+        for (size_t i = 0; i < w->n_aliases; i++)
+                free(w->aliases[i]);
+        free(w->aliases);
         free(w);
         return NULL;
 }

@@ -115,10 +115,7 @@ def scenario(env, d, kind, where, affected, others, beta_port):
     mark = d.mark()
     rel = hostile(env, kind, where)
     path = os.path.join(env.src, rel)
-    if rel.endswith((".yaml", ".yml", ".json")):
-        d.wait_rebuild(mark)
-    else:
-        d.barrier("nodes/beta/config.yaml")  # the known gap below, on creation
+    d.wait_rebuild(mark)  # every kind wakes a rebuild of its own, loops included
     # a rebuild may have come from a part of the change; wait for the error
     st = wait_until(lambda: all(node_error(env.status(), n) for n in affected) and env.status(),
                     "an error of %s for %s" % (", ".join(affected), kind))
@@ -148,16 +145,9 @@ def scenario(env, d, kind, where, affected, others, beta_port):
     check_secret_absent(env, d)
     mark = d.mark()
     remove(env, rel)
-    if not rel.endswith((".yaml", ".yml", ".json")):
-        # KNOWN GAP (left to the watch code): the removal of an entry whose
-        # name is no source name (a link self -> ., a directory) wakes no
-        # rebuild of its own when the watch did not hold it as a directory
-        # (reporting every removal breaks daemon-saves' "unrelated droppings
-        # cause no rebuild"); the next rebuild, here a rewrite of a file
-        # with its own bytes, recovers the node with no other change
-        d.barrier("nodes/beta/config.yaml")
-    else:
-        d.wait_rebuild(mark)
+    # its removal wakes a rebuild of its own too (a link whose name is no
+    # source name: the watch noted it as a second path to a directory)
+    d.wait_rebuild(mark)
     st = wait_until(lambda: not any(node_error(env.status(), n) for n in affected + others) and env.status(),
                     "recovery after removing %s" % kind)
     expect(d.alive(), "fsxdsd %s", d.exit_text())
@@ -207,8 +197,9 @@ def t_loop_at_start(watch, mode):
     st = d.wait_rebuild(mark)[1]
     expect(node_error(st, "beta") is None, "beta fails after an edit: %s", node_error(st, "beta"))
     expect(read_bytes(lds_path) != lds_before, "an edit of beta is not published")
-    os.unlink(env.path("nodes/alpha/self"))
-    d.barrier("nodes/beta/config.yaml")  # the known gap of scenario()
+    mark = d.mark()
+    os.unlink(env.path("nodes/alpha/self"))  # a loop present at start: its removal wakes a rebuild
+    d.wait_rebuild(mark)
     wait_until(lambda: node_error(env.status(), "alpha") is None, "alpha's recovery")
     d.stop()
     env.assert_equals_compile(["alpha", "beta"])
