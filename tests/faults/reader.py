@@ -247,7 +247,10 @@ class Watcher:
                     kind = "phase"
                 else:
                     kind = "later" if live_in else "unclassified"
-            ref_gen = self.manifests[(node, live_in[-1])][0] if live_in else None
+            if kind == "phase":  # the intermediate is in no MANIFEST: its generation is the removing one
+                ref_gen = live[0]
+            else:
+                ref_gen = self.manifests[(node, live_in[-1])][0] if live_in else None
             trail = []
             if os.environ.get("FSXDS_TEST_READER_TRAIL"):
                 trail = ["%d %s/%s %s %s g%d" % (j, n, tt, mask_name(mk), nm, gi)
