@@ -400,11 +400,11 @@ def t_reader(mode, seed, phase_pause=None):
     i = 0
     try:
         # EDITS edits, and more (up to ten times as many) until the daemon
-        # has made MIN_GENERATIONS + 10 generations: a watched_directory
+        # has made MIN_GENERATIONS + 20 generations: a watched_directory
         # generation waits phase_pause at least once (its old generation
         # directories go in a removal phase), and a slow machine makes
         # fewer generations of the same edits
-        while i < EDITS or (env.status()["generation"] - g0 < MIN_GENERATIONS + 10 and i < 10 * EDITS):
+        while i < EDITS or (env.status()["generation"] - g0 < MIN_GENERATIONS + 20 and i < 10 * EDITS):
             ed.edit(i)
             i += 1
             time.sleep(0.01)
