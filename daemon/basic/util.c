@@ -92,12 +92,17 @@ void buf_printf(Buf *b, const char *fmt, ...) {
         va_list ap, aq;
         va_start(ap, fmt);
         va_copy(aq, ap);
-        int n = vsnprintf(NULL, 0, fmt, ap);
+        /* formatted into the room there is; again only when it did not fit */
+        buf_reserve(b, 64);
+        size_t room = b->cap - b->len;
+        int n = vsnprintf((char *) b->data + b->len, room, fmt, ap);
         va_end(ap);
         if (n < 0)
                 abort();
-        buf_reserve(b, (size_t) n + 1);
-        vsnprintf((char *) b->data + b->len, (size_t) n + 1, fmt, aq);
+        if ((size_t) n >= room) {
+                buf_reserve(b, (size_t) n + 1);
+                vsnprintf((char *) b->data + b->len, (size_t) n + 1, fmt, aq);
+        }
         va_end(aq);
         b->len += (size_t) n;
 }
