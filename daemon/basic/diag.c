@@ -144,10 +144,10 @@ size_t utf8_valid_prefix(const char *s, size_t n) {
         return i;
 }
 
-char *diag_shown(const char *s, size_t max) {
+char *diag_shown_len(const char *s, size_t n, size_t max) {
         Buf b = {};
         const unsigned char *p = (const unsigned char *) s;
-        size_t n = strlen(s), i = 0, shown = 0;
+        size_t i = 0, shown = 0;
         while (i < n) {
                 size_t l = utf8_char_len(p + i, n - i);
                 if (max > 0 && shown + MAX(l, 1u) > max) {
@@ -160,6 +160,8 @@ char *diag_shown(const char *s, size_t max) {
                         buf_printf(&b, "\\x%02x", c);
                 else if (c == '\n')
                         buf_printf(&b, "\\n");
+                else if (c == '\r')
+                        buf_printf(&b, "\\r");
                 else if (c == '\t')
                         buf_printf(&b, "\\t");
                 else if (c == '"' || c == '\\')
@@ -171,6 +173,10 @@ char *diag_shown(const char *s, size_t max) {
                 i += MAX(l, 1u);
         }
         return buf_steal_str(&b);
+}
+
+char *diag_shown(const char *s, size_t max) {
+        return diag_shown_len(s, strlen(s), max);
 }
 
 char *diag_excerpt(const char *s) {

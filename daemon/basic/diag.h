@@ -65,6 +65,8 @@ size_t utf8_valid_prefix(const char *s, size_t n);
  * characters, quotes, backslashes and bytes that are not UTF-8 escaped
  * (\n, \", \xff), so that it stays one line of valid UTF-8. */
 char *diag_shown(const char *s, size_t max);
+/* the same for n bytes of s, which may hold NULs */
+char *diag_shown_len(const char *s, size_t n, size_t max);
 /* diag_shown(s, DIAG_EXCERPT_MAX) */
 char *diag_excerpt(const char *s);
 /* "file:line:column: error: path: message [rule]" */

@@ -180,38 +180,6 @@ static bool uuid_ok(const char *s, size_t n) {
         return true;
 }
 
-/* A value as messages show it: an excerpt of at most DIAG_EXCERPT_MAX
- * bytes of it, cut at a character boundary ("..." then), control
- * characters, quotes and backslashes escaped, so a diagnostic stays one
- * line and quotes no more than a short part of a value. */
-static char *shown_text(const char *s, size_t n) {
-        Buf b = {};
-        size_t valid = utf8_valid_prefix(s, n);
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
-                if (i >= DIAG_EXCERPT_MAX && (i >= valid || (c & 0xc0) != 0x80)) {
-                        buf_printf(&b, "...");
-                        break;
-                }
-                if (i >= valid) {
-                        buf_printf(&b, "\\x%02x", c);
-                        continue;
-                }
-                if (c == '\n')
-                        buf_printf(&b, "\\n");
-                else if (c == '\r')
-                        buf_printf(&b, "\\r");
-                else if (c == '\t')
-                        buf_printf(&b, "\\t");
-                else if (c == '"' || c == '\\')
-                        buf_printf(&b, "\\%c", c);
-                else if (c < 0x20 || c == 0x7f)
-                        buf_printf(&b, "\\x%02x", c);
-                else
-                        buf_putc(&b, (char) c);
-        }
-        return buf_steal_str(&b);
-}
 
 /* The well-known format of a string (or bytes, for ip/ipv4/ipv6); shown:
  * s as messages show it. */
@@ -286,7 +254,7 @@ static void check_text(Reporter *rep, const SchemaRules *r, const YamlNode *at, 
         bool bytes = r->kind == RULE_BYTES;
         size_t chars = bytes ? n : utf8_length(s, n);
         const char *unit = bytes ? "bytes" : "characters";
-        _cleanup_free_ char *shown = shown_text(s, n);
+        _cleanup_free_ char *shown = diag_shown_len(s, n, DIAG_EXCERPT_MAX);
         if (r->t_const.s && (r->t_const.n != n || memcmp(r->t_const.s, s, n) != 0))
                 rule_error(rep, at, r->kind, "const", "\"%s\" must be \"%s\"", shown, r->t_const.s);
         if (r->has_len && chars != r->len)
@@ -316,7 +284,7 @@ static void check_text(Reporter *rep, const SchemaRules *r, const YamlNode *at, 
         /* PGV's C++ (what Envoy runs): RE2::FullMatch, the whole value; a
          * pattern RE2 refuses matches nothing there, so it fails here too */
         if (r->pattern.s && re2_full_match(r->pattern.s, r->pattern.n, s, n) != 1) {
-                _cleanup_free_ char *p = shown_text(r->pattern.s, r->pattern.n);
+                _cleanup_free_ char *p = diag_shown_len(r->pattern.s, r->pattern.n, DIAG_EXCERPT_MAX);
                 rule_error(rep, at, r->kind, "pattern", "\"%s\" does not match regex pattern \"%s\"", shown, p);
         }
         if (r->n_t_in > 0 && !text_in(r->t_in, r->n_t_in, s, n))
