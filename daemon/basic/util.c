@@ -119,6 +119,20 @@ char *buf_steal_str(Buf *b) {
         return s;
 }
 
+int opendir_at(int dir_fd, const char *name, int flags, DIR **ret) {
+        int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+        if (fd < 0)
+                return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
 int open_regular(const char *path) {
         /* O_NONBLOCK: opening a FIFO for reading waits for a writer, forever
          * when a hostile or broken tree holds one; then fstat() on what was

@@ -126,6 +126,9 @@ char *buf_steal_str(Buf *b);
  * never returns anything else: -EISDIR, -EBADFD for a FIFO, socket or
  * device (checked on the descriptor opened, not on the name). */
 int open_regular(const char *path);
+/* Opens the directory name (relative to dir_fd) for reading its entries,
+ * O_DIRECTORY|O_CLOEXEC plus flags (O_NOFOLLOW...); -errno. */
+int opendir_at(int dir_fd, const char *name, int flags, DIR **ret);
 /* strerror(-r), and what -EBADFD from open_regular() means. */
 const char *read_error_string(int r);
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);

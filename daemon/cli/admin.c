@@ -407,15 +407,10 @@ static void bootstrap_config_source(Buf *b, bool json, const char *node_dir, Res
  * mode these are the symlinks through ..data, and the generation
  * directories and ..data itself start with '.'. */
 static int count_pb_files(int node_fd, const char *type) {
-        int fd = openat(node_fd, type, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        _cleanup_closedir_ DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
+        _cleanup_closedir_ DIR *d = NULL;
+        int r = opendir_at(node_fd, type, O_NOFOLLOW, &d);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
         int n = 0;
         struct dirent *de;
         while ((de = readdir(d)))

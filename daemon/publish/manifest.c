@@ -772,15 +772,10 @@ bool manifest_is_tmp_name(const char *name) {
 }
 
 int manifest_clean_tmp(int dir_fd) {
-        int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        _cleanup_closedir_ DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = -errno;
-                close(fd);
+        _cleanup_closedir_ DIR *d = NULL;
+        int r = opendir_at(dir_fd, ".", 0, &d);
+        if (r < 0)
                 return r;
-        }
         int n = 0;
         struct dirent *de;
         while ((errno = 0, de = readdir(d))) {

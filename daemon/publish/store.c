@@ -397,15 +397,10 @@ int store_sync(Store *s, bool force) {
 int store_gc(Store *s) {
         assert(s);
 
-        int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        _cleanup_closedir_ DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = -errno;
-                close(fd);
+        _cleanup_closedir_ DIR *d = NULL;
+        int r = opendir_at(s->dirfd, ".", 0, &d);
+        if (r < 0)
                 return r;
-        }
         /* the index is rebuilt from what is on disk */
         index_clear(s);
         s->n_suspects = 0;
@@ -437,7 +432,7 @@ int store_gc(Store *s) {
                         continue;
                 }
                 ino_t ino;
-                int r = check_object(s, de->d_name, 0, false, &ino);
+                r = check_object(s, de->d_name, 0, false, &ino);
                 if (r < 0)
                         return r;
                 if (r > 0)

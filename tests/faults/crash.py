@@ -169,22 +169,16 @@ class Traced(Daemon):
     """fsxdsd started under strace (the first kind)."""
 
     def __init__(self, env, prefix):
-        super().__init__(env)
+        # LeakSanitizer cannot stop the world under ptrace: it would fail the exit
+        asan = os.environ.get("ASAN_OPTIONS")
+        super().__init__(env, extra_env={"ASAN_OPTIONS": (asan + ":" if asan else "") + "detect_leaks=0"})
         self.prefix = prefix
 
+    def argv(self):
+        return self.prefix + super().argv()
+
     def start(self, wait_ready=False):
-        e = dict(os.environ)
-        for k in ("JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"):
-            e.pop(k, None)
-        e["NOTIFY_SOCKET"] = self.notify.path
-        # LeakSanitizer cannot stop the world under ptrace: it would fail the exit
-        e["ASAN_OPTIONS"] = (e["ASAN_OPTIONS"] + ":" if e.get("ASAN_OPTIONS") else "") + "detect_leaks=0"
-        self.start_index = self.notify.count()
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.prefix + [FSXDSD, "--config", self.config], stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=e)
-        self.env.daemons.append(self)
-        return self
+        return super().start(wait_ready=wait_ready)
 
     def tracee(self):
         """fsxdsd's pid (strace's child)."""

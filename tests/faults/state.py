@@ -90,22 +90,9 @@ class NsDaemon(Daemon):
 
     size = 384 * 1024
 
-    def start(self, wait_ready=True):
-        real = FSXDSD
+    def argv(self):
         script = 'mount -t tmpfs -o size=%d,mode=0750 tmpfs "$1" && shift && exec "$@"' % self.size
-        e = dict(os.environ)
-        for k in ("JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"):
-            e.pop(k, None)
-        e["NOTIFY_SOCKET"] = self.notify.path
-        self.start_index = self.notify.count()
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(["unshare", "-Urm", "sh", "-c", script, "sh", self.env.state, real,
-                                      "--config", self.config], stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=e)
-        self.env.daemons.append(self)
-        if wait_ready:
-            self.wait_ready()
-        return self
+        return ["unshare", "-Urm", "sh", "-c", script, "sh", self.env.state] + super().argv()
 
     def state_path(self, *rel):
         return os.path.join("/proc/%d/root" % self.proc.pid, self.env.state.lstrip("/"), *rel)

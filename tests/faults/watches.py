@@ -75,23 +75,9 @@ class LimitedDaemon(harness.Daemon):
         super().__init__(env, debug=debug)
         self.limits = limits
 
-    def start(self, wait_ready=True):
-        e = dict(os.environ)
-        for k in ("JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"):
-            e.pop(k, None)
-        e["NOTIFY_SOCKET"] = self.notify.path
-        if self.debug:
-            e["FSXDS_LOG_LEVEL"] = "debug"
+    def argv(self):
         script = "".join("echo %d > %s && " % (v, LIMIT_FILES[k]) for k, v in self.limits.items())
-        self.start_index = self.notify.count()
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([UNSHARE, "-Ur", "sh", "-c", script + 'exec "$0" "$@"', harness.FSXDSD,
-                                      "--config", self.config], stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=e)
-        self.env.daemons.append(self)
-        if wait_ready:
-            self.wait_ready()
-        return self
+        return [UNSHARE, "-Ur", "sh", "-c", script + 'exec "$0" "$@"'] + super().argv()
 
 
 def count_dirs(root):

@@ -429,12 +429,17 @@ class Daemon:
         e.update(self.extra_env)
         self.start_index = self.notify.count()
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([FSXDSD, "--config", self.config], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT, env=e)
         self.env.daemons.append(self)
         if wait_ready:
             self.wait_ready()
         return self
+
+    def argv(self):
+        """The command that starts fsxdsd (a subclass may wrap it: in a
+        namespace, under strace)."""
+        return [FSXDSD, "--config", self.config]
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
