@@ -773,7 +773,8 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                         }
                 } else {
                         set_state_error(ns, xasprintf("cannot save its last good copy in %s/%s: %s (tried again at "
-                                                      "every rebuild)", st->state_nodes_dir, ns->id, read_error_string(r)));
+                                                      "every rebuild)",
+                                                      st->state_nodes_dir, ns->id, read_error_string(r)));
                         ns->state_failed = true;
                 }
         } else
