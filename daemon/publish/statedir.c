@@ -66,7 +66,23 @@ int statedir_write_generation(const char *state_dir, uint64_t generation) {
         _cleanup_free_ char *path = statedir_path(state_dir, STATEDIR_GENERATION);
         char buf[32];
         int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", generation);
-        return write_file_atomic(path, buf, (size_t) n, 0640);
+        r = write_file_atomic(path, buf, (size_t) n, 0640);
+        if (r != -ENOSPC && r != -EDQUOT)
+                return r;
+        /* a full state_dir: the temporary file needs a block, but a few
+         * bytes within the file's first block need none */
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return r;
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return r;
+        ssize_t k = pwrite(fd, buf, (size_t) n, 0);
+        if (k != n)
+                return k < 0 ? -errno : r;
+        if (ftruncate(fd, n) < 0 || fdatasync(fd) < 0)
+                return -errno;
+        return 0;
 }
 
 int statedir_allow_removal_mkdir(const char *state_dir) {
@@ -635,7 +651,7 @@ int statedir_load_copy(const char *state_dir, const char *node, bool legacy, Nod
                 node_output_done(&o);
                 if (r != -ENOENT || error) {
                         *ret_error = error ? xasprintf("%s/%s/%s", STATEDIR_NODES, node, error)
-                                           : xasprintf("%s/%s: %s", STATEDIR_NODES, node, strerror(-r));
+                                           : xasprintf("%s/%s: %s", STATEDIR_NODES, node, read_error_string(r));
                         return r == -ENOENT ? -EBADMSG : r;
                 }
                 return r;
@@ -675,7 +691,7 @@ int statedir_adopt(const char *state_dir, StatedirReport report, void *userdata)
                                 n++;
                 }
                 if (k < 0 && report)
-                        report(userdata, de->d_name, error ? error : strerror(-k));
+                        report(userdata, de->d_name, error ? error : read_error_string(k));
         }
         free(rd);
         return r < 0 ? r : n;

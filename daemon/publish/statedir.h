@@ -43,7 +43,9 @@ char *statedir_allowance_path(const char *state_dir, const char *node);
 
 /* The generation counter (.fsxds/generation, else format 1's top-level
  * generation): -ENOENT when there is none yet, -EBADMSG when it is not a
- * number. Written to .fsxds/generation (made when missing). */
+ * number. Written to .fsxds/generation (made when missing), by a rename,
+ * or in place when state_dir is full (ENOSPC, EDQUOT): the counter must
+ * follow every generation published. */
 int statedir_read_generation(const char *state_dir, uint64_t *ret);
 int statedir_write_generation(const char *state_dir, uint64_t generation);
 

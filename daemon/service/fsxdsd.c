@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
         }
         r = manager_startup(m);
         if (r < 0) {
-                log_error(NULL, "cannot start: %s", strerror(-r));
+                log_error(NULL, "cannot start: %s", read_error_string(r));
                 return 2;
         }
         r = manager_run(m);

@@ -524,7 +524,7 @@ static int open_outputs(Manager *m) {
                 r = -EPROTONOSUPPORT;
         if (r < 0) {
                 log_error(NULL, "%s/" STATEDIR_FORMAT_NAME ": %s (this fsxdsd knows format %d and older)",
-                          m->state.config->state_dir, r == -EPROTONOSUPPORT ? "a newer format" : strerror(-r),
+                          m->state.config->state_dir, r == -EPROTONOSUPPORT ? "a newer format" : read_error_string(r),
                           STATEDIR_FORMAT);
                 return r;
         }
@@ -552,7 +552,7 @@ static int open_outputs(Manager *m) {
         if (r < 0) {
                 if (r != -ENOENT)
                         log_warning(NULL, "cannot read %s/" STATEDIR_GENERATION ": %s", m->state.config->state_dir,
-                                    strerror(-r));
+                                    read_error_string(r));
                 m->state.generation = 0;
         }
         /* a generation number is never used twice: the MANIFESTs published
@@ -847,6 +847,7 @@ Manager *manager_free(Manager *m) {
         free(m->state.nodes);
         hashmap_free(&m->state.node_index);
         free(m->state.state_nodes_dir);
+        free(m->state.counter_error);
         free(m->config_path);
         config_free(m->state.config);
         free(m);

@@ -31,10 +31,21 @@ static size_t node_output_bytes(const NodeOutput *o) {
 
 /* ---- state_dir ---- */
 
+/* The counter follows every generation published; when it cannot (even
+ * in place, see statedir_write_generation()), that is an error in status
+ * (every node's state_error) and STATUS=, said once, until a write works. */
 static void write_counter(State *st) {
         int r = statedir_write_generation(st->config->state_dir, st->generation);
-        if (r < 0)
-                log_error(NULL, "cannot write %s/" STATEDIR_GENERATION ": %s", st->config->state_dir, strerror(-r));
+        char *error = r < 0 ? xasprintf("cannot write the generation counter %s/" STATEDIR_GENERATION " (%" PRIu64
+                                        "): %s; a restart may reuse a generation number",
+                                        st->config->state_dir, st->generation, read_error_string(r))
+                            : NULL;
+        if (error && !st->counter_error)
+                log_error(NULL, "%s", error);
+        else if (!error && st->counter_error)
+                log_info(NULL, "the generation counter is written again");
+        free(st->counter_error);
+        st->counter_error = error;
 }
 
 /* The error of the node's last good copy (NULL: none); said once. */
@@ -220,7 +231,9 @@ void rebuild_write_status(State *st) {
                 sn->present = n->present;
                 sn->removal_blocked = n->removal_blocked;
                 sn->manifest_current = n->manifest_ok;
-                sn->state_error = n->state_error ? xstrdup(n->state_error) : NULL;
+                sn->state_error = n->state_error     ? xstrdup(n->state_error)
+                                  : st->counter_error ? xstrdup(st->counter_error)
+                                                      : NULL;
                 if (n->error.message) {
                         sn->error = (Diag) { DIAG_ERROR, n->error.file ? xstrdup(n->error.file) : NULL, n->error.line,
                                              n->error.column, n->error.path ? xstrdup(n->error.path) : NULL,
@@ -287,6 +300,11 @@ void rebuild_write_status(State *st) {
         }
         if (r < 0) {
                 char *more = xasprintf("%s; cannot write %s: %s (it is stale)", reload, status_file, strerror(-r));
+                free(reload);
+                reload = more;
+        }
+        if (st->counter_error) {
+                char *more = xasprintf("%s; %s", reload, st->counter_error);
                 free(reload);
                 reload = more;
         }
@@ -528,7 +546,7 @@ static void batch_finish_state(State *st, Batch *b) {
                 if (e < 0) {
                         set_state_error(ns, xasprintf("cannot save its last good copy in %s/%s: %s (its output is "
                                                       "published; tried again at every rebuild)",
-                                                      st->state_nodes_dir, ns->id, strerror(-e)));
+                                                      st->state_nodes_dir, ns->id, read_error_string(e)));
                         ns->state_failed = true;
                         ns->state_manifest_ok = false;
                 } else {
@@ -755,7 +773,8 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                         }
                 } else {
                         set_state_error(ns, xasprintf("cannot save its last good copy in %s/%s: %s (tried again at "
-                                                      "every rebuild)", st->state_nodes_dir, ns->id, strerror(-r)));
+                                                      "every rebuild)",
+                                                      st->state_nodes_dir, ns->id, read_error_string(r)));
                         ns->state_failed = true;
                 }
         } else

@@ -104,6 +104,7 @@ typedef struct State {
         uint64_t bad_node_dirs_fingerprint; /* of the directories in nodes/ last logged as no node id */
         uint64_t verify_passes;  /* verification passes completed (status.json "verify_passes") */
         bool verify_pass_open;   /* a pass found something: it completes when the next rebuild is over */
+        char *counter_error;     /* why the generation counter could not be written; NULL: it follows */
 } State;
 
 uint64_t now_usec(clockid_t clock);

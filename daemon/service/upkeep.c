@@ -75,9 +75,12 @@ static int write_manifest(State *st, NodeState *ns, int node_fd, Manifest *m, ui
         if (r >= 0) {
                 /* made durable by one syncfs after all of them (upkeep_sync_manifests) */
                 r = manifest_write_pair(node_fd, b.data, b.len, sig, sig_len, 0640, store_gid(st->store), false);
-                if (r < 0)
+                if (r < 0) {
                         log_error(ns->id, "cannot write its MANIFEST: %s", strerror(-r));
-                else {
+                        /* like a failed publish: the retry rebuilds the node
+                         * (its build at hand) and writes it, with no source change */
+                        ns->publish_failed = true;
+                } else {
                         manifest_pair_sha(ns, b.data, b.len, sig, sig_len);
                         st->manifests_unsynced = true;
                 }

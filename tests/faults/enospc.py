@@ -7,6 +7,10 @@ fsxds's own names in it.
   .fsxds/status.json (written into space reserved for it), in STATUS= and
   in `fsxds status`, with the time of the retry. Space is freed with no
   source change: the retry republishes the edit and the status is ok.
+- full-manifest: output_dir fills between a publish's phases, so the files
+  go in and the MANIFEST cannot be written; once space is back, with no
+  source change, the retry writes every node's MANIFEST and `fsxds verify`
+  passes.
 - reserved-names: a node directory named status.json is a node like any
   other (fsxds's status lives in output_dir/.fsxds/), a leftover
   output_dir/status.json of the old layout is removed at start, and a node
@@ -16,12 +20,14 @@ A tmpfs is mounted in a user+mount namespace (`unshare -Urm`; as root
 without namespaces, in a private mount namespace of its own): the whole
 script re-runs itself inside it. Without either the area is skipped, with
 the reason."""
+import json
 import os
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'integration', 'daemon'))
 from harness import *  # noqa: E402,F401,F403
+import pki  # noqa: E402
 
 NS_MARK = "FSXDS_FAULTS_ENOSPC_NS"
 TMPFS_SIZE = "768k"
@@ -133,6 +139,67 @@ def t_full_output(watch, mode):
         subprocess.run(["umount", "-l", env.out])
 
 
+def manifest_generation(env, n):
+    try:
+        with open(os.path.join(env.node_dir(n), "MANIFEST")) as f:
+            return json.load(f)["generation"]
+    except (OSError, ValueError):
+        return None
+
+
+def t_full_manifest():
+    """The disk fills between a publish's phases: the files went in, the
+    MANIFEST cannot be written. Once space is back, with no source change,
+    the retry gives the node a current MANIFEST that verifies."""
+    env = Env("inotify", "rename", tree=base_tree(), phase_pause="1.5s")
+    try:
+        ca = pki.make(env.root, "p256", "E")
+        key, cert = pki.new_leaf(ca, "e")
+    except pki.OpensslError as e:
+        raise Skip("cannot make a test PKI: %s" % e)
+    env.write_config()
+    with open(env.config_path, "a") as f:
+        f.write('signing:\n  key: "%s"\n  cert: "%s"\n  chain: "%s"\n' % (key, cert, ca.chain))
+    mount_tmpfs(env.out, TMPFS_SIZE)
+    try:
+        d = env.daemon()
+        st = d.wait_rebuild(d.start_index)[1]
+        g0 = st["generation"]
+        mark = d.mark()
+        # beta's endpoints (phase eds) and its listener (phase lds): a pause between
+        eds = os.path.join(env.node_dir("beta"), "eds", "beta_backend.pb")
+        before = read(eds)
+        # beta's old files kept by a link of their own: the store's collection
+        # after the phases frees no page the MANIFEST could take
+        keep = os.path.join(env.out, ".keep")
+        os.mkdir(keep)
+        for i, f in enumerate(node_files(env.node_dir("beta"))):
+            os.link(os.path.join(env.node_dir("beta"), f), os.path.join(keep, str(i)))
+        env.write("nodes/beta/config.yaml", y_simple("web", 10011, "beta_backend", "10.1.0.2", 80))
+        wait_until(lambda: read(eds) != before, "beta's new endpoints (its eds phase)")
+        filler = os.path.join(env.out, ".fill")
+        fill(filler)
+        st = d.wait_generation(mark, g0 + 1)
+        expect_in("10011", decode(os.path.join(env.node_dir("beta"), "lds", "lds.pb")), "beta's new listener")
+        expect(manifest_generation(env, "beta") != st["nodes"]["beta"]["generation"],
+               "beta's MANIFEST was written on a full output_dir (the fill came too late)")
+        expect(not st["nodes"]["beta"]["manifest_current"], "beta's MANIFEST reported current: %r", st["nodes"]["beta"])
+
+        # space freed, no source change: every node gets a current MANIFEST
+        os.unlink(filler)
+        os.unlink(filler + ".tail")
+        wait_until(lambda: all(env.status()["nodes"][n]["manifest_current"] and
+                               manifest_generation(env, n) == env.status()["nodes"][n]["generation"]
+                               for n in ("alpha", "beta")),
+                   "every node's MANIFEST current after space was freed")
+        for n in ("alpha", "beta"):
+            p = env.fsxds("verify", "--ca", ca.ca_cert, env.node_dir(n), expect=None)
+            expect(p.returncode == 0, "fsxds verify %s: exit %d\n%s%s", n, p.returncode, p.stdout, p.stderr)
+        d.stop()
+    finally:
+        subprocess.run(["umount", "-l", env.out])
+
+
 def t_reserved_names(watch, mode):
     tree = base_tree()
     tree["nodes/status.json/config.yaml"] = y_simple("web", 10002, "sj_backend", "10.2.0.1", 80)
@@ -167,8 +234,10 @@ if __name__ == "__main__":
     r = Runner("faults-enospc")
     if reason:
         r.skip("full-output", reason)
+        r.skip("full-manifest", reason)
     else:
         for m in MODES:
             r.run("full-output[inotify,%s]" % m, t_full_output, "inotify", m)
+        r.run("full-manifest[inotify,rename]", t_full_manifest)
     r.run("reserved-names[inotify,rename]", t_reserved_names, "inotify", "rename")
     r.finish()

@@ -11,6 +11,11 @@
   symlink to a copy elsewhere; a reboot (empty output_dir) with alpha's
   source broken publishes nothing of alpha and names the file in status;
   the next good build repairs the copy.
+- counter-full: with state_dir full, the generation counter still follows
+  every generation published (in place); when even that fails, status.json
+  and STATUS= say so.
+- fifo-state-files: a FIFO at the counter or the format file is reported
+  as not a regular file (never "File descriptor in bad state").
 - stale-copy: a copy older than the output's MANIFEST is refused.
 - absent-node: a node gone from the tree, restored after a reboot, has its
   copy's MANIFEST follow the generation it was restored under.
@@ -143,6 +148,69 @@ def t_enospc(problem):
            "the copy's MANIFEST names generation %d, the output is %d", m["generation"],
            env.status()["nodes"]["alpha"]["generation"])
     d.stop()
+
+
+def t_counter_full(problem):
+    """state_dir full: the generation counter still follows every
+    generation published (written in place, no new block); when even that
+    cannot be done, it is an error in status.json and STATUS=."""
+    if problem:
+        raise Skip(problem)
+    env = Env("inotify", "rename", tree=base_tree())
+    os.makedirs(env.state)
+    d = NsDaemon(env)
+    d.start()
+    counter = d.state_path(".fsxds", "generation")
+    expect_eq(read(counter).decode(), "%d\n" % env.status()["generation"], "the counter before the fault")
+    filler = d.state_path("filler")
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError as e:
+            expect(e.errno == 28, "filling state_dir: %s", e)
+    for port in (8101, 8102, 8103):
+        mark = d.mark()
+        g = env.status()["generation"]
+        mv_write(env, "common/eds.yaml", y_cla("shared", [("10.0.0.9", port)]))
+        st = d.wait_generation(mark, g + 1)
+        expect_eq(read(counter).decode(), "%d\n" % st["generation"], "the counter on disk with state_dir full")
+        expect(all(not (s.get("STATUS") or "").count("generation counter") for s in d.notify.since(mark)),
+               "STATUS= reports the counter although it was written")
+    # even the in-place write fails (a FIFO there): an error in status, not only a log line
+    os.unlink(counter)
+    os.mkfifo(counter)
+    mark = d.mark()
+    g = env.status()["generation"]
+    mv_write(env, "common/eds.yaml", y_cla("shared", [("10.0.0.9", 8104)]))
+    st = d.wait_generation(mark, g + 1)
+    expect(any("generation counter" in (m.get("STATUS") or "") for m in d.notify.since(mark)),
+           "STATUS= does not report the counter that could not be written")
+    err = st["nodes"]["alpha"].get("state_error") or ""
+    expect("generation counter" in err, "status.json does not report the counter: %r", err)
+    d.stop()
+
+
+def t_fifo_state_files():
+    """A FIFO at the counter or the format file is named as what it is
+    (read_error_string()), never "File descriptor in bad state"."""
+    for rel, starts in ((".fsxds/generation", True), (".fsxds/format", False)):
+        env = Env("inotify", "rename", tree=base_tree())
+        env.daemon().stop()
+        p = os.path.join(env.state, rel)
+        os.unlink(p)
+        os.mkfifo(p)
+        d = env.daemon(start=False)
+        d.start(wait_ready=starts)
+        if not starts:
+            d.proc.wait(timeout=WAIT)
+        log = d.log_text()
+        expect_in("%s: not a regular file" % p, log, "the journal on a FIFO at %s" % rel)
+        expect("File descriptor in bad state" not in log, "EBADFD's strerror in the journal:\n%s", log)
+        if starts:
+            d.stop()
+        else:
+            d.stop(expect_ok=False)
 
 
 # ---------------------------------------------------------------- corrupted copies
@@ -366,6 +434,8 @@ def t_counter_at_top():
 if __name__ == "__main__":
     r = Runner("state")
     r.run("enospc", t_enospc, userns_problem())
+    r.run("counter-full", t_counter_full, userns_problem())
+    r.run("fifo-state-files", t_fifo_state_files)
     for kind, what in (("empty", "lds/lds.pb"), ("garbage", "lds/lds.pb"), ("type-dir-symlink", "lds"),
                        ("node-dir-symlink", "symlink")):
         r.run("corrupt-copy[%s]" % kind, t_corrupt_copy, kind, what)
