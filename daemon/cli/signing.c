@@ -68,7 +68,7 @@ static void verify_problem(void *userdata, const char *path, const char *message
  * ret_summary. Returns 0, or -errno when DIR or its MANIFEST cannot be
  * read at all. */
 static int verify_once(const char *dir, const char *ca, VerifyProblems *v, char **ret_summary, ino_t *ret_ino) {
-        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         _cleanup_free_ char *data = NULL, *signer = NULL, *error = NULL;
@@ -117,10 +117,19 @@ static int verify_once(const char *dir, const char *ca, VerifyProblems *v, char 
 }
 
 int verb_verify(int argc, char **argv, const Options *o) {
-        const char *dir = argv[0], *ca = o->ca;
+        char *dir = argv[0];
+        const char *ca = o->ca;
+        /* "dir/" would resolve a symlink at dir */
+        for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
+                dir[n - 1] = 0;
         struct stat st;
-        if (stat(dir, &st) < 0) {
+        if (lstat(dir, &st) < 0) {
                 fprintf(stderr, "fsxds: %s: %m\n", dir);
+                return EXIT_USAGE;
+        }
+        /* a node directory replaced by a symlink would read another's MANIFEST */
+        if (S_ISLNK(st.st_mode)) {
+                fprintf(stderr, "fsxds: %s: is a symlink, not followed (give the directory itself)\n", dir);
                 return EXIT_USAGE;
         }
         if (!S_ISDIR(st.st_mode)) {

@@ -36,6 +36,16 @@ int nodedir_make(int dirfd, const char *name, gid_t gid, bool *ret_made) {
         return fd;
 }
 
+int nodedir_make_replacing(int dirfd, const char *name, gid_t gid, bool *ret_made) {
+        int fd = nodedir_make(dirfd, name, gid, ret_made);
+        if (fd != -ELOOP && fd != -ENOTDIR)
+                return fd;
+        /* flags 0: a directory swapped in meanwhile fails with EISDIR */
+        if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+                return -errno;
+        return nodedir_make(dirfd, name, gid, ret_made);
+}
+
 void nodedir_reader_init(DirReader *r, int fd) {
         r->fd = fd;
         r->pos = r->len = 0;

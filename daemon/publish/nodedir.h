@@ -31,6 +31,10 @@ int nodedir_open(int dirfd, const char *name);
  * missing. Never through a symlink: a planted one fails with -ELOOP or
  * -ENOTDIR. */
 int nodedir_make(int dirfd, const char *name, gid_t gid, bool *ret_made);
+/* nodedir_make() for a name that is fsxds's own (a node or type directory):
+ * a symlink or any other non-directory there is unlinked, never followed,
+ * and the directory made in its place. */
+int nodedir_make_replacing(int dirfd, const char *name, gid_t gid, bool *ret_made);
 void nodedir_reader_init(DirReader *r, int fd);
 /* 1 and an entry, 0 at the end, or -errno. */
 int nodedir_read(DirReader *r, struct dirent64 **ret);

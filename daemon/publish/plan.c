@@ -361,7 +361,8 @@ static int plan_dir(NodePlan *p, int node_fd, TypeDir t, const NodeFile **next, 
         _cleanup_close_ int fd = -EBADF, gen_fd = -EBADF;
         if (node_fd >= 0) {
                 fd = nodedir_open(node_fd, type_dir_name(t));
-                if (fd < 0 && fd != -ENOENT)
+                /* a planted symlink or file: nothing of ours lives there */
+                if (fd < 0 && fd != -ENOENT && fd != -ELOOP && fd != -ENOTDIR)
                         return fd;
         }
         LiveEntry *live = NULL;
@@ -512,7 +513,7 @@ int publish_plan(Store *s, const char *output_dir, const char *node, PublishMode
         }
 
         _cleanup_close_ int node_fd = nodedir_open(store_output_fd(s), node);
-        if (node_fd < 0 && node_fd != -ENOENT)
+        if (node_fd < 0 && node_fd != -ENOENT && node_fd != -ELOOP && node_fd != -ENOTDIR)
                 return node_fd;
 
         NodePlan *p = xmalloc(sizeof(NodePlan));

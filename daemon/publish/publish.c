@@ -228,7 +228,7 @@ fail:
 
 static int open_node(NodePlan *p, bool create, int *ret) {
         bool made = false;
-        int fd = create ? nodedir_make(store_output_fd(p->store), p->node, store_gid(p->store), &made)
+        int fd = create ? nodedir_make_replacing(store_output_fd(p->store), p->node, store_gid(p->store), &made)
                         : nodedir_open(store_output_fd(p->store), p->node);
         if (fd < 0)
                 return fd;
@@ -258,14 +258,16 @@ static int publish_type(NodePlan *p, int *node_fd, TypeDir t, bool intermediate)
         if (!p->dirs[t].publish)
                 return 0;
         _cleanup_close_ int fd = open_type_dir_beneath(p, t);
-        if (fd == -ENOENT || fd == -ENOSYS) {
+        /* -ELOOP, -ENOTDIR: a symlink or a file planted at the node's or the
+         * type's name, replaced step by step below */
+        if (fd == -ENOENT || fd == -ENOSYS || fd == -ELOOP || fd == -ENOTDIR) {
                 if (*node_fd < 0) {
                         int r = open_node(p, true, node_fd);
                         if (r < 0)
                                 return r;
                 }
                 bool made = false;
-                fd = nodedir_make(*node_fd, type_dir_name(t), store_gid(p->store), &made);
+                fd = nodedir_make_replacing(*node_fd, type_dir_name(t), store_gid(p->store), &made);
                 if (made)
                         p->touched_node = true;
         }
@@ -475,6 +477,28 @@ int publish_finish(Store *s, NodePlan **plans, size_t n) {
         return store_collect(s);
 }
 
+/* Links in the live generation that no name of the type directory shows:
+ * a removal phase cut short between the top name's unlink and its link's
+ * in the generation. Nothing reads them; they only keep an object alive. */
+static int prune_live_gen(int fd, const char *data) {
+        _cleanup_close_ int gen_fd = nodedir_open(fd, data);
+        if (gen_fd < 0)
+                return gen_fd == -ENOENT || gen_fd == -ELOOP || gen_fd == -ENOTDIR ? 0 : gen_fd;
+        _cleanup_free_ DirReader *dir = xmalloc(sizeof(DirReader));
+        nodedir_reader_init(dir, gen_fd);
+        struct dirent64 *de = NULL;
+        int n = 0, r;
+        while ((r = nodedir_read(dir, &de)) > 0) {
+                struct stat st;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 || errno != ENOENT)
+                        continue;
+                if (unlinkat(gen_fd, de->d_name, 0) < 0 && errno != ENOENT)
+                        return -errno;
+                n++;
+        }
+        return r < 0 ? r : n;
+}
+
 int publish_clean_node(const char *output_dir, const char *node) {
         assert(output_dir);
         assert(node);
@@ -506,6 +530,12 @@ int publish_clean_node(const char *output_dir, const char *node) {
                 if (r < 0)
                         return r;
                 n += r;
+                if (data && nodedir_is_gen_name(data, NULL)) {
+                        r = prune_live_gen(fd, data);
+                        if (r < 0)
+                                return r;
+                        n += r;
+                }
         }
         return n;
 }

@@ -41,6 +41,7 @@ struct Store {
         bool durable;
         bool unsynced;   /* objects written since the last store_sync() */
         bool no_tmpfile; /* O_TMPFILE or linking it failed once: use named temporaries */
+        bool replaced;   /* a non-directory at .store was removed by store_open() */
 
         StoreObject **objects;
         size_t n_objects;
@@ -158,6 +159,14 @@ int store_open(const char *output_dir, gid_t gid, Store **ret) {
                 return -errno;
 
         _cleanup_close_ int dirfd = open_or_make_dir(output_fd, STORE_DIR, gid);
+        bool replaced = false;
+        if (dirfd == -ELOOP || dirfd == -ENOTDIR) {
+                /* fsxds's own name: a symlink (never followed) or file there goes */
+                if (unlinkat(output_fd, STORE_DIR, 0) < 0 && errno != ENOENT)
+                        return -errno;
+                replaced = true;
+                dirfd = open_or_make_dir(output_fd, STORE_DIR, gid);
+        }
         if (dirfd < 0)
                 return dirfd;
 
@@ -172,6 +181,7 @@ int store_open(const char *output_dir, gid_t gid, Store **ret) {
                 .dirfd = TAKE_FD(dirfd),
                 .gid = gid,
                 .durable = sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC,
+                .replaced = replaced,
         };
         /* Objects nothing links may have been written but not synced before
          * a crash: they go, so that every object left was synced before any
@@ -195,6 +205,10 @@ Store *store_free(Store *s) {
         free(s->output_dir);
         free(s);
         return NULL;
+}
+
+bool store_replaced(const Store *s) {
+        return s->replaced;
 }
 
 int store_dirfd(const Store *s) {

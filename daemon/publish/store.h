@@ -20,10 +20,12 @@ typedef struct Store Store;
  * (gid_t) -1 leaves the group alone. The store is durable (data and
  * directories are synced) unless the output filesystem is tmpfs or ramfs.
  * Opening runs store_gc(): after a crash, objects that no node links may
- * never have reached the disk whole. A symlink at .store fails with -ELOOP
- * or -ENOTDIR. */
+ * never have reached the disk whole. A symlink or any other non-directory
+ * at .store is unlinked (never followed) and the store made anew;
+ * store_replaced() says so. */
 int store_open(const char *output_dir, gid_t gid, Store **ret);
 Store *store_free(Store *s);
+bool store_replaced(const Store *s);
 
 /* Stores data and returns its object name (64 lowercase hex digits).
  * Idempotent: an object already present is not rewritten (its mode and

@@ -451,6 +451,21 @@ static void adopt_state_dir(Manager *m, unsigned format) {
                 log_info(NULL, "adopted %s as format %d (%d last good copies verified)", dir, STATEDIR_FORMAT, n);
 }
 
+/* store_open() of dir, its failure logged with the path that failed: dir
+ * itself, or dir/.store when dir opens. */
+static int open_store_logged(const char *dir, gid_t gid, Store **ret) {
+        int r = store_open(dir, gid, ret);
+        if (r < 0) {
+                _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                log_error(NULL, "cannot open %s%s: %s", dir, fd >= 0 ? "/.store" : "", strerror(-r));
+                return r;
+        }
+        if (store_replaced(*ret))
+                log_warning(NULL, "%s/.store was not a directory (a symlink or a file, not followed): removed, "
+                            "the store made anew", dir);
+        return 0;
+}
+
 static int open_outputs(Manager *m) {
         m->state.gid = (gid_t) -1;
         if (m->state.config->output_group) {
@@ -500,11 +515,9 @@ static int open_outputs(Manager *m) {
         }
         m->state.recheck_all = true;
         m->state.store = store_free(m->state.store);
-        r = store_open(m->state.config->output_dir, m->state.gid, &m->state.store);
-        if (r < 0) {
-                log_error(NULL, "cannot open %s: %s", m->state.config->output_dir, strerror(-r));
+        r = open_store_logged(m->state.config->output_dir, m->state.gid, &m->state.store);
+        if (r < 0)
                 return r;
-        }
         /* status.json moved into .fsxds/ (a node may be named status.json) */
         r = status_remove_legacy(m->state.config->output_dir);
         if (r > 0)
@@ -536,11 +549,9 @@ static int open_outputs(Manager *m) {
         free(m->state.state_nodes_dir);
         m->state.state_nodes_dir = statedir_path(m->state.config->state_dir, STATEDIR_NODES);
         m->state.state_store = store_free(m->state.state_store);
-        r = store_open(m->state.state_nodes_dir, (gid_t) -1, &m->state.state_store);
-        if (r < 0) {
-                log_error(NULL, "cannot open %s: %s", m->state.state_nodes_dir, strerror(-r));
+        r = open_store_logged(m->state.state_nodes_dir, (gid_t) -1, &m->state.state_store);
+        if (r < 0)
                 return r;
-        }
         /* a copy edited in place: its object goes, so the next plan rewrites it */
         r = store_verify(m->state.state_store);
         if (r > 0)

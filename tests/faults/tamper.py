@@ -25,6 +25,15 @@ mode 0640, `fsxds verify --ca` passing (it failed on the tampered bytes),
 a MANIFEST whose digests are those of the build (the tampered bytes were
 never signed), and a store that did not grow.
 
+  planted-dirs    a symlink (to a victim directory) planted at a type
+                  directory's and at a node directory's name, and a file at
+                  a type directory's: removed unfollowed, the directory made
+                  again and republished; the victim untouched; `fsxds
+                  verify` refuses the symlinked node directory
+  planted-store   a symlink, then a file, at output_dir/.store before a
+                  start: removed unfollowed (logged naming .store), the
+                  daemon starts and republishes
+
   leftovers       temporary names of every kind fsxds makes in output_dir,
                   planted before a start (with look-alikes an operator might
                   own): afterwards none is left, the look-alikes are, and the
@@ -210,6 +219,98 @@ def t_matrix(mode):
     d.stop()
 
 
+def victim_dir(env, like):
+    """A directory outside the output that looks like a node's (so a followed
+    symlink would pass), and its snapshot."""
+    v = os.path.join(env.root, "victim")
+    shutil.copytree(like, v, symlinks=True)
+    return v, tree_snap(v)
+
+
+def tree_snap(top):
+    snap = {}
+    for root, dirs, files in os.walk(top):
+        for n in dirs + files:
+            p = os.path.join(root, n)
+            st = os.lstat(p)
+            snap[os.path.relpath(p, top)] = (st.st_mode, st.st_ino, st.st_mtime_ns,
+                                             read(p) if stat.S_ISREG(st.st_mode) else None)
+    return snap
+
+
+def t_planted_dirs(mode):
+    env = make_env(mode)
+    exp = expected(env)
+    d = env.daemon()
+    wait_until(lambda: passes(env) >= 1, "the verification at start to complete")
+    objects = store_objects(env)
+    alpha = env.node_dir("alpha")
+    aside = os.path.join(env.out, "..aside")
+    victim, victim_snap = victim_dir(env, alpha)
+    try:
+        def plant_type_link():
+            os.rename(os.path.join(alpha, "lds"), aside)
+            os.symlink(os.path.join(victim, "lds"), os.path.join(alpha, "lds"))
+
+        def plant_type_file():
+            os.rename(os.path.join(alpha, "cds"), aside)
+            write(os.path.join(alpha, "cds"), "not a directory\n")
+
+        def plant_node_link():
+            os.rename(alpha, aside)
+            os.symlink(victim, alpha)
+            p = verify(env, "alpha")
+            expect(p.returncode != 0 and "symlink" in p.stderr,
+                   "fsxds verify of a symlinked node directory: exit %d: %s%s", p.returncode, p.stdout, p.stderr)
+
+        for name, plant in [("type-link", plant_type_link), ("type-file", plant_type_file),
+                            ("node-link", plant_node_link)]:
+            start = len(d.log_text())
+            os.kill(d.proc.pid, signal.SIGSTOP)
+            try:
+                plant()
+                at = passes(env)
+            finally:
+                os.kill(d.proc.pid, signal.SIGCONT)
+            wait_passes(d, env, at)
+            check_repaired(env, exp, objects, name)
+            expect(os.path.isdir(alpha) and not os.path.islink(alpha), "%s: alpha is not a directory", name)
+            log = d.log_text()[start:]
+            expect("cannot publish" not in log, "%s: still failing:\n%s", name, log)
+            expect(tree_snap(victim) == victim_snap, "%s: the victim directory was changed", name)
+            shutil.rmtree(aside)
+    finally:
+        shutil.rmtree(victim, ignore_errors=True)
+    d.stop()
+
+
+def t_planted_store(mode):
+    env = make_env(mode, verify_interval="60s")
+    exp = expected(env)
+    d = env.daemon()
+    objects = store_objects(env)
+    d.stop()
+    store = os.path.join(env.out, ".store")
+    victim, victim_snap = victim_dir(env, store)
+    try:
+        for name in ("link", "file"):
+            shutil.rmtree(store)
+            if name == "link":
+                os.symlink(victim, store)
+            else:
+                write(store, "not a directory\n")
+            d = env.daemon()
+            log = d.log_text()
+            expect(".store" in log and "not a directory" in log, "%s: the replaced .store is not logged:\n%s",
+                   name, log)
+            expect(os.path.isdir(store) and not os.path.islink(store), "%s: .store is not a directory", name)
+            check_repaired(env, exp, objects, "planted-store " + name)
+            expect(tree_snap(victim) == victim_snap, "%s: the victim directory was changed", name)
+            d.stop()
+    finally:
+        shutil.rmtree(victim, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- crash leftovers
 
 
@@ -265,12 +366,22 @@ def t_leftovers(mode):
         os.mkdir(os.path.join(eds, "..gen-999"))
         shutil.copyfile(os.path.join(eds, "shared.pb"), os.path.join(eds, "..gen-999", "shared.pb"))
         os.symlink("..gen-999", os.path.join(eds, "..data.tmp"))
+        # a removal phase cut short: the top name gone, its link in the live
+        # generation not yet; it only keeps an object alive
+        live = os.path.join(eds, os.readlink(os.path.join(eds, "..data")))
+        extra = os.path.join(out, ".store", hashlib.sha256(b"orphan").hexdigest())
+        write(extra, "orphan")
+        os.link(extra, os.path.join(live, "orphan.pb"))
+        planted["alpha/eds/" + os.path.basename(live) + "/orphan.pb"] = None
     before = fsxds_temporaries(out)
     expect(len(before) >= len(planted), "the planted leftovers are not seen as such: %r", before)
 
     d = env.daemon()
     left = fsxds_temporaries(out)
     expect(not left, "temporary names left after a start: %r", left)
+    for rel, data in planted.items():
+        if data is None:
+            expect(not os.path.lexists(os.path.join(out, rel)), "%s (linked by no name) was left", rel)
     for rel in keep:
         expect(os.path.exists(os.path.join(out, rel)), "%s (not an fsxds name) was removed", rel)
     now = store_objects(env)
@@ -293,6 +404,8 @@ if __name__ == "__main__":
         for w, m in r.combos(backends=("inotify",)):
             r.run("tamper[%s,%s]" % (w, m), t_matrix, m)
             r.run("leftovers[%s,%s]" % (w, m), t_leftovers, m)
+            r.run("planted-dirs[%s,%s]" % (w, m), t_planted_dirs, m)
+            r.run("planted-store[%s,%s]" % (w, m), t_planted_store, m)
     finally:
         if not KEEP:
             shutil.rmtree(root, ignore_errors=True)
