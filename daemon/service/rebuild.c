@@ -532,6 +532,18 @@ static void batch_finish_state(State *st, Batch *b) {
                         continue;
                 NodePlan *sp = b->state_plans[i];
                 int e = sp ? node_plan_error(sp) : 0;
+                if (e >= 0 && sp && b->state_manifests[i].n_files == 0) {
+                        /* the copy's files are the plan's: described as the
+                         * output's MANIFEST is, from the build's bytes */
+                        _cleanup_free_ char *why = NULL;
+                        Manifest *m = &b->state_manifests[i];
+                        e = upkeep_built_manifest(st, ns->memo.n > 0 ? &ns->memo : NULL, sp, m, &why);
+                        if (e >= 0) {
+                                m->node = xstrdup(ns->id);
+                                m->created_usec = now_usec(CLOCK_REALTIME);
+                        } else
+                                log_debug(ns->id, "its last good copy's MANIFEST: %s", why);
+                }
                 if (e >= 0) {
                         Manifest *m = &b->state_manifests[i];
                         bool failed;
@@ -556,6 +568,7 @@ static void batch_finish_state(State *st, Batch *b) {
                 }
                 if (sp)
                         ns->state_known = ns->memo.n > 0 && e >= 0;
+                manifest_done(&b->state_manifests[i]); /* one node's at a time */
         }
         /* the MANIFESTs durable (the files were, at publish_finish()) */
         if (wrote)
@@ -747,9 +760,9 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         t0 = now_usec(CLOCK_MONOTONIC);
         if (changed_node || !ns->state_checked || ns->state_failed) {
                 NodePlan *sp = NULL;
-                r = built && state_known && !ns->state_failed
-                        ? publish_plan_delta(st->state_store, ns->id, &before, &out, &sp)
-                        : publish_plan(st->state_store, st->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp);
+                bool delta = built && state_known && !ns->state_failed;
+                r = delta ? publish_plan_delta(st->state_store, ns->id, &before, &out, &sp)
+                          : publish_plan(st->state_store, st->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp);
                 if (r == -ELOOP || r == -ENOTDIR) {
                         /* planted in fsxdsd's own tree: removed (never followed), then made again */
                         int k = statedir_remove_entry(st->state_nodes_dir, ns->id);
@@ -769,7 +782,11 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                                 size_t i = b->n_state_plans++;
                                 b->state_plans[i] = sp;
                                 b->state_published[i] = ns;
-                                statedir_copy_manifest(ns->id, 0, &out, &b->state_manifests[i]);
+                                /* with a whole plan, made from it when the
+                                 * batch is done: a batch of nodes holds no
+                                 * MANIFEST (a delta names only what changed) */
+                                if (!sp || delta)
+                                        statedir_copy_manifest(ns->id, 0, &out, &b->state_manifests[i]);
                         }
                 } else {
                         set_state_error(ns, xasprintf("cannot save its last good copy in %s/%s: %s (tried again at "

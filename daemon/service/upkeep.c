@@ -149,7 +149,7 @@ static void add_plan_file(void *userdata, const char *type, const char *name, co
  * object of each file, the generation each "..data" points to); a delta
  * plan names only what changed, and out is then the whole build. Nothing
  * is read from the node directory. */
-static int built_manifest(State *st, const NodeOutput *out, const NodePlan *plan, Manifest *ret, char **ret_why) {
+int upkeep_built_manifest(State *st, const NodeOutput *out, const NodePlan *plan, Manifest *ret, char **ret_why) {
         Manifest m = { .kind = MANIFEST_KIND_NODE };
         BuiltFiles b = { .st = st, .out = out, .m = &m };
         if (!plan || !node_plan_foreach_file(plan, add_plan_file, &b)) {
@@ -255,7 +255,7 @@ bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodeOutput *out,
         _cleanup_free_ uint8_t *sig = NULL;
         size_t len = 0, sig_len = 0;
         bool ok = false, same = false;
-        int r = built_manifest(st, out, plan, &built, &why);
+        int r = upkeep_built_manifest(st, out, plan, &built, &why);
         if (r < 0) {
                 _cleanup_free_ char *w = xasprintf("not signing its directory: %s; it is built and published again", why);
                 manifest_warning(ns, w);

@@ -30,6 +30,11 @@ size_t upkeep_check_outputs(State *st);
  * whose signature verifies); false when the tree is refused and nothing is
  * to be built. *ret_changed: files added, removed or changed. */
 bool upkeep_refresh_sources(State *st, int *ret_changed);
+/* The files (and links) of a MANIFEST for what plan placed, described
+ * from the build's bytes (out, when at hand) or from the output store's
+ * objects, checked against their digests; nothing is read from the node
+ * directory. *ret_why says why it failed. */
+int upkeep_built_manifest(State *st, const NodeOutput *out, const NodePlan *plan, Manifest *ret, char **ret_why);
 /* Loads signing's pair; the one in use before stays as previous_signer
  * until every MANIFEST is signed with the new one. A refused pair fails. */
 int upkeep_load_signer(State *st);
