@@ -106,5 +106,24 @@ void dirtable_done(DirTable *t) {
                 }
         free(t->by_key);
         free(t->by_path);
+        for (size_t i = 0; i < t->n_links; i++)
+                free(t->links[i]);
+        free(t->links);
         *t = (DirTable) {};
+}
+
+bool dirtable_note_link(DirTable *t, const char *path, bool add) {
+        for (size_t i = 0; i < t->n_links; i++)
+                if (streq(t->links[i], path)) {
+                        if (!add) {
+                                free(t->links[i]);
+                                t->links[i] = t->links[--t->n_links];
+                        }
+                        return true;
+                }
+        if (add) {
+                t->links = xrealloc(t->links, (t->n_links + 1) * sizeof(char *));
+                t->links[t->n_links++] = xstrdup(path);
+        }
+        return false;
 }

@@ -25,8 +25,15 @@ typedef struct DirTable {
         DirNode **by_key, **by_path;
         size_t n_buckets; /* a power of two, or 0 */
         size_t n;
+        /* links noted by path: second paths to a walked directory (links to
+         * it, or loops), links to no directory; their removal is a change,
+         * though their name is no source name */
+        char **links;
+        size_t n_links;
 } DirTable;
 
+/* Notes path as a link (add) or forgets it; whether it was noted. */
+bool dirtable_note_link(DirTable *t, const char *path, bool add);
 DirNode *dirtable_node_new(const uint8_t *key, size_t key_len, const char *path, int wd);
 void dirtable_node_free(DirNode *d); /* and its scan */
 void dirtable_add(DirTable *t, DirNode *d);

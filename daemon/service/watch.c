@@ -82,10 +82,6 @@ struct Watch {
          * what could not be watched is listed and rescanned instead */
         int limit_error;
         bool anchor_unwatched;
-        /* second paths to a walked directory (links to it, or loops): their
-         * removal is a change, though their name is no source name */
-        char **aliases;
-        size_t n_aliases;
 };
 
 typedef struct Batch {
@@ -166,21 +162,10 @@ static bool rel_under(const char *path, const char *rel) {
         return n == 0 || (strncmp(path, rel, n) == 0 && (path[n] == 0 || path[n] == '/'));
 }
 
-/* Notes rel as an alias (add) or forgets it; whether it was one. */
-static bool alias_update(Watch *w, const char *rel, bool add) {
-        for (size_t i = 0; i < w->n_aliases; i++)
-                if (streq(w->aliases[i], rel)) {
-                        if (!add) {
-                                free(w->aliases[i]);
-                                w->aliases[i] = w->aliases[--w->n_aliases];
-                        }
-                        return true;
-                }
-        if (add) {
-                w->aliases = xrealloc(w->aliases, (w->n_aliases + 1) * sizeof(char *));
-                w->aliases[w->n_aliases++] = xstrdup(rel);
-        }
-        return false;
+static bool watch_is_link(const Watch *w, const char *rel) {
+        _cleanup_free_ char *p = root_path(w, rel);
+        struct stat st;
+        return lstat(p, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
 static bool watch_is_dir(const Watch *w, const char *rel) {
@@ -336,7 +321,7 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
 
         DirNode *d = dirtable_find_key(&w->dirs, key, key_len);
         if (d && !streq(d->path, rel) && (d->gen == w->gen || rel_under(rel, d->path))) {
-                alias_update(w, rel, true); /* a second path to it: not walked again */
+                dirtable_note_link(&w->dirs, rel, true); /* a second path to it: not walked again */
                 return 0;
         }
         if (d && d->gen == w->gen)
@@ -555,7 +540,12 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
         /* a signed tree's MANIFEST and MANIFEST.sig count as sources */
         bool source = watch_is_source_name(name) || streq(name, "MANIFEST") || streq(name, "MANIFEST.sig");
         /* a symlink to a directory comes without the directory flag */
-        if (!is_dir && !source && unlinked && alias_update(w, rel, false)) {
+        if (!is_dir && !source && ((unlinked && dirtable_note_link(&w->dirs, rel, false)) ||
+                                   (linked && watch_is_link(w, rel) && !watch_is_dir(w, rel)))) {
+                /* a link to no directory (dangling, or to a file by another
+                 * name): a change of what the tree names, its removal too */
+                if (linked)
+                        dirtable_note_link(&w->dirs, rel, true);
                 b->rescan = true;
                 return;
         }
@@ -992,9 +982,6 @@ Watch *watch_free(Watch *w) {
         free(w->marked);
         free(w->failure);
         free(w->buf);
-        for (size_t i = 0; i < w->n_aliases; i++)
-                free(w->aliases[i]);
-        free(w->aliases);
         free(w);
         return NULL;
 }
