@@ -50,6 +50,16 @@ static void manifest_pair_sha(NodeState *ns, const void *data, size_t len, const
                 ns->sig_sha[0] = 0;
 }
 
+/* The MANIFEST there is current and stays: its digests and generation
+ * taken as the node's. Returns true. */
+static bool manifest_kept(NodeState *ns, const Manifest *listed, const void *data, size_t len, const void *sig,
+                          size_t sig_len) {
+        manifest_pair_sha(ns, data, len, sig, sig_len);
+        if (ns->generation == 0)
+                ns->generation = listed->generation;
+        return true;
+}
+
 /* Writes m (its files and links; node, generation, time and schema
  * filled in here) as the node's MANIFEST, and its signature when signing
  * is configured: the signature first, so MANIFEST is the last thing of a
@@ -267,10 +277,7 @@ bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodeOutput *out,
         if (!published && read_manifest(fd, &listed, &data, &len, &sig, &sig_len, &listed_why) >= 0) {
                 same = manifest_compare(&listed, &built, NULL, NULL) == 0;
                 if (same && listed_is_current(st, ns, &listed, data, len, sig, sig_len, &sig_error)) {
-                        ok = true;
-                        manifest_pair_sha(ns, data, len, sig, sig_len);
-                        if (ns->generation == 0)
-                                ns->generation = listed.generation;
+                        ok = manifest_kept(ns, &listed, data, len, sig, sig_len);
                         goto done;
                 }
         }
@@ -324,10 +331,7 @@ static bool ensure_manifest(State *st, NodeState *ns) {
                     streq(listed.schema_sha256, schema_fingerprint(st->schema)) &&
                     manifest_compare(&listed, &scanned, NULL, NULL) == 0;
         if (same && listed_is_current(st, ns, &listed, data, len, sig, sig_len, &sig_error)) {
-                ok = true;
-                manifest_pair_sha(ns, data, len, sig, sig_len);
-                if (ns->generation == 0)
-                        ns->generation = listed.generation;
+                ok = manifest_kept(ns, &listed, data, len, sig, sig_len);
                 goto done;
         }
         char sha[65] = "";
