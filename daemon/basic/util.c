@@ -41,6 +41,12 @@ char *xstrndup(const char *s, size_t n) {
         return p;
 }
 
+void *xmemdup(const void *p, size_t n) {
+        void *q = xmalloc(MAX(n, 1));
+        memcpy(q, p, n);
+        return q;
+}
+
 char *xvasprintf(const char *fmt, va_list ap) {
         char *p;
         if (vasprintf(&p, fmt, ap) < 0)

@@ -99,19 +99,22 @@ int build_node(const Schema *schema, PublishMode mode, const char *source_dir, c
 /* Counts refreshes: a node's build made after refresh N is current until
  * its inputs change again. */
 uint64_t source_cache_seq(const SourceCache *c);
+/* A node's last good build, as memo.h holds it. */
+typedef struct NodeMemo NodeMemo;
 /* The node's build from its previous one, prev (made when the cache's seq
- * was prev_seq; consumed): only the files that hold a resource changed by
- * the last refresh are made again, the others are taken over (marked
- * reused). Gives what build_node_from_cache() gives, which it falls back
- * to when prev is empty or not current (the node's inputs changed in a
- * refresh it did not see), or when the tree has standalone VirtualHosts.
- * Diagnostics are those of the node's files and of the changed keys: the
- * previous build had no errors, so nothing else can have any.
- * ret_before gets prev's files that ret does not take over, sorted: with
- * the files of ret not reused, what changed (all of prev on a fallback or
- * an error). */
-int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, NodeOutput *prev,
-                      uint64_t prev_seq, DiagList *diags, NodeOutput *ret, NodeOutput *ret_before);
+ * was prev_seq): only the files that hold a resource changed by the last
+ * refresh are made again. Returns 1 with ret holding only those files and
+ * *ret_touched the sorted paths of the files that held a changed key (made
+ * again, or gone when ret has no such path), the rest being prev's as it
+ * is; or 0 with ret the whole build (build_node_from_cache()), which it
+ * falls back to when prev is empty or not current (the node's inputs
+ * changed in a refresh it did not see), when a resource was removed (the
+ * graph is then checked whole), or when the tree has standalone
+ * VirtualHosts. Both give the same files. Diagnostics are those of the
+ * node's files and of the changed keys: the previous build had no errors,
+ * so nothing else can have any. -EBADMSG on errors. */
+int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, const NodeMemo *prev,
+                      uint64_t prev_seq, DiagList *diags, NodeOutput *ret, char ***ret_touched, size_t *ret_n_touched);
 
 /* A listener of a node and the address it binds; the strings belong to
  * the cache (valid until its next refresh). */

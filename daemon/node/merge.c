@@ -7,6 +7,7 @@
 #include <assert.h>
 
 #include "graph.h"
+#include "memo.h"
 #include "sha256.h"
 #include "sources.h"
 #include "wire.h"
@@ -361,18 +362,16 @@ static void entries_add(Entry **entries, size_t *n, size_t *cap, const CachedFil
 }
 
 
-int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, NodeOutput *prev,
-                      uint64_t prev_seq, DiagList *diags, NodeOutput *ret, NodeOutput *ret_before) {
+int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, const NodeMemo *prev,
+                      uint64_t prev_seq, DiagList *diags, NodeOutput *ret, char ***ret_touched, size_t *ret_n_touched) {
         assert(opts->output_dir && opts->output_dir[0] == '/');
-        NodeOutput old = *prev;
-        *prev = (NodeOutput) {};
+        *ret_touched = NULL;
+        *ret_n_touched = 0;
         /* VirtualHosts tie a RouteConfiguration's file to other keys: those
          * trees are built whole */
-        if (old.n == 0 || c->n_virtual_hosts > 0 || !node_id_is_valid(node_id) ||
-            !source_cache_build_current(c, node_id, prev_seq)) {
-                *ret_before = old;
+        if (!prev || prev->n == 0 || c->n_virtual_hosts > 0 || !node_id_is_valid(node_id) ||
+            !source_cache_build_current(c, node_id, prev_seq))
                 return build_node_from_cache(c, node_id, opts, diags, ret);
-        }
         /* the keys changed in common/ and nodes/<id>/ by the last refresh;
          * a VirtualHost's RouteConfiguration with it */
         const ScopeChanges *scopes[2] = { &c->common, hashmap_get(&c->node_changes, node_id, strlen(node_id)) };
@@ -392,14 +391,12 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                 }
         if (removed) {
                 strlist_free(&keys);
-                *ret_before = old;
                 return build_node_from_cache(c, node_id, opts, diags, ret);
         }
         size_t errors_before = diags->n_errors;
         copy_file_diags(c, node_id, opts, diags);
         if (diags->n_errors > errors_before) {
                 strlist_free(&keys);
-                *ret_before = old;
                 return -EBADMSG;
         }
         bool sotw_dirty[_RESOURCE_TYPE_MAX] = {}, want[_RESOURCE_TYPE_MAX] = {};
@@ -451,44 +448,27 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
         free(entries);
         hashmap_free(&seen);
         strlist_free(&keys);
-        int r = 0;
         if (diags->n_errors > errors_before) {
                 node_output_done(&fresh);
-                *ret_before = old;
-                r = -EBADMSG;
-                goto finish;
+                strlist_free(&paths);
+                return -EBADMSG;
         }
-        /* the old files but the remade ones (which go to ret_before), merged
-         * with the remade ones (all sorted) */
-        NodeOutput out = { .files = xcalloc(old.n + fresh.n + 1, sizeof(NodeFile)) };
-        NodeOutput before = { .files = xcalloc(old.n + 1, sizeof(NodeFile)) };
+        /* the touched paths: the files of the changed keys, made again or
+         * gone, and any file made again (sorted, once each) */
+        for (size_t i = 0; i < fresh.n; i++)
+                strlist_add(&paths, xstrdup(fresh.files[i].path));
         if (paths.n > 1)
                 qsort(paths.items, paths.n, sizeof(char *), cmp_str);
-        size_t i = 0, j = 0, k = 0;
-        while (i < old.n || j < fresh.n) {
-                NodeFile *o = i < old.n ? &old.files[i] : NULL;
-                while (o && k < paths.n && strcmp(paths.items[k], o->path) < 0)
-                        k++;
-                if (o && k < paths.n && streq(paths.items[k], o->path)) {
-                        before.files[before.n++] = *o;
-                        i++;
-                        continue;
-                }
-                if (!o || (j < fresh.n && strcmp(fresh.files[j].path, o->path) < 0))
-                        out.files[out.n++] = fresh.files[j++];
-                else {
-                        out.files[out.n] = *o;
-                        out.files[out.n++].reused = true;
-                        i++;
-                }
-        }
-        free(old.files);
-        free(fresh.files);
-        *ret = out;
-        *ret_before = before;
-finish:
-        strlist_free(&paths);
-        return r;
+        size_t m = 0;
+        for (size_t i = 0; i < paths.n; i++)
+                if (m > 0 && streq(paths.items[m - 1], paths.items[i]))
+                        free(paths.items[i]);
+                else
+                        paths.items[m++] = paths.items[i];
+        *ret = fresh;
+        *ret_touched = paths.items;
+        *ret_n_touched = m;
+        return 1;
 }
 
 int build_node(const Schema *schema, PublishMode mode, const char *source_dir, const char *node_id,

@@ -376,14 +376,16 @@ static void clear_changes(SourceCache *c) {
 }
 
 /* Adds or removes a file's resources to or from the key index, noting each
- * key as changed in the file's scope. */
-static void index_file(SourceCache *c, CachedFile *f, bool add) {
+ * key as changed in the file's scope, but those in same (whose resources
+ * this file holds as they were: what a build makes of them is the same). */
+static void index_file(SourceCache *c, CachedFile *f, bool add, const Hashmap *same) {
         note_key_change(c, f->rel, NULL, 0); /* the scope changed even with no resources */
         for (size_t i = 0; i < f->resources.n; i++) {
                 const Resource *r = &f->resources.items[i];
                 size_t kl;
                 _cleanup_free_ char *key = source_cache_key(r->type, r->name, &kl);
-                note_key_change(c, f->rel, key, kl);
+                if (!same || !hashmap_get(same, key, kl))
+                        note_key_change(c, f->rel, key, kl);
                 if (r->type == RESOURCE_VIRTUAL_HOST) {
                         if (add)
                                 c->n_virtual_hosts++;
@@ -421,6 +423,55 @@ static void index_file(SourceCache *c, CachedFile *f, bool add) {
         }
 }
 
+/* Per key of a file's resources, a fingerprint of their bytes (the sum of
+ * their hashes, with their count): equal when the key's resources are. */
+static void key_fingerprints(const ResourceList *l, Hashmap *ret, StrList *keys) {
+        for (size_t i = 0; i < l->n; i++) {
+                const Resource *r = &l->items[i];
+                size_t kl;
+                char *key = source_cache_key(r->type, r->name, &kl);
+                uint64_t *fp = hashmap_get(ret, key, kl);
+                if (!fp) {
+                        strlist_add(keys, key);
+                        fp = xcalloc(2, sizeof(uint64_t));
+                        hashmap_put(ret, key, kl, fp);
+                } else
+                        free(key);
+                fp[0] += hash_bytes(r->any, r->any_len) | 1;
+                fp[1] += r->wired ? 3 : 1;
+        }
+}
+
+/* The keys whose resources a file's new version holds exactly as the old
+ * one did (each key of same maps to itself; keys owns them). */
+static void unchanged_keys(const ResourceList *old, const ResourceList *next, Hashmap *same, StrList *keys) {
+        Hashmap a = {}, b = {};
+        StrList ka = {}, kb = {};
+        key_fingerprints(old, &a, &ka);
+        key_fingerprints(next, &b, &kb);
+        for (size_t i = 0; i < a.cap; i++) {
+                if (!a.entries[i].key)
+                        continue;
+                const uint64_t *x = a.entries[i].value;
+                const uint64_t *y = hashmap_get(&b, a.entries[i].key, a.entries[i].key_len);
+                if (y && x[0] == y[0] && x[1] == y[1]) {
+                        char *k = xmemdup(a.entries[i].key, a.entries[i].key_len + 1);
+                        strlist_add(keys, k);
+                        hashmap_put(same, k, a.entries[i].key_len, k);
+                }
+        }
+        for (size_t i = 0; i < a.cap; i++)
+                if (a.entries[i].key)
+                        free(a.entries[i].value);
+        for (size_t i = 0; i < b.cap; i++)
+                if (b.entries[i].key)
+                        free(b.entries[i].value);
+        hashmap_free(&a);
+        hashmap_free(&b);
+        strlist_free(&ka);
+        strlist_free(&kb);
+}
+
 /* Compiles one file into its cache entry (diagnostics kept with it). Bytes
  * equal to what is cached (a touch, a save without edits) keep the cached
  * entry, so resources stay where builds remember them. Returns whether the
@@ -440,7 +491,10 @@ static bool cache_compile(SourceCache *c, CachedFile *f) {
                 compile_result_done(&cr);
                 return false;
         }
-        index_file(c, f, false);
+        Hashmap same = {};
+        StrList same_keys = {};
+        unchanged_keys(&f->resources, &cr.resources, &same, &same_keys);
+        index_file(c, f, false, &same);
         resource_list_free(&f->resources);
         diag_list_clear(&f->diags);
         f->diags = diags;
@@ -455,7 +509,9 @@ static bool cache_compile(SourceCache *c, CachedFile *f) {
                 if (resource_type_dir(res->type) && !resource_type_is_sotw(res->type) && !res->wired)
                         resource_make_own_file(res);
         }
-        index_file(c, f, true);
+        index_file(c, f, true, &same);
+        hashmap_free(&same);
+        strlist_free(&same_keys);
         memcpy(f->sha256, cr.sha256, sizeof f->sha256);
         compile_result_done(&cr);
         return true;
@@ -524,7 +580,7 @@ static int cache_visit_problem(SourceCache *c, const Diag *d, size_t rel_offset)
                 c->files = xrealloc(c->files, (c->n_files + 1) * sizeof(CachedFile *));
                 c->files[c->n_files++] = f;
         }
-        index_file(c, f, false);
+        index_file(c, f, false, NULL);
         resource_list_free(&f->resources);
         diag_list_clear(&f->diags);
         diag_add(&f->diags, DIAG_ERROR, f->path, 0, 0, NULL, "%s", d->message);
@@ -532,7 +588,7 @@ static int cache_visit_problem(SourceCache *c, const Diag *d, size_t rel_offset)
         f->sha256[0] = 0;
         f->dev = 0;
         f->ino = 0;
-        index_file(c, f, true); /* no resources: notes the scope's change */
+        index_file(c, f, true, NULL); /* no resources: notes the scope's change */
         return 1;
 }
 
@@ -641,7 +697,7 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
                 changed++;
                 gone = true;
                 hashmap_remove(&c->by_rel, f->rel, strlen(f->rel));
-                index_file(c, f, false);
+                index_file(c, f, false, NULL);
                 cached_file_free(f);
         }
         c->n_files = k;

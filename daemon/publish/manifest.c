@@ -52,10 +52,17 @@ void manifest_done(Manifest *m) {
 
 /* A JSON string of len bytes: '"' and '\' escaped, \n and \t short, other
  * control bytes (NUL too) as \u00XX, everything else as it is. */
-static void put_string(Buf *b, const char *s, size_t len) {
+void manifest_put_string(Buf *b, const char *s, size_t len) {
         buf_putc(b, '"');
+        size_t run = 0; /* bytes from here on that need no escape, appended at once */
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char) s[i];
+                if (c != '"' && c != '\\' && c >= 0x20) {
+                        run++;
+                        continue;
+                }
+                buf_append(b, s + i - run, run);
+                run = 0;
                 if (c == '"' || c == '\\') {
                         buf_putc(b, '\\');
                         buf_putc(b, c);
@@ -63,29 +70,45 @@ static void put_string(Buf *b, const char *s, size_t len) {
                         buf_append(b, "\\n", 2);
                 else if (c == '\t')
                         buf_append(b, "\\t", 2);
-                else if (c < 0x20)
-                        buf_printf(b, "\\u%04x", c);
                 else
-                        buf_putc(b, c);
+                        buf_printf(b, "\\u%04x", c);
         }
+        buf_append(b, s + len - run, run);
         buf_putc(b, '"');
 }
 
 static void put_key(Buf *b, bool first, const char *key) {
         if (!first)
                 buf_putc(b, ',');
-        put_string(b, key, strlen(key));
+        manifest_put_string(b, key, strlen(key));
         buf_putc(b, ':');
 }
 
 static void put_key_string(Buf *b, bool first, const char *key, const char *value) {
         put_key(b, first, key);
-        put_string(b, value ? value : "", value ? strlen(value) : 0);
+        manifest_put_string(b, value ? value : "", value ? strlen(value) : 0);
 }
 
 static void put_key_uint(Buf *b, bool first, const char *key, uint64_t v) {
         put_key(b, first, key);
         buf_printf(b, "%" PRIu64, v);
+}
+
+void manifest_put_file(Buf *b, const ManifestFile *f, bool node) {
+        buf_putc(b, '{');
+        if (node) {
+                put_key(b, true, "names");
+                const char *names = f->names_json ? f->names_json : "[]";
+                buf_append(b, names, strlen(names));
+        }
+        put_key_string(b, !node, "path", f->path);
+        put_key_string(b, false, "sha256", f->sha256);
+        put_key_uint(b, false, "size", f->size);
+        if (node) {
+                put_key_string(b, false, "type_url", f->type_url);
+                put_key_string(b, false, "version_info", f->version_info);
+        }
+        buf_putc(b, '}');
 }
 
 void manifest_format(const Manifest *m, Buf *b) {
@@ -102,20 +125,9 @@ void manifest_format(const Manifest *m, Buf *b) {
         put_key(b, false, "files");
         buf_putc(b, '[');
         for (size_t i = 0; i < m->n_files; i++) {
-                const ManifestFile *f = &m->files[i];
-                buf_printf(b, "%s{", i ? "," : "");
-                if (node) {
-                        put_key(b, true, "names");
-                        buf_printf(b, "%s", f->names_json ? f->names_json : "[]");
-                }
-                put_key_string(b, !node, "path", f->path);
-                put_key_string(b, false, "sha256", f->sha256);
-                put_key_uint(b, false, "size", f->size);
-                if (node) {
-                        put_key_string(b, false, "type_url", f->type_url);
-                        put_key_string(b, false, "version_info", f->version_info);
-                }
-                buf_putc(b, '}');
+                if (i)
+                        buf_putc(b, ',');
+                manifest_put_file(b, &m->files[i], node);
         }
         buf_putc(b, ']');
         put_key_uint(b, false, "format", MANIFEST_FORMAT);
@@ -222,7 +234,7 @@ static int manifest_from_json(const Json *root, Manifest *m, char **ret_error) {
                         }
                         if (k)
                                 buf_putc(&nb, ',');
-                        put_string(&nb, names->items[k]->str, strlen(names->items[k]->str));
+                        manifest_put_string(&nb, names->items[k]->str, strlen(names->items[k]->str));
                 }
                 buf_putc(&nb, ']');
                 f->names_json = buf_steal_str(&nb);
@@ -327,7 +339,7 @@ static void add_name(void *userdata, const char *name, size_t len) {
         NameList *l = userdata;
         if (l->n++)
                 buf_putc(&l->json, ',');
-        put_string(&l->json, name, len);
+        manifest_put_string(&l->json, name, len);
 }
 
 static void describe_response(const uint8_t *data, size_t len, Description *d) {

@@ -6,6 +6,8 @@
  * module's business. */
 #pragma once
 
+#include <sys/stat.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,6 +66,18 @@ void manifest_done(Manifest *m);
 
 /* The canonical JSON of m, with a final newline. */
 void manifest_format(const Manifest *m, Buf *out);
+/* One string, and one file's entry, as manifest_format() writes them. */
+void manifest_put_string(Buf *b, const char *s, size_t len);
+void manifest_put_file(Buf *b, const ManifestFile *f, bool node);
+/* A node MANIFEST made from the previous one (old, as manifest_format()
+ * wrote it) without describing every file again: the entries at the
+ * sorted paths touched are replaced by head's files of those paths (sorted;
+ * a touched path head has no file for is dropped, one old has not is
+ * inserted in order), every other entry is copied as it is, and the rest
+ * (time, generation, node, schema, links) is head's. The work is copying
+ * old's bytes. -EBADMSG when old is not such a MANIFEST. */
+int manifest_patch(const char *old, size_t old_len, const Manifest *head, char *const *touched, size_t n_touched,
+                   Buf *out);
 /* Parses a MANIFEST. Anything but the canonical form of a known format is
  * refused: the bytes must be exactly what manifest_format() makes of what
  * was read, so one manifest has one spelling. Returns 0 or -EBADMSG with
@@ -114,6 +128,11 @@ int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **r
 /* The highest generation any node's MANIFEST under output_dir names (0:
  * none): where the counter goes on when state_dir's was lost. */
 uint64_t manifest_highest_generation(const char *output_dir);
+/* What tells the MANIFEST in dir_fd apart from any other (device, inode,
+ * size, mtime, ctime): taken after writing it, compared before patching. */
+int manifest_identity(int dir_fd, struct stat *ret);
+/* The MANIFEST's bytes, when it still has identity id; -ESTALE when not. */
+int manifest_read_same(int dir_fd, const struct stat *id, char **ret_data, size_t *ret_len);
 /* Whether name is a temporary name manifest_write_pair() makes in a
  * node directory (".MANIFEST.tmp.<pid>", ".MANIFEST.sig.tmp.<pid>"). */
 bool manifest_is_tmp_name(const char *name);

@@ -596,7 +596,14 @@ int publish_plan_delta(Store *s, const char *node, const NodeOutput *before, con
                 if (old) {
                         pf->live_ino = node_file_inode(s, old);
                         if (t == TYPE_DIR_CDS) {
-                                r = plan_cds_intermediate_from(p, old->data, old->len, f, &intermediate);
+                                /* a memo holds no bytes: the live one's are its store object's */
+                                _cleanup_free_ uint8_t *live = NULL;
+                                size_t live_len = old->len;
+                                if (!old->data && read_at(store_dirfd(s), old->sha256, LIVE_FILE_MAX, &live, &live_len) < 0)
+                                        live_len = 0; /* gone: no intermediate, as for a live file that cannot be read */
+                                if (old->data || live)
+                                        r = plan_cds_intermediate_from(p, old->data ? old->data : live, live_len, f,
+                                                                       &intermediate);
                                 if (r < 0)
                                         goto fail;
                         }

@@ -82,7 +82,14 @@ static int publish_rename(NodePlan *p, TypeDir t, int fd, bool intermediate) {
                 if (f->state == FILE_REMOVED || f->state == FILE_UNCHANGED)
                         continue;
                 const char *object = file_object(p, t, f, intermediate);
-                int r = place_file(store_dirfd(p->store), object, fd, f->name);
+                /* where nothing watches (state_dir's copies), a name that is
+                 * not there yet appears whole with one link; one that is
+                 * there after all is replaced by a rename, as everywhere
+                 * else (Envoy reacts to a rename, never to a new link) */
+                int r = f->state == FILE_NEW && store_unwatched(p->store) &&
+                                        linkat(store_dirfd(p->store), object, fd, f->name, 0) >= 0
+                                ? 0
+                                : place_file(store_dirfd(p->store), object, fd, f->name);
                 if (r == -ENOENT)
                         store_forget(p->store, object); /* removed behind the store's back */
                 if (r < 0)

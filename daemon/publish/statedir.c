@@ -418,6 +418,29 @@ int statedir_write_copy_manifest(const char *state_dir, const char *node, const 
         return r;
 }
 
+int statedir_patch_copy_manifest(const char *state_dir, const char *node, const struct stat *id, const Manifest *head,
+                                 char *const *touched, size_t n_touched, struct stat *ret_id) {
+        _cleanup_close_ int fd = open_copy(state_dir, node);
+        if (fd < 0)
+                return fd;
+        _cleanup_free_ char *old = NULL;
+        size_t len;
+        int r = manifest_read_same(fd, id, &old, &len);
+        if (r < 0)
+                return r;
+        Buf b = {};
+        r = manifest_patch(old, len, head, touched, n_touched, &b);
+        if (r >= 0)
+                r = manifest_write_pair(fd, b.data, b.len, NULL, 0, 0640, (gid_t) -1, false);
+        buf_free(&b);
+        return r < 0 ? r : manifest_identity(fd, ret_id);
+}
+
+int statedir_copy_manifest_identity(const char *state_dir, const char *node, struct stat *ret) {
+        _cleanup_close_ int fd = open_copy(state_dir, node);
+        return fd < 0 ? fd : manifest_identity(fd, ret);
+}
+
 /* <node_fd>/MANIFEST parsed, read without following a symlink. */
 static int read_manifest_at(int node_fd, Manifest *ret, char **ret_error) {
         _cleanup_close_ int fd = openat(node_fd, MANIFEST_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);

@@ -42,6 +42,7 @@ struct Store {
         bool unsynced;   /* objects written since the last store_sync() */
         bool no_tmpfile; /* O_TMPFILE or linking it failed once: use named temporaries */
         bool replaced;   /* a non-directory at .store was removed by store_open() */
+        bool unwatched;  /* nothing watches the directories its objects are linked into */
 
         StoreObject **objects;
         size_t n_objects;
@@ -225,6 +226,14 @@ int store_output_fd(const Store *s) {
 
 gid_t store_gid(const Store *s) {
         return s->gid;
+}
+
+void store_set_unwatched(Store *s) {
+        s->unwatched = true;
+}
+
+bool store_unwatched(const Store *s) {
+        return s->unwatched;
 }
 
 bool store_durable(const Store *s) {

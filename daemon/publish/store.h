@@ -84,3 +84,8 @@ int store_dirfd(const Store *s);     /* <output_dir>/.store */
 int store_output_fd(const Store *s); /* <output_dir> */
 gid_t store_gid(const Store *s);
 bool store_durable(const Store *s);
+/* Nothing (no Envoy) watches the directories this store's objects are
+ * linked into (state_dir's copies): a name not there yet is made with one
+ * link, not a link and a rename, which is the event Envoy reacts to. */
+void store_set_unwatched(Store *s);
+bool store_unwatched(const Store *s);

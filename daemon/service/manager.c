@@ -28,6 +28,7 @@
 #include "watch.h"
 #include "wire.h"
 #include "rebuild.h"
+#include "report.h"
 #include "state.h"
 #include "statedir.h"
 #include "status.h"
@@ -92,7 +93,7 @@ static void verify_now(Manager *m) {
                 manager_source_changed(m, NULL);
         } else {
                 m->state.verify_passes++;
-                rebuild_write_status(&m->state);
+                report_write_status(&m->state);
         }
         int r = arm_timer(m->verify_timer, m->state.config->verify_interval_usec);
         if (r < 0)
@@ -264,7 +265,7 @@ static void watch_state_update(Manager *m, bool write_status) {
         }
         /* a rebuild writes status anyway; a recovery may come without one */
         if (write_status && was != (n > 0) && !m->starting && !rebuild_busy(&m->state))
-                rebuild_write_status(&m->state);
+                report_write_status(&m->state);
 }
 
 static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -358,7 +359,7 @@ static void signing_reload(Manager *m) {
                 return;
         }
         upkeep_ensure_manifests(&m->state);
-        rebuild_write_status(&m->state);
+        report_write_status(&m->state);
 }
 
 static int on_signing_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -502,7 +503,7 @@ static int open_outputs(Manager *m) {
                 m->state.nodes[i]->manifest_ok = false;
         if (!m->state.describe)
                 m->state.describe = describe_cache_new();
-        /* memos borrow from the cache */
+        /* a new schema or mode: every node built whole */
         for (size_t i = 0; i < m->state.n_nodes; i++)
                 node_forget_memo(&m->state, m->state.nodes[i]);
         m->state.cache = source_cache_free(m->state.cache);
@@ -552,6 +553,7 @@ static int open_outputs(Manager *m) {
         r = open_store_logged(m->state.state_nodes_dir, (gid_t) -1, &m->state.state_store);
         if (r < 0)
                 return r;
+        store_set_unwatched(m->state.state_store);
         /* a copy edited in place: its object goes, so the next plan rewrites it */
         r = store_verify(m->state.state_store);
         if (r > 0)
@@ -631,7 +633,7 @@ static void manager_reload(Manager *m) {
                 log_error(NULL, "reload refused: the configuration has errors; still running on the previous one");
                 diag_list_clear(&d);
                 m->state.reload_error = "the new configuration has errors";
-                rebuild_write_status(&m->state);
+                report_write_status(&m->state);
                 sd_notify(false, "READY=1");
                 return;
         }
@@ -725,7 +727,7 @@ static void manager_arm_retry(Manager *m) {
                 st->retry_usec = r >= 0 ? now_usec(CLOCK_REALTIME) + m->retry_delay_usec : 0;
         }
         if (st->retry_usec != was)
-                rebuild_write_status(st);
+                report_write_status(st);
 }
 
 static void manager_rebuild_done(Manager *m, size_t n_bad) {
@@ -733,7 +735,7 @@ static void manager_rebuild_done(Manager *m, size_t n_bad) {
         if (m->state.verify_pass_open) {
                 m->state.verify_pass_open = false;
                 m->state.verify_passes++;
-                rebuild_write_status(&m->state);
+                report_write_status(&m->state);
         }
         if (m->starting && n_bad > 0)
                 log_warning(NULL, "%zu nodes have errors; their last good output stays in place", n_bad);
@@ -856,6 +858,7 @@ Manager *manager_free(Manager *m) {
                 free(m->state.nodes[i]);
         }
         free(m->state.nodes);
+        memo_table_done(&m->state.memo_files);
         hashmap_free(&m->state.node_index);
         free(m->state.state_nodes_dir);
         free(m->state.counter_error);

@@ -18,16 +18,10 @@
 #include "publish.h"
 #include "guard.h"
 #include "rebuild.h"
+#include "report.h"
 #include "statedir.h"
 #include "status.h"
 #include "upkeep.h"
-
-static size_t node_output_bytes(const NodeOutput *o) {
-        size_t n = sizeof(NodeOutput);
-        for (size_t i = 0; i < o->n; i++)
-                n += sizeof(NodeFile) + strlen(o->files[i].path) + 1 + (o->files[i].borrowed ? 0 : o->files[i].len);
-        return n;
-}
 
 /* ---- state_dir ---- */
 
@@ -141,14 +135,19 @@ static void removed_count(const char *live_path, const NodeFile *next, size_t *r
 }
 
 /* Whether next may replace what is live (publish/guard.c's rule); the
- * allowance file lets one generation through. */
-static bool removal_allowed(State *st, NodeState *ns, const NodeOutput *next, char **ret_reason) {
+ * allowance file lets one generation through. With before (a plan from
+ * the memo), next holds only what changed, before what it replaces: a
+ * kind whose file is in neither does not change. */
+static bool removal_allowed(State *st, NodeState *ns, const NodeOutput *next, const NodeOutput *before,
+                            char **ret_reason) {
         static const char *const files[_GUARD_KIND_MAX] = {
                 [GUARD_LISTENERS] = LAYOUT_LDS_FILE,
                 [GUARD_CLUSTERS] = LAYOUT_CDS_FILE,
         };
         GuardDelta delta = {};
         for (GuardKind k = 0; k < _GUARD_KIND_MAX; k++) {
+                if (before && !node_output_file(next, files[k]) && !node_output_file(before, files[k]))
+                        continue;
                 _cleanup_free_ char *live = xasprintf("%s/%s/%s", st->config->output_dir, ns->id, files[k]);
                 if (access(live, F_OK) < 0) {
                         /* after a reboot the last good generation is the state copy */
@@ -174,159 +173,6 @@ static bool removal_allowed(State *st, NodeState *ns, const NodeOutput *next, ch
                                 delta.removed[k], delta.live[k], guard_kind_to_string(k), st->config->max_removal, ns->id);
         return false;
 }
-
-/* ---- status ---- */
-
-#define BAD_NODE_DIR_MESSAGE "not a node id (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.'); not built"
-
-/* Directories in nodes/ whose name is no node id: an error each, in the
- * status under that name (never a NodeState: nothing is published or
- * verified under such a name), logged when the set changes. */
-static const char *const *bad_node_dirs(State *st) {
-        static const char *const none[] = { NULL };
-        return st->cache ? source_cache_bad_node_dirs(st->cache) : none;
-}
-
-static void log_bad_node_dirs(State *st) {
-        uint64_t fp = 0;
-        for (const char *const *p = bad_node_dirs(st); *p; p++)
-                fp = fp * 31 + hash_bytes(*p, strlen(*p)) + 1;
-        if (fp == st->bad_node_dirs_fingerprint)
-                return;
-        st->bad_node_dirs_fingerprint = fp;
-        for (const char *const *p = bad_node_dirs(st); *p; p++)
-                log_error(NULL, "%s/nodes/%s: " BAD_NODE_DIR_MESSAGE, st->config->source_dir, *p);
-}
-
-/* status.json, and the status line systemd shows. */
-void rebuild_write_status(State *st) {
-        Status status = {
-                .generation = (int64_t) st->generation,
-                .time_usec = (int64_t) st->last_rebuild_usec,
-                .backend = xstrdup(st->watch_backend ?: "none"),
-                .publish_mode = xstrdup(publish_mode_to_string(st->config->publish_mode)),
-                .source_dir = xstrdup(st->config->source_dir),
-                .output_dir = xstrdup(st->config->output_dir),
-                .signing_subject = st->signer ? xstrdup(signer_subject(st->signer)) : NULL,
-                .signing_not_after = st->signer ? signer_not_after(st->signer) : 0,
-                .signed_sources_ca = st->config->require_signed_sources_ca ? xstrdup(st->config->require_signed_sources_ca)
-                                                                          : NULL,
-                .signed_sources_error = st->sources_error ? xstrdup(st->sources_error) : NULL,
-                .watch_degraded = st->watch_unwatched > 0,
-                .watch_unwatched = (int64_t) st->watch_unwatched,
-                .watch_limit_name = st->watch_limit_name ? xstrdup(st->watch_limit_name) : NULL,
-                .watch_limit_value = st->watch_limit_value,
-                .watch_rescan_usec = (int64_t) st->config->rescan_interval_usec,
-                .retry_usec = (int64_t) st->retry_usec,
-                .verify_passes = (int64_t) st->verify_passes,
-        };
-        for (size_t i = 0; i < st->n_nodes; i++) {
-                const NodeState *n = st->nodes[i];
-                StatusNode *sn = status_add_node(&status, n->id);
-                sn->generation = (int64_t) n->generation;
-                sn->published_usec = (int64_t) n->published_usec;
-                sn->n_files = (int64_t) n->n_files;
-                sn->n_listeners = (int64_t) n->n_listeners;
-                sn->n_clusters = (int64_t) n->n_clusters;
-                sn->present = n->present;
-                sn->removal_blocked = n->removal_blocked;
-                sn->manifest_current = n->manifest_ok;
-                sn->state_error = n->state_error     ? xstrdup(n->state_error)
-                                  : st->counter_error ? xstrdup(st->counter_error)
-                                                      : NULL;
-                if (n->error.message) {
-                        sn->error = (Diag) { DIAG_ERROR, n->error.file ? xstrdup(n->error.file) : NULL, n->error.line,
-                                             n->error.column, n->error.path ? xstrdup(n->error.path) : NULL,
-                                             xstrdup(n->error.message), n->error.rule ? xstrdup(n->error.rule) : NULL };
-                        sn->n_errors = (int64_t) n->n_errors;
-                }
-        }
-        size_t n_bad_dirs = 0;
-        for (const char *const *p = bad_node_dirs(st); *p; p++, n_bad_dirs++) {
-                StatusNode *sn = status_add_node(&status, *p);
-                sn->generation = sn->published_usec = sn->n_files = sn->n_listeners = sn->n_clusters = 0;
-                sn->present = sn->manifest_current = true;
-                sn->error = (Diag) { .level = DIAG_ERROR, .file = xasprintf("%s/nodes/%s", st->config->source_dir, *p),
-                                     .message = xstrdup(BAD_NODE_DIR_MESSAGE) };
-                sn->n_errors = 1;
-        }
-        int chown_error = 0;
-        int r = status_write(st->config->output_dir, &status, st->gid, &chown_error);
-        _cleanup_free_ char *status_file = status_path(st->config->output_dir);
-        if (r < 0) {
-                /* said once; STATUS= below carries the errors meanwhile */
-                if (!st->status_failed)
-                        log_error(NULL, "cannot write %s: %s; it keeps the last status written, flagged stale by "
-                                  STATUS_DIR "/" STATUS_ERROR_NAME, status_file, strerror(-r));
-                st->status_failed = true;
-        } else {
-                if (st->status_failed)
-                        log_info(NULL, "%s is written again", status_file);
-                st->status_failed = false;
-                /* readable by the output's readers, like the files it describes */
-                if (chown_error < 0)
-                        log_warning(NULL, "cannot give %s to group %s: %s", status_file, st->config->output_group,
-                                    strerror(-chown_error));
-        }
-        status_done(&status);
-
-        size_t bad = 0;
-        const NodeState *first_bad = NULL;
-        for (size_t i = 0; i < st->n_nodes; i++)
-                if (st->nodes[i]->error.message && st->nodes[i]->present) {
-                        bad++;
-                        first_bad = first_bad ? first_bad : st->nodes[i];
-                }
-        _cleanup_free_ char *watch = st->watch_unwatched > 0
-                ? xasprintf("; watch degraded: %s reached, %zu directories rescanned every %" PRIu64 "ms",
-                            st->watch_limit_name ?: "an inotify limit", st->watch_unwatched,
-                            st->config->rescan_interval_usec / 1000)
-                : xstrdup("");
-        _cleanup_free_ char *reload = st->reload_error
-                ? xasprintf("%s; reload refused: %s (see the journal), running on the previous one", watch, st->reload_error)
-                : xstrdup(watch);
-        if (st->retry_usec > 0) {
-                uint64_t now = now_usec(CLOCK_REALTIME);
-                char *more = xasprintf("%s; failed publishes retried in %" PRIu64 " s", reload,
-                                       st->retry_usec > now ? (st->retry_usec - now + 999999) / 1000000 : 0);
-                free(reload);
-                reload = more;
-        }
-        if (n_bad_dirs > 0) {
-                char *more = xasprintf("%s; %s/nodes/%s: " BAD_NODE_DIR_MESSAGE "%s", reload, st->config->source_dir,
-                                       bad_node_dirs(st)[0], n_bad_dirs > 1 ? " (and more such directories)" : "");
-                free(reload);
-                reload = more;
-        }
-        if (r < 0) {
-                char *more = xasprintf("%s; cannot write %s: %s (it is stale)", reload, status_file, strerror(-r));
-                free(reload);
-                reload = more;
-        }
-        if (st->counter_error) {
-                char *more = xasprintf("%s; %s", reload, st->counter_error);
-                free(reload);
-                reload = more;
-        }
-        for (size_t i = 0; i < st->n_nodes; i++)
-                if (st->nodes[i]->state_error) {
-                        char *with = xasprintf("%s; %s: %s", reload, st->nodes[i]->id, st->nodes[i]->state_error);
-                        free(reload);
-                        reload = with;
-                        break;
-                }
-        if (st->sources_error)
-                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes; source tree refused (last good output kept): %s%s",
-                           st->generation, st->n_nodes, st->sources_error, reload);
-        else if (first_bad) {
-                _cleanup_free_ char *d = diag_format(&first_bad->error);
-                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, %zu with errors (last good output kept); %s: %s%s",
-                           st->generation, st->n_nodes, bad, first_bad->id, d, reload);
-        } else
-                sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, all published%s", st->generation, st->n_nodes,
-                           reload);
-}
-
 
 /* ---- the rebuild ---- */
 
@@ -532,28 +378,49 @@ static void batch_finish_state(State *st, Batch *b) {
                         continue;
                 NodePlan *sp = b->state_plans[i];
                 int e = sp ? node_plan_error(sp) : 0;
-                if (e >= 0 && sp && b->state_manifests[i].n_files == 0) {
-                        /* the copy's files are the plan's: described as the
-                         * output's MANIFEST is, from the build's bytes */
+                Manifest *m = &b->state_manifests[i];
+                bool failed;
+                uint64_t gen = batch_published(b, ns, &failed) ? st->generation
+                               : ns->generation                ? ns->generation
+                                                               : statedir_manifest_generation(st->config->output_dir, ns->id);
+                bool done = false, restored = m->n_files > 0; /* a copy read back: no memo */
+                if (e >= 0 && m->n_files == 0 && ns->planned_delta && ns->state_manifest_patchable) {
+                        /* the copy's MANIFEST this process wrote, patched at the paths that changed */
                         _cleanup_free_ char *why = NULL;
-                        Manifest *m = &b->state_manifests[i];
-                        e = upkeep_built_manifest(st, ns->memo.n > 0 ? &ns->memo : NULL, sp, m, &why);
+                        Manifest head = {};
+                        ns->state_manifest_patchable = false;
+                        if (upkeep_touched_manifest(st, ns, &head, &why) >= 0) {
+                                head.node = xstrdup(ns->id);
+                                head.generation = gen;
+                                head.created_usec = now_usec(CLOCK_REALTIME);
+                                done = statedir_patch_copy_manifest(st->config->state_dir, ns->id,
+                                                                    &ns->state_manifest_id, &head, ns->touched,
+                                                                    ns->n_touched, &ns->state_manifest_id) >= 0;
+                                wrote = wrote || done;
+                                ns->state_manifest_patchable = done;
+                        }
+                        manifest_done(&head);
+                }
+                if (!done && e >= 0 && m->n_files == 0) {
+                        /* the copy's files are the build's: described as the
+                         * output's MANIFEST is, from the memo */
+                        _cleanup_free_ char *why = NULL;
+                        e = upkeep_built_manifest(st, &ns->memo, sp, m, &why);
                         if (e >= 0) {
                                 m->node = xstrdup(ns->id);
                                 m->created_usec = now_usec(CLOCK_REALTIME);
                         } else
                                 log_debug(ns->id, "its last good copy's MANIFEST: %s", why);
                 }
-                if (e >= 0) {
-                        Manifest *m = &b->state_manifests[i];
-                        bool failed;
-                        m->generation = batch_published(b, ns, &failed) ? st->generation
-                                : ns->generation                        ? ns->generation
-                                                                        : statedir_manifest_generation(st->config->output_dir, ns->id);
+                if (!done && e >= 0) {
+                        m->generation = gen;
                         if (sp || !statedir_copy_manifest_current(st->config->state_dir, ns->id, m)) {
                                 e = statedir_write_copy_manifest(st->config->state_dir, ns->id, m, false);
                                 wrote = true;
                         }
+                        ns->state_manifest_patchable =
+                                e >= 0 && !restored && ns->memo.n > 0 &&
+                                statedir_copy_manifest_identity(st->config->state_dir, ns->id, &ns->state_manifest_id) >= 0;
                 }
                 if (e < 0) {
                         set_state_error(ns, xasprintf("cannot save its last good copy in %s/%s: %s (its output is "
@@ -623,14 +490,17 @@ static void batch_finish(State *st, Rebuild *r) {
                 for (size_t i = 0; i < b->n_plans; i++)
                         if (node_plan_error(b->plans[i]) >= 0)
                                 /* from the build (its memo, else the plan's objects), never from the disk */
-                                upkeep_manifest_from_build(st, b->published[i],
-                                                           b->published[i]->memo.n ? &b->published[i]->memo : NULL,
-                                                           b->plans[i], true);
+                                upkeep_manifest_from_build(st, b->published[i], b->plans[i], true);
                 upkeep_sync_manifests(st);
                 st->manifest_usec += now_usec(CLOCK_MONOTONIC) - t0;
         }
         if (b->n_state_plans > 0)
                 batch_finish_state(st, b);
+        for (size_t i = 0; i < b->n_plans; i++)
+                node_clear_touched(b->published[i]);
+        for (size_t i = 0; i < b->n_state_plans; i++)
+                if (b->state_published[i])
+                        node_clear_touched(b->state_published[i]);
         batch_free_plans(b);
         r->publishing = false;
 }
@@ -672,22 +542,29 @@ static bool batch_publish(State *st, Rebuild *r) {
 #define PLAN_BATCH_FILES 49152
 
 /* Builds one node whose inputs changed and plans it (and its state copy)
- * into b. Returns whether it has errors. */
+ * into b. Returns whether it has errors. When its output and its copy hold
+ * its memo (as this process published them), the build starts from the
+ * memo and both plans are made from what changed against it, reading no
+ * directory; otherwise the node is built whole and planned from the disk. */
 static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times) {
         _cleanup_free_ char *dir = xasprintf("%s/%s", st->config->output_dir, ns->id);
         BuildOptions opts = { .output_dir = dir, .skip_notes = true };
         DiagList d = {};
-        NodeOutput out = {}, before = {};
+        NodeOutput out = {}, changed = {}, before = {};
+        char **touched = NULL;
+        size_t n_touched = 0;
         _cleanup_free_ char *reason = NULL; /* here: the gotos below jump past later declarations */
         bool live_known = ns->live_known, state_known = ns->state_known;
+        bool from_memo = ns->memo.n > 0 && live_known && state_known && !ns->state_failed &&
+                         st->config->publish_mode == PUBLISH_MODE_RENAME;
         ns->force_rebuild = ns->publish_failed = false;
-        st->memo_bytes -= ns->memo_bytes;
-        ns->memo_bytes = 0;
         ns->live_known = ns->state_known = false;
+        node_clear_touched(ns);
         uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-        int r = build_node_update(st->cache, ns->id, &opts, &ns->memo, ns->memo_seq, &d, &out, &before);
+        int r = build_node_update(st->cache, ns->id, &opts, from_memo ? &ns->memo : NULL, ns->memo_seq, &d, &out,
+                                  &touched, &n_touched);
         times->build += now_usec(CLOCK_MONOTONIC) - t0;
-        bool built = r >= 0, bad = false;
+        bool built = r >= 0, whole = r == 0, bad = false;
         uint64_t fp = diags_fingerprint(&d);
         if (fp != ns->diag_fingerprint)
                 for (size_t k = 0; k < d.n; k++)
@@ -708,16 +585,23 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 ns->n_errors = d.n_errors;
                 if (!load_last_good_if_absent(st, ns->id, "the build failed", &out))
                         goto done;
+                /* what gets published is the copy, not the memo */
+                node_forget_memo(st, ns);
+                whole = true;
         }
 
         NodePlan *plan = NULL;
         t0 = now_usec(CLOCK_MONOTONIC);
-        /* from the memo when the directory holds it: no directory is read
-         * (and only when out stays the memo: its MANIFEST is made from it) */
-        if (built && live_known && st->config->publish_mode == PUBLISH_MODE_RENAME &&
-            st->memo_bytes + node_output_bytes(&out) <= MEMO_BUDGET)
-                r = publish_plan_delta(st->store, ns->id, &before, &out, &plan);
-        else
+        /* from the memo: what changed against it (a view of out's files) */
+        bool delta = built && from_memo;
+        if (delta) {
+                if (whole)
+                        node_memo_diff(&ns->memo, &out, &changed, &touched, &n_touched);
+                else
+                        changed = (NodeOutput) { xmemdup(out.files, (out.n + 1) * sizeof(NodeFile)), out.n };
+                node_memo_select(&ns->memo, touched, n_touched, &before);
+                r = publish_plan_delta(st->store, ns->id, &before, &changed, &plan);
+        } else
                 r = publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan);
         times->plan += now_usec(CLOCK_MONOTONIC) - t0;
         if (r < 0) {
@@ -730,27 +614,52 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         /* the guard only matters when listeners or clusters change */
         if ((node_plan_has_phase(plan, PUBLISH_PHASE_LDS) || node_plan_has_phase(plan, PUBLISH_PHASE_CDS) ||
              node_plan_has_phase(plan, PUBLISH_PHASE_CDS_FINAL)) &&
-            !removal_allowed(st, ns, &out, &reason)) {
+            !removal_allowed(st, ns, delta ? &changed : &out, delta ? &before : NULL, &reason)) {
                 node_fail(ns, TAKE_PTR(reason));
                 ns->removal_blocked = true;
                 bad = true;
-                built = false;
+                built = delta = false;
                 plan = node_plan_free(plan);
+                free(changed.files);
+                changed = (NodeOutput) {};
                 node_output_done(&out);
-                if (!load_last_good_if_absent(st, ns->id, "the removal guard refused the new generation", &out) ||
-                    publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan) < 0)
+                if (!load_last_good_if_absent(st, ns->id, "the removal guard refused the new generation", &out))
                         goto done;
+                node_forget_memo(st, ns);
+                if (publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan) < 0)
+                        goto done;
+        }
+        /* the memo: the build, which the MANIFESTs below are made from */
+        if (built) {
+                if (delta && !whole)
+                        node_memo_update(&st->memo_files, &ns->memo, touched, n_touched, &changed);
+                else
+                        node_memo_set(&st->memo_files, &ns->memo, &out);
+                ns->memo_seq = source_cache_seq(st->cache);
+                st->memo_bytes -= ns->memo_bytes;
+                ns->memo_bytes = node_memo_bytes(&ns->memo);
+                st->memo_bytes += ns->memo_bytes;
+                if (st->memo_bytes > MEMO_BUDGET) {
+                        node_forget_memo(st, ns);
+                        delta = false;
+                }
+        }
+        if (delta) {
+                ns->touched = TAKE_PTR(touched);
+                ns->n_touched = n_touched;
+                ns->planned_delta = true;
+                n_touched = 0;
         }
         bool changed_node = node_plan_n_changes(plan) > 0;
         if (changed_node) {
                 b->plans[b->n_plans] = plan;
                 b->published[b->n_plans++] = ns;
-                /* a plan holds an entry for each of the node's files, changed or not */
-                b->n_files += out.n;
+                /* a plan holds an entry for each file it places */
+                b->n_files += delta ? changed.n : out.n;
         } else {
                 /* the directory holds the build: its MANIFEST is the build's */
                 if (!ns->manifest_ok)
-                        upkeep_manifest_from_build(st, ns, &out, plan, false);
+                        upkeep_manifest_from_build(st, ns, plan, false);
                 node_plan_free(plan);
                 ns->live_known = built;
                 ns->live_verified = ns->live_verified || built;
@@ -760,10 +669,9 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         t0 = now_usec(CLOCK_MONOTONIC);
         if (changed_node || !ns->state_checked || ns->state_failed) {
                 NodePlan *sp = NULL;
-                bool delta = built && state_known && !ns->state_failed;
-                r = delta ? publish_plan_delta(st->state_store, ns->id, &before, &out, &sp)
+                r = delta ? publish_plan_delta(st->state_store, ns->id, &before, &changed, &sp)
                           : publish_plan(st->state_store, st->state_nodes_dir, ns->id, PUBLISH_MODE_RENAME, &out, &sp);
-                if (r == -ELOOP || r == -ENOTDIR) {
+                if (!delta && (r == -ELOOP || r == -ENOTDIR)) {
                         /* planted in fsxdsd's own tree: removed (never followed), then made again */
                         int k = statedir_remove_entry(st->state_nodes_dir, ns->id);
                         log_warning(ns->id, "its last good copy %s/%s held a symlink or a non-directory: %s",
@@ -778,16 +686,16 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                                 ns->state_known = built;
                         }
                         /* the copy's MANIFEST names the generation it mirrors: rewritten with the output */
-                        if (out.n > 0 && (changes || changed_node || !ns->state_manifest_ok)) {
+                        if ((delta || out.n > 0) && (changes || changed_node || !ns->state_manifest_ok)) {
                                 size_t i = b->n_state_plans++;
                                 b->state_plans[i] = sp;
                                 b->state_published[i] = ns;
-                                /* with a whole plan, made from it when the
-                                 * batch is done: a batch of nodes holds no
-                                 * MANIFEST (a delta names only what changed) */
-                                if (!sp || delta)
+                                /* made from the memo when the batch is done; a
+                                 * build that is no memo (a restored copy) now */
+                                if (!built)
                                         statedir_copy_manifest(ns->id, 0, &out, &b->state_manifests[i]);
-                        }
+                        } else
+                                node_plan_free(sp);
                 } else {
                         set_state_error(ns, xasprintf("cannot save its last good copy in %s/%s: %s (tried again at "
                                                       "every rebuild)",
@@ -798,23 +706,26 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 /* out is what the directory had, which the copy had */
                 ns->state_known = built && state_known && live_known;
         times->state += now_usec(CLOCK_MONOTONIC) - t0;
-        const NodeFile *lds = node_output_file(&out, LAYOUT_LDS_FILE), *cds = node_output_file(&out, LAYOUT_CDS_FILE);
-        ns->n_files = out.n;
-        ns->n_listeners = lds ? lds->n_resources : 0;
-        ns->n_clusters = cds ? cds->n_resources : 0;
+        if (built) {
+                const MemoFile *lds = node_memo_find(&ns->memo, LAYOUT_LDS_FILE),
+                               *cds = node_memo_find(&ns->memo, LAYOUT_CDS_FILE);
+                ns->n_files = ns->memo.n;
+                ns->n_listeners = lds ? lds->n_resources : 0;
+                ns->n_clusters = cds ? cds->n_resources : 0;
+        } else {
+                const NodeFile *lds = node_output_file(&out, LAYOUT_LDS_FILE), *cds = node_output_file(&out, LAYOUT_CDS_FILE);
+                ns->n_files = out.n;
+                ns->n_listeners = lds ? lds->n_resources : 0;
+                ns->n_clusters = cds ? cds->n_resources : 0;
+        }
 done:
         diag_list_clear(&d);
         node_output_done(&before);
-        size_t bytes = built ? node_output_bytes(&out) : 0;
-        if (built && st->memo_bytes + bytes <= MEMO_BUDGET) {
-                ns->memo = out;
-                ns->memo_seq = source_cache_seq(st->cache);
-                ns->memo_bytes = bytes;
-                st->memo_bytes += bytes;
-        } else {
-                node_output_done(&out);
-                ns->live_known = ns->state_known = false;
-        }
+        free(changed.files); /* a view of out's */
+        node_output_done(&out);
+        for (size_t i = 0; i < n_touched; i++)
+                free(touched[i]);
+        free(touched);
         return bad;
 }
 
@@ -908,7 +819,7 @@ static bool rebuild_continue(State *st, size_t *ret_n_bad) {
         if (r->n_built > 0)
                 check_host_addresses(st);
         st->last_rebuild_usec = now_usec(CLOCK_REALTIME);
-        rebuild_write_status(st);
+        report_write_status(st);
         log_debug(NULL,
                   "rebuild took %" PRIu64 " µs (%d files changed; refresh %" PRIu64 ", build %" PRIu64 ", plan %" PRIu64
                   ", state plan %" PRIu64 ", publish %" PRIu64 ", manifests %" PRIu64 " µs)",
@@ -941,7 +852,7 @@ bool rebuild_start(State *st, size_t *ret_n_bad) {
         } else if (!listed) {
                 upkeep_ensure_manifests(st);
                 st->last_rebuild_usec = now_usec(CLOCK_REALTIME);
-                rebuild_write_status(st);
+                report_write_status(st);
                 *ret_n_bad = 0;
                 return false;
         }
@@ -952,7 +863,7 @@ bool rebuild_start(State *st, size_t *ret_n_bad) {
         if (unreadable)
                 r->ids = xcalloc(1, sizeof(char *)); /* none built; every node stays as it was */
         else {
-                log_bad_node_dirs(st);
+                report_bad_node_dirs(st);
                 collect_node_ids(st, &r->ids, &r->n_ids);
                 for (size_t i = 0; i < st->n_nodes; i++)
                         st->nodes[i]->present = false;

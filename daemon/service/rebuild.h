@@ -5,8 +5,6 @@
 
 #include "state.h"
 
-/* status.json, and the status line systemd shows. */
-void rebuild_write_status(State *st);
 /* Starts a rebuild (none may be in flight). It publishes phase by phase:
  * returns true when the next phase is to wait phase_pause (the caller arms
  * its timer and then calls rebuild_resume()), false when the rebuild is

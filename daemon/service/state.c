@@ -30,8 +30,19 @@ NodeState *node_state(State *st, const char *id) {
 }
 
 void node_forget_memo(State *st, NodeState *ns) {
-        node_output_done(&ns->memo);
+        node_memo_done(&st->memo_files, &ns->memo);
         st->memo_bytes -= ns->memo_bytes;
         ns->memo_bytes = 0;
         ns->live_known = ns->state_known = false;
+        ns->manifest_patchable = ns->state_manifest_patchable = false;
+        node_clear_touched(ns);
+}
+
+void node_clear_touched(NodeState *ns) {
+        for (size_t i = 0; i < ns->n_touched; i++)
+                free(ns->touched[i]);
+        free(ns->touched);
+        ns->touched = NULL;
+        ns->n_touched = 0;
+        ns->planned_delta = false;
 }

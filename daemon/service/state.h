@@ -6,6 +6,7 @@
  * them knows. */
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -13,6 +14,7 @@
 #include "config.h"
 #include "hashmap.h"
 #include "manifest.h"
+#include "memo.h"
 #include "sign.h"
 #include "store.h"
 
@@ -28,16 +30,28 @@ typedef struct NodeState {
         Diag error;           /* the first error of the last build; message NULL when good */
         size_t n_errors;
         uint64_t diag_fingerprint;
-        /* its last good build, which the next one starts from (under
-         * MEMO_BUDGET), made after refresh memo_seq */
-        NodeOutput memo;
+        /* its last good build, described (memo.h), which the next one
+         * starts from and is planned against (under MEMO_BUDGET), made
+         * after refresh memo_seq */
+        NodeMemo memo;
         uint64_t memo_seq;
         size_t memo_bytes;
         bool live_known;      /* its output directory holds memo as this process published it */
+        bool manifest_patchable; /* its MANIFEST is the one fsxdsd wrote last (manifest_id), for memo */
+        struct stat manifest_id;
+        bool state_manifest_patchable; /* likewise its copy's MANIFEST */
+        struct stat state_manifest_id;
+        /* planned from its memo: the paths that changed (made again or
+         * gone), sorted, which its MANIFESTs are patched at; until the
+         * batch that publishes it is finished */
+        char **touched;
+        size_t n_touched;
+        bool planned_delta;
         bool state_known;     /* and so does its state_dir copy */
         bool live_verified;   /* its output directory holds what its last good build made (checked by a plan) */
         bool manifest_ok;     /* its MANIFEST (and MANIFEST.sig) are current */
         char manifest_sha[65], sig_sha[65]; /* of the current ones ("" without a signature) */
+        bool manifest_sha_pending; /* manifest_sha is to be taken from the disk (upkeep.c) */
         bool force_rebuild;   /* its directory was altered: build and plan it from the disk */
         uint64_t manifest_warning; /* hash of the last warning about its MANIFEST: said once */
         bool publish_failed;  /* its last publish failed: retried with backoff, without a source change */
@@ -47,12 +61,11 @@ typedef struct NodeState {
         bool state_manifest_ok;   /* its copy's MANIFEST was found or written current since start */
 } NodeState;
 
-/* What the memos of all nodes may hold. A memo costs about 100 bytes a
- * file plus its per-node files' bytes (the lds/cds/srds files and wired
- * route configurations; one-resource files are shared with the source
- * cache): a few thousand files for one node, or ten files for each of a
- * thousand nodes. Nodes past it are built whole and planned from the disk. */
-#define MEMO_BUDGET (4u << 20)
+/* What the memos of all nodes may hold. A memo costs a pointer a file;
+ * the descriptions are shared (memo.h): 4 million file references, e.g.
+ * 1,000 nodes of 4,000 files. Nodes past it are built whole and planned
+ * from the disk. */
+#define MEMO_BUDGET (32u << 20)
 
 typedef struct Rebuild Rebuild;
 
@@ -83,6 +96,7 @@ typedef struct State {
         size_t n_nodes;
         Hashmap node_index; /* id → NodeState */
         size_t memo_bytes;  /* of all nodes' memos */
+        MemoTable memo_files; /* the descriptions all memos share */
         uint64_t host_address_fingerprint; /* of the last reported nodes binding one address */
         uint64_t publish_usec;   /* spent on the phases by the last rebuild */
         uint64_t manifest_usec;  /* spent on MANIFESTs by the last rebuild */
@@ -114,3 +128,4 @@ NodeState *node_state(State *st, const char *id);
 /* Drops the node's memo: its next build is a whole one, its next plan
  * reads the disk. */
 void node_forget_memo(State *st, NodeState *ns);
+void node_clear_touched(NodeState *ns);

@@ -43,11 +43,28 @@ static int open_node_dir(State *st, const char *id) {
 /* Remembers the current MANIFEST's and signature's bytes (by hash), which
  * the periodic check compares the directory's with. */
 static void manifest_pair_sha(NodeState *ns, const void *data, size_t len, const void *sig, size_t sig_len) {
-        sha256_hex(data, len, ns->manifest_sha);
+        ns->manifest_sha_pending = false;
+        if (data)
+                sha256_hex(data, len, ns->manifest_sha);
         if (sig)
                 sha256_hex(sig, sig_len, ns->sig_sha);
         else
                 ns->sig_sha[0] = 0;
+}
+
+/* The hash of the MANIFEST written last, taken from the disk when it is
+ * still that one (its identity: inode, size, mtime, ctime; no write keeps
+ * a ctime); one replaced since gets a hash no MANIFEST has. */
+static void manifest_sha_settle(NodeState *ns, int node_fd) {
+        if (!ns->manifest_sha_pending)
+                return;
+        ns->manifest_sha_pending = false;
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        if (node_fd >= 0 && manifest_read_same(node_fd, &ns->manifest_id, &data, &len) >= 0)
+                sha256_hex(data, len, ns->manifest_sha);
+        else
+                memset(ns->manifest_sha, 'x', 64);
 }
 
 /* The MANIFEST there is current and stays: its digests and generation
@@ -60,11 +77,8 @@ static bool manifest_kept(NodeState *ns, const Manifest *listed, const void *dat
         return true;
 }
 
-/* Writes m (its files and links; node, generation, time and schema
- * filled in here) as the node's MANIFEST, and its signature when signing
- * is configured: the signature first, so MANIFEST is the last thing of a
- * generation that changes. */
-static int write_manifest(State *st, NodeState *ns, int node_fd, Manifest *m, uint64_t generation) {
+/* Fills in m's node, generation, time and schema. */
+static void manifest_head(State *st, NodeState *ns, Manifest *m, uint64_t generation) {
         free(m->node);
         m->node = xstrdup(ns->id);
         m->kind = MANIFEST_KIND_NODE;
@@ -72,29 +86,50 @@ static int write_manifest(State *st, NodeState *ns, int node_fd, Manifest *m, ui
         m->created_usec = now_usec(CLOCK_REALTIME);
         free(m->schema_sha256);
         m->schema_sha256 = xstrdup(schema_fingerprint(st->schema));
-        Buf b = {};
-        manifest_format(m, &b);
+}
+
+/* Writes b as the node's MANIFEST, and its signature when signing is
+ * configured: the signature first, so MANIFEST is the last thing of a
+ * generation that changes. */
+static int write_manifest_bytes(State *st, NodeState *ns, int node_fd, const Buf *b) {
         _cleanup_free_ uint8_t *sig = NULL;
         size_t sig_len = 0;
         int r = 0;
+        ns->manifest_patchable = false;
         if (st->signer) {
-                r = signer_sign(st->signer, b.data, b.len, &sig, &sig_len);
+                r = signer_sign(st->signer, b->data, b->len, &sig, &sig_len);
                 if (r < 0)
                         log_error(ns->id, "cannot sign its MANIFEST; the previous one stays");
         }
         if (r >= 0) {
                 /* made durable by one syncfs after all of them (upkeep_sync_manifests) */
-                r = manifest_write_pair(node_fd, b.data, b.len, sig, sig_len, 0640, store_gid(st->store), false);
+                r = manifest_write_pair(node_fd, b->data, b->len, sig, sig_len, 0640, store_gid(st->store), false);
                 if (r < 0) {
                         log_error(ns->id, "cannot write its MANIFEST: %s", strerror(-r));
                         /* like a failed publish: the retry rebuilds the node
                          * (its build at hand) and writes it, with no source change */
                         ns->publish_failed = true;
                 } else {
-                        manifest_pair_sha(ns, b.data, b.len, sig, sig_len);
+                        /* its hash is taken when first needed (manifest_sha_settle()),
+                         * off the path of a change; its identity says it is ours */
+                        manifest_pair_sha(ns, NULL, 0, sig, sig_len);
+                        ns->manifest_patchable = manifest_identity(node_fd, &ns->manifest_id) >= 0;
+                        ns->manifest_sha_pending = ns->manifest_patchable;
+                        if (!ns->manifest_patchable)
+                                sha256_hex(b->data, b->len, ns->manifest_sha);
                         st->manifests_unsynced = true;
                 }
         }
+        return r;
+}
+
+/* Writes m (its files and links; node, generation, time and schema
+ * filled in here) as the node's MANIFEST. */
+static int write_manifest(State *st, NodeState *ns, int node_fd, Manifest *m, uint64_t generation) {
+        manifest_head(st, ns, m, generation);
+        Buf b = {};
+        manifest_format(m, &b);
+        int r = write_manifest_bytes(st, ns, node_fd, &b);
         buf_free(&b);
         return r;
 }
@@ -104,16 +139,11 @@ static int write_manifest(State *st, NodeState *ns, int node_fd, Manifest *m, ui
 /* A build's files described for its MANIFEST. */
 typedef struct BuiltFiles {
         State *st;
-        const NodeOutput *out; /* the build's bytes, when at hand */
         Manifest *m;
         size_t cap;
         int error;
         char *why;
 } BuiltFiles;
-
-static int cmp_node_file_path(const void *key, const void *f) {
-        return strcmp(key, ((const NodeFile *) f)->path);
-}
 
 static int cmp_file_path(const void *a, const void *b) {
         return strcmp(((const ManifestFile *) a)->path, ((const ManifestFile *) b)->path);
@@ -148,34 +178,24 @@ static void add_built(BuiltFiles *b, const char *path, const char *sha256, const
 static void add_plan_file(void *userdata, const char *type, const char *name, const char object[65]) {
         BuiltFiles *b = userdata;
         _cleanup_free_ char *path = xasprintf("%s/%s", type, name);
-        const NodeFile *f = b->out && b->out->n ? bsearch(path, b->out->files, b->out->n, sizeof(NodeFile), cmp_node_file_path)
-                                                : NULL;
-        bool at_hand = f && streq(f->sha256, object);
-        add_built(b, path, object, at_hand ? f->data : NULL, at_hand ? f->len : 0);
+        add_built(b, path, object, NULL, 0);
 }
 
 /* The files and links of the node's MANIFEST from what its build made
- * (out: its bytes, when at hand) and its plan placed (plan: the store
- * object of each file, the generation each "..data" points to); a delta
- * plan names only what changed, and out is then the whole build. Nothing
- * is read from the node directory. */
-int upkeep_built_manifest(State *st, const NodeOutput *out, const NodePlan *plan, Manifest *ret, char **ret_why) {
+ * (memo) and its plan placed (plan: the store object of each file, the
+ * generation each "..data" points to); a delta plan names only what
+ * changed, and the memo is then the whole build. Nothing is read from the
+ * node directory. */
+int upkeep_built_manifest(State *st, const NodeMemo *memo, const NodePlan *plan, Manifest *ret, char **ret_why) {
         Manifest m = { .kind = MANIFEST_KIND_NODE };
-        BuiltFiles b = { .st = st, .out = out, .m = &m };
+        BuiltFiles b = { .st = st, .m = &m };
         if (!plan || !node_plan_foreach_file(plan, add_plan_file, &b)) {
-                if (!out || out->n == 0) {
+                if (!memo || memo->n == 0) {
                         *ret_why = xstrdup("its build is not at hand");
                         return -ENODATA;
                 }
-                for (size_t i = 0; i < out->n; i++) {
-                        const NodeFile *f = &out->files[i];
-                        char sha[65];
-                        if (f->sha256[0])
-                                memcpy(sha, f->sha256, sizeof sha);
-                        else
-                                sha256_hex(f->data, f->len, sha);
-                        add_built(&b, f->path, sha, f->data, f->len);
-                }
+                for (size_t i = 0; i < memo->n; i++)
+                        add_built(&b, memo->files[i]->path, memo->files[i]->sha256, NULL, 0);
         }
         if (b.error < 0) {
                 manifest_done(&m);
@@ -196,6 +216,47 @@ int upkeep_built_manifest(State *st, const NodeOutput *out, const NodePlan *plan
                 qsort(m.links, m.n_links, sizeof(ManifestLink), cmp_link_type);
         *ret = m;
         return 0;
+}
+
+int upkeep_touched_manifest(State *st, const NodeState *ns, Manifest *ret, char **ret_why) {
+        Manifest m = { .kind = MANIFEST_KIND_NODE };
+        BuiltFiles b = { .st = st, .m = &m };
+        for (size_t i = 0; i < ns->n_touched; i++) {
+                const MemoFile *f = node_memo_find(&ns->memo, ns->touched[i]);
+                if (f)
+                        add_built(&b, f->path, f->sha256, NULL, 0);
+        }
+        if (b.error < 0) {
+                manifest_done(&m);
+                *ret_why = b.why;
+                return b.error;
+        }
+        *ret = m;
+        return 0;
+}
+
+/* After a publish planned from the memo: the MANIFEST there (the one this
+ * process wrote) patched at the touched paths. -ESTALE when it is not. */
+static int patch_manifest(State *st, NodeState *ns, int fd, char **ret_why) {
+        if (!ns->planned_delta || !ns->manifest_patchable)
+                return -ESTALE;
+        _cleanup_free_ char *old = NULL;
+        size_t len;
+        int r = manifest_read_same(fd, &ns->manifest_id, &old, &len);
+        if (r < 0)
+                return -ESTALE;
+        Manifest head = {};
+        r = upkeep_touched_manifest(st, ns, &head, ret_why);
+        if (r < 0)
+                return r;
+        manifest_head(st, ns, &head, ns->generation);
+        Buf b = {};
+        r = manifest_patch(old, len, &head, ns->touched, ns->n_touched, &b);
+        manifest_done(&head);
+        if (r >= 0)
+                r = write_manifest_bytes(st, ns, fd, &b) < 0 ? 1 : 0;
+        buf_free(&b);
+        return r < 0 ? -ESTALE : r;
 }
 
 /* One syncfs for the MANIFESTs written since the last one (a durable
@@ -254,18 +315,31 @@ static bool listed_is_current(State *st, NodeState *ns, const Manifest *listed, 
                           : !sig;
 }
 
-bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodeOutput *out, const NodePlan *plan, bool published) {
+bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodePlan *plan, bool published) {
         _cleanup_close_ int fd = open_node_dir(st, ns->id);
         if (fd < 0) {
                 ns->manifest_ok = fd == -ENOENT && !published; /* nothing to vouch for */
                 return ns->manifest_ok;
+        }
+        if (published) {
+                _cleanup_free_ char *patch_why = NULL;
+                int k = patch_manifest(st, ns, fd, &patch_why);
+                if (k >= 0) {
+                        /* written (0), or its write failed (1: said, retried) */
+                        ns->manifest_ok = k == 0;
+                        if (k == 0)
+                                ns->manifest_warning = 0;
+                        return ns->manifest_ok;
+                }
+                if (k != -ESTALE)
+                        log_debug(ns->id, "its MANIFEST is made whole: %s", patch_why ? patch_why : strerror(-k));
         }
         Manifest built = {}, listed = {};
         _cleanup_free_ char *why = NULL, *data = NULL, *listed_why = NULL, *sig_error = NULL;
         _cleanup_free_ uint8_t *sig = NULL;
         size_t len = 0, sig_len = 0;
         bool ok = false, same = false;
-        int r = upkeep_built_manifest(st, out, plan, &built, &why);
+        int r = upkeep_built_manifest(st, &ns->memo, plan, &built, &why);
         if (r < 0) {
                 _cleanup_free_ char *w = xasprintf("not signing its directory: %s; it is built and published again", why);
                 manifest_warning(ns, w);
@@ -337,6 +411,7 @@ static bool ensure_manifest(State *st, NodeState *ns) {
         char sha[65] = "";
         if (same)
                 sha256_hex(data, len, sha);
+        manifest_sha_settle(ns, fd);
         bool ours = same && ns->manifest_sha[0] && streq(sha, ns->manifest_sha);
         bool by_previous = same && sig && st->previous_signer &&
                            signature_verify(data, len, sig, sig_len, NULL, st->previous_signer, NULL, &prev_error) >= 0;
@@ -455,7 +530,7 @@ static void recheck_altered(State *st, const Manifest *listed, const Manifest *s
 
 static bool memo_links(const NodeState *ns, const Hashmap *poisoned) {
         for (size_t i = 0; i < ns->memo.n; i++)
-                if (ns->memo.files[i].sha256[0] && hashmap_get(poisoned, ns->memo.files[i].sha256, 64))
+                if (hashmap_get(poisoned, ns->memo.files[i]->sha256, 64))
                         return true;
         return false;
 }
@@ -512,9 +587,12 @@ size_t upkeep_check_outputs(State *st) {
                         n_altered++;
                         continue;
                 }
-                if (!ns->manifest_ok || !ns->manifest_sha[0])
+                if (!ns->manifest_ok)
                         continue;
                 _cleanup_close_ int fd = open_node_dir(st, ns->id);
+                manifest_sha_settle(ns, fd);
+                if (!ns->manifest_sha[0])
+                        continue;
                 _cleanup_free_ char *data = NULL, *error = NULL;
                 _cleanup_free_ uint8_t *sig = NULL;
                 size_t len = 0, sig_len = 0;

@@ -5,16 +5,17 @@
 
 #include "state.h"
 
-/* Makes the node's MANIFEST current from its build, never from the disk:
- * the files plan placed (their store objects, i.e. the build's digests)
- * described from out's bytes (the build, when at hand; else the store
- * objects, checked against their digests), and the generations plan
- * switched "..data" to. After a publish (published) it is written; else
+/* Makes the node's MANIFEST current from its build (its memo), never from
+ * the disk: after a publish planned from the memo, the MANIFEST this
+ * process wrote there is patched at the paths that changed (their store
+ * objects described); otherwise the files plan placed, or the memo's, are
+ * described from their store objects, checked against their digests,
+ * with the generations plan switched "..data" to. After a publish (published) it is written; else
  * (the plan found the directory equal to the build) the one there is kept
  * when it lists exactly that and is current. A store object found not to
  * be its digest is dropped and the node marked to be published again,
  * unsigned meanwhile. Returns whether the MANIFEST is current. */
-bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodeOutput *out, const NodePlan *plan, bool published);
+bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodePlan *plan, bool published);
 /* One syncfs for the MANIFESTs written since the last one. */
 void upkeep_sync_manifests(State *st);
 /* At start and reload: every node directory against its MANIFEST, each
@@ -30,11 +31,16 @@ size_t upkeep_check_outputs(State *st);
  * whose signature verifies); false when the tree is refused and nothing is
  * to be built. *ret_changed: files added, removed or changed. */
 bool upkeep_refresh_sources(State *st, int *ret_changed);
-/* The files (and links) of a MANIFEST for what plan placed, described
- * from the build's bytes (out, when at hand) or from the output store's
- * objects, checked against their digests; nothing is read from the node
+/* The files (and links) of a MANIFEST for what plan placed (a whole plan)
+ * or, for a delta plan or none, for the build memo describes, each
+ * described from the output store's object (checked against its digest;
+ * descriptions are cached by digest); nothing is read from the node
  * directory. *ret_why says why it failed. */
-int upkeep_built_manifest(State *st, const NodeOutput *out, const NodePlan *plan, Manifest *ret, char **ret_why);
+int upkeep_built_manifest(State *st, const NodeMemo *memo, const NodePlan *plan, Manifest *ret, char **ret_why);
+/* The files of the node's touched paths (those still in its memo),
+ * described as upkeep_built_manifest() does: what a MANIFEST is patched
+ * with (manifest_patch()). */
+int upkeep_touched_manifest(State *st, const NodeState *ns, Manifest *ret, char **ret_why);
 /* Loads signing's pair; the one in use before stays as previous_signer
  * until every MANIFEST is signed with the new one. A refused pair fails. */
 int upkeep_load_signer(State *st);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "build.h"
+#include "memo.h"
 #include "wire.h"
 
 static Schema *schema;
@@ -384,35 +385,96 @@ static void assert_same_build(int r_full, const DiagList *d_full, const NodeOutp
         }
 }
 
-/* Builds node u1 from scratch and from prev; both must agree. Returns the
- * update (the next prev; empty when the build failed); *ret_rule: the rule
- * of the first error, if any. */
-static NodeOutput update_and_compare_rule(SourceCache *c, NodeOutput *prev, uint64_t *prev_seq, char **ret_rule) {
+/* The update of memo (made at *seq) for node id, checked against the
+ * whole build (full, rf, df): the same verdict and diagnostics, each file
+ * made again equal to the whole build's, the touched paths sorted and
+ * accounting for every change, and the memo afterwards describing exactly
+ * the whole build. A failed build leaves the memo as it was (what is live).
+ * Returns build_node_update()'s result. */
+static int update_memo(SourceCache *c, const char *id, MemoTable *t, NodeMemo *memo, uint64_t *seq, int rf,
+                       const DiagList *df, const NodeOutput *full, DiagList *du) {
+        BuildOptions o = { .output_dir = "/run/fsxds/u", .skip_notes = true };
+        NodeOutput upd = {};
+        char **touched = NULL;
+        size_t n_touched = 0;
+        int ru = build_node_update(c, id, &o, memo, *seq, du, &upd, &touched, &n_touched);
+        if (ru == 0 || rf < 0)
+                assert_same_build(rf, df, full, ru < 0 ? ru : 0, du, ru < 0 ? full : &upd);
+        else {
+                assert_int_equal(ru, 1);
+                assert_int_equal(du->n_errors, 0);
+                for (size_t i = 1; i < n_touched; i++)
+                        assert_true(strcmp(touched[i - 1], touched[i]) < 0);
+                for (size_t i = 0; i < upd.n; i++) {
+                        const NodeFile *f = find(full, upd.files[i].path);
+                        assert_non_null(f);
+                        assert_int_equal(upd.files[i].len, f->len);
+                        assert_memory_equal(upd.files[i].data, f->data, f->len);
+                        assert_string_equal(upd.files[i].sha256, f->sha256);
+                        bool listed = false;
+                        for (size_t k = 0; k < n_touched && !listed; k++)
+                                listed = streq(touched[k], upd.files[i].path);
+                        assert_true(listed);
+                }
+        }
+        if (ru >= 0) {
+                if (ru == 0)
+                        node_memo_set(t, memo, &upd);
+                else
+                        node_memo_update(t, memo, touched, n_touched, &upd);
+                *seq = source_cache_seq(c);
+                assert_int_equal(memo->n, full->n);
+                for (size_t i = 0; i < full->n; i++) {
+                        assert_string_equal(memo->files[i]->path, full->files[i].path);
+                        assert_string_equal(memo->files[i]->sha256, full->files[i].sha256);
+                        assert_string_equal(memo->files[i]->version, full->files[i].version);
+                        assert_int_equal(memo->files[i]->len, full->files[i].len);
+                        assert_int_equal(memo->files[i]->n_resources, full->files[i].n_resources);
+                }
+        }
+        for (size_t i = 0; i < n_touched; i++)
+                free(touched[i]);
+        free(touched);
+        node_output_done(&upd);
+        return ru;
+}
+
+/* Builds node u1 from scratch and from its memo; both must agree. Returns
+ * the whole build (for its bytes); *ret_rule: the rule of the first error,
+ * if any. */
+static NodeOutput update_and_compare_rule(SourceCache *c, MemoTable *t, NodeMemo *memo, uint64_t *seq, char **ret_rule) {
         BuildOptions o = { .output_dir = "/run/fsxds/u", .skip_notes = true };
         DiagList df = {}, du = {};
-        NodeOutput full = {}, upd = {};
+        NodeOutput full = {};
         assert_true(source_cache_refresh(c, tree, NULL) >= 0);
         int rf = build_node_from_cache(c, "u1", &o, &df, &full);
-        NodeOutput before = {};
-        int ru = build_node_update(c, "u1", &o, prev, *prev_seq, &du, &upd, &before);
-        node_output_done(&before);
-        assert_same_build(rf, &df, &full, ru, &du, &upd);
+        (void) update_memo(c, "u1", t, memo, seq, rf, &df, &full, &du);
         *ret_rule = NULL;
         for (size_t i = 0; i < du.n && !*ret_rule; i++)
                 if (du.items[i].level == DIAG_ERROR)
                         *ret_rule = xstrdup(du.items[i].rule ? du.items[i].rule : "(none)");
-        *prev_seq = source_cache_seq(c);
-        node_output_done(&full);
         diag_list_clear(&df);
         diag_list_clear(&du);
-        return upd;
+        return full;
 }
 
-static NodeOutput update_and_compare(SourceCache *c, NodeOutput *prev, uint64_t *prev_seq) {
+static void update_and_compare(SourceCache *c, MemoTable *t, NodeMemo *memo, uint64_t *seq, NodeOutput *ret_full) {
         _cleanup_free_ char *rule = NULL;
-        NodeOutput o = update_and_compare_rule(c, prev, prev_seq, &rule);
+        NodeOutput o = update_and_compare_rule(c, t, memo, seq, &rule);
         assert_null(rule);
-        return o;
+        if (ret_full)
+                *ret_full = o;
+        else
+                node_output_done(&o);
+}
+
+static void update_expect_rule(SourceCache *c, MemoTable *t, NodeMemo *memo, uint64_t *seq, const char *rule) {
+        char *got = NULL;
+        NodeOutput o = update_and_compare_rule(c, t, memo, seq, &got);
+        assert_non_null(got);
+        assert_string_equal(got, rule);
+        free(got);
+        node_output_done(&o);
 }
 
 /* The graph checks hold in an update too: a route to a cluster that is
@@ -427,29 +489,25 @@ static void test_update_graph(void **state) {
         put("common/cluster.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: web\ntype: STATIC\n");
         _cleanup_free_ char *good = xasprintf(rc, "web"), *bad = xasprintf(rc, "nosuch");
         put("common/rc.yaml", good);
-        NodeOutput prev = {};
+        MemoTable t = {};
+        NodeMemo memo = {};
         uint64_t seq = 0;
-        char *rule = NULL;
-        prev = update_and_compare(c, &prev, &seq);
+        update_and_compare(c, &t, &memo, &seq, NULL);
         put("common/rc.yaml", bad);
-        prev = update_and_compare_rule(c, &prev, &seq, &rule);
-        assert_string_equal(rule, "graph.cluster");
-        free(rule);
+        update_expect_rule(c, &t, &memo, &seq, "graph.cluster");
         put("common/rc.yaml", good);
-        prev = update_and_compare(c, &prev, &seq); /* from scratch: the failed build left no prev */
-        prev = update_and_compare(c, &prev, &seq); /* an update with nothing changed */
+        update_and_compare(c, &t, &memo, &seq, NULL); /* the failed build left the memo of what is live */
+        update_and_compare(c, &t, &memo, &seq, NULL); /* an update with nothing changed */
         put("common/rc.yaml", bad);
-        prev = update_and_compare_rule(c, &prev, &seq, &rule);
-        assert_string_equal(rule, "graph.cluster");
-        free(rule);
+        update_expect_rule(c, &t, &memo, &seq, "graph.cluster");
         put("common/rc.yaml", good);
-        prev = update_and_compare(c, &prev, &seq);
+        update_and_compare(c, &t, &memo, &seq, NULL);
         _cleanup_free_ char *p = xasprintf("%s/common/cluster.yaml", tree);
         assert_int_equal(unlink(p), 0);
-        prev = update_and_compare_rule(c, &prev, &seq, &rule);
-        assert_string_equal(rule, "graph.cluster");
-        free(rule);
-        node_output_done(&prev);
+        update_expect_rule(c, &t, &memo, &seq, "graph.cluster");
+        node_memo_done(&t, &memo);
+        assert_int_equal(t.files.n, 0);
+        memo_table_done(&t);
 }
 
 static void test_update_virtual_host_removed(void **state) {
@@ -459,31 +517,22 @@ static void test_update_virtual_host_removed(void **state) {
         assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
         put("common/rc.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.RouteConfiguration\nname: rc\n");
         put("common/vh.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.VirtualHost\nname: rc/extra\ndomains: [x]\n");
-        NodeOutput prev = {};
+        MemoTable t = {};
+        NodeMemo memo = {};
         uint64_t seq = 0;
-        prev = update_and_compare(c, &prev, &seq);
-        assert_true(contains(find(&prev, "rds/rc.pb"), "extra"));
+        NodeOutput full = {};
+        update_and_compare(c, &t, &memo, &seq, &full);
+        assert_true(contains(find(&full, "rds/rc.pb"), "extra"));
+        node_output_done(&full);
         /* the last VirtualHost goes: its RouteConfiguration's file changes
          * though no RouteConfiguration did */
         _cleanup_free_ char *p = xasprintf("%s/common/vh.yaml", tree);
         assert_int_equal(unlink(p), 0);
-        prev = update_and_compare(c, &prev, &seq);
-        assert_false(contains(find(&prev, "rds/rc.pb"), "extra"));
-        node_output_done(&prev);
-}
-
-/* ret_before and the fresh files of ret account for every change: a
- * reused file is not in before, a path in before is fresh or gone. */
-static void assert_before(const NodeOutput *before, const NodeOutput *upd, bool had_prev) {
-        for (size_t i = 0; i < upd->n; i++) {
-                const NodeFile *b = find(before, upd->files[i].path);
-                if (upd->files[i].reused)
-                        assert_null(b);
-        }
-        for (size_t i = 1; i < before->n; i++)
-                assert_true(strcmp(before->files[i - 1].path, before->files[i].path) < 0);
-        if (!had_prev)
-                assert_int_equal(before->n, 0);
+        update_and_compare(c, &t, &memo, &seq, &full);
+        assert_false(contains(find(&full, "rds/rc.pb"), "extra"));
+        node_output_done(&full);
+        node_memo_done(&t, &memo);
+        memo_table_done(&t);
 }
 
 static void test_update_equals_full_build(void **state) {
@@ -497,7 +546,8 @@ static void test_update_equals_full_build(void **state) {
         put("common/base.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: base\ntype: STATIC\n");
         _cleanup_(source_cache_freep) SourceCache *c = NULL;
         assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
-        NodeOutput prev[3] = {};
+        MemoTable t = {};
+        NodeMemo memo[3] = {};
         uint64_t prev_seq[3] = {};
         size_t n_updated = 0;
         for (unsigned step = 0; step < 600; step++) {
@@ -532,29 +582,20 @@ static void test_update_equals_full_build(void **state) {
                                 continue;
                         BuildOptions o = { .output_dir = "/run/fsxds/u", .skip_notes = true };
                         DiagList df = {}, du = {};
-                        NodeOutput full = {}, upd = {};
+                        NodeOutput full = {};
                         int rf = build_node_from_cache(c, ids[i], &o, &df, &full);
-                        bool had_prev = prev[i].n > 0;
-                        NodeOutput before = {};
-                        int ru = build_node_update(c, ids[i], &o, &prev[i], prev_seq[i], &du, &upd, &before);
-                        assert_before(&before, &upd, had_prev);
-                        node_output_done(&before);
-                        assert_int_equal(prev[i].n, 0); /* consumed */
-                        assert_same_build(rf, &df, &full, ru, &du, &upd);
-                        n_updated += had_prev && ru >= 0;
+                        int ru = update_memo(c, ids[i], &t, &memo[i], &prev_seq[i], rf, &df, &full, &du);
+                        n_updated += ru == 1;
                         node_output_done(&full);
-                        if (ru >= 0) {
-                                prev[i] = upd;
-                                prev_seq[i] = source_cache_seq(c);
-                        } else
-                                node_output_done(&upd);
                         diag_list_clear(&df);
                         diag_list_clear(&du);
                 }
         }
         for (size_t i = 0; i < 3; i++)
-                node_output_done(&prev[i]);
-        assert_true(n_updated > 300);
+                node_memo_done(&t, &memo[i]);
+        assert_int_equal(t.files.n, 0); /* every reference dropped */
+        memo_table_done(&t);
+        assert_true(n_updated > 60); /* updates made from the memo, not whole */
 }
 
 /* directories in nodes/ whose name is no node id are listed apart (their

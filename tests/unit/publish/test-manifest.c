@@ -445,6 +445,177 @@ static void test_tmp_and_strays(void **state) {
         rm_rf(dir);
 }
 
+/* ---- manifest_patch() ---- */
+
+static uint64_t patch_rng = 0x2545f4914f6cdd1dULL;
+
+static unsigned prnd(unsigned n) {
+        patch_rng ^= patch_rng << 13;
+        patch_rng ^= patch_rng >> 7;
+        patch_rng ^= patch_rng << 17;
+        return (unsigned) (patch_rng % n);
+}
+
+/* names that look like the patterns the patch looks for, once escaped */
+static const char *const tricky_names[] = {
+        "[\"plain\"]",
+        "[\"{\\\"names\\\":[\",\"x]\"]",
+        "[\"\\\"path\\\":\\\"eds/c03.pb\\\",\\\"sha256\\\":\\\"\"]",
+        "[\"\\\"version_info\\\":\\\"\\\"}\",\"],\\\"format\\\":\"]",
+        "[]",
+};
+
+static void random_file(ManifestFile *f, unsigned slot) {
+        static const char *const types[] = { "cds/cds.pb", "lds/lds.pb" };
+        f->path = slot < 2 ? xstrdup(types[slot]) : xasprintf("eds/c%02u.pb", slot);
+        f->size = prnd(1000);
+        for (size_t i = 0; i < 64; i++)
+                f->sha256[i] = "0123456789abcdef"[prnd(16)];
+        f->sha256[64] = 0;
+        f->type_url = xstrdup("type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment");
+        f->version_info = xasprintf("%016x", prnd(1u << 30));
+        f->names_json = xstrdup(tricky_names[prnd(5)]);
+}
+
+static int cmp_touched(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int cmp_mf(const void *a, const void *b) {
+        return strcmp(((const ManifestFile *) a)->path, ((const ManifestFile *) b)->path);
+}
+
+/* A MANIFEST patched at the paths that changed is byte for byte the one
+ * formatted whole, whatever changed: files replaced, added before, among
+ * and after the others, removed, all of them, none; names that spell the
+ * patterns the patch searches for. */
+static void test_patch_equals_format(void **state) {
+        for (unsigned round = 0; round < 400; round++) {
+                enum { SLOTS = 12 };
+                ManifestFile *slot_old[SLOTS] = {}, *slot_new[SLOTS] = {};
+                ManifestFile olds[SLOTS] = {}, news[SLOTS] = {};
+                for (unsigned i = 0; i < SLOTS; i++) {
+                        if (prnd(2)) {
+                                slot_old[i] = &olds[i];
+                                random_file(slot_old[i], i);
+                        }
+                        unsigned what = prnd(4);
+                        if (what == 0 && slot_old[i])
+                                slot_new[i] = slot_old[i]; /* the same */
+                        else if (what == 1) {
+                                slot_new[i] = &news[i];
+                                random_file(slot_new[i], i);
+                        } else if (slot_old[i] && what == 2)
+                                slot_new[i] = slot_old[i];
+                }
+                Manifest old = { .kind = MANIFEST_KIND_NODE, .created_usec = 1, .node = "n1", .generation = 7,
+                                 .schema_sha256 = SHA_A, .files = xcalloc(SLOTS, sizeof(ManifestFile)) };
+                Manifest next = { .kind = MANIFEST_KIND_NODE, .created_usec = 2, .node = "n1", .generation = 8,
+                                  .schema_sha256 = SHA_B, .files = xcalloc(SLOTS, sizeof(ManifestFile)) };
+                Manifest head = next;
+                head.files = xcalloc(SLOTS, sizeof(ManifestFile));
+                char *touched[SLOTS];
+                size_t n_touched = 0;
+                for (unsigned i = 0; i < SLOTS; i++) {
+                        if (slot_old[i])
+                                old.files[old.n_files++] = *slot_old[i];
+                        if (slot_new[i])
+                                next.files[next.n_files++] = *slot_new[i];
+                }
+                qsort(old.files, old.n_files, sizeof(ManifestFile), cmp_mf);
+                qsort(next.files, next.n_files, sizeof(ManifestFile), cmp_mf);
+                /* touched: every path whose file is not the same one (sorted) */
+                for (size_t i = 0; i < next.n_files; i++) {
+                        bool same = false;
+                        for (size_t k = 0; k < old.n_files && !same; k++)
+                                same = streq(old.files[k].path, next.files[i].path) &&
+                                       streq(old.files[k].sha256, next.files[i].sha256) &&
+                                       streq(old.files[k].names_json, next.files[i].names_json) &&
+                                       old.files[k].size == next.files[i].size &&
+                                       streq(old.files[k].version_info, next.files[i].version_info);
+                        if (!same || prnd(8) == 0) {
+                                touched[n_touched++] = next.files[i].path;
+                                head.files[head.n_files++] = next.files[i];
+                        }
+                }
+                for (size_t k = 0; k < old.n_files; k++) {
+                        bool kept = false;
+                        for (size_t i = 0; i < next.n_files && !kept; i++)
+                                kept = streq(old.files[k].path, next.files[i].path);
+                        if (!kept)
+                                touched[n_touched++] = old.files[k].path;
+                }
+                qsort(touched, n_touched, sizeof(char *), cmp_touched);
+                qsort(head.files, head.n_files, sizeof(ManifestFile), cmp_mf);
+                Buf ob = {}, want = {}, got = {};
+                manifest_format(&old, &ob);
+                manifest_format(&next, &want);
+                assert_int_equal(manifest_patch((const char *) ob.data, ob.len, &head, touched, n_touched, &got), 0);
+                if (got.len != want.len || memcmp(got.data, want.data, want.len) != 0) {
+                        buf_putc(&ob, 0);
+                        buf_putc(&want, 0);
+                        buf_putc(&got, 0);
+                        print_error("round %u\nold  %s\nwant %s\ngot  %s\n", round, (char *) ob.data,
+                                    (char *) want.data, (char *) got.data);
+                        fail();
+                }
+                buf_free(&ob);
+                buf_free(&want);
+                buf_free(&got);
+                for (unsigned i = 0; i < SLOTS; i++) {
+                        ManifestFile *fs[2] = { &olds[i], &news[i] };
+                        for (size_t k = 0; k < 2; k++) {
+                                free(fs[k]->path);
+                                free(fs[k]->type_url);
+                                free(fs[k]->version_info);
+                                free(fs[k]->names_json);
+                        }
+                }
+                free(old.files);
+                free(next.files);
+                free(head.files);
+        }
+}
+
+static void test_patch_refuses(void **state) {
+        Manifest head = { .kind = MANIFEST_KIND_NODE, .node = "n1", .schema_sha256 = SHA_A };
+        char *touched[] = { "eds/web.pb" };
+        static const char *const bad[] = {
+                "", "{}\n", "{\"files\":[{\"names\":[],\"path\":\"eds/web.pb\",\"sha256\":\"x\"}],\"format\":1}\n",
+                "{\"files\":[],\"format\":1}", /* no final newline */
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                Buf b = {};
+                assert_int_equal(manifest_patch(bad[i], strlen(bad[i]), &head, touched, 1, &b), -EBADMSG);
+                buf_free(&b);
+        }
+}
+
+/* The MANIFEST this process wrote is known by its identity: one replaced
+ * since (even by the same bytes) is not read as it. */
+static void test_read_same(void **state) {
+        char dir[] = "/tmp/fsxds-test-manifest-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(manifest_write_pair(fd, node_json, strlen(node_json), NULL, 0, 0640, (gid_t) -1, false), 0);
+        struct stat id;
+        assert_int_equal(manifest_identity(fd, &id), 0);
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        assert_int_equal(manifest_read_same(fd, &id, &data, &len), 0);
+        assert_int_equal(len, strlen(node_json));
+        assert_memory_equal(data, node_json, len);
+        assert_int_equal(manifest_write_pair(fd, node_json, strlen(node_json), NULL, 0, 0640, (gid_t) -1, false), 0);
+        char *again = NULL;
+        assert_int_equal(manifest_read_same(fd, &id, &again, &len), -ESTALE);
+        assert_null(again);
+        _cleanup_free_ char *m = xasprintf("%s/MANIFEST", dir);
+        assert_int_equal(unlink(m), 0);
+        assert_int_equal(manifest_read_same(fd, &id, &again, &len), -ENOENT);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_format_is_canonical),
@@ -455,6 +626,9 @@ int main(void) {
                 cmocka_unit_test(test_pair_on_disk),
                 cmocka_unit_test(test_describe_built),
                 cmocka_unit_test(test_tmp_and_strays),
+                cmocka_unit_test(test_patch_equals_format),
+                cmocka_unit_test(test_patch_refuses),
+                cmocka_unit_test(test_read_same),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

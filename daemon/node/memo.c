@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* Node memos and the table of file descriptions they share (see memo.h). */
+#include <assert.h>
+
+#include "memo.h"
+
+static MemoFile *memo_file_ref(MemoTable *t, const NodeFile *f) {
+        assert(strlen(f->sha256) == 64);
+        size_t pl = strlen(f->path);
+        char key[pl + 1 + 65];
+        memcpy(key, f->path, pl + 1);
+        memcpy(key + pl + 1, f->sha256, 65);
+        MemoFile *m = hashmap_get(&t->files, key, pl + 1 + 64);
+        if (!m) {
+                m = xcalloc(1, sizeof(MemoFile));
+                m->key = xmalloc(pl + 1 + 65);
+                memcpy(m->key, key, pl + 1 + 65);
+                m->path = m->key;
+                memcpy(m->sha256, f->sha256, sizeof m->sha256);
+                memcpy(m->version, f->version, sizeof m->version);
+                m->len = f->len;
+                m->n_resources = f->n_resources;
+                m->type = f->type;
+                hashmap_put(&t->files, m->key, pl + 1 + 64, m);
+        }
+        m->refs++;
+        return m;
+}
+
+static void memo_file_unref(MemoTable *t, MemoFile *m) {
+        assert(m->refs > 0);
+        if (--m->refs > 0)
+                return;
+        hashmap_remove(&t->files, m->key, strlen(m->path) + 1 + 64);
+        free(m->key);
+        free(m);
+}
+
+void memo_table_done(MemoTable *t) {
+        for (size_t i = 0; i < t->files.cap; i++)
+                if (t->files.entries[i].key) {
+                        MemoFile *m = t->files.entries[i].value;
+                        free(m->key);
+                        free(m);
+                }
+        hashmap_free(&t->files);
+}
+
+void node_memo_done(MemoTable *t, NodeMemo *m) {
+        for (size_t i = 0; i < m->n; i++)
+                memo_file_unref(t, m->files[i]);
+        free(m->files);
+        *m = (NodeMemo) {};
+}
+
+void node_memo_set(MemoTable *t, NodeMemo *m, const NodeOutput *o) {
+        NodeMemo next = { .files = xcalloc(o->n + 1, sizeof(MemoFile *)), .n = o->n };
+        for (size_t i = 0; i < o->n; i++)
+                next.files[i] = memo_file_ref(t, &o->files[i]);
+        node_memo_done(t, m);
+        *m = next;
+}
+
+static int cmp_memo_path(const void *key, const void *f) {
+        return strcmp(key, (*(MemoFile *const *) f)->path);
+}
+
+const MemoFile *node_memo_find(const NodeMemo *m, const char *path) {
+        MemoFile *const *f = m->n ? bsearch(path, m->files, m->n, sizeof(MemoFile *), cmp_memo_path) : NULL;
+        return f ? *f : NULL;
+}
+
+void node_memo_update(MemoTable *t, NodeMemo *m, char *const *touched, size_t n_touched, const NodeOutput *changed) {
+        NodeMemo next = { .files = xcalloc(m->n + changed->n + 1, sizeof(MemoFile *)) };
+        size_t i = 0, j = 0, k = 0;
+        while (i < m->n || j < changed->n) {
+                MemoFile *o = i < m->n ? m->files[i] : NULL;
+                while (o && k < n_touched && strcmp(touched[k], o->path) < 0)
+                        k++;
+                if (o && k < n_touched && streq(touched[k], o->path)) {
+                        memo_file_unref(t, o); /* replaced or gone */
+                        i++;
+                        continue;
+                }
+                if (!o || (j < changed->n && strcmp(changed->files[j].path, o->path) < 0))
+                        next.files[next.n++] = memo_file_ref(t, &changed->files[j++]);
+                else if (j < changed->n && streq(changed->files[j].path, o->path)) {
+                        /* not among touched, yet made again: the new one */
+                        memo_file_unref(t, o);
+                        next.files[next.n++] = memo_file_ref(t, &changed->files[j++]);
+                        i++;
+                } else {
+                        next.files[next.n++] = o;
+                        i++;
+                }
+        }
+        free(m->files);
+        *m = next;
+}
+
+void node_memo_select(const NodeMemo *m, char *const *touched, size_t n_touched, NodeOutput *ret) {
+        NodeOutput o = { .files = xcalloc(n_touched + 1, sizeof(NodeFile)) };
+        for (size_t k = 0; k < n_touched; k++) {
+                const MemoFile *f = node_memo_find(m, touched[k]);
+                if (!f)
+                        continue;
+                NodeFile *nf = &o.files[o.n++];
+                *nf = (NodeFile) { .path = xstrdup(f->path), .len = f->len, .type = f->type,
+                                   .n_resources = f->n_resources };
+                memcpy(nf->version, f->version, sizeof nf->version);
+                memcpy(nf->sha256, f->sha256, sizeof nf->sha256);
+        }
+        *ret = o;
+}
+
+void node_memo_diff(const NodeMemo *m, const NodeOutput *o, NodeOutput *ret_changed, char ***ret_touched,
+                    size_t *ret_n_touched) {
+        NodeOutput changed = { .files = xcalloc(o->n + 1, sizeof(NodeFile)) };
+        char **touched = xcalloc(o->n + m->n + 1, sizeof(char *));
+        size_t n_touched = 0, i = 0, j = 0;
+        while (i < m->n || j < o->n) {
+                const MemoFile *old = i < m->n ? m->files[i] : NULL;
+                const NodeFile *f = j < o->n ? &o->files[j] : NULL;
+                int c = !old ? 1 : !f ? -1 : strcmp(old->path, f->path);
+                if (c < 0) {
+                        touched[n_touched++] = xstrdup(old->path);
+                        i++;
+                } else if (c > 0 || !f->sha256[0] || !streq(old->sha256, f->sha256)) {
+                        changed.files[changed.n++] = *f;
+                        touched[n_touched++] = xstrdup(f->path);
+                        i += c == 0;
+                        j++;
+                } else {
+                        i++;
+                        j++;
+                }
+        }
+        *ret_changed = changed;
+        *ret_touched = touched;
+        *ret_n_touched = n_touched;
+}

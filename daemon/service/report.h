@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* What fsxdsd tells about its state (see report.c). */
+#pragma once
+
+#include "state.h"
+
+/* status.json, and the status line systemd shows. */
+void report_write_status(State *st);
+/* Directories in nodes/ whose name is no node id: logged (as errors) when
+ * their set changes. */
+void report_bad_node_dirs(State *st);
