@@ -52,6 +52,7 @@ struct Manager {
         int signing_fd;                /* inotify on the directories of the key, cert and chain */
         sd_event_source *signing_source, *signing_timer;
         sd_event_source *verify_timer; /* verify_interval */
+        sd_event_source *verify_slice; /* the rest of a verification pass */
         sd_event_source *rescan_timer; /* rescan_interval, while the source watch is degraded */
         /* held back while a rebuild is in flight, done after it */
         bool rebuild_queued, reload_queued, signing_queued, verify_queued;
@@ -86,9 +87,29 @@ static int arm_timer(sd_event_source *s, uint64_t usec) {
  * found something completes when the rebuild that repairs it is over
  * (manager_rebuild_done()), so that a reader of status.json's
  * verify_passes knows what a pass found is published again. */
+/* One slice of verify_interval's pass at a time, so a change that comes
+ * meanwhile is not held up by thousands of nodes being checked. */
+#define VERIFY_SLICE_USEC (20 * 1000)
+
+static int on_verify_slice(sd_event_source *s, void *userdata);
+
 static void verify_now(Manager *m) {
+        size_t n_altered = 0;
+        if (!upkeep_check_outputs_slice(&m->state, VERIFY_SLICE_USEC, &n_altered)) {
+                /* the rest after the loop has run; a rebuild that starts
+                 * meanwhile holds it back (on_verify_slice) */
+                int r = m->verify_slice ? sd_event_source_set_enabled(m->verify_slice, SD_EVENT_ONESHOT)
+                                        : sd_event_add_defer(m->event, &m->verify_slice, on_verify_slice, m);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->verify_slice, SD_EVENT_ONESHOT);
+                if (r >= 0)
+                        return;
+                log_error(NULL, "cannot schedule the rest of the verification pass: %s; it goes on now", strerror(-r));
+                while (!upkeep_check_outputs_slice(&m->state, UINT64_MAX, &n_altered))
+                        ;
+        }
         /* a last good copy that could not be saved is tried again too */
-        if (upkeep_check_outputs(&m->state) > 0 || rebuild_state_failed(&m->state)) {
+        if (n_altered > 0 || rebuild_state_failed(&m->state)) {
                 m->state.verify_pass_open = true;
                 manager_source_changed(m, NULL);
         } else {
@@ -99,6 +120,16 @@ static void verify_now(Manager *m) {
         if (r < 0)
                 log_error(NULL, "cannot arm the verify_interval timer: %s; the outputs are checked at reload only",
                           strerror(-r));
+}
+
+static int on_verify_slice(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        /* a directory mid-publish differs from its MANIFEST: go on after */
+        if (rebuild_busy(&m->state))
+                m->verify_queued = true;
+        else
+                verify_now(m);
+        return 0;
 }
 
 static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -120,6 +151,10 @@ static int setup_verify_timer(Manager *m) {
                         return r;
         }
         m->verify_queued = false;
+        /* a pass in progress is over: the reload checks every node itself */
+        upkeep_verify_pass_done(&m->state);
+        if (m->verify_slice)
+                (void) sd_event_source_set_enabled(m->verify_slice, SD_EVENT_OFF);
         if (interval == 0)
                 return sd_event_source_set_enabled(m->verify_timer, SD_EVENT_OFF);
         return arm_timer(m->verify_timer, interval);
@@ -837,6 +872,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->signing_source);
         sd_event_source_unref(m->signing_timer);
         sd_event_source_unref(m->verify_timer);
+        sd_event_source_unref(m->verify_slice);
+        upkeep_verify_pass_done(&m->state);
         sd_event_source_unref(m->rescan_timer);
         if (m->signing_fd >= 0)
                 close(m->signing_fd);

@@ -69,6 +69,14 @@ typedef struct NodeState {
 
 typedef struct Rebuild Rebuild;
 
+/* A verification pass in progress (upkeep_check_outputs_slice()). */
+typedef struct VerifyPass {
+        bool running;
+        size_t next;      /* the next node to check */
+        size_t n_altered; /* found so far */
+        Hashmap poisoned; /* store objects dropped so far (sha256 → itself) */
+} VerifyPass;
+
 /* the start of sources_error when source_dir or its nodes/ cannot be listed */
 #define SOURCES_UNREADABLE "cannot read the source tree"
 
@@ -117,6 +125,7 @@ typedef struct State {
         bool status_failed;   /* the last status write failed */
         uint64_t bad_node_dirs_fingerprint; /* of the directories in nodes/ last logged as no node id */
         uint64_t verify_passes;  /* verification passes completed (status.json "verify_passes") */
+        VerifyPass verify;       /* the pass in progress */
         bool verify_pass_open;   /* a pass found something: it completes when the next rebuild is over */
         char *counter_error;     /* why the generation counter could not be written; NULL: it follows */
 } State;

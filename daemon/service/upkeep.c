@@ -577,14 +577,18 @@ static void node_altered(State *st, NodeState *ns) {
  * store object found edited in place, is built and planned from the disk
  * at once, which publishes again what differs, and gets a new MANIFEST
  * made from its build. Entries fsxdsd did not make are reported once. */
-size_t upkeep_check_outputs(State *st) {
-        size_t n_altered = 0;
-        Hashmap poisoned = {};
-        for (size_t i = 0; i < st->n_nodes; i++) {
-                NodeState *ns = st->nodes[i];
+bool upkeep_check_outputs_slice(State *st, uint64_t budget_usec, size_t *ret_n_altered) {
+        VerifyPass *v = &st->verify;
+        if (!v->running)
+                *v = (VerifyPass) { .running = true };
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        for (; v->next < st->n_nodes; v->next++) {
+                if (now_usec(CLOCK_MONOTONIC) - start >= budget_usec)
+                        return false; /* the loop runs; the pass goes on from v->next */
+                NodeState *ns = st->nodes[v->next];
                 if (ns->force_rebuild && ns->present) {
                         /* its MANIFEST could not be made from its build */
-                        n_altered++;
+                        v->n_altered++;
                         continue;
                 }
                 if (!ns->manifest_ok)
@@ -617,7 +621,7 @@ size_t upkeep_check_outputs(State *st) {
                 if (r >= 0 && streq(sha, ns->manifest_sha) && manifest_parse(data, len, &listed, &error) >= 0) {
                         manifest_scan_node(fd, st->describe, note_problem, &p, &scanned);
                         manifest_compare(&listed, &scanned, note_problem, &p);
-                        recheck_altered(st, &listed, &scanned, &p, &poisoned);
+                        recheck_altered(st, &listed, &scanned, &p, &v->poisoned);
                 }
                 if (fd >= 0)
                         report_strays(ns, fd);
@@ -629,20 +633,35 @@ size_t upkeep_check_outputs(State *st) {
                 log_warning(ns->id, "%zu differences from what fsxdsd published: altered behind its back; publishing it again",
                             p.n);
                 node_altered(st, ns);
-                n_altered++;
+                v->n_altered++;
         }
         /* every node that links a dropped object: its bytes were those too */
-        if (poisoned.n > 0)
+        if (v->poisoned.n > 0)
                 for (size_t i = 0; i < st->n_nodes; i++) {
                         NodeState *ns = st->nodes[i];
-                        if (ns->force_rebuild || !ns->present || (ns->memo.n > 0 && !memo_links(ns, &poisoned)))
+                        if (ns->force_rebuild || !ns->present || (ns->memo.n > 0 && !memo_links(ns, &v->poisoned)))
                                 continue;
                         node_altered(st, ns);
-                        n_altered++;
+                        v->n_altered++;
                 }
-        for (size_t i = 0; i < poisoned.cap; i++)
-                free((char *) poisoned.entries[i].key);
-        hashmap_free(&poisoned);
+        *ret_n_altered = v->n_altered;
+        upkeep_verify_pass_done(st);
+        return true;
+}
+
+void upkeep_verify_pass_done(State *st) {
+        VerifyPass *v = &st->verify;
+        for (size_t i = 0; i < v->poisoned.cap; i++)
+                free((char *) v->poisoned.entries[i].key);
+        hashmap_free(&v->poisoned);
+        *v = (VerifyPass) {};
+}
+
+size_t upkeep_check_outputs(State *st) {
+        size_t n_altered = 0;
+        upkeep_verify_pass_done(st);
+        while (!upkeep_check_outputs_slice(st, UINT64_MAX, &n_altered))
+                ;
         return n_altered;
 }
 

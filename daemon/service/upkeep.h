@@ -27,6 +27,13 @@ void upkeep_ensure_manifests(State *st);
  * compared with it; a node that differs is marked to be built and planned
  * from the disk. Returns how many differ (the caller starts a rebuild). */
 size_t upkeep_check_outputs(State *st);
+/* The same pass in slices, so that the loop is never held for long: the
+ * nodes from where the last slice stopped on, for at most budget_usec.
+ * Returns true when the pass is complete, with *ret_n_altered as above;
+ * false when it goes on at the next call. */
+bool upkeep_check_outputs_slice(State *st, uint64_t budget_usec, size_t *ret_n_altered);
+/* Forgets a pass in progress (the next slice starts a new one). */
+void upkeep_verify_pass_done(State *st);
 /* Refreshes the source cache (with require_signed_sources only from a tree
  * whose signature verifies); false when the tree is refused and nothing is
  * to be built. *ret_changed: files added, removed or changed. */
