@@ -686,8 +686,11 @@ def t_incremental(watch, mode):
             nd = env.node_dir(n)
             if n in broken:
                 problems += tree_diffs(walk(nd), broken[n][0], n, "the output before the break")
-                if read(os.path.join(nd, "MANIFEST")) != broken[n][1]:
-                    problems.append("%s/MANIFEST: changed while the node is broken" % n)
+                now = read(os.path.join(nd, "MANIFEST"))
+                if now != broken[n][1]:
+                    problems.append("%s/MANIFEST: changed while the node is broken: %s" %
+                                    (n, "; ".join(manifest_diffs(json.loads(now), json.loads(broken[n][1]), n))
+                                     or "only its generation or created_usec"))
             else:
                 problems += tree_diffs(walk(nd), walk(os.path.join(ref, n)), n)
                 problems += manifest_diffs(manifest(nd), manifest(os.path.join(ref, n)), n)
@@ -705,6 +708,7 @@ def t_incremental(watch, mode):
             rel = rng.choice(sorted(r for r in m.files if scope_of(r) == scope))
             kind = rng.choice(sorted(BREAKS))
             hit = NODES if scope == "common" else [scope]
+            d.barrier("common/barrier.yaml")  # the edits before it are out
             before = {n: (walk(env.node_dir(n)), read(os.path.join(env.node_dir(n), "MANIFEST"))) for n in hit}
             disk.raw[rel] = render_file(m.files[rel]) + "---\n" + BREAKS[kind]
             mark = d.mark()
