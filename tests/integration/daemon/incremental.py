@@ -47,7 +47,7 @@ CONFIG_NODES = ["edge1", "edge2"]
 NODES = TREE_NODES + CONFIG_NODES
 SCOPES = ["common"] + TREE_NODES
 PERMANENT = ("base0", "base1")  # common EDS clusters never removed: routes fall back to them
-COMPARE_EVERY = 6  # edits between comparisons (and always after the last)
+COMPARE_EVERY = 7  # edits between comparisons (and always after the last)
 
 # ---------------------------------------------------------------- the model
 #
