@@ -11,8 +11,9 @@ routes changed, node-local overrides of common resources added and
 removed, files added, removed and renamed, listeners edited, and now and
 then an edit that breaks a node (or, in common/, every node) followed by
 its fix. Saves mix rename into place, write in place, delete and create,
-and vim's backup rename. After each edit the test waits for the rebuild's
-STATUS=; every few edits, after a barrier (harness: Daemon.barrier), every
+and vim's backup rename. After most edits the test waits for the
+rebuild's STATUS= (one in five lands while the rebuild of the one before
+may run); every few edits, after a barrier (harness: Daemon.barrier), every
 node directory is compared with a whole build: `fsxdsd --once` with the
 same config (the same output_dir path: node files embed it) but a fresh
 state_dir, run in a private mount namespace with a tmpfs over output_dir,
@@ -555,7 +556,8 @@ def manifest_diffs(got, want, what):
                        (what, path, json.dumps(gf.get(path)), json.dumps(wf.get(path))))
     for k in sorted(set(g) | set(w)):
         if g.get(k) != w.get(k):
-            out.append("%s: MANIFEST's %s: %s, whole build's %s" % (what, k, json.dumps(g.get(k)), json.dumps(w.get(k))))
+            out.append("%s: MANIFEST's %s: %s, whole build's %s" %
+                       (what, k, json.dumps(g.get(k)), json.dumps(w.get(k))))
     return out
 
 
