@@ -613,6 +613,8 @@ def whole_build(env, tag):
     p = subprocess.run(argv, capture_output=True, text=True)
     with open(log) as f:
         text = f.read()
+    if SANITIZER.search(text):
+        raise AssertionError("sanitizer reports in the whole build's log (%s):\n%s" % (tag, text[-3000:]))
     if p.returncode in (98, 99) or p.returncode not in (0, 1):
         raise AssertionError("the whole build (%s) failed: exit %d: %s%s\n%s" %
                              (tag, p.returncode, p.stderr, p.stdout, text[-3000:]))
