@@ -43,7 +43,8 @@ char *xstrndup(const char *s, size_t n) {
 
 void *xmemdup(const void *p, size_t n) {
         void *q = xmalloc(MAX(n, 1));
-        memcpy(q, p, n);
+        if (n > 0)
+                memcpy(q, p, n);
         return q;
 }
 

@@ -598,7 +598,7 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 if (whole)
                         node_memo_diff(&ns->memo, &out, &changed, &touched, &n_touched);
                 else
-                        changed = (NodeOutput) { xmemdup(out.files, (out.n + 1) * sizeof(NodeFile)), out.n };
+                        changed = (NodeOutput) { xmemdup(out.files, out.n * sizeof(NodeFile)), out.n };
                 node_memo_select(&ns->memo, touched, n_touched, &before);
                 r = publish_plan_delta(st->store, ns->id, &before, &changed, &plan);
         } else

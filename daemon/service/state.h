@@ -74,6 +74,7 @@ typedef struct VerifyPass {
         bool running;
         size_t next;      /* the next node to check */
         size_t n_altered; /* found so far */
+        size_t n_slices;
         Hashmap poisoned; /* store objects dropped so far (sha256 → itself) */
 } VerifyPass;
 

@@ -582,8 +582,9 @@ bool upkeep_check_outputs_slice(State *st, uint64_t budget_usec, size_t *ret_n_a
         if (!v->running)
                 *v = (VerifyPass) { .running = true };
         uint64_t start = now_usec(CLOCK_MONOTONIC);
-        for (; v->next < st->n_nodes; v->next++) {
-                if (now_usec(CLOCK_MONOTONIC) - start >= budget_usec)
+        v->n_slices++;
+        for (size_t done = 0; v->next < st->n_nodes; v->next++, done++) {
+                if (done > 0 && (done >= VERIFY_SLICE_NODES || now_usec(CLOCK_MONOTONIC) - start >= budget_usec))
                         return false; /* the loop runs; the pass goes on from v->next */
                 NodeState *ns = st->nodes[v->next];
                 if (ns->force_rebuild && ns->present) {
@@ -645,6 +646,8 @@ bool upkeep_check_outputs_slice(State *st, uint64_t budget_usec, size_t *ret_n_a
                         v->n_altered++;
                 }
         *ret_n_altered = v->n_altered;
+        log_debug(NULL, "verification pass: %zu nodes checked in %zu slices, %zu altered", st->n_nodes, v->n_slices,
+                  v->n_altered);
         upkeep_verify_pass_done(st);
         return true;
 }

@@ -28,9 +28,11 @@ void upkeep_ensure_manifests(State *st);
  * from the disk. Returns how many differ (the caller starts a rebuild). */
 size_t upkeep_check_outputs(State *st);
 /* The same pass in slices, so that the loop is never held for long: the
- * nodes from where the last slice stopped on, for at most budget_usec.
+ * nodes from where the last slice stopped on, at least one and at most
+ * VERIFY_SLICE_NODES, for at most budget_usec.
  * Returns true when the pass is complete, with *ret_n_altered as above;
  * false when it goes on at the next call. */
+#define VERIFY_SLICE_NODES 64
 bool upkeep_check_outputs_slice(State *st, uint64_t budget_usec, size_t *ret_n_altered);
 /* Forgets a pass in progress (the next slice starts a new one). */
 void upkeep_verify_pass_done(State *st);

@@ -34,6 +34,11 @@ never signed), and a store that did not grow.
                   start: removed unfollowed (logged naming .store), the
                   daemon starts and republishes
 
+  slices          verify_interval's pass over 150 nodes runs in slices of
+                  at most 64 nodes (the loop runs between them; issue 13),
+                  and a file deleted in the last node's directory is still
+                  found and published again
+
   leftovers       temporary names of every kind fsxds makes in output_dir,
                   planted before a start (with look-alikes an operator might
                   own): afterwards none is left, the look-alikes are, and the
@@ -216,6 +221,40 @@ def t_matrix(mode):
             os.unlink(p)
         if name == "in-place":
             expect("dropped from the store" in log, "in-place: the edited store object is not dropped:\n%s", log)
+    d.stop()
+
+
+SLICE_NODES = 64  # VERIFY_SLICE_NODES in daemon/service/upkeep.h
+
+
+def t_slices(mode):
+    many = ["m%03d" % i for i in range(150)]
+    env = make_env(mode)
+    env.write_config(nodes=many)
+    with open(env.config_path, "a") as f:
+        f.write('signing:\n  key: "%s"\n  cert: "%s"\n  chain: "%s"\nverify_interval: "0.2s"\n'
+                % (_pki.key, _pki.cert, _pki.chain))
+    d = env.daemon(debug=True)
+    wait_until(lambda: passes(env) >= 1, "the verification at start to complete")
+    last = env.node_dir(many[-1])
+    victim = os.path.join(last, "eds", "shared.pb")
+    good = read(victim)
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    try:
+        os.unlink(victim)
+        at = passes(env)
+    finally:
+        os.kill(d.proc.pid, signal.SIGCONT)
+    wait_passes(d, env, at)
+    expect(os.path.exists(victim) and read(victim) == good, "%s: not published again after the pass", victim)
+    n_nodes = len(many) + len(NODES)
+    counts = [(int(a), int(b)) for a, b in re.findall(r"verification pass: (\d+) nodes checked in (\d+) slices",
+                                                       d.log_text())]
+    expect(counts, "no verification pass in the debug log:\n%s", d.log_text()[-2000:])
+    want = -(-n_nodes // SLICE_NODES)
+    for n, k in counts:
+        expect(n == n_nodes and k >= want, "a pass over %d nodes in %d slices; %d nodes need at least %d slices of %d",
+               n, k, n_nodes, want, SLICE_NODES)
     d.stop()
 
 
@@ -404,6 +443,7 @@ if __name__ == "__main__":
         for w, m in r.combos(backends=("inotify",)):
             r.run("tamper[%s,%s]" % (w, m), t_matrix, m)
             r.run("leftovers[%s,%s]" % (w, m), t_leftovers, m)
+            r.run("slices[%s,%s]" % (w, m), t_slices, m)
             r.run("planted-dirs[%s,%s]" % (w, m), t_planted_dirs, m)
             r.run("planted-store[%s,%s]" % (w, m), t_planted_store, m)
     finally:
