@@ -122,23 +122,22 @@ static void verify_now(Manager *m) {
                           strerror(-r));
 }
 
-static int on_verify_slice(sd_event_source *s, void *userdata) {
-        Manager *m = userdata;
-        /* a directory mid-publish differs from its MANIFEST: go on after */
+/* A pass, or its next slice, unless a generation is being published: a
+ * directory mid-publish differs from its MANIFEST, so it goes on after. */
+static void verify_when_idle(Manager *m) {
         if (rebuild_busy(&m->state))
                 m->verify_queued = true;
         else
                 verify_now(m);
+}
+
+static int on_verify_slice(sd_event_source *s, void *userdata) {
+        verify_when_idle(userdata);
         return 0;
 }
 
 static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
-        /* a directory mid-publish differs from its MANIFEST: check after */
-        if (rebuild_busy(&m->state))
-                m->verify_queued = true;
-        else
-                verify_now(m);
+        verify_when_idle(userdata);
         return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "build.h"
 #include "memo.h"
 #include "wire.h"
+#include "../random.h"
 
 static Schema *schema;
 static char tree[] = "/tmp/fsxds-test-build-XXXXXX";
@@ -308,10 +309,7 @@ static void test_source_cache(void **state) {
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
 static unsigned rnd(unsigned n) {
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        return (unsigned) (rng_state % n);
+        return xorshift_below(&rng_state, n);
 }
 
 /* One random resource named from a small pool: tag (the file's stem)

@@ -13,6 +13,7 @@
 #include "manifest.h"
 #include "sha256.h"
 #include "wire.h"
+#include "../random.h"
 
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -450,10 +451,7 @@ static void test_tmp_and_strays(void **state) {
 static uint64_t patch_rng = 0x2545f4914f6cdd1dULL;
 
 static unsigned prnd(unsigned n) {
-        patch_rng ^= patch_rng << 13;
-        patch_rng ^= patch_rng >> 7;
-        patch_rng ^= patch_rng << 17;
-        return (unsigned) (patch_rng % n);
+        return xorshift_below(&patch_rng, n);
 }
 
 /* names that look like the patterns the patch looks for, once escaped */

@@ -19,6 +19,7 @@
 #include "publish.h"
 #include "sha256.h"
 #include "wire.h"
+#include "../random.h"
 
 static char root[64];
 static char *out;
@@ -1079,10 +1080,7 @@ static void test_failed_phase_stops_the_node(void **state) {
 static uint64_t rng = 88172645463325252ULL;
 
 static unsigned rnd(unsigned n) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return (unsigned) (rng % n);
+        return xorshift_below(&rng, n);
 }
 
 static void out_copy(NodeOutput *dst, const NodeOutput *src) {
