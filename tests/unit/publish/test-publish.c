@@ -682,6 +682,42 @@ static void test_order(void **state) {
         node_output_done(&o);
 }
 
+/* A store nothing watches (state_dir's copies): a new name is made with
+ * one link, no temporary name and no rename; a name that is there is
+ * still replaced by a rename. The output's store renames both (test_order:
+ * Envoy reacts to IN_MOVED_TO, never to a new link). */
+static void test_unwatched_links_new_names(void **state) {
+        store_set_unwatched(store);
+        NodeOutput o = {};
+        base_output(&o);
+        publish("n1", PUBLISH_MODE_RENAME, &o);
+        _cleanup_free_ char *eds = path_of("n1", "eds");
+        int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_true(inotify_add_watch(fd, eds, IN_MOVED_TO | IN_CREATE) >= 0);
+        out_text(&o, "eds/c.pb", "endpoints of c");
+        out_text(&o, "eds/a.pb", "endpoints of a, v2");
+        publish("n1", PUBLISH_MODE_RENAME, &o);
+        assert_published("n1", &o);
+        Buf got = {};
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        ssize_t k;
+        while ((k = read(fd, buf, sizeof buf)) > 0)
+                for (char *q = buf; q < buf + k;) {
+                        const struct inotify_event *e = (const struct inotify_event *) q;
+                        q += sizeof(*e) + e->len;
+                        buf_printf(&got, "%s%s %s", got.len ? ", " : "", e->mask & IN_MOVED_TO ? "moved_to" : "create",
+                                   e->len ? e->name : "");
+                }
+        close(fd);
+        _cleanup_free_ char *events = buf_steal_str(&got);
+        /* c.pb: created once, under its name; a.pb: a temporary name, renamed */
+        assert_non_null(strstr(events, "create c.pb"));
+        assert_null(strstr(events, "moved_to c.pb"));
+        assert_non_null(strstr(events, "moved_to a.pb"));
+        node_output_done(&o);
+}
+
 /* (7) watched_directory: every path resolves to a complete file after every phase */
 static void assert_complete(const char *node, const char *rel, const NodeOutput *before, const NodeOutput *after,
                             const char *intermediate_names) {
@@ -1326,6 +1362,7 @@ int main(void) {
                 cmocka_unit_test_prestate_setup_teardown(test_nodes_share_inodes, setup_many, teardown, (void *) &watched_mode),
                 BOTH(test_cluster_removal_intermediate),
                 BOTH(test_order),
+                cmocka_unit_test_setup_teardown(test_unwatched_links_new_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_watched_always_complete, setup, teardown),
                 BOTH(test_clean_node),
                 BOTH(test_gc_after_publish),
