@@ -108,11 +108,11 @@ typedef struct NodeMemo NodeMemo;
  * again, or gone when ret has no such path), the rest being prev's as it
  * is; or 0 with ret the whole build (build_node_from_cache()), which it
  * falls back to when prev is empty or not current (the node's inputs
- * changed in a refresh it did not see), when a resource was removed (the
- * graph is then checked whole), or when the tree has standalone
+ * changed in a refresh it did not see), or when the tree has standalone
  * VirtualHosts. Both give the same files. Diagnostics are those of the
- * node's files and of the changed keys: the previous build had no errors,
- * so nothing else can have any. -EBADMSG on errors. */
+ * node's files, of the changed keys and of the resources that name a key
+ * removed (the cache indexes who names what): the previous build had no
+ * errors, so nothing else can have any. -EBADMSG on errors. */
 int build_node_update(const SourceCache *c, const char *node_id, const BuildOptions *opts, const NodeMemo *prev,
                       uint64_t prev_seq, DiagList *diags, NodeOutput *ret, char ***ret_touched, size_t *ret_n_touched);
 

@@ -376,7 +376,6 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
          * a VirtualHost's RouteConfiguration with it */
         const ScopeChanges *scopes[2] = { &c->common, hashmap_get(&c->node_changes, node_id, strlen(node_id)) };
         StrList keys = {};
-        bool removed = false;
         for (size_t s = 0; s < 2; s++)
                 for (size_t i = 0; scopes[s] && i < scopes[s]->n; i++) {
                         const char *key = scopes[s]->keys[i];
@@ -385,13 +384,24 @@ int build_node_update(const SourceCache *c, const char *node_id, const BuildOpti
                         if (slash)
                                 strlist_add(&keys, xasprintf("%c%.*s", '0' + RESOURCE_ROUTE_CONFIGURATION,
                                                              (int) (slash - key - 1), key + 1));
-                        /* a resource gone may leave names pointing nowhere in
-                         * files that stay: the graph is checked whole */
-                        removed = removed || !node_has_key(c, node_id, key, strlen(key));
                 }
-        if (removed) {
-                strlist_free(&keys);
-                return build_node_from_cache(c, node_id, opts, diags, ret);
+        /* a resource gone may leave names pointing nowhere in files that
+         * stay: the resources that name it (the cache's index of
+         * references) are merged and checked again with the changed ones */
+        for (size_t i = 0, n_changed = keys.n; i < n_changed; i++) {
+                const char *key = keys.items[i];
+                size_t kl = strlen(key);
+                if (node_has_key(c, node_id, key, kl))
+                        continue;
+                const KeyEntry *re = hashmap_get(&c->refs, key, kl);
+                for (size_t k = 0; re && k < re->n; k++) {
+                        bool from_node;
+                        if (!cached_file_in_node(re->items[k].file, node_id, &from_node))
+                                continue;
+                        const Resource *r = &re->items[k].file->resources.items[re->items[k].index];
+                        size_t rl;
+                        strlist_add(&keys, source_cache_key(r->type, r->name, &rl));
+                }
         }
         size_t errors_before = diags->n_errors;
         copy_file_diags(c, node_id, opts, diags);

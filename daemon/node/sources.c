@@ -250,6 +250,18 @@ static void free_strv(char **v) {
         free(v);
 }
 
+static void index_free(Hashmap *h) {
+        for (size_t i = 0; i < h->cap; i++) {
+                KeyEntry *ke = h->entries[i].value;
+                if (!h->entries[i].key)
+                        continue;
+                free(ke->key);
+                free(ke->items);
+                free(ke);
+        }
+        hashmap_free(h);
+}
+
 SourceCache *source_cache_free(SourceCache *c) {
         if (!c)
                 return NULL;
@@ -257,15 +269,8 @@ SourceCache *source_cache_free(SourceCache *c) {
                 cached_file_free(c->files[i]);
         free(c->files);
         hashmap_free(&c->by_rel);
-        for (size_t i = 0; i < c->keys.cap; i++) {
-                KeyEntry *ke = c->keys.entries[i].value;
-                if (!c->keys.entries[i].key)
-                        continue;
-                free(ke->key);
-                free(ke->items);
-                free(ke);
-        }
-        hashmap_free(&c->keys);
+        index_free(&c->keys);
+        index_free(&c->refs);
         clear_changes(c);
         for (size_t i = 0; i < c->n_node_seq_keys; i++) {
                 free(hashmap_get(&c->node_seqs, c->node_seq_keys[i], strlen(c->node_seq_keys[i])));
@@ -375,6 +380,42 @@ static void clear_changes(SourceCache *c) {
         hashmap_free(&c->node_changes);
 }
 
+/* A candidate (file, resource index) under key in an index of KeyEntry. */
+static void index_put(Hashmap *h, const char *key, size_t kl, CachedFile *f, size_t i) {
+        KeyEntry *ke = hashmap_get(h, key, kl);
+        if (!ke) {
+                ke = xcalloc(1, sizeof(KeyEntry));
+                ke->key = xstrdup(key);
+                ke->key_len = kl;
+                hashmap_put(h, ke->key, kl, ke);
+        }
+        if (ke->n > 0 && ke->items[ke->n - 1].file == f && ke->items[ke->n - 1].index == i)
+                return; /* one resource naming one key twice */
+        if (ke->n == ke->cap) {
+                ke->cap = ke->cap ? ke->cap * 2 : 2;
+                ke->items = xrealloc(ke->items, ke->cap * sizeof(Candidate));
+        }
+        ke->items[ke->n++] = (Candidate) { f, (uint32_t) i };
+}
+
+/* Drops every candidate of file f under key. */
+static void index_drop(Hashmap *h, const char *key, size_t kl, const CachedFile *f) {
+        KeyEntry *ke = hashmap_get(h, key, kl);
+        if (!ke)
+                return;
+        size_t k = 0;
+        for (size_t j = 0; j < ke->n; j++)
+                if (ke->items[j].file != f)
+                        ke->items[k++] = ke->items[j];
+        ke->n = k;
+        if (k == 0) {
+                hashmap_remove(h, ke->key, ke->key_len);
+                free(ke->key);
+                free(ke->items);
+                free(ke);
+        }
+}
+
 /* Adds or removes a file's resources to or from the key index, noting each
  * key as changed in the file's scope, but those in same (whose resources
  * this file holds as they were: what a build makes of them is the same). */
@@ -392,33 +433,19 @@ static void index_file(SourceCache *c, CachedFile *f, bool add, const Hashmap *s
                         else
                                 c->n_virtual_hosts--;
                 }
-                KeyEntry *ke = hashmap_get(&c->keys, key, kl);
-                if (add) {
-                        if (!ke) {
-                                ke = xcalloc(1, sizeof(KeyEntry));
-                                ke->key = TAKE_PTR(key);
-                                ke->key_len = kl;
-                                hashmap_put(&c->keys, ke->key, kl, ke);
-                        }
-                        if (ke->n == ke->cap) {
-                                ke->cap = ke->cap ? ke->cap * 2 : 2;
-                                ke->items = xrealloc(ke->items, ke->cap * sizeof(Candidate));
-                        }
-                        ke->items[ke->n++] = (Candidate) { f, (uint32_t) i };
-                        continue;
-                }
-                if (!ke)
-                        continue;
-                size_t k = 0;
-                for (size_t j = 0; j < ke->n; j++)
-                        if (ke->items[j].file != f)
-                                ke->items[k++] = ke->items[j];
-                ke->n = k;
-                if (k == 0) {
-                        hashmap_remove(&c->keys, ke->key, ke->key_len);
-                        free(ke->key);
-                        free(ke->items);
-                        free(ke);
+                if (add)
+                        index_put(&c->keys, key, kl, f, i);
+                else
+                        index_drop(&c->keys, key, kl, f);
+                /* who names what: a resource removed makes its referrers' files be checked again */
+                for (size_t k = 0; k < r->facts.n_refs; k++) {
+                        const ResourceRef *ref = &r->facts.refs[k];
+                        size_t rl;
+                        _cleanup_free_ char *rk = source_cache_key(ref->type, ref->name, &rl);
+                        if (add)
+                                index_put(&c->refs, rk, rl, f, i);
+                        else
+                                index_drop(&c->refs, rk, rl, f);
                 }
         }
 }

@@ -86,6 +86,7 @@ struct SourceCache {
         CachedFile **files; /* sorted by rel after a refresh */
         size_t n_files;
         Hashmap keys;            /* source_cache_key() -> KeyEntry */
+        Hashmap refs;            /* source_cache_key() -> KeyEntry of the resources naming it */
         size_t n_virtual_hosts;  /* standalone VirtualHosts in the tree */
         uint64_t seq;            /* refreshes so far */
         ScopeChanges common;     /* changes of the last refresh in common/ */
