@@ -636,6 +636,11 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 else
                         node_memo_set(&st->memo_files, &ns->memo, &out);
                 ns->memo_seq = source_cache_seq(st->cache);
+                const MemoFile *lds = node_memo_find(&ns->memo, LAYOUT_LDS_FILE),
+                               *cds = node_memo_find(&ns->memo, LAYOUT_CDS_FILE);
+                ns->n_files = ns->memo.n;
+                ns->n_listeners = lds ? lds->n_resources : 0;
+                ns->n_clusters = cds ? cds->n_resources : 0;
                 st->memo_bytes -= ns->memo_bytes;
                 ns->memo_bytes = node_memo_bytes(&ns->memo);
                 st->memo_bytes += ns->memo_bytes;
@@ -706,13 +711,8 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 /* out is what the directory had, which the copy had */
                 ns->state_known = built && state_known && live_known;
         times->state += now_usec(CLOCK_MONOTONIC) - t0;
-        if (built) {
-                const MemoFile *lds = node_memo_find(&ns->memo, LAYOUT_LDS_FILE),
-                               *cds = node_memo_find(&ns->memo, LAYOUT_CDS_FILE);
-                ns->n_files = ns->memo.n;
-                ns->n_listeners = lds ? lds->n_resources : 0;
-                ns->n_clusters = cds ? cds->n_resources : 0;
-        } else {
+        if (!built) {
+                /* a copy read back (the build's counts are set with its memo) */
                 const NodeFile *lds = node_output_file(&out, LAYOUT_LDS_FILE), *cds = node_output_file(&out, LAYOUT_CDS_FILE);
                 ns->n_files = out.n;
                 ns->n_listeners = lds ? lds->n_resources : 0;
