@@ -450,49 +450,44 @@ static void index_file(SourceCache *c, CachedFile *f, bool add, const Hashmap *s
         }
 }
 
-/* Per key of a file's resources, a fingerprint of their bytes (the sum of
- * their hashes, with their count): equal when the key's resources are. */
-static void key_fingerprints(const ResourceList *l, Hashmap *ret, StrList *keys) {
+/* Per key of a file's resources, the resource (DUPLICATE_KEY when the
+ * file has more than one of that key). */
+static const Resource DUPLICATE_KEY;
+
+static void key_resources(const ResourceList *l, Hashmap *ret, StrList *keys) {
         for (size_t i = 0; i < l->n; i++) {
                 const Resource *r = &l->items[i];
                 size_t kl;
                 char *key = source_cache_key(r->type, r->name, &kl);
-                uint64_t *fp = hashmap_get(ret, key, kl);
-                if (!fp) {
-                        strlist_add(keys, key);
-                        fp = xcalloc(2, sizeof(uint64_t));
-                        hashmap_put(ret, key, kl, fp);
-                } else
+                if (hashmap_get(ret, key, kl)) {
+                        hashmap_put(ret, key, kl, (void *) &DUPLICATE_KEY);
                         free(key);
-                fp[0] += hash_bytes(r->any, r->any_len) | 1;
-                fp[1] += r->wired ? 3 : 1;
+                        continue;
+                }
+                strlist_add(keys, key);
+                hashmap_put(ret, key, kl, (void *) r);
         }
 }
 
-/* The keys whose resources a file's new version holds exactly as the old
- * one did (each key of same maps to itself; keys owns them). */
+/* The keys whose one resource a file's new version holds byte for byte as
+ * the old one did (each key of same maps to itself; keys owns them). */
 static void unchanged_keys(const ResourceList *old, const ResourceList *next, Hashmap *same, StrList *keys) {
         Hashmap a = {}, b = {};
         StrList ka = {}, kb = {};
-        key_fingerprints(old, &a, &ka);
-        key_fingerprints(next, &b, &kb);
+        key_resources(old, &a, &ka);
+        key_resources(next, &b, &kb);
         for (size_t i = 0; i < a.cap; i++) {
                 if (!a.entries[i].key)
                         continue;
-                const uint64_t *x = a.entries[i].value;
-                const uint64_t *y = hashmap_get(&b, a.entries[i].key, a.entries[i].key_len);
-                if (y && x[0] == y[0] && x[1] == y[1]) {
-                        char *k = xmemdup(a.entries[i].key, a.entries[i].key_len + 1);
-                        strlist_add(keys, k);
-                        hashmap_put(same, k, a.entries[i].key_len, k);
-                }
+                const Resource *x = a.entries[i].value;
+                const Resource *y = hashmap_get(&b, a.entries[i].key, a.entries[i].key_len);
+                if (!y || x == &DUPLICATE_KEY || y == &DUPLICATE_KEY || x->wired != y->wired || x->any_len != y->any_len ||
+                    memcmp(x->any, y->any, x->any_len) != 0)
+                        continue;
+                char *k = xmemdup(a.entries[i].key, a.entries[i].key_len + 1);
+                strlist_add(keys, k);
+                hashmap_put(same, k, a.entries[i].key_len, k);
         }
-        for (size_t i = 0; i < a.cap; i++)
-                if (a.entries[i].key)
-                        free(a.entries[i].value);
-        for (size_t i = 0; i < b.cap; i++)
-                if (b.entries[i].key)
-                        free(b.entries[i].value);
         hashmap_free(&a);
         hashmap_free(&b);
         strlist_free(&ka);

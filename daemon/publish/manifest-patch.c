@@ -9,10 +9,6 @@
 
 #include "manifest.h"
 
-int manifest_identity(int dir_fd, struct stat *ret) {
-        return fstatat(dir_fd, MANIFEST_NAME, ret, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-}
-
 static bool same_identity(const struct stat *a, const struct stat *b) {
         return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
                a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&

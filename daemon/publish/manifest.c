@@ -699,7 +699,11 @@ int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **r
         }
 }
 
-static int write_at(int dir_fd, const char *name, const void *data, size_t len, mode_t mode, gid_t gid, bool sync) {
+/* ret_id (when not NULL): the identity of the inode written, taken from
+ * its own descriptor once it is in place (never by its name, which anyone
+ * who can write the directory could have replaced meanwhile). */
+static int write_at(int dir_fd, const char *name, const void *data, size_t len, mode_t mode, gid_t gid, bool sync,
+                    struct stat *ret_id) {
         char tmp[64];
         snprintf(tmp, sizeof tmp, ".%s.tmp.%d", name, (int) getpid());
         (void) unlinkat(dir_fd, tmp, 0);
@@ -721,6 +725,8 @@ static int write_at(int dir_fd, const char *name, const void *data, size_t len, 
         if (r == 0 && (fchmod(fd, mode) < 0 || (gid != (gid_t) -1 && fchown(fd, (uid_t) -1, gid) < 0) ||
                        (sync && fsync(fd) < 0) || renameat(dir_fd, tmp, dir_fd, name) < 0))
                 r = -errno;
+        else if (r == 0 && ret_id && fstat(fd, ret_id) < 0)
+                return -errno;
         if (r < 0)
                 (void) unlinkat(dir_fd, tmp, 0);
         return r;
@@ -728,11 +734,16 @@ static int write_at(int dir_fd, const char *name, const void *data, size_t len, 
 
 int manifest_write_pair(int dir_fd, const void *data, size_t len, const void *sig, size_t sig_len, mode_t mode,
                         gid_t gid, bool sync) {
-        int r = sig ? write_at(dir_fd, MANIFEST_SIG_NAME, sig, sig_len, mode, gid, sync)
+        return manifest_write_pair_id(dir_fd, data, len, sig, sig_len, mode, gid, sync, NULL);
+}
+
+int manifest_write_pair_id(int dir_fd, const void *data, size_t len, const void *sig, size_t sig_len, mode_t mode,
+                           gid_t gid, bool sync, struct stat *ret_id) {
+        int r = sig ? write_at(dir_fd, MANIFEST_SIG_NAME, sig, sig_len, mode, gid, sync, NULL)
                     : (unlinkat(dir_fd, MANIFEST_SIG_NAME, 0) < 0 && errno != ENOENT ? -errno : 0);
         if (r < 0)
                 return r;
-        r = write_at(dir_fd, MANIFEST_NAME, data, len, mode, gid, sync);
+        r = write_at(dir_fd, MANIFEST_NAME, data, len, mode, gid, sync, ret_id);
         if (r < 0)
                 return r;
         if (sync && fsync(dir_fd) < 0)

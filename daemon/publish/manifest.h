@@ -128,10 +128,9 @@ int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **r
 /* The highest generation any node's MANIFEST under output_dir names (0:
  * none): where the counter goes on when state_dir's was lost. */
 uint64_t manifest_highest_generation(const char *output_dir);
-/* What tells the MANIFEST in dir_fd apart from any other (device, inode,
- * size, mtime, ctime): taken after writing it, compared before patching. */
-int manifest_identity(int dir_fd, struct stat *ret);
-/* The MANIFEST's bytes, when it still has identity id; -ESTALE when not. */
+/* The MANIFEST's bytes, when it still has identity id (device, inode,
+ * size, mtime, ctime, as manifest_write_pair_id() took them from the
+ * descriptor written); -ESTALE when not. */
 int manifest_read_same(int dir_fd, const struct stat *id, char **ret_data, size_t *ret_len);
 /* Whether name is a temporary name manifest_write_pair() makes in a
  * node directory (".MANIFEST.tmp.<pid>", ".MANIFEST.sig.tmp.<pid>"). */
@@ -150,3 +149,7 @@ size_t manifest_scan_strays(int node_fd, ManifestReport report, void *userdata);
  * (gid -1: left alone). With sync, data and directory are fsynced. */
 int manifest_write_pair(int dir_fd, const void *data, size_t len, const void *sig, size_t sig_len, mode_t mode,
                         gid_t gid, bool sync);
+/* The same, with the identity of the MANIFEST written (manifest_identity()),
+ * taken from the descriptor written, not by name. */
+int manifest_write_pair_id(int dir_fd, const void *data, size_t len, const void *sig, size_t sig_len, mode_t mode,
+                           gid_t gid, bool sync, struct stat *ret_id);

@@ -601,6 +601,15 @@ int publish_plan_delta(Store *s, const char *node, const NodeOutput *before, con
                                 size_t live_len = old->len;
                                 if (!old->data && read_at(store_dirfd(s), old->sha256, LIVE_FILE_MAX, &live, &live_len) < 0)
                                         live_len = 0; /* gone: no intermediate, as for a live file that cannot be read */
+                                char sha[65] = "";
+                                if (live)
+                                        sha256_hex(live, live_len, sha);
+                                if (live && !streq(sha, old->sha256)) {
+                                        /* edited in place: never published, dropped from the store */
+                                        (void) store_check_object(s, old->sha256);
+                                        free(live);
+                                        live = NULL;
+                                }
                                 if (old->data || live)
                                         r = plan_cds_intermediate_from(p, old->data ? old->data : live, live_len, f,
                                                                        &intermediate);

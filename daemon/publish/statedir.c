@@ -407,13 +407,14 @@ static int open_copy(const char *state_dir, const char *node) {
         return nodedir_open(nodes_fd, node);
 }
 
-int statedir_write_copy_manifest(const char *state_dir, const char *node, const Manifest *m, bool sync) {
+int statedir_write_copy_manifest(const char *state_dir, const char *node, const Manifest *m, bool sync,
+                                 struct stat *ret_id) {
         _cleanup_close_ int fd = open_copy(state_dir, node);
         if (fd < 0)
                 return fd;
         Buf b = {};
         manifest_format(m, &b);
-        int r = manifest_write_pair(fd, b.data, b.len, NULL, 0, 0640, (gid_t) -1, sync);
+        int r = manifest_write_pair_id(fd, b.data, b.len, NULL, 0, 0640, (gid_t) -1, sync, ret_id);
         buf_free(&b);
         return r;
 }
@@ -431,14 +432,9 @@ int statedir_patch_copy_manifest(const char *state_dir, const char *node, const 
         Buf b = {};
         r = manifest_patch(old, len, head, touched, n_touched, &b);
         if (r >= 0)
-                r = manifest_write_pair(fd, b.data, b.len, NULL, 0, 0640, (gid_t) -1, false);
+                r = manifest_write_pair_id(fd, b.data, b.len, NULL, 0, 0640, (gid_t) -1, false, ret_id);
         buf_free(&b);
-        return r < 0 ? r : manifest_identity(fd, ret_id);
-}
-
-int statedir_copy_manifest_identity(const char *state_dir, const char *node, struct stat *ret) {
-        _cleanup_close_ int fd = open_copy(state_dir, node);
-        return fd < 0 ? fd : manifest_identity(fd, ret);
+        return r;
 }
 
 /* <node_fd>/MANIFEST parsed, read without following a symlink. */
@@ -705,7 +701,7 @@ int statedir_adopt(const char *state_dir, StatedirReport report, void *userdata)
                 if (k >= 0) {
                         Manifest m;
                         statedir_copy_manifest(de->d_name, 0, &o, &m);
-                        k = statedir_write_copy_manifest(state_dir, de->d_name, &m, false);
+                        k = statedir_write_copy_manifest(state_dir, de->d_name, &m, false, NULL);
                         manifest_done(&m);
                         node_output_done(&o);
                         if (k < 0)

@@ -87,16 +87,17 @@ int statedir_clean(const char *state_dir);
 /* The MANIFEST of a node's copy: next's files, described from their bytes
  * (size, sha256, type_url, version_info, names), generation gen. */
 void statedir_copy_manifest(const char *node, uint64_t generation, const NodeOutput *next, Manifest *ret);
-/* Writes nodes/ID/MANIFEST (never through a symlink). With sync, fsynced. */
-int statedir_write_copy_manifest(const char *state_dir, const char *node, const Manifest *m, bool sync);
+/* Writes nodes/ID/MANIFEST (never through a symlink). With sync, fsynced.
+ * ret_id (may be NULL): its identity (manifest_write_pair_id()). */
+int statedir_write_copy_manifest(const char *state_dir, const char *node, const Manifest *m, bool sync,
+                                 struct stat *ret_id);
 /* Writes nodes/ID/MANIFEST as the one there patched (manifest_patch())
  * with head and touched, when that one still has identity id (written by
- * this process, manifest_identity()): -ESTALE otherwise. ret_id gets the
- * new one's identity. */
+ * this process, manifest_write_pair_id()): -ESTALE otherwise. ret_id gets
+ * the new one's identity. */
 int statedir_patch_copy_manifest(const char *state_dir, const char *node, const struct stat *id, const Manifest *head,
                                  char *const *touched, size_t n_touched, struct stat *ret_id);
-/* The identity of nodes/ID/MANIFEST (manifest_identity()). */
-int statedir_copy_manifest_identity(const char *state_dir, const char *node, struct stat *ret);
+
 /* Whether nodes/ID/MANIFEST exists and lists what m lists, with m's
  * generation (created_usec aside). */
 bool statedir_copy_manifest_current(const char *state_dir, const char *node, const Manifest *m);

@@ -393,9 +393,16 @@ static void batch_finish_state(State *st, Batch *b) {
                                 head.node = xstrdup(ns->id);
                                 head.generation = gen;
                                 head.created_usec = now_usec(CLOCK_REALTIME);
-                                done = statedir_patch_copy_manifest(st->config->state_dir, ns->id,
-                                                                    &ns->state_manifest_id, &head, ns->touched,
-                                                                    ns->n_touched, &ns->state_manifest_id) >= 0;
+                                int pk = statedir_patch_copy_manifest(st->config->state_dir, ns->id,
+                                                                     &ns->state_manifest_id, &head, ns->touched,
+                                                                     ns->n_touched, &ns->state_manifest_id);
+                                done = pk >= 0;
+                                if (pk == -ESTALE || pk == -ENOENT || pk == -ELOOP)
+                                        log_warning(ns->id, "its last good copy's MANIFEST %s/%s/" MANIFEST_NAME
+                                                    " is not the one fsxdsd wrote (%s): altered behind its back; "
+                                                    "made again from its build",
+                                                    st->state_nodes_dir, ns->id,
+                                                    pk == -ESTALE ? "replaced or written to" : strerror(-pk));
                                 wrote = wrote || done;
                                 ns->state_manifest_patchable = done;
                         }
@@ -414,13 +421,14 @@ static void batch_finish_state(State *st, Batch *b) {
                 }
                 if (!done && e >= 0) {
                         m->generation = gen;
+                        /* patched next time only when written now, from the memo */
+                        ns->state_manifest_patchable = false;
                         if (sp || !statedir_copy_manifest_current(st->config->state_dir, ns->id, m)) {
-                                e = statedir_write_copy_manifest(st->config->state_dir, ns->id, m, false);
+                                e = statedir_write_copy_manifest(st->config->state_dir, ns->id, m, false,
+                                                                 &ns->state_manifest_id);
+                                ns->state_manifest_patchable = e >= 0 && !restored && ns->memo.n > 0;
                                 wrote = true;
                         }
-                        ns->state_manifest_patchable =
-                                e >= 0 && !restored && ns->memo.n > 0 &&
-                                statedir_copy_manifest_identity(st->config->state_dir, ns->id, &ns->state_manifest_id) >= 0;
                 }
                 if (e < 0) {
                         set_state_error(ns, xasprintf("cannot save its last good copy in %s/%s: %s (its output is "

@@ -103,7 +103,8 @@ static int write_manifest_bytes(State *st, NodeState *ns, int node_fd, const Buf
         }
         if (r >= 0) {
                 /* made durable by one syncfs after all of them (upkeep_sync_manifests) */
-                r = manifest_write_pair(node_fd, b->data, b->len, sig, sig_len, 0640, store_gid(st->store), false);
+                r = manifest_write_pair_id(node_fd, b->data, b->len, sig, sig_len, 0640, store_gid(st->store), false,
+                                           &ns->manifest_id);
                 if (r < 0) {
                         log_error(ns->id, "cannot write its MANIFEST: %s", strerror(-r));
                         /* like a failed publish: the retry rebuilds the node
@@ -113,10 +114,7 @@ static int write_manifest_bytes(State *st, NodeState *ns, int node_fd, const Buf
                         /* its hash is taken when first needed (manifest_sha_settle()),
                          * off the path of a change; its identity says it is ours */
                         manifest_pair_sha(ns, NULL, 0, sig, sig_len);
-                        ns->manifest_patchable = manifest_identity(node_fd, &ns->manifest_id) >= 0;
-                        ns->manifest_sha_pending = ns->manifest_patchable;
-                        if (!ns->manifest_patchable)
-                                sha256_hex(b->data, b->len, ns->manifest_sha);
+                        ns->manifest_patchable = ns->manifest_sha_pending = true;
                         st->manifests_unsynced = true;
                 }
         }
@@ -243,8 +241,13 @@ static int patch_manifest(State *st, NodeState *ns, int fd, char **ret_why) {
         _cleanup_free_ char *old = NULL;
         size_t len;
         int r = manifest_read_same(fd, &ns->manifest_id, &old, &len);
-        if (r < 0)
+        if (r < 0) {
+                /* what fsxdsd wrote is not there: said, and made again from the build */
+                log_warning(ns->id, "its MANIFEST is not the one fsxdsd wrote (%s): altered behind its back; made again "
+                            "from its build", r == -ESTALE ? "replaced or written to" : strerror(-r));
+                ns->manifest_patchable = false;
                 return -ESTALE;
+        }
         Manifest head = {};
         r = upkeep_touched_manifest(st, ns, &head, ret_why);
         if (r < 0)
@@ -486,7 +489,9 @@ void upkeep_verify_outputs(State *st) {
 void upkeep_ensure_manifests(State *st) {
         bool all = true;
         for (size_t i = 0; i < st->n_nodes; i++)
-                if (!st->nodes[i]->manifest_ok)
+                if (st->nodes[i]->publish_failed && !st->nodes[i]->manifest_ok)
+                        all = false; /* its retry builds it and writes its MANIFEST */
+                else if (!st->nodes[i]->manifest_ok)
                         all = ensure_manifest(st, st->nodes[i]) && all;
         upkeep_sync_manifests(st);
         if (all)

@@ -11,6 +11,7 @@
 
 #include "build.h"
 #include "memo.h"
+#include "sources.h"
 #include "wire.h"
 #include "../random.h"
 
@@ -475,6 +476,34 @@ static void update_expect_rule(SourceCache *c, MemoTable *t, NodeMemo *memo, uin
         node_output_done(&o);
 }
 
+/* A file saved with one of its resources edited changes that resource's
+ * key only: the others it holds, byte for byte as they were, are not
+ * made again in any node (a one-endpoint edit in a file of thousands). */
+static void test_only_edited_keys_change(void **state) {
+        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(mkdir(tree, 0700), 0);
+        _cleanup_(source_cache_freep) SourceCache *c = NULL;
+        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        static const char *const two =
+                "resources:\n"
+                "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: web, type: EDS}\n"
+                "- {\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment, cluster_name: web, "
+                "endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: %d}}}}]}]}\n";
+        _cleanup_free_ char *v1 = xasprintf(two, 80), *v2 = xasprintf(two, 81), *v3 = xasprintf("# a comment\n%s", v2);
+        put("common/web.yaml", v1);
+        assert_int_equal(source_cache_refresh(c, tree, NULL), 1);
+        put("common/web.yaml", v2);
+        assert_int_equal(source_cache_refresh(c, tree, NULL), 1);
+        assert_int_equal(c->common.n, 1);
+        assert_int_equal(c->common.keys[0][0] - '0', RESOURCE_CLUSTER_LOAD_ASSIGNMENT);
+        assert_string_equal(c->common.keys[0] + 1, "web");
+        /* the same resources in other bytes: the scope changed, no key did */
+        put("common/web.yaml", v3);
+        assert_int_equal(source_cache_refresh(c, tree, NULL), 1);
+        assert_int_equal(c->common.n, 0);
+        assert_true(source_cache_node_changed(c, "u1"));
+}
+
 /* The graph checks hold in an update too: a route to a cluster that is
  * not there, and a cluster that goes while a route still names it. */
 static void test_update_graph(void **state) {
@@ -631,6 +660,7 @@ int main(void) {
                 cmocka_unit_test(test_update_equals_full_build),
                 cmocka_unit_test(test_update_virtual_host_removed),
                 cmocka_unit_test(test_update_graph),
+                cmocka_unit_test(test_only_edited_keys_change),
                 cmocka_unit_test(test_bad_node_dirs),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

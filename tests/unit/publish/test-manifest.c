@@ -596,15 +596,21 @@ static void test_read_same(void **state) {
         assert_non_null(mkdtemp(dir));
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(fd >= 0);
-        assert_int_equal(manifest_write_pair(fd, node_json, strlen(node_json), NULL, 0, 0640, (gid_t) -1, false), 0);
         struct stat id;
-        assert_int_equal(manifest_identity(fd, &id), 0);
+        assert_int_equal(manifest_write_pair_id(fd, node_json, strlen(node_json), NULL, 0, 0640, (gid_t) -1, false, &id),
+                         0);
         _cleanup_free_ char *data = NULL;
         size_t len;
         assert_int_equal(manifest_read_same(fd, &id, &data, &len), 0);
         assert_int_equal(len, strlen(node_json));
         assert_memory_equal(data, node_json, len);
-        assert_int_equal(manifest_write_pair(fd, node_json, strlen(node_json), NULL, 0, 0640, (gid_t) -1, false), 0);
+        /* the same bytes by another writer (a new inode at the name) */
+        _cleanup_free_ char *other = xasprintf("%s/other", dir), *m0 = xasprintf("%s/MANIFEST", dir);
+        int ofd = open(other, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        assert_true(ofd >= 0);
+        assert_int_equal(write(ofd, node_json, strlen(node_json)), (ssize_t) strlen(node_json));
+        close(ofd);
+        assert_int_equal(rename(other, m0), 0);
         char *again = NULL;
         assert_int_equal(manifest_read_same(fd, &id, &again, &len), -ESTALE);
         assert_null(again);

@@ -213,7 +213,7 @@ static char *make_copy(const char *name, uint64_t generation) {
         NodeOutput o = { .files = &f, .n = 1 };
         Manifest m;
         statedir_copy_manifest("edge", generation, &o, &m);
-        assert_int_equal(statedir_write_copy_manifest(d, "edge", &m, false), 0);
+        assert_int_equal(statedir_write_copy_manifest(d, "edge", &m, false, NULL), 0);
         assert_true(statedir_copy_manifest_current(d, "edge", &m));
         m.generation++;
         assert_false(statedir_copy_manifest_current(d, "edge", &m));
