@@ -20,15 +20,17 @@
  *       (absolute; -1 for what was not seen). Each event is stamped when
  *       the read() that returned it came back.
  *
- *   daemon-probe trigger FROM TO OUTDIR DIRLIST COUNT TIMEOUT_MS MANIFESTLIST
+ *   daemon-probe trigger FROM TO OUTDIR DIRLIST COUNT TIMEOUT_MS MANIFESTLIST MIN_GEN
  *       The same, and also watches every directory in MANIFESTLIST (node
  *       directories) for MANIFEST being renamed into place, and waits
  *       until each has seen one. Appends "manifest_ns manifest_dirs": the
  *       latest MANIFEST rename seen (over all directories, each its last
  *       one before the probe stopped; -1 if none) and how many directories
- *       saw one; status_ns is then the first status.json renamed into
- *       place once every directory has seen its MANIFEST. Whether the
- *       MANIFESTs are the new ones is the caller's to check (their content).
+ *       saw one. status_ns is then the first status.json renamed into
+ *       place that names generation MIN_GEN or later and no node with
+ *       "manifest_current":false (read when its rename is seen), in
+ *       whichever order the daemon writes them. Whether the MANIFESTs are
+ *       the new ones is the caller's to check (their content).
  *
  *   daemon-probe fanout ROOT NODELIST NFILES REPS none|syncfs|fsync
  *       The bare publish loop: for every node in NODELIST and NFILES files,
@@ -72,7 +74,7 @@ static void die(const char *what) {
 
 static void usage(void) {
         fputs("usage: daemon-probe floor N DIR\n"
-              "       daemon-probe trigger FROM TO OUTDIR DIRLIST COUNT TIMEOUT_MS [MANIFESTLIST]\n"
+              "       daemon-probe trigger FROM TO OUTDIR DIRLIST COUNT TIMEOUT_MS [MANIFESTLIST MIN_GEN]\n"
               "       daemon-probe fanout ROOT NODELIST NFILES REPS none|syncfs|fsync\n",
               stderr);
         exit(2);
@@ -183,8 +185,40 @@ static void mf_mark(int wd) {
         mf_at[wd] = 0;
 }
 
+/* whether OUTDIR/status.json names generation min_gen or later and every
+ * node's MANIFEST current */
+static bool status_current(const char *outdir, long long min_gen) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/status.json", outdir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        size_t cap = 1 << 16, len = 0;
+        char *b = malloc(cap + 1);
+        if (!b)
+                die("malloc");
+        size_t n;
+        while ((n = fread(b + len, 1, cap - len, f)) > 0) {
+                len += n;
+                if (len == cap) {
+                        cap *= 2;
+                        b = realloc(b, cap + 1);
+                        if (!b)
+                                die("malloc");
+                }
+        }
+        fclose(f);
+        b[len] = 0;
+        /* {"version":V,"generation":G,...}: the first "generation" is the
+         * daemon's, the nodes' come later */
+        const char *g = strstr(b, "\"generation\":");
+        bool ok = g && strtoll(g + 13, NULL, 10) >= min_gen && !strstr(b, "\"manifest_current\":false");
+        free(b);
+        return ok;
+}
+
 static int trigger_cmd(const char *from, const char *to, const char *outdir, const char *dirlist, long count,
-                       long timeout_ms, const char *manifestlist) {
+                       long timeout_ms, const char *manifestlist, long long min_gen) {
         int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (fd < 0)
                 die("inotify_init1");
@@ -267,8 +301,8 @@ static int trigger_cmd(const char *from, const char *to, const char *outdir, con
                                 continue;
                         }
                         if (ev->wd == status_wd) {
-                                /* with MANIFESTLIST, the first status.json after every MANIFEST */
-                                if (strcmp(ev->name, "status.json") == 0 && status < 0 && mf_seen >= mf_dirs)
+                                if (strcmp(ev->name, "status.json") == 0 && status < 0 &&
+                                    (!manifestlist || status_current(outdir, min_gen)))
                                         status = t;
                                 continue;
                         }
@@ -392,9 +426,9 @@ int main(int argc, char **argv) {
                 usage();
         if (strcmp(argv[1], "floor") == 0 && argc == 4)
                 return floor_cmd(atoi(argv[2]), argv[3]);
-        if (strcmp(argv[1], "trigger") == 0 && (argc == 8 || argc == 9))
+        if (strcmp(argv[1], "trigger") == 0 && (argc == 8 || argc == 10))
                 return trigger_cmd(argv[2], argv[3], argv[4], argv[5], atol(argv[6]), atol(argv[7]),
-                                   argc == 9 ? argv[8] : NULL);
+                                   argc == 10 ? argv[8] : NULL, argc == 10 ? atoll(argv[9]) : 0);
         if (strcmp(argv[1], "fanout") == 0 && argc == 7)
                 return fanout_cmd(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), argv[6]);
         usage();
