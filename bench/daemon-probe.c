@@ -20,6 +20,18 @@
  *       (absolute; -1 for what was not seen). Each event is stamped when
  *       the read() that returned it came back.
  *
+ *   daemon-probe trigger FROM TO OUTDIR DIRLIST COUNT TIMEOUT_MS MANIFESTLIST MIN_GEN
+ *       The same, and also watches every directory in MANIFESTLIST (node
+ *       directories) for MANIFEST being renamed into place, and waits
+ *       until each has seen one. Appends "manifest_ns manifest_dirs": the
+ *       latest MANIFEST rename seen (over all directories, each its last
+ *       one before the probe stopped; -1 if none) and how many directories
+ *       saw one. status_ns is then the first status.json renamed into
+ *       place that names generation MIN_GEN or later and no node with
+ *       "manifest_current":false (read when its rename is seen), in
+ *       whichever order the daemon writes them. Whether the MANIFESTs are
+ *       the new ones is the caller's to check (their content).
+ *
  *   daemon-probe fanout ROOT NODELIST NFILES REPS none|syncfs|fsync
  *       The bare publish loop: for every node in NODELIST and NFILES files,
  *       linkat(ROOT/.objs/<obj>, ROOT/<node>/eds/.tmp.fJ.pb) and
@@ -62,7 +74,7 @@ static void die(const char *what) {
 
 static void usage(void) {
         fputs("usage: daemon-probe floor N DIR\n"
-              "       daemon-probe trigger FROM TO OUTDIR DIRLIST COUNT TIMEOUT_MS\n"
+              "       daemon-probe trigger FROM TO OUTDIR DIRLIST COUNT TIMEOUT_MS [MANIFESTLIST MIN_GEN]\n"
               "       daemon-probe fanout ROOT NODELIST NFILES REPS none|syncfs|fsync\n",
               stderr);
         exit(2);
@@ -155,8 +167,58 @@ static bool is_pb(const char *name) {
         return name[0] != '.' && l > 3 && strcmp(name + l - 3, ".pb") == 0;
 }
 
+/* a watch descriptor's MANIFEST stamp: -1 not a MANIFEST directory, 0 none
+ * seen yet, else the time of the last MANIFEST rename seen in it */
+static int64_t *mf_at;
+static int mf_size;
+
+static void mf_mark(int wd) {
+        if (wd >= mf_size) {
+                int n = wd * 2 + 64;
+                mf_at = realloc(mf_at, (size_t) n * sizeof *mf_at);
+                if (!mf_at)
+                        die("malloc");
+                for (int i = mf_size; i < n; i++)
+                        mf_at[i] = -1;
+                mf_size = n;
+        }
+        mf_at[wd] = 0;
+}
+
+/* whether OUTDIR/status.json names generation min_gen or later and every
+ * node's MANIFEST current */
+static bool status_current(const char *outdir, long long min_gen) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/status.json", outdir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        size_t cap = 1 << 16, len = 0;
+        char *b = malloc(cap + 1);
+        if (!b)
+                die("malloc");
+        size_t n;
+        while ((n = fread(b + len, 1, cap - len, f)) > 0) {
+                len += n;
+                if (len == cap) {
+                        cap *= 2;
+                        b = realloc(b, cap + 1);
+                        if (!b)
+                                die("malloc");
+                }
+        }
+        fclose(f);
+        b[len] = 0;
+        /* {"version":V,"generation":G,...}: the first "generation" is the
+         * daemon's, the nodes' come later */
+        const char *g = strstr(b, "\"generation\":");
+        bool ok = g && strtoll(g + 13, NULL, 10) >= min_gen && !strstr(b, "\"manifest_current\":false");
+        free(b);
+        return ok;
+}
+
 static int trigger_cmd(const char *from, const char *to, const char *outdir, const char *dirlist, long count,
-                       long timeout_ms) {
+                       long timeout_ms, const char *manifestlist, long long min_gen) {
         int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (fd < 0)
                 die("inotify_init1");
@@ -172,19 +234,37 @@ static int trigger_cmd(const char *from, const char *to, const char *outdir, con
                         die(line);
         }
         fclose(f);
+        long mf_dirs = 0, mf_seen = 0;
+        if (manifestlist) {
+                f = fopen(manifestlist, "re");
+                if (!f)
+                        die(manifestlist);
+                while (fgets(line, sizeof line, f)) {
+                        line[strcspn(line, "\n")] = 0;
+                        if (!line[0])
+                                continue;
+                        /* a node directory is not in DIRLIST (type directories are) */
+                        int wd = inotify_add_watch(fd, line, IN_MOVED_TO | IN_ONLYDIR);
+                        if (wd < 0)
+                                die(line);
+                        mf_mark(wd);
+                        mf_dirs++;
+                }
+                fclose(f);
+        }
         int status_wd = inotify_add_watch(fd, outdir, IN_MOVED_TO | IN_ONLYDIR);
         if (status_wd < 0)
                 die(outdir);
 
         static char buf[EVBUF] __attribute__((aligned(8)));
-        int64_t first = -1, last = -1, status = -1;
+        int64_t first = -1, last = -1, status = -1, mf_last = -1;
         long events = 0;
         int overflow = 0;
         int64_t t0 = now_ns();
         if (rename(from, to) < 0)
                 die("rename");
         int64_t deadline = t0 + timeout_ms * 1000000LL;
-        while (events < count || status < 0) {
+        while (events < count || status < 0 || mf_seen < mf_dirs) {
                 int64_t left = deadline - now_ns();
                 if (left <= 0)
                         break;
@@ -210,8 +290,19 @@ static int trigger_cmd(const char *from, const char *to, const char *outdir, con
                         }
                         if (!ev->len)
                                 continue;
+                        if (ev->wd < mf_size && mf_at[ev->wd] >= 0) {
+                                if (strcmp(ev->name, "MANIFEST") == 0) {
+                                        if (mf_at[ev->wd] == 0)
+                                                mf_seen++;
+                                        mf_at[ev->wd] = t;
+                                        if (t > mf_last)
+                                                mf_last = t;
+                                }
+                                continue;
+                        }
                         if (ev->wd == status_wd) {
-                                if (strcmp(ev->name, "status.json") == 0 && status < 0)
+                                if (strcmp(ev->name, "status.json") == 0 && status < 0 &&
+                                    (!manifestlist || status_current(outdir, min_gen)))
                                         status = t;
                                 continue;
                         }
@@ -225,8 +316,11 @@ static int trigger_cmd(const char *from, const char *to, const char *outdir, con
                 if (overflow)
                         break;
         }
-        printf("%lld %lld %lld %lld %ld %d\n", (long long) t0, (long long) first, (long long) last, (long long) status,
+        printf("%lld %lld %lld %lld %ld %d", (long long) t0, (long long) first, (long long) last, (long long) status,
                events, overflow);
+        if (manifestlist)
+                printf(" %lld %ld", (long long) mf_last, mf_seen);
+        printf("\n");
         return 0;
 }
 
@@ -332,8 +426,9 @@ int main(int argc, char **argv) {
                 usage();
         if (strcmp(argv[1], "floor") == 0 && argc == 4)
                 return floor_cmd(atoi(argv[2]), argv[3]);
-        if (strcmp(argv[1], "trigger") == 0 && argc == 8)
-                return trigger_cmd(argv[2], argv[3], argv[4], argv[5], atol(argv[6]), atol(argv[7]));
+        if (strcmp(argv[1], "trigger") == 0 && (argc == 8 || argc == 10))
+                return trigger_cmd(argv[2], argv[3], argv[4], argv[5], atol(argv[6]), atol(argv[7]),
+                                   argc == 10 ? argv[8] : NULL, argc == 10 ? atoll(argv[9]) : 0);
         if (strcmp(argv[1], "fanout") == 0 && argc == 7)
                 return fanout_cmd(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), argv[6]);
         usage();
