@@ -62,10 +62,11 @@ typedef struct NodeState {
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs a pointer a file;
- * the descriptions are shared (memo.h): 4 million file references, e.g.
- * 1,000 nodes of 4,000 files. Nodes past it are built whole and planned
- * from the disk. */
-#define MEMO_BUDGET (32u << 20)
+ * the descriptions are shared (memo.h): 32 million file references, e.g.
+ * 1,000 nodes of 32,000 files (a tree of 100,000 resources on 100 nodes
+ * takes 5 million). Nodes past it are built whole and planned from the
+ * disk, which costs their whole build at every change. */
+#define MEMO_BUDGET ((size_t) 256 << 20)
 
 typedef struct Rebuild Rebuild;
 
