@@ -70,32 +70,49 @@ const MemoFile *node_memo_find(const NodeMemo *m, const char *path) {
         return f ? *f : NULL;
 }
 
+/* The index of the first file whose path is not before path. */
+static size_t lower_bound(const NodeMemo *m, const char *path) {
+        size_t lo = 0, hi = m->n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(m->files[mid]->path, path) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static int cmp_node_file_path(const void *key, const void *f) {
+        return strcmp(key, ((const NodeFile *) f)->path);
+}
+
 void node_memo_update(MemoTable *t, NodeMemo *m, char *const *touched, size_t n_touched, const NodeOutput *changed) {
-        NodeMemo next = { .files = xcalloc(m->n + changed->n + 1, sizeof(MemoFile *)) };
-        size_t i = 0, j = 0, k = 0;
-        while (i < m->n || j < changed->n) {
-                MemoFile *o = i < m->n ? m->files[i] : NULL;
-                while (o && k < n_touched && strcmp(touched[k], o->path) < 0)
-                        k++;
-                if (o && k < n_touched && streq(touched[k], o->path)) {
-                        memo_file_unref(t, o); /* replaced or gone */
-                        i++;
+        /* by path, not by walking the memo: the work is the change's */
+        for (size_t k = 0; k < n_touched; k++) {
+                if (changed->n && bsearch(touched[k], changed->files, changed->n, sizeof(NodeFile), cmp_node_file_path))
                         continue;
-                }
-                if (!o || (j < changed->n && strcmp(changed->files[j].path, o->path) < 0))
-                        next.files[next.n++] = memo_file_ref(t, &changed->files[j++]);
-                else if (j < changed->n && streq(changed->files[j].path, o->path)) {
-                        /* not among touched, yet made again: the new one */
-                        memo_file_unref(t, o);
-                        next.files[next.n++] = memo_file_ref(t, &changed->files[j++]);
-                        i++;
-                } else {
-                        next.files[next.n++] = o;
-                        i++;
+                size_t i = lower_bound(m, touched[k]);
+                if (i < m->n && streq(m->files[i]->path, touched[k])) {
+                        memo_file_unref(t, m->files[i]);
+                        memmove(m->files + i, m->files + i + 1, (m->n - i - 1) * sizeof(MemoFile *));
+                        m->n--;
                 }
         }
-        free(m->files);
-        *m = next;
+        for (size_t j = 0; j < changed->n; j++) {
+                const NodeFile *f = &changed->files[j];
+                size_t i = lower_bound(m, f->path);
+                MemoFile *next = memo_file_ref(t, f);
+                if (i < m->n && streq(m->files[i]->path, f->path)) {
+                        memo_file_unref(t, m->files[i]);
+                        m->files[i] = next;
+                        continue;
+                }
+                m->files = xrealloc(m->files, (m->n + 2) * sizeof(MemoFile *));
+                memmove(m->files + i + 1, m->files + i, (m->n - i) * sizeof(MemoFile *));
+                m->files[i] = next;
+                m->n++;
+        }
 }
 
 void node_memo_select(const NodeMemo *m, char *const *touched, size_t n_touched, NodeOutput *ret) {
