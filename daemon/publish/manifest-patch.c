@@ -16,24 +16,17 @@ static bool same_identity(const struct stat *a, const struct stat *b) {
 }
 
 int manifest_read_same(int dir_fd, const struct stat *id, char **ret_data, size_t *ret_len) {
-        _cleanup_close_ int fd = openat(dir_fd, MANIFEST_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode) || !same_identity(&st, id))
-                return -ESTALE;
-        _cleanup_free_ uint8_t *data = NULL;
+        _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = read_regular_fd(fd, MANIFEST_MAX, &data, &len);
+        struct stat before, after;
+        int r = manifest_read_at(dir_fd, MANIFEST_NAME, O_NOFOLLOW, &data, &len, &before);
         if (r < 0)
-                return r;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!same_identity(&st, id))
+                return r == -EBADFD ? -ESTALE : r;
+        /* still that inode, not written to while read */
+        if (!same_identity(&before, id) || fstatat(dir_fd, MANIFEST_NAME, &after, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !same_identity(&after, id))
                 return -ESTALE;
-        *ret_data = (char *) TAKE_PTR(data);
+        *ret_data = TAKE_PTR(data);
         *ret_len = len;
         return 0;
 }

@@ -663,11 +663,12 @@ size_t manifest_compare(const Manifest *listed, const Manifest *scanned, Manifes
 
 /* ---- the pair on disk ---- */
 
-static int read_at(int dir_fd, const char *name, char **ret, size_t *ret_len, struct stat *ret_st) {
-        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+int manifest_read_at(int dir_fd, const char *name, int flags, char **ret, size_t *ret_len, struct stat *ret_st) {
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
         if (fd < 0)
                 return -errno;
-        if (fstat(fd, ret_st) < 0)
+        struct stat st;
+        if (fstat(fd, ret_st ?: &st) < 0)
                 return -errno;
         return read_regular_fd(fd, MANIFEST_MAX, (uint8_t **) ret, ret_len);
 }
@@ -677,10 +678,10 @@ int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **r
                 char *data = NULL, *sig = NULL;
                 size_t len = 0, sig_len = 0;
                 struct stat st, st_sig = {}, again;
-                int r = read_at(dir_fd, MANIFEST_NAME, &data, &len, &st);
+                int r = manifest_read_at(dir_fd, MANIFEST_NAME, 0, &data, &len, &st);
                 if (r < 0)
                         return r;
-                r = read_at(dir_fd, MANIFEST_SIG_NAME, &sig, &sig_len, &st_sig);
+                r = manifest_read_at(dir_fd, MANIFEST_SIG_NAME, 0, &sig, &sig_len, &st_sig);
                 if (r < 0 && r != -ENOENT) {
                         free(data);
                         return r;
@@ -706,8 +707,12 @@ static int write_at(int dir_fd, const char *name, const void *data, size_t len, 
                     struct stat *ret_id) {
         char tmp[64];
         snprintf(tmp, sizeof tmp, ".%s.tmp.%d", name, (int) getpid());
-        (void) unlinkat(dir_fd, tmp, 0);
         _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0 && errno == EEXIST) {
+                /* a leftover of a crash (same pid after a restart): removed, once */
+                (void) unlinkat(dir_fd, tmp, 0);
+                fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        }
         if (fd < 0)
                 return -errno;
         const uint8_t *p = data;

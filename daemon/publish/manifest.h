@@ -128,6 +128,10 @@ int manifest_read_pair(int dir_fd, char **ret_data, size_t *ret_len, uint8_t **r
 /* The highest generation any node's MANIFEST under output_dir names (0:
  * none): where the counter goes on when state_dir's was lost. */
 uint64_t manifest_highest_generation(const char *output_dir);
+/* A file of dir_fd (MANIFEST, MANIFEST.sig) read whole, openat() flags
+ * added (O_NOFOLLOW), with its stat before the read (ret_st may be NULL);
+ * -EBADFD when not a regular file. */
+int manifest_read_at(int dir_fd, const char *name, int flags, char **ret, size_t *ret_len, struct stat *ret_st);
 /* The MANIFEST's bytes, when it still has identity id (device, inode,
  * size, mtime, ctime, as manifest_write_pair_id() took them from the
  * descriptor written); -ESTALE when not. */

@@ -439,15 +439,12 @@ int statedir_patch_copy_manifest(const char *state_dir, const char *node, const 
 
 /* <node_fd>/MANIFEST parsed, read without following a symlink. */
 static int read_manifest_at(int node_fd, Manifest *ret, char **ret_error) {
-        _cleanup_close_ int fd = openat(node_fd, MANIFEST_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        _cleanup_free_ uint8_t *data = NULL;
+        _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = read_regular_fd(fd, MANIFEST_MAX, &data, &len);
+        int r = manifest_read_at(node_fd, MANIFEST_NAME, O_NOFOLLOW, &data, &len, NULL);
         if (r < 0)
                 return r;
-        return manifest_parse((const char *) data, len, ret, ret_error);
+        return manifest_parse(data, len, ret, ret_error);
 }
 
 bool statedir_copy_manifest_current(const char *state_dir, const char *node, const Manifest *m) {

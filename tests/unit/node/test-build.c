@@ -384,6 +384,15 @@ static void assert_same_build(int r_full, const DiagList *d_full, const NodeOutp
         }
 }
 
+/* An empty tree (what other tests left removed) and a new cache for it. */
+static SourceCache *fresh_tree_cache(void) {
+        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(mkdir(tree, 0700), 0);
+        SourceCache *c = NULL;
+        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        return c;
+}
+
 /* The update of memo (made at *seq) for node id, checked against the
  * whole build (full, rf, df): the same verdict and diagnostics, each file
  * made again equal to the whole build's, the touched paths sorted and
@@ -480,10 +489,7 @@ static void update_expect_rule(SourceCache *c, MemoTable *t, NodeMemo *memo, uin
  * key only: the others it holds, byte for byte as they were, are not
  * made again in any node (a one-endpoint edit in a file of thousands). */
 static void test_only_edited_keys_change(void **state) {
-        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-        assert_int_equal(mkdir(tree, 0700), 0);
-        _cleanup_(source_cache_freep) SourceCache *c = NULL;
-        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        _cleanup_(source_cache_freep) SourceCache *c = fresh_tree_cache();
         static const char *const two =
                 "resources:\n"
                 "- {\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: web, type: EDS}\n"
@@ -507,10 +513,7 @@ static void test_only_edited_keys_change(void **state) {
 /* The graph checks hold in an update too: a route to a cluster that is
  * not there, and a cluster that goes while a route still names it. */
 static void test_update_graph(void **state) {
-        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-        assert_int_equal(mkdir(tree, 0700), 0);
-        _cleanup_(source_cache_freep) SourceCache *c = NULL;
-        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        _cleanup_(source_cache_freep) SourceCache *c = fresh_tree_cache();
         static const char *const rc = "\"@type\": type.googleapis.com/envoy.config.route.v3.RouteConfiguration\nname: r\n"
                                       "virtual_hosts: [{name: v, domains: [\"*\"], routes: [{match: {prefix: /}, route: {cluster: %s}}]}]\n";
         put("common/cluster.yaml", "\"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: web\ntype: STATIC\n");
@@ -538,10 +541,7 @@ static void test_update_graph(void **state) {
 }
 
 static void test_update_virtual_host_removed(void **state) {
-        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-        assert_int_equal(mkdir(tree, 0700), 0);
-        _cleanup_(source_cache_freep) SourceCache *c = NULL;
-        assert_int_equal(source_cache_new(schema, PUBLISH_MODE_RENAME, &c), 0);
+        _cleanup_(source_cache_freep) SourceCache *c = fresh_tree_cache();
         put("common/rc.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.RouteConfiguration\nname: rc\n");
         put("common/vh.yaml", "\"@type\": type.googleapis.com/envoy.config.route.v3.VirtualHost\nname: rc/extra\ndomains: [x]\n");
         MemoTable t = {};
