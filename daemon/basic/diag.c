@@ -185,14 +185,15 @@ char *diag_excerpt(const char *s) {
 
 char *diag_format(const Diag *d) {
         Buf b = {};
-        if (d->file) {
+        /* an empty file or field path says nothing: no stray ": :" */
+        if (d->file && *d->file) {
                 buf_printf(&b, "%s:", d->file);
                 if (d->line > 0)
                         buf_printf(&b, "%u:%u:", d->line, d->column);
                 buf_putc(&b, ' ');
         }
         buf_printf(&b, "%s: ", diag_level_to_string(d->level));
-        if (d->path)
+        if (d->path && *d->path)
                 buf_printf(&b, "%s: ", d->path);
         buf_printf(&b, "%s", d->message);
         if (d->rule)

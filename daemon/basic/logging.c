@@ -16,6 +16,10 @@ void log_setup(void) {
                 max_priority = LOG_DEBUG;
 }
 
+bool log_level_enabled(int priority) {
+        return priority <= max_priority;
+}
+
 static void vlog(int priority, const char *node, const char *file, unsigned line, unsigned column, const char *rule,
                  const char *fmt, va_list ap) {
         if (priority > max_priority)
@@ -29,7 +33,9 @@ static void vlog(int priority, const char *node, const char *file, unsigned line
                 _cleanup_free_ char *line_field = file ? xasprintf("FSXDS_LINE=%u", line) : NULL;
                 _cleanup_free_ char *col_field = file ? xasprintf("FSXDS_COLUMN=%u", column) : NULL;
                 _cleanup_free_ char *rule_field = rule ? xasprintf("FSXDS_RULE=%s", rule) : NULL;
-                sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", priority, "SYSLOG_IDENTIFIER=fsxdsd",
+                /* the node in the message too: journalctl shows MESSAGE only */
+                _cleanup_free_ char *text = node ? xasprintf("[%s] %s", node, msg) : NULL;
+                sd_journal_send("MESSAGE=%s", text ? text : msg, "PRIORITY=%d", priority, "SYSLOG_IDENTIFIER=fsxdsd",
                                 node_field ? node_field : "FSXDS_NODE=", file_field ? file_field : "FSXDS_FILE=",
                                 line_field ? line_field : "FSXDS_LINE=", col_field ? col_field : "FSXDS_COLUMN=",
                                 rule_field ? rule_field : "FSXDS_RULE=", NULL);

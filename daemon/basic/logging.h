@@ -9,6 +9,8 @@
 #include "diag.h"
 
 void log_setup(void);
+/* Whether a message of that priority is logged (to skip composing one). */
+bool log_level_enabled(int priority);
 void log_msg(int priority, const char *node, const char *fmt, ...) _printf_(3, 4);
 /* A diagnostic about the user's input, with FSXDS_FILE=, FSXDS_LINE=,
  * FSXDS_COLUMN= and FSXDS_NODE= fields in the journal. */

@@ -144,6 +144,57 @@ static int compare_nodep(const void *a, const void *b) {
         return c != 0 ? c : (x > y) - (x < y);
 }
 
+/* "3 s", "5 min", "2 h", "4 d": how long ago, for a human. */
+static char *format_age(int64_t usec) {
+        int64_t s = usec > 0 ? usec / 1000000 : 0;
+        if (s < 120)
+                return xasprintf("%" PRIi64 " s", s);
+        if (s < 7200)
+                return xasprintf("%" PRIi64 " min", s / 60);
+        if (s < 172800)
+                return xasprintf("%" PRIi64 " h", s / 3600);
+        return xasprintf("%" PRIi64 " d", s / 86400);
+}
+
+/* The line on the daemon that wrote the status, checked live: whether
+ * it runs, and how old what follows is. EXIT_NOT_RUNNING when it does
+ * not run (what follows is how it left things). */
+static int print_daemon_state(const Status *s) {
+        char when[32], since[32];
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        int64_t written = s->written_usec != STATUS_UNSET ? s->written_usec : s->time_usec;
+        _cleanup_free_ char *age = format_age(now - written);
+        format_time_usec(written, when);
+        format_time_usec(s->daemon.started_usec, since);
+        const StatusDaemon *d = &s->daemon;
+        switch (status_daemon_state(d)) {
+        case DAEMON_RUNNING:
+                printf("fsxdsd running (pid %" PRIi64 ", since %s); status written %s (%s ago)\n", d->pid, since, when, age);
+                return EXIT_OK;
+        case DAEMON_STOPPED: {
+                char stopped[32];
+                format_time_usec(d->stopped_usec, stopped);
+                printf("fsxdsd is NOT running: pid %" PRIi64 " stopped at %s; this status is %s old, as it left things\n",
+                       d->pid, stopped, age);
+                return EXIT_NOT_RUNNING;
+        }
+        case DAEMON_GONE:
+                printf("fsxdsd is NOT running: pid %" PRIi64 " (started %s) is gone, killed or crashed (or the host "
+                       "rebooted); this status is %s old\n", d->pid, since, age);
+                return EXIT_NOT_RUNNING;
+        case DAEMON_UNKNOWN:
+        default:
+                printf(d->pid == STATUS_UNSET ? "fsxdsd: whether it runs is unknown (the status does not name its "
+                                                "writer); status written %s (%s ago)\n"
+                                              : "fsxdsd: whether it runs is unknown (/proc cannot tell); status "
+                                                "written %s (%s ago)\n",
+                       when, age);
+                return EXIT_OK;
+        }
+}
+
 static int status_print(const char *file, const Status *s) {
         size_t n = s->n_nodes;
         char when[32];
@@ -154,6 +205,7 @@ static int status_print(const char *file, const Status *s) {
                                                 generation, backend ? backend : "-", mode ? mode : "-", when);
         _cleanup_free_ char *header_p = printable(header);
         printf("%s\n", header_p);
+        int ret = print_daemon_state(s);
         if (s->signing_subject) {
                 int64_t until = s->signing_not_after == STATUS_UNSET ? 0 : s->signing_not_after;
                 format_time_usec(until * 1000000, when);
@@ -161,7 +213,10 @@ static int status_print(const char *file, const Status *s) {
                 printf("MANIFESTs signed as %s (certificate valid until %s)\n", line, when);
         }
         const char *ca = s->signed_sources_ca, *refused = s->signed_sources_error;
-        if (ca) {
+        if (s->source_error) {
+                _cleanup_free_ char *line = printable(s->source_error);
+                printf("source tree REFUSED, every node keeps its last good output: %s\n", line);
+        } else if (ca) {
                 _cleanup_free_ char *line = printable(refused ? refused : ca);
                 printf(refused ? "source tree REFUSED, last good output kept: %s\n" : "source tree signed under %s\n", line);
         }
@@ -180,7 +235,7 @@ static int status_print(const char *file, const Status *s) {
         }
         if (n == 0) {
                 printf("no nodes\n");
-                return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+                return fflush(stdout) == 0 ? ret : EXIT_USAGE;
         }
 
         /* the nodes sorted by id, a node given twice by its last entry */
@@ -228,7 +283,7 @@ static int status_print(const char *file, const Status *s) {
                         free(cells[r][c]);
         free(cells);
         free(nodes);
-        return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+        return fflush(stdout) == 0 ? ret : EXIT_USAGE;
 }
 
 int verb_status(int argc, char **argv, const Options *o) {

@@ -12,6 +12,7 @@ enum {
         EXIT_OK = 0,
         EXIT_BAD_INPUT = 1,
         EXIT_USAGE = 2,
+        EXIT_NOT_RUNNING = 3, /* fsxds status: the status was left by an fsxdsd that no longer runs */
 };
 
 /* The options a verb may accept (besides -h, --help, which all do), as

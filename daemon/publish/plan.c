@@ -679,6 +679,24 @@ bool node_plan_foreach_file(const NodePlan *p, NodePlanFileFunc f, void *userdat
         return true;
 }
 
+void node_plan_foreach_change(const NodePlan *p, NodePlanChangeFunc f, void *userdata) {
+        for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++) {
+                if (!p->phases[ph])
+                        continue;
+                for (TypeDir t = 0; t < _TYPE_DIR_MAX; t++)
+                        for (size_t i = 0; i < p->dirs[t].n; i++) {
+                                const PlanFile *pf = &p->dirs[t].files[i];
+                                bool removed = pf->state == FILE_REMOVED;
+                                if (pf->state == FILE_UNCHANGED ||
+                                    (removed ? type_dirs[t].remove_phase : type_dirs[t].phase) != ph)
+                                        continue;
+                                f(userdata, ph, type_dir_name(t), pf->name, removed);
+                        }
+                if (ph == PUBLISH_PHASE_CDS_FINAL)
+                        f(userdata, ph, type_dir_name(TYPE_DIR_CDS), "cds.pb", false);
+        }
+}
+
 const char *node_plan_data_link(const NodePlan *p, const char *type) {
         if (p->mode != PUBLISH_MODE_WATCHED_DIRECTORY)
                 return NULL;

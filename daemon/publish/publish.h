@@ -76,6 +76,11 @@ size_t node_plan_n_changes(const NodePlan *p);
  * only what changed. */
 typedef void (*NodePlanFileFunc)(void *userdata, const char *type, const char *name, const char object[65]);
 bool node_plan_foreach_file(const NodePlan *p, NodePlanFileFunc f, void *userdata);
+/* The files the plan places or removes, phase by phase in the order
+ * they run: f gets the phase, the type directory and the file name, and
+ * removed set for a removal. */
+typedef void (*NodePlanChangeFunc)(void *userdata, PublishPhase phase, const char *type, const char *name, bool removed);
+void node_plan_foreach_change(const NodePlan *p, NodePlanChangeFunc f, void *userdata);
 /* watched_directory mode: the generation directory the type directory's
  * "..data" points to once the plan's phases have run (as it was found when
  * the plan has no work there); NULL when there is none, and in rename mode. */

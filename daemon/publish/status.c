@@ -32,6 +32,8 @@ void status_done(Status *s) {
         free(s->signed_sources_ca);
         free(s->signed_sources_error);
         free(s->watch_limit_name);
+        free(s->source_error);
+        free(s->daemon.boot_id);
         for (size_t i = 0; i < s->n_nodes; i++) {
                 free(s->nodes[i].id);
                 diag_done(&s->nodes[i].error);
@@ -39,6 +41,70 @@ void status_done(Status *s) {
         }
         free(s->nodes);
         *s = (Status) {};
+}
+
+/* /proc/PID/stat's 22nd field, the start time in clock ticks since boot
+ * (after the last ')': the command name may hold anything); -ESRCH for a
+ * process that exited (a zombie). */
+static int proc_start_ticks(int64_t pid, int64_t *ret) {
+        _cleanup_free_ char *path = xasprintf("/proc/%" PRIi64 "/stat", pid), *data = NULL;
+        size_t len;
+        int r = read_file_bounded(path, 4096, &data, &len);
+        if (r < 0)
+                return r;
+        const char *p = strrchr(data, ')');
+        if (!p || !p[1] || !p[2])
+                return -EBADMSG;
+        p++;
+        if (p[1] == 'Z' || p[1] == 'X')
+                return -ESRCH; /* exited, not reaped yet */
+        for (int field = 3; field < 22; field++) { /* p is before field 3, the state */
+                p = strchr(p + 1, ' ');
+                if (!p)
+                        return -EBADMSG;
+        }
+        char *end;
+        errno = 0;
+        long long v = strtoll(p + 1, &end, 10);
+        if (errno || end == p + 1 || v < 0)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+static char *read_boot_id(void) {
+        char *data = NULL;
+        size_t len;
+        if (read_file_bounded("/proc/sys/kernel/random/boot_id", 64, &data, &len) < 0)
+                return NULL;
+        data[strcspn(data, "\n")] = 0;
+        return data;
+}
+
+int status_daemon_self(StatusDaemon *ret) {
+        *ret = (StatusDaemon) { .pid = getpid(), .start_ticks = STATUS_UNSET, .stopped_usec = STATUS_UNSET };
+        ret->boot_id = read_boot_id();
+        int r = proc_start_ticks(ret->pid, &ret->start_ticks);
+        return r < 0 ? r : ret->boot_id ? 0 : -EIO;
+}
+
+DaemonState status_daemon_state(const StatusDaemon *d) {
+        if (d->pid == STATUS_UNSET || d->pid <= 0 || d->pid > INT_MAX)
+                return DAEMON_UNKNOWN;
+        if (d->stopped_usec > 0)
+                return DAEMON_STOPPED;
+        _cleanup_free_ char *boot = read_boot_id();
+        if (!d->boot_id || !boot || d->start_ticks == STATUS_UNSET)
+                return DAEMON_UNKNOWN;
+        if (!streq(boot, d->boot_id))
+                return DAEMON_GONE; /* rebooted since */
+        int64_t ticks;
+        int r = proc_start_ticks(d->pid, &ticks);
+        if (r == -ENOENT || r == -ESRCH)
+                return DAEMON_GONE;
+        if (r < 0)
+                return DAEMON_UNKNOWN; /* hidepid=, another pid namespace */
+        return ticks == d->start_ticks ? DAEMON_RUNNING : DAEMON_GONE;
 }
 
 StatusNode *status_add_node(Status *s, const char *id) {
@@ -136,6 +202,16 @@ void status_format(const Status *s, Buf *b) {
                 buf_putc(b, '}');
         }
         buf_printf(b, "}");
+        buf_printf(b, ",\"written_usec\":%" PRIi64 ",\"source_error\":", s->written_usec);
+        put_string_or_null(b, s->source_error);
+        buf_printf(b, ",\"daemon\":{\"pid\":%" PRIi64 ",\"boot_id\":", s->daemon.pid);
+        put_string_or_null(b, s->daemon.boot_id);
+        buf_printf(b, ",\"start_ticks\":%" PRIi64 ",\"started_usec\":%" PRIi64 ",\"stopped_usec\":",
+                   s->daemon.start_ticks, s->daemon.started_usec);
+        if (s->daemon.stopped_usec > 0)
+                buf_printf(b, "%" PRIi64 "}", s->daemon.stopped_usec);
+        else
+                buf_printf(b, "null}");
         if (s->retry_usec > 0)
                 buf_printf(b, ",\"retry_usec\":%" PRIi64, s->retry_usec);
         buf_printf(b, "}\n");
@@ -453,7 +529,19 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
                 .signing_not_after = STATUS_UNSET,
                 .retry_usec = get_int(root, "retry_usec"),
                 .verify_passes = get_int(root, "verify_passes"),
+                .written_usec = get_int(root, "written_usec"),
+                .source_error = get_str(root, "source_error"),
+                .daemon = { .pid = STATUS_UNSET, .start_ticks = STATUS_UNSET, .started_usec = STATUS_UNSET,
+                            .stopped_usec = STATUS_UNSET },
         };
+        const Json *daemon = json_get(root, "daemon");
+        if (daemon && daemon->kind == JSON_OBJECT) {
+                s.daemon.pid = get_int(daemon, "pid");
+                s.daemon.boot_id = get_str(daemon, "boot_id");
+                s.daemon.start_ticks = get_int(daemon, "start_ticks");
+                s.daemon.started_usec = get_int(daemon, "started_usec");
+                s.daemon.stopped_usec = get_int(daemon, "stopped_usec");
+        }
         const Json *signing = json_get(root, "signing");
         if (signing && signing->kind == JSON_OBJECT) {
                 s.signing_subject = get_str(signing, "subject");

@@ -19,7 +19,16 @@
  *                      "state_error": S (only when its last good copy in
  *                                        state_dir is not saved, or was
  *                                        refused on restore) } },
- *     "retry_usec": N (only while failed publishes wait for their retry) }
+ *     "retry_usec": N (only while failed publishes wait for their retry),
+ *     "written_usec": N (when this status was written),
+ *     "source_error": null | S (the tree as a whole refused: unreadable,
+ *                     missing, nodes/ not a directory, a signature),
+ *     "daemon": { "pid": N, "boot_id": S, "start_ticks": N,
+ *                 "started_usec": N, "stopped_usec": N | null } }
+ * "daemon" says which process wrote the status: `fsxds status` checks it
+ * live (status_daemon_state()), since a status stays on disk after its
+ * daemon stopped; "stopped_usec" is set by the last status a daemon
+ * writes as it exits cleanly.
  *
  * fsxds's own files in OUTPUT_DIR live in .fsxds/, out of the node ids'
  * namespace (a node id never starts with '.'). The status must be
@@ -63,6 +72,24 @@ typedef struct StatusNode {
         char *state_error; /* NULL: its last good copy is fine */
 } StatusNode;
 
+/* The process that wrote a status: pid, the kernel's boot id and its
+ * start time in clock ticks since boot (/proc/PID/stat's 22nd field), so
+ * a pid used again by another process is told apart. */
+typedef struct StatusDaemon {
+        int64_t pid;          /* STATUS_UNSET: the status does not say */
+        char *boot_id;
+        int64_t start_ticks;
+        int64_t started_usec; /* CLOCK_REALTIME */
+        int64_t stopped_usec; /* STATUS_UNSET or 0: it had not stopped when it wrote */
+} StatusDaemon;
+
+typedef enum DaemonState {
+        DAEMON_RUNNING,  /* that very process is alive */
+        DAEMON_STOPPED,  /* it wrote its last status as it stopped */
+        DAEMON_GONE,     /* it is not running: killed, crashed, or a reboot since */
+        DAEMON_UNKNOWN,  /* the status does not say, or /proc cannot tell */
+} DaemonState;
+
 typedef struct Status {
         int64_t generation, time_usec;
         char *backend, *publish_mode, *source_dir, *output_dir;
@@ -79,7 +106,16 @@ typedef struct Status {
         char *watch_limit_name; /* "fs.inotify.max_user_watches", ...; NULL: none reached */
         int64_t retry_usec; /* CLOCK_REALTIME of the next retry of failed publishes; 0 or STATUS_UNSET: none */
         int64_t verify_passes; /* verification passes completed since start */
+        int64_t written_usec;  /* CLOCK_REALTIME of the write; STATUS_UNSET: older file */
+        char *source_error;    /* the tree as a whole refused; NULL: read */
+        StatusDaemon daemon;
 } Status;
+
+/* The calling process, as a status names its writer. Returns 0 or -errno
+ * (/proc unreadable: the pid is still set). */
+int status_daemon_self(StatusDaemon *ret);
+/* Whether the daemon that wrote the status still runs. */
+DaemonState status_daemon_state(const StatusDaemon *d);
 
 /* Frees what the Status owns (every string is owned) and clears it. */
 void status_done(Status *s);

@@ -853,6 +853,7 @@ int manager_new(const char *config_path, Manager **ret) {
         m->allow_fd = m->signing_fd = -EBADF;
         m->state.config = c;
         m->config_path = xstrdup(config_path);
+        report_started(&m->state);
         *ret = m;
         return 0;
 }
@@ -880,6 +881,7 @@ Manager *manager_free(Manager *m) {
         signer_free(m->state.previous_signer);
         describe_cache_free(m->state.describe);
         free(m->state.sources_error);
+        free(m->state.daemon.boot_id);
         sd_event_unref(m->event);
         watch_free(m->watch);
         store_free(m->state.store);
@@ -948,6 +950,7 @@ int manager_once(Manager *m) {
                 if (r < 0)
                         return r;
         }
+        report_stopped(&m->state);
         return m->last_n_bad > 0 ? 1 : 0;
 }
 
@@ -989,5 +992,8 @@ int manager_startup(Manager *m) {
 }
 
 int manager_run(Manager *m) {
-        return sd_event_loop(m->event);
+        int r = sd_event_loop(m->event);
+        if (r >= 0)
+                report_stopped(&m->state);
+        return r;
 }

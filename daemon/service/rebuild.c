@@ -450,6 +450,73 @@ static void batch_finish_state(State *st, Batch *b) {
                 (void) store_sync(st->state_store, true);
 }
 
+/* What a "published generation" line names: files, in the order their
+ * phases ran, up to PUBLISHED_NAMES_MAX, and the phases. */
+#define PUBLISHED_NAMES_MAX 10
+
+typedef struct PublishedLine {
+        Buf files;
+        size_t n_named, n_more;
+        bool phases[_PUBLISH_PHASE_MAX];
+        const char *node; /* prefixed to each file when several nodes published */
+} PublishedLine;
+
+static void published_note(void *userdata, PublishPhase phase, const char *type, const char *name, bool removed) {
+        PublishedLine *l = userdata;
+        l->phases[phase] = true;
+        if (l->n_named >= PUBLISHED_NAMES_MAX) {
+                l->n_more++;
+                return;
+        }
+        buf_printf(&l->files, "%s%s%s%s/%s%s", l->n_named ? ", " : "", l->node ?: "", l->node ? "/" : "", type, name,
+                   removed ? " (removed)" : phase == PUBLISH_PHASE_CDS_FINAL ? " (final)" : "");
+        l->n_named++;
+}
+
+/* "eds/web.pb, cds/cds.pb and 3 more; phases eds, cds, lds" */
+static char *published_text(PublishedLine *l) {
+        Buf b = {};
+        buf_printf(&b, "%s", l->files.len ? (const char *) l->files.data : "");
+        if (l->n_more)
+                buf_printf(&b, " and %zu more", l->n_more);
+        const char *sep = "; phases ";
+        for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
+                if (l->phases[ph]) {
+                        buf_printf(&b, "%s%s", sep, publish_phase_to_string(ph));
+                        sep = " → ";
+                }
+        buf_free(&l->files);
+        return buf_steal_str(&b);
+}
+
+/* One info line per generation, not per node (a thousand nodes make a
+ * thousand lines at debug level only): the files, the phases in order. */
+static void log_published(State *st, const Batch *b, size_t n_ok, size_t n_files) {
+        PublishedLine all = {};
+        const NodeState *only = NULL;
+        for (size_t i = 0; i < b->n_plans; i++) {
+                if (node_plan_error(b->plans[i]) < 0)
+                        continue;
+                only = n_ok == 1 ? b->published[i] : NULL;
+                all.node = only ? NULL : b->published[i]->id;
+                node_plan_foreach_change(b->plans[i], published_note, &all);
+                if (n_ok > 1 && log_level_enabled(LOG_DEBUG)) {
+                        PublishedLine one = {};
+                        node_plan_foreach_change(b->plans[i], published_note, &one);
+                        _cleanup_free_ char *text = published_text(&one);
+                        log_debug(b->published[i]->id, "published generation %" PRIu64 " (%zu changed files: %s)",
+                                  st->generation, node_plan_n_changes(b->plans[i]), text);
+                }
+        }
+        _cleanup_free_ char *text = published_text(&all);
+        if (only)
+                log_info(only->id, "published generation %" PRIu64 " (%zu changed files: %s)", st->generation, n_files,
+                         text);
+        else
+                log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files: %s)", st->generation,
+                         n_ok, n_files, text);
+}
+
 /* After the batch's last phase: the nodes' state, the generation counter,
  * the MANIFESTs (written last, after every phase of every node), then the
  * state copies; frees the plans. A node published whole from its memo has
@@ -482,16 +549,8 @@ static void batch_finish(State *st, Rebuild *r) {
                         ns->published_usec = t;
                         n_ok++;
                         n_files += node_plan_n_changes(b->plans[i]);
-                        log_debug(ns->id, "published generation %" PRIu64 " (%zu changed files)", st->generation,
-                                  node_plan_n_changes(b->plans[i]));
                 }
-                /* one line per generation, not per node: a thousand nodes make a thousand lines */
-                if (b->n_plans == 1 && n_ok == 1)
-                        log_info(b->published[0]->id, "published generation %" PRIu64 " (%zu changed files)", st->generation,
-                                 n_files);
-                else
-                        log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files)", st->generation, n_ok,
-                                 n_files);
+                log_published(st, b, n_ok, n_files);
                 write_counter(st);
                 /* written last, after every phase of every node */
                 uint64_t t0 = now_usec(CLOCK_MONOTONIC);
@@ -562,6 +621,9 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         char **touched = NULL;
         size_t n_touched = 0;
         _cleanup_free_ char *reason = NULL; /* here: the gotos below jump past later declarations */
+        /* a node that had an error and builds again says so */
+        _cleanup_free_ char *was = ns->error.message ? diag_format(&ns->error) : NULL;
+        bool changed_node = false;
         bool live_known = ns->live_known, state_known = ns->state_known;
         bool from_memo = ns->memo.n > 0 && live_known && state_known && !ns->state_failed &&
                          st->config->publish_mode == PUBLISH_MODE_RENAME;
@@ -663,7 +725,7 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 ns->planned_delta = true;
                 n_touched = 0;
         }
-        bool changed_node = node_plan_n_changes(plan) > 0;
+        changed_node = node_plan_n_changes(plan) > 0;
         if (changed_node) {
                 b->plans[b->n_plans] = plan;
                 b->published[b->n_plans++] = ns;
@@ -727,6 +789,9 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 ns->n_clusters = cds ? cds->n_resources : 0;
         }
 done:
+        if (was && !bad)
+                log_info(ns->id, "recovered: it builds without errors again%s (it had: %s)",
+                         changed_node ? "; its build is published" : ", as its directory holds", was);
         diag_list_clear(&d);
         node_output_done(&before);
         free(changed.files); /* a view of out's */
@@ -852,7 +917,7 @@ bool rebuild_start(State *st, size_t *ret_n_bad) {
                  * whose output is gone (a reboot with the tree unmounted)
                  * still get their last good copy back */
                 free(st->sources_error);
-                st->sources_error = xasprintf(SOURCES_UNREADABLE " %s: %s", st->config->source_dir, strerror(-changed));
+                st->sources_error = unreadable_reason(st->config->source_dir, changed);
                 st->recheck_all = true;
                 for (size_t i = 0; i < st->n_nodes; i++)
                         node_forget_memo(st, st->nodes[i]);

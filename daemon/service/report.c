@@ -31,6 +31,19 @@ void report_bad_node_dirs(State *st) {
                 log_error(NULL, "%s/nodes/%s: " BAD_NODE_DIR_MESSAGE, st->config->source_dir, *p);
 }
 
+void report_started(State *st) {
+        int r = status_daemon_self(&st->daemon);
+        if (r < 0)
+                log_warning(NULL, "cannot read this process's start time or the boot id in /proc: %s; fsxds status "
+                            "cannot tell whether fsxdsd runs", strerror(-r));
+        st->daemon.started_usec = (int64_t) now_usec(CLOCK_REALTIME);
+}
+
+void report_stopped(State *st) {
+        st->daemon.stopped_usec = (int64_t) now_usec(CLOCK_REALTIME);
+        report_write_status(st);
+}
+
 void report_write_status(State *st) {
         Status status = {
                 .generation = (int64_t) st->generation,
@@ -51,7 +64,11 @@ void report_write_status(State *st) {
                 .watch_rescan_usec = (int64_t) st->config->rescan_interval_usec,
                 .retry_usec = (int64_t) st->retry_usec,
                 .verify_passes = (int64_t) st->verify_passes,
+                .written_usec = (int64_t) now_usec(CLOCK_REALTIME),
+                .source_error = st->sources_error ? xstrdup(st->sources_error) : NULL,
+                .daemon = st->daemon,
         };
+        status.daemon.boot_id = st->daemon.boot_id ? xstrdup(st->daemon.boot_id) : NULL;
         for (size_t i = 0; i < st->n_nodes; i++) {
                 const NodeState *n = st->nodes[i];
                 StatusNode *sn = status_add_node(&status, n->id);

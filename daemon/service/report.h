@@ -9,3 +9,8 @@ void report_write_status(State *st);
 /* Directories in nodes/ whose name is no node id: logged (as errors) when
  * their set changes. */
 void report_bad_node_dirs(State *st);
+/* This process, as status.json names its writer (fsxds status checks it
+ * live): pid, boot id, start time. */
+void report_started(State *st);
+/* The last status.json, written as fsxdsd exits cleanly: it says so. */
+void report_stopped(State *st);

@@ -16,6 +16,7 @@
 #include "manifest.h"
 #include "memo.h"
 #include "sign.h"
+#include "status.h"
 #include "store.h"
 
 typedef struct NodeState {
@@ -130,6 +131,7 @@ typedef struct State {
         VerifyPass verify;       /* the pass in progress */
         bool verify_pass_open;   /* a pass found something: it completes when the next rebuild is over */
         char *counter_error;     /* why the generation counter could not be written; NULL: it follows */
+        StatusDaemon daemon;     /* this process, as status.json names it (stopped_usec set as it exits) */
 } State;
 
 uint64_t now_usec(clockid_t clock);

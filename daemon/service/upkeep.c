@@ -67,13 +67,21 @@ static void manifest_sha_settle(NodeState *ns, int node_fd) {
                 memset(ns->manifest_sha, 'x', 64);
 }
 
+/* A node not published in this run (a restart) takes the generation and
+ * the time of publication from the MANIFEST that describes its files. */
+static void adopt_generation(NodeState *ns, uint64_t generation, uint64_t created_usec) {
+        if (ns->generation == 0)
+                ns->generation = generation;
+        if (ns->published_usec == 0)
+                ns->published_usec = created_usec;
+}
+
 /* The MANIFEST there is current and stays: its digests and generation
  * taken as the node's. Returns true. */
 static bool manifest_kept(NodeState *ns, const Manifest *listed, const void *data, size_t len, const void *sig,
                           size_t sig_len) {
         manifest_pair_sha(ns, data, len, sig, sig_len);
-        if (ns->generation == 0)
-                ns->generation = listed->generation;
+        adopt_generation(ns, listed->generation, listed->created_usec);
         return true;
 }
 
@@ -83,7 +91,9 @@ static void manifest_head(State *st, NodeState *ns, Manifest *m, uint64_t genera
         m->node = xstrdup(ns->id);
         m->kind = MANIFEST_KIND_NODE;
         m->generation = generation;
-        m->created_usec = now_usec(CLOCK_REALTIME);
+        /* when the files it describes were published (read back as the
+         * node's PUBLISHED after a restart); now when not known */
+        m->created_usec = ns->published_usec ? ns->published_usec : now_usec(CLOCK_REALTIME);
         free(m->schema_sha256);
         m->schema_sha256 = xstrdup(schema_fingerprint(st->schema));
 }
@@ -369,8 +379,7 @@ bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodePlan *plan, 
                          : st->signer ? "MANIFEST signed again: the signing certificate or the schema changed"
                                       : "MANIFEST made again, unsigned: signing is off",
                          gen);
-        if (ns->generation == 0)
-                ns->generation = gen;
+        adopt_generation(ns, gen, same ? listed.created_usec : 0);
 done:
         manifest_done(&built);
         manifest_done(&listed);
@@ -419,15 +428,14 @@ static bool ensure_manifest(State *st, NodeState *ns) {
         bool by_previous = same && sig && st->previous_signer &&
                            signature_verify(data, len, sig, sig_len, NULL, st->previous_signer, NULL, &prev_error) >= 0;
         if (ours || by_previous) {
-                uint64_t gen = listed.generation;
+                uint64_t gen = listed.generation, created = listed.created_usec;
                 ok = write_manifest(st, ns, fd, &listed, gen) >= 0;
                 if (ok)
                         log_info(ns->id, "%s (generation %" PRIu64 ")",
                                  st->signer ? "MANIFEST signed again: the signing certificate changed"
                                             : "MANIFEST made again, unsigned: signing is off",
                                  gen);
-                if (ns->generation == 0)
-                        ns->generation = gen;
+                adopt_generation(ns, gen, created);
         } else {
                 _cleanup_free_ char *w =
                         same ? xasprintf("its MANIFEST is not signed by the current certificate (%s), and fsxdsd has "
@@ -764,9 +772,12 @@ bool upkeep_refresh_sources(State *st, int *ret_changed) {
         *ret_changed = 0;
         if (!why) {
                 *ret_changed = source_cache_refresh(st->cache, st->config->source_dir, NULL);
-                if (*ret_changed < 0)
-                        log_error(NULL, "cannot read the source tree %s: %s", st->config->source_dir,
-                                  strerror(-*ret_changed));
+                if (*ret_changed < 0) {
+                        _cleanup_free_ char *reason = unreadable_reason(st->config->source_dir, *ret_changed);
+                        /* once, not at every rescan while it lasts */
+                        if (!st->sources_error || !streq(st->sources_error, reason))
+                                log_error(NULL, "%s; every node keeps its last good output", reason);
+                }
                 Problems p = {};
                 CacheCheck c = { &listed, &p };
                 if (ca)
@@ -794,6 +805,30 @@ bool upkeep_refresh_sources(State *st, int *ret_changed) {
         free(st->sources_error);
         st->sources_error = NULL;
         return true;
+}
+
+char *unreadable_reason(const char *source_dir, int error) {
+        /* the listing says how, not where: find the directory that fails */
+        _cleanup_close_ int root = open(source_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return xasprintf(SOURCES_UNREADABLE " %s: %s", source_dir,
+                                 errno == ENOENT ? "it does not exist (waiting for it)" : strerror(errno));
+        static const char *const subdirs[] = { "nodes", "common" };
+        for (size_t i = 0; i < ELEMENTSOF(subdirs); i++) {
+                struct stat sb;
+                if (fstatat(root, subdirs[i], &sb, 0) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                } else if (!S_ISDIR(sb.st_mode))
+                        return xasprintf(SOURCES_UNREADABLE " %s: %s/ is not a directory", source_dir, subdirs[i]);
+                else {
+                        _cleanup_close_ int fd = openat(root, subdirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (fd >= 0)
+                                continue;
+                }
+                return xasprintf(SOURCES_UNREADABLE " %s: %s/: %s", source_dir, subdirs[i], strerror(errno));
+        }
+        return xasprintf(SOURCES_UNREADABLE " %s: %s", source_dir, strerror(-error));
 }
 
 /* Loads signing's pair; the one in use before stays as previous_signer

@@ -53,3 +53,6 @@ int upkeep_touched_manifest(State *st, const NodeState *ns, Manifest *ret, char 
 /* Loads signing's pair; the one in use before stays as previous_signer
  * until every MANIFEST is signed with the new one. A refused pair fails. */
 int upkeep_load_signer(State *st);
+/* Why the tree cannot be listed (source_cache_refresh() failed with
+ * error), naming the directory that fails: SOURCES_UNREADABLE " DIR: ...". */
+char *unreadable_reason(const char *source_dir, int error);

@@ -47,9 +47,10 @@ DEFINE_STRING_TABLE_LOOKUP(watch_backend, WatchBackend);
 #define FSID_SIZE 8
 #define KEY_MAX (FSID_SIZE + sizeof(int) + MAX_HANDLE_SZ)
 
+/* IN_ATTRIB: a directory made unreadable (chmod, chown), or readable again */
 #define INOTIFY_DIR_MASK                                                                                  \
         (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |          \
-         IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+         IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK)
 /* The anchor only has to see the root's name come and go. IN_MASK_ADD: in a
  * tree that links back to its own parent, the anchor is a tree directory too. */
 #define INOTIFY_ANCHOR_MASK                                                                               \
@@ -61,7 +62,7 @@ DEFINE_STRING_TABLE_LOOKUP(watch_backend, WatchBackend);
  * directory's own handle and the name "." (older kernels: no name). */
 #define FANOTIFY_MASK                                                                                     \
         (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CLOSE_WRITE | FAN_DELETE_SELF |    \
-         FAN_MOVE_SELF | FAN_ONDIR)
+         FAN_MOVE_SELF | FAN_ATTRIB | FAN_ONDIR)
 
 struct Watch {
         WatchBackend backend;
@@ -286,8 +287,11 @@ static int watch_visit(Watch *w, const char *rel, uint8_t key[static KEY_MAX], s
                 *ret_wd = wd;
         } else {
                 /* The filesystem mark sees everything already; the handle is
-                 * taken from the directory that is then listed. */
+                 * taken from the directory that is then listed. One that cannot
+                 * be read is known all the same (O_PATH), for its FAN_ATTRIB. */
                 fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0 && errno == EACCES)
+                        fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0)
                         return -errno;
                 r = fanotify_key(w, fd, p, key, ret_key_len);
@@ -351,6 +355,8 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
                 *d->scan = now;
         }
 
+        if (fcntl(fd, F_GETFL) & O_PATH)
+                return -EACCES; /* known, not listed: the build reports it */
         _cleanup_closedir_ DIR *dir = fdopendir(fd);
         if (!dir)
                 return -errno;
@@ -590,8 +596,11 @@ static void inotify_event(Watch *w, Batch *b, const struct inotify_event *ev, co
                         b->reset = true;
                 return;
         }
-        if (name && !b->reset) /* after a reset, everything is rescanned anyway */
-                watch_entry(w, b, d->path, name, ev->mask & IN_ISDIR, ev->mask & (IN_CREATE | IN_MOVED_TO),
+        if (!name && (ev->mask & IN_ATTRIB) && !d->path[0])
+                b->rescan = true; /* the root's mode: below it, the parent's entry event tells */
+        bool attrib = (ev->mask & IN_ATTRIB) && (ev->mask & IN_ISDIR); /* a file's mode or times: no change */
+        if (name && !b->reset && (attrib || (ev->mask & ~IN_ATTRIB))) /* after a reset, all is rescanned anyway */
+                watch_entry(w, b, d->path, name, ev->mask & IN_ISDIR, attrib || (ev->mask & (IN_CREATE | IN_MOVED_TO)),
                             ev->mask & (IN_DELETE | IN_MOVED_FROM));
 }
 
@@ -629,6 +638,8 @@ static void fanotify_event(Watch *w, Batch *b, uint64_t mask, const uint8_t *key
         if (self) {
                 if (!d->path[0] && (mask & (FAN_DELETE_SELF | FAN_MOVE_SELF)))
                         b->reset = true;
+                else if ((mask & FAN_ATTRIB) && !b->reset) /* a directory's mode: its own event */
+                        watch_entry(w, b, "", d->path, true, true, false);
                 return;
         }
         if (b->reset)
@@ -636,8 +647,10 @@ static void fanotify_event(Watch *w, Batch *b, uint64_t mask, const uint8_t *key
         /* The kernel merges events on one entry: the mask may say created and
          * deleted at once, in no telling order. watch_entry() settles
          * directories from what is there now; files are reported either way. */
-        watch_entry(w, b, d->path, name, mask & FAN_ONDIR, mask & (FAN_CREATE | FAN_MOVED_TO),
-                    mask & (FAN_DELETE | FAN_MOVED_FROM));
+        bool attrib = (mask & FAN_ATTRIB) && (mask & FAN_ONDIR); /* as for inotify */
+        if (attrib || (mask & ~(FAN_ATTRIB | FAN_ONDIR)))
+                watch_entry(w, b, d->path, name, mask & FAN_ONDIR, attrib || (mask & (FAN_CREATE | FAN_MOVED_TO)),
+                            mask & (FAN_DELETE | FAN_MOVED_FROM));
 }
 
 /* The info records of one event: the first DFID_NAME or DFID one is used. */

@@ -108,8 +108,11 @@ t_status_table() {
   grep -Eq "^edge-1 +12 +$when +5 +1 +2 +ok$" "$out" || { echo "edge-1 row:"; cat "$out"; return 1; }
   grep -Eq "^edge-2 +11 +.* +4 +1 +1 +$t/src/nodes/edge-2/lds.yaml:7:20: .*expected an address like \"10.0.0.1\" \(3 errors\)$" "$out" ||
     { echo "edge-2 row:"; cat "$out"; return 1; }
+  # a status that names no writer (an older fsxdsd): unknown, said so
+  sed -n 2p "$out" | grep -q '^fsxdsd: whether it runs is unknown (the status does not name its writer)' ||
+    { echo "line 2:"; cat "$out"; return 1; }
   # rows sorted by node id, after a title line
-  [ "$(sed -n '3p;4p' "$out" | cut -d' ' -f1 | tr '\n' ' ')" = "edge-1 edge-2 " ] || { cat "$out"; return 1; }
+  [ "$(sed -n '4p;5p' "$out" | cut -d' ' -f1 | tr '\n' ' ')" = "edge-1 edge-2 " ] || { cat "$out"; return 1; }
   # a node whose removal the guard blocked says how to allow it
   jq -c '.nodes["edge-1"].removal_blocked = true' "$t/out/.fsxds/status.json" >"$t/s" && mv "$t/s" "$t/out/.fsxds/status.json"
   "$fsxds" status --config "$cfg" | grep -q '^edge-1 .*fsxds allow-removal edge-1' || return 1

@@ -47,6 +47,11 @@ static void test_format_partial(void **state) {
         assert_null(l.items[2].path);
         assert_format(&l.items[2], "x.yaml:1:1: error: an empty path is no path");
         diag_list_clear(&l);
+        /* as read back from status.json, where a missing file or path is "" */
+        Diag d = { .level = DIAG_ERROR, .file = (char *) "", .path = (char *) "", .message = (char *) "no stray colons" };
+        assert_format(&d, "error: no stray colons");
+        d.file = (char *) "nodes/x";
+        assert_format(&d, "nodes/x: error: no stray colons");
 }
 
 static void test_counts_by_level(void **state) {

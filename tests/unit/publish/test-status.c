@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -80,6 +81,9 @@ static void test_format_exact_text(void **state) {
         s.publish_mode = xstrdup("rename");
         s.source_dir = xstrdup("/s");
         s.output_dir = xstrdup("/o");
+        s.written_usec = 10;
+        s.source_error = xstrdup("cannot read the source tree /s: nodes/ is not a directory");
+        s.daemon = (StatusDaemon) { .pid = 42, .boot_id = xstrdup("b"), .start_ticks = 7, .started_usec = 8 };
         Buf b = {};
         status_format(&s, &b);
         _cleanup_free_ char *text = buf_steal_str(&b);
@@ -90,7 +94,65 @@ static void test_format_exact_text(void **state) {
                             "\"unwatched\":0,\"limit\":null,\"rescan_interval_usec\":0},\"verify_passes\":0,"
                             "\"nodes\":{\"a\":{\"generation\":1,\"published_usec\":2,\"files\":3,"
                             "\"listeners\":4,\"clusters\":5,\"present\":true,\"removal_blocked\":false,"
-                            "\"manifest_current\":false,\"error\":null}}}\n");
+                            "\"manifest_current\":false,\"error\":null}},\"written_usec\":10,"
+                            "\"source_error\":\"cannot read the source tree /s: nodes/ is not a directory\","
+                            "\"daemon\":{\"pid\":42,\"boot_id\":\"b\",\"start_ticks\":7,\"started_usec\":8,"
+                            "\"stopped_usec\":null}}\n");
+        status_done(&s);
+}
+
+/* the writer named in status.json, read back and checked live against
+ * /proc: this very process runs; another start time, a zombie's pid or
+ * another boot is gone; a clean stop is stopped; no writer is unknown */
+static void test_daemon_state(void **state) {
+        Status s = {}, r = {};
+        assert_int_equal(status_daemon_self(&s.daemon), 0);
+        assert_int_equal(s.daemon.pid, getpid());
+        assert_true(s.daemon.start_ticks > 0);
+        s.daemon.started_usec = 1;
+        Buf b = {};
+        status_format(&s, &b);
+        assert_int_equal(status_parse((const char *) b.data, b.len, &r, NULL), 0);
+        assert_int_equal(r.daemon.pid, getpid());
+        assert_string_equal(r.daemon.boot_id, s.daemon.boot_id);
+        assert_int_equal(r.daemon.start_ticks, s.daemon.start_ticks);
+        assert_int_equal(r.daemon.stopped_usec, STATUS_UNSET); /* null */
+        assert_int_equal(status_daemon_state(&r.daemon), DAEMON_RUNNING);
+        r.daemon.start_ticks++; /* the pid used again by another process */
+        assert_int_equal(status_daemon_state(&r.daemon), DAEMON_GONE);
+        r.daemon.start_ticks--;
+        char *boot = r.daemon.boot_id;
+        r.daemon.boot_id = (char *) "00000000-0000-0000-0000-000000000000";
+        assert_int_equal(status_daemon_state(&r.daemon), DAEMON_GONE);
+        r.daemon.boot_id = boot;
+        r.daemon.stopped_usec = 5;
+        assert_int_equal(status_daemon_state(&r.daemon), DAEMON_STOPPED);
+        r.daemon.stopped_usec = STATUS_UNSET;
+        /* a child that exited and was not reaped yet */
+        pid_t child = fork();
+        if (child == 0)
+                _exit(0);
+        StatusDaemon zombie = {};
+        assert_int_equal(waitid(P_PID, (id_t) child, NULL, WEXITED | WNOWAIT), 0);
+        zombie.pid = child;
+        zombie.boot_id = r.daemon.boot_id;
+        /* its own start time (field 22), so that only its state tells */
+        _cleanup_free_ char *stat_path = xasprintf("/proc/%d/stat", (int) child), *stat_text = NULL;
+        assert_int_equal(read_file_bounded(stat_path, 4096, &stat_text, NULL), 0);
+        const char *p = strrchr(stat_text, ')');
+        assert_non_null(p);
+        assert_int_equal(p[2], 'Z');
+        p++; /* before field 3 */
+        for (int field = 3; field < 22; field++)
+                p = strchr(p + 1, ' ');
+        zombie.start_ticks = strtoll(p + 1, NULL, 10);
+        assert_true(zombie.start_ticks > 0);
+        assert_int_equal(status_daemon_state(&zombie), DAEMON_GONE);
+        assert_int_equal(waitpid(child, NULL, 0), child);
+        status_done(&r);
+        r = (Status) { .daemon.pid = STATUS_UNSET };
+        assert_int_equal(status_daemon_state(&r.daemon), DAEMON_UNKNOWN);
+        buf_free(&b);
         status_done(&s);
 }
 
@@ -453,6 +515,7 @@ static void test_parse_odd_values(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_format_exact_text),
+                cmocka_unit_test(test_daemon_state),
                 cmocka_unit_test(test_write_then_read_header),
                 cmocka_unit_test(test_write_then_read_nodes),
                 cmocka_unit_test(test_write_then_read_watch),
