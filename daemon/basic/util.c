@@ -321,3 +321,14 @@ void buf_put_json_string(Buf *b, const char *s) {
         }
         buf_putc(b, '"');
 }
+
+int64_t read_int_file(const char *path) {
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        if (read_file_bounded(path, 64, &data, &len) < 0)
+                return -1;
+        char *end;
+        errno = 0;
+        long long v = strtoll(data, &end, 10);
+        return errno == 0 && end != data ? (int64_t) v : -1;
+}

@@ -133,6 +133,10 @@ int opendir_at(int dir_fd, const char *name, int flags, DIR **ret);
 /* strerror(-r), and what -EBADFD from open_regular() means. */
 const char *read_error_string(int r);
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
+/* The number a small file holds, such as a limit in /proc/sys (as this
+ * user namespace has it: /proc/sys/user/ holds the namespace's own,
+ * /proc/sys/fs/inotify/ the host's); -1: unknown. */
+int64_t read_int_file(const char *path);
 /* A regular file from its fd, in one allocation of its size (so a secret
  * leaves no copies behind), NUL-terminated; -EBADFD when not a regular
  * file, -EFBIG past max bytes or when it grew while read. */

@@ -57,6 +57,7 @@ struct Manager {
         /* held back while a rebuild is in flight, done after it */
         bool rebuild_queued, reload_queued, signing_queued, verify_queued;
         bool stopping;      /* SIGTERM: exit once the rebuild in flight is over */
+        char *logged_change; /* the last "change:" logged since the last rebuild started */
         bool notify_ready;  /* READY=1 once the rebuild in flight is over (start, reload) */
         bool starting;      /* the rebuild in flight is the first */
         bool once;          /* --once: nothing is retried */
@@ -233,24 +234,16 @@ static void manager_arm_settle(Manager *m) {
 
 static void manager_source_changed(void *userdata, const char *path) {
         Manager *m = userdata;
-        log_debug(NULL, "change: %s", path ? path : "(rescan)");
+        /* a save is several events (create, write, rename): one line a path */
+        if (!m->logged_change || !streq(m->logged_change, path ?: "")) {
+                log_debug(NULL, "change: %s", path ? path : "(rescan)");
+                free(m->logged_change);
+                m->logged_change = xstrdup(path ?: "");
+        }
         manager_arm_settle(m);
 }
 
 static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata);
-
-/* The limit's value as this user namespace has it (/proc/sys/user/ holds
- * the namespace's own; /proc/sys/fs/inotify/ the host's); -1: unknown. */
-static int64_t read_limit(const char *path) {
-        _cleanup_free_ char *data = NULL;
-        size_t len;
-        if (read_file_bounded(path, 64, &data, &len) < 0)
-                return -1;
-        char *end;
-        errno = 0;
-        long long v = strtoll(data, &end, 10);
-        return errno == 0 && end != data ? (int64_t) v : -1;
-}
 
 /* After every change of the source watch: the degraded state is logged
  * once per transition (not per directory or event), the rescan timer runs
@@ -263,7 +256,7 @@ static void watch_state_update(Manager *m, bool write_status) {
         if (n > 0) {
                 bool instances = watch_get_limit_error(m->watch) == -EMFILE;
                 m->state.watch_limit_name = instances ? "fs.inotify.max_user_instances" : "fs.inotify.max_user_watches";
-                m->state.watch_limit_value = read_limit(instances ? "/proc/sys/user/max_inotify_instances"
+                m->state.watch_limit_value = read_int_file(instances ? "/proc/sys/user/max_inotify_instances"
                                                                   : "/proc/sys/user/max_inotify_watches");
                 if (!was) {
                         const char *first = watch_get_first_unwatched(m->watch);
@@ -824,6 +817,8 @@ static void manager_rebuild_stepped(Manager *m, bool paused, size_t n_bad) {
 }
 
 static void manager_rebuild_start(Manager *m) {
+        free(m->logged_change);
+        m->logged_change = NULL;
         size_t n_bad = 0;
         bool paused = rebuild_start(&m->state, &n_bad);
         manager_rebuild_stepped(m, paused, n_bad);
@@ -882,6 +877,7 @@ Manager *manager_free(Manager *m) {
         describe_cache_free(m->state.describe);
         free(m->state.sources_error);
         free(m->state.daemon.boot_id);
+        free(m->logged_change);
         sd_event_unref(m->event);
         watch_free(m->watch);
         store_free(m->state.store);
