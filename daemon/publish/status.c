@@ -81,11 +81,21 @@ static char *read_boot_id(void) {
         return data;
 }
 
+/* The boot time, from /proc/stat's "btime" (Unix seconds); -1: unknown. */
+static int64_t read_btime(void) {
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        if (read_file_bounded("/proc/stat", 1 << 20, &data, &len) < 0)
+                return -1;
+        const char *p = strstr(data, "\nbtime ");
+        return p ? strtoll(p + 7, NULL, 10) : -1;
+}
+
 int status_daemon_self(StatusDaemon *ret) {
         *ret = (StatusDaemon) { .pid = getpid(), .start_ticks = STATUS_UNSET, .stopped_usec = STATUS_UNSET };
+        /* NULL under ProcSubset=pid (the unit's): the start time tells a reboot then */
         ret->boot_id = read_boot_id();
-        int r = proc_start_ticks(ret->pid, &ret->start_ticks);
-        return r < 0 ? r : ret->boot_id ? 0 : -EIO;
+        return proc_start_ticks(ret->pid, &ret->start_ticks);
 }
 
 DaemonState status_daemon_state(const StatusDaemon *d) {
@@ -93,10 +103,10 @@ DaemonState status_daemon_state(const StatusDaemon *d) {
                 return DAEMON_UNKNOWN;
         if (d->stopped_usec > 0)
                 return DAEMON_STOPPED;
-        _cleanup_free_ char *boot = read_boot_id();
-        if (!d->boot_id || !boot || d->start_ticks == STATUS_UNSET)
+        if (d->start_ticks == STATUS_UNSET)
                 return DAEMON_UNKNOWN;
-        if (!streq(boot, d->boot_id))
+        _cleanup_free_ char *boot = read_boot_id();
+        if (d->boot_id && boot && !streq(boot, d->boot_id))
                 return DAEMON_GONE; /* rebooted since */
         int64_t ticks;
         int r = proc_start_ticks(d->pid, &ticks);
@@ -104,7 +114,17 @@ DaemonState status_daemon_state(const StatusDaemon *d) {
                 return DAEMON_GONE;
         if (r < 0)
                 return DAEMON_UNKNOWN; /* hidepid=, another pid namespace */
-        return ticks == d->start_ticks ? DAEMON_RUNNING : DAEMON_GONE;
+        if (ticks != d->start_ticks)
+                return DAEMON_GONE; /* the pid used again */
+        if (d->boot_id && boot)
+                return DAEMON_RUNNING;
+        /* no boot id to compare: a process of this boot with that pid and
+         * start time started when the daemon did, not a boot earlier */
+        int64_t btime = read_btime(), hz = sysconf(_SC_CLK_TCK);
+        if (btime < 0 || hz <= 0 || d->started_usec == STATUS_UNSET)
+                return DAEMON_UNKNOWN;
+        int64_t started = btime * 1000000 + ticks * (1000000 / hz);
+        return llabs(started - d->started_usec) <= 60 * 1000000 ? DAEMON_RUNNING : DAEMON_GONE;
 }
 
 StatusNode *status_add_node(Status *s, const char *id) {

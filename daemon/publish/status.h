@@ -74,7 +74,9 @@ typedef struct StatusNode {
 
 /* The process that wrote a status: pid, the kernel's boot id and its
  * start time in clock ticks since boot (/proc/PID/stat's 22nd field), so
- * a pid used again by another process is told apart. */
+ * a pid used again by another process is told apart; without a boot id,
+ * /proc/stat's btime plus those ticks must be started_usec (within a
+ * minute), which tells a process of another boot apart. */
 typedef struct StatusDaemon {
         int64_t pid;          /* STATUS_UNSET: the status does not say */
         char *boot_id;
@@ -111,8 +113,9 @@ typedef struct Status {
         StatusDaemon daemon;
 } Status;
 
-/* The calling process, as a status names its writer. Returns 0 or -errno
- * (/proc unreadable: the pid is still set). */
+/* The calling process, as a status names its writer (boot_id NULL where
+ * /proc/sys is hidden, as under ProcSubset=pid). Returns 0 or -errno
+ * (/proc/self/stat unreadable: the pid is still set). */
 int status_daemon_self(StatusDaemon *ret);
 /* Whether the daemon that wrote the status still runs. */
 DaemonState status_daemon_state(const StatusDaemon *d);

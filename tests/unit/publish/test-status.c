@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -123,6 +124,15 @@ static void test_daemon_state(void **state) {
         r.daemon.start_ticks--;
         char *boot = r.daemon.boot_id;
         r.daemon.boot_id = (char *) "00000000-0000-0000-0000-000000000000";
+        assert_int_equal(status_daemon_state(&r.daemon), DAEMON_GONE);
+        /* no boot id (the unit's ProcSubset=pid): the start time in
+         * Unix time tells this boot's process from one of a boot before */
+        r.daemon.boot_id = NULL;
+        struct timespec now;
+        assert_int_equal(clock_gettime(CLOCK_REALTIME, &now), 0);
+        r.daemon.started_usec = (int64_t) now.tv_sec * 1000000; /* this test started a moment ago */
+        assert_int_equal(status_daemon_state(&r.daemon), DAEMON_RUNNING);
+        r.daemon.started_usec -= (int64_t) 3600 * 1000000; /* an hour before it started: not this process */
         assert_int_equal(status_daemon_state(&r.daemon), DAEMON_GONE);
         r.daemon.boot_id = boot;
         r.daemon.stopped_usec = 5;
