@@ -499,7 +499,13 @@ static void log_published(State *st, const Batch *b, size_t n_ok, size_t n_files
                         continue;
                 only = n_ok == 1 ? b->published[i] : NULL;
                 all.node = only ? NULL : b->published[i]->id;
-                node_plan_foreach_change(b->plans[i], published_note, &all);
+                if (all.n_named < PUBLISHED_NAMES_MAX)
+                        node_plan_foreach_change(b->plans[i], published_note, &all);
+                else /* named enough: counted (a first publish has a file per resource) */
+                        for (PublishPhase ph = 0; ph < _PUBLISH_PHASE_MAX; ph++)
+                                all.phases[ph] = all.phases[ph] || node_plan_has_phase(b->plans[i], ph);
+                if (all.n_named >= PUBLISHED_NAMES_MAX)
+                        all.n_more = n_files > all.n_named ? n_files - all.n_named : 0;
                 if (n_ok > 1 && log_level_enabled(LOG_DEBUG)) {
                         PublishedLine one = {};
                         node_plan_foreach_change(b->plans[i], published_note, &one);
