@@ -53,7 +53,8 @@ typedef struct Options {
         bool json; /* --json; a later --yaml clears it */
 } Options;
 
-/* -v: notes are printed too */
+/* -v (any verb, or before it): notes are printed too, and which
+ * configuration file was read */
 extern bool verbose;
 /* Why load_schema's envoy_version is what it is, when not the schema's
  * own: "--envoy-version" or "envoy_version: in the configuration". */

@@ -35,8 +35,8 @@ static const char usage_main[] =
         "  schema         describe the schema (info) or build one from Envoy's API (build)\n"
         "\n"
         "Options (every command, before or after it):\n"
-        "  -v, --verbose  say which configuration file was read (" CONFIG_DEFAULT_PATH "\n"
-        "                 unless --config), or that none was; print notes too\n"
+        "  -v, --verbose  say which configuration file was read, or that none was\n"
+        "                 (default: " CONFIG_DEFAULT_PATH "); print notes too\n"
         "\n"
         "Run 'fsxds COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input, 2 usage or I/O error.\n";
