@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Small helpers every module uses: allocation, buffers, files, hashing. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -70,6 +71,81 @@ bool startswith(const char *s, const char *prefix) {
 bool endswith(const char *s, const char *suffix) {
         size_t a = strlen(s), b = strlen(suffix);
         return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+size_t edit_distance(const char *a, const char *b, size_t max) {
+        size_t la = strlen(a), lb = strlen(b);
+        if ((la > lb ? la - lb : lb - la) > max)
+                return max + 1;
+        /* three rows of the table: this one, the last, the one before */
+        size_t *rows = xcalloc(3 * (lb + 1), sizeof(size_t));
+        size_t *before = rows, *last = rows + lb + 1, *cur = rows + 2 * (lb + 1);
+        for (size_t j = 0; j <= lb; j++)
+                last[j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                cur[0] = i;
+                size_t row_min = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        size_t d = MIN(MIN(last[j] + 1, cur[j - 1] + 1), last[j - 1] + (a[i - 1] != b[j - 1]));
+                        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                                d = MIN(d, before[j - 2] + 1);
+                        cur[j] = d;
+                        row_min = MIN(row_min, d);
+                }
+                /* no path through a row above max comes back under it */
+                if (row_min > max) {
+                        free(rows);
+                        return max + 1;
+                }
+                size_t *t = before;
+                before = last;
+                last = cur;
+                cur = t;
+        }
+        size_t d = last[lb];
+        free(rows);
+        return MIN(d, max + 1);
+}
+
+const char *closest_match(const char *s, const char *const *candidates, size_t n) {
+        size_t ls = strlen(s);
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX;
+        bool tie = false;
+        for (size_t i = 0; i < n; i++) {
+                size_t limit = MAX(ls, strlen(candidates[i])) / 3;
+                size_t d = edit_distance(s, candidates[i], limit);
+                if (d == 0 || d > limit)
+                        continue;
+                if (d < best_d) {
+                        best = candidates[i];
+                        best_d = d;
+                        tie = false;
+                } else if (d == best_d && !streq(best, candidates[i]))
+                        tie = true;
+        }
+        return tie ? NULL : best;
+}
+
+char *format_bytes(uint64_t n, char ret[static FORMAT_BYTES_MAX]) {
+        static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+        if (n < 1024) {
+                snprintf(ret, FORMAT_BYTES_MAX, "%" PRIu64 " byte%s", n, n == 1 ? "" : "s");
+                return ret;
+        }
+        size_t u = 0;
+        while (u + 1 < ELEMENTSOF(units) && n >> (10 * (u + 2)) > 0)
+                u++;
+        uint64_t unit = UINT64_C(1) << (10 * (u + 1));
+        uint64_t whole = n / unit, rest = n % unit;
+        if (rest == 0) {
+                snprintf(ret, FORMAT_BYTES_MAX, "%" PRIu64 " %s", whole, units[u]);
+                return ret;
+        }
+        /* tenths, rounded to nearest (rest * 10 fits: rest < 2^60) */
+        uint64_t tenths = whole * 10 + (rest * 10 + unit / 2) / unit;
+        snprintf(ret, FORMAT_BYTES_MAX, "%" PRIu64 ".%" PRIu64 " %s", tenths / 10, tenths % 10, units[u]);
+        return ret;
 }
 
 void buf_reserve(Buf *b, size_t extra) {

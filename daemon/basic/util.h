@@ -105,6 +105,22 @@ static inline bool strneq_len(const char *a, size_t alen, const char *b) {
 bool startswith(const char *s, const char *prefix);
 bool endswith(const char *s, const char *suffix);
 
+/* How many edits turn a into b (optimal string alignment: inserting,
+ * deleting or replacing a byte, or swapping two adjacent ones, costs 1);
+ * max + 1 for anything above max. */
+size_t edit_distance(const char *a, const char *b, size_t max);
+/* The one of the n candidates that s is likely a typo of, for a "did you
+ * mean": one edit per three bytes of the longer of the two at most (so
+ * "webb" suggests "web", "r9" no "r0"), and closer than every other
+ * candidate (a tie suggests nothing); NULL when there is none. */
+const char *closest_match(const char *s, const char *const *candidates, size_t n);
+
+/* A size for people: "512 bytes", "64 KiB", "1.5 MiB", "128 MiB" (binary
+ * units, one decimal unless whole). Exact byte counts stay exact where they
+ * are compared; limits and sizes a person reads go through this. */
+#define FORMAT_BYTES_MAX 32
+char *format_bytes(uint64_t n, char ret[static FORMAT_BYTES_MAX]);
+
 /* Growable byte buffer. */
 typedef struct Buf {
         uint8_t *data;

@@ -53,19 +53,23 @@ const char usage_allow_removal[] =
         "  -h, --help          show this help\n";
 
 const char usage_bootstrap[] =
-        "Usage: fsxds bootstrap [--config FILE] [--publish-mode MODE] [--json] --node ID\n"
+        "Usage: fsxds bootstrap [--config FILE] [--publish-mode MODE] [--json] [--force] --node ID\n"
         "\n"
         "Prints the part of an Envoy bootstrap that points node ID at the files\n"
         "fsxdsd publishes for it (node.id and dynamic_resources), as YAML or\n"
         "JSON. Warns on stderr when the node has more path subscriptions than\n"
         "the host's fs.inotify.max_user_instances: each costs the Envoy one\n"
-        "inotify instance.\n"
+        "inotify instance. Refuses a node fsxdsd does not know (no\n"
+        "SOURCE_DIR/nodes/ID/, not in nodes:, nothing in OUTPUT_DIR/ID/): its\n"
+        "Envoy would wait for files that never come.\n"
         "\n"
         "Options:\n"
         "      --node ID           the node\n"
         "      --config FILE       the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
         "      --publish-mode MODE rename or watched_directory (default: the configuration's)\n"
         "      --json              print JSON\n"
+        "      --force             print it for a node fsxdsd does not know too\n"
+        "  -v, --verbose           say which configuration file was read\n"
         "  -h, --help              show this help\n";
 
 /* The types whose files an Envoy subscribes to by path one by one, beyond
@@ -523,6 +527,20 @@ static void bootstrap_check_inotify(const char *output_dir, const char *node) {
                         node, total, what, limit);
 }
 
+/* Whether fsxdsd builds or built node: SOURCE_DIR/nodes/NODE/ is a
+ * directory, nodes: lists it, or OUTPUT_DIR/NODE exists (a node that left
+ * the tree keeps its output). */
+static bool bootstrap_node_known(const Config *config, const char *node) {
+        for (size_t i = 0; i < config->n_nodes; i++)
+                if (streq(config->nodes[i], node))
+                        return true;
+        _cleanup_free_ char *nodes_dir = path_join(config->source_dir, "nodes");
+        _cleanup_free_ char *source = path_join(nodes_dir, node);
+        _cleanup_free_ char *output = path_join(config->output_dir, node);
+        struct stat st;
+        return (stat(source, &st) == 0 && S_ISDIR(st.st_mode)) || lstat(output, &st) == 0;
+}
+
 int verb_bootstrap(int argc, char **argv, const Options *o) {
         const char *node = o->node;
         if (!check_node_id(node))
@@ -530,6 +548,16 @@ int verb_bootstrap(int argc, char **argv, const Options *o) {
         _cleanup_(config_freep) Config *config = NULL;
         if (load_config(o->config, &config) < 0)
                 return EXIT_USAGE;
+        if (!o->force && !bootstrap_node_known(config, node)) {
+                _cleanup_free_ char *nodes_dir = path_join(config->source_dir, "nodes");
+                _cleanup_free_ char *source = path_join(nodes_dir, node);
+                _cleanup_free_ char *output = path_join(config->output_dir, node);
+                fprintf(stderr,
+                        "fsxds: fsxdsd does not know node %s: no %s/, not in nodes: of %s, nothing published in %s; "
+                        "an Envoy with this bootstrap would wait for files that never come (--force prints it anyway)\n",
+                        node, source, config->path ? config->path : "the built-in configuration", output);
+                return EXIT_BAD_INPUT;
+        }
         PublishMode mode = o->publish_mode >= 0 ? o->publish_mode : config->publish_mode;
 
         _cleanup_free_ char *node_dir = path_join(config->output_dir, node);

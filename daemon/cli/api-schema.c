@@ -33,7 +33,7 @@ const char usage_schema[] =
         "      --schema DESC         describe DESC instead of the built-in schema (or the\n"
         "                            configuration's schema:)\n"
         "      --config FILE         the fsxds.yaml whose schema: and envoy_version: apply\n"
-        "                            (default: /etc/fsxds/fsxds.yaml, when it exists)\n"
+        "                            (default: " CONFIG_DEFAULT_PATH ", when it exists)\n"
         "      --json                print one JSON document\n"
         "      --envoy-version X.Y.Z the Envoy release the API is (recorded)\n"
         "  -o, --output FILE         where build writes the descriptor set\n"

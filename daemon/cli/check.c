@@ -44,7 +44,7 @@ const char usage_check[] =
         "      --envoy-version X.Y  the Envoy release whose load-time checks apply\n"
         "                      (default: the schema's release)\n"
         "      --config FILE   the fsxds.yaml whose schema: and envoy_version: apply\n"
-        "                      (default: /etc/fsxds/fsxds.yaml, when it exists)\n"
+        "                      (default: " CONFIG_DEFAULT_PATH ", when it exists)\n"
         "      --allow-empty   accept a FILE without resources\n"
         "  -v, --verbose       also print notes (config source rewrites)\n"
         "  -h, --help          show this help\n"

@@ -32,6 +32,7 @@ typedef enum VerbOption {
         OPTION_CERT = 1u << 11,        /* --cert FILE */
         OPTION_CHAIN = 1u << 12,       /* --chain FILE */
         OPTION_ENVOY_VERSION = 1u << 13, /* --envoy-version X.Y[.Z] */
+        OPTION_FORCE = 1u << 14,       /* --force */
 } VerbOption;
 
 /* The options given to a verb; NULL, false or _PUBLISH_MODE_INVALID for
@@ -49,10 +50,12 @@ typedef struct Options {
         const char *envoy_version;
         PublishMode publish_mode;
         bool allow_empty;
+        bool force;
         bool json; /* --json; a later --yaml clears it */
 } Options;
 
-/* -v: notes are printed too */
+/* -v (any verb, or before it): notes are printed too, and which
+ * configuration file was read */
 extern bool verbose;
 /* Why load_schema's envoy_version is what it is, when not the schema's
  * own: "--envoy-version" or "envoy_version: in the configuration". */

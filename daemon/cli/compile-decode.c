@@ -9,6 +9,10 @@
 #include "build.h"
 #include "cli.h"
 #include "decode.h"
+#include "yamltree.h"
+
+/* The largest .pb file decode reads. */
+#define DECODE_FILE_MAX (1u << 30)
 
 const char usage_compile[] =
         "Usage: fsxds compile [--schema DESC] [--envoy-version X.Y] [--allow-empty] FILE -o OUT.pb\n"
@@ -26,31 +30,35 @@ const char usage_compile[] =
         "sources wired to files under OUT_DIR.\n"
         "\n"
         "Options:\n"
-        "  -o, --output PATH       output file or directory\n"
+        "  -o, --output PATH       output file or directory; - for standard output\n"
+        "                          (the first form, not to a terminal)\n"
         "      --node ID           build the directory of node ID\n"
         "      --schema DESC       compile against this FileDescriptorSet (default: the\n"
         "                          built-in one, Envoy's complete v3 API; fsxds schema)\n"
         "      --envoy-version X.Y the Envoy release whose load-time checks apply\n"
         "                          (default: the schema's release; fsxds schema info)\n"
         "      --config FILE       the fsxds.yaml whose schema: and envoy_version: apply\n"
-        "                          (default: /etc/fsxds/fsxds.yaml, when it exists)\n"
+        "                          (default: " CONFIG_DEFAULT_PATH ", when it exists)\n"
         "      --allow-empty       accept a file without resources\n"
         "      --publish-mode MODE rename (default) or watched_directory\n"
-        "  -v, --verbose           also print notes (config source rewrites)\n"
+        "  -v, --verbose           also print notes (config source rewrites) and the\n"
+        "                          configuration file read\n"
         "  -h, --help              show this help\n";
 
 const char usage_decode[] =
         "Usage: fsxds decode [--schema DESC] [--config FILE] [--json|--yaml] IN.pb\n"
         "\n"
         "Prints a binary DiscoveryResponse with every Any expanded, in a form\n"
-        "'fsxds compile' accepts back. YAML is the default.\n"
+        "'fsxds compile' accepts back. YAML is the default. A YAML or JSON file\n"
+        "(what fsxds compile reads) is said to be one.\n"
         "\n"
         "Options:\n"
         "      --json          print JSON\n"
         "      --yaml          print YAML\n"
         "      --schema DESC   decode against this FileDescriptorSet\n"
         "      --config FILE   the fsxds.yaml whose schema: applies (default:\n"
-        "                      /etc/fsxds/fsxds.yaml, when it exists)\n"
+        "                      " CONFIG_DEFAULT_PATH ", when it exists)\n"
+        "  -v, --verbose       say which configuration file was read\n"
         "  -h, --help          show this help\n";
 
 static int write_output(const char *path, const void *data, size_t len) {
@@ -58,6 +66,21 @@ static int write_output(const char *path, const void *data, size_t len) {
         if (r < 0)
                 fprintf(stderr, "fsxds: cannot write %s: %s\n", path, strerror(-r));
         return r;
+}
+
+/* -o -: the response on standard output, unless that is a terminal (its
+ * bytes would garble it, as gzip and zstd refuse to). Returns an exit code. */
+static int write_stdout(const void *data, size_t len) {
+        if (isatty(STDOUT_FILENO)) {
+                fprintf(stderr, "fsxds: not writing a binary DiscoveryResponse to a terminal: redirect standard output "
+                                "(-o - >FILE.pb), or read it with fsxds decode\n");
+                return EXIT_USAGE;
+        }
+        if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
+                fprintf(stderr, "fsxds: cannot write standard output: %m\n");
+                return EXIT_USAGE;
+        }
+        return EXIT_OK;
 }
 
 /* What a single-file compile requires beyond the file's own diagnostics
@@ -122,7 +145,9 @@ static int compile_one(const Schema *schema, const char *file, const char *outpu
                 const char *type_url = first ? resource_type_to_url(first->type) : cr.type_url;
                 Buf out = {};
                 resources_response(items, cr.resources.n, cr.version_info ? cr.version_info : hash, type_url, &out);
-                if (write_output(output, out.data, out.len) < 0)
+                if (streq(output, "-"))
+                        ret = write_stdout(out.data, out.len);
+                else if (write_output(output, out.data, out.len) < 0)
                         ret = EXIT_USAGE;
                 buf_free(&out);
                 free(items);
@@ -214,6 +239,10 @@ int verb_compile(int argc, char **argv, const Options *o) {
                 fprintf(stderr, "fsxds: invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')\n", o->node);
                 return EXIT_USAGE;
         }
+        if (o->node && streq(o->output, "-")) {
+                fprintf(stderr, "fsxds compile: --node writes a directory: -o - (standard output) takes one file\n");
+                return EXIT_USAGE;
+        }
         _cleanup_(schema_freep) Schema *schema = NULL;
         if (load_schema(o, &schema) < 0)
                 return EXIT_USAGE;
@@ -221,6 +250,55 @@ int verb_compile(int argc, char **argv, const Options *o) {
                 return compile_node(schema, o->node, argv[0], o->output,
                                     o->publish_mode >= 0 ? o->publish_mode : PUBLISH_MODE_RENAME);
         return compile_one(schema, argv[0], o->output, o->allow_empty);
+}
+
+/* Whether data is text a person wrote: UTF-8 without control characters
+ * but tab, line feed and carriage return. */
+static bool looks_like_text(const char *data, size_t len) {
+        const unsigned char *p = (const unsigned char *) data, *end = p + len;
+        while (p < end) {
+                unsigned char c = *p++;
+                if (c < 0x80) {
+                        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+                                return false;
+                        continue;
+                }
+                /* a lead byte and its continuation bytes, overlongs refused */
+                size_t n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+                if (n == 0 || (size_t) (end - p) < n)
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                p += n;
+        }
+        return true;
+}
+
+static int on_text_document(void *userdata, YamlArena *arena, YamlNode *root, size_t doc_index) {
+        bool *structured = userdata;
+        *structured = *structured || root->kind == YAML_KIND_MAP || root->kind == YAML_KIND_SEQ;
+        return 0;
+}
+
+/* What a file that did not decode is, when it is text rather than a damaged
+ * DiscoveryResponse: "JSON" or "YAML" (a mapping or list, as fsxds compile
+ * reads), "text" for other text; NULL for binary. */
+static const char *text_kind(const char *file, const char *data, size_t len) {
+        if (len == 0 || !looks_like_text(data, len))
+                return NULL;
+        DiagList diags = {};
+        bool structured = false;
+        static const YamlCallbacks cb = { .document = on_text_document };
+        int r = yaml_parse(file, data, len, NULL, &diags, &cb, &structured);
+        diag_list_clear(&diags);
+        if (r < 0 || !structured)
+                return "text";
+        const char *p = data;
+        if (startswith(p, "\xef\xbb\xbf"))
+                p += 3;
+        p += strspn(p, " \t\r\n");
+        return *p == '{' || *p == '[' ? "JSON" : "YAML";
 }
 
 int verb_decode(int argc, char **argv, const Options *o) {
@@ -235,7 +313,12 @@ int verb_decode(int argc, char **argv, const Options *o) {
         }
         _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = read_file_bounded(argv[0], 1u << 30, &data, &len);
+        int r = read_file_bounded(argv[0], DECODE_FILE_MAX, &data, &len);
+        if (r == -EFBIG) {
+                char limit[FORMAT_BYTES_MAX];
+                fprintf(stderr, "fsxds: cannot read %s: larger than %s\n", argv[0], format_bytes(DECODE_FILE_MAX, limit));
+                return EXIT_USAGE;
+        }
         if (r < 0) {
                 fprintf(stderr, "fsxds: cannot read %s: %s\n", argv[0], read_error_string(r));
                 return EXIT_USAGE;
@@ -243,6 +326,14 @@ int verb_decode(int argc, char **argv, const Options *o) {
         Buf out = {};
         _cleanup_free_ char *error = NULL;
         r = decode_message(schema, m, (const uint8_t *) data, len, fmt, &out, &error);
+        const char *kind = r == -EBADMSG ? text_kind(argv[0], data, len) : NULL;
+        if (kind) {
+                fprintf(stderr, "%s: error: this is %s%s, not a binary DiscoveryResponse%s\n", argv[0], kind,
+                        streq(kind, "text") ? "" : " (text)",
+                        streq(kind, "text") ? "" : "; fsxds compile FILE -o OUT.pb makes one of it");
+                buf_free(&out);
+                return EXIT_BAD_INPUT;
+        }
         if (r < 0) {
                 fprintf(stderr, "%s: error: %s\n", argv[0], error ? error : strerror(-r));
                 buf_free(&out);

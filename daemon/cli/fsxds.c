@@ -17,7 +17,7 @@
 #include "version.h"
 
 static const char usage_main[] =
-        "Usage: fsxds [--version] [--help] COMMAND [ARGS...]\n"
+        "Usage: fsxds [--version] [--help] [-v] COMMAND [ARGS...]\n"
         "\n"
         "Compile Envoy xDS configuration written in YAML into the binary\n"
         "DiscoveryResponse files Envoy's path subscriptions read.\n"
@@ -33,6 +33,10 @@ static const char usage_main[] =
         "  verify         check a node directory or source tree against its signed MANIFEST\n"
         "  sign           write a signed MANIFEST of a source tree\n"
         "  schema         describe the schema (info) or build one from Envoy's API (build)\n"
+        "\n"
+        "Options (every command, before or after it):\n"
+        "  -v, --verbose  say which configuration file was read, or that none was\n"
+        "                 (default: " CONFIG_DEFAULT_PATH "); print notes too\n"
         "\n"
         "Run 'fsxds COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input, 2 usage or I/O error.\n";
@@ -56,11 +60,16 @@ int load_schema(const Options *o, Schema **ret) {
          * configuration (--config, or the default file when it exists),
          * unless --schema and --envoy-version say otherwise. */
         _cleanup_(config_freep) Config *config = NULL;
-        if ((!o->schema || !o->envoy_version) && (o->config || access(CONFIG_DEFAULT_PATH, F_OK) == 0)) {
+        if (o->schema && o->envoy_version) {
+                if (verbose)
+                        fprintf(stderr, "fsxds: no configuration file read: --schema and --envoy-version given\n");
+        } else if (o->config || access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
                 int r = load_config(o->config, &config);
                 if (r < 0)
                         return r;
-        }
+        } else if (verbose)
+                fprintf(stderr, "fsxds: no configuration file (no %s): schema: and envoy_version: take their defaults\n",
+                        CONFIG_DEFAULT_PATH);
         const char *path = o->schema ? o->schema : config ? config->schema : NULL;
         _cleanup_(schema_freep) Schema *s = NULL;
         _cleanup_free_ char *error = NULL;
@@ -91,18 +100,28 @@ int load_schema(const Options *o, Schema **ret) {
 
 /* The configuration from path, or from the default path; the built-in
  * defaults when the default file does not exist (a host without fsxds.yaml
- * runs the daemon with them too). Prints what went wrong. */
+ * runs the daemon with them too), with a warning: the verbs that load it
+ * work on the daemon's directories, which a configuration elsewhere (the
+ * daemon's --config) would name differently. -v names the file read.
+ * Prints what went wrong. */
 int load_config(const char *path, Config **ret) {
+        const char *file = path ? path : CONFIG_DEFAULT_PATH;
         DiagList diags = {};
-        int r = config_load(path ? path : CONFIG_DEFAULT_PATH, &diags, ret);
+        int r = config_load(file, &diags, ret);
         if (r == -ENOENT && !path) {
                 *ret = config_new_default();
+                fprintf(stderr,
+                        "fsxds: warning: no %s: using the built-in defaults (source_dir %s, output_dir %s, state_dir %s); "
+                        "--config FILE names the daemon's configuration\n",
+                        file, (*ret)->source_dir, (*ret)->output_dir, (*ret)->state_dir);
                 return 0;
         }
         print_diags(&diags);
         diag_list_clear(&diags);
         if (r < 0 && r != -EBADMSG)
-                fprintf(stderr, "fsxds: cannot read %s: %s\n", path ? path : CONFIG_DEFAULT_PATH, strerror(-r));
+                fprintf(stderr, "fsxds: cannot read %s: %s\n", file, strerror(-r));
+        if (r >= 0 && verbose)
+                fprintf(stderr, "fsxds: configuration: %s\n", file);
         return r;
 }
 
@@ -114,6 +133,8 @@ char *path_join(const char *dir, const char *name) {
 /* ---- the verbs ---- */
 
 #define VERB_ANY UINT_MAX
+/* What every verb accepts besides -h, --help (fsxds --help lists them). */
+#define VERB_COMMON_OPTIONS OPTION_VERBOSE
 
 typedef struct Verb {
         const char *name;
@@ -142,7 +163,8 @@ static const Verb verbs[] = {
         { "status", 0, 0, OPTION_CONFIG | OPTION_JSON, 0, usage_status, NULL, verb_status },
         { "forget", 1, 1, OPTION_CONFIG, 0, usage_forget, "expected one node id", verb_forget },
         { "allow-removal", 1, 1, OPTION_CONFIG, 0, usage_allow_removal, "expected one node id", verb_allow_removal },
-        { "bootstrap", 0, 0, OPTION_CONFIG | OPTION_JSON | OPTION_NODE | OPTION_PUBLISH_MODE, OPTION_NODE, usage_bootstrap,
+        { "bootstrap", 0, 0, OPTION_CONFIG | OPTION_JSON | OPTION_NODE | OPTION_PUBLISH_MODE | OPTION_FORCE, OPTION_NODE,
+          usage_bootstrap,
           "expected --node ID and no other arguments", verb_bootstrap },
         { "verify", 1, 1, OPTION_CA, 0, usage_verify, NULL, verb_verify },
         { "sign", 1, 1, OPTION_KEY | OPTION_CERT | OPTION_CHAIN, OPTION_KEY | OPTION_CERT, usage_sign, NULL, verb_sign },
@@ -173,6 +195,7 @@ static const struct {
         { OPTION_CERT, "cert", required_argument, 0 },
         { OPTION_CHAIN, "chain", required_argument, 0 },
         { OPTION_ENVOY_VERSION, "envoy-version", required_argument, 0 },
+        { OPTION_FORCE, "force", no_argument, 0 },
 };
 
 /* What getopt_long returns for option_table[i]. */
@@ -199,7 +222,7 @@ static int parse_options(const Verb *verb, int argc, char **argv, Options *ret) 
         char short_options[1 + 2 * ELEMENTSOF(option_table) + 1] = "h";
         size_t n = 1, k = 1;
         for (size_t i = 0; i < ELEMENTSOF(option_table); i++) {
-                if (!(verb->options & option_table[i].option))
+                if (!((verb->options | VERB_COMMON_OPTIONS) & option_table[i].option))
                         continue;
                 long_options[n++] = (struct option) { option_table[i].name, option_table[i].has_arg, NULL, option_val(i) };
                 if (option_table[i].short_name) {
@@ -261,6 +284,9 @@ static int parse_options(const Verb *verb, int argc, char **argv, Options *ret) 
                 case OPTION_CHAIN:
                         o.chain = optarg;
                         break;
+                case OPTION_FORCE:
+                        o.force = true;
+                        break;
                 default:
                         if (c == 'h') {
                                 fputs(verb->usage, stdout);
@@ -305,6 +331,12 @@ static int dispatch_verb(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+        /* -v before the command: argv[0] becomes the last of them */
+        while (argc >= 2 && (streq(argv[1], "-v") || streq(argv[1], "--verbose"))) {
+                verbose = true;
+                argc--;
+                argv++;
+        }
         if (argc < 2) {
                 fputs(usage_main, stderr);
                 return EXIT_USAGE;

@@ -328,31 +328,11 @@ static bool put_scalar(Encoder *e, SchemaType t, const SchemaEnum *en, const Yam
 
 static void encode_field_value(Encoder *e, const SchemaField *f, const YamlNode *v, Buf *out);
 
-static unsigned edit_distance(const char *a, const char *b) {
-        size_t la = strlen(a), lb = strlen(b);
-        if (la > 64 || lb > 64)
-                return 99;
-        unsigned row[65];
-        for (size_t j = 0; j <= lb; j++)
-                row[j] = (unsigned) j;
-        for (size_t i = 1; i <= la; i++) {
-                unsigned prev = row[0];
-                row[0] = (unsigned) i;
-                for (size_t j = 1; j <= lb; j++) {
-                        unsigned cur = row[j];
-                        unsigned sub = prev + (a[i - 1] != b[j - 1]);
-                        row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), sub);
-                        prev = cur;
-                }
-        }
-        return row[lb];
-}
-
 static const char *suggest_field(const SchemaMessage *m, const char *key) {
         const char *best = NULL;
-        unsigned best_d = 3;
+        size_t best_d = 3;
         for (size_t i = 0; i < m->n_fields; i++) {
-                unsigned d = MIN(edit_distance(key, m->fields[i].name), edit_distance(key, m->fields[i].json_name));
+                size_t d = MIN(edit_distance(key, m->fields[i].name, 2), edit_distance(key, m->fields[i].json_name, 2));
                 if (d < best_d) {
                         best_d = d;
                         best = m->fields[i].name;

@@ -387,9 +387,29 @@ static void check_unique(const Resource *const *live, size_t n, ResourceType t, 
         hashmap_free(&seen);
 }
 
-void graph_check(const Resource *const *live, size_t n, GraphLookup lookup, void *userdata, const char *node_id,
-                 bool whole, DiagList *diags) {
+/* The names of one type a node has, gathered when a reference to that type
+ * is first found missing. */
+typedef struct NameList {
+        const char **items;
+        size_t n;
+        bool loaded;
+} NameList;
+
+static void name_list_add(void *ctx, const char *name) {
+        NameList *l = ctx;
+        l->items = xrealloc(l->items, (l->n + 1) * sizeof(char *));
+        l->items[l->n++] = name;
+}
+
+/* Missing references searched for a near name, per check: a tree whose
+ * references all miss costs a bounded search, not names x references. */
+#define SUGGEST_MAX 64
+
+void graph_check(const Resource *const *live, size_t n, GraphLookup lookup, GraphNames names, void *userdata,
+                 const char *node_id, bool whole, DiagList *diags) {
         Hashmap used = {}; /* EDS service names the node's clusters use */
+        NameList known[_RESOURCE_TYPE_MAX] = {};
+        size_t searched = 0;
         for (size_t i = 0; i < n; i++) {
                 const Resource *r = live[i];
                 for (size_t k = 0; k < r->facts.n_refs; k++) {
@@ -398,11 +418,23 @@ void graph_check(const Resource *const *live, size_t n, GraphLookup lookup, void
                                 hashmap_put(&used, ref->name, strlen(ref->name), (void *) ref);
                         if (lookup(userdata, ref->type, ref->name))
                                 continue;
+                        const char *hint = NULL;
+                        if (names && searched < SUGGEST_MAX) {
+                                searched++;
+                                NameList *l = &known[ref->type];
+                                if (!l->loaded)
+                                        names(userdata, ref->type, name_list_add, l);
+                                l->loaded = true;
+                                hint = closest_match(ref->name, l->items, l->n);
+                        }
                         diag_add_rule(diags, DIAG_ERROR, r->file, ref->line, ref->column, ref->path, missing_rule(ref->type),
-                                      "no %s \"%s\" for node %s (%s \"%s\" names it)", missing_what(ref->type), ref->name, node_id,
-                                      resource_type_to_string(r->type), r->name);
+                                      "no %s \"%s\" for node %s (%s \"%s\" names it)%s%s%s", missing_what(ref->type), ref->name,
+                                      node_id, resource_type_to_string(r->type), r->name, hint ? "; did you mean \"" : "",
+                                      hint ? hint : "", hint ? "\"?" : "");
                 }
         }
+        for (size_t t = 0; t < _RESOURCE_TYPE_MAX; t++)
+                free(known[t].items);
         check_unique(live, n, RESOURCE_LISTENER, true, "graph.listener-address", diags);
         check_unique(live, n, RESOURCE_SCOPED_ROUTE_CONFIGURATION, false, "graph.scope-key", diags);
         for (size_t i = 0; whole && i < n; i++) {

@@ -26,11 +26,15 @@ void resource_facts_move(ResourceFacts *dst, ResourceFacts *src);
 
 /* Whether the node has a resource of type t named name. */
 typedef bool (*GraphLookup)(void *userdata, ResourceType t, const char *name);
+/* Calls add(ctx, name) for every resource of type t the node has; name
+ * must stay valid until graph_check() returns. */
+typedef void (*GraphNames)(void *userdata, ResourceType t, void (*add)(void *ctx, const char *name), void *ctx);
 
 /* Checks the node's resources in live: every reference resolves (through
- * lookup, which knows the whole node even when live is part of it), no two
- * listeners of live bind one address, no two scoped route configurations
- * share a key. whole: live is all of the node, so endpoints nothing uses
- * are reported (warnings). */
-void graph_check(const Resource *const *live, size_t n, GraphLookup lookup, void *userdata, const char *node_id,
-                 bool whole, DiagList *diags);
+ * lookup, which knows the whole node even when live is part of it; one
+ * that does not says "did you mean" when names, if given, lists a name of
+ * its type that it is likely a typo of), no two listeners of live bind one
+ * address, no two scoped route configurations share a key. whole: live is
+ * all of the node, so endpoints nothing uses are reported (warnings). */
+void graph_check(const Resource *const *live, size_t n, GraphLookup lookup, GraphNames names, void *userdata,
+                 const char *node_id, bool whole, DiagList *diags);

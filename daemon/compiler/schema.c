@@ -428,13 +428,17 @@ int schema_load_bytes(const uint8_t *data, size_t len, char **ret_error, Schema 
         return 0;
 }
 
+#define SCHEMA_FILE_MAX (256u << 20)
+
 int schema_load_file(const char *path, char **ret_error, Schema **ret) {
         _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = read_file_bounded(path, 256u << 20, &data, &len);
+        int r = read_file_bounded(path, SCHEMA_FILE_MAX, &data, &len);
         if (r < 0) {
+                char limit[FORMAT_BYTES_MAX];
                 if (ret_error)
-                        *ret_error = xasprintf("%s: %s", path, strerror(-r));
+                        *ret_error = r == -EFBIG ? xasprintf("%s: larger than %s", path, format_bytes(SCHEMA_FILE_MAX, limit))
+                                                 : xasprintf("%s: %s", path, strerror(-r));
                 return r;
         }
         r = load((const uint8_t *) data, len, ret_error, ret);

@@ -544,8 +544,9 @@ static int parse_input(const char *file_name, const char *data, size_t len, Hash
                 .userdata = userdata,
         };
         if (len > p.limits->max_file_size) {
-                diag_add(diags, DIAG_ERROR, file_name, 0, 0, NULL, "file is larger than %zu bytes",
-                         p.limits->max_file_size);
+                char limit[FORMAT_BYTES_MAX];
+                diag_add(diags, DIAG_ERROR, file_name, 0, 0, NULL, "file is larger than %s",
+                         format_bytes(p.limits->max_file_size, limit));
                 return -EBADMSG;
         }
         if (!yaml_parser_initialize(&p.yp))

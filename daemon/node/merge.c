@@ -154,6 +154,20 @@ static bool node_scope_has(void *userdata, ResourceType t, const char *name) {
         return node_has_key(n->cache, n->node_id, key, kl);
 }
 
+/* Every name of type t the node has (a "did you mean" for a missing one). */
+static void node_scope_names(void *userdata, ResourceType t, void (*add)(void *ctx, const char *name), void *ctx) {
+        const NodeScope *n = userdata;
+        const Hashmap *keys = &n->cache->keys;
+        size_t pl;
+        _cleanup_free_ char *prefix = source_cache_key(t, "", &pl);
+        for (size_t i = 0; i < keys->cap; i++) {
+                const HashmapEntry *e = &keys->entries[i];
+                if (e->key && e->key_len >= pl && memcmp(e->key, prefix, pl) == 0 &&
+                    node_has_key(n->cache, n->node_id, e->key, e->key_len))
+                        add(ctx, e->key + pl);
+        }
+}
+
 /* Merges entries (reordered here) into the node's files, of every type or
  * only those set in want: the node's resource replaces common's of the same
  * type and name, VirtualHosts are spliced into their RouteConfiguration,
@@ -189,7 +203,7 @@ static void merge_split(NodeScope *scope, Entry *entries, size_t n, const BuildO
                 i = j;
         }
         if (graph && diags->n_errors == errors_before)
-                graph_check(live, n_live, node_scope_has, scope, scope->node_id, !want, diags);
+                graph_check(live, n_live, node_scope_has, node_scope_names, scope, scope->node_id, !want, diags);
 
         /* final resources: VirtualHosts spliced into their RouteConfiguration,
          * the node's directory substituted into wired config sources */

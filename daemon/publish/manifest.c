@@ -596,7 +596,11 @@ int manifest_scan_sources(const char *dir, ManifestReport rep, void *userdata, M
                 _cleanup_free_ char *rel = xstrdup(*p + skip);
                 r = read_file_bounded(*p, DESCRIBE_FILE_MAX, &data, &len);
                 if (r < 0) {
-                        report(rep, userdata, rel, "cannot read: %s", strerror(-r));
+                        char limit[FORMAT_BYTES_MAX];
+                        if (r == -EFBIG)
+                                report(rep, userdata, rel, "cannot read: larger than %s", format_bytes(DESCRIBE_FILE_MAX, limit));
+                        else
+                                report(rep, userdata, rel, "cannot read: %s", strerror(-r));
                         continue;
                 }
                 ManifestFile f = { .path = TAKE_PTR(rel), .size = len };

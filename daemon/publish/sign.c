@@ -95,7 +95,8 @@ static int read_pem_file(const char *path, bool secret, char **ret_error, PemFil
         PemFile f = { .secret = secret };
         int r = read_regular_fd(fd, PEM_FILE_MAX, &f.data, &f.len);
         if (r < 0) {
-                *ret_error = xasprintf("%s: not a regular file of at most %u bytes", path, PEM_FILE_MAX);
+                char limit[FORMAT_BYTES_MAX];
+                *ret_error = xasprintf("%s: not a regular file of at most %s", path, format_bytes(PEM_FILE_MAX, limit));
                 return -EBADMSG;
         }
         f.bio = BIO_new_mem_buf(f.data, (int) f.len);

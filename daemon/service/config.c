@@ -6,9 +6,11 @@
 #include "value.h"
 #include "yamltree.h"
 
+#define CONFIG_FILE_MAX (1u << 20)
+
 Config *config_new_default(void) {
         Config *c = xcalloc(1, sizeof(Config));
-        c->source_dir = xstrdup("/etc/fsxds/conf.d");
+        c->source_dir = xstrdup(CONFIG_DEFAULT_SOURCE_DIR);
         c->output_dir = xstrdup("/run/fsxds");
         c->state_dir = xstrdup("/var/lib/fsxds");
         c->nodes = xcalloc(1, sizeof(char *));
@@ -100,6 +102,25 @@ static bool get_duration(Parse *p, const YamlNode *v, const char *key, uint64_t 
         return true;
 }
 
+/* The keys parse_key() and parse_signing() accept, for "did you mean". */
+static const char *const config_keys[] = {
+        "source_dir", "output_dir", "state_dir", "nodes", "settle", "settle_max", "phase_pause", "verify_interval",
+        "rescan_interval", "watch", "publish_mode", "max_removal", "output_group", "schema", "envoy_version",
+        "signing", "require_signed_sources",
+};
+static const char *const signing_keys[] = { "key", "cert", "chain" };
+
+/* An unknown key: with the known one it is likely a typo of, else with
+ * what otherwise helps. */
+static void unknown_key(Parse *p, const YamlNode *k, const char *path, const char *key, const char *const *known,
+                        size_t n_known, const char *otherwise) {
+        const char *hint = closest_match(key, known, n_known);
+        if (hint)
+                perr(p, k, path, "unknown key \"%s\" (did you mean \"%s\"?)", key, hint);
+        else
+                perr(p, k, path, "unknown key \"%s\" (%s)", key, otherwise);
+}
+
 static void parse_signing(Parse *p, const YamlNode *v) {
         if (v->kind == YAML_KIND_NULL)
                 return;
@@ -118,7 +139,7 @@ static void parse_signing(Parse *p, const YamlNode *v) {
                 else if (streq(k->str, "chain"))
                         get_path(p, val, key, &s->chain);
                 else
-                        perr(p, k, key, "unknown key \"%s\" (signing takes key, cert, chain)", k->str);
+                        unknown_key(p, k, key, k->str, signing_keys, ELEMENTSOF(signing_keys), "signing takes key, cert, chain");
         }
         if (!s->key || !s->cert)
                 perr(p, v, "signing", "signing needs both key and cert");
@@ -211,7 +232,7 @@ static void parse_key(Parse *p, const YamlNode *k, const YamlNode *v) {
                 else
                         get_path(p, ca, "require_signed_sources.ca", &c->require_signed_sources_ca);
         } else
-                perr(p, k, NULL, "unknown key \"%s\" (see fsxds.yaml(5))", key);
+                unknown_key(p, k, NULL, key, config_keys, ELEMENTSOF(config_keys), "see fsxds.yaml(5)");
 }
 
 static int on_document(void *userdata, YamlArena *arena, YamlNode *root, size_t doc_index) {
@@ -251,7 +272,12 @@ int config_parse(const char *file, const char *data, size_t len, DiagList *diags
 int config_load(const char *path, DiagList *diags, Config **ret) {
         _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = read_file_bounded(path, 1u << 20, &data, &len);
+        int r = read_file_bounded(path, CONFIG_FILE_MAX, &data, &len);
+        if (r == -EFBIG) {
+                char limit[FORMAT_BYTES_MAX];
+                diag_add(diags, DIAG_ERROR, path, 0, 0, NULL, "file is larger than %s", format_bytes(CONFIG_FILE_MAX, limit));
+                return -EBADMSG;
+        }
         if (r < 0)
                 return r;
         return config_parse(path, data, len, diags, ret);

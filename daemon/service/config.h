@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* fsxdsd's configuration file (/etc/fsxds/fsxds.yaml): parsed with the same
- * YAML loader and diagnostics as sources; unknown keys are errors. */
+/* fsxdsd's configuration file (SYSCONFDIR/fsxds/fsxds.yaml): parsed with the
+ * same YAML loader and diagnostics as sources; unknown keys are errors. */
 #pragma once
 
 #include "build.h"
 #include "diag.h"
-#include "watch.h" /* WatchBackend */
+#include "version.h" /* FSXDS_SYSCONFDIR: the build's sysconfdir */
+#include "watch.h"   /* WatchBackend */
 
 typedef struct SigningConfig {
         char *key;
@@ -35,7 +36,11 @@ typedef struct Config {
         uint64_t rescan_interval_usec; /* directories the watch could not watch are listed again this often */
 } Config;
 
-#define CONFIG_DEFAULT_PATH "/etc/fsxds/fsxds.yaml"
+/* The daemon's unit, the CLI and conf/'s installation agree on these:
+ * /etc/fsxds/... when built with --prefix=/usr (the packages),
+ * /usr/local/etc/fsxds/... with meson's default prefix. */
+#define CONFIG_DEFAULT_PATH FSXDS_SYSCONFDIR "/fsxds/fsxds.yaml"
+#define CONFIG_DEFAULT_SOURCE_DIR FSXDS_SYSCONFDIR "/fsxds/conf.d"
 
 /* The defaults of every key. */
 Config *config_new_default(void);

@@ -4,7 +4,9 @@
 # against a daemon's configuration: status (the table and --json of
 # status.json), forget (what it refuses, what it removes, symlinks never
 # followed), allow-removal and bootstrap (the exact fragment, the inotify
-# warning). Each test gets a fresh mkdtemp tree and a config pointing at it.
+# warning, a node fsxdsd does not know refused), the configuration file
+# named with -v (and a warning when there is none), "did you mean" for a
+# mistyped key. Each test gets a fresh mkdtemp tree and a config pointing at it.
 # Usage: run-cli-admin.sh FSXDS SOURCE_ROOT
 set -u
 fsxds=$(realpath "$1")
@@ -73,11 +75,54 @@ t_config_errors() {
   expect_rc 2 "$fsxds" forget --config "$cfg" || return 1
   expect_rc 2 "$fsxds" bootstrap --publish-mode copy --node a --config "$cfg" || return 1
   # the shipped configuration (every key commented out) gives the defaults
-  "$fsxds" bootstrap --config "$root/conf/fsxds.yaml" --node edge-1 2>/dev/null |
+  "$fsxds" bootstrap --config "$root/conf/fsxds.yaml" --node edge-1 --force 2>/dev/null |
     grep -qx '      path: "/run/fsxds/edge-1/cds/cds.pb"' || return 1
-  # without --config and without /etc/fsxds/fsxds.yaml: the built-in defaults
-  if [ ! -e /etc/fsxds/fsxds.yaml ]; then
-    "$fsxds" bootstrap --node edge-1 2>/dev/null | grep -qx '      path: "/run/fsxds/edge-1/lds/lds.pb"' || return 1
+  # without --config and without the default file: the built-in defaults
+  if [ ! -e "$default_config" ]; then
+    "$fsxds" bootstrap --node edge-1 --force 2>/dev/null | grep -qx '      path: "/run/fsxds/edge-1/lds/lds.pb"' || return 1
+  fi
+}
+
+t_config_did_you_mean() {
+  # a typo of a key names the key, at its line and column
+  printf 'output_dir: %s/out\nsorce_dir: %s/src\nsigning: {kye: /k, cert: /c}\n' "$t" "$t" >"$cfg"
+  expect_rc 2 "$fsxds" status --config "$cfg" || return 1
+  grep -qxF "$cfg:2:1: error: unknown key \"sorce_dir\" (did you mean \"source_dir\"?)" "$t/stderr" || { cat "$t/stderr"; return 1; }
+  grep -qxF "$cfg:3:11: error: signing.kye: unknown key \"kye\" (did you mean \"key\"?)" "$t/stderr" || { cat "$t/stderr"; return 1; }
+}
+
+# The default configuration file of this build, from its own help.
+default_config=$("$fsxds" status --help | sed -n 's/.*(default \(\/.*fsxds\.yaml\)).*/\1/p')
+
+t_config_named() {
+  [ -n "$default_config" ] || { echo "no default configuration in 'fsxds status --help'"; return 1; }
+  write_config </dev/null
+  mkdir -p "$t/src/nodes/edge-1"
+  # -v names the file read, before or after the command, and for every verb that reads one
+  for cmd in "-v status" "status -v" "-v bootstrap --node edge-1" "bootstrap -v --node edge-1" "--verbose forget gone" \
+    "-v allow-removal edge-1"; do
+    "$fsxds" $cmd --config "$cfg" >/dev/null 2>"$t/err"
+    grep -qxF "fsxds: configuration: $cfg" "$t/err" || { echo "fsxds $cmd:"; cat "$t/err"; return 1; }
+  done
+  "$fsxds" check -v --config "$cfg" "$t/src" >/dev/null 2>"$t/err"
+  grep -qxF "fsxds: configuration: $cfg" "$t/err" || { cat "$t/err"; return 1; }
+  # without -v: not a word about it
+  "$fsxds" bootstrap --config "$cfg" --node edge-1 >/dev/null 2>"$t/err"
+  ! grep -q 'configuration' "$t/err" || { cat "$t/err"; return 1; }
+  # no configuration file at all: the verbs on the daemon's directories warn,
+  # naming the file they looked for and the directories they use instead
+  if [ ! -e "$default_config" ]; then
+    expect_rc 0 "$fsxds" bootstrap --node edge-1 --force || return 1
+    grep -qF "fsxds: warning: no $default_config: using the built-in defaults (source_dir ${default_config%/fsxds.yaml}/conf.d, output_dir /run/fsxds, state_dir /var/lib/fsxds)" "$t/stderr" ||
+      { cat "$t/stderr"; return 1; }
+    "$fsxds" -v status >/dev/null 2>"$t/err"
+    grep -qF "fsxds: warning: no $default_config: using the built-in defaults" "$t/err" || { cat "$t/err"; return 1; }
+    # the file commands say so under -v only
+    "$fsxds" -v decode "$t/missing.pb" 2>"$t/err"
+    grep -qxF "fsxds: no configuration file (no $default_config): schema: and envoy_version: take their defaults" "$t/err" ||
+      { cat "$t/err"; return 1; }
+    "$fsxds" decode "$t/missing.pb" 2>"$t/err"
+    ! grep -q 'configuration' "$t/err" || { cat "$t/err"; return 1; }
   fi
 }
 
@@ -244,6 +289,7 @@ expected_bootstrap() { # out_dir node watched(0/1)
 
 t_bootstrap_yaml() {
   write_config </dev/null
+  mkdir -p "$t/src/nodes/edge-1"
   "$fsxds" bootstrap --config "$cfg" --node edge-1 >"$t/b.yaml" || return 1
   expected_bootstrap "$t/out" edge-1 0 | diff -u - "$t/b.yaml" || return 1
   "$fsxds" bootstrap --config "$cfg" --node edge-1 --publish-mode watched_directory >"$t/b.yaml" || return 1
@@ -257,6 +303,7 @@ t_bootstrap_yaml() {
 
 t_bootstrap_json() {
   write_config </dev/null
+  mkdir -p "$t/src/nodes/edge-1"
   for mode in rename watched_directory; do
     "$fsxds" bootstrap --config "$cfg" --node edge-1 --json --publish-mode $mode >"$t/b.json" || return 1
     python3 -c 'import json,sys; json.load(sys.stdin)' <"$t/b.json" || return 1
@@ -277,6 +324,7 @@ EOF
 
 t_bootstrap_inotify() {
   write_config </dev/null
+  mkdir -p "$t/src/nodes/edge-1"
   mkdir -p "$t/proc"
   export FSXDS_PROC_SYS_FS_INOTIFY=$t/proc
   echo 3 >"$t/proc/max_user_instances"
@@ -311,6 +359,27 @@ t_bootstrap_inotify() {
   unset FSXDS_PROC_SYS_FS_INOTIFY
 }
 
+t_bootstrap_unknown_node() {
+  write_config </dev/null
+  # a node fsxdsd does not know: refused, nothing printed, unless --force
+  expect_rc 1 "$fsxds" bootstrap --config "$cfg" --node nosuch || return 1
+  [ ! -s "$t/stdout" ] || return 1
+  grep -qxF "fsxds: fsxdsd does not know node nosuch: no $t/src/nodes/nosuch/, not in nodes: of $cfg, nothing published in $t/out/nosuch; an Envoy with this bootstrap would wait for files that never come (--force prints it anyway)" "$t/stderr" ||
+    { cat "$t/stderr"; return 1; }
+  expect_rc 0 "$fsxds" bootstrap --config "$cfg" --node nosuch --force || return 1
+  expected_bootstrap "$t/out" nosuch 0 | diff -u - "$t/stdout" || return 1
+  # known: a directory of the tree, a node of nodes:, or output published for it
+  mkdir -p "$t/src/nodes/in-tree" "$t/out/published"
+  printf 'nodes: [listed]\n' | write_config
+  for n in in-tree listed published; do
+    expect_rc 0 "$fsxds" bootstrap --config "$cfg" --node $n || return 1
+    expected_bootstrap "$t/out" $n 0 | diff -u - "$t/stdout" || return 1
+  done
+  # a file where the node's directory would be is no node
+  touch "$t/src/nodes/afile"
+  expect_rc 1 "$fsxds" bootstrap --config "$cfg" --node afile
+}
+
 check help t_help
 check config-errors t_config_errors
 check status-table t_status_table
@@ -323,6 +392,9 @@ check allow-removal t_allow_removal
 check bootstrap-yaml t_bootstrap_yaml
 check bootstrap-json t_bootstrap_json
 check bootstrap-inotify t_bootstrap_inotify
+check bootstrap-unknown-node t_bootstrap_unknown_node
+check config-did-you-mean t_config_did_you_mean
+check config-named t_config_named
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The fsxds CLI as a user runs it, on real files: exit codes, outputs,
-# version_info, determinism, round trips, the seed examples and the
-# golden expansion of the simplified format.
+# The fsxds CLI as a user runs it, on real files: exit codes, outputs
+# (-o - too), version_info, determinism, round trips, decode on text, sizes
+# in binary units, the seed examples and the golden expansion of the
+# simplified format.
 # Usage: run-cli.sh FSXDS PROTOC DESC SOURCE_ROOT
 set -u
 fsxds=$(realpath "$1")
@@ -112,6 +113,49 @@ t_decode_garbage() {
   printf '\x0a\xff\xff' >"$tmp/garbage.pb"
   "$fsxds" decode "$tmp/garbage.pb" 2>"$tmp/err"; [ $? -eq 1 ] && grep -q 'garbage.pb: error:' "$tmp/err"
 }
+t_output_stdout() {
+  # -o - writes standard output, the same bytes as -o FILE, and no file named -
+  mkdir -p "$tmp/cwd"
+  (cd "$tmp/cwd" && "$fsxds" compile "$seed/cds.yaml" -o - >"$tmp/stdout.pb") || return 1
+  [ ! -e "$tmp/cwd/-" ] || { echo "a file named - was written"; return 1; }
+  cmp "$tmp/stdout.pb" "$tmp/cds.yaml.pb" || return 1
+  # bad input: nothing on standard output
+  "$fsxds" compile "$tmp/bad.yaml" -o - >"$tmp/bad-stdout.pb" 2>/dev/null; [ $? -eq 1 ] && [ ! -s "$tmp/bad-stdout.pb" ] || return 1
+  # a node's directory is no stream
+  (cd "$tmp/cwd" && "$fsxds" compile --node front-proxy "$root/conf/examples" -o - >/dev/null 2>"$tmp/err"); [ $? -eq 2 ] || return 1
+  grep -qF -- '--node writes a directory: -o - (standard output) takes one file' "$tmp/err" && [ ! -e "$tmp/cwd/-" ] || return 1
+  # nor is a terminal a place for binary bytes
+  if command -v script >/dev/null; then
+    script -qec "$fsxds compile $seed/cds.yaml -o -" /dev/null >"$tmp/tty.out" 2>&1; [ $? -eq 2 ] || { cat "$tmp/tty.out"; return 1; }
+    grep -q 'not writing a binary DiscoveryResponse to a terminal' "$tmp/tty.out" || { cat "$tmp/tty.out"; return 1; }
+  fi
+}
+t_decode_text() {
+  # YAML and JSON are named, with the exit status of bad input; other text too
+  "$fsxds" decode "$seed/cds.yaml" >"$tmp/out" 2>"$tmp/err"; [ $? -eq 1 ] && [ ! -s "$tmp/out" ] || return 1
+  grep -qxF "$seed/cds.yaml: error: this is YAML (text), not a binary DiscoveryResponse; fsxds compile FILE -o OUT.pb makes one of it" "$tmp/err" ||
+    { cat "$tmp/err"; return 1; }
+  "$fsxds" decode "$tmp/resp.json" 2>"$tmp/err"; [ $? -eq 1 ] || return 1
+  grep -qF "resp.json: error: this is JSON (text), not a binary DiscoveryResponse" "$tmp/err" || { cat "$tmp/err"; return 1; }
+  printf 'a plain note\n' >"$tmp/note.txt"
+  "$fsxds" decode "$tmp/note.txt" 2>"$tmp/err"; [ $? -eq 1 ] || return 1
+  grep -qxF "$tmp/note.txt: error: this is text, not a binary DiscoveryResponse" "$tmp/err" || { cat "$tmp/err"; return 1; }
+  # a real DiscoveryResponse still decodes
+  "$fsxds" decode "$tmp/cds.yaml.pb" >/dev/null
+}
+t_sizes_for_people() {
+  # limits in binary units, not bytes (sparse files: nothing is read)
+  truncate -s 129M "$tmp/big.yaml"
+  "$fsxds" compile "$tmp/big.yaml" -o "$tmp/big.pb" 2>"$tmp/err"; [ $? -eq 1 ] || return 1
+  grep -qxF "$tmp/big.yaml: error: file is larger than 128 MiB" "$tmp/err" || { cat "$tmp/err"; return 1; }
+  truncate -s 1025M "$tmp/big.pb"
+  "$fsxds" decode "$tmp/big.pb" 2>"$tmp/err"; [ $? -eq 2 ] || return 1
+  grep -qxF "fsxds: cannot read $tmp/big.pb: larger than 1 GiB" "$tmp/err" || { cat "$tmp/err"; return 1; }
+  truncate -s 2M "$tmp/big-config.yaml"
+  "$fsxds" compile --config "$tmp/big-config.yaml" "$seed/cds.yaml" -o "$tmp/x.pb" 2>"$tmp/err"; [ $? -eq 2 ] || return 1
+  grep -qxF "$tmp/big-config.yaml: error: file is larger than 1 MiB" "$tmp/err" || { cat "$tmp/err"; return 1; }
+  rm -f "$tmp/big.yaml" "$tmp/big.pb" "$tmp/big-config.yaml"
+}
 t_simplified_needs_node() {
   "$fsxds" compile "$seed/config.yaml-v1" -o "$tmp/spec.pb" 2>"$tmp/err"; [ $? -eq 1 ] || return 1
   grep -q 'compile a tree of several types with --node' "$tmp/err" && [ ! -e "$tmp/spec.pb" ]
@@ -168,6 +212,9 @@ check document-forms-equal t_forms_equal
 check round-trip t_round_trip
 check decode-expands-any t_decode_expands_any
 check decode-garbage t_decode_garbage
+check output-stdout t_output_stdout
+check decode-text t_decode_text
+check sizes-for-people t_sizes_for_people
 check simplified-needs-node t_simplified_needs_node
 check one-resource-per-file t_one_resource_per_file
 check golden-expansion t_golden

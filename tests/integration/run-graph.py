@@ -3,7 +3,8 @@
 """The graph checks, each on a minimal offending tree: `fsxds compile
 --node` exits 1 (0 for a warning) and prints the exact diagnostic (file,
 line, column, path, message, rule); the same tree with the fix applied
-compiles clean of that rule. A common base (a listener, its routes, an EDS
+compiles clean of that rule; a name a typo away from one the node has gets
+"did you mean". A common base (a listener, its routes, an EDS
 cluster and its endpoints) is valid on its own.
 
 Usage: run-graph.py FSXDS"""
@@ -157,6 +158,30 @@ CASES = [
     ("srds-scope-key", {"common/srds.yaml": doc(SRDS.format(name="s0", rc="r0", key="a"), SRDS.format(name="s1", rc="r0", key="a"))},
      "common/srds.yaml:9:8: error: scope key \"a\" of \"s1\" is the key of \"s0\" too (common/srds.yaml:5:8) [graph.scope-key]", 1,
      {"common/srds.yaml": doc(SRDS.format(name="s0", rc="r0", key="a"), SRDS.format(name="s1", rc="r0", key="b"))}),
+    # a name near one of the node's own of the same type: "did you mean", for each kind of reference
+    ("route-cluster-did-you-mean", {"common/rds.yaml": doc(routes(cluster="webb"))},
+     "common/rds.yaml:9:24: error: resources[0].virtual_hosts[0].routes[0].route.cluster: no cluster \"webb\" for node n "
+     "(RouteConfiguration \"r0\" names it); did you mean \"web\"? [graph.cluster]", 1,
+     {"common/rds.yaml": doc(routes())}),
+    ("rds-did-you-mean", {"common/lds.yaml": doc(listener(rds="local_rotue")), "common/rds.yaml": doc(routes(name="local_route"))},
+     "common/lds.yaml:11:34: error: resources[0].filter_chains[0].filters[0].typed_config.rds.route_config_name: "
+     "no route configuration \"local_rotue\" for node n (Listener \"l0\" names it); did you mean \"local_route\"? "
+     "[graph.route-config]", 1,
+     {"common/lds.yaml": doc(listener(rds="local_route"))}),
+    ("eds-did-you-mean", {"common/cds.yaml": doc(cluster(name="backend")), "common/eds.yaml": doc(cla("bakend"))},
+     "common/cds.yaml:3:9: error: resources[0].name: no ClusterLoadAssignment (the EDS cluster's endpoints) \"backend\" "
+     "for node n (Cluster \"backend\" names it); did you mean \"bakend\"? [graph.endpoints]", 1,
+     {"common/eds.yaml": doc(cla("backend")), "common/rds.yaml": doc(routes(cluster="backend"))}),
+    ("sds-did-you-mean", {"common/cds.yaml": doc(cluster(extra=TLS)), "common/sds.yaml": SECRET.replace("client-cert", "client_cert")},
+     "common/cds.yaml:10:53: error: resources[0].transport_socket.typed_config.common_tls_context."
+     "tls_certificate_sds_secret_configs[0].name: no secret \"client-cert\" for node n (Cluster \"web\" names it); "
+     "did you mean \"client_cert\"? [graph.secret]", 1,
+     {"common/sds.yaml": SECRET}),
+    ("srds-did-you-mean", {"common/srds.yaml": doc(SRDS.format(name="s0", rc="local-route", key="a")),
+                           "common/rds.yaml": doc(routes(), routes(name="local_route"))},
+     "common/srds.yaml:4:29: error: resources[0].route_configuration_name: no route configuration \"local-route\" for node n "
+     "(ScopedRouteConfiguration \"s0\" names it); did you mean \"local_route\"? [graph.route-config]", 1,
+     {"common/srds.yaml": doc(SRDS.format(name="s0", rc="local_route", key="a"))}),
     ("duplicate-name", {"common/cds2.yaml": doc(cluster(eds=False))},
      "common/cds2.yaml:2:3: error: duplicate Cluster \"web\" (also defined at common/cds.yaml:2:3)", 1,
      {"common/cds2.yaml": doc(cluster("web2", eds=False))}),

@@ -108,6 +108,69 @@ static void test_strings(void **state) {
         assert_string_equal(p, "f:3");
 }
 
+static void test_edit_distance(void **state) {
+        assert_int_equal(edit_distance("web", "web", 3), 0);
+        assert_int_equal(edit_distance("webb", "web", 3), 1);       /* insertion */
+        assert_int_equal(edit_distance("wb", "web", 3), 1);         /* deletion */
+        assert_int_equal(edit_distance("wab", "web", 3), 1);        /* substitution */
+        assert_int_equal(edit_distance("ewb", "web", 3), 1);        /* adjacent swap: one edit, not two */
+        assert_int_equal(edit_distance("", "abc", 3), 3);
+        assert_int_equal(edit_distance("kitten", "sitting", 5), 3);
+        assert_int_equal(edit_distance("source_dir", "sorce_dri", 5), 2);
+        /* above max: max + 1, by length alone or after the table */
+        assert_int_equal(edit_distance("a", "abcdef", 2), 3);
+        assert_int_equal(edit_distance("abcdef", "uvwxyz", 2), 3);
+        /* names of any length */
+        char a[300], b[300];
+        memset(a, 'x', sizeof a - 1);
+        a[sizeof a - 1] = 0;
+        memcpy(b, a, sizeof b);
+        b[150] = 'y';
+        assert_int_equal(edit_distance(a, b, 10), 1);
+}
+
+static void test_closest_match(void **state) {
+        static const char *const clusters[] = { "web", "api", "backend", "web-canary" };
+        assert_string_equal(closest_match("webb", clusters, ELEMENTSOF(clusters)), "web");
+        assert_string_equal(closest_match("bakcend", clusters, ELEMENTSOF(clusters)), "backend");
+        assert_string_equal(closest_match("web-canry", clusters, ELEMENTSOF(clusters)), "web-canary");
+        /* too far: one edit per three bytes of the longer name */
+        assert_null(closest_match("xyz", clusters, ELEMENTSOF(clusters)));
+        static const char *const short_names[] = { "r0", "ab" };
+        assert_null(closest_match("r9", short_names, ELEMENTSOF(short_names)));
+        assert_string_equal(closest_match("abc", short_names, ELEMENTSOF(short_names)), "ab");
+        assert_string_equal(closest_match("bcknd", clusters, ELEMENTSOF(clusters)), "backend"); /* 2 edits, 7 bytes */
+        assert_null(closest_match("bknd", clusters, ELEMENTSOF(clusters)));                     /* 3 edits, 7 bytes */
+        assert_null(closest_match("frontend", clusters, ELEMENTSOF(clusters)));
+        /* itself is no suggestion; nothing to choose from neither */
+        assert_null(closest_match("api", clusters, ELEMENTSOF(clusters)));
+        assert_null(closest_match("api", NULL, 0));
+        /* a tie suggests nothing; the same name twice is no tie */
+        static const char *const two[] = { "web1", "web3" };
+        assert_null(closest_match("web2", two, ELEMENTSOF(two)));
+        static const char *const same[] = { "web1", "web1" };
+        assert_string_equal(closest_match("web2", same, ELEMENTSOF(same)), "web1");
+        static const char *const keys[] = { "source_dir", "output_dir", "state_dir", "settle", "settle_max" };
+        assert_string_equal(closest_match("sorce_dir", keys, ELEMENTSOF(keys)), "source_dir");
+        assert_string_equal(closest_match("output_dri", keys, ELEMENTSOF(keys)), "output_dir");
+        assert_string_equal(closest_match("setle", keys, ELEMENTSOF(keys)), "settle");
+}
+
+static void test_format_bytes(void **state) {
+        char b[FORMAT_BYTES_MAX];
+        assert_string_equal(format_bytes(0, b), "0 bytes");
+        assert_string_equal(format_bytes(1, b), "1 byte");
+        assert_string_equal(format_bytes(1023, b), "1023 bytes");
+        assert_string_equal(format_bytes(1024, b), "1 KiB");
+        assert_string_equal(format_bytes(1536, b), "1.5 KiB");
+        assert_string_equal(format_bytes(1u << 20, b), "1 MiB");
+        assert_string_equal(format_bytes(128u << 20, b), "128 MiB");
+        assert_string_equal(format_bytes((128u << 20) + 1, b), "128.0 MiB");
+        assert_string_equal(format_bytes(1u << 30, b), "1 GiB");
+        assert_string_equal(format_bytes((3ull << 30) + (1ull << 29), b), "3.5 GiB");
+        assert_string_equal(format_bytes(UINT64_MAX, b), "16.0 EiB");
+}
+
 static void test_read_file_bounded(void **state) {
         _cleanup_free_ char *path = in_root("data");
         assert_int_equal(write_file_atomic(path, "0123456789", 10, 0644), 0);
@@ -258,6 +321,9 @@ int main(void) {
                 cmocka_unit_test(test_buf_put_index),
                 cmocka_unit_test(test_buf_put_json_string),
                 cmocka_unit_test(test_strings),
+                cmocka_unit_test(test_edit_distance),
+                cmocka_unit_test(test_closest_match),
+                cmocka_unit_test(test_format_bytes),
                 cmocka_unit_test_setup_teardown(test_read_file_bounded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_read_file_bounded_refuses, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_read_file_bounded_not_regular, setup, teardown),

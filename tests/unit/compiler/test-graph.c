@@ -61,6 +61,13 @@ static bool lookup(void *userdata, ResourceType t, const char *name) {
         return false;
 }
 
+static void names(void *userdata, ResourceType t, void (*add)(void *ctx, const char *name), void *ctx) {
+        const Node *node = userdata;
+        for (size_t i = 0; i < node->n; i++)
+                if (node->items[i]->type == t)
+                        add(ctx, node->items[i]->name);
+}
+
 static void test_facts_of_a_route(void **state) {
         CompileResult rc = {};
         compile_ok("rds.yaml", route_yaml, &rc);
@@ -80,7 +87,7 @@ static void test_missing_cluster(void **state) {
         compile_ok("rds.yaml", route_yaml, &rc);
         Node node = { { &rc.resources.items[0] }, 1 };
         DiagList diags = {};
-        graph_check(node.items, node.n, lookup, &node, "edge-1", false, &diags);
+        graph_check(node.items, node.n, lookup, names, &node, "edge-1", false, &diags);
         assert_int_equal(diags.n, 1);
         assert_int_equal(diags.n_errors, 1);
         const Diag *d = &diags.items[0];
@@ -93,13 +100,42 @@ static void test_missing_cluster(void **state) {
         compile_result_done(&rc);
 }
 
+/* A name one edit from the node's own: "did you mean", for that type
+ * only; none without a list of names, or when two are as near. */
+static void test_missing_cluster_did_you_mean(void **state) {
+        _cleanup_free_ char *webb = xstrdup(route_yaml);
+        memcpy(strstr(webb, "{cluster: web}"), "{cluster: wbe}", 14);
+        CompileResult rc = {}, cc = {}, ec = {};
+        compile_ok("rds.yaml", webb, &rc);
+        compile_ok("cds.yaml", cluster_yaml, &cc);
+        /* a ClusterLoadAssignment named "web" is no cluster */
+        compile_ok("eds.yaml",
+                   "\"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\n"
+                   "cluster_name: web-eps\n", &ec);
+        Node node = { { &rc.resources.items[0], &cc.resources.items[0], &ec.resources.items[0] }, 3 };
+        DiagList diags = {};
+        graph_check(node.items, node.n, lookup, names, &node, "edge-1", false, &diags);
+        assert_int_equal(diags.n, 1);
+        _cleanup_free_ char *s = diag_format(&diags.items[0]);
+        assert_string_equal(s, "rds.yaml:8:22: error: virtual_hosts[0].routes[0].route.cluster: no cluster \"wbe\" for node "
+                               "edge-1 (RouteConfiguration \"local_route\" names it); did you mean \"web\"? [graph.cluster]");
+        diag_list_clear(&diags);
+        graph_check(node.items, node.n, lookup, NULL, &node, "edge-1", false, &diags);
+        _cleanup_free_ char *s2 = diag_format(&diags.items[0]);
+        assert_null(strstr(s2, "did you mean"));
+        diag_list_clear(&diags);
+        compile_result_done(&rc);
+        compile_result_done(&cc);
+        compile_result_done(&ec);
+}
+
 static void test_present_cluster_and_endpoints(void **state) {
         CompileResult rc = {}, cc = {};
         compile_ok("rds.yaml", route_yaml, &rc);
         compile_ok("cds.yaml", cluster_yaml, &cc);
         Node node = { { &rc.resources.items[0], &cc.resources.items[0] }, 2 };
         DiagList diags = {};
-        graph_check(node.items, node.n, lookup, &node, "edge-1", false, &diags);
+        graph_check(node.items, node.n, lookup, names, &node, "edge-1", false, &diags);
         /* the route is satisfied; the EDS cluster's endpoints are missing */
         assert_int_equal(diags.n, 1);
         _cleanup_free_ char *s = diag_format(&diags.items[0]);
@@ -117,9 +153,9 @@ static void test_unused_endpoints_warned_when_whole(void **state) {
                    "cluster_name: orphan\n", &ec);
         Node node = { { &ec.resources.items[0] }, 1 };
         DiagList diags = {};
-        graph_check(node.items, node.n, lookup, &node, "edge-1", false, &diags);
+        graph_check(node.items, node.n, lookup, names, &node, "edge-1", false, &diags);
         assert_int_equal(diags.n, 0);
-        graph_check(node.items, node.n, lookup, &node, "edge-1", true, &diags);
+        graph_check(node.items, node.n, lookup, names, &node, "edge-1", true, &diags);
         assert_int_equal(diags.n, 1);
         assert_int_equal(diags.n_warnings, 1);
         _cleanup_free_ char *s = diag_format(&diags.items[0]);
@@ -143,7 +179,7 @@ static void test_two_listeners_one_address(void **state) {
         assert_string_equal(la.resources.items[0].facts.address, "tcp 0.0.0.0:80");
         Node node = { { &la.resources.items[0], &lb.resources.items[0] }, 2 };
         DiagList diags = {};
-        graph_check(node.items, node.n, lookup, &node, "edge-1", false, &diags);
+        graph_check(node.items, node.n, lookup, names, &node, "edge-1", false, &diags);
         assert_int_equal(diags.n, 1);
         _cleanup_free_ char *s = diag_format(&diags.items[0]);
         assert_string_equal(s, "b.yaml:3:27: error: listener \"b\" binds tcp 0.0.0.0:80, which listener \"a\" binds too "
@@ -279,6 +315,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_facts_of_a_route),
                 cmocka_unit_test(test_missing_cluster),
+                cmocka_unit_test(test_missing_cluster_did_you_mean),
                 cmocka_unit_test(test_present_cluster_and_endpoints),
                 cmocka_unit_test(test_unused_endpoints_warned_when_whole),
                 cmocka_unit_test(test_two_listeners_one_address),

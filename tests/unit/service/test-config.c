@@ -16,7 +16,7 @@ static void test_defaults(void **state) {
         DiagList d = {};
         Config *c = NULL;
         assert_int_equal(parse("", &d, &c), 0);
-        assert_string_equal(c->source_dir, "/etc/fsxds/conf.d");
+        assert_string_equal(c->source_dir, FSXDS_SYSCONFDIR "/fsxds/conf.d");
         assert_string_equal(c->output_dir, "/run/fsxds");
         assert_string_equal(c->state_dir, "/var/lib/fsxds");
         assert_int_equal(c->n_nodes, 0);
@@ -83,6 +83,26 @@ static void test_errors_have_locations(void **state) {
         diag_list_clear(&d);
 }
 
+/* A typo of a key names the key; a word near none names the manual. */
+static void test_unknown_key_did_you_mean(void **state) {
+        DiagList d = {};
+        Config *c = NULL;
+        assert_int_equal(parse("sorce_dir: /x\noutput_dri: /y\nfrobnicate: 1\nsigning: {kye: /k, cert: /c}\n", &d, &c),
+                         -EBADMSG);
+        const char *want[] = {
+                "fsxds.yaml:1:1: error: unknown key \"sorce_dir\" (did you mean \"source_dir\"?)",
+                "fsxds.yaml:2:1: error: unknown key \"output_dri\" (did you mean \"output_dir\"?)",
+                "fsxds.yaml:3:1: error: unknown key \"frobnicate\" (see fsxds.yaml(5))",
+                "fsxds.yaml:4:11: error: signing.kye: unknown key \"kye\" (did you mean \"key\"?)",
+        };
+        assert_true(d.n_errors >= ELEMENTSOF(want));
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                _cleanup_free_ char *s = diag_format(&d.items[i]);
+                assert_string_equal(s, want[i]);
+        }
+        diag_list_clear(&d);
+}
+
 static void test_settle_max_not_below_settle(void **state) {
         DiagList d = {};
         Config *c = NULL;
@@ -122,6 +142,7 @@ int main(void) {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_all_keys),
                 cmocka_unit_test(test_errors_have_locations),
+                cmocka_unit_test(test_unknown_key_did_you_mean),
                 cmocka_unit_test(test_settle_max_not_below_settle),
                 cmocka_unit_test(test_rescan_interval),
                 cmocka_unit_test(test_shipped_file_is_defaults),
