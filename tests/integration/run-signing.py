@@ -296,8 +296,8 @@ def sign_and_regenerate(key_type):
     write(cds, text.replace("connect_timeout: 1s", "connect_timeout: 2s"))
     eds = os.path.join(env.src, "nodes", "eds-proxy", "eds.yaml")
     text = read(eds).decode()
-    check("172.31.11.12" in text, "conf/examples/nodes/eds-proxy/eds.yaml changed: no 172.31.11.12")
-    write(eds, text.replace("172.31.11.12", "172.31.11.13"))
+    check("172.31.11.11" in text, "conf/examples/nodes/eds-proxy/eds.yaml changed: no 172.31.11.11")
+    write(eds, text.replace("172.31.11.11", "172.31.11.13"))
     env.once()
     second = check_all_nodes(env, p)
     for n, path in (("front-proxy", "cds/cds.pb"), ("eds-proxy", "eds/webcluster.pb")):
