@@ -510,17 +510,18 @@ static void log_published(State *st, const Batch *b, size_t n_ok, size_t n_files
                         PublishedLine one = {};
                         node_plan_foreach_change(b->plans[i], published_note, &one);
                         _cleanup_free_ char *text = published_text(&one);
-                        log_debug(b->published[i]->id, "published generation %" PRIu64 " (%zu changed files: %s)",
-                                  st->generation, node_plan_n_changes(b->plans[i]), text);
+                        log_debug(b->published[i]->id, "published generation %" PRIu64 " (%zu changed file%s: %s)",
+                                  st->generation, node_plan_n_changes(b->plans[i]),
+                                  node_plan_n_changes(b->plans[i]) == 1 ? "" : "s", text);
                 }
         }
         _cleanup_free_ char *text = published_text(&all);
         if (only)
-                log_info(only->id, "published generation %" PRIu64 " (%zu changed files: %s)", st->generation, n_files,
-                         text);
+                log_info(only->id, "published generation %" PRIu64 " (%zu changed file%s: %s)", st->generation, n_files,
+                         n_files == 1 ? "" : "s", text);
         else
-                log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed files: %s)", st->generation,
-                         n_ok, n_files, text);
+                log_info(NULL, "published generation %" PRIu64 " to %zu nodes (%zu changed file%s: %s)", st->generation,
+                         n_ok, n_files, n_files == 1 ? "" : "s", text);
 }
 
 /* After the batch's last phase: the nodes' state, the generation counter,
