@@ -11,7 +11,14 @@
  * drop what the walk did not reach. A walk is idempotent, so merged, stale or
  * reordered events cannot leave the table wrong for long, and inodes that are
  * still watched keep their watch descriptor (no IN_IGNORED storm after an
- * overflow). */
+ * overflow).
+ *
+ * Links to files are followed by the build wherever their target is in the
+ * tree, also in a dot-directory the walk skips and under a name that is no
+ * source name (a *.txt): the watch keeps each link's target (real path),
+ * re-resolved after every change of what the tree names, and watches the
+ * targets' directories for them, so that an edit of a target wakes a
+ * rebuild as an edit of the link's own file would. */
 #include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -82,7 +89,36 @@ struct Watch {
          * what could not be watched is listed and rescanned instead */
         int limit_error;
         bool anchor_unwatched;
+        /* links to files: link path -> WatchLink; their targets' paths
+         * (relative to root_real) -> how many links name them; the
+         * directories holding them, watched for them (TargetDir) */
+        char *root_real;
+        Hashmap links;
+        Hashmap targets;
+        Hashmap target_dirs_by_key;
+        struct TargetDir **target_dirs;
+        size_t n_target_dirs;
+        bool links_dirty; /* a link came, went or was retargeted: resolve them again */
 };
+
+typedef struct WatchLink {
+        char *link;   /* relative to the root, as walked */
+        char *target; /* relative to root_real */
+} WatchLink;
+
+typedef struct TargetRef {
+        char *path; /* relative to root_real */
+        size_t n;   /* links naming it */
+} TargetRef;
+
+/* A directory that holds link targets, watched for their names; it may be
+ * a walked directory too (then the watch descriptor is shared). */
+typedef struct TargetDir {
+        char *path; /* relative to root_real; "" for the root */
+        int wd;     /* inotify; -1 under fanotify */
+        size_t key_len;
+        uint8_t key[KEY_MAX];
+} TargetDir;
 
 typedef struct Batch {
         WatchCallback cb;
@@ -96,6 +132,19 @@ typedef struct Batch {
 static inline void *mfree(void *p) {
         free(p);
         return NULL;
+}
+
+static void batch_report(Batch *b, const char *rel);
+
+static TargetDir *target_dir_by_key(const Watch *w, const void *key, size_t key_len) {
+        return hashmap_get(&w->target_dirs_by_key, (const char *) key, key_len);
+}
+
+/* Whether the inotify watch wd is the anchor's, a walked directory's or
+ * the one of a directory of link targets: not to be removed for another. */
+static bool wd_in_use(const Watch *w, int wd) {
+        return wd == w->anchor_wd || dirtable_find_key(&w->dirs, &wd, sizeof(wd)) ||
+               (w->backend == WATCH_BACKEND_INOTIFY && target_dir_by_key(w, &wd, sizeof(wd)));
 }
 
 bool watch_is_source_name(const char *name) {
@@ -277,7 +326,7 @@ static int watch_visit(Watch *w, const char *rel, uint8_t key[static KEY_MAX], s
                 fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0) {
                         r = -errno;
-                        if (wd != w->anchor_wd && !dirtable_find_key(&w->dirs, &wd, sizeof(wd)))
+                        if (!wd_in_use(w, wd))
                                 (void) inotify_rm_watch(w->fd, wd);
                         return r;
                 }
@@ -300,9 +349,11 @@ static int watch_visit(Watch *w, const char *rel, uint8_t key[static KEY_MAX], s
 }
 
 static void watch_unwatch(Watch *w, DirNode *d) {
-        if (d->wd >= 0 && d->wd != w->anchor_wd)
+        if (d->wd >= 0 && d->wd != w->anchor_wd && !target_dir_by_key(w, &d->wd, sizeof(d->wd)))
                 (void) inotify_rm_watch(w->fd, d->wd);
 }
+
+static void links_note(Watch *w, const char *rel);
 
 /* Watches the directory at rel and every directory below it, as part of
  * walk w->gen. Follows symlinks to directories, as the build does; skips
@@ -330,7 +381,7 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
                 dirtable_set_path(&w->dirs, d, rel); /* moved within the tree */
         else if (!d) {
                 if (w->dirs.n >= WATCH_DIRS_MAX) {
-                        if (wd >= 0 && wd != w->anchor_wd)
+                        if (wd >= 0 && !wd_in_use(w, wd))
                                 (void) inotify_rm_watch(w->fd, wd);
                         return watch_fail(w, -ENOSPC, "more than %d directories", WATCH_DIRS_MAX);
                 }
@@ -369,8 +420,14 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
                         struct stat st;
                         if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
                                 continue;
-                        if (fstatat(dirfd(dir), de->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
+                        if (fstatat(dirfd(dir), de->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode)) {
+                                /* a link to a file (or to nothing yet), which the build reads */
+                                if (watch_is_source_name(de->d_name)) {
+                                        _cleanup_free_ char *link = rel_join(rel, de->d_name);
+                                        links_note(w, link);
+                                }
                                 continue;
+                        }
                 }
                 _cleanup_free_ char *child = rel_join(rel, de->d_name);
                 r = watch_add_tree(w, child, depth + 1);
@@ -410,6 +467,268 @@ static int watch_sync(Watch *w, const char *rel) {
         return r < 0 && !error_is_skippable(r) ? r : 0;
 }
 
+/* Link targets */
+
+static void target_ref(Watch *w, const char *target, bool add) {
+        TargetRef *t = hashmap_get(&w->targets, target, strlen(target));
+        if (!t) {
+                if (!add)
+                        return;
+                t = xcalloc(1, sizeof(TargetRef));
+                t->path = xstrdup(target);
+                hashmap_put(&w->targets, t->path, strlen(t->path), t);
+        }
+        if (add) {
+                t->n++;
+                return;
+        }
+        if (--t->n > 0)
+                return;
+        hashmap_remove(&w->targets, t->path, strlen(t->path));
+        free(t->path);
+        free(t);
+}
+
+/* A real path relative to root_real ("" for the root itself), or NULL
+ * when it is outside. */
+static const char *real_rel(const Watch *w, const char *real) {
+        if (streq(w->root_real, "/"))
+                return real + 1;
+        size_t l = strlen(w->root_real);
+        if (strncmp(real, w->root_real, l) != 0 || (real[l] != '/' && real[l] != 0))
+                return NULL;
+        return real[l] ? real + l + 1 : real + l;
+}
+
+/* The target of the link at rel, relative to root_real: its real path; or
+ * for a link that dangles (its target, or a directory on the way, missing
+ * yet), the path it names, cleaned lexically from the link's own real
+ * directory. NULL for no link, a link to a directory (which the walk
+ * follows) and a target out of the tree (which the build refuses). */
+static char *link_target(const Watch *w, const char *rel) {
+        if (!w->root_real)
+                return NULL;
+        _cleanup_free_ char *p = root_path(w, rel);
+        struct stat st;
+        if (lstat(p, &st) < 0 || !S_ISLNK(st.st_mode))
+                return NULL;
+        _cleanup_free_ char *real = realpath(p, NULL);
+        if (!real) {
+                char buf[PATH_MAX];
+                ssize_t n = readlink(p, buf, sizeof(buf) - 1);
+                if (n <= 0)
+                        return NULL;
+                buf[n] = 0;
+                const char *at = strrchr(p, '/');
+                _cleanup_free_ char *dir = at == p ? xstrdup("/") : xstrndup(p, at - p);
+                _cleanup_free_ char *dir_real = realpath(dir, NULL);
+                if (!dir_real)
+                        return NULL;
+                _cleanup_free_ char *joined = buf[0] == '/' ? xstrdup(buf) : xasprintf("%s/%s", dir_real, buf);
+                if (path_absolute_clean(joined, &real) < 0)
+                        return NULL;
+        } else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                return NULL;
+        const char *r = real_rel(w, real);
+        return r && r[0] ? xstrdup(r) : NULL;
+}
+
+/* Brings the link at rel (a source name) up to date: its target noted,
+ * changed or forgotten (no link there any more). */
+static void links_note(Watch *w, const char *rel) {
+        _cleanup_free_ char *target = link_target(w, rel);
+        WatchLink *l = hashmap_get(&w->links, rel, strlen(rel));
+        if (l && target && streq(l->target, target))
+                return;
+        if (!l && !target)
+                return;
+        w->links_dirty = true;
+        if (l) {
+                target_ref(w, l->target, false);
+                free(l->target);
+                l->target = NULL;
+                if (!target) {
+                        hashmap_remove(&w->links, l->link, strlen(l->link));
+                        free(l->link);
+                        free(l);
+                        return;
+                }
+        } else {
+                l = xcalloc(1, sizeof(WatchLink));
+                l->link = xstrdup(rel);
+                hashmap_put(&w->links, l->link, strlen(l->link), l);
+        }
+        l->target = TAKE_PTR(target);
+        target_ref(w, l->target, true);
+}
+
+/* Every known link resolved again: after a change of what the tree names
+ * (a directory, a link on the way to a target, the root), a target may be
+ * another file now, or none. */
+static void links_refresh(Watch *w) {
+        free(w->root_real);
+        w->root_real = realpath(w->root, NULL);
+        char **names = xcalloc(w->links.n + 1, sizeof(char *));
+        size_t n = 0;
+        for (size_t i = 0; i < w->links.cap; i++)
+                if (w->links.entries[i].key)
+                        names[n++] = xstrdup(w->links.entries[i].key);
+        for (size_t i = 0; i < n; i++) {
+                links_note(w, names[i]);
+                free(names[i]);
+        }
+        free(names);
+}
+
+/* The watch of the directory at path (relative to root_real) as events
+ * name it. */
+static int target_dir_key(Watch *w, const char *path, uint8_t key[static KEY_MAX], size_t *ret_key_len, int *ret_wd) {
+        _cleanup_free_ char *p = path[0] ? xasprintf("%s/%s", streq(w->root_real, "/") ? "" : w->root_real, path)
+                                         : xstrdup(w->root_real);
+        if (w->backend == WATCH_BACKEND_INOTIFY) {
+                int wd = w->fd >= 0 ? inotify_add_watch(w->fd, p, INOTIFY_DIR_MASK) : -1;
+                if (wd < 0)
+                        return w->fd >= 0 ? -errno : -EMFILE;
+                memcpy(key, &wd, sizeof(wd));
+                *ret_key_len = sizeof(wd);
+                *ret_wd = wd;
+                return 0;
+        }
+        _cleanup_close_ int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret_wd = -1;
+        return fanotify_key(w, fd, p, key, ret_key_len);
+}
+
+static TargetDir *target_dir_free(TargetDir *t) {
+        if (t) {
+                free(t->path);
+                free(t);
+        }
+        return NULL;
+}
+
+/* Watches the directory of every link target, for the targets' names, and
+ * no other: a directory is known by its inode, so one replaced (renamed
+ * over, deleted and made again) is watched anew. What cannot be watched
+ * (out of inotify watches) is left out: its targets' edits are seen at the
+ * next change of the tree. */
+static void target_dirs_update(Watch *w) {
+        w->links_dirty = false;
+        Hashmap old_by_path = {};
+        for (size_t i = 0; i < w->n_target_dirs; i++)
+                hashmap_put(&old_by_path, w->target_dirs[i]->path, strlen(w->target_dirs[i]->path), w->target_dirs[i]);
+        TargetDir **next = NULL;
+        size_t n_next = 0;
+        Hashmap next_by_key = {}, next_by_path = {};
+        for (size_t i = 0; w->root_real && i < w->targets.cap; i++) {
+                const TargetRef *ref = w->targets.entries[i].value;
+                if (!w->targets.entries[i].key)
+                        continue;
+                const char *slash = strrchr(ref->path, '/');
+                _cleanup_free_ char *dir = slash ? xstrndup(ref->path, slash - ref->path) : xstrdup("");
+                if (hashmap_get(&next_by_path, dir, strlen(dir)))
+                        continue;
+                uint8_t key[KEY_MAX];
+                size_t key_len;
+                int wd;
+                if (target_dir_key(w, dir, key, &key_len, &wd) < 0)
+                        continue; /* gone, or out of watches */
+                if (hashmap_get(&next_by_key, (const char *) key, key_len))
+                        continue; /* one directory by two paths (a bind mount): one serves */
+                TargetDir *t = hashmap_get(&old_by_path, dir, strlen(dir));
+                if (t && t->key_len == key_len && memcmp(t->key, key, key_len) == 0)
+                        hashmap_remove(&old_by_path, t->path, strlen(t->path)); /* kept */
+                else {
+                        t = xcalloc(1, sizeof(TargetDir));
+                        t->path = TAKE_PTR(dir);
+                        t->wd = wd;
+                        t->key_len = key_len;
+                        memcpy(t->key, key, key_len);
+                }
+                next = xrealloc(next, (n_next + 1) * sizeof(TargetDir *));
+                next[n_next++] = t;
+                hashmap_put(&next_by_key, (const char *) t->key, t->key_len, t);
+                hashmap_put(&next_by_path, t->path, strlen(t->path), t);
+        }
+        TargetDir **old = w->target_dirs;
+        size_t n_old = w->n_target_dirs;
+        hashmap_free(&w->target_dirs_by_key);
+        w->target_dirs_by_key = next_by_key;
+        w->target_dirs = next;
+        w->n_target_dirs = n_next;
+        hashmap_free(&next_by_path);
+        /* those not kept: their watch goes unless another user has it */
+        for (size_t i = 0; i < n_old; i++) {
+                TargetDir *t = old[i];
+                if (hashmap_get(&old_by_path, t->path, strlen(t->path)) != t)
+                        continue; /* kept */
+                if (t->wd >= 0 && !wd_in_use(w, t->wd))
+                        (void) inotify_rm_watch(w->fd, t->wd);
+                target_dir_free(t);
+        }
+        free(old);
+        hashmap_free(&old_by_path);
+}
+
+/* An event in a directory of link targets: a target's name is a change;
+ * the directory itself gone (deleted, moved, its watch dropped) may leave
+ * links dangling or pointing elsewhere. */
+static void target_event(Watch *w, Batch *b, const TargetDir *t, const char *name, bool gone) {
+        if (gone) {
+                w->links_dirty = true;
+                b->rescan = true;
+                return;
+        }
+        if (!name || streq(name, "."))
+                return;
+        _cleanup_free_ char *rel = rel_join(t->path, name);
+        if (hashmap_get(&w->targets, rel, strlen(rel)))
+                batch_report(b, rel);
+}
+
+/* Whether dir/name (a tree path) is on the way to a link target: a
+ * dot-directory the walk skips that holds one, or would. */
+static bool on_target_path(const Watch *w, const char *dir, const char *name) {
+        if (w->targets.n == 0 || !w->root_real)
+                return false;
+        _cleanup_free_ char *p = root_path(w, dir);
+        _cleanup_free_ char *real = realpath(p, NULL);
+        const char *r = real ? real_rel(w, real) : NULL;
+        if (!r)
+                return false;
+        _cleanup_free_ char *rel = rel_join(r, name);
+        for (size_t i = 0; i < w->targets.cap; i++)
+                if (w->targets.entries[i].key && rel_under(w->targets.entries[i].key, rel) &&
+                    !streq(w->targets.entries[i].key, rel))
+                        return true;
+        return false;
+}
+
+static void links_done(Watch *w) {
+        for (size_t i = 0; i < w->links.cap; i++)
+                if (w->links.entries[i].key) {
+                        WatchLink *l = w->links.entries[i].value;
+                        free(l->link);
+                        free(l->target);
+                        free(l);
+                }
+        hashmap_free(&w->links);
+        for (size_t i = 0; i < w->targets.cap; i++)
+                if (w->targets.entries[i].key) {
+                        TargetRef *t = w->targets.entries[i].value;
+                        free(t->path);
+                        free(t);
+                }
+        hashmap_free(&w->targets);
+        for (size_t i = 0; i < w->n_target_dirs; i++)
+                target_dir_free(w->target_dirs[i]);
+        free(w->target_dirs);
+        hashmap_free(&w->target_dirs_by_key);
+        free(w->root_real);
+}
+
 /* The anchor */
 
 static int watch_anchor_at(Watch *w, const char *dir, const char *name) {
@@ -419,7 +738,8 @@ static int watch_anchor_at(Watch *w, const char *dir, const char *name) {
                 if (r < 0 && r != -ENOSPC && r != -EMFILE)
                         return r;
                 if (w->anchor_wd >= 0 && w->anchor_wd != wd &&
-                    !dirtable_find_key(&w->dirs, &w->anchor_wd, sizeof(w->anchor_wd)))
+                    !dirtable_find_key(&w->dirs, &w->anchor_wd, sizeof(w->anchor_wd)) &&
+                    !target_dir_by_key(w, &w->anchor_wd, sizeof(w->anchor_wd)))
                         (void) inotify_rm_watch(w->fd, w->anchor_wd);
                 /* out of watches: the rescan looks for the root instead */
                 w->anchor_wd = wd;
@@ -474,6 +794,9 @@ static int watch_anchor(Watch *w) {
 /* Re-establishes everything from the root's path: at the start, after an
  * overflow, when the root or its anchor changed. */
 static int watch_reset(Watch *w) {
+        /* the walk notes the links to files it meets */
+        free(w->root_real);
+        w->root_real = realpath(w->root, NULL);
         for (unsigned i = 0; i < WATCH_SETUP_TRIES; i++) {
                 int r = watch_anchor(w);
                 if (r < 0)
@@ -533,12 +856,22 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
                 }
                 return;
         }
-        if (name[0] == '.')
+        if (name[0] == '.') {
+                /* a dot-directory the walk skips, on the way to link
+                 * targets, came, went or was replaced */
+                if ((linked || unlinked) && on_target_path(w, dir, name)) {
+                        w->links_dirty = true;
+                        b->rescan = true;
+                }
                 return;
+        }
 
         _cleanup_free_ char *rel = rel_join(dir, name); /* dir may not survive watch_sync() */
         /* a signed tree's MANIFEST and MANIFEST.sig count as sources */
         bool source = watch_is_source_name(name) || streq(name, "MANIFEST") || streq(name, "MANIFEST.sig");
+        /* a link to a file came, went or was retargeted */
+        if (!is_dir && watch_is_source_name(name) && (linked || unlinked))
+                links_note(w, rel);
         /* a symlink to a directory comes without the directory flag */
         if (!is_dir && !source && ((unlinked && dirtable_note_link(&w->dirs, rel, false)) ||
                                    (linked && watch_is_link(w, rel) && !watch_is_dir(w, rel)))) {
@@ -573,9 +906,12 @@ static void inotify_event(Watch *w, Batch *b, const struct inotify_event *ev, co
                         b->reset = true;
                 return;
         }
+        const TargetDir *t = target_dir_by_key(w, &ev->wd, sizeof(ev->wd));
+        if (t && !b->reset)
+                target_event(w, b, t, name, ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT));
         DirNode *d = dirtable_find_key(&w->dirs, &ev->wd, sizeof(ev->wd));
         if (!d)
-                return; /* a watch dropped already */
+                return; /* a watch dropped already, or a directory of link targets only */
         if (ev->mask & IN_IGNORED) {
                 /* deleted, or on an unmounted filesystem */
                 if (!d->path[0])
@@ -623,6 +959,9 @@ static void fanotify_event(Watch *w, Batch *b, uint64_t mask, const uint8_t *key
                         b->reset = true;
                 return;
         }
+        const TargetDir *t = target_dir_by_key(w, key, key_len);
+        if (t && !b->reset)
+                target_event(w, b, t, self ? NULL : name, self && (mask & (FAN_DELETE_SELF | FAN_MOVE_SELF)));
         DirNode *d = dirtable_find_key(&w->dirs, key, key_len);
         if (!d)
                 return; /* outside the tree: the mark covers the whole filesystem */
@@ -724,6 +1063,10 @@ int watch_process(Watch *w, WatchCallback cb, void *userdata) {
                 batch_error(&b, watch_reset(w));
                 b.rescan = true;
         }
+        if (b.rescan || w->links_dirty) {
+                links_refresh(w);
+                target_dirs_update(w);
+        }
         if (b.rescan)
                 batch_report(&b, NULL);
         if (r < 0)
@@ -748,6 +1091,8 @@ static void rescan_change(void *userdata, const char *name, bool is_dir) {
         }
         if (watch_is_source_name(name) || streq(name, "MANIFEST") || streq(name, "MANIFEST.sig")) {
                 _cleanup_free_ char *rel = rel_join(c->rel, name);
+                if (watch_is_source_name(name))
+                        links_note(c->w, rel); /* a link to a file came, went or was retargeted */
                 batch_report(c->b, rel);
         }
 }
@@ -789,7 +1134,7 @@ static void rescan_dir(Watch *w, Batch *b, const char *rel, bool *full) {
         int r = dirscan_read(p, &now);
         if (r < 0) {
                 /* gone or replaced: the walk of its parent settles it */
-                if (wd >= 0 && wd != w->anchor_wd && !dirtable_find_key(&w->dirs, &wd, sizeof(wd)))
+                if (wd >= 0 && !wd_in_use(w, wd))
                         (void) inotify_rm_watch(w->fd, wd);
                 if (!rel[0]) {
                         b->reset = true;
@@ -859,6 +1204,10 @@ int watch_rescan(Watch *w, WatchCallback cb, void *userdata) {
                 batch_error(&b, watch_reset(w));
                 b.rescan = true;
         }
+        if (b.rescan || w->links_dirty) {
+                links_refresh(w);
+                target_dirs_update(w);
+        }
         if (b.rescan)
                 batch_report(&b, NULL);
         if (!watch_get_unwatched(w))
@@ -921,6 +1270,8 @@ static int watch_start(WatchBackend backend, const char *root, Watch **ret, char
                 *ret_failure = TAKE_PTR(w->failure);
                 return r;
         }
+        links_refresh(w);
+        target_dirs_update(w);
         w->failure = mfree(w->failure);
         *ret = TAKE_PTR(w);
         return 0;
@@ -976,6 +1327,7 @@ Watch *watch_free(Watch *w) {
         if (w->fd >= 0)
                 close(w->fd); /* drops every watch and mark with it */
         dirtable_done(&w->dirs);
+        links_done(w);
         free(w->root);
         free(w->anchor_dir);
         free(w->anchor_name);
