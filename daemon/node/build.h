@@ -19,6 +19,12 @@ typedef struct BuildOptions {
          * even when the node's files have errors; the output is discarded
          * and the graph is not checked (fsxds check) */
         bool merge_despite_errors;
+        /* fsxds check: the graph is not checked (a tree whose nodes/ cannot
+         * be listed: common/ alone is no node) */
+        bool skip_graph;
+        /* fsxds check: when set, gets whether the graph was checked (it is
+         * not when the node's files, common/'s among them, have errors) */
+        bool *graph_checked;
 } BuildOptions;
 
 typedef struct NodeFile {
@@ -64,7 +70,8 @@ int source_cache_new(const Schema *schema, PublishMode mode, SourceCache **ret);
 SourceCache *source_cache_free(SourceCache *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SourceCache *, source_cache_free);
 /* Brings the cache up to date with source_dir: common/ and nodes/<id>/ for
- * every id, or only only_node's. A file whose device, inode, size, mtime
+ * every id, or only only_node's (only_node "": common/ alone, nodes/ not
+ * even listed, for fsxds check of a tree whose nodes/ cannot be). A file whose device, inode, size, mtime
  * and ctime are unchanged is not read again. An entry that cannot be
  * source (build_list_sources_checked()) is an error of the node whose
  * scope holds it (of every node, in common/); the rest is read. Returns

@@ -202,8 +202,11 @@ static void merge_split(NodeScope *scope, Entry *entries, size_t n, const BuildO
                 live[n_live++] = winner->r;
                 i = j;
         }
-        if (graph && diags->n_errors == errors_before)
+        bool check_graph = graph && !opts->skip_graph && diags->n_errors == errors_before;
+        if (check_graph)
                 graph_check(live, n_live, node_scope_has, node_scope_names, scope, scope->node_id, !want, diags);
+        if (opts->graph_checked)
+                *opts->graph_checked = check_graph;
 
         /* final resources: VirtualHosts spliced into their RouteConfiguration,
          * the node's directory substituted into wired config sources */
@@ -356,6 +359,8 @@ int build_node_from_cache(const SourceCache *c, const char *node_id, const Build
         }
         NodeOutput out = {};
         bool clean = diags->n_errors == errors_before;
+        if (opts->graph_checked)
+                *opts->graph_checked = false;
         if (clean || opts->merge_despite_errors)
                 merge_split(&(NodeScope) { c, node_id }, entries, n, opts, NULL, clean, diags, &out);
         free(entries);

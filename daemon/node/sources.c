@@ -691,9 +691,14 @@ int source_cache_refresh(SourceCache *c, const char *source_dir, const char *onl
         if (!root)
                 return -errno;
         char **nodes = NULL, **bad_nodes = NULL;
-        int r = list_node_dirs(source_dir, &nodes, &bad_nodes);
-        if (r < 0)
-                return r;
+        if (only_node && !only_node[0]) {
+                nodes = xcalloc(1, sizeof(char *));
+                bad_nodes = xcalloc(1, sizeof(char *));
+        } else {
+                int r = list_node_dirs(source_dir, &nodes, &bad_nodes);
+                if (r < 0)
+                        return r;
+        }
         free_strv(c->nodes);
         c->nodes = nodes;
         free_strv(c->bad_nodes);

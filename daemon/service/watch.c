@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The source-tree watch (interface and reporting rules in watch.h). Both
+/* The source-tree watch (interface and reporting rules in watch.h; the
+ * rescan of what inotify could not watch in watch-rescan.c). Both
  * backends share one table of the directories under the root, keyed by what
  * the kernel names a directory by in its events (the inotify watch
  * descriptor, or fsid + handle type + file handle under fanotify) and indexed
@@ -11,7 +12,14 @@
  * drop what the walk did not reach. A walk is idempotent, so merged, stale or
  * reordered events cannot leave the table wrong for long, and inodes that are
  * still watched keep their watch descriptor (no IN_IGNORED storm after an
- * overflow). */
+ * overflow).
+ *
+ * Links to files are followed by the build wherever their target is in the
+ * tree, also in a dot-directory the walk skips and under a name that is no
+ * source name (a *.txt): the watch keeps each link's target (linktargets.h),
+ * re-resolved after every change of what the tree names, and watches the
+ * targets' directories for them, so that an edit of a target wakes a
+ * rebuild as an edit of the link's own file would. */
 #include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,9 +31,8 @@
 
 #include "build.h"
 #include "dirscan.h"
-#include "dirtable.h"
 #include "hashmap.h"
-#include "watch.h"
+#include "watch-internal.h"
 
 static const char *const watch_backend_table[_WATCH_BACKEND_MAX] = {
         [WATCH_BACKEND_AUTO] = "auto",
@@ -35,68 +42,17 @@ static const char *const watch_backend_table[_WATCH_BACKEND_MAX] = {
 
 DEFINE_STRING_TABLE_LOOKUP(watch_backend, WatchBackend);
 
-#ifndef AT_HANDLE_FID
-#define AT_HANDLE_FID 0x200 /* Linux 6.5: encode the handle exactly as fanotify reports it */
-#endif
-
-#define WATCH_DEPTH_MAX 32 /* directories below the root, as the build's walk */
-#define WATCH_DIRS_MAX 65536
-#define WATCH_READS_MAX 64 /* per watch_process(): a busy filesystem cannot hold the loop */
-#define WATCH_BUF_SIZE (64 * 1024)
-#define WATCH_SETUP_TRIES 16
-#define FSID_SIZE 8
-#define KEY_MAX (FSID_SIZE + sizeof(int) + MAX_HANDLE_SZ)
-
-/* IN_ATTRIB: a directory made unreadable (chmod, chown), or readable again */
-#define INOTIFY_DIR_MASK                                                                                  \
-        (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |          \
-         IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK)
-/* The anchor only has to see the root's name come and go. IN_MASK_ADD: in a
- * tree that links back to its own parent, the anchor is a tree directory too. */
-#define INOTIFY_ANCHOR_MASK                                                                               \
-        (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | \
-         IN_MASK_ADD)
-/* With FAN_REPORT_DFID_NAME every event names the directory and the entry;
- * FAN_CLOSE_WRITE on a file comes with its parent's handle and its name.
- * Events on directories themselves (FAN_DELETE_SELF/FAN_MOVE_SELF) carry the
- * directory's own handle and the name "." (older kernels: no name). */
-#define FANOTIFY_MASK                                                                                     \
-        (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CLOSE_WRITE | FAN_DELETE_SELF |    \
-         FAN_MOVE_SELF | FAN_ATTRIB | FAN_ONDIR)
-
-struct Watch {
-        WatchBackend backend;
-        int fd;
-        char *root; /* absolute, without ".", "..", "//" or a trailing "/" */
-        DirTable dirs;
-        uint64_t gen;
-        char *anchor_dir;  /* NULL: no anchor, the root is "/" */
-        char *anchor_name; /* the component of the root's path expected in anchor_dir */
-        int anchor_wd;
-        uint8_t anchor_key[KEY_MAX];
-        size_t anchor_key_len;
-        uint8_t (*marked)[FSID_SIZE]; /* fanotify: the filesystems marked so far */
-        size_t n_marked;
-        char *failure; /* the first call that failed, for the fallback reason */
-        void *buf;
-        /* inotify: out of watches (-ENOSPC) or of instances (-EMFILE, fd < 0);
-         * what could not be watched is listed and rescanned instead */
-        int limit_error;
-        bool anchor_unwatched;
-};
-
-typedef struct Batch {
-        WatchCallback cb;
-        void *userdata;
-        int n_reported;
-        int error;   /* the first error while re-watching */
-        bool reset;  /* re-establish everything: overflow, the root or the anchor changed */
-        bool rescan; /* report NULL at the end */
-} Batch;
-
 static inline void *mfree(void *p) {
         free(p);
         return NULL;
+}
+
+static bool target_dir_wd(const Watch *w, int wd) {
+        return w->backend == WATCH_BACKEND_INOTIFY && linktargets_dir_by_key(&w->links, &wd, sizeof(wd));
+}
+
+bool watch_wd_in_use(const Watch *w, int wd) {
+        return wd == w->anchor_wd || dirtable_find_key(&w->dirs, &wd, sizeof(wd)) || target_dir_wd(w, wd);
 }
 
 bool watch_is_source_name(const char *name) {
@@ -139,13 +95,13 @@ static int path_absolute_clean(const char *path, char **ret) {
         return 0;
 }
 
-static char *root_path(const Watch *w, const char *rel) {
+char *watch_root_path(const Watch *w, const char *rel) {
         if (!rel[0])
                 return xstrdup(w->root);
         return xasprintf("%s/%s", streq(w->root, "/") ? "" : w->root, rel);
 }
 
-static char *rel_join(const char *dir, const char *name) {
+char *watch_rel_join(const char *dir, const char *name) {
         return dir[0] ? xasprintf("%s/%s", dir, name) : xstrdup(name);
 }
 
@@ -164,13 +120,13 @@ static bool rel_under(const char *path, const char *rel) {
 }
 
 static bool watch_is_link(const Watch *w, const char *rel) {
-        _cleanup_free_ char *p = root_path(w, rel);
+        _cleanup_free_ char *p = watch_root_path(w, rel);
         struct stat st;
         return lstat(p, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
-static bool watch_is_dir(const Watch *w, const char *rel) {
-        _cleanup_free_ char *p = root_path(w, rel);
+bool watch_is_dir(const Watch *w, const char *rel) {
+        _cleanup_free_ char *p = watch_root_path(w, rel);
         struct stat st;
         return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
@@ -246,7 +202,7 @@ static int fanotify_key(Watch *w, int fd, const char *path, uint8_t key[static K
 /* Starts watching the directory at rel and opens it for listing. */
 static int watch_visit(Watch *w, const char *rel, uint8_t key[static KEY_MAX], size_t *ret_key_len, int *ret_wd,
                        int *ret_fd) {
-        _cleanup_free_ char *p = root_path(w, rel);
+        _cleanup_free_ char *p = watch_root_path(w, rel);
         _cleanup_close_ int fd = -EBADF;
         int r;
 
@@ -278,7 +234,7 @@ static int watch_visit(Watch *w, const char *rel, uint8_t key[static KEY_MAX], s
                 fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0) {
                         r = -errno;
-                        if (wd != w->anchor_wd && !dirtable_find_key(&w->dirs, &wd, sizeof(wd)))
+                        if (!watch_wd_in_use(w, wd))
                                 (void) inotify_rm_watch(w->fd, wd);
                         return r;
                 }
@@ -304,7 +260,7 @@ static int watch_visit(Watch *w, const char *rel, uint8_t key[static KEY_MAX], s
 }
 
 static void watch_unwatch(Watch *w, DirNode *d) {
-        if (d->wd >= 0 && d->wd != w->anchor_wd)
+        if (d->wd >= 0 && d->wd != w->anchor_wd && !target_dir_wd(w, d->wd))
                 (void) inotify_rm_watch(w->fd, d->wd);
 }
 
@@ -334,7 +290,7 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
                 dirtable_set_path(&w->dirs, d, rel); /* moved within the tree */
         else if (!d) {
                 if (w->dirs.n >= WATCH_DIRS_MAX) {
-                        if (wd >= 0 && wd != w->anchor_wd)
+                        if (wd >= 0 && !watch_wd_in_use(w, wd))
                                 (void) inotify_rm_watch(w->fd, wd);
                         return watch_fail(w, -ENOSPC, "more than %d directories", WATCH_DIRS_MAX);
                 }
@@ -345,7 +301,7 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
         if (w->backend == WATCH_BACKEND_INOTIFY && wd < 0) {
                 /* a walk is followed by a full rescan of the tree: what
                  * changed before this listing is built anyway */
-                _cleanup_free_ char *p = root_path(w, rel);
+                _cleanup_free_ char *p = watch_root_path(w, rel);
                 DirScan now = {};
                 (void) dirscan_read(p, &now); /* unreadable: empty, the build reports it */
                 if (d->scan)
@@ -375,10 +331,16 @@ static int watch_add_tree(Watch *w, const char *rel, unsigned depth) {
                         struct stat st;
                         if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
                                 continue;
-                        if (fstatat(dirfd(dir), de->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
+                        if (fstatat(dirfd(dir), de->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode)) {
+                                /* a link to a file (or to nothing yet), which the build reads */
+                                if (watch_is_source_name(de->d_name)) {
+                                        _cleanup_free_ char *link = watch_rel_join(rel, de->d_name);
+                                        linktargets_note(&w->links, w->root, link);
+                                }
                                 continue;
+                        }
                 }
-                _cleanup_free_ char *child = rel_join(rel, de->d_name);
+                _cleanup_free_ char *child = watch_rel_join(rel, de->d_name);
                 r = watch_add_tree(w, child, depth + 1);
                 if (r < 0 && !error_is_skippable(r))
                         return r;
@@ -407,13 +369,66 @@ static void watch_sweep(Watch *w, const char *rel) {
 
 /* Brings the table in line with the directory at rel as it is now: watches
  * what is there (created, moved in), drops what is gone (deleted, moved out). */
-static int watch_sync(Watch *w, const char *rel) {
+int watch_sync(Watch *w, const char *rel) {
         bool known = dirtable_find_path(&w->dirs, rel);
         w->gen++;
         int r = watch_add_tree(w, rel, rel_depth(rel));
         if (known)
                 watch_sweep(w, rel);
         return r < 0 && !error_is_skippable(r) ? r : 0;
+}
+
+/* Link targets (linktargets.h): the watch's side */
+
+/* LinkTargetsWatchDir: the directory watched as a walked one is. */
+static int watch_target_dir(void *userdata, const char *path, uint8_t *key, size_t key_max, size_t *ret_key_len,
+                            int *ret_wd) {
+        Watch *w = userdata;
+        assert(key_max >= KEY_MAX);
+        if (w->backend == WATCH_BACKEND_INOTIFY) {
+                int wd = w->fd >= 0 ? inotify_add_watch(w->fd, path, INOTIFY_DIR_MASK) : -1;
+                if (wd < 0)
+                        return w->fd >= 0 ? -errno : -EMFILE;
+                memcpy(key, &wd, sizeof(wd));
+                *ret_key_len = sizeof(wd);
+                *ret_wd = wd;
+                return 0;
+        }
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret_wd = -1;
+        return fanotify_key(w, fd, path, key, ret_key_len);
+}
+
+/* LinkTargetsReleaseWd */
+static void watch_release_wd(void *userdata, int wd) {
+        Watch *w = userdata;
+        if (!watch_wd_in_use(w, wd))
+                (void) inotify_rm_watch(w->fd, wd);
+}
+
+/* After a change of what the tree names: every link resolved again, the
+ * targets' directories watched. */
+void watch_links_update(Watch *w) {
+        linktargets_refresh(&w->links, w->root);
+        linktargets_update_dirs(&w->links, watch_target_dir, watch_release_wd, w);
+}
+
+/* An event in a directory of link targets: a target's name is a change;
+ * the directory itself gone (deleted, moved, its watch dropped) may leave
+ * links dangling or pointing elsewhere. */
+static void target_event(Watch *w, Batch *b, const LinkTargetDir *t, const char *name, bool gone) {
+        if (gone) {
+                w->links.dirty = true;
+                b->rescan = true;
+                return;
+        }
+        if (!name || streq(name, "."))
+                return;
+        _cleanup_free_ char *rel = linktargets_match(&w->links, t, name);
+        if (rel)
+                watch_batch_report(b, rel);
 }
 
 /* The anchor */
@@ -425,7 +440,7 @@ static int watch_anchor_at(Watch *w, const char *dir, const char *name) {
                 if (r < 0 && r != -ENOSPC && r != -EMFILE)
                         return r;
                 if (w->anchor_wd >= 0 && w->anchor_wd != wd &&
-                    !dirtable_find_key(&w->dirs, &w->anchor_wd, sizeof(w->anchor_wd)))
+                    !dirtable_find_key(&w->dirs, &w->anchor_wd, sizeof(w->anchor_wd)) && !target_dir_wd(w, w->anchor_wd))
                         (void) inotify_rm_watch(w->fd, w->anchor_wd);
                 /* out of watches: the rescan looks for the root instead */
                 w->anchor_wd = wd;
@@ -457,7 +472,7 @@ static int watch_anchor_at(Watch *w, const char *dir, const char *name) {
  * nearest existing ancestor, for the next component of the root's path.
  * Returns 1 when the anchor is the root's own parent (or there is none: the
  * root is "/"), 0 when it is a higher ancestor. */
-static int watch_anchor(Watch *w) {
+int watch_anchor(Watch *w) {
         _cleanup_free_ char *child = xstrdup(w->root);
         for (;;) {
                 if (streq(child, "/")) {
@@ -479,7 +494,8 @@ static int watch_anchor(Watch *w) {
 
 /* Re-establishes everything from the root's path: at the start, after an
  * overflow, when the root or its anchor changed. */
-static int watch_reset(Watch *w) {
+int watch_reset(Watch *w) {
+        linktargets_set_root(&w->links, w->root); /* the walk notes the links to files it meets */
         for (unsigned i = 0; i < WATCH_SETUP_TRIES; i++) {
                 int r = watch_anchor(w);
                 if (r < 0)
@@ -513,12 +529,12 @@ static int watch_reset(Watch *w) {
 
 /* Events */
 
-static void batch_report(Batch *b, const char *rel) {
+void watch_batch_report(Batch *b, const char *rel) {
         b->cb(b->userdata, rel);
         b->n_reported++;
 }
 
-static void batch_error(Batch *b, int r) {
+void watch_batch_error(Batch *b, int r) {
         if (r < 0 && b->error == 0)
                 b->error = r;
 }
@@ -534,17 +550,27 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
                 if (linked) {
                         /* directories symlinked through ..data now resolve
                          * elsewhere: walk the directory holding it again */
-                        batch_error(b, watch_sync(w, dir));
+                        watch_batch_error(b, watch_sync(w, dir));
                         b->rescan = true;
                 }
                 return;
         }
-        if (name[0] == '.')
+        if (name[0] == '.') {
+                /* a dot-directory the walk skips, on the way to link
+                 * targets, came, went or was replaced */
+                if ((linked || unlinked) && linktargets_on_path(&w->links, w->root, dir, name)) {
+                        w->links.dirty = true;
+                        b->rescan = true;
+                }
                 return;
+        }
 
-        _cleanup_free_ char *rel = rel_join(dir, name); /* dir may not survive watch_sync() */
+        _cleanup_free_ char *rel = watch_rel_join(dir, name); /* dir may not survive watch_sync() */
         /* a signed tree's MANIFEST and MANIFEST.sig count as sources */
         bool source = watch_is_source_name(name) || streq(name, "MANIFEST") || streq(name, "MANIFEST.sig");
+        /* a link to a file came, went or was retargeted */
+        if (!is_dir && watch_is_source_name(name) && (linked || unlinked))
+                linktargets_note(&w->links, w->root, rel);
         /* a symlink to a directory comes without the directory flag */
         if (!is_dir && !source && ((unlinked && dirtable_note_link(&w->dirs, rel, false)) ||
                                    (linked && watch_is_link(w, rel) && !watch_is_dir(w, rel)))) {
@@ -559,13 +585,13 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
                 is_dir = dirtable_find_path(&w->dirs, rel) || (linked && watch_is_dir(w, rel));
         if (is_dir) {
                 if (linked || unlinked) {
-                        batch_error(b, watch_sync(w, rel));
+                        watch_batch_error(b, watch_sync(w, rel));
                         b->rescan = true;
                 }
                 return;
         }
         if (source)
-                batch_report(b, rel);
+                watch_batch_report(b, rel);
 }
 
 static void inotify_event(Watch *w, Batch *b, const struct inotify_event *ev, const char *name) {
@@ -579,9 +605,12 @@ static void inotify_event(Watch *w, Batch *b, const struct inotify_event *ev, co
                         b->reset = true;
                 return;
         }
+        const LinkTargetDir *t = linktargets_dir_by_key(&w->links, &ev->wd, sizeof(ev->wd));
+        if (t && !b->reset && (ev->mask & ~(IN_ATTRIB | IN_ISDIR))) /* a target's mode or times: no change */
+                target_event(w, b, t, name, ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT));
         DirNode *d = dirtable_find_key(&w->dirs, &ev->wd, sizeof(ev->wd));
         if (!d)
-                return; /* a watch dropped already */
+                return; /* a watch dropped already, or a directory of link targets only */
         if (ev->mask & IN_IGNORED) {
                 /* deleted, or on an unmounted filesystem */
                 if (!d->path[0])
@@ -632,6 +661,9 @@ static void fanotify_event(Watch *w, Batch *b, uint64_t mask, const uint8_t *key
                         b->reset = true;
                 return;
         }
+        const LinkTargetDir *t = linktargets_dir_by_key(&w->links, key, key_len);
+        if (t && !b->reset && (mask & ~(FAN_ATTRIB | FAN_ONDIR))) /* as for inotify */
+                target_event(w, b, t, self ? NULL : name, self && (mask & (FAN_DELETE_SELF | FAN_MOVE_SELF)));
         DirNode *d = dirtable_find_key(&w->dirs, key, key_len);
         if (!d)
                 return; /* outside the tree: the mark covers the whole filesystem */
@@ -734,175 +766,16 @@ int watch_process(Watch *w, WatchCallback cb, void *userdata) {
                         break;
         }
         if (b.reset) {
-                batch_error(&b, watch_reset(w));
+                watch_batch_error(&b, watch_reset(w));
                 b.rescan = true;
         }
+        if (b.rescan || w->links.dirty)
+                watch_links_update(w);
         if (b.rescan)
-                batch_report(&b, NULL);
+                watch_batch_report(&b, NULL);
         if (r < 0)
                 return r;
         return b.error < 0 ? b.error : b.n_reported;
-}
-
-/* The rescan of what could not be watched */
-
-typedef struct RescanDir {
-        Watch *w;
-        Batch *b;
-        const char *rel;
-        bool structural; /* a subdirectory came, went or was replaced */
-} RescanDir;
-
-static void rescan_change(void *userdata, const char *name, bool is_dir) {
-        RescanDir *c = userdata;
-        if (is_dir) {
-                c->structural = true;
-                return;
-        }
-        if (watch_is_source_name(name) || streq(name, "MANIFEST") || streq(name, "MANIFEST.sig")) {
-                _cleanup_free_ char *rel = rel_join(c->rel, name);
-                batch_report(c->b, rel);
-        }
-}
-
-static int path_compare(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* The unwatched directories' paths, parents before their children. */
-static char **unwatched_paths(const Watch *w, size_t *ret_n) {
-        char **paths = NULL;
-        size_t n = 0;
-        for (size_t i = 0; i < w->dirs.n_buckets; i++)
-                for (DirNode *d = w->dirs.by_key[i]; d; d = d->next_key)
-                        if (d->scan) {
-                                paths = xrealloc(paths, (n + 1) * sizeof(char *));
-                                paths[n++] = xstrdup(d->path);
-                        }
-        if (n > 1)
-                qsort(paths, n, sizeof(char *), path_compare);
-        *ret_n = n;
-        return paths;
-}
-
-/* One unwatched directory: a watch if one is free now (before the listing,
- * so nothing falls between them), then its listing compared with the last. */
-static void rescan_dir(Watch *w, Batch *b, const char *rel, bool *full) {
-        DirNode *d = dirtable_find_path(&w->dirs, rel);
-        if (!d || !d->scan)
-                return; /* dropped or watched by a walk of this rescan */
-        _cleanup_free_ char *p = root_path(w, rel);
-        int wd = -1;
-        if (!*full && w->fd >= 0) {
-                wd = inotify_add_watch(w->fd, p, INOTIFY_DIR_MASK);
-                if (wd < 0 && errno == ENOSPC)
-                        *full = true;
-        }
-        DirScan now = {};
-        int r = dirscan_read(p, &now);
-        if (r < 0) {
-                /* gone or replaced: the walk of its parent settles it */
-                if (wd >= 0 && wd != w->anchor_wd && !dirtable_find_key(&w->dirs, &wd, sizeof(wd)))
-                        (void) inotify_rm_watch(w->fd, wd);
-                if (!rel[0]) {
-                        b->reset = true;
-                        return;
-                }
-                const char *slash = strrchr(rel, '/');
-                _cleanup_free_ char *parent = slash ? xstrndup(rel, slash - rel) : xstrdup("");
-                batch_error(b, watch_sync(w, parent));
-                b->rescan = true;
-                return;
-        }
-        RescanDir c = { .w = w, .b = b, .rel = rel };
-        dirscan_diff(d->scan, &now, rescan_change, &c);
-        dirscan_done(d->scan);
-        *d->scan = now;
-        if (wd >= 0) {
-                /* watched from now on: known by its watch descriptor */
-                bool alias = dirtable_find_key(&w->dirs, &wd, sizeof(wd)); /* the same directory by another path */
-                DirNode *n = alias ? NULL : dirtable_node_new((const uint8_t *) &wd, sizeof(wd), rel, wd);
-                uint64_t gen = d->gen;
-                dirtable_remove(&w->dirs, d);
-                dirtable_node_free(d);
-                if (n) {
-                        n->gen = gen;
-                        dirtable_add(&w->dirs, n);
-                }
-        }
-        if (c.structural) {
-                batch_error(b, watch_sync(w, rel));
-                b->rescan = true;
-        }
-}
-
-int watch_rescan(Watch *w, WatchCallback cb, void *userdata) {
-        Batch b = { .cb = cb, .userdata = userdata };
-        bool full = false;
-
-        assert(w);
-        assert(cb);
-        if (w->backend != WATCH_BACKEND_INOTIFY || !watch_get_unwatched(w))
-                return 0;
-        if (w->fd < 0) {
-                /* an instance may be free now: then everything is watched again */
-                w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-                if (w->fd >= 0) {
-                        w->limit_error = 0;
-                        b.reset = true;
-                } else
-                        full = true;
-        }
-        if (!b.reset && w->anchor_unwatched) {
-                if (!full && w->fd >= 0 && watch_anchor(w) >= 0 && !w->anchor_unwatched)
-                        b.reset = true; /* the root may have come or gone meanwhile */
-                else if (!!dirtable_find_path(&w->dirs, "") != watch_is_dir(w, ""))
-                        b.reset = true;
-        }
-        if (!b.reset) {
-                size_t n;
-                char **paths = unwatched_paths(w, &n);
-                for (size_t i = 0; i < n; i++) {
-                        rescan_dir(w, &b, paths[i], &full);
-                        free(paths[i]);
-                }
-                free(paths);
-        }
-        if (b.reset) {
-                batch_error(&b, watch_reset(w));
-                b.rescan = true;
-        }
-        if (b.rescan)
-                batch_report(&b, NULL);
-        if (!watch_get_unwatched(w))
-                w->limit_error = 0;
-        return b.error < 0 ? b.error : b.n_reported;
-}
-
-size_t watch_get_unwatched(const Watch *w) {
-        assert(w);
-        size_t n = w->anchor_unwatched;
-        for (size_t i = 0; i < w->dirs.n_buckets; i++)
-                for (DirNode *d = w->dirs.by_key[i]; d; d = d->next_key)
-                        n += !!d->scan;
-        return n;
-}
-
-const char *watch_get_first_unwatched(const Watch *w) {
-        assert(w);
-        const char *first = NULL;
-        for (size_t i = 0; i < w->dirs.n_buckets; i++)
-                for (DirNode *d = w->dirs.by_key[i]; d; d = d->next_key)
-                        if (d->scan && (!first || strcmp(d->path, first) < 0))
-                                first = d->path;
-        if (!first && w->anchor_unwatched)
-                return w->anchor_dir;
-        return first;
-}
-
-int watch_get_limit_error(const Watch *w) {
-        assert(w);
-        return watch_get_unwatched(w) ? w->limit_error : 0;
 }
 
 /* Setup */
@@ -934,6 +807,7 @@ static int watch_start(WatchBackend backend, const char *root, Watch **ret, char
                 *ret_failure = TAKE_PTR(w->failure);
                 return r;
         }
+        watch_links_update(w);
         w->failure = mfree(w->failure);
         *ret = TAKE_PTR(w);
         return 0;
@@ -989,6 +863,7 @@ Watch *watch_free(Watch *w) {
         if (w->fd >= 0)
                 close(w->fd); /* drops every watch and mark with it */
         dirtable_done(&w->dirs);
+        linktargets_done(&w->links);
         free(w->root);
         free(w->anchor_dir);
         free(w->anchor_name);

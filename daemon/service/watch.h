@@ -19,6 +19,9 @@
  *   the callback sees everything the watch may have missed.
  * Directories starting with '.' are neither watched nor reported, as the
  * build skips them; symlinks to directories are followed as the build does.
+ * A symlink to a file (a source name) reports its target's changes too,
+ * under the target's path, wherever the target is in the tree: also in a
+ * dot-directory and under a name that is no source name (a *.txt).
  * Duplicates are normal (a created file is reported on create and on
  * close): the manager settles them. Writes through a file that is never
  * closed (mmap, a writer that keeps the fd) are not seen.

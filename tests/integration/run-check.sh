@@ -136,6 +136,8 @@ d = json.load(open(sys.argv[1]))
 assert d["version"] == 1 and d["errors"] == 0 and d["warnings"] == 0, d
 assert [g.get("node") for g in d["groups"]] == ["(common)", "backend", "edge", "front-proxy"], d["groups"]
 assert all(g["errors"] == 0 and g["diagnostics"] == [] for g in d["groups"]), d
+assert d["complete"] is True and all(g["graph_checked"] is True and g["not_checked"] is None
+                                     for g in d["groups"][1:]), d
 EOF
 }
 
@@ -214,7 +216,8 @@ t_errors_tree() {
   "$fsxds" check "$t" >"$tmp/bad.out" 2>"$tmp/err"; local rc=$?
   [ $rc -eq 1 ] || { echo "exit $rc"; cat "$tmp/bad.out" "$tmp/err"; return 1; }
   local hdr
-  for hdr in 'common: 2 errors' 'node a: 1 error' 'node b: 2 errors' 'node clean: ok'; do
+  for hdr in 'common: 2 errors' 'node a: 1 error, graph not checked (common/ has errors)' \
+    'node b: 2 errors, graph not checked (common/ has errors)' 'node clean: files ok, graph not checked (common/ has errors)'; do
     grep -qx "$hdr" "$tmp/bad.out" || { echo "no header: $hdr"; cat "$tmp/bad.out"; return 1; }
   done
   expect_once_in common "$t/common/cds.yaml:5:3: error: duplicate Cluster \"web\" (also defined at $t/common/cds.yaml:2:3)" "$tmp/bad.out" &&
@@ -224,7 +227,7 @@ t_errors_tree() {
     expect_once_in 'node b' "$t/nodes/b/cds.yaml:9:3: error: duplicate Cluster \"b2\" (also defined at $t/nodes/b/cds.yaml:6:3)" "$tmp/bad.out" || return 1
   # 4 headers + 5 diagnostics, nothing else on stdout
   [ "$(wc -l <"$tmp/bad.out")" -eq 9 ] || { cat "$tmp/bad.out"; return 1; }
-  grep -qx 'fsxds check: 5 errors (3 nodes, 5 files checked)' "$tmp/err" || { cat "$tmp/err"; return 1; }
+  grep -qx 'fsxds check: 5 errors (3 nodes, 5 files checked; 3 graphs not checked)' "$tmp/err" || { cat "$tmp/err"; return 1; }
 }
 
 t_errors_json() {
@@ -237,7 +240,12 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 t = sys.argv[2]
 assert d["version"] == 1 and d["errors"] == 5 and d["warnings"] == 0, (d["errors"], d["warnings"])
+assert d["complete"] is False, d["complete"]
 groups = {g["node"]: g for g in d["groups"]}
+# common/ has errors: no node's graph is checked, and each says so
+assert "graph_checked" not in groups["(common)"], groups["(common)"]
+for n in ("a", "b", "clean"):
+    assert groups[n]["graph_checked"] is False and groups[n]["not_checked"] == "common/ has errors", groups[n]
 assert list(groups) == ["(common)", "a", "b", "clean"], list(groups)
 assert all(g["tree"] == t and "file" not in g for g in d["groups"])
 def diag(file, line, column, path, message, rule):
@@ -274,7 +282,8 @@ t_duplicate_found_by_build() {
   printf '%s\nname: twice\nconnect_timeout: 2s\n' "$CLUSTER" >"$t/nodes/x/2.yaml"
   printf '%s\nname: why\nconnect_timeout: 1 second\n' "$CLUSTER" >"$t/nodes/y/cds.yaml"
   "$fsxds" check "$t" >"$tmp/out" 2>/dev/null; [ $? -eq 1 ] || return 1
-  grep -qx 'common: ok' "$tmp/out" && grep -qx 'node x: 1 error' "$tmp/out" && grep -qx 'node y: 1 error' "$tmp/out" &&
+  grep -qx 'common: ok' "$tmp/out" && grep -qx 'node x: 1 error, graph not checked (its files have errors)' "$tmp/out" &&
+    grep -qx 'node y: 1 error, graph not checked (its files have errors)' "$tmp/out" &&
     expect_once_in 'node x' "$t/nodes/x/2.yaml:1:1: error: duplicate Cluster \"twice\" (also defined at $t/nodes/x/1.yaml:1:1)" "$tmp/out" &&
     grep -q "^$t/nodes/y/cds.yaml:3:18: error: connect_timeout: " "$tmp/out"
 }
@@ -303,7 +312,7 @@ t_common_only() {
   printf 'common: ok\n' | diff -u - "$tmp/out" || return 1
   printf '%s\nname: web\nconnect_timeout: 1s\n' "$CLUSTER" >"$t/common/more.yaml"
   "$fsxds" check "$t/" >"$tmp/out" 2>/dev/null; [ $? -eq 1 ] || return 1
-  printf 'common: 1 error\n%s\n' "$t/common/more.yaml:1:1: error: duplicate Cluster \"web\" (also defined at $t/common/cds.yaml:2:3)" |
+  printf 'common: 1 error, graph not checked (common/ has errors)\n%s\n' "$t/common/more.yaml:1:1: error: duplicate Cluster \"web\" (also defined at $t/common/cds.yaml:2:3)" |
     diff -u - "$tmp/out" || return 1
   "$fsxds" check --json "$t" >"$tmp/out.json" 2>/dev/null; [ $? -eq 1 ] || return 1
   json_assert "$tmp/out.json" 'd["errors"] == 1 and [g["node"] for g in d["groups"]] == ["(common)"]'
@@ -489,7 +498,7 @@ EOF
   "$fsxds" check --json "$t" >"$tmp/scale.json" 2>"$tmp/err"; local rc=$?
   local took=$((SECONDS - start))
   [ $rc -eq 1 ] || { echo "exit $rc"; cat "$tmp/err"; return 1; }
-  grep -qx 'fsxds check: 50 errors (3 nodes, 22 files checked)' "$tmp/err" || { cat "$tmp/err"; return 1; }
+  grep -qx 'fsxds check: 50 errors (3 nodes, 22 files checked; 3 graphs not checked)' "$tmp/err" || { cat "$tmp/err"; return 1; }
   [ $took -le 20 ] || { echo "fsxds check took ${took}s"; return 1; }
   python3 - "$tmp/scale.json" "$tmp/scale-expected.json" "$t" <<'EOF'
 import json, sys
