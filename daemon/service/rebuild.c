@@ -18,6 +18,7 @@
 #include "publish.h"
 #include "guard.h"
 #include "rebuild.h"
+#include "requests.h"
 #include "report.h"
 #include "statedir.h"
 #include "status.h"
@@ -137,8 +138,9 @@ static bool removal_allowed(State *st, NodeState *ns, const NodeOutput *next, co
         }
         _cleanup_free_ char *what = guard_describe(&delta, st->config->max_removal);
         guard_delta_done(&delta);
-        int r = statedir_allow_removal_consume(st->config->state_dir, ns->id);
+        int r = statedir_allow_removal_consume(st->config->state_dir, ns->id, now_usec(CLOCK_REALTIME));
         if (r > 0) {
+                ns->allowance_usec = 0;
                 log_warning(ns->id, "removing %s, allowed once by fsxds allow-removal", what);
                 return true;
         }
@@ -613,7 +615,8 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 node_forget_memo(st, ns);
                 if (publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan) < 0)
                         goto done;
-        }
+        } else if (built && node_plan_n_changes(plan) > 0)
+                requests_allowance_spent(st, ns); /* a generation uses it up, needed or not */
         /* the memo: the build, which the MANIFESTs below are made from */
         if (built) {
                 if (delta && !whole)
