@@ -34,7 +34,9 @@ const char usage_forget[] =
         "Envoy may still run. This removes it: OUTPUT_DIR/NODE/, the node's last\n"
         "good generation under STATE_DIR/nodes/NODE/ and a pending removal\n"
         "allowance. Symlinks are removed, never followed. Refused while\n"
-        "SOURCE_DIR/nodes/NODE/ exists or NODE is listed in nodes:.\n"
+        "SOURCE_DIR/nodes/NODE/ exists or NODE is listed in nodes:. While fsxdsd\n"
+        "runs, it is asked to (STATE_DIR/forget/NODE) and does it, so that its\n"
+        "status follows; fsxds waits for it, up to 60 s.\n"
         "\n"
         "Options:\n"
         "      --config FILE   the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
@@ -46,7 +48,10 @@ const char usage_allow_removal[] =
         "Lets the next generation of NODE remove more than max_removal of its\n"
         "listeners or clusters (fsxdsd refuses such a generation otherwise, in\n"
         "case the source tree was emptied or unmounted by mistake). Creates\n"
-        "STATE_DIR/allow-removal/NODE; fsxdsd deletes it when it uses it.\n"
+        "STATE_DIR/allow-removal/NODE; fsxdsd deletes it when it uses it, when\n"
+        "the node's next generation is published without needing it, or one\n"
+        "hour after it was made. Refused for a node with no output in OUTPUT_DIR\n"
+        "and no last good copy in STATE_DIR: fsxdsd has nothing of it to remove.\n"
         "\n"
         "Options:\n"
         "      --config FILE   the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
@@ -114,6 +119,11 @@ static char *status_node_state(const StatusNode *n) {
         Buf b = {};
         if (n->removal_blocked)
                 buf_printf(&b, "removal blocked (fsxds allow-removal %s); ", n->id);
+        if (n->allow_removal_expires_usec > 0) {
+                char until[32];
+                format_time_usec(n->allow_removal_expires_usec > 1 ? n->allow_removal_expires_usec : 0, until);
+                buf_printf(&b, "removal allowed once, until its next generation or %s; ", until);
+        }
         if (!n->manifest_current)
                 buf_printf(&b, "MANIFEST not current (see the journal); ");
         if (n->state_error) {
@@ -344,53 +354,130 @@ static int node_command_load(const char *node, const Options *o, Config **ret) {
         return load_config(o->config, ret);
 }
 
+/* How long fsxds forget waits for a running fsxdsd to take its request
+ * (it takes it once the generation it may be publishing is out). */
+#define FORGET_WAIT_SEC 60
+
+static bool path_exists(const char *path) {
+        struct stat st;
+        return lstat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
+}
+
+/* Whether status.json lists the node (a running fsxdsd knows it). */
+static bool status_lists(const char *output_dir, const char *node) {
+        _cleanup_(status_done) Status s = {};
+        if (status_read(output_dir, &s, NULL) < 0)
+                return false;
+        for (size_t i = 0; i < s.n_nodes; i++)
+                if (streq(s.nodes[i].id, node))
+                        return true;
+        return false;
+}
+
+/* fsxdsd runs: it is asked through STATE_DIR/forget/NODE (statedir.h) and
+ * removes the paths itself, so that its state and status follow. */
+static int forget_through_daemon(const Config *config, const char *node, char *const *paths, size_t n_paths) {
+        bool existed[n_paths], any = false;
+        for (size_t i = 0; i < n_paths; i++)
+                any = (existed[i] = path_exists(paths[i])) || any;
+        if (!any && !status_lists(config->output_dir, node)) {
+                fprintf(stderr, "fsxds: nothing to forget: node %s has no output in %s and no state in %s, and the "
+                        "running fsxdsd does not know it\n", node, config->output_dir, config->state_dir);
+                return EXIT_BAD_INPUT;
+        }
+        _cleanup_free_ char *request = NULL;
+        int r = statedir_forget_request_create(config->state_dir, node, &request);
+        if (r < 0) {
+                fprintf(stderr, "fsxds: cannot create %s/" STATEDIR_FORGET "/%s: %s\n", config->state_dir, node,
+                        strerror(-r));
+                return EXIT_USAGE;
+        }
+        for (unsigned i = 0; path_exists(request); i++) {
+                if (i >= FORGET_WAIT_SEC * 50) {
+                        fprintf(stderr, "fsxds: fsxdsd is running but has not taken %s within %d s; it takes it when "
+                                "it can (see its journal)\n", request, FORGET_WAIT_SEC);
+                        return EXIT_USAGE;
+                }
+                (void) nanosleep(&(struct timespec) { .tv_nsec = 20 * 1000 * 1000 }, NULL);
+        }
+        bool left = false;
+        for (size_t i = 0; i < n_paths; i++)
+                if (existed[i] && path_exists(paths[i])) {
+                        fprintf(stderr, "fsxds: %s is still there\n", paths[i]);
+                        left = true;
+                } else if (existed[i])
+                        printf("removed %s\n", paths[i]);
+        if (left) {
+                /* as fsxdsd decided: the tree may have changed meanwhile */
+                _cleanup_free_ char *why = NULL;
+                if (statedir_forget_refused(config->source_dir, config->nodes, config->n_nodes, node, &why) > 0) {
+                        fprintf(stderr, "fsxds: fsxdsd refused: %s; it still builds node %s\n", why, node);
+                        return EXIT_BAD_INPUT;
+                }
+                fprintf(stderr, "fsxds: fsxdsd could not forget node %s (see its journal)\n", node);
+                return EXIT_USAGE;
+        }
+        printf("fsxdsd forgot node %s\n", node);
+        return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+}
+
 int verb_forget(int argc, char **argv, const Options *o) {
         const char *node = argv[0];
         _cleanup_(config_freep) Config *config = NULL;
         if (node_command_load(node, o, &config) < 0)
                 return EXIT_USAGE;
-        for (size_t i = 0; i < config->n_nodes; i++)
-                if (streq(config->nodes[i], node)) {
-                        fprintf(stderr, "fsxds: node %s is listed in nodes: of %s; fsxdsd still builds it, remove it there first\n",
-                                node, config->path ? config->path : "the configuration");
-                        return EXIT_BAD_INPUT;
-                }
-        _cleanup_free_ char *nodes_dir = path_join(config->source_dir, "nodes");
-        _cleanup_free_ char *source = path_join(nodes_dir, node);
-        struct stat st;
-        if (lstat(source, &st) == 0) {
-                fprintf(stderr, "fsxds: %s exists; fsxdsd still builds node %s, remove that directory first\n", source, node);
-                return EXIT_BAD_INPUT;
-        }
-        if (errno != ENOENT && errno != ENOTDIR) {
-                fprintf(stderr, "fsxds: cannot check %s: %m\n", source);
+        _cleanup_free_ char *why = NULL;
+        int r = statedir_forget_refused(config->source_dir, config->nodes, config->n_nodes, node, &why);
+        if (r < 0) {
+                fprintf(stderr, "fsxds: cannot check %s/nodes/%s: %s\n", config->source_dir, node, strerror(-r));
                 return EXIT_USAGE;
+        }
+        if (r > 0) {
+                fprintf(stderr, "fsxds: %s; fsxdsd still builds node %s, remove it there first\n", why, node);
+                return EXIT_BAD_INPUT;
         }
 
         _cleanup_free_ char *state_nodes = statedir_path(config->state_dir, STATEDIR_NODES);
         _cleanup_free_ char *allow = statedir_path(config->state_dir, STATEDIR_ALLOW_REMOVAL);
         const char *const parents[] = { config->output_dir, state_nodes, allow };
+        char *paths[ELEMENTSOF(parents)];
+        for (size_t i = 0; i < ELEMENTSOF(parents); i++)
+                paths[i] = path_join(parents[i], node);
+        /* held until the end: no fsxdsd starts while the node goes */
+        _cleanup_close_ int lock_fd = -EBADF;
+        r = statedir_lock(config->state_dir, true, &lock_fd);
         int ret = EXIT_OK;
-        size_t removed = 0;
-        for (size_t i = 0; i < ELEMENTSOF(parents); i++) {
-                _cleanup_free_ char *path = path_join(parents[i], node);
-                int r = statedir_remove_entry(parents[i], node);
-                if (r < 0) {
-                        fprintf(stderr, "fsxds: cannot remove %s: %s\n", path,
-                                r == -EXDEV ? "a directory in it is on another file system (a mount point?)" : strerror(-r));
-                        ret = EXIT_USAGE;
-                } else if (r > 0) {
-                        printf("removed %s\n", path);
-                        removed++;
-                }
-        }
-        if (ret == EXIT_OK && removed == 0) {
-                fprintf(stderr, "fsxds: nothing to forget: node %s has no output in %s and no state in %s\n", node,
-                        config->output_dir, config->state_dir);
-                return EXIT_BAD_INPUT;
-        }
-        if (fflush(stdout) != 0)
+        if (r == -EWOULDBLOCK)
+                ret = forget_through_daemon(config, node, paths, ELEMENTSOF(paths));
+        else if (r < 0 && r != -ENOENT) {
+                fprintf(stderr, "fsxds: cannot lock %s: %s\n", config->state_dir, strerror(-r));
                 ret = EXIT_USAGE;
+        } else {
+                size_t removed = 0;
+                for (size_t i = 0; i < ELEMENTSOF(parents); i++) {
+                        int k = statedir_remove_entry(parents[i], node);
+                        if (k < 0) {
+                                fprintf(stderr, "fsxds: cannot remove %s: %s\n", paths[i],
+                                        k == -EXDEV ? "a directory in it is on another file system (a mount point?)"
+                                                    : strerror(-k));
+                                ret = EXIT_USAGE;
+                        } else if (k > 0) {
+                                printf("removed %s\n", paths[i]);
+                                removed++;
+                        }
+                }
+                /* a request an fsxdsd that stopped did not take */
+                (void) statedir_request_remove(config->state_dir, STATEDIR_FORGET, node);
+                if (ret == EXIT_OK && removed == 0) {
+                        fprintf(stderr, "fsxds: nothing to forget: node %s has no output in %s and no state in %s\n",
+                                node, config->output_dir, config->state_dir);
+                        ret = EXIT_BAD_INPUT;
+                }
+                if (fflush(stdout) != 0)
+                        ret = EXIT_USAGE;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                free(paths[i]);
         return ret;
 }
 
@@ -399,14 +486,31 @@ int verb_allow_removal(int argc, char **argv, const Options *o) {
         _cleanup_(config_freep) Config *config = NULL;
         if (node_command_load(node, o, &config) < 0)
                 return EXIT_USAGE;
+        /* what the guard compares with: the node's output, else its last good copy */
+        _cleanup_free_ char *output = path_join(config->output_dir, node);
+        _cleanup_free_ char *copy = statedir_node_path(config->state_dir, node);
+        if (!path_exists(output) && !path_exists(copy)) {
+                _cleanup_free_ char *why = NULL;
+                bool in_tree = statedir_forget_refused(config->source_dir, config->nodes, config->n_nodes, node, &why) > 0;
+                fprintf(stderr, "fsxds: fsxdsd has nothing of node %s to remove: no output in %s and no last good copy "
+                        "in %s/" STATEDIR_NODES "%s\n", node, config->output_dir, config->state_dir,
+                        in_tree ? " (it is in the tree, not published yet: its first generation removes nothing)" : "");
+                return EXIT_BAD_INPUT;
+        }
         _cleanup_free_ char *path = NULL;
         int r = statedir_allow_removal_create(config->state_dir, node, &path);
         if (r < 0) {
-                fprintf(stderr, "fsxds: cannot create %s/" STATEDIR_ALLOW_REMOVAL "/%s: %s\n", config->state_dir, node, strerror(-r));
+                fprintf(stderr, "fsxds: cannot create %s/" STATEDIR_ALLOW_REMOVAL "/%s: %s\n", config->state_dir, node,
+                        strerror(-r));
                 return EXIT_USAGE;
         }
-        printf("created %s: the next generation of node %s may remove more than %g%% of its listeners or clusters\n",
-               path, node, config->max_removal * 100);
+        char until[32];
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        format_time_usec((int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000 + (int64_t) STATEDIR_ALLOWANCE_USEC, until);
+        printf("created %s: the next generation of node %s may remove more than %g%% of its listeners or clusters; "
+               "the allowance is used up by that generation, needed or not, and expires unused at %s\n",
+               path, node, config->max_removal * 100, until);
         return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
 }
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,12 +86,17 @@ int statedir_write_generation(const char *state_dir, uint64_t generation) {
         return 0;
 }
 
-int statedir_allow_removal_mkdir(const char *state_dir) {
-        _cleanup_free_ char *dir = statedir_path(state_dir, STATEDIR_ALLOW_REMOVAL);
-        return mkdir_p(dir, 0750);
+int statedir_requests_mkdir(const char *state_dir) {
+        _cleanup_free_ char *allow = statedir_path(state_dir, STATEDIR_ALLOW_REMOVAL);
+        _cleanup_free_ char *forget = statedir_path(state_dir, STATEDIR_FORGET);
+        int r = mkdir_p(allow, 0750);
+        return r < 0 ? r : mkdir_p(forget, 0750);
 }
 
-int statedir_allow_removal_create(const char *state_dir, const char *node, char **ret_path) {
+/* Creates state_dir/dir/node holding the time (atomically), dir and file
+ * given to state_dir's owner when root makes them (see
+ * statedir_allow_removal_create()). */
+static int request_create(const char *state_dir, const char *dir, const char *node, char **ret_path) {
         int r = mkdir_p(state_dir, 0750);
         if (r < 0)
                 return r;
@@ -101,14 +107,12 @@ int statedir_allow_removal_create(const char *state_dir, const char *node, char 
         if (fstat(state_fd, &st) < 0)
                 return -errno;
         bool chown_to_state = geteuid() == 0 && st.st_uid != 0;
-        if (mkdirat(state_fd, STATEDIR_ALLOW_REMOVAL, 0750) == 0) {
-                if (chown_to_state &&
-                    fchownat(state_fd, STATEDIR_ALLOW_REMOVAL, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        if (mkdirat(state_fd, dir, 0750) == 0) {
+                if (chown_to_state && fchownat(state_fd, dir, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
                         return -errno;
         } else if (errno != EEXIST)
                 return -errno;
-        _cleanup_close_ int dir_fd =
-                openat(state_fd, STATEDIR_ALLOW_REMOVAL, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int dir_fd = openat(state_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dir_fd < 0)
                 return -errno;
 
@@ -134,16 +138,107 @@ int statedir_allow_removal_create(const char *state_dir, const char *node, char 
                 (void) unlinkat(dir_fd, tmp, 0);
                 return r;
         }
-        if (ret_path)
-                *ret_path = statedir_allowance_path(state_dir, node);
+        if (ret_path) {
+                _cleanup_free_ char *d = statedir_path(state_dir, dir);
+                *ret_path = statedir_path(d, node);
+        }
         return 0;
 }
 
-int statedir_allow_removal_consume(const char *state_dir, const char *node) {
+int statedir_allow_removal_create(const char *state_dir, const char *node, char **ret_path) {
+        return request_create(state_dir, STATEDIR_ALLOW_REMOVAL, node, ret_path);
+}
+
+int statedir_forget_request_create(const char *state_dir, const char *node, char **ret_path) {
+        return request_create(state_dir, STATEDIR_FORGET, node, ret_path);
+}
+
+static uint64_t mtime_usec(const struct stat *st) {
+        return (uint64_t) st->st_mtim.tv_sec * 1000000u + (uint64_t) st->st_mtim.tv_nsec / 1000u;
+}
+
+int statedir_allow_removal_consume(const char *state_dir, const char *node, uint64_t now_usec) {
         _cleanup_free_ char *path = statedir_allowance_path(state_dir, node);
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        bool expired = mtime_usec(&st) + STATEDIR_ALLOWANCE_USEC <= now_usec;
+        if (unlink(path) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return expired ? 0 : 1;
+}
+
+int statedir_request_remove(const char *state_dir, const char *dir, const char *node) {
+        _cleanup_free_ char *d = statedir_path(state_dir, dir);
+        _cleanup_free_ char *path = statedir_path(d, node);
         if (unlink(path) < 0)
                 return errno == ENOENT ? 0 : -errno;
         return 1;
+}
+
+int statedir_list_requests(const char *state_dir, const char *dir, StatedirRequest cb, void *userdata) {
+        _cleanup_free_ char *d = statedir_path(state_dir, dir);
+        _cleanup_close_ int fd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        DirReader *rd = xmalloc(sizeof(DirReader));
+        nodedir_reader_init(rd, fd);
+        struct dirent64 *de;
+        int r, n = 0;
+        while ((r = nodedir_read(rd, &de)) > 0) {
+                struct stat st;
+                if (!node_id_is_valid(de->d_name) || fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(st.st_mode))
+                        continue;
+                cb(userdata, de->d_name, mtime_usec(&st));
+                n++;
+        }
+        free(rd);
+        return r < 0 ? r : n;
+}
+
+static int flock_retry(int fd, int op) {
+        int r;
+        do
+                r = flock(fd, op);
+        while (r < 0 && errno == EINTR);
+        return r < 0 ? (errno == EAGAIN ? -EWOULDBLOCK : -errno) : 0;
+}
+
+int statedir_lock(const char *state_dir, bool exclusive, int *ret_fd) {
+        _cleanup_close_ int fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = flock_retry(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH);
+        if (r == -EWOULDBLOCK) {
+                /* shared: an fsxdsd; else another fsxds, which is soon done */
+                r = flock_retry(fd, LOCK_SH | LOCK_NB);
+                if (r == 0)
+                        return -EWOULDBLOCK; /* (closing fd lets it go) */
+                if (r == -EWOULDBLOCK)
+                        r = flock_retry(fd, LOCK_EX);
+        }
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int statedir_forget_refused(const char *source_dir, char *const *nodes, size_t n_nodes, const char *node,
+                            char **ret_why) {
+        for (size_t i = 0; i < n_nodes; i++)
+                if (streq(nodes[i], node)) {
+                        *ret_why = xasprintf("node %s is listed in nodes:", node);
+                        return 1;
+                }
+        _cleanup_free_ char *dir = statedir_path(source_dir, "nodes");
+        _cleanup_free_ char *source = statedir_path(dir, node);
+        struct stat st;
+        if (lstat(source, &st) == 0) {
+                *ret_why = xasprintf("%s exists", source);
+                return 1;
+        }
+        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 }
 
 /* Removes the entry name of dir_fd and, when it is a directory, everything
@@ -298,8 +393,8 @@ static bool is_own_tmp(const char *name) {
         return is_tmp_name(name, "generation") || is_tmp_name(name, "format");
 }
 
-static bool is_allowance_tmp(const char *name) {
-        /* ".<node>.tmp.<pid>" (statedir_allow_removal_create()); a node id
+static bool is_request_tmp(const char *name) {
+        /* ".<node>.tmp.<pid>" (request_create()); a node id
          * may hold ".tmp." itself */
         if (name[0] != '.')
                 return false;
@@ -324,7 +419,9 @@ int statedir_clean(const char *state_dir) {
         total += MAX(k, 0), first = first ?: MIN(k, 0);
         k = clean_dir(fd, STATEDIR_OWN, is_own_tmp);
         total += MAX(k, 0), first = first ?: MIN(k, 0);
-        k = clean_dir(fd, STATEDIR_ALLOW_REMOVAL, is_allowance_tmp);
+        k = clean_dir(fd, STATEDIR_ALLOW_REMOVAL, is_request_tmp);
+        total += MAX(k, 0), first = first ?: MIN(k, 0);
+        k = clean_dir(fd, STATEDIR_FORGET, is_request_tmp);
         total += MAX(k, 0), first = first ?: MIN(k, 0);
 
         _cleanup_close_ int nodes_fd = nodedir_open(fd, STATEDIR_NODES);

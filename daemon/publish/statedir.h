@@ -11,7 +11,19 @@
  *                       sha256), written after the files
  *   allow-removal/ID    an allowance: the next generation of ID may remove
  *                       more than max_removal (created by fsxds
- *                       allow-removal, consumed by fsxdsd when it uses it)
+ *                       allow-removal; fsxdsd deletes it when it uses it,
+ *                       when ID's next generation is published without
+ *                       needing it, or STATEDIR_ALLOWANCE_USEC after the
+ *                       file's mtime)
+ *   forget/ID           a request to forget ID (created by fsxds forget
+ *                       while fsxdsd runs): fsxdsd removes OUTPUT_DIR/ID,
+ *                       nodes/ID and allow-removal/ID, drops the node from
+ *                       its state and status, and deletes the request last
+ * The running fsxdsd holds a shared flock(2) on STATE_DIR itself from
+ * start to exit: fsxds forget takes it exclusively, without waiting, to
+ * learn whether one runs (then it asks it through forget/ID) or not (then
+ * it removes the node itself, holding the lock so that none starts
+ * meanwhile).
  * The one home of this layout and of its protocol. */
 #pragma once
 
@@ -34,6 +46,9 @@
 #define STATEDIR_GENERATION_MAX ((uint64_t) INT64_MAX)
 #define STATEDIR_NODES "nodes"
 #define STATEDIR_ALLOW_REMOVAL "allow-removal"
+#define STATEDIR_FORGET "forget"
+/* How long an allowance lasts unused, from its file's mtime: one hour */
+#define STATEDIR_ALLOWANCE_USEC (3600ULL * 1000000ULL)
 
 /* state_dir/name, without a doubled slash. */
 char *statedir_path(const char *state_dir, const char *name);
@@ -49,16 +64,42 @@ char *statedir_allowance_path(const char *state_dir, const char *node);
 int statedir_read_generation(const char *state_dir, uint64_t *ret);
 int statedir_write_generation(const char *state_dir, uint64_t generation);
 
-/* Creates state_dir (and allow-removal/) when missing: 0 or -errno. */
-int statedir_allow_removal_mkdir(const char *state_dir);
+/* Creates state_dir, allow-removal/ and forget/ when missing: 0 or -errno. */
+int statedir_requests_mkdir(const char *state_dir);
 /* Creates allow-removal/node holding the time (atomically). The directory
  * and file get the owner of state_dir when root creates them, so the
  * daemon's user can delete the file when it uses it. *ret_path (optional)
  * gets the file's path. */
 int statedir_allow_removal_create(const char *state_dir, const char *node, char **ret_path);
 /* Uses node's allowance: 1 when there was one (it is gone now), 0 when
- * there is none, -errno when it could not be removed. */
-int statedir_allow_removal_consume(const char *state_dir, const char *node);
+ * there is none or it expired (older than STATEDIR_ALLOWANCE_USEC at
+ * now_usec, CLOCK_REALTIME: removed unused), -errno when it could not be
+ * removed. */
+int statedir_allow_removal_consume(const char *state_dir, const char *node, uint64_t now_usec);
+
+/* STATE_DIR's lock (see above). Shared (fsxdsd): waits while an fsxds
+ * holds it. Exclusive (fsxds forget): -EWOULDBLOCK at once when an fsxdsd
+ * holds it (shared), waits while another fsxds does; -ENOENT when
+ * state_dir does not exist. *ret_fd holds the lock until it is closed. */
+int statedir_lock(const char *state_dir, bool exclusive, int *ret_fd);
+
+/* Creates forget/node as statedir_allow_removal_create() does allow-removal/node. */
+int statedir_forget_request_create(const char *state_dir, const char *node, char **ret_path);
+/* Removes dir/node (dir: STATEDIR_ALLOW_REMOVAL, STATEDIR_FORGET): 1 when
+ * removed, 0 when absent, -errno. */
+int statedir_request_remove(const char *state_dir, const char *dir, const char *node);
+typedef void (*StatedirRequest)(void *userdata, const char *node, uint64_t mtime_usec);
+/* Calls cb for each request in dir (STATEDIR_ALLOW_REMOVAL,
+ * STATEDIR_FORGET): a regular file named by a node id, with its mtime
+ * (CLOCK_REALTIME µs). Returns how many, 0 when dir is missing, -errno. */
+int statedir_list_requests(const char *state_dir, const char *dir, StatedirRequest cb, void *userdata);
+
+/* Whether fsxds forget NODE is refused because fsxdsd still builds it:
+ * 1 with *ret_why ("node ID is listed in nodes:", "SOURCE_DIR/nodes/ID
+ * exists"), 0 when it is not, -errno when SOURCE_DIR/nodes/ID cannot be
+ * checked. */
+int statedir_forget_refused(const char *source_dir, char *const *nodes, size_t n_nodes, const char *node,
+                            char **ret_why);
 
 /* Removes parent/name and, when it is a directory, everything in it
  * (fsxds forget: OUTPUT_DIR/ID, nodes/ID, allow-removal/ID). parent itself
@@ -78,7 +119,8 @@ int statedir_write_format(const char *state_dir);
 
 /* Removes every temporary name fsxds leaves in state_dir when it dies
  * mid-write, by their exact patterns: .fsxds/{generation,format}.tmp.PID,
- * format 1's generation.tmp.PID, allow-removal/.ID.tmp.PID, and in each
+ * format 1's generation.tmp.PID, allow-removal/.ID.tmp.PID,
+ * forget/.ID.tmp.PID, and in each
  * node copy .MANIFEST.tmp.PID and what publish_clean_node() removes. Run
  * before the copies' store is opened, whose store_gc() then collects the
  * objects only the leftovers linked. Returns how many were removed. */

@@ -219,6 +219,9 @@ void status_format(const Status *s, Buf *b) {
                         buf_printf(b, ",\"state_error\":");
                         buf_put_json_string(b, n->state_error);
                 }
+                if (n->allow_removal_expires_usec > 0)
+                        buf_printf(b, ",\"allow_removal\":{\"armed\":true,\"expires_usec\":%" PRIi64 "}",
+                                   n->allow_removal_expires_usec);
                 buf_putc(b, '}');
         }
         buf_printf(b, "}");
@@ -488,6 +491,11 @@ static void parse_node(const Json *j, StatusNode *n) {
         n->n_clusters = get_int(j, "clusters");
         n->present = get_bool(j, "present");
         n->removal_blocked = get_bool(j, "removal_blocked");
+        const Json *allow = json_get(j, "allow_removal");
+        if (allow && allow->kind == JSON_OBJECT && get_bool(allow, "armed")) {
+                int64_t expires = get_int(allow, "expires_usec");
+                n->allow_removal_expires_usec = expires > 0 ? expires : 1; /* armed, expiry unknown */
+        }
         n->state_error = get_str(j, "state_error");
         /* absent: not known to be stale */
         const Json *current = json_get(j, "manifest_current");

@@ -18,7 +18,10 @@
  *                                        "rule": S | null, "count": N },
  *                      "state_error": S (only when its last good copy in
  *                                        state_dir is not saved, or was
- *                                        refused on restore) } },
+ *                                        refused on restore),
+ *                      "allow_removal": { "armed": true, "expires_usec": N }
+ *                                       (only while fsxds allow-removal's
+ *                                       allowance is armed) } },
  *     "retry_usec": N (only while failed publishes wait for their retry),
  *     "written_usec": N (when this status was written),
  *     "source_error": null | S (the tree as a whole refused: unreadable,
@@ -70,6 +73,10 @@ typedef struct StatusNode {
         Diag error;      /* message NULL: no error */
         int64_t n_errors;
         char *state_error; /* NULL: its last good copy is fine */
+        /* a removal allowance (fsxds allow-removal) is armed until this
+         * CLOCK_REALTIME µs, or the node's next generation; 0: none
+         * (1: armed, its expiry unknown) */
+        int64_t allow_removal_expires_usec;
 } StatusNode;
 
 /* The process that wrote a status: pid, the kernel's boot id and its

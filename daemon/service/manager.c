@@ -29,6 +29,7 @@
 #include "wire.h"
 #include "rebuild.h"
 #include "report.h"
+#include "requests.h"
 #include "state.h"
 #include "statedir.h"
 #include "status.h"
@@ -47,8 +48,8 @@ struct Manager {
         uint64_t burst_start;
         bool settle_armed;
         sd_event_source *phase_timer;  /* the next phase of the publish in flight */
-        int allow_fd;                  /* inotify on <state_dir>/allow-removal */
-        sd_event_source *allow_source;
+        Requests requests;             /* state_dir's lock, and its requests' watch */
+        sd_event_source *requests_source;
         int signing_fd;                /* inotify on the directories of the key, cert and chain */
         sd_event_source *signing_source, *signing_timer;
         sd_event_source *verify_timer; /* verify_interval */
@@ -347,33 +348,32 @@ static int setup_watch(Manager *m) {
         return 0;
 }
 
-static int on_allow_removal(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+/* `fsxds allow-removal NODE` writes <state_dir>/allow-removal/NODE: a
+ * rebuild then lets that node's blocked generation through. `fsxds forget
+ * NODE` writes <state_dir>/forget/NODE while fsxdsd runs (requests.c). */
+static int on_requests(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
-        char buf[4096];
-        while (read(fd, buf, sizeof buf) > 0)
-                ;
-        manager_source_changed(m, NULL); /* blocked nodes are retried by every rebuild */
+        unsigned what = requests_read(&m->requests);
+        bool idle = !m->starting && !rebuild_busy(&m->state);
+        if ((what & REQUESTS_FORGET) && !rebuild_busy(&m->state))
+                (void) requests_forget(&m->state, idle); /* else after the rebuild */
+        if (what & REQUESTS_ALLOWANCES)
+                requests_sync_allowances(&m->state, &m->requests, idle && !(what & REQUESTS_ALLOWANCE_MADE));
+        /* blocked nodes are retried by every rebuild, which writes the status */
+        if (what & REQUESTS_ALLOWANCE_MADE)
+                manager_source_changed(m, NULL);
         return 0;
 }
 
-/* `fsxds allow-removal NODE` writes <state_dir>/allow-removal/NODE: a
- * rebuild then lets that node's blocked generation through. */
-static int setup_allow_removal_watch(Manager *m) {
-        m->allow_source = sd_event_source_unref(m->allow_source);
-        if (m->allow_fd >= 0)
-                close(m->allow_fd);
-        _cleanup_free_ char *dir = statedir_path(m->state.config->state_dir, STATEDIR_ALLOW_REMOVAL);
-        int r = statedir_allow_removal_mkdir(m->state.config->state_dir);
-        if (r < 0)
+static int setup_requests(Manager *m) {
+        m->requests_source = sd_event_source_unref(m->requests_source);
+        int r = requests_open(&m->requests, m->state.config->state_dir);
+        if (r < 0 || m->requests.fd < 0 || !m->event)
                 return r;
-        m->allow_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        if (m->allow_fd < 0)
-                return -errno;
-        if (inotify_add_watch(m->allow_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) < 0)
-                return -errno;
-        if (!m->event)
-                return 0;
-        return sd_event_add_io(m->event, &m->allow_source, m->allow_fd, EPOLLIN, on_allow_removal, m);
+        r = sd_event_add_io(m->event, &m->requests_source, m->requests.fd, EPOLLIN, on_requests, m);
+        if (r < 0)
+                log_warning(NULL, "cannot poll the requests in %s: %s", m->state.config->state_dir, strerror(-r));
+        return 0;
 }
 
 /* A replaced key or certificate file (watched) is taken once the writes
@@ -559,6 +559,10 @@ static int open_outputs(Manager *m) {
                 log_error(NULL, "cannot create %s: %s", m->state.config->state_dir, strerror(-r));
                 return r;
         }
+        /* held to exit: fsxds forget then asks this process (statedir.h) */
+        r = setup_requests(m);
+        if (r < 0)
+                return r;
         unsigned format;
         r = statedir_read_format(m->state.config->state_dir, &format);
         if (r >= 0 && format > STATEDIR_FORMAT)
@@ -636,9 +640,9 @@ static int open_outputs(Manager *m) {
                 log_warning(NULL, "cannot verify %s/.store: %s", m->state.config->output_dir, strerror(-bad));
         else if (bad > 0)
                 log_warning(NULL, "%d published files were changed behind fsxdsd's back; republishing them", bad);
-        r = setup_allow_removal_watch(m);
-        if (r < 0)
-                log_warning(NULL, "cannot watch %s/allow-removal: %s", m->state.config->state_dir, strerror(-r));
+        /* requests left while no fsxdsd ran */
+        (void) requests_forget(&m->state, false);
+        requests_sync_allowances(&m->state, &m->requests, false);
         r = setup_signing_watch(m);
         if (r < 0)
                 log_warning(NULL, "cannot watch the signing key and certificate for changes: %s", strerror(-r));
@@ -780,6 +784,8 @@ static void manager_rebuild_done(Manager *m, size_t n_bad) {
                 return;
         }
         manager_arm_retry(m);
+        /* (held back during the rebuild, or not watched) */
+        (void) requests_forget(&m->state, true);
         if (m->signing_queued) {
                 m->signing_queued = false;
                 signing_reload(m);
@@ -845,7 +851,8 @@ int manager_new(const char *config_path, Manager **ret) {
                 return r;
         }
         Manager *m = xcalloc(1, sizeof(Manager));
-        m->allow_fd = m->signing_fd = -EBADF;
+        m->signing_fd = -EBADF;
+        m->requests = REQUESTS_NULL;
         m->state.config = c;
         m->config_path = xstrdup(config_path);
         report_started(&m->state);
@@ -861,9 +868,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->settle_timer);
         sd_event_source_unref(m->phase_timer);
         sd_event_source_unref(m->retry_timer);
-        sd_event_source_unref(m->allow_source);
-        if (m->allow_fd >= 0)
-                close(m->allow_fd);
+        sd_event_source_unref(m->requests_source);
+        requests_close(&m->requests);
         sd_event_source_unref(m->signing_source);
         sd_event_source_unref(m->signing_timer);
         sd_event_source_unref(m->verify_timer);

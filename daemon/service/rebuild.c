@@ -18,6 +18,7 @@
 #include "publish.h"
 #include "guard.h"
 #include "rebuild.h"
+#include "requests.h"
 #include "report.h"
 #include "statedir.h"
 #include "status.h"
@@ -98,40 +99,11 @@ static void node_fail(NodeState *ns, char *message) {
 
 /* ---- the removal guard ---- */
 
-static void put_name(void *userdata, const char *name, size_t len) {
-        hashmap_put(userdata, name, len, (void *) 1);
-}
-
-/* Names (field 1 of Listener and Cluster) of a DiscoveryResponse's resources. */
-static size_t response_names(const uint8_t *data, size_t len, Hashmap *names) {
-        return response_walk(data, len, NULL, names ? put_name : NULL, names);
-}
-
 static const NodeFile *node_output_file(const NodeOutput *o, const char *path) {
         for (size_t i = 0; i < o->n; i++)
                 if (streq(o->files[i].path, path))
                         return &o->files[i];
         return NULL;
-}
-
-/* How many of the live file's resources next no longer has. */
-static void removed_count(const char *live_path, const NodeFile *next, size_t *ret_removed, size_t *ret_total) {
-        *ret_removed = *ret_total = 0;
-        _cleanup_free_ char *data = NULL;
-        size_t len;
-        if (read_file_bounded(live_path, 1u << 30, &data, &len) < 0)
-                return;
-        Hashmap new_names = {};
-        if (next)
-                response_names(next->data, next->len, &new_names);
-        Hashmap old_names = {};
-        *ret_total = response_names((const uint8_t *) data, len, &old_names);
-        for (size_t i = 0; i < old_names.cap; i++)
-                if (old_names.entries[i].key &&
-                    !hashmap_get(&new_names, old_names.entries[i].key, old_names.entries[i].key_len))
-                        (*ret_removed)++;
-        hashmap_free(&old_names);
-        hashmap_free(&new_names);
 }
 
 /* Whether next may replace what is live (publish/guard.c's rule); the
@@ -154,23 +126,30 @@ static bool removal_allowed(State *st, NodeState *ns, const NodeOutput *next, co
                         free(live);
                         live = xasprintf("%s/%s/%s", st->state_nodes_dir, ns->id, files[k]);
                 }
-                removed_count(live, node_output_file(next, files[k]), &delta.removed[k], &delta.live[k]);
+                _cleanup_free_ char *data = NULL;
+                size_t len = 0;
+                const NodeFile *f = node_output_file(next, files[k]);
+                if (read_file_bounded(live, 1u << 30, &data, &len) >= 0)
+                        guard_count(&delta, k, (const uint8_t *) data, len, f ? f->data : NULL, f ? f->len : 0);
         }
-        GuardKind k;
-        if (guard_check(&delta, st->config->max_removal, &k) == 0)
+        if (guard_check(&delta, st->config->max_removal, NULL) == 0) {
+                guard_delta_done(&delta);
                 return true;
-        int r = statedir_allow_removal_consume(st->config->state_dir, ns->id);
+        }
+        _cleanup_free_ char *what = guard_describe(&delta, st->config->max_removal);
+        guard_delta_done(&delta);
+        int r = statedir_allow_removal_consume(st->config->state_dir, ns->id, now_usec(CLOCK_REALTIME));
         if (r > 0) {
-                log_warning(ns->id, "removing %zu of %zu %s, allowed once by fsxds allow-removal", delta.removed[k],
-                            delta.live[k], guard_kind_to_string(k));
+                ns->allowance_usec = 0;
+                log_warning(ns->id, "removing %s, allowed once by fsxds allow-removal", what);
                 return true;
         }
         if (r < 0)
                 log_warning(ns->id, "cannot use its removal allowance %s/" STATEDIR_ALLOW_REMOVAL "/%s: %s",
                             st->config->state_dir, ns->id, strerror(-r));
-        *ret_reason = xasprintf("this generation would remove %zu of %zu %s (more than max_removal %.2f); "
+        *ret_reason = xasprintf("this generation would remove %s (more than max_removal %.2f); "
                                 "'fsxds allow-removal %s' lets it through once",
-                                delta.removed[k], delta.live[k], guard_kind_to_string(k), st->config->max_removal, ns->id);
+                                what, st->config->max_removal, ns->id);
         return false;
 }
 
@@ -705,7 +684,8 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 node_forget_memo(st, ns);
                 if (publish_plan(st->store, st->config->output_dir, ns->id, st->config->publish_mode, &out, &plan) < 0)
                         goto done;
-        }
+        } else if (built && node_plan_n_changes(plan) > 0)
+                requests_allowance_spent(st, ns); /* a generation uses it up, needed or not */
         /* the memo: the build, which the MANIFESTs below are made from */
         if (built) {
                 if (delta && !whole)

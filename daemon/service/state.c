@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fsxdsd's state between events: the per-node entries and the clock. */
+#include <assert.h>
+
 #include "state.h"
 
 uint64_t now_usec(clockid_t clock) {
@@ -27,6 +29,25 @@ NodeState *node_state(State *st, const char *id) {
         st->nodes[st->n_nodes++] = n;
         hashmap_put(&st->node_index, n->id, strlen(n->id), n);
         return n;
+}
+
+void node_state_drop(State *st, NodeState *ns) {
+        assert(!st->rebuild);
+        size_t i = 0;
+        while (i < st->n_nodes && st->nodes[i] != ns)
+                i++;
+        assert(i < st->n_nodes);
+        hashmap_remove(&st->node_index, ns->id, strlen(ns->id));
+        memmove(st->nodes + i, st->nodes + i + 1, (st->n_nodes - i - 1) * sizeof(NodeState *));
+        st->n_nodes--;
+        /* a verification pass in progress goes on with the node after it */
+        if (st->verify.running && st->verify.next > i)
+                st->verify.next--;
+        node_forget_memo(st, ns);
+        node_state_clear_error(ns);
+        free(ns->state_error);
+        free(ns->id);
+        free(ns);
 }
 
 void node_forget_memo(State *st, NodeState *ns) {

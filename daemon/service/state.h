@@ -27,6 +27,7 @@ typedef struct NodeState {
         uint64_t published_usec;
         size_t n_files, n_listeners, n_clusters;
         bool removal_blocked;
+        uint64_t allowance_usec; /* its removal allowance's mtime (CLOCK_REALTIME); 0: none armed */
         bool state_checked;   /* its state_dir copy was compared since start */
         Diag error;           /* the first error of the last build; message NULL when good */
         size_t n_errors;
@@ -138,6 +139,9 @@ uint64_t now_usec(clockid_t clock);
 void node_state_clear_error(NodeState *n);
 /* The node's state, made on first use. */
 NodeState *node_state(State *st, const char *id);
+/* Removes the node from st and frees it (fsxds forget): never while a
+ * rebuild is in flight, which holds pointers to nodes. */
+void node_state_drop(State *st, NodeState *ns);
 /* Drops the node's memo: its next build is a whole one, its next plan
  * reads the disk. */
 void node_forget_memo(State *st, NodeState *ns);

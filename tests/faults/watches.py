@@ -12,9 +12,9 @@ mapping the caller to root (no privilege needed where unprivileged user
 namespaces are allowed; as root too, the host's limits stay as they are),
 the limit written inside it, and exec keeps the pid, so the harness's
 SIGTERM/SIGSTOP reach the daemon. Every watch and instance of the daemon's
-user in that namespace counts (its allow-removal watch too), and the
-host's limits still apply above it. Skipped with the reason when unshare
-or the namespace's sysctl is not available.
+user in that namespace counts (its watch on allow-removal/ and forget/
+too), and the host's limits still apply above it. Skipped with the
+reason when unshare or the namespace's sysctl is not available.
 
 max_queued_events is not per namespace (fs.inotify.max_queued_events is
 the host's): the overflow case fills the default-sized queue (its size
@@ -88,9 +88,9 @@ def count_dirs(root):
     return n
 
 
-# the daemon's own watches besides the tree's: its allow-removal directory
-# and the anchor (the directory holding source_dir)
-OWN_WATCHES = 2
+# the daemon's own watches besides the tree's: its allow-removal/ and
+# forget/ directories and the anchor (the directory holding source_dir)
+OWN_WATCHES = 3
 
 
 def published_port(env, node, cluster):

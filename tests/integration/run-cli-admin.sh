@@ -230,14 +230,41 @@ t_forget_removes() {
   plant_node edge-stays
   touch "$t/out/.fsxds/status.json"
   mkdir -p "$t/state/allow-removal" && touch "$t/state/allow-removal/edge-gone"
+  # a request a stopped fsxdsd did not take goes too
+  mkdir -p "$t/state/forget" && touch "$t/state/forget/edge-gone"
   expect_rc 0 "$fsxds" forget --config "$cfg" edge-gone || return 1
   [ ! -e "$t/out/edge-gone" ] && [ ! -e "$t/state/nodes/edge-gone" ] &&
-    [ ! -e "$t/state/allow-removal/edge-gone" ] || { find "$t"; return 1; }
+    [ ! -e "$t/state/allow-removal/edge-gone" ] && [ ! -e "$t/state/forget/edge-gone" ] || { find "$t"; return 1; }
+  grep -q "fsxdsd forgot" "$t/stdout" && return 1 # no fsxdsd ran
   grep -qF "removed $t/out/edge-gone" "$t/stdout" && grep -qF "removed $t/state/nodes/edge-gone" "$t/stdout" || return 1
   # the other node and the status file are untouched
   [ -e "$t/out/edge-stays/eds/a.pb" ] && [ -e "$t/state/nodes/edge-stays/gen/lds.pb" ] && [ -e "$t/out/.fsxds/status.json" ] || return 1
   # a second forget finds nothing
   expect_rc 1 "$fsxds" forget --config "$cfg" edge-gone
+}
+
+# While an fsxdsd holds state_dir's shared lock, forget asks it (through
+# state_dir/forget/, see tests/integration/daemon/admin.py) instead of
+# removing anything itself; what neither the disk nor its status knows is
+# refused at once, without a request.
+t_forget_daemon_lock() {
+  write_config </dev/null
+  mkdir -p "$t/state"
+  echo '{"version":1,"generation":1,"nodes":{}}' >"$t/out/.fsxds/status.json"
+  # what fsxdsd does at start (statedir.h): a shared flock on state_dir
+  python3 -c 'import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_SH)
+print("locked", flush=True)
+time.sleep(120)' "$t/state" >"$t/locked" &
+  local holder=$! ok=0
+  for _ in $(seq 1500); do grep -q locked "$t/locked" && break; sleep 0.02; done
+  expect_rc 1 "$fsxds" forget --config "$cfg" edge-unknown || ok=1
+  grep -q "nothing to forget.*the running fsxdsd does not know it" "$t/stderr" || { cat "$t/stderr"; ok=1; }
+  [ -z "$(ls -A "$t/state/forget" 2>/dev/null)" ] || { ls "$t/state/forget"; ok=1; }
+  kill "$holder"
+  wait "$holder" 2>/dev/null
+  return $ok
 }
 
 t_forget_symlinks() {
@@ -263,19 +290,49 @@ t_forget_symlinks() {
 
 t_allow_removal() {
   write_config </dev/null
+  # a node with no output and no last good copy: nothing to remove, refused
+  expect_rc 1 "$fsxds" allow-removal --config "$cfg" edge-1 || return 1
+  grep -qF "fsxdsd has nothing of node edge-1 to remove: no output in $t/out and no last good copy in $t/state/nodes" "$t/stderr" ||
+    { cat "$t/stderr"; return 1; }
+  mkdir -p "$t/src/nodes/edge-1"
+  expect_rc 1 "$fsxds" allow-removal --config "$cfg" edge-1 || return 1
+  grep -q "it is in the tree, not published yet" "$t/stderr" || { cat "$t/stderr"; return 1; }
+  [ ! -e "$t/state/allow-removal/edge-1" ] || return 1
+  # published: known
+  mkdir -p "$t/out/edge-1"
   expect_rc 0 "$fsxds" allow-removal --config "$cfg" edge-1 || return 1
   local f=$t/state/allow-removal/edge-1
   [ -f "$f" ] || return 1
   [ "$(stat -c %a "$f")" = 640 ] && [ "$(stat -c %a "$t/state/allow-removal")" = 750 ] || { stat "$f"; return 1; }
   grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' "$f" || { cat "$f"; return 1; }
   grep -qF "$f" "$t/stdout" || return 1
+  # when it expires: one hour from now, in local time
+  grep -Eq "used up by that generation, needed or not, and expires unused at [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}$" "$t/stdout" ||
+    { cat "$t/stdout"; return 1; }
   # the state directory is made when missing; again is fine
   rm -rf "$t/state"
   "$fsxds" allow-removal --config "$cfg" edge-1 >/dev/null && "$fsxds" allow-removal --config "$cfg" edge-1 >/dev/null &&
     [ -f "$f" ] || return 1
   [ "$(ls -A "$t/state/allow-removal")" = edge-1 ] || return 1 # no temporary names left
+  # a last good copy alone is known too (after a reboot, before the first publish)
+  rm -rf "$t/out/edge-1" "$t/src/nodes/edge-1"
+  mkdir -p "$t/state/nodes/edge-2"
+  expect_rc 0 "$fsxds" allow-removal --config "$cfg" edge-2 || return 1
   expect_rc 2 "$fsxds" allow-removal --config "$cfg" ../x || return 1
   expect_rc 2 "$fsxds" allow-removal --config "$cfg" || return 1
+}
+
+# fsxds status shows an armed allowance and when it expires.
+t_status_allowance() {
+  write_config </dev/null
+  make_status
+  jq -c '.nodes["edge-1"].allow_removal = {armed: true, expires_usec: 1732603600000000} |
+         .nodes["edge-2"].allow_removal = null' "$t/out/.fsxds/status.json" >"$t/s" && mv "$t/s" "$t/out/.fsxds/status.json"
+  expect_rc 0 "$fsxds" status --config "$cfg" || return 1
+  local when; when=$(date -d @1732603600 '+%Y-%m-%d %H:%M:%S')
+  grep -Eq "^edge-1 .* removal allowed once, until its next generation or $when; ok$" "$t/stdout" || { cat "$t/stdout"; return 1; }
+  grep -q "^edge-2 .*removal allowed" "$t/stdout" && { cat "$t/stdout"; return 1; }
+  return 0
 }
 
 expected_bootstrap() { # out_dir node watched(0/1)
@@ -388,7 +445,9 @@ check status-missing-and-bad t_status_missing_and_bad
 check forget-refuses t_forget_refuses
 check forget-removes t_forget_removes
 check forget-symlinks t_forget_symlinks
+check forget-daemon-lock t_forget_daemon_lock
 check allow-removal t_allow_removal
+check status-allowance t_status_allowance
 check bootstrap-yaml t_bootstrap_yaml
 check bootstrap-json t_bootstrap_json
 check bootstrap-inotify t_bootstrap_inotify

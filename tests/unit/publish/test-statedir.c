@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* statedir: the format version, the generation counter, the crash
  * leftovers, the last good copies' MANIFESTs and their verified read-back,
- * and the allow-removal protocol, over a real directory. */
+ * the allow-removal and forget protocol and the lock, over a real
+ * directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "statedir.h"
@@ -72,16 +75,100 @@ static void test_allowance_create(void **state) {
         assert_int_equal(st.st_mode & 07777, 0640);
 }
 
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
 static void test_allowance_consumed_once(void **state) {
         assert_int_equal(statedir_allow_removal_create(root, "core", NULL), 0);
-        assert_int_equal(statedir_allow_removal_consume(root, "core"), 1);
-        assert_int_equal(statedir_allow_removal_consume(root, "core"), 0);
+        assert_int_equal(statedir_allow_removal_consume(root, "core", realtime_usec()), 1);
+        assert_int_equal(statedir_allow_removal_consume(root, "core", realtime_usec()), 0);
         _cleanup_free_ char *path = statedir_allowance_path(root, "core");
         assert_int_equal(access(path, F_OK), -1);
 }
 
 static void test_allowance_absent(void **state) {
-        assert_int_equal(statedir_allow_removal_consume(root, "nobody"), 0);
+        assert_int_equal(statedir_allow_removal_consume(root, "nobody", realtime_usec()), 0);
+}
+
+/* one older than STATEDIR_ALLOWANCE_USEC lets nothing through, and goes */
+static void test_allowance_expired(void **state) {
+        assert_int_equal(statedir_allow_removal_create(root, "old", NULL), 0);
+        uint64_t later = realtime_usec() + STATEDIR_ALLOWANCE_USEC + 1000000;
+        assert_int_equal(statedir_allow_removal_consume(root, "old", later), 0);
+        _cleanup_free_ char *path = statedir_allowance_path(root, "old");
+        assert_int_equal(access(path, F_OK), -1);
+}
+
+typedef struct Listed {
+        size_t n;
+        char names[4][16];
+        uint64_t mtime[4];
+} Listed;
+
+static void note_request(void *userdata, const char *node, uint64_t mtime_usec) {
+        Listed *l = userdata;
+        assert_true(l->n < 4);
+        snprintf(l->names[l->n], sizeof l->names[0], "%s", node);
+        l->mtime[l->n++] = mtime_usec;
+}
+
+/* forget/: requests are regular files named by node ids, nothing else */
+static void test_requests(void **state) {
+        _cleanup_free_ char *d = xasprintf("%s/requests", root), *path = NULL;
+        Listed l = {};
+        assert_int_equal(statedir_list_requests(d, STATEDIR_FORGET, note_request, &l), 0); /* no directory */
+        assert_int_equal(statedir_forget_request_create(d, "gone", &path), 0);
+        _cleanup_free_ char *expected = xasprintf("%s/forget/gone", d);
+        assert_string_equal(path, expected);
+        _cleanup_free_ char *junk = xasprintf("%s/forget/.gone.tmp.x", d), *sub = xasprintf("%s/forget/sub", d);
+        assert_int_equal(write_file_atomic(junk, "x", 1, 0640), 0);
+        assert_int_equal(mkdir(sub, 0750), 0);
+        _cleanup_free_ char *link = xasprintf("%s/forget/linked", d);
+        assert_int_equal(symlink(expected, link), 0);
+        uint64_t now = realtime_usec();
+        assert_int_equal(statedir_list_requests(d, STATEDIR_FORGET, note_request, &l), 1);
+        assert_string_equal(l.names[0], "gone");
+        assert_true(l.mtime[0] <= now && l.mtime[0] + 60000000 > now);
+        assert_int_equal(statedir_request_remove(d, STATEDIR_FORGET, "gone"), 1);
+        assert_int_equal(statedir_request_remove(d, STATEDIR_FORGET, "gone"), 0);
+}
+
+/* fsxdsd's shared lock: a second one is fine, fsxds forget's exclusive
+ * one is refused at once while it is held, and taken once it is not */
+static void test_lock(void **state) {
+        _cleanup_free_ char *missing = xasprintf("%s/no-state", root);
+        int a = -1, b = -1, x = -1;
+        assert_int_equal(statedir_lock(missing, true, &x), -ENOENT);
+        assert_int_equal(statedir_lock(root, false, &a), 0);
+        assert_int_equal(statedir_lock(root, false, &b), 0);
+        assert_int_equal(statedir_lock(root, true, &x), -EWOULDBLOCK);
+        close(a);
+        assert_int_equal(statedir_lock(root, true, &x), -EWOULDBLOCK);
+        close(b);
+        assert_int_equal(statedir_lock(root, true, &x), 0);
+        assert_true(x >= 0);
+        close(x);
+}
+
+/* what fsxds forget refuses: a node fsxdsd still builds */
+static void test_forget_refused(void **state) {
+        _cleanup_free_ char *src = xasprintf("%s/src", root), *node = xasprintf("%s/src/nodes/edge", root);
+        assert_int_equal(mkdir_p(node, 0750), 0);
+        char *listed[] = { (char *) "core" };
+        _cleanup_free_ char *why = NULL, *why2 = NULL;
+        assert_int_equal(statedir_forget_refused(src, listed, 1, "edge", &why), 1);
+        _cleanup_free_ char *exists = xasprintf("%s exists", node);
+        assert_string_equal(why, exists);
+        assert_int_equal(statedir_forget_refused(src, listed, 1, "core", &why2), 1);
+        assert_string_equal(why2, "node core is listed in nodes:");
+        assert_int_equal(statedir_forget_refused(src, listed, 1, "old", NULL), 0);
+        /* a source_dir that is a file has no nodes */
+        _cleanup_free_ char *file_src = xasprintf("%s/src/file", root);
+        assert_int_equal(write_file_atomic(file_src, "x", 1, 0640), 0);
+        assert_int_equal(statedir_forget_refused(file_src, NULL, 0, "old", NULL), 0);
 }
 
 static void test_remove_entry(void **state) {
@@ -156,10 +243,11 @@ static bool exists(const char *dir, const char *name) {
 static void test_clean(void **state) {
         _cleanup_free_ char *d = xasprintf("%s/clean", root);
         const char *gone[] = { "generation.tmp.123", ".fsxds/generation.tmp.4", ".fsxds/format.tmp.5",
-                               "allow-removal/.edge.tmp.77", "allow-removal/.a.tmp.b.tmp.78", "nodes/edge/.MANIFEST.tmp.8",
+                               "allow-removal/.edge.tmp.77", "allow-removal/.a.tmp.b.tmp.78", "forget/.edge.tmp.79",
+                               "nodes/edge/.MANIFEST.tmp.8",
                                "nodes/edge/lds/.tmp.lds.pb.9" };
         const char *kept[] = { "generation", "generation.tmp.12x", "generation.tmpfile", ".fsxds/generation",
-                               "allow-removal/edge", "allow-removal/.edge.tmp.", "nodes/edge/MANIFEST",
+                               "allow-removal/edge", "allow-removal/.edge.tmp.", "forget/edge", "nodes/edge/MANIFEST",
                                "nodes/edge/lds/lds.pb", "notes.tmp.1" };
         for (size_t i = 0; i < ELEMENTSOF(gone); i++)
                 put(d, gone[i], "x", 1);
@@ -318,6 +406,10 @@ int main(void) {
                 cmocka_unit_test(test_allowance_create),
                 cmocka_unit_test(test_allowance_consumed_once),
                 cmocka_unit_test(test_allowance_absent),
+                cmocka_unit_test(test_allowance_expired),
+                cmocka_unit_test(test_requests),
+                cmocka_unit_test(test_lock),
+                cmocka_unit_test(test_forget_refused),
                 cmocka_unit_test(test_remove_entry),
                 cmocka_unit_test(test_remove_entry_no_parent),
                 cmocka_unit_test(test_generation_legacy),

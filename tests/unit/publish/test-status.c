@@ -248,6 +248,32 @@ static void test_write_then_read_nodes(void **state) {
         status_done(&r);
 }
 
+/* an armed removal allowance, with its expiry; none: no field at all */
+static void test_write_then_read_allowance(void **state) {
+        Status s, r = {};
+        sample(&s);
+        s.nodes[1].allow_removal_expires_usec = 1700000003600000;
+        Buf b = {};
+        status_format(&s, &b);
+        _cleanup_free_ char *text = buf_steal_str(&b);
+        assert_non_null(strstr(text, "\"allow_removal\":{\"armed\":true,\"expires_usec\":1700000003600000}"));
+        const char *first = strstr(text, "allow_removal");
+        assert_null(strstr(first + 1, "allow_removal")); /* edge has none */
+        assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
+        assert_int_equal(status_read(root, &r, NULL), 0);
+        assert_int_equal(r.nodes[0].allow_removal_expires_usec, 0);
+        assert_int_equal(r.nodes[1].allow_removal_expires_usec, 1700000003600000);
+        status_done(&r);
+        /* armed, its expiry missing: still armed */
+        const char *json = "{\"version\":1,\"nodes\":{\"a\":{\"allow_removal\":{\"armed\":true}},"
+                           "\"b\":{\"allow_removal\":{\"armed\":false,\"expires_usec\":5}}}}";
+        assert_int_equal(status_parse(json, strlen(json), &r, NULL), 0);
+        assert_int_equal(r.nodes[0].allow_removal_expires_usec, 1);
+        assert_int_equal(r.nodes[1].allow_removal_expires_usec, 0);
+        status_done(&s);
+        status_done(&r);
+}
+
 static void test_write_mode_0640(void **state) {
         Status s;
         sample(&s);
@@ -529,6 +555,7 @@ int main(void) {
                 cmocka_unit_test(test_write_then_read_header),
                 cmocka_unit_test(test_write_then_read_nodes),
                 cmocka_unit_test(test_write_then_read_watch),
+                cmocka_unit_test(test_write_then_read_allowance),
                 cmocka_unit_test(test_write_mode_0640),
                 cmocka_unit_test(test_clean_tmp),
                 cmocka_unit_test(test_read_missing_is_enoent),
