@@ -408,3 +408,28 @@ int64_t read_int_file(const char *path) {
         long long v = strtoll(data, &end, 10);
         return errno == 0 && end != data ? (int64_t) v : -1;
 }
+
+char *path_clean_lexical(const char *path) {
+        _cleanup_free_ char *copy = xstrdup(path);
+        char *out = xmalloc(strlen(path) + 2);
+        size_t len = 0;
+        for (char *save = NULL, *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                if (streq(c, "."))
+                        continue;
+                if (streq(c, "..")) {
+                        while (len > 0 && out[len - 1] != '/')
+                                len--;
+                        if (len > 0)
+                                len--; /* the '/' before the dropped component */
+                        continue;
+                }
+                out[len++] = '/';
+                size_t n = strlen(c);
+                memcpy(out + len, c, n);
+                len += n;
+        }
+        if (len == 0)
+                out[len++] = '/';
+        out[len] = 0;
+        return out;
+}

@@ -153,6 +153,9 @@ int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
  * user namespace has it: /proc/sys/user/ holds the namespace's own,
  * /proc/sys/fs/inotify/ the host's); -1: unknown. */
 int64_t read_int_file(const char *path);
+/* An absolute path cleaned lexically: "." and ".." components, "//" and a
+ * trailing "/" gone ("/" stays "/"); no symlink is resolved. */
+char *path_clean_lexical(const char *path);
 /* A regular file from its fd, in one allocation of its size (so a secret
  * leaves no copies behind), NUL-terminated; -EBADFD when not a regular
  * file, -EFBIG past max bytes or when it grew while read. */

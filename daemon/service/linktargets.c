@@ -28,31 +28,6 @@ static bool rel_under(const char *path, const char *rel) {
         return n == 0 || (strncmp(path, rel, n) == 0 && (path[n] == 0 || path[n] == '/'));
 }
 
-/* An absolute path cleaned lexically ("." and ".." components, "//"). */
-static char *path_clean(const char *path) {
-        _cleanup_free_ char *copy = xstrdup(path);
-        char *out = xmalloc(strlen(path) + 2);
-        size_t len = 0;
-        for (char *save = NULL, *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-                if (streq(c, "."))
-                        continue;
-                if (streq(c, "..")) {
-                        while (len > 0 && out[len - 1] != '/')
-                                len--;
-                        if (len > 0)
-                                len--;
-                        continue;
-                }
-                out[len++] = '/';
-                size_t n = strlen(c);
-                memcpy(out + len, c, n);
-                len += n;
-        }
-        if (len == 0)
-                out[len++] = '/';
-        out[len] = 0;
-        return out;
-}
 
 /* A real path relative to root_real ("" for the root itself); NULL when it
  * is outside. */
@@ -108,7 +83,7 @@ static char *link_target(const LinkTargets *lt, const char *p) {
                 if (!dir_real)
                         return NULL;
                 _cleanup_free_ char *joined = buf[0] == '/' ? xstrdup(buf) : xasprintf("%s/%s", dir_real, buf);
-                real = path_clean(joined);
+                real = path_clean_lexical(joined);
         } else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
                 return NULL;
         const char *r = real_rel(lt, real);

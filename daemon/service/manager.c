@@ -235,12 +235,7 @@ static void manager_arm_settle(Manager *m) {
 
 static void manager_source_changed(void *userdata, const char *path) {
         Manager *m = userdata;
-        /* a save is several events (create, write, rename): one line a path */
-        if (!m->logged_change || !streq(m->logged_change, path ?: "")) {
-                log_debug(NULL, "change: %s", path ? path : "(rescan)");
-                free(m->logged_change);
-                m->logged_change = xstrdup(path ?: "");
-        }
+        report_change(&m->logged_change, path);
         manager_arm_settle(m);
 }
 

@@ -32,6 +32,15 @@ void report_bad_node_dirs(State *st) {
                 log_error(NULL, "%s/nodes/%s: " BAD_NODE_DIR_MESSAGE, st->config->source_dir, *p);
 }
 
+void report_change(char **logged, const char *path) {
+        /* a save is several events (create, write, rename): one line a path */
+        if (*logged && streq(*logged, path ?: ""))
+                return;
+        log_debug(NULL, "change: %s", path ? path : "(rescan)");
+        free(*logged);
+        *logged = xstrdup(path ?: "");
+}
+
 void report_started(State *st) {
         int r = status_daemon_self(&st->daemon);
         if (r < 0)

@@ -14,3 +14,6 @@ void report_bad_node_dirs(State *st);
 void report_started(State *st);
 /* The last status.json, written as fsxdsd exits cleanly: it says so. */
 void report_stopped(State *st);
+/* "change: PATH" at debug level, once a path until *logged is cleared
+ * (when a rebuild starts); *logged is the caller's to free. */
+void report_change(char **logged, const char *path);

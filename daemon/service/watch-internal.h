@@ -91,3 +91,7 @@ int watch_reset(Watch *w);
 void watch_links_update(Watch *w);
 void watch_batch_report(Batch *b, const char *rel);
 void watch_batch_error(Batch *b, int r);
+/* The end of a batch of events or of a rescan: a reset re-establishes
+ * everything and is a rescan; links resolved again when the tree's
+ * structure changed; a rescan reported (as a NULL path). */
+void watch_batch_finish(Watch *w, Batch *b);

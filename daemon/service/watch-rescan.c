@@ -132,14 +132,7 @@ int watch_rescan(Watch *w, WatchCallback cb, void *userdata) {
                 }
                 free(paths);
         }
-        if (b.reset) {
-                watch_batch_error(&b, watch_reset(w));
-                b.rescan = true;
-        }
-        if (b.rescan || w->links.dirty)
-                watch_links_update(w);
-        if (b.rescan)
-                watch_batch_report(&b, NULL);
+        watch_batch_finish(w, &b);
         if (!watch_get_unwatched(w))
                 w->limit_error = 0;
         return b.error < 0 ? b.error : b.n_reported;

@@ -71,28 +71,19 @@ static int path_absolute_clean(const char *path, char **ret) {
                         return -errno;
         }
         _cleanup_free_ char *joined = cwd ? xasprintf("%s/%s", cwd, path) : xstrdup(path);
-        char *out = xmalloc(strlen(joined) + 2);
-        size_t len = 0;
-        for (char *save = NULL, *c = strtok_r(joined, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-                if (streq(c, "."))
-                        continue;
-                if (streq(c, "..")) {
-                        while (len > 0 && out[len - 1] != '/')
-                                len--;
-                        if (len > 0)
-                                len--; /* the '/' before the dropped component */
-                        continue;
-                }
-                out[len++] = '/';
-                size_t n = strlen(c);
-                memcpy(out + len, c, n);
-                len += n;
-        }
-        if (len == 0)
-                out[len++] = '/';
-        out[len] = 0;
-        *ret = out;
+        *ret = path_clean_lexical(joined);
         return 0;
+}
+
+void watch_batch_finish(Watch *w, Batch *b) {
+        if (b->reset) {
+                watch_batch_error(b, watch_reset(w));
+                b->rescan = true;
+        }
+        if (b->rescan || w->links.dirty)
+                watch_links_update(w);
+        if (b->rescan)
+                watch_batch_report(b, NULL);
 }
 
 char *watch_root_path(const Watch *w, const char *rel) {
@@ -765,14 +756,7 @@ int watch_process(Watch *w, WatchCallback cb, void *userdata) {
                 if (r < 0)
                         break;
         }
-        if (b.reset) {
-                watch_batch_error(&b, watch_reset(w));
-                b.rescan = true;
-        }
-        if (b.rescan || w->links.dirty)
-                watch_links_update(w);
-        if (b.rescan)
-                watch_batch_report(&b, NULL);
+        watch_batch_finish(w, &b);
         if (r < 0)
                 return r;
         return b.error < 0 ? b.error : b.n_reported;

@@ -43,12 +43,6 @@ BAD_RDS = y_routes("r0", [("/", "shared")]).replace("virtual_hosts:", "virtual_h
 INT64_MAX = 2 ** 63 - 1
 
 
-def mv_write(env, rel, text):
-    tmp = env.path(rel) + ".tmp"
-    write(tmp, text)
-    os.rename(tmp, env.path(rel))
-
-
 def state_error(env, node):
     return env.status()["nodes"].get(node, {}).get("state_error")
 

@@ -17,18 +17,6 @@ NODES = ["alpha", "beta"]
 BAD_RDS = y_routes("r0", [("/", "shared")]).replace("virtual_hosts:", "virtual_hostz:")  # line 3, column 1
 
 
-def mv_write(env, rel, text):
-    tmp = env.path(rel) + ".tmp"
-    write(tmp, text)
-    os.rename(tmp, env.path(rel))
-
-
-def last_status(d, after):
-    msgs = [m["STATUS"] for m in d.notify.since(after) if "STATUS" in m]
-    expect(msgs, "no STATUS= since the mark")
-    return msgs[-1]
-
-
 def expect_error(env, st, node, rel, line, column, word):
     err = st["nodes"][node]["error"]
     expect(err is not None, "%s has no error in status.json", node)

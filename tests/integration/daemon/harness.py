@@ -698,6 +698,21 @@ class Env:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+def mv_write(env, rel, text):
+    """Saves a source file as tools do: a temporary name (no source name),
+    then a rename over it."""
+    tmp = env.path(rel) + ".tmp"
+    write(tmp, text)
+    os.rename(tmp, env.path(rel))
+
+
+def last_status(d, after):
+    """The last STATUS= the daemon sent after the mark."""
+    msgs = [m["STATUS"] for m in d.notify.since(after) if "STATUS" in m]
+    expect(msgs, "no STATUS= since the mark")
+    return msgs[-1]
+
+
 def expect(cond, msg, *args):
     if not cond:
         raise AssertionError(msg % args if args else msg)

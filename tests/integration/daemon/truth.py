@@ -24,18 +24,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401,F403
 
 
-def mv_write(env, rel, text):
-    tmp = os.path.join(os.path.dirname(env.path(rel)), ".tmp-" + os.path.basename(rel))
-    write(tmp, text)
-    os.rename(tmp, env.path(rel))
-
-
-def last_status(d, after):
-    msgs = [m["STATUS"] for m in d.notify.since(after) if "STATUS" in m]
-    expect(msgs, "no STATUS= since the mark")
-    return msgs[-1]
-
-
 def status_cli(env, expect_rc):
     return env.fsxds("status", "--config", env.config_path, expect=expect_rc).stdout
 
