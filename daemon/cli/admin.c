@@ -20,7 +20,9 @@ const char usage_status[] =
         "\n"
         "Shows what fsxdsd last published, from OUTPUT_DIR/.fsxds/status.json: per\n"
         "node its generation, the time of its last publish, its counts of files,\n"
-        "listeners and clusters, and its last error or \"ok\".\n"
+        "listeners and clusters, and its last error or \"ok\"; first whether the\n"
+        "fsxdsd that wrote it still runs (checked live) and how old it is.\n"
+        "Exit status 3 when that fsxdsd does not run (--json too).\n"
         "\n"
         "Options:\n"
         "      --config FILE   the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
@@ -117,6 +119,8 @@ static char *status_int_cell(int64_t v) {
 
 static char *status_node_state(const StatusNode *n) {
         Buf b = {};
+        if (!n->present)
+                buf_printf(&b, "not in the tree: its output stays until fsxds forget %s; ", n->id);
         if (n->removal_blocked)
                 buf_printf(&b, "removal blocked (fsxds allow-removal %s); ", n->id);
         if (n->allow_removal_expires_usec > 0) {
@@ -158,9 +162,12 @@ static int compare_nodep(const void *a, const void *b) {
         return c != 0 ? c : (x > y) - (x < y);
 }
 
-/* "3 s", "5 min", "2 h", "4 d": how long ago, for a human. */
+/* "3 s", "5 min", "2 h", "4 d": how long ago, for a human; "an unknown
+ * time" for a negative one (a time in the future, or none). */
 static char *format_age(int64_t usec) {
-        int64_t s = usec > 0 ? usec / 1000000 : 0;
+        if (usec < 0)
+                return xstrdup("an unknown time");
+        int64_t s = usec / 1000000;
         if (s < 120)
                 return xasprintf("%" PRIi64 " s", s);
         if (s < 7200)
@@ -170,20 +177,35 @@ static char *format_age(int64_t usec) {
         return xasprintf("%" PRIi64 " d", s / 86400);
 }
 
+/* Whether the daemon that wrote the status runs; one that stopped or is
+ * gone while an fsxdsd holds state_dir's instance lock was restarted, and
+ * the new one has not written its first status yet (DAEMON_STARTING). */
+static DaemonState daemon_state(const Status *s, const Config *config) {
+        DaemonState st = status_daemon_state(&s->daemon);
+        if ((st == DAEMON_STOPPED || st == DAEMON_GONE) && statedir_instance_held(config->state_dir) > 0)
+                return DAEMON_STARTING;
+        return st;
+}
+
 /* The line on the daemon that wrote the status, checked live: whether
  * it runs, and how old what follows is. EXIT_NOT_RUNNING when it does
  * not run (what follows is how it left things). */
-static int print_daemon_state(const Status *s) {
+static int print_daemon_state(const Status *s, const Config *config) {
         char when[32], since[32];
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         int64_t now = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
         int64_t written = s->written_usec != STATUS_UNSET ? s->written_usec : s->time_usec;
-        _cleanup_free_ char *age = format_age(now - written);
+        /* times from the file may be anything: no overflow, no negative age */
+        _cleanup_free_ char *age = format_age(written > 0 && written <= now ? now - written : -1);
         format_time_usec(written, when);
         format_time_usec(s->daemon.started_usec, since);
         const StatusDaemon *d = &s->daemon;
-        switch (status_daemon_state(d)) {
+        switch (daemon_state(s, config)) {
+        case DAEMON_STARTING:
+                printf("fsxdsd running, starting: its first status is not written yet; this one is %s old, "
+                       "from pid %" PRIi64 "\n", age, d->pid);
+                return EXIT_OK;
         case DAEMON_RUNNING:
                 printf("fsxdsd running (pid %" PRIi64 ", since %s); status written %s (%s ago)\n", d->pid, since, when, age);
                 return EXIT_OK;
@@ -209,7 +231,7 @@ static int print_daemon_state(const Status *s) {
         }
 }
 
-static int status_print(const char *file, const Status *s) {
+static int status_print(const char *file, const Status *s, const Config *config) {
         size_t n = s->n_nodes;
         char when[32];
         format_time_usec(s->time_usec, when);
@@ -219,7 +241,7 @@ static int status_print(const char *file, const Status *s) {
                                                 generation, backend ? backend : "-", mode ? mode : "-", when);
         _cleanup_free_ char *header_p = printable(header);
         printf("%s\n", header_p);
-        int ret = print_daemon_state(s);
+        int ret = print_daemon_state(s, config);
         if (s->signing_subject) {
                 int64_t until = s->signing_not_after == STATUS_UNSET ? 0 : s->signing_not_after;
                 format_time_usec(until * 1000000, when);
@@ -328,13 +350,18 @@ int verb_status(int argc, char **argv, const Options *o) {
                 fprintf(stderr, "fsxds: warning: fsxdsd cannot write its status since %s (%s); this is the last one it wrote\n",
                         when, why);
         }
-        if (o->json) {
-                fwrite(data, 1, len, stdout);
-                return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
-        }
         _cleanup_(status_done) Status s = {};
         _cleanup_free_ char *error = NULL;
         r = status_parse(data, len, &s, &error);
+        if (o->json) {
+                /* as it is; the exit status says whether its writer runs */
+                fwrite(data, 1, len, stdout);
+                if (fflush(stdout) != 0)
+                        return EXIT_USAGE;
+                return r >= 0 && daemon_state(&s, config) != DAEMON_RUNNING && daemon_state(&s, config) != DAEMON_UNKNOWN
+                               ? EXIT_NOT_RUNNING
+                               : EXIT_OK;
+        }
         if (r == -EBADMSG) { /* not JSON: error is "line:column: error: ..." */
                 fprintf(stderr, "%s:%s\n", file, error);
                 return EXIT_BAD_INPUT;
@@ -343,7 +370,7 @@ int verb_status(int argc, char **argv, const Options *o) {
                 fprintf(stderr, "%s: error: %s\n", file, error);
                 return EXIT_BAD_INPUT;
         }
-        return status_print(file, &s);
+        return status_print(file, &s, config);
 }
 
 /* The configuration of a verb on one node, after checking the node id.

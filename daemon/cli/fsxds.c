@@ -35,11 +35,13 @@ static const char usage_main[] =
         "  schema         describe the schema (info) or build one from Envoy's API (build)\n"
         "\n"
         "Options (every command, before or after it):\n"
-        "  -v, --verbose  say which configuration file was read, or that none was\n"
-        "                 (default: " CONFIG_DEFAULT_PATH "); print notes too\n"
+        "  -v, --verbose  a command that reads the configuration says which file it\n"
+        "                 read, or that none was; print notes too. Default:\n"
+        "                 " CONFIG_DEFAULT_PATH "\n"
         "\n"
         "Run 'fsxds COMMAND --help' for a command's options.\n"
-        "Exit status: 0 success, 1 bad input, 2 usage or I/O error.\n";
+        "Exit status: 0 success, 1 bad input, 2 usage or I/O error (fsxds status:\n"
+        "3 when the fsxdsd that wrote the status does not run).\n";
 
 bool verbose;
 const char *envoy_version_origin;

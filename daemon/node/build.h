@@ -90,7 +90,8 @@ void source_cache_foreach_file(const SourceCache *c, void (*f)(void *userdata, c
 const char *const *source_cache_nodes(const SourceCache *c);
 /* The directories in nodes/ that the last refresh left out because their
  * name is not a node id (node_id_is_valid(): ".hidden", "a b"), sorted;
- * an error for whoever reports the tree. */
+ * an error for whoever reports the tree. Names as diag_shown() shows them
+ * (control bytes and bytes that are not UTF-8 escaped): one line each. */
 const char *const *source_cache_bad_node_dirs(const SourceCache *c);
 /* One node's directory from the cache; the diagnostics of its files are
  * copied into diags. Returns 0, or -EBADMSG when there are errors. */

@@ -661,7 +661,11 @@ static int list_node_dirs(const char *source_dir, char ***ret, char ***ret_bad) 
                         _cleanup_free_ char *p = xasprintf("%s/%s", nodes_dir, de->d_name);
                         struct stat st;
                         if (lstat(p, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)))
-                                strlist_add(node_id_is_valid(de->d_name) ? &l : &bad, xstrdup(de->d_name));
+                                /* a name that is no node id may hold anything: kept as it is
+                                 * shown (escaped: one line of valid UTF-8 in the log and status) */
+                                strlist_add(node_id_is_valid(de->d_name) ? &l : &bad,
+                                            node_id_is_valid(de->d_name) ? xstrdup(de->d_name)
+                                                                         : diag_shown(de->d_name, 0));
                 }
                 int e = errno;
                 closedir(d);

@@ -870,3 +870,11 @@ size_t manifest_scan_strays(int node_fd, ManifestReport rep, void *userdata) {
         }
         return n;
 }
+
+size_t manifest_names_count(const char *names_json) {
+        _cleanup_(json_freep) Json *j = NULL;
+        _cleanup_free_ char *error = NULL;
+        if (json_parse(names_json, strlen(names_json), &error, &j) < 0 || j->kind != JSON_ARRAY)
+                return 0;
+        return j->n;
+}

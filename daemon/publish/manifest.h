@@ -43,6 +43,9 @@ typedef struct ManifestFile {
         uint32_t mode;
 } ManifestFile;
 
+/* How many names a ManifestFile's names_json holds (0 when it is no array). */
+size_t manifest_names_count(const char *names_json);
+
 /* A type directory's "..data" symlink (watched_directory mode). */
 typedef struct ManifestLink {
         char *type;   /* "eds" */

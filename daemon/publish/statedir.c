@@ -224,6 +224,30 @@ int statedir_lock(const char *state_dir, bool exclusive, int *ret_fd) {
         return 0;
 }
 
+int statedir_instance_lock(const char *state_dir, int *ret_fd) {
+        _cleanup_free_ char *nodes = statedir_path(state_dir, "nodes");
+        int r = mkdir_p(nodes, 0750);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(nodes, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = flock_retry(fd, LOCK_EX | LOCK_NB);
+        if (r < 0)
+                return r == -EWOULDBLOCK ? -EBUSY : r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int statedir_instance_held(const char *state_dir) {
+        _cleanup_free_ char *nodes = statedir_path(state_dir, "nodes");
+        _cleanup_close_ int fd = open(nodes, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        int r = flock_retry(fd, LOCK_SH | LOCK_NB);
+        return r == -EWOULDBLOCK ? 1 : r < 0 ? r : 0;
+}
+
 int statedir_forget_refused(const char *source_dir, char *const *nodes, size_t n_nodes, const char *node,
                             char **ret_why) {
         for (size_t i = 0; i < n_nodes; i++)

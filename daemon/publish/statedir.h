@@ -83,6 +83,14 @@ int statedir_allow_removal_consume(const char *state_dir, const char *node, uint
  * state_dir does not exist. *ret_fd holds the lock until it is closed. */
 int statedir_lock(const char *state_dir, bool exclusive, int *ret_fd);
 
+/* One fsxdsd a state_dir (two would publish over each other): an
+ * exclusive flock on STATE_DIR/nodes (made when missing), which nothing
+ * else takes for long. -EBUSY when another process holds it. */
+int statedir_instance_lock(const char *state_dir, int *ret_fd);
+/* Whether an fsxdsd holds STATE_DIR's instance lock now: 1, 0, -errno
+ * (-EACCES for a user who cannot open state_dir/nodes). */
+int statedir_instance_held(const char *state_dir);
+
 /* Creates forget/node as statedir_allow_removal_create() does allow-removal/node. */
 int statedir_forget_request_create(const char *state_dir, const char *node, char **ret_path);
 /* Removes dir/node (dir: STATEDIR_ALLOW_REMOVAL, STATEDIR_FORGET): 1 when

@@ -121,8 +121,8 @@ DaemonState status_daemon_state(const StatusDaemon *d) {
         /* no boot id to compare: a process of this boot with that pid and
          * start time started when the daemon did, not a boot earlier */
         int64_t btime = read_btime(), hz = sysconf(_SC_CLK_TCK);
-        if (btime < 0 || hz <= 0 || d->started_usec == STATUS_UNSET)
-                return DAEMON_UNKNOWN;
+        if (btime < 0 || hz <= 0 || d->started_usec <= 0 || d->started_usec > INT64_MAX / 2)
+                return DAEMON_UNKNOWN; /* (a started_usec from the file may be anything) */
         int64_t started = btime * 1000000 + ticks * (1000000 / hz);
         return llabs(started - d->started_usec) <= 60 * 1000000 ? DAEMON_RUNNING : DAEMON_GONE;
 }
@@ -489,7 +489,9 @@ static void parse_node(const Json *j, StatusNode *n) {
         n->n_files = get_int(j, "files");
         n->n_listeners = get_int(j, "listeners");
         n->n_clusters = get_int(j, "clusters");
-        n->present = get_bool(j, "present");
+        /* absent: not known to be gone from the tree */
+        const Json *present = json_get(j, "present");
+        n->present = !present || present->kind != JSON_BOOL || present->boolean;
         n->removal_blocked = get_bool(j, "removal_blocked");
         const Json *allow = json_get(j, "allow_removal");
         if (allow && allow->kind == JSON_OBJECT && get_bool(allow, "armed")) {

@@ -97,6 +97,7 @@ typedef enum DaemonState {
         DAEMON_STOPPED,  /* it wrote its last status as it stopped */
         DAEMON_GONE,     /* it is not running: killed, crashed, or a reboot since */
         DAEMON_UNKNOWN,  /* the status does not say, or /proc cannot tell */
+        DAEMON_STARTING, /* (fsxds status) gone or stopped, but a new fsxdsd holds state_dir: starting */
 } DaemonState;
 
 typedef struct Status {

@@ -158,8 +158,12 @@ static bool removal_allowed(State *st, NodeState *ns, const NodeOutput *next, co
 static uint64_t diags_fingerprint(const DiagList *d) {
         uint64_t h = d->n_errors * 1000003 + d->n_warnings;
         for (size_t i = 0; i < d->n; i++) {
-                h = h * 31 + hash_bytes(d->items[i].message, strlen(d->items[i].message));
-                h = h * 31 + d->items[i].line;
+                /* the same message in another file, column or field is another diagnostic */
+                const Diag *x = &d->items[i];
+                h = h * 31 + hash_bytes(x->message, strlen(x->message));
+                h = h * 31 + (x->file ? hash_bytes(x->file, strlen(x->file)) : 0);
+                h = h * 31 + (x->path ? hash_bytes(x->path, strlen(x->path)) : 0);
+                h = (h * 31 + x->line) * 31 + x->column;
         }
         return h;
 }

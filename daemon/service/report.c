@@ -80,7 +80,11 @@ void report_write_status(State *st) {
         };
         status.daemon.boot_id = st->daemon.boot_id ? xstrdup(st->daemon.boot_id) : NULL;
         for (size_t i = 0; i < st->n_nodes; i++) {
-                const NodeState *n = st->nodes[i];
+                NodeState *n = st->nodes[i];
+                /* once when it goes (a tree being refused is no node going) */
+                if (!n->present && !n->gone_logged && !st->sources_error)
+                        log_info(n->id, "not in the tree any more: its output stays until fsxds forget %s", n->id);
+                n->gone_logged = !n->present && (n->gone_logged || !st->sources_error);
                 StatusNode *sn = status_add_node(&status, n->id);
                 sn->generation = (int64_t) n->generation;
                 sn->published_usec = (int64_t) n->published_usec;

@@ -21,6 +21,7 @@ void requests_close(Requests *q) {
         closep(&q->inotify_fd);
         closep(&q->timer_fd);
         closep(&q->lock_fd);
+        closep(&q->instance_fd);
         *q = REQUESTS_NULL;
 }
 
@@ -56,19 +57,35 @@ static int watch_open(Requests *q, const char *state_dir) {
 
 int requests_open(Requests *q, const char *state_dir) {
         Requests n = REQUESTS_NULL;
+        /* taken once; a reload keeps it */
+        n.instance_fd = TAKE_FD(q->instance_fd);
+        if (n.instance_fd < 0) {
+                int r = statedir_instance_lock(state_dir, &n.instance_fd);
+                if (r == -EBUSY) {
+                        log_error(NULL, "another fsxdsd runs on %s (it holds %s/nodes locked): not started twice",
+                                  state_dir, state_dir);
+                        return r;
+                }
+                if (r < 0)
+                        log_warning(NULL, "cannot lock %s/nodes: %s; nothing keeps a second fsxdsd off this state_dir",
+                                    state_dir, strerror(-r));
+        }
         /* the new lock before the old one goes: a reload never lets go */
         int r = statedir_lock(state_dir, false, &n.lock_fd);
         if (r < 0) {
                 log_error(NULL, "cannot lock %s: %s", state_dir, strerror(-r));
+                q->instance_fd = TAKE_FD(n.instance_fd); /* still held */
+                requests_close(&n);
                 return r;
         }
         r = watch_open(&n, state_dir);
         if (r < 0) {
                 log_warning(NULL, "cannot watch %s/" STATEDIR_ALLOW_REMOVAL " and " STATEDIR_FORGET "/: %s; their "
                             "requests are taken after every rebuild", state_dir, strerror(-r));
-                int lock_fd = TAKE_FD(n.lock_fd);
+                int lock_fd = TAKE_FD(n.lock_fd), instance_fd = TAKE_FD(n.instance_fd);
                 requests_close(&n);
                 n.lock_fd = lock_fd;
+                n.instance_fd = instance_fd;
         }
         requests_close(q);
         *q = n;

@@ -18,11 +18,12 @@ typedef struct Requests {
         int inotify_fd, timer_fd;
         int allow_wd, forget_wd;
         int lock_fd;
+        int instance_fd;        /* LOCK_EX on <state_dir>/nodes: one fsxdsd a state_dir, kept across reloads */
 } Requests;
 
 #define REQUESTS_NULL \
         ((Requests) { .fd = -EBADF, .inotify_fd = -EBADF, .timer_fd = -EBADF, .allow_wd = -1, .forget_wd = -1, \
-                      .lock_fd = -EBADF })
+                      .lock_fd = -EBADF, .instance_fd = -EBADF })
 
 /* What the pending events say (an inotify overflow: all of it). */
 enum {

@@ -61,6 +61,7 @@ typedef struct NodeState {
         char *state_error;        /* why its last good copy is not saved, or was not restored; NULL: fine */
         bool state_failed;        /* saving its copy failed: every rebuild (and verify pass) tries again */
         bool state_manifest_ok;   /* its copy's MANIFEST was found or written current since start */
+        bool gone_logged;         /* "not in the tree any more" logged (cleared when it is back) */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs a pointer a file;

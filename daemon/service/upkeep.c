@@ -68,12 +68,24 @@ static void manifest_sha_settle(NodeState *ns, int node_fd) {
 }
 
 /* A node not published in this run (a restart) takes the generation and
- * the time of publication from the MANIFEST that describes its files. */
-static void adopt_generation(NodeState *ns, uint64_t generation, uint64_t created_usec) {
+ * the time of publication from the MANIFEST that describes its files, and
+ * its counts when it was not built (gone from the tree, or its build fails). */
+static void adopt_generation(NodeState *ns, uint64_t generation, uint64_t created_usec, const Manifest *listed) {
         if (ns->generation == 0)
                 ns->generation = generation;
         if (ns->published_usec == 0)
                 ns->published_usec = created_usec;
+        if (listed && ns->n_files == 0 && listed->n_files > 0) {
+                ns->n_files = listed->n_files;
+                for (size_t i = 0; i < listed->n_files; i++) {
+                        const ManifestFile *f = &listed->files[i];
+                        size_t n = f->names_json ? manifest_names_count(f->names_json) : 0;
+                        if (streq(f->path, LAYOUT_LDS_FILE))
+                                ns->n_listeners = n;
+                        else if (streq(f->path, LAYOUT_CDS_FILE))
+                                ns->n_clusters = n;
+                }
+        }
 }
 
 /* The MANIFEST there is current and stays: its digests and generation
@@ -81,7 +93,7 @@ static void adopt_generation(NodeState *ns, uint64_t generation, uint64_t create
 static bool manifest_kept(NodeState *ns, const Manifest *listed, const void *data, size_t len, const void *sig,
                           size_t sig_len) {
         manifest_pair_sha(ns, data, len, sig, sig_len);
-        adopt_generation(ns, listed->generation, listed->created_usec);
+        adopt_generation(ns, listed->generation, listed->created_usec, listed);
         return true;
 }
 
@@ -379,7 +391,7 @@ bool upkeep_manifest_from_build(State *st, NodeState *ns, const NodePlan *plan, 
                          : st->signer ? "MANIFEST signed again: the signing certificate or the schema changed"
                                       : "MANIFEST made again, unsigned: signing is off",
                          gen);
-        adopt_generation(ns, gen, same ? listed.created_usec : 0);
+        adopt_generation(ns, gen, same ? listed.created_usec : 0, same ? &listed : NULL);
 done:
         manifest_done(&built);
         manifest_done(&listed);
@@ -435,7 +447,7 @@ static bool ensure_manifest(State *st, NodeState *ns) {
                                  st->signer ? "MANIFEST signed again: the signing certificate changed"
                                             : "MANIFEST made again, unsigned: signing is off",
                                  gen);
-                adopt_generation(ns, gen, created);
+                adopt_generation(ns, gen, created, NULL);
         } else {
                 _cleanup_free_ char *w =
                         same ? xasprintf("its MANIFEST is not signed by the current certificate (%s), and fsxdsd has "

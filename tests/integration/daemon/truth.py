@@ -18,6 +18,7 @@ Both watch backends, rename mode."""
 import os
 import re
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -55,13 +56,41 @@ def t_running(watch):
     expect(all(v > 0 for v in before.values()), "published_usec not set: %r", before)
     cells = published_cells(text)
 
-    # ---- stopped cleanly: the last status says so
+    # ---- a second fsxdsd on the same state_dir is refused, the first runs on
+    second = Daemon(env).start(wait_ready=False)
+    try:
+        rc = second.proc.wait(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        second.kill9()
+        raise AssertionError("a second fsxdsd on the same state_dir kept running")
+    expect(rc != 0, "a second fsxdsd exited %d", rc)
+    expect_in("another fsxdsd runs on %s" % env.state, second.log_text(), "the second fsxdsd's log")
+    expect_in("fsxdsd running (pid %d," % d.proc.pid, status_cli(env, 0), "fsxds status after the second start")
+
+    # ---- stopped cleanly: the last status says so (--json too, by its exit status)
     d.stop()
     text = status_cli(env, 3)
     expect_in("fsxdsd is NOT running: pid %d stopped at" % d.proc.pid, text, "fsxds status after SIGTERM")
     expect(env.status()["daemon"]["stopped_usec"] > 0, "no stopped_usec after SIGTERM")
+    env.fsxds("status", "--config", env.config_path, "--json", expect=3)
+
+    # ---- started again, before its first status: "starting", not "NOT running"
+    # (a change while it was down and a long phase_pause keep the first rebuild busy)
+    env.write_config(phase_pause="4s")
+    mv_write(env, "nodes/beta/config.yaml", y_simple("web", 10001, "beta_backend2", "10.1.0.7", 80))  # 4 phases
+    slow = env.daemon(start=False)
+    slow.start(wait_ready=False)
+    seen = wait_until(lambda: "fsxdsd running, starting: its first status is not written yet" in
+                      env.fsxds("status", "--config", env.config_path, expect=None).stdout,
+                      "fsxds status to say the restarted fsxdsd is starting")
+    expect(seen, "never starting")
+    slow.wait_ready()
+    slow.stop()
+    env.write_config(phase_pause="0.05s")
 
     # ---- restarted: PUBLISHED is when the files in place were published
+    before = {n: v["published_usec"] for n, v in env.status()["nodes"].items()}
+    cells = published_cells(status_cli(env, 3))
     d2 = env.daemon()
     st = env.status()
     after = {n: v["published_usec"] for n, v in st["nodes"].items()}
@@ -134,6 +163,33 @@ def t_tree(watch):
     shutil.rmtree(env.path("nodes/bad name"))
     _, st = d.wait_rebuild(mark)
     expect("bad name" not in st["nodes"], "'bad name' still in status.json")
+
+    # ---- such a name may hold anything: escaped, one line, never raw
+    mark = d.mark()
+    os.mkdir(env.path("nodes/a\nb\x1b[31m"))
+    _, st = d.wait_rebuild(mark)
+    expect("a\\nb\\x1b[31m" in st["nodes"], "the escaped name is not in status.json: %r", list(st["nodes"]))
+    log = d.log_text()
+    expect_in("nodes/a\\nb\\x1b[31m: not a node id", log, "the log")
+    expect("\x1b" not in log and not any(ln.startswith("b") for ln in log.splitlines()), "a raw name in the log:\n%s", log)
+    os.rmdir(env.path("nodes/a\nb\x1b[31m"))
+
+    # ---- a node that leaves the tree: said once; its output and its counts stay, after a restart too
+    mark = d.mark()
+    os.rename(env.path("nodes/beta"), os.path.join(env.root, "beta.away"))
+    _, st = d.wait_rebuild(mark)
+    expect(not st["nodes"]["beta"]["present"], "beta present after it left the tree")
+    expect_eq(d.log_text().count("[beta] not in the tree any more: its output stays until fsxds forget beta"), 1,
+              "lines saying beta left the tree")
+    row = [r for r in status_cli(env, 0).splitlines() if r.startswith("beta ")]
+    expect(row and "not in the tree" in row[0], "beta's row: %r", row)
+    counts = [st["nodes"]["beta"][k] for k in ("files", "listeners", "clusters")]
+    d.stop()
+    d = env.daemon()
+    st = env.status()
+    expect_eq([st["nodes"]["beta"][k] for k in ("files", "listeners", "clusters")], counts,
+              "beta's counts after a restart")
+    os.rename(os.path.join(env.root, "beta.away"), env.path("nodes/beta"))
     log = d.log_text()
     expect(not re.search(r"-\d+ files", log), "a negative count in the log:\n%s", log)
 
@@ -206,6 +262,18 @@ def t_journal(watch):
     expect_in("beta/eds/beta_backend.pb", summary[0], "the summary line")
     expect_eq(sorted(re.findall(r"\[(\w+)\] published generation", "\n".join(lines))), ["alpha", "beta"],
               "per-node debug lines of generation %d" % g)
+
+    # ---- the same error moved to another file is logged again, with its file
+    mark = d.mark()
+    mv_write(env, "nodes/alpha/broken.yaml", "virtual_hostz: []\n")
+    d.wait_rebuild(mark)
+    mark = d.mark()
+    os.rename(env.path("nodes/alpha/broken.yaml"), env.path("nodes/alpha/broken2.yaml"))
+    d.wait_rebuild(mark)
+    expect_in(env.path("nodes/alpha/broken2.yaml"), d.log_text(), "the log after the broken file was renamed")
+    mark = d.mark()
+    os.unlink(env.path("nodes/alpha/broken2.yaml"))
+    d.wait_rebuild(mark)
 
     # ---- an error, then the recovery
     mark = d.mark()
