@@ -493,6 +493,11 @@ static bool find_tree(const char *arg, bool dir, char **ret_tree, char **ret_nod
                         /* w[i] is the first component below the candidate */
                         if (!streq(w[i], "common") && !streq(w[i], "nodes"))
                                 continue;
+                        /* a node named common, or a directory of a node's (nodes/ID/common/,
+                         * nodes/ID/nodes/): part of that node, as fsxdsd reads it */
+                        if ((i >= 1 && streq(w[i - 1], "nodes") && streq(w[i], "common")) ||
+                            (i >= 2 && streq(w[i - 2], "nodes")))
+                                continue;
                         _cleanup_free_ char *anc = path_from_components(true, w, i);
                         _cleanup_free_ char *scope = path_from_components(true, w, i + 1);
                         if (!is_dir(scope))

@@ -95,9 +95,50 @@ void linktargets_set_root(LinkTargets *lt, const char *root) {
         lt->root_real = realpath(root, NULL);
 }
 
-void linktargets_note(LinkTargets *lt, const char *root, const char *rel) {
+/* A link to a link: the next link of the chain, relative to root_real,
+ * when it is inside the tree (and the chain ends at a file there). A link
+ * names it as its target, and it is noted as a link of its own: so the
+ * watch sees it retargeted also where its walk does not go (a
+ * dot-directory), as it sees the last target edited. */
+static char *next_hop(const LinkTargets *lt, const char *p) {
+        char buf[PATH_MAX];
+        ssize_t n = readlink(p, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return NULL;
+        buf[n] = 0;
+        const char *at = strrchr(p, '/');
+        _cleanup_free_ char *dir = at == p ? xstrdup("/") : xstrndup(p, at - p);
+        _cleanup_free_ char *dir_real = realpath(dir, NULL);
+        if (!dir_real)
+                return NULL;
+        _cleanup_free_ char *joined = buf[0] == '/' ? xstrdup(buf) : xasprintf("%s/%s", dir_real, buf);
+        _cleanup_free_ char *hop = path_clean_lexical(joined);
+        /* its directory resolved too: a link on the way to it is followed */
+        const char *slash = strrchr(hop, '/');
+        _cleanup_free_ char *hop_dir = slash == hop ? xstrdup("/") : xstrndup(hop, slash - hop);
+        _cleanup_free_ char *hop_dir_real = realpath(hop_dir, NULL);
+        if (!hop_dir_real)
+                return NULL;
+        _cleanup_free_ char *hop_real = xasprintf("%s/%s", streq(hop_dir_real, "/") ? "" : hop_dir_real, slash + 1);
+        struct stat st;
+        if (lstat(hop_real, &st) < 0 || !S_ISLNK(st.st_mode))
+                return NULL;
+        const char *r = real_rel(lt, hop_real);
+        return r && r[0] ? xstrdup(r) : NULL;
+}
+
+#define CHAIN_MAX 40 /* as the kernel's MAXSYMLINKS */
+
+static void note(LinkTargets *lt, const char *root, const char *rel, unsigned depth) {
         _cleanup_free_ char *p = path_under(root, rel);
         _cleanup_free_ char *target = link_target(lt, p);
+        _cleanup_free_ char *hop = target && depth < CHAIN_MAX ? next_hop(lt, p) : NULL;
+        if (hop) {
+                /* the chain's next link is the target, and a link of its own */
+                free(target);
+                target = xstrdup(hop);
+                note(lt, root, hop, depth + 1);
+        }
         LinkEntry *l = hashmap_get(&lt->links, rel, strlen(rel));
         if ((l && target && streq(l->target, target)) || (!l && !target))
                 return;
@@ -119,6 +160,14 @@ void linktargets_note(LinkTargets *lt, const char *root, const char *rel) {
         }
         l->target = TAKE_PTR(target);
         target_ref(lt, l->target, true);
+}
+
+void linktargets_note(LinkTargets *lt, const char *root, const char *rel) {
+        note(lt, root, rel, 0);
+}
+
+bool linktargets_is_link(const LinkTargets *lt, const char *rel) {
+        return hashmap_get(&lt->links, rel, strlen(rel)) != NULL;
 }
 
 void linktargets_refresh(LinkTargets *lt, const char *root) {

@@ -46,6 +46,10 @@ void linktargets_set_root(LinkTargets *lt, const char *root);
  * its target noted, changed, or forgotten when rel is no link to a file in
  * the tree any more. Sets dirty when anything changed. */
 void linktargets_note(LinkTargets *lt, const char *root, const char *rel);
+/* Whether rel is a link the table knows (a link of the tree, or a link of
+ * a chain that one names): its retargeting is resolved again by
+ * linktargets_refresh(). */
+bool linktargets_is_link(const LinkTargets *lt, const char *rel);
 /* Every link resolved again (and the root): after a change of what the
  * tree names, a target may be another file, or none. */
 void linktargets_refresh(LinkTargets *lt, const char *root);

@@ -764,7 +764,8 @@ static void manager_rebuild_done(Manager *m, size_t n_bad) {
                 report_write_status(&m->state);
         }
         if (m->starting && n_bad > 0)
-                log_warning(NULL, "%zu nodes have errors; their last good output stays in place", n_bad);
+                log_warning(NULL, "%zu node%s errors; their last good output stays in place", n_bad,
+                            n_bad == 1 ? " has" : "s have");
         m->starting = false;
         if (m->notify_ready) {
                 m->notify_ready = false;

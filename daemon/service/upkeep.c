@@ -581,8 +581,9 @@ static void report_strays(NodeState *ns, int node_fd) {
         manifest_scan_strays(node_fd, note_stray, &s);
         uint64_t h = s.n ? hash_bytes(s.names.data, s.names.len) * 31 + s.n : 0;
         if (h != ns->stray_warning && s.n > 0)
-                log_warning(ns->id, "%zu entries in its directory are not fsxdsd's; left alone: %.*s%s", s.n,
-                            (int) s.names.len, (const char *) s.names.data, s.n > STRAYS_NAMED ? ", ..." : "");
+                log_warning(ns->id, "%zu %s in its directory %s not fsxdsd's; left alone: %.*s%s", s.n,
+                            s.n == 1 ? "entry" : "entries", s.n == 1 ? "is" : "are", (int) s.names.len,
+                            (const char *) s.names.data, s.n > STRAYS_NAMED ? ", ..." : "");
         ns->stray_warning = h;
         buf_free(&s.names);
 }
@@ -671,8 +672,8 @@ bool upkeep_check_outputs_slice(State *st, uint64_t budget_usec, size_t *ret_n_a
                         v->n_altered++;
                 }
         *ret_n_altered = v->n_altered;
-        log_debug(NULL, "verification pass: %zu nodes checked in %zu slices, %zu altered", st->n_nodes, v->n_slices,
-                  v->n_altered);
+        log_debug(NULL, "verification pass: %zu node%s checked in %zu slice%s, %zu altered", st->n_nodes,
+                  st->n_nodes == 1 ? "" : "s", v->n_slices, v->n_slices == 1 ? "" : "s", v->n_altered);
         upkeep_verify_pass_done(st);
         return true;
 }

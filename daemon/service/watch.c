@@ -418,6 +418,8 @@ static void target_event(Watch *w, Batch *b, const LinkTargetDir *t, const char 
         if (!name || streq(name, "."))
                 return;
         _cleanup_free_ char *rel = linktargets_match(&w->links, t, name);
+        if (rel && linktargets_is_link(&w->links, rel))
+                w->links.dirty = true; /* a link of a chain retargeted: resolved again */
         if (rel)
                 watch_batch_report(b, rel);
 }

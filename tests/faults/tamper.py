@@ -248,7 +248,7 @@ def t_slices(mode):
     wait_passes(d, env, at)
     expect(os.path.exists(victim) and read(victim) == good, "%s: not published again after the pass", victim)
     n_nodes = len(many) + len(NODES)
-    counts = [(int(a), int(b)) for a, b in re.findall(r"verification pass: (\d+) nodes checked in (\d+) slices",
+    counts = [(int(a), int(b)) for a, b in re.findall(r"verification pass: (\d+) nodes? checked in (\d+) slices?",
                                                        d.log_text())]
     expect(counts, "no verification pass in the debug log:\n%s", d.log_text()[-2000:])
     want = -(-n_nodes // SLICE_NODES)

@@ -208,6 +208,14 @@ def t_path_in_tree(tmp):
     rc, out, err = run(t + "/nodes/other")
     expect(rc == 0 and headers(out) == ["common in %s: ok" % t, "node other in %s: ok" % t],
            "a node with a common/ subdirectory", out, err)
+    # a file of that common/ subdirectory, and of a node named common: that node, as fsxdsd builds it
+    for arg, node in ((t + "/nodes/other/common/more.yaml", "other"), (t + "/nodes/common/lds.yaml", "common")):
+        if node == "common":
+            write(t + "/nodes/common/lds.yaml", LISTENER)
+            write(t + "/nodes/common/routes.yaml", ROUTES % "web")
+        rc, out, err = run(arg)
+        expect(rc == 0 and headers(out) == ["common in %s: ok" % t, "node %s in %s: ok" % (node, t)],
+               "check %s: node %s of the tree" % (arg, node), out, err)
     # a node directory whose name is no node id: said, not built
     write(t + "/nodes/.hidden/x.yaml", "%s\nname: h\nconnect_timeout: 1s\n" % CLUSTER)
     rc, out, err = run(t + "/nodes/.hidden")
