@@ -60,6 +60,23 @@ static void target_ref(LinkTargets *lt, const char *target, bool add) {
         free(t);
 }
 
+/* The absolute path the link at p names (one hop), cleaned lexically from
+ * the link's own real directory; NULL when it cannot be read. */
+static char *link_names(const char *p) {
+        char buf[PATH_MAX];
+        ssize_t n = readlink(p, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return NULL;
+        buf[n] = 0;
+        const char *at = strrchr(p, '/');
+        _cleanup_free_ char *dir = at == p ? xstrdup("/") : xstrndup(p, at - p);
+        _cleanup_free_ char *dir_real = realpath(dir, NULL);
+        if (!dir_real)
+                return NULL;
+        _cleanup_free_ char *joined = buf[0] == '/' ? xstrdup(buf) : xasprintf("%s/%s", dir_real, buf);
+        return path_clean_lexical(joined);
+}
+
 /* The target of the link at the absolute path p, relative to root_real:
  * its real path; or, for a link that dangles (its target, or a directory
  * on the way, missing yet), the path it names, cleaned lexically from the
@@ -72,18 +89,9 @@ static char *link_target(const LinkTargets *lt, const char *p) {
                 return NULL;
         _cleanup_free_ char *real = realpath(p, NULL);
         if (!real) {
-                char buf[PATH_MAX];
-                ssize_t n = readlink(p, buf, sizeof(buf) - 1);
-                if (n <= 0)
+                real = link_names(p);
+                if (!real)
                         return NULL;
-                buf[n] = 0;
-                const char *at = strrchr(p, '/');
-                _cleanup_free_ char *dir = at == p ? xstrdup("/") : xstrndup(p, at - p);
-                _cleanup_free_ char *dir_real = realpath(dir, NULL);
-                if (!dir_real)
-                        return NULL;
-                _cleanup_free_ char *joined = buf[0] == '/' ? xstrdup(buf) : xasprintf("%s/%s", dir_real, buf);
-                real = path_clean_lexical(joined);
         } else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
                 return NULL;
         const char *r = real_rel(lt, real);
@@ -101,18 +109,9 @@ void linktargets_set_root(LinkTargets *lt, const char *root) {
  * watch sees it retargeted also where its walk does not go (a
  * dot-directory), as it sees the last target edited. */
 static char *next_hop(const LinkTargets *lt, const char *p) {
-        char buf[PATH_MAX];
-        ssize_t n = readlink(p, buf, sizeof(buf) - 1);
-        if (n <= 0)
+        _cleanup_free_ char *hop = link_names(p);
+        if (!hop)
                 return NULL;
-        buf[n] = 0;
-        const char *at = strrchr(p, '/');
-        _cleanup_free_ char *dir = at == p ? xstrdup("/") : xstrndup(p, at - p);
-        _cleanup_free_ char *dir_real = realpath(dir, NULL);
-        if (!dir_real)
-                return NULL;
-        _cleanup_free_ char *joined = buf[0] == '/' ? xstrdup(buf) : xasprintf("%s/%s", dir_real, buf);
-        _cleanup_free_ char *hop = path_clean_lexical(joined);
         /* its directory resolved too: a link on the way to it is followed */
         const char *slash = strrchr(hop, '/');
         _cleanup_free_ char *hop_dir = slash == hop ? xstrdup("/") : xstrndup(hop, slash - hop);
