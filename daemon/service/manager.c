@@ -24,6 +24,7 @@
 #include "manifest.h"
 #include "publish.h"
 #include "sign.h"
+#include "signwatch.h"
 #include "store.h"
 #include "watch.h"
 #include "wire.h"
@@ -50,8 +51,7 @@ struct Manager {
         sd_event_source *phase_timer;  /* the next phase of the publish in flight */
         Requests requests;             /* state_dir's lock, and its requests' watch */
         sd_event_source *requests_source;
-        int signing_fd;                /* inotify on the directories of the key, cert and chain */
-        sd_event_source *signing_source, *signing_timer;
+        SigningWatch signing;          /* the key, cert and chain files */
         sd_event_source *verify_timer; /* verify_interval */
         sd_event_source *verify_slice; /* the rest of a verification pass */
         sd_event_source *rescan_timer; /* rescan_interval, while the source watch is degraded */
@@ -394,66 +394,6 @@ static int on_signing_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int on_signing_files(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
-        const SigningConfig *c = m->state.config->signing;
-        union {
-                struct inotify_event ev;
-                char buf[4096];
-        } u;
-        bool hit = false;
-        ssize_t n;
-        while ((n = read(fd, u.buf, sizeof u.buf)) > 0)
-                for (char *p = u.buf; p < u.buf + n;) {
-                        struct inotify_event *ev = (struct inotify_event *) p;
-                        const char *files[] = { c->key, c->cert, c->chain };
-                        for (size_t i = 0; c && ev->len > 0 && i < ELEMENTSOF(files); i++) {
-                                const char *base = files[i] ? strrchr(files[i], '/') : NULL;
-                                hit = hit || (files[i] && streq(base ? base + 1 : files[i], ev->name));
-                        }
-                        p += sizeof(struct inotify_event) + ev->len;
-                }
-        if (hit) {
-                int r = arm_timer(m->signing_timer, m->state.config->settle_usec);
-                if (r < 0)
-                        log_error(NULL, "cannot arm the signing files' timer: %s; they are taken at the next reload",
-                                  strerror(-r));
-        }
-        return 0;
-}
-
-static int setup_signing_watch(Manager *m) {
-        m->signing_source = sd_event_source_unref(m->signing_source);
-        if (m->signing_fd >= 0)
-                close(m->signing_fd);
-        m->signing_fd = -EBADF;
-        const SigningConfig *c = m->state.config->signing;
-        if (!c || !m->event)
-                return 0;
-        m->signing_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        if (m->signing_fd < 0)
-                return -errno;
-        const char *files[] = { c->key, c->cert, c->chain };
-        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                if (!files[i])
-                        continue;
-                const char *slash = strrchr(files[i], '/');
-                _cleanup_free_ char *dir = slash ? xstrndup(files[i], (size_t) (slash - files[i])) : xstrdup(".");
-                if (inotify_add_watch(m->signing_fd, *dir ? dir : "/",
-                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_ONLYDIR) < 0)
-                        return -errno;
-        }
-        if (!m->signing_timer) {
-                int r = sd_event_add_time(m->event, &m->signing_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_signing_timer, m);
-                if (r < 0)
-                        return r;
-                r = sd_event_source_set_enabled(m->signing_timer, SD_EVENT_OFF);
-                if (r < 0)
-                        return r;
-        }
-        return sd_event_add_io(m->event, &m->signing_source, m->signing_fd, EPOLLIN, on_signing_files, m);
-}
-
 static void report_adoption(void *userdata, const char *node, const char *error) {
         log_warning(node, "its last good copy from an older fsxdsd does not verify and will not be restored: %s", error);
 }
@@ -638,7 +578,7 @@ static int open_outputs(Manager *m) {
         /* requests left while no fsxdsd ran */
         (void) requests_forget(&m->state, false);
         requests_sync_allowances(&m->state, &m->requests, false);
-        r = setup_signing_watch(m);
+        r = signing_watch_setup(&m->signing, m->event, m->state.config, on_signing_timer, m);
         if (r < 0)
                 log_warning(NULL, "cannot watch the signing key and certificate for changes: %s", strerror(-r));
         return 0;
@@ -847,7 +787,7 @@ int manager_new(const char *config_path, Manager **ret) {
                 return r;
         }
         Manager *m = xcalloc(1, sizeof(Manager));
-        m->signing_fd = -EBADF;
+        m->signing = SIGNING_WATCH_NULL;
         m->requests = REQUESTS_NULL;
         m->state.config = c;
         m->config_path = xstrdup(config_path);
@@ -866,14 +806,11 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->retry_timer);
         sd_event_source_unref(m->requests_source);
         requests_close(&m->requests);
-        sd_event_source_unref(m->signing_source);
-        sd_event_source_unref(m->signing_timer);
+        signing_watch_close(&m->signing);
         sd_event_source_unref(m->verify_timer);
         sd_event_source_unref(m->verify_slice);
         upkeep_verify_pass_done(&m->state);
         sd_event_source_unref(m->rescan_timer);
-        if (m->signing_fd >= 0)
-                close(m->signing_fd);
         signer_free(m->state.signer);
         signer_free(m->state.previous_signer);
         describe_cache_free(m->state.describe);
