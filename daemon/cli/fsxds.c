@@ -26,6 +26,7 @@ static const char usage_main[] =
         "  check          compile a tree or files without writing; every diagnostic, by node\n"
         "  compile        compile one file, or one node's directory (--node)\n"
         "  decode         print a compiled .pb file as YAML or JSON\n"
+        "  diff           what the source tree would change in fsxdsd's output, per node\n"
         "  status         show what fsxdsd last published, per node\n"
         "  bootstrap      print the Envoy bootstrap part pointing a node at its files\n"
         "  allow-removal  let a node's next generation remove more than max_removal\n"
