@@ -8,13 +8,16 @@
  * works on two sets of files of a node (DiffSide), whichever their source. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "build.h"
 #include "cli.h"
 #include "decode.h"
+#include "guard.h"
 #include "hashmap.h"
 #include "liveread.h"
+#include "statedir.h"
 #include "textdiff.h"
 
 const char usage_diff[] =
@@ -30,14 +33,17 @@ const char usage_diff[] =
         "A node whose build has errors is not published (its live output stays):\n"
         "its diagnostics are printed. A node directory of output_dir that is no\n"
         "longer in the tree nor in nodes: keeps its output until 'fsxds forget'.\n"
+        "A line starting with ! says that the removal guard would hold a node back\n"
+        "(more than max_removal of its listeners or clusters removed).\n"
         "\n"
         "Each node starts with a line such as \"node web: no change\" or \"node web:\n"
         "3 files would change: 1 added, 1 changed, 1 removed\"; a summary goes to\n"
         "stderr. --json prints one document instead:\n"
         "  {\"version\":1,\"changes\":N,\"errors\":N,\"problems\":[DIAG...],\"nodes\":[\n"
-        "  {\"node\":ID,\"status\":\"unchanged\"|\"changed\"|\"errors\"|\"gone\",\n"
+        "  {\"node\":ID,\"status\":\"unchanged\"|\"changed\"|\"errors\"|\"gone\",\"live_output\",\n"
+        "   \"removal_guard\",\n"
         "   \"files\":[{\"path\",\"status\":\"added\"|\"removed\"|\"changed\",\"note\",\n"
-        "     \"resources\":[{\"name\",\"status\",\"diff\"}]}],\"diagnostics\":[DIAG...]}]}\n"
+        "     \"resources\":[{\"name\",\"status\",\"diff\",\"note\"}]}],\"diagnostics\":[DIAG...]}]}\n"
         "where changes counts the nodes that would change and DIAG is as in\n"
         "'fsxds check --json'.\n"
         "\n"
@@ -476,6 +482,42 @@ static int list_output_nodes(const char *output_dir, NodeIds *ret) {
         return 0;
 }
 
+static const NodeFile *find_file(const NodeOutput *o, const char *path) {
+        for (size_t i = 0; i < o->n; i++)
+                if (streq(o->files[i].path, path))
+                        return &o->files[i];
+        return NULL;
+}
+
+/* What fsxdsd's removal guard would say of this build: NULL when it
+ * lets it through, else why it would not (or that an allowance would). */
+static char *removal_guard(const Config *config, const char *id, const NodeOutput *live, const NodeOutput *next) {
+        static const char *const files[_GUARD_KIND_MAX] = {
+                [GUARD_LISTENERS] = LAYOUT_LDS_FILE,
+                [GUARD_CLUSTERS] = LAYOUT_CDS_FILE,
+        };
+        GuardDelta delta = {};
+        for (GuardKind k = 0; k < _GUARD_KIND_MAX; k++) {
+                const NodeFile *l = find_file(live, files[k]), *n = find_file(next, files[k]);
+                if (l && l->data)
+                        guard_count(&delta, k, l->data, l->len, n ? n->data : NULL, n ? n->len : 0);
+        }
+        char *why = NULL;
+        if (guard_check(&delta, config->max_removal, NULL) != 0) {
+                _cleanup_free_ char *what = guard_describe(&delta, config->max_removal);
+                _cleanup_free_ char *allowance = statedir_allowance_path(config->state_dir, id);
+                if (access(allowance, F_OK) == 0)
+                        why = xasprintf("it removes %s, more than max_removal %.2f, which the allowance %s lets "
+                                        "through once", what, config->max_removal, allowance);
+                else
+                        why = xasprintf("the removal guard would hold it back: it removes %s (more than max_removal "
+                                        "%.2f); 'fsxds allow-removal %s' lets it through once", what,
+                                        config->max_removal, id);
+        }
+        guard_delta_done(&delta);
+        return why;
+}
+
 /* Builds node id and compares it with its live directory. Returns an
  * exit code's part: 0, 3 (it would change), 1 (errors) or 2 (I/O). */
 static int diff_one(DiffRun *k, const SourceCache *c, const char *id) {
@@ -519,12 +561,18 @@ static int diff_one(DiffRun *k, const SourceCache *c, const char *id) {
         diff_node_files(k->schema, &from, &to, true, &d);
         bool changed = d.n_files > 0;
         k->n_changed += changed;
+        _cleanup_free_ char *guard = changed ? removal_guard(k->config, id, &live.out, &built) : NULL;
         if (k->json) {
                 json_node_start(k, id, changed ? "changed" : "unchanged", had_output);
+                buf_printf(&k->out, ",\"removal_guard\":");
+                json_put_string_or_null(&k->out, guard);
                 put_json_node_files(&k->out, &d);
                 buf_printf(&k->out, ",\"diagnostics\":[]}");
-        } else
+        } else {
                 print_node_text(&k->out, id, &d, had_output);
+                if (guard)
+                        buf_printf(&k->out, "  ! %s\n", guard);
+        }
         node_diff_done(&d);
         live_node_done(&live);
         node_output_done(&built);

@@ -337,6 +337,28 @@ def case_watched_changes():
     e.diff(rc=0)
 
 
+def case_removal_guard():
+    """Removing 2 of 3 clusters: the diff says the removal guard would hold it back."""
+    e = Env("guard")
+    cds = e.path("common", "cds.yaml")
+    original = read(cds)
+    write(cds, original + EXTRA_CLUSTER % ("g1", "g1") + EXTRA_CLUSTER % ("g2", "g2"))
+    e.once()
+    write(cds, original)
+    p = e.diff("front-proxy", rc=3)
+    expect_lines(p, "front-proxy", [
+        "  ~ cds/cds.pb: 2 resources removed",
+        '  ! the removal guard would hold it back: it removes 2 of 3 clusters ("g1", "g2") (more than max_removal '
+        "0.50); 'fsxds allow-removal front-proxy' lets it through once"])
+    d = e.diff_json("front-proxy", rc=3)
+    check("removal guard" in d["nodes"][0]["removal_guard"], "--json: %r", d["nodes"][0])
+    p = run(FSXDS, "allow-removal", "--config", e.config, "front-proxy")
+    check(p.returncode == 0, "fsxds allow-removal%s", show(p))
+    p = e.diff("front-proxy", rc=3)
+    check("which the allowance %s lets through once" % os.path.join(e.state, "allow-removal", "front-proxy") in p.stdout,
+          "the allowance is not named%s", show(p))
+
+
 def case_io_error():
     e = Env("io")
     e.once()
@@ -356,6 +378,7 @@ CASES = [
     ("unknown-node", case_unknown_node),
     ("live-tampered", case_live_tampered),
     ("watched-changes", case_watched_changes),
+    ("removal-guard", case_removal_guard),
     ("io-error", case_io_error),
 ]
 
