@@ -65,9 +65,16 @@ static void intern(Hashmap *h, Side *s, size_t *next_id) {
         }
 }
 
+/* How far (in D) the middle snake is looked for before the region is
+ * given up as replaced whole: the search costs O((N+M)·D), and past some
+ * thousands of differing lines a shortest script tells no one more than
+ * "replaced" does. */
+#define SNAKE_MAX_D 2048
+
 /* The middle snake of a[a0, a1) against b[b0, b1), both non-empty and
- * without common head or tail: its start and end, relative to (a0, b0). */
-static void middle_snake(Diff *d, size_t a0, size_t a1, size_t b0, size_t b1, ssize_t *ret_x0, ssize_t *ret_y0,
+ * without common head or tail: its start and end, relative to (a0, b0).
+ * False when it lies beyond SNAKE_MAX_D. */
+static bool middle_snake(Diff *d, size_t a0, size_t a1, size_t b0, size_t b1, ssize_t *ret_x0, ssize_t *ret_y0,
                          ssize_t *ret_x1, ssize_t *ret_y1) {
         const size_t *A = d->a.ids + a0, *B = d->b.ids + b0;
         ssize_t N = (ssize_t) (a1 - a0), M = (ssize_t) (b1 - b0), delta = N - M;
@@ -75,6 +82,8 @@ static void middle_snake(Diff *d, size_t a0, size_t a1, size_t b0, size_t b1, ss
         ssize_t *vf = d->vf + d->offset, *vb = d->vb + d->offset;
         vf[1] = vb[1] = 0;
         for (ssize_t D = 0; D <= (N + M + 1) / 2; D++) {
+                if (D > SNAKE_MAX_D)
+                        return false;
                 for (ssize_t k = -D; k <= D; k += 2) {
                         ssize_t x = k == -D || (k != D && vf[k - 1] < vf[k + 1]) ? vf[k + 1] : vf[k - 1] + 1;
                         ssize_t y = x - k, sx = x, sy = y;
@@ -84,7 +93,7 @@ static void middle_snake(Diff *d, size_t a0, size_t a1, size_t b0, size_t b1, ss
                         ssize_t c = delta - k;
                         if (odd && c >= -(D - 1) && c <= D - 1 && vf[k] + vb[c] >= N) {
                                 *ret_x0 = sx, *ret_y0 = sy, *ret_x1 = x, *ret_y1 = y;
-                                return;
+                                return true;
                         }
                 }
                 /* backward: x and y count from the ends */
@@ -97,11 +106,12 @@ static void middle_snake(Diff *d, size_t a0, size_t a1, size_t b0, size_t b1, ss
                         ssize_t k = delta - c;
                         if (!odd && k >= -D && k <= D && vb[c] + vf[k] >= N) {
                                 *ret_x0 = N - x, *ret_y0 = M - y, *ret_x1 = N - sx, *ret_y1 = M - sy;
-                                return;
+                                return true;
                         }
                 }
         }
         assert(false); /* the paths meet by D = ceil((N + M) / 2) */
+        return false;
 }
 
 /* Marks the lines of a[a0, a1) and b[b0, b1) that a shortest edit
@@ -112,15 +122,14 @@ static void compare(Diff *d, size_t a0, size_t a1, size_t b0, size_t b1) {
                 a0++, b0++;
         while (a0 < a1 && b0 < b1 && d->a.ids[a1 - 1] == d->b.ids[b1 - 1])
                 a1--, b1--;
-        if (a0 == a1 || b0 == b1) {
+        ssize_t x0, y0, x1, y1;
+        if (a0 == a1 || b0 == b1 || !middle_snake(d, a0, a1, b0, b1, &x0, &y0, &x1, &y1)) {
                 for (size_t i = a0; i < a1; i++)
                         d->a.changed[i] = true;
                 for (size_t i = b0; i < b1; i++)
                         d->b.changed[i] = true;
                 return;
         }
-        ssize_t x0, y0, x1, y1;
-        middle_snake(d, a0, a1, b0, b1, &x0, &y0, &x1, &y1);
         compare(d, a0, a0 + (size_t) x0, b0, b0 + (size_t) y0);
         compare(d, a0 + (size_t) x1, a1, b0 + (size_t) y1, b1);
 }

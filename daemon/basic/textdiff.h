@@ -3,7 +3,9 @@
  * lines marked ' ', '-' or '+'), as diff -u prints them below its two
  * header lines. Myers' O((N+M)D) algorithm in linear space (the middle
  * snake, divide and conquer), so two texts of many thousand lines cost
- * memory in proportion to their length, never to its square. */
+ * memory in proportion to their length, never to its square. A region
+ * of more than some thousands of differing lines is shown replaced whole
+ * (correct, not shortest), which bounds the time. */
 #pragma once
 
 #include "util.h"

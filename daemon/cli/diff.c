@@ -414,8 +414,11 @@ static void print_diags_text(DiffRun *k, const DiagList *l) {
                         free(s);
                         continue;
                 }
-                buf_printf(&k->out, "  %s\n", s);
-                hashmap_put(&k->shown, s, strlen(s), s);
+                size_t len = strlen(s);
+                buf_append(&k->out, "  ", 2);
+                buf_append(&k->out, s, len);
+                buf_putc(&k->out, '\n');
+                hashmap_put(&k->shown, s, len, s);
                 k->shown_keys = xrealloc(k->shown_keys, (k->n_shown + 1) * sizeof(char *));
                 k->shown_keys[k->n_shown++] = s;
         }
@@ -674,10 +677,11 @@ int verb_diff(int argc, char **argv, const Options *o) {
                 json_put_diags(&head, &problems);
                 buf_printf(&head, "],\"nodes\":[");
                 fwrite(head.data, 1, head.len, stdout);
-                fwrite(k.out.data, 1, k.out.len, stdout);
+                if (k.out.len > 0)
+                        fwrite(k.out.data, 1, k.out.len, stdout);
                 printf("%s]}\n", k.n_nodes > 0 ? "\n" : "");
                 buf_free(&head);
-        } else
+        } else if (k.out.len > 0)
                 fwrite(k.out.data, 1, k.out.len, stdout);
         if (fflush(stdout) != 0)
                 ret = EXIT_USAGE;

@@ -67,11 +67,14 @@ static void test_hunks_split_and_merge(void **state) {
 
 typedef struct Text {
         char **lines; /* each with its '\n', but maybe the last */
-        size_t n;
+        size_t n, cap;
 } Text;
 
 static void text_add(Text *t, const char *p, size_t len) {
-        t->lines = realloc(t->lines, (t->n + 1) * sizeof(char *));
+        if (t->n == t->cap) {
+                t->cap = MAX(t->cap * 2, 16u);
+                t->lines = realloc(t->lines, t->cap * sizeof(char *));
+        }
         t->lines[t->n++] = strndup(p, len);
 }
 
@@ -255,7 +258,8 @@ static void test_random_edits(void **state) {
         }
 }
 
-/* Long texts: linear memory, and the few changes found among many lines. */
+/* Long texts: linear memory, the few changes found among many lines, and
+ * texts with nothing in common (past the search's bound: replaced whole). */
 static void test_long(void **state) {
         Buf a = {}, b = {};
         for (int i = 0; i < 50000; i++) {
@@ -280,6 +284,9 @@ static void test_long(void **state) {
         buf_putc(&a, 0);
         d = diff((char *) a.data, (char *) c.data, 3, &hunks);
         assert_int_equal(hunks, 1);
+        got = apply((char *) a.data, d);
+        assert_string_equal(got, (char *) c.data);
+        free(got);
         free(d);
         buf_free(&a);
         buf_free(&b);
