@@ -272,6 +272,23 @@ def case_nodes():
                                     "`fsxds forget front-proxy`"])
 
 
+def case_config_nodes():
+    """A node of nodes: with no directory in the tree: built of common/ alone, as fsxdsd builds it."""
+    e = Env("config-nodes")
+    write(e.config, read(e.config) + "nodes: [common-only]\n")
+    e.once()
+    e.diff(rc=0)
+    os.makedirs(e.path("nodes", "a b"))
+    shutil.rmtree(os.path.join(e.out, "common-only"))
+    p = e.diff(rc=1)
+    expect_lines(p, "common-only", ["node common-only: 2 files would change: 2 added (no output yet)",
+                                    "  + cds/cds.pb (1 resource)", "  + lds/lds.pb (0 resources)"])
+    check("  %s: error: not a node id" % e.path("nodes", "a b") in p.stdout.splitlines()[0],
+          "a directory of nodes/ that is no node id is an error%s", show(p))
+    d = e.diff_json(rc=1)
+    check(len(d["problems"]) == 1 and d["problems"][0]["file"] == e.path("nodes", "a b"), "--json: %r", d["problems"])
+
+
 def case_errors():
     """A node whose build has errors: its diagnostics, exit 1 even beside changes."""
     e = Env("errors")
@@ -374,6 +391,7 @@ CASES = [
     ("resources", case_resources),
     ("route-files", case_route_files),
     ("nodes", case_nodes),
+    ("config-nodes", case_config_nodes),
     ("errors", case_errors),
     ("unknown-node", case_unknown_node),
     ("live-tampered", case_live_tampered),
