@@ -262,6 +262,10 @@ static bool bytes_equal(const NodeFile *a, const NodeFile *b) {
         return a->data && b->data && a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
 }
 
+/* The comparison of two file sets of one node, file by file (by path)
+ * and, in a file that differs, resource by resource: what --from/--to
+ * of generations would call too. keep_sotw: lds.pb and cds.pb missing
+ * from `to` stay, as fsxdsd publishes (to is a build, from what is live). */
 static void diff_node_files(const Schema *schema, const DiffSide *from, const DiffSide *to, bool keep_sotw, NodeDiff *ret) {
         NodeDiff d = {};
         const NodeOutput *a = from->files, *b = to->files;
@@ -269,20 +273,20 @@ static void diff_node_files(const Schema *schema, const DiffSide *from, const Di
         while (i < a->n || j < b->n) {
                 int c = i == a->n ? 1 : j == b->n ? -1 : strcmp(a->files[i].path, b->files[j].path);
                 const NodeFile *x = c <= 0 ? &a->files[i] : NULL, *y = c >= 0 ? &b->files[j] : NULL;
-                const char *odd = x && from->odd ? from->odd[i] : NULL;
+                const char *odd_x = x && from->odd ? from->odd[i] : NULL, *odd_y = y && to->odd ? to->odd[j] : NULL;
                 i += c <= 0;
                 j += c >= 0;
-                if (x && y && !odd && bytes_equal(x, y))
+                if (x && y && !odd_x && !odd_y && bytes_equal(x, y))
                         continue;
                 /* what fsxdsd never removes: a bootstrap names it */
                 if (!y && keep_sotw && (streq(x->path, LAYOUT_LDS_FILE) || streq(x->path, LAYOUT_CDS_FILE)))
                         continue;
                 FileDiff *f = node_add_file(&d, x ? x->path : y->path, !x ? DIFF_ADDED : !y ? DIFF_REMOVED : DIFF_CHANGED);
-                if (odd) {
-                        f->note = xasprintf("%s: %s", from->label, odd);
-                        x = NULL; /* its bytes are not known */
-                }
-                diff_file_resources(schema, from, to, x, y, f);
+                if (odd_x || odd_y)
+                        f->note = odd_x && odd_y ? xasprintf("%s: %s; %s: %s", from->label, odd_x, to->label, odd_y)
+                                                 : xasprintf("%s: %s", odd_x ? from->label : to->label, odd_x ? odd_x : odd_y);
+                /* an odd entry's bytes are not known */
+                diff_file_resources(schema, from, to, odd_x ? NULL : x, odd_y ? NULL : y, f);
         }
         *ret = d;
 }
