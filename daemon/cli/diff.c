@@ -389,11 +389,12 @@ static void put_json_node_files(Buf *b, const NodeDiff *d) {
         buf_printf(b, "]");
 }
 
-static void json_node_start(DiffRun *k, const char *node, const char *status, bool live) {
+static void json_node_start(DiffRun *k, const char *node, const char *status, bool live, const char *guard) {
         buf_printf(&k->out, "%s\n{\"node\":", k->first_node ? "" : ",");
         k->first_node = false;
         buf_put_json_string(&k->out, node);
-        buf_printf(&k->out, ",\"status\":\"%s\",\"live_output\":%s", status, live ? "true" : "false");
+        buf_printf(&k->out, ",\"status\":\"%s\",\"live_output\":%s,\"removal_guard\":", status, live ? "true" : "false");
+        json_put_string_or_null(&k->out, guard);
 }
 
 static void json_put_diags(Buf *b, const DiagList *l) {
@@ -539,7 +540,7 @@ static int diff_one(DiffRun *k, const SourceCache *c, const char *id) {
                 struct stat st;
                 bool live = fstatat(AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISDIR(st.st_mode);
                 if (k->json) {
-                        json_node_start(k, id, "errors", live);
+                        json_node_start(k, id, "errors", live, NULL);
                         buf_printf(&k->out, ",\"files\":[],\"diagnostics\":[");
                         json_put_diags(&k->out, &diags);
                         buf_printf(&k->out, "]}");
@@ -570,9 +571,7 @@ static int diff_one(DiffRun *k, const SourceCache *c, const char *id) {
         k->n_changed += changed;
         _cleanup_free_ char *guard = changed ? removal_guard(k->config, id, &live.out, &built) : NULL;
         if (k->json) {
-                json_node_start(k, id, changed ? "changed" : "unchanged", had_output);
-                buf_printf(&k->out, ",\"removal_guard\":");
-                json_put_string_or_null(&k->out, guard);
+                json_node_start(k, id, changed ? "changed" : "unchanged", had_output, guard);
                 put_json_node_files(&k->out, &d);
                 buf_printf(&k->out, ",\"diagnostics\":[]}");
         } else {
@@ -591,7 +590,7 @@ static void diff_gone(DiffRun *k, const char *id) {
         k->n_gone++;
         k->n_changed++;
         if (k->json) {
-                json_node_start(k, id, "gone", true);
+                json_node_start(k, id, "gone", true, NULL);
                 buf_printf(&k->out, ",\"files\":[],\"diagnostics\":[]}");
         } else
                 buf_printf(&k->out, "node %s: not in the tree any more; its output stays until `fsxds forget %s`\n", id, id);
