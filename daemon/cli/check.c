@@ -648,13 +648,6 @@ static void check_print_text(const Check *k) {
         }
 }
 
-static void json_put_string_or_null(Buf *b, const char *s) {
-        if (s)
-                buf_put_json_string(b, s);
-        else
-                buf_printf(b, "null");
-}
-
 static void check_print_json(const Check *k, size_t errors, size_t warnings, bool complete) {
         Buf b = {};
         buf_printf(&b, "{\"version\":1,\"errors\":%zu,\"warnings\":%zu,\"complete\":%s,\"groups\":[", errors,
@@ -679,18 +672,8 @@ static void check_print_json(const Check *k, size_t errors, size_t warnings, boo
                 size_t n;
                 _cleanup_free_ const Diag **v = check_sorted(&g->diags, &n);
                 for (size_t j = 0; j < n; j++) {
-                        const Diag *d = v[j];
-                        buf_printf(&b, "%s\n {\"level\":", j > 0 ? "," : "");
-                        buf_put_json_string(&b, diag_level_to_string(d->level));
-                        buf_printf(&b, ",\"file\":");
-                        json_put_string_or_null(&b, d->file);
-                        buf_printf(&b, ",\"line\":%u,\"column\":%u,\"path\":", d->line, d->column);
-                        json_put_string_or_null(&b, d->path);
-                        buf_printf(&b, ",\"message\":");
-                        buf_put_json_string(&b, d->message);
-                        buf_printf(&b, ",\"rule\":");
-                        json_put_string_or_null(&b, d->rule);
-                        buf_putc(&b, '}');
+                        buf_printf(&b, "%s\n ", j > 0 ? "," : "");
+                        json_put_diag(&b, v[j]);
                 }
                 buf_printf(&b, "]}");
         }

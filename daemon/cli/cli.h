@@ -13,6 +13,7 @@ enum {
         EXIT_BAD_INPUT = 1,
         EXIT_USAGE = 2,
         EXIT_NOT_RUNNING = 3, /* fsxds status: the status was left by an fsxdsd that no longer runs */
+        EXIT_CHANGED = 3,     /* fsxds diff: something would change */
 };
 
 /* The options a verb may accept (besides -h, --help, which all do), as
@@ -67,6 +68,9 @@ void print_diags(const DiagList *d);
 int load_schema(const Options *o, Schema **ret);
 int load_config(const char *path, Config **ret);
 char *path_join(const char *dir, const char *name);
+void json_put_string_or_null(Buf *b, const char *s);
+/* {"level","file","line","column","path","message","rule"}, as check --json has it */
+void json_put_diag(Buf *b, const Diag *d);
 
 /* Each verb runs with its options parsed and its number of positional
  * arguments checked: argv holds those arguments only (argc of them). It
@@ -82,6 +86,10 @@ int verb_decode(int argc, char **argv, const Options *o);
 /* check.c */
 extern const char usage_check[];
 int verb_check(int argc, char **argv, const Options *o);
+
+/* diff.c */
+extern const char usage_diff[];
+int verb_diff(int argc, char **argv, const Options *o);
 
 /* admin.c */
 extern const char usage_status[];

@@ -2,13 +2,13 @@
 /* fsxds: the command-line companion of fsxdsd. compile turns YAML into the
  * binary DiscoveryResponse files Envoy reads; check reports every problem
  * of a tree, node by node, without writing; decode shows them again;
- * status, bootstrap, allow-removal and forget work on a running fsxdsd's
+ * diff, status, bootstrap, allow-removal and forget work on a running fsxdsd's
  * directories, found through its fsxds.yaml; verify checks a node
  * directory or a source tree against its signed MANIFEST, which sign
  * writes for a source tree. Exit codes: 0 success, 1 bad
  * input (diagnostics on stderr), 2 usage or I/O. Here: main, the verb
  * table, the options parsed for every verb and the helpers verbs share;
- * the verbs live by group in compile-decode.c, check.c, admin.c and signing.c. */
+ * the verbs live by group in compile-decode.c, check.c, diff.c, admin.c and signing.c. */
 #include <getopt.h>
 #include <unistd.h>
 #include <limits.h>
@@ -26,6 +26,7 @@ static const char usage_main[] =
         "  check          compile a tree or files without writing; every diagnostic, by node\n"
         "  compile        compile one file, or one node's directory (--node)\n"
         "  decode         print a compiled .pb file as YAML or JSON\n"
+        "  diff           what the source tree would change in fsxdsd's output, per node\n"
         "  status         show what fsxdsd last published, per node\n"
         "  bootstrap      print the Envoy bootstrap part pointing a node at its files\n"
         "  allow-removal  let a node's next generation remove more than max_removal\n"
@@ -41,7 +42,8 @@ static const char usage_main[] =
         "\n"
         "Run 'fsxds COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input, 2 usage or I/O error (fsxds status:\n"
-        "3 when the fsxdsd that wrote the status does not run).\n";
+        "3 when the fsxdsd that wrote the status does not run; fsxds diff: 3 when\n"
+        "something would change).\n";
 
 bool verbose;
 const char *envoy_version_origin;
@@ -127,6 +129,27 @@ int load_config(const char *path, Config **ret) {
         return r;
 }
 
+void json_put_string_or_null(Buf *b, const char *s) {
+        if (s)
+                buf_put_json_string(b, s);
+        else
+                buf_printf(b, "null");
+}
+
+void json_put_diag(Buf *b, const Diag *d) {
+        buf_printf(b, "{\"level\":");
+        buf_put_json_string(b, diag_level_to_string(d->level));
+        buf_printf(b, ",\"file\":");
+        json_put_string_or_null(b, d->file);
+        buf_printf(b, ",\"line\":%u,\"column\":%u,\"path\":", d->line, d->column);
+        json_put_string_or_null(b, d->path);
+        buf_printf(b, ",\"message\":");
+        buf_put_json_string(b, d->message);
+        buf_printf(b, ",\"rule\":");
+        json_put_string_or_null(b, d->rule);
+        buf_putc(b, '}');
+}
+
 /* dir/name without a doubled slash (dir may be "/" or end in '/'). */
 char *path_join(const char *dir, const char *name) {
         return xasprintf("%s%s%s", dir, endswith(dir, "/") ? "" : "/", name);
@@ -162,6 +185,7 @@ static const Verb verbs[] = {
           OPTION_OUTPUT, usage_compile, "expected one input and -o OUTPUT", verb_compile },
         { "decode", 1, 1, OPTION_SCHEMA | OPTION_CONFIG | OPTION_JSON | OPTION_YAML, 0, usage_decode, "expected one input file",
           verb_decode },
+        { "diff", 0, VERB_ANY, OPTION_CONFIG | OPTION_JSON, 0, usage_diff, NULL, verb_diff },
         { "status", 0, 0, OPTION_CONFIG | OPTION_JSON, 0, usage_status, NULL, verb_status },
         { "forget", 1, 1, OPTION_CONFIG, 0, usage_forget, "expected one node id", verb_forget },
         { "allow-removal", 1, 1, OPTION_CONFIG, 0, usage_allow_removal, "expected one node id", verb_allow_removal },

@@ -125,6 +125,25 @@ void resource_make_own_file(Resource *r) {
                 }
 }
 
+/* The name of the resource in an Any: field 1 of its message. */
+static bool any_name(const uint8_t *data, size_t len, const char **ret, size_t *ret_len) {
+        WireReader any = { data, data + len };
+        WireField a;
+        while (wire_next(&any, &a)) {
+                if (a.number != 2 || a.wire_type != WIRE_LEN)
+                        continue;
+                WireReader msg = { a.data, a.data + a.len };
+                WireField x;
+                while (wire_next(&msg, &x))
+                        if (x.number == 1 && x.wire_type == WIRE_LEN) {
+                                *ret = (const char *) x.data;
+                                *ret_len = x.len;
+                                return true;
+                        }
+        }
+        return false;
+}
+
 size_t response_walk(const uint8_t *data, size_t len, ResponseInfo *ret_info,
                      void (*on_name)(void *userdata, const char *name, size_t len), void *userdata) {
         ResponseInfo info = {};
@@ -141,24 +160,32 @@ size_t response_walk(const uint8_t *data, size_t len, ResponseInfo *ret_info,
                         info.type_url = (const char *) f.data;
                         info.type_url_len = f.len;
                 } else if (f.number == 2) {
-                        WireReader any = { f.data, f.data + f.len };
-                        WireField a;
-                        while (wire_next(&any, &a)) {
-                                if (a.number != 2 || a.wire_type != WIRE_LEN)
-                                        continue;
-                                WireReader msg = { a.data, a.data + a.len };
-                                WireField x;
-                                while (wire_next(&msg, &x))
-                                        if (x.number == 1 && x.wire_type == WIRE_LEN) {
-                                                if (on_name)
-                                                        on_name(userdata, (const char *) x.data, x.len);
-                                                n++;
-                                                break;
-                                        }
+                        const char *name;
+                        size_t name_len;
+                        if (any_name(f.data, f.len, &name, &name_len)) {
+                                if (on_name)
+                                        on_name(userdata, name, name_len);
+                                n++;
                         }
                 }
         }
         if (ret_info)
                 *ret_info = info;
+        return n;
+}
+
+size_t response_resources(const uint8_t *data, size_t len, ResponseResourceFunc f, void *userdata) {
+        WireReader rd = { data, data + len };
+        WireField r;
+        size_t n = 0;
+        while (wire_next(&rd, &r)) {
+                if (r.number != 2 || r.wire_type != WIRE_LEN)
+                        continue;
+                const char *name = "";
+                size_t name_len = 0;
+                (void) any_name(r.data, r.len, &name, &name_len);
+                f(userdata, name, name_len, r.data, r.len);
+                n++;
+        }
         return n;
 }

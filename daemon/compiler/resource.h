@@ -99,3 +99,9 @@ typedef struct ResponseInfo {
 } ResponseInfo;
 size_t response_walk(const uint8_t *data, size_t len, ResponseInfo *ret_info,
                      void (*on_name)(void *userdata, const char *name, size_t len), void *userdata);
+/* Calls f for each resource of a serialized DiscoveryResponse, in order:
+ * its name (as response_walk() finds it; "" when it has none) and its
+ * Any's bytes (pointing into data). Returns how many. */
+typedef void (*ResponseResourceFunc)(void *userdata, const char *name, size_t name_len, const uint8_t *any,
+                                     size_t any_len);
+size_t response_resources(const uint8_t *data, size_t len, ResponseResourceFunc f, void *userdata);

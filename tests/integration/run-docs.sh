@@ -260,6 +260,7 @@ for mode in $modes; do
     expect fsxds sign --key a.yaml --cert a.yaml "" '=>' tree ! a.yaml
     expect fsxds status --config "" '=>' a.yaml fsxds.yaml ! b.pb
     expect fsxds forget --config fsxds.yaml "" '=>' node-a node-b ! .store
+    expect fsxds diff --config fsxds.yaml node-a "" '=>' node-a node-b ! .store
     expect fsxds bootstrap --config fsxds.yaml --node "" '=>' node-a node-b
 done
 
