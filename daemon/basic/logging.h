@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Logging for the daemon: to the journal with structured fields when
- * running under systemd, to stderr otherwise. Only the manager and the
- * mains log. */
+ * running under systemd, to stderr otherwise; level and target can change
+ * at run time (service/logcontrol: LogControl1). Only the manager, the
+ * mains and logcontrol log. */
 #pragma once
 
 #include <errno.h>
