@@ -1,33 +1,108 @@
 /* SPDX-License-Identifier: MIT */
-/* Journal or stderr, decided once at start: systemd sets JOURNAL_STREAM
- * for a service whose output goes to the journal. */
+/* Journal or stderr ("auto" at start: systemd sets JOURNAL_STREAM for a
+ * service whose output goes to the journal), or nothing; the level and
+ * target can change at run time (LogControl1, daemon/service/logcontrol). */
+#include <assert.h>
 #include <stdarg.h>
 #include <systemd/sd-journal.h>
 
 #include "logging.h"
 
-static bool to_journal;
+static LogTarget target = LOG_TARGET_CONSOLE;
 static int max_priority = LOG_INFO;
 
-void log_setup(void) {
-        to_journal = getenv("JOURNAL_STREAM") != NULL;
+static const char *const log_level_table[] = {
+        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit", [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+/* one lookup for both tables (an index, or -EINVAL) */
+static int lookup(const char *const *table, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *log_level_to_string(int level) {
+        return level >= 0 && (size_t) level < ELEMENTSOF(log_level_table) ? log_level_table[level] : NULL;
+}
+
+int log_level_from_string(const char *s) {
+        if (s[0] >= '0' && s[0] <= '0' + LOG_DEBUG && s[1] == '\0')
+                return s[0] - '0';
+        return lookup(log_level_table, ELEMENTSOF(log_level_table), s);
+}
+
+static const char *const log_target_table[_LOG_TARGET_MAX] = {
+        [LOG_TARGET_CONSOLE] = "console",
+        [LOG_TARGET_JOURNAL] = "journal",
+        [LOG_TARGET_NULL] = "null",
+};
+
+const char *log_target_to_string(LogTarget t) {
+        return (int) t >= 0 && t < _LOG_TARGET_MAX ? log_target_table[t] : NULL;
+}
+
+LogTarget log_target_from_string(const char *s) {
+        static const char *const unsupported[] = { "kmsg", "journal-or-kmsg", "syslog", "syslog-or-kmsg" };
+        if (streq(s, "auto"))
+                return log_target_auto();
+        for (size_t i = 0; i < ELEMENTSOF(unsupported); i++)
+                if (streq(s, unsupported[i]))
+                        return -EOPNOTSUPP;
+        return (LogTarget) lookup(log_target_table, _LOG_TARGET_MAX, s);
+}
+
+LogTarget log_target_auto(void) {
+        return getenv("JOURNAL_STREAM") ? LOG_TARGET_JOURNAL : LOG_TARGET_CONSOLE;
+}
+
+void log_setup(bool verbose) {
+        target = log_target_auto();
         const char *level = getenv("FSXDS_LOG_LEVEL");
-        if (level && streq(level, "debug"))
+        if (verbose)
                 max_priority = LOG_DEBUG;
+        else if (level && *level) {
+                int l = log_level_from_string(level);
+                if (l >= 0)
+                        max_priority = l;
+                else
+                        fprintf(stderr, "fsxdsd: FSXDS_LOG_LEVEL=%s is not a log level (emerg, alert, crit, err, "
+                                "warning, notice, info, debug); ignored\n", level);
+        }
+}
+
+int log_get_max_level(void) {
+        return max_priority;
+}
+
+void log_set_max_level(int level) {
+        assert(level >= 0 && level <= LOG_DEBUG);
+        max_priority = level;
+}
+
+LogTarget log_get_target(void) {
+        return target;
+}
+
+void log_set_target(LogTarget t) {
+        assert(t >= 0 && t < _LOG_TARGET_MAX);
+        target = t;
 }
 
 bool log_level_enabled(int priority) {
-        return priority <= max_priority;
+        return priority <= max_priority && target != LOG_TARGET_NULL;
 }
 
 static void vlog(int priority, const char *node, const char *file, unsigned line, unsigned column, const char *rule,
                  const char *fmt, va_list ap) {
-        if (priority > max_priority)
+        if (priority > max_priority || target == LOG_TARGET_NULL)
                 return;
         _cleanup_free_ char *msg = NULL;
         if (vasprintf(&msg, fmt, ap) < 0)
                 abort();
-        if (to_journal) {
+        if (target == LOG_TARGET_JOURNAL) {
                 _cleanup_free_ char *node_field = node ? xasprintf("FSXDS_NODE=%s", node) : NULL;
                 _cleanup_free_ char *file_field = file ? xasprintf("FSXDS_FILE=%s", file) : NULL;
                 _cleanup_free_ char *line_field = file ? xasprintf("FSXDS_LINE=%u", line) : NULL;

@@ -5,11 +5,12 @@
 
 #include "logging.h"
 #include "config.h"
+#include "logcontrol.h"
 #include "manager.h"
 #include "version.h"
 
 static const char usage[] =
-        "Usage: fsxdsd [--config FILE] [--once | --check-config]\n"
+        "Usage: fsxdsd [--config FILE] [--verbose] [--once | --check-config]\n"
         "\n"
         "Watches source_dir, compiles every node's resources and publishes them\n"
         "into output_dir for the local Envoys (see fsxdsd(8), fsxds.yaml(5)).\n"
@@ -20,6 +21,8 @@ static const char usage[] =
         "                      (exit status 1 when a node has errors)\n"
         "      --check-config  only check the configuration file (and the signing\n"
         "                      key and certificate it names)\n"
+        "  -v, --verbose       log at debug level (over FSXDS_LOG_LEVEL; systemctl\n"
+        "                      service-log-level changes it at run time)\n"
         "  -h, --help          show this help\n"
         "      --version       show the version\n";
 
@@ -28,21 +31,25 @@ int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "config", required_argument, NULL, 'c' },
+                { "verbose", no_argument, NULL, 'v' },
                 { "once", no_argument, NULL, ARG_ONCE },
                 { "check-config", no_argument, NULL, ARG_CHECK_CONFIG },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
         const char *config = CONFIG_DEFAULT_PATH;
-        bool once = false, check = false;
+        bool once = false, check = false, verbose = false;
         int c;
-        while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hc:v", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         fputs(usage, stdout);
                         return 0;
                 case 'c':
                         config = optarg;
+                        break;
+                case 'v':
+                        verbose = true;
                         break;
                 case ARG_ONCE:
                         once = true;
@@ -61,7 +68,7 @@ int main(int argc, char **argv) {
                 fputs(usage, stderr);
                 return 2;
         }
-        log_setup();
+        log_setup(verbose);
         _cleanup_(manager_freep) Manager *m = NULL;
         int r = manager_new(config, &m);
         if (r < 0)
@@ -81,6 +88,14 @@ int main(int argc, char **argv) {
                 log_error(NULL, "cannot start: %s", read_error_string(r));
                 return 2;
         }
+        /* manager_startup() runs the thread's default loop: the bus joins it */
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(logcontrol_freep) LogControl *lc = NULL;
+        r = sd_event_default(&event);
+        if (r >= 0)
+                r = logcontrol_start(event, &lc);
+        if (r < 0)
+                log_warning(NULL, "cannot set up LogControl1 on the system bus: %s", strerror(-r));
         r = manager_run(m);
         return r < 0 ? 2 : 0;
 }

@@ -26,6 +26,13 @@ tmpfiles=$(find "$root" -path '*tmpfiles.d/fsxds.conf' | head -1)
 dropin_src=$(find "$root" -path '*share/fsxds/fanotify.conf' | head -1)
 [ -n "$sysusers" ] && [ -n "$tmpfiles" ] && [ -n "$dropin_src" ] || fail "sysusers.d, tmpfiles.d or the fanotify drop-in not installed"
 echo "installed: ${unit#"$root"} ${sysusers#"$root"} ${tmpfiles#"$root"} ${dropin_src#"$root"}"
+# BusName= is the name the D-Bus policy lets the unit's user own
+busname=$(sed -n 's/^BusName=//p' "$unit")
+policy=$(find "$root" -path "*share/dbus-1/system.d/$busname.conf" | head -1)
+[ -n "$busname" ] && [ -n "$policy" ] || fail "no BusName= in $unit, or no share/dbus-1/system.d/$busname.conf installed"
+grep -q "<policy user=\"$(sed -n 's/^User=//p' "$unit")\">" "$policy" && grep -q "<allow own=\"$busname\"/>" "$policy" ||
+  fail "${policy#"$root"} does not let the unit's User= own $busname"
+echo "installed: ${policy#"$root"} (BusName=$busname)"
 
 # the unit as installed, its absolute paths resolved inside the staging root
 units=$tmp/units
