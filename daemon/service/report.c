@@ -134,6 +134,7 @@ void report_write_status(State *st) {
                                     strerror(-chown_error));
         }
         status_done(&status);
+        metrics_write(st); /* with the status, at the same moments */
 
         size_t bad = 0;
         const NodeState *first_bad = NULL;

@@ -15,6 +15,7 @@
 #include "hashmap.h"
 #include "manifest.h"
 #include "memo.h"
+#include "metrics.h"
 #include "sign.h"
 #include "status.h"
 #include "store.h"
@@ -62,6 +63,8 @@ typedef struct NodeState {
         bool state_failed;        /* saving its copy failed: every rebuild (and verify pass) tries again */
         bool state_manifest_ok;   /* its copy's MANIFEST was found or written current since start */
         bool gone_logged;         /* "not in the tree any more" logged (cleared when it is back) */
+        uint64_t current_usec;    /* its good build last found equal to its files in place (CLOCK_REALTIME; metrics) */
+        uint64_t failed_usec;     /* its last build with errors or failed publish; 0: none since start */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs a pointer a file;
@@ -134,6 +137,7 @@ typedef struct State {
         bool verify_pass_open;   /* a pass found something: it completes when the next rebuild is over */
         char *counter_error;     /* why the generation counter could not be written; NULL: it follows */
         StatusDaemon daemon;     /* this process, as status.json names it (stopped_usec set as it exits) */
+        Metrics metrics;         /* counters for metrics_file (metrics.c) */
 } State;
 
 uint64_t now_usec(clockid_t clock);
