@@ -277,10 +277,12 @@ void metrics_write(State *st) {
         }
         if (!path)
                 return;
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
         Buf b = {};
         render(st, &b);
         bool first = !m->written;
         int r = write_file(path, &b, first);
+        log_debug(NULL, "metrics_file: %zu bytes in %" PRIu64 " µs", b.len, now_usec(CLOCK_MONOTONIC) - t0);
         buf_free(&b);
         if (first)
                 m->written = xstrdup(path);
