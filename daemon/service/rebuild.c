@@ -629,11 +629,11 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         times->build += now_usec(CLOCK_MONOTONIC) - t0;
         bool built = r >= 0, whole = r == 0, bad = false;
         uint64_t fp = diags_fingerprint(&d);
-        if (fp != ns->diag_fingerprint)
-                metrics_count_diags(&st->metrics, &d);
-        if (fp != ns->diag_fingerprint)
+        if (fp != ns->diag_fingerprint) {
+                metrics_count_diags(&st->metrics, &d); /* counted as logged: once a set */
                 for (size_t k = 0; k < d.n; k++)
                         log_diag(ns->id, &d.items[k]);
+        }
         ns->diag_fingerprint = fp;
         node_state_clear_error(ns);
         ns->removal_blocked = false;
