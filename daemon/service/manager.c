@@ -21,6 +21,7 @@
 #include "hashmap.h"
 #include "logging.h"
 #include "manager.h"
+#include "metrics.h"
 #include "manifest.h"
 #include "publish.h"
 #include "sign.h"

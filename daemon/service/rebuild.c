@@ -15,6 +15,7 @@
 #include "logging.h"
 #include "state.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "publish.h"
 #include "guard.h"
 #include "rebuild.h"

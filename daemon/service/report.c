@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "logging.h"
+#include "metrics.h"
 #include "publish.h"
 #include "report.h"
 #include "statedir.h"

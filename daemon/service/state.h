@@ -15,7 +15,6 @@
 #include "hashmap.h"
 #include "manifest.h"
 #include "memo.h"
-#include "metrics.h"
 #include "sign.h"
 #include "status.h"
 #include "store.h"
@@ -73,6 +72,29 @@ typedef struct NodeState {
  * takes 5 million). Nodes past it are built whole and planned from the
  * disk, which costs their whole build at every change. */
 #define MEMO_BUDGET ((size_t) 256 << 20)
+
+/* fsxds_rebuild_duration_seconds's upper bounds (le), in µs: 1 ms to 10 s */
+#define METRICS_REBUILD_BUCKETS 13
+
+typedef struct MetricsRule {
+        char *rule;
+        uint64_t count;
+} MetricsRule;
+
+/* fsxdsd's counters since it started, for metrics_file (metrics.c writes them). */
+typedef struct Metrics {
+        uint64_t rebuild_buckets[METRICS_REBUILD_BUCKETS + 1]; /* rebuilds per bucket (not cumulative); the last: +Inf */
+        uint64_t rebuilds;
+        uint64_t rebuild_usec_sum;
+        uint64_t files_published;
+        uint64_t publish_failures;
+        uint64_t overflow_rescans;
+        uint64_t manifest_verification_failures;
+        MetricsRule *rules; /* errors by Diag.rule, as the journal logged them */
+        size_t n_rules;
+        char *written;      /* the metrics_file last written (removed when the key changes) */
+        bool failed;        /* the last write failed (said once while it lasts) */
+} Metrics;
 
 typedef struct Rebuild Rebuild;
 
