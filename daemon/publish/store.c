@@ -31,6 +31,7 @@ typedef struct StoreObject {
         bool dead;      /* collected; the hashmaps keep borrowed keys until the next full gc */
         bool suspected; /* in the suspects list */
         ino_t ino;
+        uint64_t size;
 } StoreObject;
 
 struct Store {
@@ -51,6 +52,8 @@ struct Store {
         StoreObject **suspects; /* objects that may have lost their last link */
         size_t n_suspects;
         unsigned n_collect;
+        size_t n_live;       /* objects not dead, and their bytes (store_n_objects()) */
+        uint64_t bytes_live;
 };
 
 static void index_clear(Store *s) {
@@ -59,20 +62,34 @@ static void index_clear(Store *s) {
         free(s->objects);
         s->objects = NULL;
         s->n_objects = 0;
+        s->n_live = 0;
+        s->bytes_live = 0;
         hashmap_free(&s->by_name);
         hashmap_free(&s->by_ino);
 }
 
-static StoreObject *index_add(Store *s, const char *name, ino_t ino) {
+static StoreObject *index_add(Store *s, const char *name, ino_t ino, uint64_t size) {
         StoreObject *o = xmalloc(sizeof(StoreObject));
         memcpy(o->name, name, 65);
         o->ino = ino;
+        o->size = size;
+        s->n_live++;
+        s->bytes_live += size;
         o->dead = o->suspected = false;
         s->objects = xrealloc(s->objects, (s->n_objects + 1) * sizeof(StoreObject *));
         s->objects[s->n_objects++] = o;
         hashmap_put(&s->by_name, o->name, 64, o);
         hashmap_put(&s->by_ino, (const char *) &o->ino, sizeof(o->ino), o);
         return o;
+}
+
+/* Gone from the store (collected, dropped or found missing). */
+static void index_dead(Store *s, StoreObject *o) {
+        if (o->dead)
+                return;
+        o->dead = true;
+        s->n_live--;
+        s->bytes_live -= o->size;
 }
 
 static StoreObject *index_by_name(const Store *s, const char *name) {
@@ -210,6 +227,14 @@ Store *store_free(Store *s) {
 
 bool store_replaced(const Store *s) {
         return s->replaced;
+}
+
+size_t store_n_objects(const Store *s) {
+        return s ? s->n_live : 0;
+}
+
+uint64_t store_bytes(const Store *s) {
+        return s ? s->bytes_live : 0;
 }
 
 int store_dirfd(const Store *s) {
@@ -379,7 +404,7 @@ int store_put_hashed(Store *s, const void *data, size_t len, const char name[65]
                         return -ENOENT;
         }
         /* new to the index: maybe nothing links it (yet, or ever) */
-        suspect(s, index_add(s, name, ino));
+        suspect(s, index_add(s, name, ino, len));
         memcpy(ret_name, name, 65);
         return 0;
 }
@@ -396,7 +421,7 @@ bool store_has_inode(const Store *s, ino_t ino) {
 void store_forget(Store *s, const char *name) {
         StoreObject *o = index_by_name(s, name);
         if (o)
-                o->dead = true;
+                index_dead(s, o);
 }
 
 void store_unlinked(Store *s, ino_t ino) {
@@ -459,7 +484,7 @@ int store_gc(Store *s) {
                 if (r < 0)
                         return r;
                 if (r > 0)
-                        index_add(s, de->d_name, ino);
+                        index_add(s, de->d_name, ino, (uint64_t) st.st_size);
         }
         if (errno != 0)
                 return -errno;
@@ -481,14 +506,14 @@ int store_collect(Store *s) {
                 if (fstatat(s->dirfd, o->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                         if (errno != ENOENT)
                                 return -errno;
-                        o->dead = true;
+                        index_dead(s, o);
                         continue;
                 }
                 if (st.st_ino != o->ino || st.st_nlink != 1)
                         continue;
                 if (unlinkat(s->dirfd, o->name, 0) < 0 && errno != ENOENT)
                         return -errno;
-                o->dead = true;
+                index_dead(s, o);
                 n++;
         }
         s->n_suspects = 0;
@@ -516,7 +541,7 @@ static int hash_object(Store *s, const char *name, char ret_hex[65]) {
  * forgotten, so nothing links it again and the next put writes it anew. */
 static void drop_object(Store *s, StoreObject *o) {
         (void) unlinkat(s->dirfd, o->name, 0);
-        o->dead = true;
+        index_dead(s, o);
 }
 
 int store_check_object(Store *s, const char *name) {
@@ -528,7 +553,7 @@ int store_check_object(Store *s, const char *name) {
         char hex[65];
         int r = hash_object(s, o->name, hex);
         if (r == -ENOENT) {
-                o->dead = true;
+                index_dead(s, o);
                 return 0;
         }
         if (r >= 0 && streq(hex, o->name)) {

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct Store Store;
@@ -79,6 +80,13 @@ int store_verify(Store *s);
  * mode and group are put right (a chmod of any of its links is its own).
  * Returns 1 when dropped, 0 when good or unknown to the store, -errno. */
 int store_check_object(Store *s, const char *name);
+
+/* The objects the store holds and the sum of their sizes (each object
+ * once, however many nodes link it): kept as objects are put, collected
+ * and dropped, so asking costs no system call. An object removed behind
+ * the store's back counts until the next store_gc() or store_forget(). */
+size_t store_n_objects(const Store *s);
+uint64_t store_bytes(const Store *s);
 
 int store_dirfd(const Store *s);     /* <output_dir>/.store */
 int store_output_fd(const Store *s); /* <output_dir> */

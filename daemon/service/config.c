@@ -48,6 +48,7 @@ Config *config_free(Config *c) {
         free(c->schema);
         signing_free(c->signing);
         free(c->require_signed_sources_ca);
+        free(c->metrics_file);
         free(c);
         return NULL;
 }
@@ -106,7 +107,7 @@ static bool get_duration(Parse *p, const YamlNode *v, const char *key, uint64_t 
 static const char *const config_keys[] = {
         "source_dir", "output_dir", "state_dir", "nodes", "settle", "settle_max", "phase_pause", "verify_interval",
         "rescan_interval", "watch", "publish_mode", "max_removal", "output_group", "schema", "envoy_version",
-        "signing", "require_signed_sources",
+        "signing", "require_signed_sources", "metrics_file",
 };
 static const char *const signing_keys[] = { "key", "cert", "chain" };
 
@@ -231,6 +232,11 @@ static void parse_key(Parse *p, const YamlNode *k, const YamlNode *v) {
                         perr(p, v, key, "expected a mapping with ca: the path of the trusted CA certificate(s)");
                 else
                         get_path(p, ca, "require_signed_sources.ca", &c->require_signed_sources_ca);
+        } else if (streq(key, "metrics_file")) {
+                /* node_exporter's textfile collector reads *.prom only (and skips our temporary names) */
+                if (get_path(p, v, key, &c->metrics_file) && !endswith(c->metrics_file, ".prom"))
+                        perr(p, v, key, "expected a file name ending in .prom (node_exporter's textfile collector "
+                             "reads only those), got \"%s\"", v->str);
         } else
                 unknown_key(p, k, NULL, key, config_keys, ELEMENTSOF(config_keys), "see fsxds.yaml(5)");
 }

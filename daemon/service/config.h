@@ -34,6 +34,7 @@ typedef struct Config {
         SigningConfig *signing;
         char *require_signed_sources_ca; /* NULL: not required */
         uint64_t rescan_interval_usec; /* directories the watch could not watch are listed again this often */
+        char *metrics_file; /* Prometheus text file (metrics.h); NULL: none written */
 } Config;
 
 /* The daemon's unit, the CLI and conf/'s installation agree on these:

@@ -21,6 +21,7 @@
 #include "hashmap.h"
 #include "logging.h"
 #include "manager.h"
+#include "metrics.h"
 #include "manifest.h"
 #include "publish.h"
 #include "sign.h"
@@ -294,6 +295,7 @@ static void watch_state_update(Manager *m, bool write_status) {
 static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         int r = watch_process(m->watch, manager_source_changed, m);
+        m->state.metrics.overflow_rescans += watch_take_overflows(m->watch);
         if (r < 0)
                 log_error(NULL, "watching %s: %s", m->state.config->source_dir, strerror(-r));
         watch_state_update(m, true);
@@ -835,6 +837,7 @@ Manager *manager_free(Manager *m) {
         hashmap_free(&m->state.node_index);
         free(m->state.state_nodes_dir);
         free(m->state.counter_error);
+        metrics_done(&m->state.metrics);
         free(m->config_path);
         config_free(m->state.config);
         free(m);

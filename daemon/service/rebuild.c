@@ -15,6 +15,7 @@
 #include "logging.h"
 #include "state.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "publish.h"
 #include "guard.h"
 #include "rebuild.h"
@@ -94,6 +95,7 @@ static void node_fail(NodeState *ns, char *message) {
         node_state_clear_error(ns);
         ns->error = (Diag) { .level = DIAG_ERROR, .message = message };
         ns->n_errors = 1;
+        ns->failed_usec = now_usec(CLOCK_REALTIME);
         log_error(ns->id, "%s", message);
 }
 
@@ -529,6 +531,7 @@ static void batch_finish(State *st, Rebuild *r) {
                                                         strerror(-node_plan_error(b->plans[i]))));
                                 ns->live_verified = ns->manifest_ok = false;
                                 ns->publish_failed = true;
+                                st->metrics.publish_failures++;
                                 r->n_bad++;
                                 continue;
                         }
@@ -541,6 +544,7 @@ static void batch_finish(State *st, Rebuild *r) {
                         n_files += node_plan_n_changes(b->plans[i]);
                 }
                 log_published(st, b, n_ok, n_files);
+                st->metrics.files_published += n_files;
                 write_counter(st);
                 /* written last, after every phase of every node */
                 uint64_t t0 = now_usec(CLOCK_MONOTONIC);
@@ -626,9 +630,11 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         times->build += now_usec(CLOCK_MONOTONIC) - t0;
         bool built = r >= 0, whole = r == 0, bad = false;
         uint64_t fp = diags_fingerprint(&d);
-        if (fp != ns->diag_fingerprint)
+        if (fp != ns->diag_fingerprint) {
+                metrics_count_diags(&st->metrics, &d); /* counted as logged: once a set */
                 for (size_t k = 0; k < d.n; k++)
                         log_diag(ns->id, &d.items[k]);
+        }
         ns->diag_fingerprint = fp;
         node_state_clear_error(ns);
         ns->removal_blocked = false;
@@ -667,6 +673,7 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         if (r < 0) {
                 node_fail(ns, xasprintf("cannot publish into %s: %s", dir, strerror(-r)));
                 ns->publish_failed = true;
+                st->metrics.publish_failures++;
                 bad = true;
                 built = false;
                 goto done;
@@ -780,6 +787,7 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 ns->n_clusters = cds ? cds->n_resources : 0;
         }
 done:
+        metrics_node_built(ns, bad, changed_node);
         if (was && !bad)
                 log_info(ns->id, "recovered: it builds without errors again%s (it had: %s)",
                          changed_node ? "; its build is published" : ", as its directory holds", was);
@@ -883,6 +891,7 @@ static bool rebuild_continue(State *st, size_t *ret_n_bad) {
         if (r->n_built > 0)
                 check_host_addresses(st);
         st->last_rebuild_usec = now_usec(CLOCK_REALTIME);
+        metrics_rebuild_done(&st->metrics, now_usec(CLOCK_MONOTONIC) - r->start);
         report_write_status(st);
         log_debug(NULL,
                   "rebuild took %" PRIu64 " µs (%d files changed; refresh %" PRIu64 ", build %" PRIu64 ", plan %" PRIu64

@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "logging.h"
+#include "metrics.h"
 #include "publish.h"
 #include "report.h"
 #include "statedir.h"
@@ -134,6 +135,7 @@ void report_write_status(State *st) {
                                     strerror(-chown_error));
         }
         status_done(&status);
+        metrics_write(st); /* with the status, at the same moments */
 
         size_t bad = 0;
         const NodeState *first_bad = NULL;

@@ -62,6 +62,8 @@ typedef struct NodeState {
         bool state_failed;        /* saving its copy failed: every rebuild (and verify pass) tries again */
         bool state_manifest_ok;   /* its copy's MANIFEST was found or written current since start */
         bool gone_logged;         /* "not in the tree any more" logged (cleared when it is back) */
+        uint64_t current_usec;    /* its good build last found equal to its files in place (CLOCK_REALTIME; metrics) */
+        uint64_t failed_usec;     /* its last build with errors or failed publish; 0: none since start */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs a pointer a file;
@@ -70,6 +72,29 @@ typedef struct NodeState {
  * takes 5 million). Nodes past it are built whole and planned from the
  * disk, which costs their whole build at every change. */
 #define MEMO_BUDGET ((size_t) 256 << 20)
+
+/* fsxds_rebuild_duration_seconds's upper bounds (le), in µs: 1 ms to 10 s */
+#define METRICS_REBUILD_BUCKETS 13
+
+typedef struct MetricsRule {
+        char *rule;
+        uint64_t count;
+} MetricsRule;
+
+/* fsxdsd's counters since it started, for metrics_file (metrics.c writes them). */
+typedef struct Metrics {
+        uint64_t rebuild_buckets[METRICS_REBUILD_BUCKETS + 1]; /* rebuilds per bucket (not cumulative); the last: +Inf */
+        uint64_t rebuilds;
+        uint64_t rebuild_usec_sum;
+        uint64_t files_published;
+        uint64_t publish_failures;
+        uint64_t overflow_rescans;
+        uint64_t manifest_verification_failures;
+        MetricsRule *rules; /* errors by Diag.rule, as the journal logged them */
+        size_t n_rules;
+        char *written;      /* the metrics_file last written (removed when the key changes) */
+        bool failed;        /* the last write failed (said once while it lasts) */
+} Metrics;
 
 typedef struct Rebuild Rebuild;
 
@@ -134,6 +159,7 @@ typedef struct State {
         bool verify_pass_open;   /* a pass found something: it completes when the next rebuild is over */
         char *counter_error;     /* why the generation counter could not be written; NULL: it follows */
         StatusDaemon daemon;     /* this process, as status.json names it (stopped_usec set as it exits) */
+        Metrics metrics;         /* counters for metrics_file (metrics.c) */
 } State;
 
 uint64_t now_usec(clockid_t clock);

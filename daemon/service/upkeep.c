@@ -499,6 +499,7 @@ void upkeep_verify_outputs(State *st) {
                                     p.n, listed.generation);
                 else if (ns->generation == 0 && streq(listed.node, ns->id))
                         ns->generation = listed.generation;
+                st->metrics.manifest_verification_failures += p.n > 0;
                 free(p.first);
                 manifest_done(&listed);
                 manifest_done(&scanned);
@@ -593,6 +594,7 @@ static void node_altered(State *st, NodeState *ns) {
         node_forget_memo(st, ns);
         ns->force_rebuild = true;
         ns->manifest_ok = ns->live_verified = false;
+        st->metrics.manifest_verification_failures++;
 }
 
 /* verify_interval: every node whose MANIFEST is current is compared with

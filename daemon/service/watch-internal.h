@@ -60,6 +60,7 @@ struct Watch {
          * what could not be watched is listed and rescanned instead */
         int limit_error;
         bool anchor_unwatched;
+        uint64_t n_overflows; /* queue overflows since watch_take_overflows() */
         LinkTargets links; /* links to files, their targets and the targets' directories */
 };
 
@@ -69,6 +70,7 @@ typedef struct Batch {
         int n_reported;
         int error;   /* the first error while re-watching */
         bool reset;  /* re-establish everything: overflow, the root or the anchor changed */
+        bool overflow; /* the kernel's queue overflowed: a rescan of everything */
         bool rescan; /* report NULL at the end */
 } Batch;
 

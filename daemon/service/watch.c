@@ -589,7 +589,7 @@ static void watch_entry(Watch *w, Batch *b, const char *dir, const char *name, b
 
 static void inotify_event(Watch *w, Batch *b, const struct inotify_event *ev, const char *name) {
         if (ev->mask & IN_Q_OVERFLOW) {
-                b->reset = true;
+                b->reset = b->overflow = true;
                 return;
         }
         if (w->anchor_name && ev->wd == w->anchor_wd) {
@@ -728,7 +728,7 @@ static int fanotify_parse(Watch *w, Batch *b, const uint8_t *buf, size_t len) {
                 if (md.fd >= 0)
                         close(md.fd); /* never with FID reporting, but never leak one */
                 if (md.mask & FAN_Q_OVERFLOW)
-                        b->reset = true;
+                        b->reset = b->overflow = true;
                 else
                         fanotify_info(w, b, md.mask, buf + off + md.metadata_len, md.event_len - md.metadata_len);
                 off += md.event_len;
@@ -759,9 +759,17 @@ int watch_process(Watch *w, WatchCallback cb, void *userdata) {
                         break;
         }
         watch_batch_finish(w, &b);
+        w->n_overflows += b.overflow; /* one rescan however many overflow events the batch held */
         if (r < 0)
                 return r;
         return b.error < 0 ? b.error : b.n_reported;
+}
+
+uint64_t watch_take_overflows(Watch *w) {
+        uint64_t n = w ? w->n_overflows : 0;
+        if (w)
+                w->n_overflows = 0;
+        return n;
 }
 
 /* Setup */

@@ -86,6 +86,9 @@ const char *watch_get_first_unwatched(const Watch *w);
  * watch_get_fd() is then -1 until one is free); 0 when all are watched. */
 int watch_get_limit_error(const Watch *w);
 WatchBackend watch_get_backend(const Watch *w); /* INOTIFY or FANOTIFY, the one in use */
+/* The event queue overflows (each a rescan of everything) since the last
+ * call, which resets the count (fsxds_watch_overflow_rescans_total). */
+uint64_t watch_take_overflows(Watch *w);
 Watch *watch_free(Watch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Watch *, watch_free);
 

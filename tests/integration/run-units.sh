@@ -9,7 +9,14 @@
 #    grants CAP_SYS_ADMIN: printed, and at most 3.0);
 #  - systemd-sysusers and systemd-tmpfiles --dry-run/--root accept the
 #    sysusers.d and tmpfiles.d files and create the fsxds user, the
-#    fsxds-readers group and /run/fsxds with its owner and mode.
+#    fsxds-readers group and /run/fsxds with its owner and mode;
+#  - the metrics drop-in (ReadWritePaths= of node_exporter's textfile
+#    directory) verifies; tmpfiles.d's ACL line gives group fsxds rwx on
+#    /var/lib/prometheus/node-exporter where it exists (getfacl), and
+#    creates nothing where it does not (no /var/lib/prometheus). This part
+#    needs root (a mount namespace: systemd-tmpfiles resolves the ACL's
+#    group with the host's NSS, so the scratch root's passwd and group are
+#    bind-mounted over the host's there) and getfacl; it says SKIP without.
 # Usage: run-units.sh BUILDDIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -24,8 +31,10 @@ unit=$(find "$root" -name fsxdsd.service -path '*systemd/system*' | head -1)
 sysusers=$(find "$root" -path '*sysusers.d/fsxds.conf' | head -1)
 tmpfiles=$(find "$root" -path '*tmpfiles.d/fsxds.conf' | head -1)
 dropin_src=$(find "$root" -path '*share/fsxds/fanotify.conf' | head -1)
-[ -n "$sysusers" ] && [ -n "$tmpfiles" ] && [ -n "$dropin_src" ] || fail "sysusers.d, tmpfiles.d or the fanotify drop-in not installed"
-echo "installed: ${unit#"$root"} ${sysusers#"$root"} ${tmpfiles#"$root"} ${dropin_src#"$root"}"
+metrics_src=$(find "$root" -path '*share/fsxds/metrics.conf' | head -1)
+[ -n "$sysusers" ] && [ -n "$tmpfiles" ] && [ -n "$dropin_src" ] && [ -n "$metrics_src" ] ||
+  fail "sysusers.d, tmpfiles.d, the fanotify or the metrics drop-in not installed"
+echo "installed: ${unit#"$root"} ${sysusers#"$root"} ${tmpfiles#"$root"} ${dropin_src#"$root"} ${metrics_src#"$root"}"
 # BusName= is the name the D-Bus policy lets the unit's user own
 busname=$(sed -n 's/^BusName=//p' "$unit")
 policy=$(find "$root" -path "*share/dbus-1/system.d/$busname.conf" | head -1)
@@ -52,6 +61,10 @@ verify "fsxdsd.service" "$units/fsxdsd.service"
 cp "$dropin_src" "$units/fsxdsd.service.d/fanotify.conf"
 verify "fsxdsd.service + fanotify.conf" "$units/fsxdsd.service"
 rm "$units/fsxdsd.service.d/fanotify.conf"
+cp "$metrics_src" "$units/fsxdsd.service.d/metrics.conf"
+grep -qx 'ReadWritePaths=-/var/lib/prometheus/node-exporter' "$metrics_src" || fail "metrics.conf: no ReadWritePaths= of the textfile directory"
+verify "fsxdsd.service + metrics.conf" "$units/fsxdsd.service"
+rm "$units/fsxdsd.service.d/metrics.conf"
 
 exposure() {
   local out level
@@ -82,9 +95,45 @@ mkdir -p "$sroot/etc" "$sroot/run"
 systemd-sysusers --root="$sroot" "$sysusers"
 grep -q '^fsxds:' "$sroot/etc/passwd" || fail "systemd-sysusers did not create the fsxds user"
 grep -q '^fsxds-readers:.*fsxds' "$sroot/etc/group" || fail "fsxds is not in fsxds-readers: $(cat "$sroot/etc/group")"
-systemd-tmpfiles --root="$sroot" --create "$tmpfiles"
+# systemd-tmpfiles with the scratch root's users and groups, as on a host
+# (it resolves an ACL's group with the NSS of the host it runs on)
+tmpfiles_in_root() {
+  unshare -m sh -c 'mount --bind "$1/etc/passwd" /etc/passwd && mount --bind "$1/etc/group" /etc/group &&
+    exec systemd-tmpfiles --root="$1" --create "$2"' sh "$sroot" "$tmpfiles"
+}
+acl_ok=
+[ "$(id -u)" -ne 0 ] || ! command -v getfacl >/dev/null || ! unshare -m true 2>/dev/null || acl_ok=1
+if [ -n "$acl_ok" ]; then
+  tmpfiles_in_root
+else
+  systemd-tmpfiles --root="$sroot" --create "$tmpfiles"
+fi
 st=$(stat -c '%a %U %G' "$sroot/run/fsxds" 2>/dev/null) || fail "systemd-tmpfiles did not create /run/fsxds"
 uid=$(awk -F: '$1 == "fsxds" { print $3 }' "$sroot/etc/passwd")
 gid=$(awk -F: '$1 == "fsxds-readers" { print $3 }' "$sroot/etc/group")
 [ "$(stat -c '%a %u %g' "$sroot/run/fsxds")" = "750 $uid $gid" ] || fail "/run/fsxds is $st, expected 750 fsxds fsxds-readers"
 echo "sysusers.d: fsxds (uid $uid) in fsxds-readers (gid $gid); tmpfiles.d: /run/fsxds 0750 fsxds:fsxds-readers"
+
+echo "== tmpfiles.d: the metrics directory's ACL"
+textfile=/var/lib/prometheus/node-exporter
+grep -qx "a+ $textfile - - - - group:fsxds:rwx" "$tmpfiles" || fail "tmpfiles.d lacks the ACL line of $textfile"
+if [ -z "$acl_ok" ]; then
+  echo "SKIP: the ACL of $textfile needs root (a mount namespace) and getfacl (scripts/setup installs acl)"
+  exit 0
+fi
+rm -rf "$sroot/var"
+err=$(tmpfiles_in_root 2>&1) || fail "systemd-tmpfiles --create without $textfile: $err"
+[ -z "$err" ] || fail "systemd-tmpfiles --create without $textfile printed: $err"
+[ ! -e "$sroot/var/lib/prometheus" ] || fail "systemd-tmpfiles created $(cd "$sroot" && find var)"
+echo "without node_exporter's directory: nothing created"
+mkdir -p "$sroot$textfile"
+chmod 0755 "$sroot$textfile"
+err=$(tmpfiles_in_root 2>&1) || fail "systemd-tmpfiles --create with $textfile: $err"
+[ -z "$err" ] || fail "systemd-tmpfiles --create with $textfile printed: $err"
+fsxds_gid=$(awk -F: '$1 == "fsxds" { print $3 }' "$sroot/etc/group")
+acl=$(getfacl -n -p "$sroot$textfile" 2>&1) || fail "getfacl: $acl"
+echo "$acl" | sed "s#$sroot##; s/^/    /"
+grep -qx "group:$fsxds_gid:rwx" <<<"$acl" || fail "no group:fsxds ($fsxds_gid):rwx entry on $textfile"
+grep -qx "mask::rwx" <<<"$acl" || fail "the ACL's mask is not rwx"
+grep -qx "other::r-x" <<<"$acl" || fail "others (node_exporter) lost r-x on $textfile"
+echo "with node_exporter's directory: group fsxds (gid $fsxds_gid) rwx, others r-x"

@@ -293,6 +293,49 @@ static void test_check_object(void **state) {
         s = store_free(s);
 }
 
+/* The count and bytes of live objects (metrics' fsxds_store_*) follow
+ * every put, collection, drop and forget, and a reopen counts the disk. */
+static void test_counts(void **state) {
+        Store *s = NULL;
+        assert_int_equal(store_open(out, (gid_t) -1, &s), 0);
+        assert_int_equal(store_n_objects(s), 0);
+        assert_int_equal(store_bytes(s), 0);
+        char a[65], b[65], c[65];
+        assert_int_equal(store_put(s, "aaaa", 4, a), 0);
+        assert_int_equal(store_put(s, "bbbbbbbb", 8, b), 0);
+        assert_int_equal(store_put(s, "aaaa", 4, a), 0); /* again: no new object */
+        assert_int_equal(store_n_objects(s), 2);
+        assert_int_equal(store_bytes(s), 12);
+        _cleanup_free_ char *pa = object_path(a), *la = xasprintf("%s/la", out);
+        assert_int_equal(link(pa, la), 0);
+        /* b is linked by nobody: collected */
+        assert_int_equal(store_collect(s), 1);
+        assert_int_equal(store_n_objects(s), 1);
+        assert_int_equal(store_bytes(s), 4);
+        /* a dropped (its bytes edited through a link), then forgotten names */
+        assert_int_equal(store_put(s, "cc", 2, c), 0);
+        _cleanup_free_ char *pc = object_path(c), *lc = xasprintf("%s/lc", out);
+        assert_int_equal(link(pc, lc), 0);
+        int fd = open(la, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "zzzz", 4), 4);
+        close(fd);
+        assert_int_equal(store_check_object(s, a), 1);
+        assert_int_equal(store_n_objects(s), 1);
+        assert_int_equal(store_bytes(s), 2);
+        store_forget(s, c);
+        store_forget(s, c); /* twice: counted once */
+        assert_int_equal(store_n_objects(s), 0);
+        assert_int_equal(store_bytes(s), 0);
+        s = store_free(s);
+        /* reopened: what is on the disk and linked (c) */
+        assert_int_equal(store_open(out, (gid_t) -1, &s), 0);
+        assert_int_equal(store_n_objects(s), 1);
+        assert_int_equal(store_bytes(s), 2);
+        s = store_free(s);
+        assert_int_equal(store_n_objects(NULL), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_put_names_bytes_modes, setup, teardown),
@@ -302,6 +345,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_reopen_keeps_objects, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_planted_store_symlink, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_object, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

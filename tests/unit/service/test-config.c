@@ -32,6 +32,7 @@ static void test_defaults(void **state) {
         assert_null(c->schema);
         assert_null(c->signing);
         assert_null(c->require_signed_sources_ca);
+        assert_null(c->metrics_file);
         config_free(c);
 }
 
@@ -125,6 +126,32 @@ static void test_rescan_interval(void **state) {
         diag_list_clear(&d);
 }
 
+static void test_metrics_file(void **state) {
+        DiagList d = {};
+        Config *c = NULL;
+        assert_int_equal(parse("metrics_file: /var/lib/prometheus/node-exporter/fsxds.prom\n", &d, &c), 0);
+        assert_string_equal(c->metrics_file, "/var/lib/prometheus/node-exporter/fsxds.prom");
+        config_free(c);
+        static const struct {
+                const char *text, *error;
+        } bad[] = {
+                { "metrics_file: /var/lib/x/fsxds.txt\n",
+                  "fsxds.yaml:1:15: error: metrics_file: expected a file name ending in .prom (node_exporter's textfile "
+                  "collector reads only those), got \"/var/lib/x/fsxds.txt\"" },
+                { "metrics_file: fsxds.prom\n",
+                  "fsxds.yaml:1:15: error: metrics_file: expected an absolute path, got \"fsxds.prom\"" },
+                { "\nmetrics_file: [a]\n", "fsxds.yaml:2:15: error: metrics_file: expected a non-empty string, got a list" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                c = NULL;
+                assert_int_equal(parse(bad[i].text, &d, &c), -EBADMSG);
+                assert_null(c);
+                _cleanup_free_ char *s = diag_format(&d.items[0]);
+                assert_string_equal(s, bad[i].error);
+                diag_list_clear(&d);
+        }
+}
+
 static void test_shipped_file_is_defaults(void **state) {
         DiagList d = {};
         Config *c = NULL;
@@ -145,6 +172,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_key_did_you_mean),
                 cmocka_unit_test(test_settle_max_not_below_settle),
                 cmocka_unit_test(test_rescan_interval),
+                cmocka_unit_test(test_metrics_file),
                 cmocka_unit_test(test_shipped_file_is_defaults),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
