@@ -7,6 +7,7 @@
 #include "logging.h"
 #include "publish.h"
 #include "report.h"
+#include "rollback.h"
 #include "statedir.h"
 #include "status.h"
 
@@ -95,6 +96,7 @@ void report_write_status(State *st) {
                 sn->removal_blocked = n->removal_blocked;
                 if (n->allowance_usec)
                         sn->allow_removal_expires_usec = (int64_t) (n->allowance_usec + STATEDIR_ALLOWANCE_USEC);
+                rollback_status(n, sn);
                 sn->manifest_current = n->manifest_ok;
                 sn->state_error = n->state_error     ? xstrdup(n->state_error)
                                   : st->counter_error ? xstrdup(st->counter_error)
