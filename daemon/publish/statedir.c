@@ -447,6 +447,39 @@ static bool is_copy_tmp(const char *name) {
         return is_tmp_name(name, "." MANIFEST_NAME) || is_tmp_name(name, "." MANIFEST_SIG_NAME);
 }
 
+/* "<G>.json.tmp.<pid>" (history_record()'s entry) */
+static bool is_entry_tmp(const char *name) {
+        const char *j = strstr(name, ".json.tmp.");
+        if (!j || j == name)
+                return false;
+        for (const char *p = name; p < j; p++)
+                if (*p < '0' || *p > '9')
+                        return false;
+        _cleanup_free_ char *base = xstrndup(name, (size_t) (j - name) + strlen(".json"));
+        return is_tmp_name(name, base);
+}
+
+/* Each history/ID's entry temporaries. */
+static int clean_history(int state_fd) {
+        _cleanup_close_ int fd = nodedir_open(state_fd, STATEDIR_HISTORY);
+        if (fd < 0)
+                return fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP ? 0 : fd;
+        DirReader *rd = xmalloc(sizeof(DirReader));
+        nodedir_reader_init(rd, fd);
+        struct dirent64 *de;
+        int r, total = 0, first = 0;
+        while ((r = nodedir_read(rd, &de)) > 0) {
+                if (!node_id_is_valid(de->d_name))
+                        continue;
+                int k = clean_dir(fd, de->d_name, is_entry_tmp);
+                if (k == -ENOTDIR || k == -ELOOP)
+                        continue;
+                total += MAX(k, 0), first = first ?: MIN(k, 0);
+        }
+        free(rd);
+        return r < 0 ? r : first ?: total;
+}
+
 int statedir_clean(const char *state_dir) {
         _cleanup_close_ int fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
@@ -463,6 +496,8 @@ int statedir_clean(const char *state_dir) {
         k = clean_dir(fd, STATEDIR_ROLLBACK, is_request_tmp);
         total += MAX(k, 0), first = first ?: MIN(k, 0);
         k = clean_dir(fd, STATEDIR_PIN, is_request_tmp);
+        total += MAX(k, 0), first = first ?: MIN(k, 0);
+        k = clean_history(fd);
         total += MAX(k, 0), first = first ?: MIN(k, 0);
 
         _cleanup_close_ int nodes_fd = nodedir_open(fd, STATEDIR_NODES);

@@ -151,7 +151,8 @@ int statedir_write_format(const char *state_dir);
 /* Removes every temporary name fsxds leaves in state_dir when it dies
  * mid-write, by their exact patterns: .fsxds/{generation,format}.tmp.PID,
  * format 1's generation.tmp.PID, allow-removal/.ID.tmp.PID,
- * forget/.ID.tmp.PID, rollback/.ID.tmp.PID, pin/.ID.tmp.PID, and in each
+ * forget/.ID.tmp.PID, rollback/.ID.tmp.PID, pin/.ID.tmp.PID,
+ * history/ID/G.json.tmp.PID, and in each
  * node copy .MANIFEST.tmp.PID and what publish_clean_node() removes. Run
  * before the copies' store is opened, whose store_gc() then collects the
  * objects only the leftovers linked. Returns how many were removed. */
