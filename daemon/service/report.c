@@ -170,6 +170,12 @@ void report_write_status(State *st) {
                 free(reload);
                 reload = more;
         }
+        _cleanup_free_ char *pinned = rollback_status_line(st);
+        if (pinned) {
+                char *more = xasprintf("%s%s", reload, pinned);
+                free(reload);
+                reload = more;
+        }
         if (st->counter_error) {
                 char *more = xasprintf("%s; %s", reload, st->counter_error);
                 free(reload);

@@ -538,3 +538,19 @@ void rollback_status(const NodeState *ns, StatusNode *sn) {
         sn->pin_since_usec = (int64_t) h->pin_since_usec;
         sn->pin_held = h->held;
 }
+
+char *rollback_status_line(const State *st) {
+        const NodeState *first = NULL;
+        size_t n = 0;
+        for (size_t i = 0; i < st->n_nodes; i++)
+                if (st->nodes[i]->history && st->nodes[i]->history->pinned) {
+                        first = first ?: st->nodes[i];
+                        n++;
+                }
+        if (!first)
+                return NULL;
+        const NodeHistory *h = first->history;
+        return xasprintf("; %s pinned at generation %" PRIu64 " (rollback of %" PRIu64 ")%s%s", first->id,
+                         h->pin_generation, h->pin_rollback_of, h->held ? ", tree changes held" : "",
+                         n > 1 ? " (and more pinned nodes)" : "");
+}

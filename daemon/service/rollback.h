@@ -40,3 +40,6 @@ bool rollback_requests(State *st, void (*write_status)(State *st));
 
 /* The node's pin for status.json. */
 void rollback_status(const NodeState *ns, StatusNode *sn);
+/* For STATUS=: "; ID pinned at generation N (rollback of G)[, tree
+ * changes held]" for the first pinned node (and how many more), or NULL. */
+char *rollback_status_line(const State *st);

@@ -266,6 +266,8 @@ def t_pin():
     expect(st["nodes"][NODE]["pinned"]["held"] is True, "held after a tree edit: %r", st["nodes"][NODE])
     out = env.fsxds("status", "--config", env.config_path).stdout
     expect_in("pinned at gen %d (rollback of %d)" % (gp, g1), out, "fsxds status")
+    status_line = [m["STATUS"] for m in d.notify.since(0) if "STATUS" in m][-1]
+    expect_in("alpha pinned at generation %d (rollback of %d), tree changes held" % (gp, g1), status_line, "STATUS=")
     # an error in the tree is still reported
     env.write("nodes/alpha/cds.yaml", "name: [unclosed\n")
     st = d.barrier("nodes/alpha/cds.yaml")
