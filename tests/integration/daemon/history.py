@@ -6,7 +6,8 @@ them; `fsxds rollback NODE GEN` publishes GEN's files again as a new
 generation through make-before-break (an inotify reader sees no missing
 dependency), under the removal guard, and pins the node until `fsxds
 unpin`, across a restart; `fsxds forget` removes history and pin.
-inotify, rename mode (the history does not depend on the backend)."""
+inotify (the history does not depend on the backend); rename mode, and
+both publish modes for the make-before-break rollback."""
 import hashlib
 import json
 import os
@@ -214,9 +215,9 @@ def edit_a1(d, env, port):
     return d.barrier("nodes/alpha/cds.yaml")
 
 
-def t_rollback_make_before_break():
+def t_rollback_make_before_break(mode):
     fr = faults_reader()
-    env = Env(tree=fr.tree(), max_removal=1.0)
+    env = Env("inotify", mode, tree=fr.tree(), max_removal=1.0)
     d = env.daemon()
     ga, files_a = alpha_gen(env), files_sha(env)
     st = publish_tree(d, env, added_tree(fr.tree()))
@@ -361,7 +362,8 @@ if __name__ == "__main__":
     r = Runner("history")
     r.run("recorded", t_recorded)
     r.run("pruned", t_pruned)
-    r.run("rollback-make-before-break", t_rollback_make_before_break)
+    for m in MODES:
+        r.run("rollback-make-before-break[%s]" % m, t_rollback_make_before_break, m)
     r.run("pin", t_pin)
     r.run("rollback-guard", t_rollback_guard)
     r.run("rollback-without-daemon", t_rollback_without_daemon)
