@@ -274,19 +274,31 @@ int history_record(const char *state_dir, const HistoryEntry *e) {
 
 static void name_shas(Hashmap *h, const HistoryEntry *e) {
         for (size_t i = 0; i < e->n_changes; i++) {
-                HistoryChange *c = &e->changes[i];
+                const HistoryChange *c = &e->changes[i];
                 if (*c->sha256)
-                        hashmap_put(h, c->sha256, 64, c);
+                        hashmap_put(h, c->sha256, 64, (void *) c);
                 if (*c->was)
-                        hashmap_put(h, c->was, 64, c);
+                        hashmap_put(h, c->was, 64, (void *) c);
         }
 }
 
+static void known_free(HistoryEntry **known, size_t from, size_t to) {
+        for (size_t i = from; known && i < to; i++)
+                if (known[i]) {
+                        history_entry_done(known[i]);
+                        free(known[i]);
+                        known[i] = NULL;
+                }
+}
+
 int history_prune(const char *state_dir, const char *node, unsigned keep, uint64_t *gens, size_t *n,
-                  HistoryLive live, HistoryUnlinked unlinked, void *userdata) {
+                  const HistoryPrune *how) {
+        static const HistoryPrune none = {};
+        how = how ?: &none;
         if (keep == 0) {
                 int r = history_remove(state_dir, node);
                 size_t dropped = *n;
+                known_free(how->known, 0, *n);
                 *n = 0;
                 return r < 0 ? r : (int) dropped;
         }
@@ -294,19 +306,24 @@ int history_prune(const char *state_dir, const char *node, unsigned keep, uint64
                 return 0;
         size_t all = *n, n_drop = *n - keep;
         _cleanup_free_ char *dir = history_dir(state_dir, node);
-        /* what the kept entries name */
-        Hashmap kept = {}, dropped = {};
-        HistoryEntry *entries = xcalloc(all + 1, sizeof(HistoryEntry));
+        /* what the kept entries name: from memory, else read */
+        Hashmap kept = {};
+        HistoryEntry *read_back = xcalloc(all + 1, sizeof(HistoryEntry));
+        const HistoryEntry **entries = xcalloc(all + 1, sizeof(HistoryEntry *));
         int r = 0;
         for (size_t i = 0; i < all; i++) {
-                _cleanup_free_ char *why = NULL;
-                int k = history_read(state_dir, node, gens[i], &entries[i], &why);
-                if (k < 0 && k != -ENOENT && i >= n_drop) {
-                        /* what it names is unknown: nothing is unlinked */
-                        r = k;
-                        goto out;
+                entries[i] = how->known && how->known[i] ? how->known[i] : &read_back[i];
+                if (entries[i] == &read_back[i]) {
+                        _cleanup_free_ char *why = NULL;
+                        int k = history_read(state_dir, node, gens[i], &read_back[i], &why);
+                        if (k < 0 && k != -ENOENT && i >= n_drop) {
+                                /* what it names is unknown: nothing is unlinked */
+                                r = k;
+                                goto out;
+                        }
                 }
-                name_shas(i < n_drop ? &dropped : &kept, &entries[i]);
+                if (i >= n_drop)
+                        name_shas(&kept, entries[i]);
         }
         for (size_t i = 0; i < n_drop; i++) {
                 _cleanup_free_ char *path = xasprintf("%s/%" PRIu64 ".json", dir, gens[i]);
@@ -316,12 +333,15 @@ int history_prune(const char *state_dir, const char *node, unsigned keep, uint64
                 }
         }
         for (size_t i = 0; i < n_drop; i++)
-                for (size_t k = 0; k < entries[i].n_changes; k++) {
-                        const HistoryChange *c = &entries[i].changes[k];
+                for (size_t k = 0; k < entries[i]->n_changes; k++) {
+                        const HistoryChange *c = &entries[i]->changes[k];
                         const char *shas[2] = { c->sha256, c->was };
                         for (size_t s = 0; s < 2; s++) {
-                                if (!*shas[s] || hashmap_get(&kept, shas[s], 64) || (live && live(userdata, shas[s])))
+                                if (!*shas[s] || hashmap_get(&kept, shas[s], 64) ||
+                                    (how->live && how->live(how->userdata, shas[s])))
                                         continue;
+                                /* (named twice by what is dropped: unlinked once) */
+                                hashmap_put(&kept, shas[s], 64, (void *) c);
                                 _cleanup_free_ char *obj = xasprintf("%s/" OBJECTS "/%s", dir, shas[s]);
                                 struct stat o;
                                 if (lstat(obj, &o) < 0)
@@ -329,20 +349,24 @@ int history_prune(const char *state_dir, const char *node, unsigned keep, uint64
                                 if (unlink(obj) < 0) {
                                         if (errno != ENOENT && r == 0)
                                                 r = -errno;
-                                } else if (unlinked)
-                                        unlinked(userdata, o.st_ino);
+                                } else if (how->unlinked)
+                                        how->unlinked(how->userdata, o.st_ino);
                         }
                 }
+        hashmap_free(&kept); /* (its keys point into the entries) */
+        known_free(how->known, 0, n_drop);
         memmove(gens, gens + n_drop, keep * sizeof(uint64_t));
+        if (how->known)
+                memmove(how->known, how->known + n_drop, keep * sizeof(HistoryEntry *));
         *n = keep;
         if (r == 0)
                 r = (int) n_drop;
 out:
-        for (size_t i = 0; i < all; i++)
-                history_entry_done(&entries[i]);
-        free(entries);
         hashmap_free(&kept);
-        hashmap_free(&dropped);
+        for (size_t i = 0; i < all; i++)
+                history_entry_done(&read_back[i]);
+        free(read_back);
+        free(entries);
         return r;
 }
 

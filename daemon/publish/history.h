@@ -77,13 +77,23 @@ int history_record(const char *state_dir, const HistoryEntry *e);
  * and tells unlinked its inode: the store object it linked may now be
  * collected (store_unlinked()). So history/ID/objects holds every object
  * of every kept generation: a file is linked when a generation adds or
- * changes it and stays while some kept generation holds it. live and
- * unlinked may be NULL. keep 0 removes the node's history. Returns how
+ * changes it and stays while some kept generation holds it. how (may be
+ * NULL, and each of its fields) gives live, unlinked and the entries
+ * known. keep 0 removes the node's history. Returns how
  * many entries were dropped, or -errno. */
 typedef bool (*HistoryLive)(void *userdata, const char *sha256);
 typedef void (*HistoryUnlinked)(void *userdata, ino_t ino);
+typedef struct HistoryPrune {
+        /* the entries of gens already in memory (parallel to gens; an
+         * element NULL: read from the disk), owned by the array: those
+         * dropped are freed, the rest moved down with gens */
+        HistoryEntry **known;
+        HistoryLive live;
+        HistoryUnlinked unlinked;
+        void *userdata;
+} HistoryPrune;
 int history_prune(const char *state_dir, const char *node, unsigned keep, uint64_t *gens, size_t *n,
-                  HistoryLive live, HistoryUnlinked unlinked, void *userdata);
+                  const HistoryPrune *how);
 /* Removes STATE_DIR/history/ID (fsxds forget, history: 0): 1, 0 when
  * absent, -errno. */
 int history_remove(const char *state_dir, const char *node);

@@ -12,9 +12,15 @@
 #include "rollback.h"
 #include "statedir.h"
 
+/* An entry of at most this many changes is kept in memory while it is
+ * kept on disk, so pruning reads nothing (a node's first entry, which
+ * lists every file, is read back when it goes) */
+#define HISTORY_KNOWN_CHANGES 64
+
 struct NodeHistory {
         bool loaded;
         uint64_t *gens; /* the generations recorded, ascending */
+        HistoryEntry **known; /* their entries when small (HISTORY_KNOWN_CHANGES), else NULL: read to prune */
         size_t n_gens;
         /* the files of gens[n_gens - 1] (what the next entry's changes are
          * made against); valid false: unknown, the next entry starts anew */
@@ -40,6 +46,12 @@ void node_history_free(State *st, NodeState *ns) {
                 return;
         node_memo_done(&st->memo_files, &h->recorded);
         node_output_done(&h->rollback);
+        for (size_t i = 0; i < h->n_gens; i++)
+                if (h->known[i]) {
+                        history_entry_done(h->known[i]);
+                        free(h->known[i]);
+                }
+        free(h->known);
         free(h->gens);
         free(h);
         ns->history = NULL;
@@ -80,6 +92,7 @@ static NodeHistory *node_history(State *st, NodeState *ns) {
         h->loaded = true;
         const char *state_dir = st->config->state_dir;
         int r = history_list(state_dir, ns->id, &h->gens, &h->n_gens);
+        h->known = xcalloc(h->n_gens + 1, sizeof(HistoryEntry *));
         if (r < 0)
                 log_warning(ns->id, "cannot list its history in %s/" STATEDIR_HISTORY "/%s: %s", state_dir, ns->id,
                             strerror(-r));
@@ -262,7 +275,7 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
                         log_warning(ns->id, "its history before generation %" PRIu64 " does not lead to its last good "
                                     "copy (a crash between the two, or state_dir altered): its %zu entries are dropped",
                                     gen, h->n_gens);
-                        (void) history_prune(state_dir, ns->id, 0, h->gens, &h->n_gens, NULL, NULL, NULL);
+                        (void) history_prune(state_dir, ns->id, 0, h->gens, &h->n_gens, &(HistoryPrune) { .known = h->known });
                 }
                 node_memo_done(&st->memo_files, &h->recorded);
         }
@@ -282,8 +295,8 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
         }
         int r = history_record(state_dir, &e);
         e.node = NULL;
-        history_entry_done(&e);
         if (r < 0) {
+                history_entry_done(&e);
                 if (!h->record_failed)
                         log_warning(ns->id, "cannot record generation %" PRIu64 " in its history %s/" STATEDIR_HISTORY
                                     "/%s: %s", gen, state_dir, ns->id, strerror(-r));
@@ -294,12 +307,17 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
         h->record_failed = false;
         wrote = true;
         h->gens = xrealloc(h->gens, (h->n_gens + 1) * sizeof(uint64_t));
+        h->known = xrealloc(h->known, (h->n_gens + 1) * sizeof(HistoryEntry *));
+        h->known[h->n_gens] = e.n_changes <= HISTORY_KNOWN_CHANGES ? xmemdup(&e, sizeof e) : NULL;
+        if (!h->known[h->n_gens])
+                history_entry_done(&e);
         h->gens[h->n_gens++] = gen;
         node_memo_copy(&st->memo_files, &h->recorded, &cur);
         memcpy(h->recorded_digest, digest, 65);
         h->valid = true;
         PruneContext pc = { st, &h->recorded };
-        r = history_prune(state_dir, ns->id, st->config->history, h->gens, &h->n_gens, prune_live, pruned_object, &pc);
+        HistoryPrune how = { .known = h->known, .live = prune_live, .unlinked = pruned_object, .userdata = &pc };
+        r = history_prune(state_dir, ns->id, st->config->history, h->gens, &h->n_gens, &how);
         if (r < 0)
                 log_warning(ns->id, "cannot prune its history %s/" STATEDIR_HISTORY "/%s: %s", state_dir, ns->id,
                             strerror(-r));
