@@ -241,33 +241,44 @@ static int mkdir_one(const char *path) {
         return 0;
 }
 
-int history_record(const char *state_dir, const HistoryEntry *e) {
+static int record_dirs(const char *state_dir, const char *node) {
         _cleanup_free_ char *top = statedir_path(state_dir, STATEDIR_HISTORY);
-        _cleanup_free_ char *dir = history_dir(state_dir, e->node);
+        _cleanup_free_ char *dir = history_dir(state_dir, node);
         _cleanup_free_ char *objects = xasprintf("%s/" OBJECTS, dir);
         int r = mkdir_one(top);
         if (r >= 0)
                 r = mkdir_one(dir);
-        if (r >= 0)
-                r = mkdir_one(objects);
-        if (r < 0)
-                return r;
-        _cleanup_free_ char *store = xasprintf("%s/" STATEDIR_NODES "/.store", state_dir);
-        _cleanup_close_ int store_fd = open(store, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_close_ int objects_fd = open(objects, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (store_fd < 0 || objects_fd < 0)
-                return -errno;
+        return r < 0 ? r : mkdir_one(objects);
+}
+
+/* The objects and the entry; -ENOENT when a directory is missing (or an
+ * object is not in the store). Paths, not directory fds: a generation of
+ * a thousand nodes opens nothing more. */
+static int record_once(const char *state_dir, const HistoryEntry *e, const Buf *text) {
         for (size_t i = 0; i < e->n_changes; i++) {
                 const char *sha = e->changes[i].sha256;
-                if (!*sha || faccessat(objects_fd, sha, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                if (!*sha)
                         continue;
-                if (linkat(store_fd, sha, objects_fd, sha, 0) < 0 && errno != EEXIST)
+                _cleanup_free_ char *from = xasprintf("%s/" STATEDIR_NODES "/.store/%s", state_dir, sha);
+                _cleanup_free_ char *to = xasprintf("%s/" STATEDIR_HISTORY "/%s/" OBJECTS "/%s", state_dir, e->node, sha);
+                if (linkat(AT_FDCWD, from, AT_FDCWD, to, 0) < 0 && errno != EEXIST)
                         return -errno;
         }
+        _cleanup_free_ char *path = xasprintf("%s/" STATEDIR_HISTORY "/%s/%" PRIu64 ".json", state_dir, e->node,
+                                              e->generation);
+        return write_file_atomic(path, text->data, text->len, 0640);
+}
+
+int history_record(const char *state_dir, const HistoryEntry *e) {
         Buf b = {};
         history_entry_format(e, &b);
-        _cleanup_free_ char *path = xasprintf("%s/%" PRIu64 ".json", dir, e->generation);
-        r = write_file_atomic(path, b.data, b.len, 0640);
+        int r = record_once(state_dir, e, &b);
+        if (r == -ENOENT) {
+                /* the node's first entry: its directories made, once */
+                r = record_dirs(state_dir, e->node);
+                if (r >= 0)
+                        r = record_once(state_dir, e, &b);
+        }
         buf_free(&b);
         return r;
 }
