@@ -283,6 +283,8 @@ def t_pin():
     expect(st["nodes"][NODE].get("pinned") and st["nodes"][NODE]["pinned"]["generation"] == gp,
            "pinned after a restart: %r", st["nodes"][NODE])
     expect_eq(files_sha(env), pinned_files, "a pinned node's output after a restart")
+    expect_eq(st["nodes"][NODE]["files"], len(pinned_files), "a pinned node's files in status after a restart")
+    expect_eq(st["nodes"][NODE]["listeners"], 1, "a pinned node's listeners in status after a restart")
     # unpin: the tree is published
     p = env.fsxds("unpin", "--config", env.config_path, NODE)
     expect_in("unpinned", p.stdout, "fsxds unpin")
