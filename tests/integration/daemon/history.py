@@ -285,6 +285,12 @@ def t_pin():
     expect_eq(files_sha(env), pinned_files, "a pinned node's output after a restart")
     expect_eq(st["nodes"][NODE]["files"], len(pinned_files), "a pinned node's files in status after a restart")
     expect_eq(st["nodes"][NODE]["listeners"], 1, "a pinned node's listeners in status after a restart")
+    # a reboot (output_dir empty): the pinned generation comes back from the last good copy, not the tree
+    d.stop()
+    shutil.rmtree(env.out)
+    d = env.daemon()
+    expect_eq(files_sha(env), pinned_files, "a pinned node's output after a reboot")
+    expect(env.status()["nodes"][NODE].get("pinned"), "not pinned after a reboot")
     # unpin: the tree is published
     p = env.fsxds("unpin", "--config", env.config_path, NODE)
     expect_in("unpinned", p.stdout, "fsxds unpin")
