@@ -87,7 +87,7 @@ static const ResourceType subscription_types[] = {
         RESOURCE_SCOPED_ROUTE_CONFIGURATION, RESOURCE_RUNTIME,
 };
 
-static bool check_node_id(const char *node) {
+bool check_node_id(const char *node) {
         if (node_id_is_valid(node))
                 return true;
         fprintf(stderr, "fsxds: invalid node id \"%s\" (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')\n", node);
@@ -95,7 +95,7 @@ static bool check_node_id(const char *node) {
 }
 
 /* Local time as "2024-11-26 06:26:40". */
-static void format_time_usec(int64_t usec, char ret[32]) {
+void format_time_usec(int64_t usec, char ret[32]) {
         time_t t = (time_t) (usec / 1000000);
         struct tm tm;
         if (usec <= 0 || !localtime_r(&t, &tm) || strftime(ret, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0)
@@ -128,6 +128,9 @@ static char *status_node_state(const StatusNode *n) {
                 format_time_usec(n->allow_removal_expires_usec > 1 ? n->allow_removal_expires_usec : 0, until);
                 buf_printf(&b, "removal allowed once, until its next generation or %s; ", until);
         }
+        if (n->pin_generation > 0)
+                buf_printf(&b, "pinned at gen %" PRIi64 " (rollback of %" PRIi64 ")%s; ", n->pin_generation,
+                           n->pin_rollback_of, n->pin_held ? "; tree changes held" : "");
         if (!n->manifest_current)
                 buf_printf(&b, "MANIFEST not current (see the journal); ");
         if (n->state_error) {
@@ -164,7 +167,7 @@ static int compare_nodep(const void *a, const void *b) {
 
 /* "3 s", "5 min", "2 h", "4 d": how long ago, for a human; "an unknown
  * time" for a negative one (a time in the future, or none). */
-static char *format_age(int64_t usec) {
+char *format_age(int64_t usec) {
         if (usec < 0)
                 return xstrdup("an unknown time");
         int64_t s = usec / 1000000;
@@ -466,7 +469,9 @@ int verb_forget(int argc, char **argv, const Options *o) {
 
         _cleanup_free_ char *state_nodes = statedir_path(config->state_dir, STATEDIR_NODES);
         _cleanup_free_ char *allow = statedir_path(config->state_dir, STATEDIR_ALLOW_REMOVAL);
-        const char *const parents[] = { config->output_dir, state_nodes, allow };
+        _cleanup_free_ char *history = statedir_path(config->state_dir, STATEDIR_HISTORY);
+        _cleanup_free_ char *pin = statedir_path(config->state_dir, STATEDIR_PIN);
+        const char *const parents[] = { config->output_dir, state_nodes, allow, history, pin };
         char *paths[ELEMENTSOF(parents)];
         for (size_t i = 0; i < ELEMENTSOF(parents); i++)
                 paths[i] = path_join(parents[i], node);

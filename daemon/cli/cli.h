@@ -100,6 +100,18 @@ int verb_status(int argc, char **argv, const Options *o);
 int verb_forget(int argc, char **argv, const Options *o);
 int verb_allow_removal(int argc, char **argv, const Options *o);
 int verb_bootstrap(int argc, char **argv, const Options *o);
+/* (shared with generations.c) */
+bool check_node_id(const char *node);
+void format_time_usec(int64_t usec, char ret[32]); /* local time, "-" when unset */
+char *format_age(int64_t usec);                    /* "5m", "2h" … */
+
+/* generations.c */
+extern const char usage_history[];
+extern const char usage_rollback[];
+extern const char usage_unpin[];
+int verb_history(int argc, char **argv, const Options *o);
+int verb_rollback(int argc, char **argv, const Options *o);
+int verb_unpin(int argc, char **argv, const Options *o);
 
 /* api-schema.c */
 extern const char usage_schema[];

@@ -31,6 +31,9 @@ static const char usage_main[] =
         "  bootstrap      print the Envoy bootstrap part pointing a node at its files\n"
         "  allow-removal  let a node's next generation remove more than max_removal\n"
         "  forget         remove the output and state of a node gone from the tree\n"
+        "  history        list the generations kept of a node\n"
+        "  rollback       publish an earlier generation of a node again, and pin it\n"
+        "  unpin          let the tree be published to a pinned node again\n"
         "  verify         check a node directory or source tree against its signed MANIFEST\n"
         "  sign           write a signed MANIFEST of a source tree\n"
         "  schema         describe the schema (info) or build one from Envoy's API (build)\n"
@@ -189,6 +192,9 @@ static const Verb verbs[] = {
         { "status", 0, 0, OPTION_CONFIG | OPTION_JSON, 0, usage_status, NULL, verb_status },
         { "forget", 1, 1, OPTION_CONFIG, 0, usage_forget, "expected one node id", verb_forget },
         { "allow-removal", 1, 1, OPTION_CONFIG, 0, usage_allow_removal, "expected one node id", verb_allow_removal },
+        { "history", 1, 1, OPTION_CONFIG | OPTION_JSON, 0, usage_history, "expected one node id", verb_history },
+        { "rollback", 2, 2, OPTION_CONFIG, 0, usage_rollback, "expected a node id and a generation", verb_rollback },
+        { "unpin", 1, 1, OPTION_CONFIG, 0, usage_unpin, "expected one node id", verb_unpin },
         { "bootstrap", 0, 0, OPTION_CONFIG | OPTION_JSON | OPTION_NODE | OPTION_PUBLISH_MODE | OPTION_FORCE, OPTION_NODE,
           usage_bootstrap,
           "expected --node ID and no other arguments", verb_bootstrap },

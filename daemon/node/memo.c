@@ -61,6 +61,16 @@ void node_memo_set(MemoTable *t, NodeMemo *m, const NodeOutput *o) {
         *m = next;
 }
 
+void node_memo_copy(MemoTable *t, NodeMemo *dst, const NodeMemo *src) {
+        NodeMemo next = { .files = xcalloc(src->n + 1, sizeof(MemoFile *)), .n = src->n };
+        for (size_t i = 0; i < src->n; i++) {
+                next.files[i] = src->files[i];
+                next.files[i]->refs++;
+        }
+        node_memo_done(t, dst);
+        *dst = next;
+}
+
 static int cmp_memo_path(const void *key, const void *f) {
         return strcmp(key, (*(MemoFile *const *) f)->path);
 }

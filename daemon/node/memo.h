@@ -37,6 +37,8 @@ void node_memo_set(MemoTable *t, NodeMemo *m, const NodeOutput *o);
 /* m with the files at the sorted paths touched replaced by changed's
  * (sorted; a touched path changed has no file for is gone). */
 void node_memo_update(MemoTable *t, NodeMemo *m, char *const *touched, size_t n_touched, const NodeOutput *changed);
+/* dst holds src's files too (another reference to each). */
+void node_memo_copy(MemoTable *t, NodeMemo *dst, const NodeMemo *src);
 const MemoFile *node_memo_find(const NodeMemo *m, const char *path);
 /* The memo's files at the sorted paths touched, as data-less NodeFiles
  * (what build_node_update()'s caller plans against). */

@@ -89,14 +89,21 @@ int statedir_write_generation(const char *state_dir, uint64_t generation) {
 int statedir_requests_mkdir(const char *state_dir) {
         _cleanup_free_ char *allow = statedir_path(state_dir, STATEDIR_ALLOW_REMOVAL);
         _cleanup_free_ char *forget = statedir_path(state_dir, STATEDIR_FORGET);
+        _cleanup_free_ char *rollback = statedir_path(state_dir, STATEDIR_ROLLBACK);
+        _cleanup_free_ char *pin = statedir_path(state_dir, STATEDIR_PIN);
         int r = mkdir_p(allow, 0750);
-        return r < 0 ? r : mkdir_p(forget, 0750);
+        if (r >= 0)
+                r = mkdir_p(forget, 0750);
+        if (r >= 0)
+                r = mkdir_p(rollback, 0750);
+        return r < 0 ? r : mkdir_p(pin, 0750);
 }
 
 /* Creates state_dir/dir/node holding the time (atomically), dir and file
  * given to state_dir's owner when root makes them (see
  * statedir_allow_removal_create()). */
-static int request_create(const char *state_dir, const char *dir, const char *node, char **ret_path) {
+static int request_create(const char *state_dir, const char *dir, const char *node, const char *content,
+                          char **ret_path) {
         int r = mkdir_p(state_dir, 0750);
         if (r < 0)
                 return r;
@@ -118,11 +125,12 @@ static int request_create(const char *state_dir, const char *dir, const char *no
 
         struct timespec now;
         struct tm tm;
-        char text[64];
+        char stamp[64];
         if (clock_gettime(CLOCK_REALTIME, &now) < 0)
                 return -errno;
-        if (!gmtime_r(&now.tv_sec, &tm) || strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ\n", &tm) == 0)
+        if (!gmtime_r(&now.tv_sec, &tm) || strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ\n", &tm) == 0)
                 return -EINVAL;
+        const char *text = content ?: stamp;
         _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%d", node, (int) getpid());
         _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
         if (fd < 0)
@@ -146,11 +154,16 @@ static int request_create(const char *state_dir, const char *dir, const char *no
 }
 
 int statedir_allow_removal_create(const char *state_dir, const char *node, char **ret_path) {
-        return request_create(state_dir, STATEDIR_ALLOW_REMOVAL, node, ret_path);
+        return request_create(state_dir, STATEDIR_ALLOW_REMOVAL, node, NULL, ret_path);
 }
 
 int statedir_forget_request_create(const char *state_dir, const char *node, char **ret_path) {
-        return request_create(state_dir, STATEDIR_FORGET, node, ret_path);
+        return request_create(state_dir, STATEDIR_FORGET, node, NULL, ret_path);
+}
+
+int statedir_request_create(const char *state_dir, const char *dir, const char *node, const char *content,
+                            char **ret_path) {
+        return request_create(state_dir, dir, node, content, ret_path);
 }
 
 static uint64_t mtime_usec(const struct stat *st) {
@@ -434,6 +447,39 @@ static bool is_copy_tmp(const char *name) {
         return is_tmp_name(name, "." MANIFEST_NAME) || is_tmp_name(name, "." MANIFEST_SIG_NAME);
 }
 
+/* "<G>.json.tmp.<pid>" (history_record()'s entry) */
+static bool is_entry_tmp(const char *name) {
+        const char *j = strstr(name, ".json.tmp.");
+        if (!j || j == name)
+                return false;
+        for (const char *p = name; p < j; p++)
+                if (*p < '0' || *p > '9')
+                        return false;
+        _cleanup_free_ char *base = xstrndup(name, (size_t) (j - name) + strlen(".json"));
+        return is_tmp_name(name, base);
+}
+
+/* Each history/ID's entry temporaries. */
+static int clean_history(int state_fd) {
+        _cleanup_close_ int fd = nodedir_open(state_fd, STATEDIR_HISTORY);
+        if (fd < 0)
+                return fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP ? 0 : fd;
+        DirReader *rd = xmalloc(sizeof(DirReader));
+        nodedir_reader_init(rd, fd);
+        struct dirent64 *de;
+        int r, total = 0, first = 0;
+        while ((r = nodedir_read(rd, &de)) > 0) {
+                if (!node_id_is_valid(de->d_name))
+                        continue;
+                int k = clean_dir(fd, de->d_name, is_entry_tmp);
+                if (k == -ENOTDIR || k == -ELOOP)
+                        continue;
+                total += MAX(k, 0), first = first ?: MIN(k, 0);
+        }
+        free(rd);
+        return r < 0 ? r : first ?: total;
+}
+
 int statedir_clean(const char *state_dir) {
         _cleanup_close_ int fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
@@ -446,6 +492,12 @@ int statedir_clean(const char *state_dir) {
         k = clean_dir(fd, STATEDIR_ALLOW_REMOVAL, is_request_tmp);
         total += MAX(k, 0), first = first ?: MIN(k, 0);
         k = clean_dir(fd, STATEDIR_FORGET, is_request_tmp);
+        total += MAX(k, 0), first = first ?: MIN(k, 0);
+        k = clean_dir(fd, STATEDIR_ROLLBACK, is_request_tmp);
+        total += MAX(k, 0), first = first ?: MIN(k, 0);
+        k = clean_dir(fd, STATEDIR_PIN, is_request_tmp);
+        total += MAX(k, 0), first = first ?: MIN(k, 0);
+        k = clean_history(fd);
         total += MAX(k, 0), first = first ?: MIN(k, 0);
 
         _cleanup_close_ int nodes_fd = nodedir_open(fd, STATEDIR_NODES);

@@ -19,6 +19,22 @@
  *                       while fsxdsd runs): fsxdsd removes OUTPUT_DIR/ID,
  *                       nodes/ID and allow-removal/ID, drops the node from
  *                       its state and status, and deletes the request last
+ *   history/ID/G.json   the history entry of ID's generation G (history.h):
+ *                       canonical JSON, the change G made (path, sha256,
+ *                       was), the digests of its files and sources; the
+ *                       newest `history:` entries of a node are kept
+ *   history/ID/objects/SHA  hard links of nodes/.store objects the kept
+ *                       entries name (either side of a change), so a
+ *                       generation can be rebuilt after nodes/.store let
+ *                       them go
+ *   pin/ID              ID is pinned (fsxds rollback): canonical JSON
+ *                       {"created_usec","generation","node","rollback_of"};
+ *                       tree changes are built and checked, not published,
+ *                       until fsxds unpin deletes it
+ *   rollback/ID         a request (fsxds rollback): publish generation
+ *                       "G\n" again as a new generation, then pin ID;
+ *                       fsxdsd deletes it when done (or refused)
+ * An older fsxdsd ignores history/, pin/ and rollback/ (still format 2).
  * The running fsxdsd holds a shared flock(2) on STATE_DIR itself from
  * start to exit: fsxds forget takes it exclusively, without waiting, to
  * learn whether one runs (then it asks it through forget/ID) or not (then
@@ -47,6 +63,9 @@
 #define STATEDIR_NODES "nodes"
 #define STATEDIR_ALLOW_REMOVAL "allow-removal"
 #define STATEDIR_FORGET "forget"
+#define STATEDIR_HISTORY "history"
+#define STATEDIR_PIN "pin"
+#define STATEDIR_ROLLBACK "rollback"
 /* How long an allowance lasts unused, from its file's mtime: one hour */
 #define STATEDIR_ALLOWANCE_USEC (3600ULL * 1000000ULL)
 
@@ -64,7 +83,7 @@ char *statedir_allowance_path(const char *state_dir, const char *node);
 int statedir_read_generation(const char *state_dir, uint64_t *ret);
 int statedir_write_generation(const char *state_dir, uint64_t generation);
 
-/* Creates state_dir, allow-removal/ and forget/ when missing: 0 or -errno. */
+/* Creates state_dir, allow-removal/, forget/, rollback/ and pin/ when missing: 0 or -errno. */
 int statedir_requests_mkdir(const char *state_dir);
 /* Creates allow-removal/node holding the time (atomically). The directory
  * and file get the owner of state_dir when root creates them, so the
@@ -93,7 +112,11 @@ int statedir_instance_held(const char *state_dir);
 
 /* Creates forget/node as statedir_allow_removal_create() does allow-removal/node. */
 int statedir_forget_request_create(const char *state_dir, const char *node, char **ret_path);
-/* Removes dir/node (dir: STATEDIR_ALLOW_REMOVAL, STATEDIR_FORGET): 1 when
+/* Creates dir/node (STATEDIR_ROLLBACK, STATEDIR_PIN) holding content,
+ * atomically, owned as statedir_allow_removal_create() makes its file. */
+int statedir_request_create(const char *state_dir, const char *dir, const char *node, const char *content,
+                            char **ret_path);
+/* Removes dir/node (dir: STATEDIR_ALLOW_REMOVAL, STATEDIR_FORGET, STATEDIR_ROLLBACK, STATEDIR_PIN): 1 when
  * removed, 0 when absent, -errno. */
 int statedir_request_remove(const char *state_dir, const char *dir, const char *node);
 typedef void (*StatedirRequest)(void *userdata, const char *node, uint64_t mtime_usec);
@@ -128,7 +151,8 @@ int statedir_write_format(const char *state_dir);
 /* Removes every temporary name fsxds leaves in state_dir when it dies
  * mid-write, by their exact patterns: .fsxds/{generation,format}.tmp.PID,
  * format 1's generation.tmp.PID, allow-removal/.ID.tmp.PID,
- * forget/.ID.tmp.PID, and in each
+ * forget/.ID.tmp.PID, rollback/.ID.tmp.PID, pin/.ID.tmp.PID,
+ * history/ID/G.json.tmp.PID, and in each
  * node copy .MANIFEST.tmp.PID and what publish_clean_node() removes. Run
  * before the copies' store is opened, whose store_gc() then collects the
  * objects only the leftovers linked. Returns how many were removed. */

@@ -222,6 +222,10 @@ void status_format(const Status *s, Buf *b) {
                 if (n->allow_removal_expires_usec > 0)
                         buf_printf(b, ",\"allow_removal\":{\"armed\":true,\"expires_usec\":%" PRIi64 "}",
                                    n->allow_removal_expires_usec);
+                if (n->pin_generation > 0)
+                        buf_printf(b, ",\"pinned\":{\"generation\":%" PRIi64 ",\"held\":%s,\"rollback_of\":%" PRIi64
+                                   ",\"since_usec\":%" PRIi64 "}", n->pin_generation, n->pin_held ? "true" : "false",
+                                   n->pin_rollback_of, n->pin_since_usec);
                 buf_putc(b, '}');
         }
         buf_printf(b, "}");
@@ -497,6 +501,13 @@ static void parse_node(const Json *j, StatusNode *n) {
         if (allow && allow->kind == JSON_OBJECT && get_bool(allow, "armed")) {
                 int64_t expires = get_int(allow, "expires_usec");
                 n->allow_removal_expires_usec = expires > 0 ? expires : 1; /* armed, expiry unknown */
+        }
+        const Json *pin = json_get(j, "pinned");
+        if (pin && pin->kind == JSON_OBJECT && get_int(pin, "generation") > 0) {
+                n->pin_generation = get_int(pin, "generation");
+                n->pin_rollback_of = get_int(pin, "rollback_of");
+                n->pin_since_usec = get_int(pin, "since_usec");
+                n->pin_held = get_bool(pin, "held");
         }
         n->state_error = get_str(j, "state_error");
         /* absent: not known to be stale */

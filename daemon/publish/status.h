@@ -77,6 +77,11 @@ typedef struct StatusNode {
          * CLOCK_REALTIME µs, or the node's next generation; 0: none
          * (1: armed, its expiry unknown) */
         int64_t allow_removal_expires_usec;
+        /* pinned by fsxds rollback (pin_generation 0: not pinned): the
+         * generation published, the one it rolled back to, since when, and
+         * whether the tree would publish something else (held) */
+        int64_t pin_generation, pin_rollback_of, pin_since_usec;
+        bool pin_held;
 } StatusNode;
 
 /* The process that wrote a status: pid, the kernel's boot id and its

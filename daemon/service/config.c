@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Parses fsxds.yaml: exactly the documented keys, each with its type, every
  * problem a diagnostic at the user's line. */
+#include <limits.h>
+
 #include "config.h"
+#include "history.h"
 #include "schema.h"
 #include "value.h"
 #include "yamltree.h"
@@ -22,6 +25,7 @@ Config *config_new_default(void) {
         c->verify_interval_usec = 60 * 1000 * 1000;
         c->rescan_interval_usec = 5 * 1000 * 1000;
         c->max_removal = 0.5;
+        c->history = HISTORY_DEFAULT;
         return c;
 }
 
@@ -107,7 +111,7 @@ static bool get_duration(Parse *p, const YamlNode *v, const char *key, uint64_t 
 static const char *const config_keys[] = {
         "source_dir", "output_dir", "state_dir", "nodes", "settle", "settle_max", "phase_pause", "verify_interval",
         "rescan_interval", "watch", "publish_mode", "max_removal", "output_group", "schema", "envoy_version",
-        "signing", "require_signed_sources", "metrics_file",
+        "signing", "require_signed_sources", "metrics_file", "history",
 };
 static const char *const signing_keys[] = { "key", "cert", "chain" };
 
@@ -211,6 +215,13 @@ static void parse_key(Parse *p, const YamlNode *k, const YamlNode *v) {
                         perr(p, v, key, "expected a fraction from 0 to 1");
                 else
                         c->max_removal = d;
+        } else if (streq(key, "history")) {
+                char *end = NULL;
+                unsigned long keep = v->kind == YAML_KIND_INT ? strtoul(v->str, &end, 10) : ULONG_MAX;
+                if (!end || *end || v->str[0] == '-' || keep > HISTORY_MAX)
+                        perr(p, v, key, "expected the number of generations kept per node, 0 (off) to 1000");
+                else
+                        c->history = (unsigned) keep;
         } else if (streq(key, "output_group"))
                 get_string(p, v, key, &c->output_group);
         else if (streq(key, "schema"))

@@ -28,6 +28,7 @@ typedef struct Config {
         uint64_t phase_pause_usec;
         uint64_t verify_interval_usec; /* 0: the outputs are checked at start and reload only */
         double max_removal;
+        unsigned history;   /* generations kept per node in state_dir/history (0: none) */
         char *output_group; /* NULL: the daemon's own group */
         char *schema;       /* NULL: built in */
         uint32_t envoy_version; /* 0: the schema's own release */

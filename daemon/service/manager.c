@@ -357,7 +357,7 @@ static int on_requests(sd_event_source *s, int fd, uint32_t revents, void *userd
         if (what & REQUESTS_ALLOWANCES)
                 requests_sync_allowances(&m->state, &m->requests, idle && !(what & REQUESTS_ALLOWANCE_MADE));
         /* blocked nodes are retried by every rebuild, which writes the status */
-        if (what & REQUESTS_ALLOWANCE_MADE)
+        if (what & (REQUESTS_ALLOWANCE_MADE | REQUESTS_ROLLBACK))
                 manager_source_changed(m, NULL);
         return 0;
 }
@@ -825,13 +825,8 @@ Manager *manager_free(Manager *m) {
         store_free(m->state.state_store);
         source_cache_free(m->state.cache);
         schema_free(m->state.schema);
-        for (size_t i = 0; i < m->state.n_nodes; i++) {
-                node_state_clear_error(m->state.nodes[i]);
-                node_forget_memo(&m->state, m->state.nodes[i]);
-                free(m->state.nodes[i]->state_error);
-                free(m->state.nodes[i]->id);
-                free(m->state.nodes[i]);
-        }
+        for (size_t i = 0; i < m->state.n_nodes; i++)
+                node_state_free(&m->state, m->state.nodes[i]);
         free(m->state.nodes);
         memo_table_done(&m->state.memo_files);
         hashmap_free(&m->state.node_index);

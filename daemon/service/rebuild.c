@@ -20,6 +20,7 @@
 #include "guard.h"
 #include "rebuild.h"
 #include "requests.h"
+#include "rollback.h"
 #include "report.h"
 #include "statedir.h"
 #include "status.h"
@@ -425,6 +426,7 @@ static void batch_finish_state(State *st, Batch *b) {
                         set_state_error(ns, NULL);
                         ns->state_failed = false;
                         ns->state_manifest_ok = true;
+                        wrote = rollback_record(st, ns, gen, restored ? m : NULL) || wrote;
                 }
                 if (sp)
                         ns->state_known = ns->memo.n > 0 && e >= 0;
@@ -625,8 +627,7 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         ns->live_known = ns->state_known = false;
         node_clear_touched(ns);
         uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-        int r = build_node_update(st->cache, ns->id, &opts, from_memo ? &ns->memo : NULL, ns->memo_seq, &d, &out,
-                                  &touched, &n_touched);
+        int r = rollback_build(st, ns, &opts, &from_memo, &d, &out, &touched, &n_touched);
         times->build += now_usec(CLOCK_MONOTONIC) - t0;
         bool built = r >= 0, whole = r == 0, bad = false;
         uint64_t fp = diags_fingerprint(&d);
@@ -655,6 +656,8 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                 node_forget_memo(st, ns);
                 whole = true;
         }
+        if (built && rollback_hold(st, ns, &out))
+                goto done; /* pinned (fsxds rollback): checked, not published */
 
         NodePlan *plan = NULL;
         t0 = now_usec(CLOCK_MONOTONIC);

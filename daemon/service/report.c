@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "publish.h"
 #include "report.h"
+#include "rollback.h"
 #include "statedir.h"
 #include "status.h"
 
@@ -96,6 +97,7 @@ void report_write_status(State *st) {
                 sn->removal_blocked = n->removal_blocked;
                 if (n->allowance_usec)
                         sn->allow_removal_expires_usec = (int64_t) (n->allowance_usec + STATEDIR_ALLOWANCE_USEC);
+                rollback_status(n, sn);
                 sn->manifest_current = n->manifest_ok;
                 sn->state_error = n->state_error     ? xstrdup(n->state_error)
                                   : st->counter_error ? xstrdup(st->counter_error)
@@ -167,6 +169,12 @@ void report_write_status(State *st) {
         }
         if (r < 0) {
                 char *more = xasprintf("%s; cannot write %s: %s (it is stale)", reload, status_file, strerror(-r));
+                free(reload);
+                reload = more;
+        }
+        _cleanup_free_ char *pinned = rollback_status_line(st);
+        if (pinned) {
+                char *more = xasprintf("%s%s", reload, pinned);
                 free(reload);
                 reload = more;
         }

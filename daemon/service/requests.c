@@ -11,6 +11,7 @@
 #include "logging.h"
 #include "report.h"
 #include "requests.h"
+#include "rollback.h"
 #include "statedir.h"
 #include "store.h"
 
@@ -40,6 +41,15 @@ static int watch_open(Requests *q, const char *state_dir) {
                 return -errno;
         q->forget_wd = inotify_add_watch(q->inotify_fd, forget, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR);
         if (q->forget_wd < 0)
+                return -errno;
+        _cleanup_free_ char *rollback = statedir_path(state_dir, STATEDIR_ROLLBACK);
+        _cleanup_free_ char *pin = statedir_path(state_dir, STATEDIR_PIN);
+        q->rollback_wd = inotify_add_watch(q->inotify_fd, rollback, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR);
+        if (q->rollback_wd < 0)
+                return -errno;
+        q->pin_wd = inotify_add_watch(q->inotify_fd, pin,
+                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR);
+        if (q->pin_wd < 0)
                 return -errno;
         q->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
         if (q->timer_fd < 0)
@@ -103,12 +113,15 @@ unsigned requests_read(Requests *q) {
                 for (char *p = u.buf; p < u.buf + n;) {
                         const struct inotify_event *ev = (const struct inotify_event *) p;
                         if (ev->mask & IN_Q_OVERFLOW)
-                                what |= REQUESTS_ALLOWANCES | REQUESTS_ALLOWANCE_MADE | REQUESTS_FORGET;
+                                what |= REQUESTS_ALLOWANCES | REQUESTS_ALLOWANCE_MADE | REQUESTS_FORGET |
+                                        REQUESTS_ROLLBACK;
                         else if (ev->wd == q->allow_wd)
                                 what |= REQUESTS_ALLOWANCES |
                                         (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO) ? REQUESTS_ALLOWANCE_MADE : 0);
                         else if (ev->wd == q->forget_wd)
                                 what |= REQUESTS_FORGET;
+                        else if (ev->wd == q->rollback_wd || ev->wd == q->pin_wd)
+                                what |= REQUESTS_FORGET | REQUESTS_ROLLBACK;
                         p += sizeof(struct inotify_event) + ev->len;
                 }
         uint64_t expirations;
@@ -195,7 +208,9 @@ static void forget_node(State *st, const char *id) {
                 return;
         }
         _cleanup_free_ char *allow = statedir_path(c->state_dir, STATEDIR_ALLOW_REMOVAL);
-        const char *const parents[] = { c->output_dir, st->state_nodes_dir, allow };
+        _cleanup_free_ char *history = statedir_path(c->state_dir, STATEDIR_HISTORY);
+        _cleanup_free_ char *pin = statedir_path(c->state_dir, STATEDIR_PIN);
+        const char *const parents[] = { c->output_dir, st->state_nodes_dir, allow, history, pin };
         for (size_t i = 0; i < ELEMENTSOF(parents); i++) {
                 int k = statedir_remove_entry(parents[i], id);
                 if (k < 0) {
@@ -232,6 +247,7 @@ static void collect_request(void *userdata, const char *node, uint64_t mtime_use
 size_t requests_forget(State *st, bool write_status) {
         assert(!st->rebuild);
         const char *state_dir = st->config->state_dir;
+        (void) rollback_requests(st, write_status ? report_write_status : NULL);
         ForgetList q = {};
         int r = statedir_list_requests(state_dir, STATEDIR_FORGET, collect_request, &q);
         if (r < 0)

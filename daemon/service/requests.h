@@ -16,13 +16,14 @@
 typedef struct Requests {
         int fd;                 /* -EBADF: no watch (requests are then taken after every rebuild) */
         int inotify_fd, timer_fd;
-        int allow_wd, forget_wd;
+        int allow_wd, forget_wd, rollback_wd, pin_wd;
         int lock_fd;
         int instance_fd;        /* LOCK_EX on <state_dir>/nodes: one fsxdsd a state_dir, kept across reloads */
 } Requests;
 
 #define REQUESTS_NULL \
         ((Requests) { .fd = -EBADF, .inotify_fd = -EBADF, .timer_fd = -EBADF, .allow_wd = -1, .forget_wd = -1, \
+                      .rollback_wd = -1, .pin_wd = -1, \
                       .lock_fd = -EBADF, .instance_fd = -EBADF })
 
 /* What the pending events say (an inotify overflow: all of it). */
@@ -30,6 +31,8 @@ enum {
         REQUESTS_ALLOWANCES = 1 << 0,     /* allow-removal/ changed, or an allowance expired */
         REQUESTS_ALLOWANCE_MADE = 1 << 1, /* an allowance was made */
         REQUESTS_FORGET = 1 << 2,         /* forget/ got a request */
+        REQUESTS_ROLLBACK = 1 << 3,       /* rollback/ got a request or pin/ changed: taken with forget/'s,
+                                           * then a rebuild */
 };
 
 /* (Re)opens q for state_dir: takes the lock (waiting while an fsxds
@@ -62,3 +65,4 @@ void requests_allowance_spent(State *st, NodeState *ns);
  * waits for that, finds the status as the disk is. Never during a
  * rebuild. Returns how many were taken. */
 size_t requests_forget(State *st, bool write_status);
+/* (requests_forget() then takes rollback/ and pin/: rollback_requests().) */

@@ -43,8 +43,13 @@ void node_state_drop(State *st, NodeState *ns) {
         /* a verification pass in progress goes on with the node after it */
         if (st->verify.running && st->verify.next > i)
                 st->verify.next--;
+        node_state_free(st, ns);
+}
+
+void node_state_free(State *st, NodeState *ns) {
         node_forget_memo(st, ns);
         node_state_clear_error(ns);
+        node_history_free(st, ns);
         free(ns->state_error);
         free(ns->id);
         free(ns);

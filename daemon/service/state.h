@@ -64,6 +64,7 @@ typedef struct NodeState {
         bool gone_logged;         /* "not in the tree any more" logged (cleared when it is back) */
         uint64_t current_usec;    /* its good build last found equal to its files in place (CLOCK_REALTIME; metrics) */
         uint64_t failed_usec;     /* its last build with errors or failed publish; 0: none since start */
+        struct NodeHistory *history; /* its generation history, rollback and pin (rollback.c); NULL: not loaded */
 } NodeState;
 
 /* What the memos of all nodes may hold. A memo costs a pointer a file;
@@ -160,6 +161,7 @@ typedef struct State {
         char *counter_error;     /* why the generation counter could not be written; NULL: it follows */
         StatusDaemon daemon;     /* this process, as status.json names it (stopped_usec set as it exits) */
         Metrics metrics;         /* counters for metrics_file (metrics.c) */
+        bool history_checked;    /* history: 0 removed what history state_dir held (rollback.c) */
 } State;
 
 uint64_t now_usec(clockid_t clock);
@@ -169,6 +171,10 @@ NodeState *node_state(State *st, const char *id);
 /* Removes the node from st and frees it (fsxds forget): never while a
  * rebuild is in flight, which holds pointers to nodes. */
 void node_state_drop(State *st, NodeState *ns);
+/* Frees the node's state (node_state_drop(), and at exit). */
+void node_state_free(State *st, NodeState *ns);
+/* Frees ns->history (rollback.c, which knows what it holds). */
+void node_history_free(State *st, NodeState *ns);
 /* Drops the node's memo: its next build is a whole one, its next plan
  * reads the disk. */
 void node_forget_memo(State *st, NodeState *ns);

@@ -274,6 +274,31 @@ static void test_write_then_read_allowance(void **state) {
         status_done(&r);
 }
 
+/* a pinned node (fsxds rollback); none: no field */
+static void test_write_then_read_pinned(void **state) {
+        Status s, r = {};
+        sample(&s);
+        s.nodes[0].pin_generation = 42;
+        s.nodes[0].pin_rollback_of = 37;
+        s.nodes[0].pin_since_usec = 1700000000000000;
+        s.nodes[0].pin_held = true;
+        Buf b = {};
+        status_format(&s, &b);
+        _cleanup_free_ char *text = buf_steal_str(&b);
+        assert_non_null(strstr(text, "\"pinned\":{\"generation\":42,\"held\":true,\"rollback_of\":37,"
+                                     "\"since_usec\":1700000000000000}"));
+        const char *first = strstr(text, "\"pinned\"");
+        assert_null(strstr(first + 1, "\"pinned\""));
+        assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
+        assert_int_equal(status_read(root, &r, NULL), 0);
+        assert_int_equal(r.nodes[0].pin_generation, 42);
+        assert_int_equal(r.nodes[0].pin_rollback_of, 37);
+        assert_true(r.nodes[0].pin_held);
+        assert_int_equal(r.nodes[1].pin_generation, 0);
+        status_done(&s);
+        status_done(&r);
+}
+
 static void test_write_mode_0640(void **state) {
         Status s;
         sample(&s);
@@ -556,6 +581,7 @@ int main(void) {
                 cmocka_unit_test(test_write_then_read_nodes),
                 cmocka_unit_test(test_write_then_read_watch),
                 cmocka_unit_test(test_write_then_read_allowance),
+                cmocka_unit_test(test_write_then_read_pinned),
                 cmocka_unit_test(test_write_mode_0640),
                 cmocka_unit_test(test_clean_tmp),
                 cmocka_unit_test(test_read_missing_is_enoent),
