@@ -593,7 +593,7 @@ class Env:
                     continue
                 if isinstance(v, (list, tuple)):
                     lines.append("%s: [%s]" % (k, ", ".join(v)))
-                elif isinstance(v, float):
+                elif isinstance(v, (int, float)) and not isinstance(v, bool):
                     lines.append("%s: %s" % (k, v))
                 else:
                     lines.append('%s: "%s"' % (k, v))

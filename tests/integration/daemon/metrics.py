@@ -269,8 +269,9 @@ def t_overflow():
 
 def t_store():
     """The stores' objects and bytes are what is on disk, and follow a new
-    file and its removal (collected)."""
-    env = metrics_env()
+    file and its removal (collected; history: 0, since history keeps the
+    objects of the generations it holds: see t_store_history)."""
+    env = metrics_env(history=0)
     d = env.daemon()
     out_store = os.path.join(env.out, ".store")
     state_store = os.path.join(env.state, "nodes", ".store")
@@ -299,6 +300,38 @@ def t_store():
            "the output store did not shrink")
     expect(m2.get("fsxds_store_bytes", store="state") < m1.get("fsxds_store_bytes", store="state"),
            "the state store did not shrink")
+    d.stop()
+
+
+def t_store_history():
+    """With history (the default, 10), a file a generation removes stays in
+    the state store, which its history entry links, and leaves the output
+    store; the gauges are still what is on disk."""
+    env = metrics_env()
+    d = env.daemon()
+    out_store = os.path.join(env.out, ".store")
+    state_store = os.path.join(env.state, "nodes", ".store")
+
+    def check(what):
+        m = read_metrics(env.prom)
+        for label, path in (("output", out_store), ("state", state_store)):
+            expect_eq((m.get("fsxds_store_objects", store=label), m.get("fsxds_store_bytes", store=label)),
+                      store_on_disk(path), "%s store's objects and bytes %s" % (label, what))
+        return m
+
+    mark = d.mark()
+    g = env.status()["generation"]
+    env.write("nodes/alpha/extra.yaml", y_docs(y_cluster("extra"), y_cla("extra", [("10.9.0.1", 9000)])))
+    d.wait_generation(mark, g + 1)
+    m1 = check("after a new cluster")
+    mark = d.mark()
+    os.unlink(env.path("nodes/alpha/extra.yaml"))
+    d.wait_generation(mark, g + 2)
+    m2 = check("after its removal")
+    expect(m2.get("fsxds_store_objects", store="output") < m1.get("fsxds_store_objects", store="output"),
+           "the output store did not shrink")
+    expect(m2.get("fsxds_store_objects", store="state") >= m1.get("fsxds_store_objects", store="state"),
+           "the state store dropped objects history holds")
     d.stop()
 
 
@@ -434,6 +467,7 @@ if __name__ == "__main__":
     r.run("errors-by-rule", t_errors)
     r.run("overflow-rescans", t_overflow)
     r.run("store-size", t_store)
+    r.run("store-size-history", t_store_history)
     r.run("verification-failures", t_verification)
     r.run("temporary-name", t_tmpname)
     r.run("unwritable-directory", t_unwritable)
