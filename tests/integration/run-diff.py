@@ -376,6 +376,49 @@ def case_removal_guard():
           "the allowance is not named%s", show(p))
 
 
+def case_expired_allowance():
+    """An allowance older than fsxdsd's 60 minutes lets nothing through: diff says the guard holds."""
+    e = Env("guard-expired")
+    cds = e.path("common", "cds.yaml")
+    original = read(cds)
+    write(cds, original + EXTRA_CLUSTER % ("g1", "g1") + EXTRA_CLUSTER % ("g2", "g2"))
+    e.once()
+    write(cds, original)
+    p = run(FSXDS, "allow-removal", "--config", e.config, "front-proxy")
+    check(p.returncode == 0, "fsxds allow-removal%s", show(p))
+    allowance = os.path.join(e.state, "allow-removal", "front-proxy")
+    old = os.stat(allowance).st_mtime - 2 * 3600
+    os.utime(allowance, (old, old))
+    p = e.diff("front-proxy", rc=3)
+    check("  ! the removal guard would hold it back" in p.stdout,
+          "an expired allowance is shown as letting the removal through%s", show(p))
+
+
+def pb_field(number, data):
+    """A length-delimited protobuf field (lengths under 128 bytes)."""
+    assert len(data) < 128
+    return bytes([number << 3 | 2, len(data)]) + data
+
+
+def case_json_odd_live_name():
+    """A live file altered behind fsxdsd's back, with a resource name that is not UTF-8: --json stays JSON."""
+    e = Env("odd-name")
+    e.once()
+    url = b"type.googleapis.com/envoy.config.cluster.v3.Cluster"
+    cluster = pb_field(2, pb_field(1, url) + pb_field(2, pb_field(1, b"web\xffcluster")))
+    cds = os.path.join(e.out, "front-proxy", "cds", "cds.pb")
+    os.unlink(cds)  # a hard link into the store
+    with open(cds, "wb") as f:
+        f.write(pb_field(1, b"1") + cluster + pb_field(4, url))
+    p = subprocess.run([FSXDS, "diff", "--json", "--config", e.config, "front-proxy"], capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=120)
+    check(p.returncode == 3, "expected exit 3, got %d: %r", p.returncode, p.stderr)
+    try:
+        json.loads(p.stdout)
+    except ValueError as x:
+        raise Failure("fsxds diff --json: not JSON (%s): %r" % (x, p.stdout[:400]))
+
+
 def case_io_error():
     e = Env("io")
     e.once()
@@ -398,6 +441,8 @@ CASES = [
     ("watched-changes", case_watched_changes),
     ("removal-guard", case_removal_guard),
     ("io-error", case_io_error),
+    ("expired-allowance", case_expired_allowance),
+    ("json-odd-live-name", case_json_odd_live_name),
 ]
 
 
