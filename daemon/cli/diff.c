@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "build.h"
 #include "cli.h"
@@ -211,7 +212,12 @@ static void diff_resource(const Schema *schema, const DiffSide *from, const Diff
 
 static void file_add_resource(FileDiff *f, const Res *r, DiffStatus s) {
         f->resources = xrealloc(f->resources, (f->n_resources + 1) * sizeof(ResourceDiff));
-        f->resources[f->n_resources++] = (ResourceDiff) { .name = xstrdup(r->name), .status = s };
+        /* a name that is not UTF-8 or holds a NUL (a live file altered) is
+         * kept escaped, as a diagnostic shows it, so that it stays whole
+         * and --json stays valid */
+        bool plain = utf8_valid_prefix(r->name, r->name_len) == r->name_len && !memchr(r->name, 0, r->name_len);
+        char *name = plain ? xstrndup(r->name, r->name_len) : diag_shown_len(r->name, r->name_len, 0);
+        f->resources[f->n_resources++] = (ResourceDiff) { .name = name, .status = s };
         f->counts[s]++;
 }
 
@@ -514,7 +520,10 @@ static char *removal_guard(const Config *config, const char *id, const NodeOutpu
         if (guard_check(&delta, config->max_removal, NULL) != 0) {
                 _cleanup_free_ char *what = guard_describe(&delta, config->max_removal);
                 _cleanup_free_ char *allowance = statedir_allowance_path(config->state_dir, id);
-                if (access(allowance, F_OK) == 0)
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                uint64_t now_usec = (uint64_t) now.tv_sec * 1000000ULL + (uint64_t) now.tv_nsec / 1000;
+                if (statedir_allowance_armed(config->state_dir, id, now_usec) > 0)
                         why = xasprintf("it removes %s, more than max_removal %.2f, which the allowance %s lets "
                                         "through once", what, config->max_removal, allowance);
                 else

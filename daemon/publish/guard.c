@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "diag.h"
 #include "guard.h"
 #include "hashmap.h"
 #include "resource.h"
@@ -81,8 +82,11 @@ char *guard_describe(const GuardDelta *d, double max_removal) {
                 size_t shown = MIN(d->removed[k], (size_t) GUARD_NAMES_SHOWN);
                 buf_printf(&b, " (");
                 for (size_t i = 0; i < shown; i++) {
-                        buf_printf(&b, "%s", i ? ", " : "");
-                        buf_put_json_string(&b, d->names[k][i]);
+                        /* as a diagnostic shows it: one line of valid UTF-8
+                         * (status.json, the journal), whatever bytes the
+                         * live file held */
+                        _cleanup_free_ char *name = diag_shown(d->names[k][i], 0);
+                        buf_printf(&b, "%s\"%s\"", i ? ", " : "", name);
                 }
                 if (d->removed[k] > shown)
                         buf_printf(&b, " and %zu more", d->removed[k] - shown);

@@ -170,12 +170,20 @@ static uint64_t mtime_usec(const struct stat *st) {
         return (uint64_t) st->st_mtim.tv_sec * 1000000u + (uint64_t) st->st_mtim.tv_nsec / 1000u;
 }
 
-int statedir_allow_removal_consume(const char *state_dir, const char *node, uint64_t now_usec) {
+int statedir_allowance_armed(const char *state_dir, const char *node, uint64_t now_usec) {
         _cleanup_free_ char *path = statedir_allowance_path(state_dir, node);
         struct stat st;
         if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        bool expired = mtime_usec(&st) + STATEDIR_ALLOWANCE_USEC <= now_usec;
+                return errno == ENOENT ? -ENOENT : -errno;
+        return mtime_usec(&st) + STATEDIR_ALLOWANCE_USEC > now_usec;
+}
+
+int statedir_allow_removal_consume(const char *state_dir, const char *node, uint64_t now_usec) {
+        int armed = statedir_allowance_armed(state_dir, node, now_usec);
+        if (armed < 0)
+                return armed == -ENOENT ? 0 : armed;
+        _cleanup_free_ char *path = statedir_allowance_path(state_dir, node);
+        bool expired = !armed;
         if (unlink(path) < 0)
                 return errno == ENOENT ? 0 : -errno;
         return expired ? 0 : 1;

@@ -95,6 +95,9 @@ int statedir_allow_removal_create(const char *state_dir, const char *node, char 
  * now_usec, CLOCK_REALTIME: removed unused), -errno when it could not be
  * removed. */
 int statedir_allow_removal_consume(const char *state_dir, const char *node, uint64_t now_usec);
+/* Whether node has an allowance that has not expired at now_usec, without
+ * using it (fsxds diff): 1, 0 (expired), -ENOENT (none), -errno. */
+int statedir_allowance_armed(const char *state_dir, const char *node, uint64_t now_usec);
 
 /* STATE_DIR's lock (see above). Shared (fsxdsd): waits while an fsxds
  * holds it. Exclusive (fsxds forget): -EWOULDBLOCK at once when an fsxdsd
