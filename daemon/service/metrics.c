@@ -130,7 +130,8 @@ static void render(const State *st, Buf *b) {
                 put_seconds(b, MAX(ns->published_usec, ns->current_usec));
         }
         family(b, "fsxds_node_last_failure_timestamp_seconds", "gauge",
-               "When the node last had a build with errors or a failed publish; 0: never since fsxdsd started.");
+               "When the node last had a build with errors, was held back by the removal guard or failed to publish; "
+               "0: never since fsxdsd started.");
         for (size_t i = 0; i < st->n_nodes; i++) {
                 node_sample(b, "fsxds_node_last_failure_timestamp_seconds", st->nodes[i]);
                 put_seconds(b, st->nodes[i]->failed_usec);
