@@ -34,6 +34,8 @@ typedef enum VerbOption {
         OPTION_CHAIN = 1u << 12,       /* --chain FILE */
         OPTION_ENVOY_VERSION = 1u << 13, /* --envoy-version X.Y[.Z] */
         OPTION_FORCE = 1u << 14,       /* --force */
+        OPTION_FROM = 1u << 15,        /* --from REF (diff) */
+        OPTION_TO = 1u << 16,          /* --to REF (diff) */
 } VerbOption;
 
 /* The options given to a verb; NULL, false or _PUBLISH_MODE_INVALID for
@@ -49,6 +51,7 @@ typedef struct Options {
         const char *cert;
         const char *chain;
         const char *envoy_version;
+        const char *from, *to; /* diff: "live", "tree" or a generation */
         PublishMode publish_mode;
         bool allow_empty;
         bool force;

@@ -7,6 +7,7 @@
  * a unified diff of each changed resource decoded to YAML. The comparison
  * works on two sets of files of a node (DiffSide), whichever their source. */
 #include <dirent.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -17,12 +18,13 @@
 #include "decode.h"
 #include "guard.h"
 #include "hashmap.h"
+#include "history.h"
 #include "liveread.h"
 #include "statedir.h"
 #include "textdiff.h"
 
 const char usage_diff[] =
-        "Usage: fsxds diff [--config FILE] [--json] [-v] [NODE...]\n"
+        "Usage: fsxds diff [--config FILE] [--json] [-v] [--from REF] [--to REF] [NODE...]\n"
         "\n"
         "Builds every node of fsxdsd's source tree (or the NODEs given) as fsxdsd\n"
         "would, with the configuration's source_dir, nodes:, schema:, envoy_version:\n"
@@ -40,7 +42,7 @@ const char usage_diff[] =
         "Each node starts with a line such as \"node web: no change\" or \"node web:\n"
         "3 files would change: 1 added, 1 changed, 1 removed\"; a summary goes to\n"
         "stderr. --json prints one document instead:\n"
-        "  {\"version\":1,\"changes\":N,\"errors\":N,\"problems\":[DIAG...],\"nodes\":[\n"
+        "  {\"version\":1,\"from\":REF,\"to\":REF,\"changes\":N,\"errors\":N,\"problems\":[DIAG...],\"nodes\":[\n"
         "  {\"node\":ID,\"status\":\"unchanged\"|\"changed\"|\"errors\"|\"gone\",\"live_output\",\n"
         "   \"removal_guard\",\n"
         "   \"files\":[{\"path\",\"status\":\"added\"|\"removed\"|\"changed\",\"note\",\n"
@@ -48,10 +50,18 @@ const char usage_diff[] =
         "where changes counts the nodes that would change and DIAG is as in\n"
         "'fsxds check --json'.\n"
         "\n"
+        "--from and --to pick what is compared: REF is live (output_dir/NODE/, the\n"
+        "default of --from), tree (the source tree's build, the default of --to)\n"
+        "or a generation number from the node's history in state_dir ('fsxds\n"
+        "history NODE'; then exactly one NODE): --to 37 shows what 'fsxds rollback\n"
+        "NODE 37' would change, --from 36 --to 37 what generation 37 changed.\n"
+        "\n"
         "Options:\n"
         "      --config FILE   the fsxds.yaml of the fsxdsd to compare with\n"
         "                      (default: " CONFIG_DEFAULT_PATH ")\n"
         "      --json          print one JSON document on stdout\n"
+        "      --from REF      the old side: live (default), tree or a generation\n"
+        "      --to REF        the new side: tree (default), live or a generation\n"
         "  -v, --verbose       say which configuration file was read\n"
         "  -h, --help          show this help\n"
         "\n"
@@ -87,6 +97,7 @@ typedef struct ResourceDiff {
         DiffStatus status;
         char *diff; /* changed: the hunks, headers included */
         char *note; /* changed: why there are no hunks */
+        bool escaped; /* name is already as a diagnostic shows it (not UTF-8, or a NUL) */
 } ResourceDiff;
 
 typedef struct FileDiff {
@@ -217,7 +228,7 @@ static void file_add_resource(FileDiff *f, const Res *r, DiffStatus s) {
          * and --json stays valid */
         bool plain = utf8_valid_prefix(r->name, r->name_len) == r->name_len && !memchr(r->name, 0, r->name_len);
         char *name = plain ? xstrndup(r->name, r->name_len) : diag_shown_len(r->name, r->name_len, 0);
-        f->resources[f->n_resources++] = (ResourceDiff) { .name = name, .status = s };
+        f->resources[f->n_resources++] = (ResourceDiff) { .name = name, .status = s, .escaped = !plain };
         f->counts[s]++;
 }
 
@@ -299,9 +310,24 @@ static void diff_node_files(const Schema *schema, const DiffSide *from, const Di
 
 /* ---- printing ---- */
 
+/* What a side of the comparison is: what is live, the tree's build, or
+ * a generation from the node's history (--from, --to). */
+typedef enum DiffRefKind {
+        REF_LIVE,
+        REF_TREE,
+        REF_GENERATION,
+} DiffRefKind;
+
+typedef struct DiffRef {
+        DiffRefKind kind;
+        uint64_t generation;
+        char label[32]; /* "live", "tree", "generation 37" */
+} DiffRef;
+
 typedef struct DiffRun {
         const Schema *schema;
         const Config *config;
+        DiffRef from, to;
         bool json;
         Buf out;
         Hashmap shown; /* diagnostics printed (text): the next nodes' copies are counted, not printed */
@@ -362,7 +388,7 @@ static void print_node_text(Buf *b, const char *node, const NodeDiff *d, bool ha
                 buf_putc(b, '\n');
                 for (size_t j = 0; j < nr; j++) {
                         const ResourceDiff *r = &f->resources[j];
-                        _cleanup_free_ char *shown = diag_shown(r->name, 0);
+                        _cleanup_free_ char *shown = r->escaped ? xstrdup(r->name) : diag_shown(r->name, 0);
                         buf_printf(b, "    %c \"%s\"%s%s%s\n", diff_marks[r->status], shown, r->note ? " (" : "",
                                    r->note ? r->note : "", r->note ? ")" : "");
                         if (r->diff)
@@ -535,50 +561,107 @@ static char *removal_guard(const Config *config, const char *id, const NodeOutpu
         return why;
 }
 
-/* Builds node id and compares it with its live directory. Returns an
- * exit code's part: 0, 3 (it would change), 1 (errors) or 2 (I/O). */
-static int diff_one(DiffRun *k, const SourceCache *c, const char *id) {
+/* One side of a comparison, loaded. */
+typedef struct SideData {
+        NodeOutput out;     /* the tree's build, a generation */
+        LiveNode live;      /* what is live */
+        bool exists;        /* live: the node has an output directory */
+} SideData;
+
+static const NodeOutput *side_files(const DiffRef *ref, const SideData *sd) {
+        return ref->kind == REF_LIVE ? &sd->live.out : &sd->out;
+}
+
+static void side_done(SideData *sd) {
+        node_output_done(&sd->out);
+        live_node_done(&sd->live);
+}
+
+/* The tree's build of node id into sd: 0, or EXIT_BAD_INPUT with its
+ * diagnostics printed. */
+static int load_tree(DiffRun *k, const SourceCache *c, const char *id, SideData *sd) {
         _cleanup_free_ char *dir = xasprintf("%s/%s", k->config->output_dir, id);
         BuildOptions opts = { .output_dir = dir, .skip_notes = true };
         DiagList diags = {};
-        NodeOutput built = {};
-        int r = build_node_from_cache(c, id, &opts, &diags, &built);
-        k->n_nodes++;
-        if (r < 0) {
-                k->n_errors++;
-                struct stat st;
-                bool live = fstatat(AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISDIR(st.st_mode);
-                if (k->json) {
-                        json_node_start(k, id, "errors", live, NULL);
-                        buf_printf(&k->out, ",\"files\":[],\"diagnostics\":[");
-                        json_put_diags(&k->out, &diags);
-                        buf_printf(&k->out, "]}");
-                } else {
-                        buf_printf(&k->out, "node %s: %zu error%s; would not be published (%s)\n", id, diags.n_errors,
-                                   diags.n_errors == 1 ? "" : "s", live ? "its live output stays" : "it has no output yet");
-                        print_diags_text(k, &diags);
-                }
+        int r = build_node_from_cache(c, id, &opts, &diags, &sd->out);
+        if (r >= 0) {
                 diag_list_clear(&diags);
-                return EXIT_BAD_INPUT;
+                return 0;
+        }
+        k->n_errors++;
+        struct stat st;
+        bool live = fstatat(AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISDIR(st.st_mode);
+        if (k->json) {
+                json_node_start(k, id, "errors", live, NULL);
+                buf_printf(&k->out, ",\"files\":[],\"diagnostics\":[");
+                json_put_diags(&k->out, &diags);
+                buf_printf(&k->out, "]}");
+        } else {
+                buf_printf(&k->out, "node %s: %zu error%s; would not be published (%s)\n", id, diags.n_errors,
+                           diags.n_errors == 1 ? "" : "s", live ? "its live output stays" : "it has no output yet");
+                print_diags_text(k, &diags);
         }
         diag_list_clear(&diags);
-        LiveNode live = {};
+        return EXIT_BAD_INPUT;
+}
+
+/* Loads one side: 0, or an exit code (errors printed). */
+static int load_side(DiffRun *k, const SourceCache *c, const char *id, const DiffRef *ref, SideData *sd) {
         _cleanup_free_ char *error = NULL;
-        r = live_read_node(k->config->output_dir, id, &live, &error);
-        if (r < 0 && r != -ENOENT && r != -ENOTDIR) {
-                fprintf(stderr, "fsxds: cannot read %s\n", error ? error : dir);
-                node_output_done(&built);
-                return EXIT_USAGE;
+        int r;
+        switch (ref->kind) {
+        case REF_TREE:
+                return load_tree(k, c, id, sd);
+        case REF_LIVE:
+                r = live_read_node(k->config->output_dir, id, &sd->live, &error);
+                if (r < 0 && r != -ENOENT && r != -ENOTDIR) {
+                        fprintf(stderr, "fsxds: cannot read %s\n", error ? error : k->config->output_dir);
+                        return EXIT_USAGE;
+                }
+                if (r == -ENOTDIR)
+                        fprintf(stderr, "fsxds: %s/%s is not a directory (a symlink is never followed): fsxdsd replaces it\n",
+                                k->config->output_dir, id);
+                sd->exists = r >= 0;
+                return 0;
+        case REF_GENERATION:
+                r = history_load_output(k->config->state_dir, id, ref->generation, &sd->out, &error);
+                if (r < 0) {
+                        k->n_errors++;
+                        fprintf(stderr, "fsxds: %s\n", error ? error : strerror(-r));
+                        return r == -ENOENT || r == -EBADMSG ? EXIT_BAD_INPUT : EXIT_USAGE;
+                }
+                return 0;
         }
-        if (r == -ENOTDIR)
-                fprintf(stderr, "fsxds: %s is not a directory (a symlink is never followed): fsxdsd replaces it\n", dir);
-        bool had_output = r >= 0;
-        DiffSide from = { "live", &live.out, live.odd }, to = { "tree", &built, NULL };
+        return EXIT_USAGE;
+}
+
+/* Compares node id's two sides (k->from, k->to). Returns an exit code's
+ * part: 0, 3 (they differ), 1 (errors) or 2 (I/O). */
+static int diff_one(DiffRun *k, const SourceCache *c, const char *id) {
+        SideData a = {}, b = {};
+        k->n_nodes++;
+        /* the tree first: a node whose build fails says so and nothing more */
+        bool tree_first = k->to.kind == REF_TREE;
+        int r = load_side(k, c, id, tree_first ? &k->to : &k->from, tree_first ? &b : &a);
+        if (r == 0)
+                r = load_side(k, c, id, tree_first ? &k->from : &k->to, tree_first ? &a : &b);
+        if (r != 0) {
+                side_done(&a);
+                side_done(&b);
+                return r;
+        }
+        bool had_output = k->from.kind != REF_LIVE || a.exists;
+        DiffSide from = { k->from.label, side_files(&k->from, &a), k->from.kind == REF_LIVE ? a.live.odd : NULL };
+        DiffSide to = { k->to.label, side_files(&k->to, &b), k->to.kind == REF_LIVE ? b.live.odd : NULL };
         NodeDiff d;
-        diff_node_files(k->schema, &from, &to, true, &d);
+        /* lds.pb and cds.pb are never removed from a live directory */
+        diff_node_files(k->schema, &from, &to, k->from.kind == REF_LIVE, &d);
         bool changed = d.n_files > 0;
         k->n_changed += changed;
-        _cleanup_free_ char *guard = changed ? removal_guard(k->config, id, &live.out, &built) : NULL;
+        /* the removal guard stands between what is live and a new generation */
+        _cleanup_free_ char *guard = changed && k->from.kind == REF_LIVE && k->to.kind != REF_LIVE
+                                             ? removal_guard(k->config, id, from.files, to.files)
+                                             : NULL;
         if (k->json) {
                 json_node_start(k, id, changed ? "changed" : "unchanged", had_output, guard);
                 put_json_node_files(&k->out, &d);
@@ -589,8 +672,8 @@ static int diff_one(DiffRun *k, const SourceCache *c, const char *id) {
                         buf_printf(&k->out, "  ! %s\n", guard);
         }
         node_diff_done(&d);
-        live_node_done(&live);
-        node_output_done(&built);
+        side_done(&a);
+        side_done(&b);
         return changed ? EXIT_CHANGED : EXIT_OK;
 }
 
@@ -611,7 +694,42 @@ static int worse(int a, int b) {
         return rank[a] >= rank[b] ? a : b;
 }
 
+/* --from/--to REF: "live", "tree" or a generation number. */
+static int parse_ref(const char *option, const char *s, DiffRefKind def, DiffRef *ret) {
+        *ret = (DiffRef) { .kind = def };
+        if (!s)
+                ;
+        else if (streq(s, "live"))
+                ret->kind = REF_LIVE;
+        else if (streq(s, "tree"))
+                ret->kind = REF_TREE;
+        else {
+                char *end;
+                errno = 0;
+                unsigned long long g = strtoull(s, &end, 10);
+                if (!*s || *end || errno || g == 0 || s[0] == '-' || s[0] == '+' || s[0] == ' ') {
+                        fprintf(stderr, "fsxds: %s: expected live, tree or a generation number, got \"%s\"\n", option, s);
+                        return -EINVAL;
+                }
+                ret->kind = REF_GENERATION;
+                ret->generation = g;
+        }
+        if (ret->kind == REF_GENERATION)
+                snprintf(ret->label, sizeof ret->label, "generation %" PRIu64, ret->generation);
+        else
+                snprintf(ret->label, sizeof ret->label, "%s", ret->kind == REF_LIVE ? "live" : "tree");
+        return 0;
+}
+
 int verb_diff(int argc, char **argv, const Options *o) {
+        DiffRef from, to;
+        if (parse_ref("--from", o->from, REF_LIVE, &from) < 0 || parse_ref("--to", o->to, REF_TREE, &to) < 0)
+                return EXIT_USAGE;
+        bool generations = from.kind == REF_GENERATION || to.kind == REF_GENERATION;
+        if (generations && argc != 1) {
+                fprintf(stderr, "fsxds diff: a generation (--from, --to) is one node's: give exactly one NODE\n");
+                return EXIT_USAGE;
+        }
         _cleanup_(config_freep) Config *config = NULL;
         if (load_config(o->config, &config) < 0)
                 return EXIT_USAGE;
@@ -619,8 +737,9 @@ int verb_diff(int argc, char **argv, const Options *o) {
         if (load_schema(o, &schema) < 0)
                 return EXIT_USAGE;
         _cleanup_(source_cache_freep) SourceCache *c = NULL;
+        bool uses_tree = from.kind == REF_TREE || to.kind == REF_TREE;
         int r = source_cache_new(schema, config->publish_mode, &c);
-        if (r >= 0)
+        if (r >= 0 && uses_tree)
                 r = source_cache_refresh(c, config->source_dir, NULL);
         if (r < 0) {
                 fprintf(stderr, "fsxds: cannot read the source tree %s: %s\n", config->source_dir, strerror(-r));
@@ -647,7 +766,9 @@ int verb_diff(int argc, char **argv, const Options *o) {
         ids_sort(&all);
         int ret = EXIT_OK;
         for (int i = 0; i < argc; i++) {
-                if (ids_contains(&all, argv[i])) {
+                /* a generation's node may have no output and no tree any
+                 * more: its history says */
+                if (ids_contains(&all, argv[i]) || (generations && node_id_is_valid(argv[i]))) {
                         ids_add(&asked, argv[i]);
                         continue;
                 }
@@ -661,9 +782,9 @@ int verb_diff(int argc, char **argv, const Options *o) {
         ids_sort(&asked);
         const NodeIds *nodes = argc > 0 ? &asked : &all;
 
-        DiffRun k = { .schema = schema, .config = config, .json = o->json, .first_node = true };
+        DiffRun k = { .schema = schema, .config = config, .from = from, .to = to, .json = o->json, .first_node = true };
         DiagList problems = {};
-        for (const char *const *b = source_cache_bad_node_dirs(c); *b; b++) {
+        for (const char *const *b = source_cache_bad_node_dirs(c); uses_tree && *b; b++) {
                 _cleanup_free_ char *path = xasprintf("%s/nodes/%s", config->source_dir, *b);
                 diag_add(&problems, DIAG_ERROR, path, 0, 0, NULL,
                          "not a node id (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.'); not built");
@@ -674,7 +795,7 @@ int verb_diff(int argc, char **argv, const Options *o) {
                 print_diags_text(&k, &problems);
         for (size_t i = 0; i < nodes->n && ret != EXIT_USAGE; i++) {
                 const char *id = nodes->ids[i];
-                if (ids_contains(&built, id))
+                if (!uses_tree || ids_contains(&built, id))
                         ret = worse(ret, diff_one(&k, c, id));
                 else {
                         diff_gone(&k, id);
@@ -685,7 +806,8 @@ int verb_diff(int argc, char **argv, const Options *o) {
                 /* an I/O error says nothing of the nodes after it */
         } else if (k.json) {
                 Buf head = {};
-                buf_printf(&head, "{\"version\":1,\"changes\":%zu,\"errors\":%zu,\"problems\":[", k.n_changed, k.n_errors);
+                buf_printf(&head, "{\"version\":1,\"from\":\"%s\",\"to\":\"%s\",\"changes\":%zu,\"errors\":%zu,\"problems\":[",
+                           from.label, to.label, k.n_changed, k.n_errors);
                 json_put_diags(&head, &problems);
                 buf_printf(&head, "],\"nodes\":[");
                 fwrite(head.data, 1, head.len, stdout);

@@ -188,7 +188,7 @@ static const Verb verbs[] = {
           OPTION_OUTPUT, usage_compile, "expected one input and -o OUTPUT", verb_compile },
         { "decode", 1, 1, OPTION_SCHEMA | OPTION_CONFIG | OPTION_JSON | OPTION_YAML, 0, usage_decode, "expected one input file",
           verb_decode },
-        { "diff", 0, VERB_ANY, OPTION_CONFIG | OPTION_JSON, 0, usage_diff, NULL, verb_diff },
+        { "diff", 0, VERB_ANY, OPTION_CONFIG | OPTION_JSON | OPTION_FROM | OPTION_TO, 0, usage_diff, NULL, verb_diff },
         { "status", 0, 0, OPTION_CONFIG | OPTION_JSON, 0, usage_status, NULL, verb_status },
         { "forget", 1, 1, OPTION_CONFIG, 0, usage_forget, "expected one node id", verb_forget },
         { "allow-removal", 1, 1, OPTION_CONFIG, 0, usage_allow_removal, "expected one node id", verb_allow_removal },
@@ -228,6 +228,8 @@ static const struct {
         { OPTION_CHAIN, "chain", required_argument, 0 },
         { OPTION_ENVOY_VERSION, "envoy-version", required_argument, 0 },
         { OPTION_FORCE, "force", no_argument, 0 },
+        { OPTION_FROM, "from", required_argument, 0 },
+        { OPTION_TO, "to", required_argument, 0 },
 };
 
 /* What getopt_long returns for option_table[i]. */
@@ -315,6 +317,12 @@ static int parse_options(const Verb *verb, int argc, char **argv, Options *ret) 
                         break;
                 case OPTION_CHAIN:
                         o.chain = optarg;
+                        break;
+                case OPTION_FROM:
+                        o.from = optarg;
+                        break;
+                case OPTION_TO:
+                        o.to = optarg;
                         break;
                 case OPTION_FORCE:
                         o.force = true;

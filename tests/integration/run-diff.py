@@ -419,6 +419,43 @@ def case_json_odd_live_name():
         raise Failure("fsxds diff --json: not JSON (%s): %r" % (x, p.stdout[:400]))
 
 
+def case_generations():
+    """--from/--to with generations of the node's history: what a generation
+    changed, what a rollback would change (with the guard's line), a
+    generation against the tree; an unknown generation and a bad REF."""
+    e = Env("generations")
+    cds = e.path("common", "cds.yaml")
+    original = read(cds)
+    e.once()                                        # 1
+    write(cds, original + EXTRA_CLUSTER % ("g1", "g1") + EXTRA_CLUSTER % ("g2", "g2"))
+    e.once()                                        # 2: two clusters added
+    edit(cds, "connect_timeout: 1s\n  type: STRICT_DNS", "connect_timeout: 4s\n  type: STRICT_DNS")
+    e.once()                                        # 3: webcluster changed
+    p = e.diff("--from", "1", "--to", "2", "front-proxy", rc=3)
+    expect_lines(p, "front-proxy", ["  ~ cds/cds.pb: 2 resources added", '    + "g1"', '    + "g2"'])
+    check("removal guard" not in p.stdout, "no guard between two generations%s", show(p))
+    p = e.diff("--from", "2", "--to", "3", "front-proxy", rc=3)
+    expect_lines(p, "front-proxy", ['      --- generation 2 cds/cds.pb "webcluster"',
+                                    '      +++ generation 3 cds/cds.pb "webcluster"',
+                                    '      -connect_timeout: "1s"', '      +connect_timeout: "4s"'])
+    # what a rollback to 1 would do: the guard would hold it back
+    p = e.diff("--to", "1", "front-proxy", rc=3)
+    expect_lines(p, "front-proxy", ["  ~ cds/cds.pb: 1 resource changed, 2 removed"])
+    check("! the removal guard would hold it back: it removes 2 of 3 clusters" in p.stdout, "no guard line%s", show(p))
+    # the live output is generation 3, and so is the tree
+    e.diff("--to", "3", "front-proxy", rc=0)
+    e.diff("--from", "3", "front-proxy", rc=0)
+    e.diff("--from", "live", "--to", "tree", rc=0)
+    d = e.diff_json("--from", "1", "--to", "3", "front-proxy", rc=3)
+    check((d["from"], d["to"]) == ("generation 1", "generation 3"), "--json sides: %r", (d["from"], d["to"]))
+    p = e.diff("--from", "9", "front-proxy", rc=1)
+    check("generation 9 of front-proxy is not in its history" in p.stderr, "unknown generation%s", show(p))
+    p = e.diff("--from", "1", rc=2)
+    check("exactly one NODE" in p.stderr, "a generation without one NODE%s", show(p))
+    p = e.diff("--from", "x1", "front-proxy", rc=2)
+    check("expected live, tree or a generation number" in p.stderr, "bad REF%s", show(p))
+
+
 def case_io_error():
     e = Env("io")
     e.once()
@@ -441,6 +478,7 @@ CASES = [
     ("watched-changes", case_watched_changes),
     ("removal-guard", case_removal_guard),
     ("io-error", case_io_error),
+    ("generations", case_generations),
     ("expired-allowance", case_expired_allowance),
     ("json-odd-live-name", case_json_odd_live_name),
 ]
