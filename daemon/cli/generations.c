@@ -180,9 +180,9 @@ int verb_history(int argc, char **argv, const Options *o) {
                 }
                 if (o->json) {
                         buf_printf(&b, "%s{\"generation\":%" PRIu64 ",\"created_usec\":%" PRIu64 ",\"files\":%" PRIu64
-                                   ",\"files_sha256\":\"%s\",\"source_sha256\":\"%s\",\"rollback_of\":%" PRIu64
+                                   ",\"files_digest\":\"%s\",\"source_sha256\":\"%s\",\"rollback_of\":%" PRIu64
                                    ",\"live\":%s,\"changes\":[",
-                                   i == n - 1 ? "" : ",", e.generation, e.created_usec, e.n_files, e.files_sha256,
+                                   i == n - 1 ? "" : ",", e.generation, e.created_usec, e.n_files, e.files_digest,
                                    e.source_sha256, e.rollback_of, e.generation == live ? "true" : "false");
                         for (size_t k = 0; k < e.n_changes; k++) {
                                 buf_printf(&b, "%s{\"path\":", k ? "," : "");

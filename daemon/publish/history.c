@@ -48,9 +48,9 @@ void history_entry_format(const HistoryEntry *e, Buf *out) {
                 buf_printf(out, ",\"sha256\":\"%s\",\"was\":\"%s\"}", c->sha256, c->was);
         }
         buf_printf(out,
-                   "],\"created_usec\":%" PRIu64 ",\"files_sha256\":\"%s\",\"format\":%d,\"generation\":%" PRIu64
+                   "],\"created_usec\":%" PRIu64 ",\"files_digest\":\"%s\",\"format\":%d,\"generation\":%" PRIu64
                    ",\"kind\":\"history\",\"n_files\":%" PRIu64 ",\"node\":",
-                   e->created_usec, e->files_sha256, HISTORY_FORMAT, e->generation, e->n_files);
+                   e->created_usec, e->files_digest, HISTORY_FORMAT, e->generation, e->n_files);
         put_str(out, e->node);
         buf_printf(out, ",\"rollback_of\":%" PRIu64 ",\"source_sha256\":\"%s\"}\n", e->rollback_of, e->source_sha256);
 }
@@ -79,7 +79,7 @@ static bool get_u64(const Json *j, const char *key, uint64_t *ret) {
 static int entry_from_json(const Json *root, HistoryEntry *e, char **ret_error) {
         uint64_t format;
         const char *kind = json_get_str(root, "kind"), *node = json_get_str(root, "node"),
-                   *files = json_get_str(root, "files_sha256"), *source = json_get_str(root, "source_sha256");
+                   *files = json_get_str(root, "files_digest"), *source = json_get_str(root, "source_sha256");
         const Json *changes = json_get(root, "changes");
         if (root->kind != JSON_OBJECT || !kind || !streq(kind, "history") || !get_u64(root, "format", &format) ||
             format != HISTORY_FORMAT) {
@@ -94,7 +94,7 @@ static int entry_from_json(const Json *root, HistoryEntry *e, char **ret_error) 
                 return -EBADMSG;
         }
         e->node = xstrdup(node);
-        memcpy(e->files_sha256, files, 65);
+        memcpy(e->files_digest, files, 65);
         memcpy(e->source_sha256, source, strlen(source) + 1);
         e->changes = xcalloc(changes->n + 1, sizeof(HistoryChange));
         for (size_t i = 0; i < changes->n; i++) {
@@ -145,12 +145,42 @@ void history_digest_line(Sha256 *h, const char *path, const char *sha256) {
         sha256_update(h, "\n", 1);
 }
 
-void history_files_digest(const HistoryFile *f, size_t n, char ret[65]) {
+void history_sum_update(HistorySum *s, const char *path, const char *sha256, bool add) {
         Sha256 h;
+        uint8_t t[SHA256_DIGEST_LENGTH];
         sha256_init(&h);
+        sha256_update(&h, path, strlen(path) + 1); /* the NUL too: "path\0sha256" */
+        sha256_update(&h, sha256, strlen(sha256));
+        SHA256_Final(t, &h.ctx);
+        /* s->v and t as big-endian 256-bit numbers: s += t or s -= t */
+        unsigned carry = 0;
+        for (size_t i = sizeof s->v; i-- > 0;) {
+                if (add) {
+                        unsigned v = (unsigned) s->v[i] + t[i] + carry;
+                        s->v[i] = (uint8_t) v;
+                        carry = v >> 8;
+                } else {
+                        int v = (int) s->v[i] - (int) t[i] - (int) carry;
+                        carry = v < 0;
+                        s->v[i] = (uint8_t) (v + (v < 0 ? 256 : 0));
+                }
+        }
+}
+
+void history_sum_hex(const HistorySum *s, char ret[65]) {
+        static const char hex[] = "0123456789abcdef";
+        for (size_t i = 0; i < sizeof s->v; i++) {
+                ret[2 * i] = hex[s->v[i] >> 4];
+                ret[2 * i + 1] = hex[s->v[i] & 15];
+        }
+        ret[64] = 0;
+}
+
+void history_files_digest(const HistoryFile *f, size_t n, char ret[65]) {
+        HistorySum s = {};
         for (size_t i = 0; i < n; i++)
-                history_digest_line(&h, f[i].path, f[i].sha256);
-        sha256_final_hex(&h, ret, 64);
+                history_sum_update(&s, f[i].path, f[i].sha256, true);
+        history_sum_hex(&s, ret);
 }
 
 /* ---- on disk ---- */
@@ -349,7 +379,7 @@ int history_prune(const char *state_dir, const char *node, unsigned keep, uint64
                         const char *shas[2] = { c->sha256, c->was };
                         for (size_t s = 0; s < 2; s++) {
                                 if (!*shas[s] || hashmap_get(&kept, shas[s], 64) ||
-                                    (how->live && how->live(how->userdata, shas[s])))
+                                    (how->live && how->live(how->userdata, c->path, shas[s])))
                                         continue;
                                 /* (named twice by what is dropped: unlinked once) */
                                 hashmap_put(&kept, shas[s], 64, (void *) c);
@@ -498,7 +528,7 @@ int history_rebuild(const char *state_dir, const char *node, uint64_t gen, Histo
                 if (i == at) {
                         char digest[65];
                         history_files_digest(s.f, s.n, digest);
-                        if (!streq(digest, e.files_sha256) || s.n != e.n_files) {
+                        if (!streq(digest, e.files_digest) || s.n != e.n_files) {
                                 why = i == n - 1 ? xasprintf("its last good copy does not hold the files its entry "
                                                              "lists (another file set, %zu files, entry %" PRIu64 ")",
                                                              s.n, e.n_files)

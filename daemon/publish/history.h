@@ -34,7 +34,7 @@ typedef struct HistoryEntry {
         uint64_t created_usec; /* Unix time */
         uint64_t n_files;
         uint64_t rollback_of;  /* 0, or the generation this one rolled back to */
-        char files_sha256[65]; /* over "path sha256\n" of every file, sorted by path */
+        char files_digest[65]; /* the set of its files: history_files_digest() */
         char source_sha256[65]; /* over "relative-path sha256\n" of the sources read (common/, nodes/ID/) */
         HistoryChange *changes; /* sorted by path */
         size_t n_changes;
@@ -54,8 +54,19 @@ void history_files_free(HistoryFile *f, size_t n);
 void history_entry_format(const HistoryEntry *e, Buf *out);
 int history_entry_parse(const char *data, size_t len, HistoryEntry *ret, char **ret_error);
 
-/* One line of a files_sha256 or source_sha256 digest: "path sha256\n". */
+/* One line of a source_sha256 digest: "path sha256\n". */
 void history_digest_line(Sha256 *h, const char *path, const char *sha256);
+/* files_digest: the sum modulo 2^256 of SHA-256("path\0sha256") over
+ * every file (each term a big-endian 256-bit number), in hex: a digest of
+ * the set that a generation's changes update alone (a file's old term
+ * taken away, its new one added), so that recording an entry costs
+ * O(changes), not O(files). The objects themselves are checked against
+ * their sha256 when read. */
+typedef struct HistorySum {
+        uint8_t v[32];
+} HistorySum;
+void history_sum_update(HistorySum *s, const char *path, const char *sha256, bool add);
+void history_sum_hex(const HistorySum *s, char ret[65]);
 void history_files_digest(const HistoryFile *f, size_t n, char ret[65]);
 
 /* STATE_DIR/history/ID, STATE_DIR/pin/ID */
@@ -73,7 +84,7 @@ int history_record(const char *state_dir, const HistoryEntry *e);
 /* Keeps the newest keep entries of gens (ascending, *n of them, updated).
  * An entry dropped unlinks each object of its changes (either side) that
  * no kept entry names and that is not live (a file of the newest
- * generation, which no kept entry may change: live(userdata, sha256)),
+ * generation, which no kept entry may change: live(userdata, path, sha256)),
  * and tells unlinked its inode: the store object it linked may now be
  * collected (store_unlinked()). So history/ID/objects holds every object
  * of every kept generation: a file is linked when a generation adds or
@@ -81,7 +92,11 @@ int history_record(const char *state_dir, const HistoryEntry *e);
  * NULL, and each of its fields) gives live, unlinked and the entries
  * known. keep 0 removes the node's history. Returns how
  * many entries were dropped, or -errno. */
-typedef bool (*HistoryLive)(void *userdata, const char *sha256);
+/* whether the newest generation holds object sha256, which a dropped
+ * entry names at path (fsxdsd looks at that path alone: a file's bytes
+ * name its type and its resources, and so its path, so no two paths of a
+ * node ever hold the same object) */
+typedef bool (*HistoryLive)(void *userdata, const char *path, const char *sha256);
 typedef void (*HistoryUnlinked)(void *userdata, ino_t ino);
 typedef struct HistoryPrune {
         /* the entries of gens already in memory (parallel to gens; an
@@ -101,7 +116,7 @@ int history_remove(const char *state_dir, const char *node);
 /* The files (path, sha256; sorted) of generation gen of node: the last
  * good copy's MANIFEST, whose generation must be the newest entry's,
  * with the newer entries' changes undone, checked against the entry's
- * files_sha256. -ENOENT (gen is not recorded) or another -errno, always
+ * files_digest. -ENOENT (gen is not recorded) or another -errno, always
  * with *ret_error saying why ("generation 7 of web cannot be rebuilt: …"). */
 int history_rebuild(const char *state_dir, const char *node, uint64_t gen, HistoryFile **ret, size_t *ret_n,
                     char **ret_error);

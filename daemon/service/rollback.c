@@ -25,6 +25,7 @@ struct NodeHistory {
         /* the files of gens[n_gens - 1] (what the next entry's changes are
          * made against); valid false: unknown, the next entry starts anew */
         NodeMemo recorded;
+        HistorySum recorded_sum; /* its files_digest, updated by each entry's changes */
         char recorded_digest[65];
         bool valid;
         bool record_failed;  /* said once */
@@ -37,7 +38,7 @@ struct NodeHistory {
         bool pinned, held;
         bool unpinning;      /* pin/ID is gone: pinned until the next build (which status then shows) */
         uint64_t pin_generation, pin_rollback_of, pin_since_usec;
-        char pin_digest[65]; /* files_sha256 of the pinned generation ("": unknown) */
+        char pin_digest[65]; /* files_digest of the pinned generation ("": unknown) */
 };
 
 void node_history_free(State *st, NodeState *ns) {
@@ -57,12 +58,10 @@ void node_history_free(State *st, NodeState *ns) {
         ns->history = NULL;
 }
 
-static void memo_digest(const NodeMemo *m, char ret[65]) {
-        Sha256 h;
-        sha256_init(&h);
+static void memo_sum(const NodeMemo *m, HistorySum *ret) {
+        *ret = (HistorySum) {};
         for (size_t i = 0; i < m->n; i++)
-                history_digest_line(&h, m->files[i]->path, m->files[i]->sha256);
-        sha256_final_hex(&h, ret, 64);
+                history_sum_update(ret, m->files[i]->path, m->files[i]->sha256, true);
 }
 
 /* A manifest's files as a memo (for the history: paths and digests). */
@@ -111,8 +110,9 @@ static NodeHistory *node_history(State *st, NodeState *ns) {
         NodeMemo memo = {};
         memo_from_manifest(st, &m, &memo);
         manifest_done(&m);
-        memo_digest(&memo, h->recorded_digest);
-        h->valid = streq(h->recorded_digest, e.files_sha256);
+        memo_sum(&memo, &h->recorded_sum);
+        history_sum_hex(&h->recorded_sum, h->recorded_digest);
+        h->valid = streq(h->recorded_digest, e.files_digest);
         if (h->valid)
                 node_memo_copy(&st->memo_files, &h->recorded, &memo);
         node_memo_done(&st->memo_files, &memo);
@@ -150,15 +150,14 @@ int rollback_build(State *st, NodeState *ns, const BuildOptions *opts, bool *fro
 }
 
 static void output_digest(NodeOutput *o, char ret[65]) {
-        Sha256 h;
-        sha256_init(&h);
+        HistorySum sum = {};
         for (size_t i = 0; i < o->n; i++) {
                 NodeFile *f = &o->files[i];
                 if (!f->sha256[0])
                         sha256_hex(f->data, f->len, f->sha256);
-                history_digest_line(&h, f->path, f->sha256);
+                history_sum_update(&sum, f->path, f->sha256, true);
         }
-        sha256_final_hex(&h, ret, 64);
+        history_sum_hex(&sum, ret);
 }
 
 bool rollback_hold(State *st, NodeState *ns, NodeOutput *out) {
@@ -207,8 +206,13 @@ static void memo_changes(const NodeMemo *a, const NodeMemo *b, HistoryEntry *e) 
         size_t i = 0, k = 0;
         e->changes = xcalloc(a->n + b->n + 1, sizeof(HistoryChange));
         while (i < a->n || k < b->n) {
+                /* the descriptions are shared (memo.h): the same one is the same path and sha256 */
+                if (i < a->n && k < b->n && a->files[i] == b->files[k]) {
+                        i++, k++;
+                        continue;
+                }
                 int c = i == a->n ? 1 : k == b->n ? -1 : strcmp(a->files[i]->path, b->files[k]->path);
-                if (c == 0 && a->files[i] == b->files[k]) {
+                if (c == 0 && memcmp(a->files[i]->sha256, b->files[k]->sha256, 65) == 0) {
                         i++, k++;
                         continue;
                 }
@@ -226,12 +230,21 @@ typedef struct PruneContext {
         const NodeMemo *live; /* the newest generation's files */
 } PruneContext;
 
-/* (a pruned entry's few objects, each looked for among the live files) */
-static bool prune_live(void *userdata, const char *sha256) {
+/* (a pruned entry's few objects, each looked for at its path among the
+ * live files, sorted by path: see HistoryLive) */
+static bool prune_live(void *userdata, const char *path, const char *sha256) {
         const PruneContext *pc = userdata;
-        for (size_t i = 0; i < pc->live->n; i++)
-                if (memcmp(pc->live->files[i]->sha256, sha256, 64) == 0)
-                        return true;
+        size_t lo = 0, hi = pc->live->n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(pc->live->files[mid]->path, path);
+                if (c == 0)
+                        return memcmp(pc->live->files[mid]->sha256, sha256, 64) == 0;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
         return false;
 }
 
@@ -264,11 +277,16 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
         else
                 node_memo_copy(&st->memo_files, &cur, &ns->memo);
         manifest_done(&saved);
-        char digest[65];
-        memo_digest(&cur, digest);
         uint64_t newest = h->n_gens ? h->gens[h->n_gens - 1] : 0;
         bool wrote = false;
-        if (gen < newest || (gen == newest && h->valid && streq(digest, h->recorded_digest)))
+        HistoryEntry e = { .node = ns->id, .generation = gen, .n_files = cur.n };
+        if (gen < newest)
+                goto out;
+        /* the changes against the newest entry's files (when known: else
+         * the entry starts anew, every file added) */
+        if (h->valid)
+                memo_changes(&h->recorded, &cur, &e);
+        if (gen == newest && h->valid && e.n_changes == 0)
                 goto out;
         if (!h->valid || gen == newest) {
                 if (h->n_gens > 0) {
@@ -278,11 +296,25 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
                         (void) history_prune(state_dir, ns->id, 0, h->gens, &h->n_gens, &(HistoryPrune) { .known = h->known });
                 }
                 node_memo_done(&st->memo_files, &h->recorded);
+                h->recorded_sum = (HistorySum) {};
+                h->valid = false;
+                e.node = NULL;
+                history_entry_done(&e);
+                e = (HistoryEntry) { .node = ns->id, .generation = gen, .n_files = cur.n };
+                memo_changes(&h->recorded, &cur, &e);
         }
-        HistoryEntry e = { .node = ns->id, .generation = gen, .created_usec = now_usec(CLOCK_REALTIME),
-                           .n_files = cur.n };
-        memcpy(e.files_sha256, digest, 65);
-        memo_changes(&h->recorded, &cur, &e);
+        /* files_digest follows the changes: O(changes), not O(files) */
+        HistorySum sum = h->recorded_sum;
+        for (size_t i = 0; i < e.n_changes; i++) {
+                if (e.changes[i].was[0])
+                        history_sum_update(&sum, e.changes[i].path, e.changes[i].was, false);
+                if (e.changes[i].sha256[0])
+                        history_sum_update(&sum, e.changes[i].path, e.changes[i].sha256, true);
+        }
+        char digest[65];
+        history_sum_hex(&sum, digest);
+        e.created_usec = now_usec(CLOCK_REALTIME);
+        memcpy(e.files_digest, digest, 65);
         if (h->rolling && h->attempted) {
                 e.rollback_of = h->rollback_of;
                 memcpy(e.source_sha256, h->rollback_source, 65);
@@ -296,7 +328,6 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
         int r = history_record(state_dir, &e);
         e.node = NULL;
         if (r < 0) {
-                history_entry_done(&e);
                 if (!h->record_failed)
                         log_warning(ns->id, "cannot record generation %" PRIu64 " in its history %s/" STATEDIR_HISTORY
                                     "/%s: %s", gen, state_dir, ns->id, strerror(-r));
@@ -313,6 +344,7 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
                 history_entry_done(&e);
         h->gens[h->n_gens++] = gen;
         node_memo_copy(&st->memo_files, &h->recorded, &cur);
+        h->recorded_sum = sum;
         memcpy(h->recorded_digest, digest, 65);
         h->valid = true;
         PruneContext pc = { st, &h->recorded };
@@ -322,6 +354,10 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
                 log_warning(ns->id, "cannot prune its history %s/" STATEDIR_HISTORY "/%s: %s", state_dir, ns->id,
                             strerror(-r));
 out:
+        if (!wrote) {
+                e.node = NULL;
+                history_entry_done(&e);
+        }
         node_memo_done(&st->memo_files, &cur);
         return wrote;
 }
@@ -354,7 +390,7 @@ static void pin_read(State *st, NodeState *ns, NodeHistory *h) {
         _cleanup_free_ char *ewhy = NULL;
         h->pin_digest[0] = 0;
         if (history_read(st->config->state_dir, ns->id, h->pin_generation, &e, &ewhy) >= 0)
-                memcpy(h->pin_digest, e.files_sha256, 65);
+                memcpy(h->pin_digest, e.files_digest, 65);
         history_entry_done(&e);
 }
 

@@ -56,6 +56,15 @@ def files_sha(env, node=NODE):
     return out
 
 
+def files_digest(files):
+    """files_digest as fsxds(1) defines it: the sum modulo 2**256 of
+    sha256("path\\0sha256") over every file, as 64 hex digits"""
+    total = 0
+    for path, sha in files.items():
+        total += int(hashlib.sha256(path.encode() + b"\0" + sha.encode()).hexdigest(), 16)
+    return "%064x" % (total % 2 ** 256)
+
+
 def history_json(env, node=NODE, expect=0):
     p = env.fsxds("history", "--json", "--config", env.config_path, node, expect=expect)
     return json.loads(p.stdout) if expect == 0 else p
@@ -90,6 +99,7 @@ def t_recorded():
                 lines.append("%s %s\n" % (rel, hashlib.sha256(read(os.path.join(dp, f))).hexdigest()))
     want = hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
     expect_eq(e["source_sha256"], want, "source_sha256")
+    expect_eq(e["files_digest"], files_digest(files_sha(env)), "files_digest of the first entry")
 
     # one endpoint changed: one changed file, one more object
     st = bump(d, env, 81)
@@ -98,6 +108,7 @@ def t_recorded():
     e2 = entry(env, g2)
     expect_eq([c["path"] for c in e2["changes"]], ["eds/a1.pb"], "changes of the second entry")
     expect_eq(e2["changes"][0]["was"], files_sha_of(e, "eds/a1.pb"), "was of eds/a1.pb")
+    expect_eq(e2["files_digest"], files_digest(files_sha(env)), "files_digest after one change (updated by it alone)")
     expect_eq(len(objects(env)), n_files + 1, "objects after a one-file change (unchanged files cost nothing)")
     # a change of another node's file only: no entry for alpha
     mark = d.mark()

@@ -41,7 +41,7 @@ static void test_entry_round_trip(void **state) {
         strcpy(ch[1].was, sha_a); /* removed */
         HistoryEntry e = { .node = "web", .generation = 42, .created_usec = 1700000000000000, .n_files = 3,
                            .rollback_of = 37, .changes = ch, .n_changes = 2 };
-        strcpy(e.files_sha256, sha_b);
+        strcpy(e.files_digest, sha_b);
         strcpy(e.source_sha256, sha_a);
         Buf b = {};
         history_entry_format(&e, &b);
@@ -145,7 +145,7 @@ static void gen_files(const Gen *g, HistoryFile **ret, size_t *ret_n) {
         *ret_n = n;
 }
 
-static bool gen_live(void *userdata, const char *sha256) {
+static bool gen_live(void *userdata, const char *path, const char *sha256) {
         const Gen *g = userdata;
         for (size_t i = 0; i < N_PATHS; i++)
                 if (g->sha[i] && streq(g->sha[i], sha256))
@@ -198,7 +198,7 @@ static void test_random_generations(void **state) {
                 size_t n;
                 gen_files(cur, &f, &n);
                 e.n_files = n;
-                history_files_digest(f, n, e.files_sha256);
+                history_files_digest(f, n, e.files_digest);
                 history_files_free(f, n);
                 write_copy_manifest(cur, g);
                 assert_int_equal(history_record(root, &e), 0);
