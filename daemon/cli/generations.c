@@ -283,6 +283,16 @@ int verb_rollback(int argc, char **argv, const Options *o) {
                 return fflush(stdout) == 0 ? EXIT_NOT_RUNNING : EXIT_USAGE;
         }
         for (unsigned i = 0; path_there(request); i++) {
+                /* another fsxds rollback replaced the request: the newer one
+                 * is what fsxdsd does last, and this one may never be */
+                _cleanup_free_ char *now = NULL;
+                size_t now_len;
+                if (read_file_bounded(request, 64, &now, &now_len) >= 0 && !streq(now, text)) {
+                        fprintf(stderr, "fsxds: the request %s was replaced meanwhile (it now asks for generation %.*s); "
+                                "this rollback is superseded: `fsxds status` and `fsxds history %s` show what is live\n",
+                                request, (int) strcspn(now, "\n"), now, node);
+                        return EXIT_NOT_RUNNING;
+                }
                 if (i >= WAIT_SEC * 50) {
                         fprintf(stderr, "fsxds: fsxdsd is running but has not done %s within %d s; it is still pending "
                                 "(see its journal)\n", request, WAIT_SEC);

@@ -724,6 +724,10 @@ static void manager_rebuild_done(Manager *m, size_t n_bad) {
         manager_arm_retry(m);
         /* (held back during the rebuild, or not watched) */
         (void) requests_forget(&m->state, true);
+        if (m->state.rebuild_wanted) {
+                m->state.rebuild_wanted = false;
+                manager_source_changed(m, NULL);
+        }
         if (m->signing_queued) {
                 m->signing_queued = false;
                 signing_reload(m);

@@ -791,7 +791,7 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         }
 done:
         metrics_node_built(ns, bad, changed_node);
-        if (was && !bad)
+        if (was && !bad && !rollback_in_flight(ns)) /* (a rollback's files are not the tree's build) */
                 log_info(ns->id, "recovered: it builds without errors again%s (it had: %s)",
                          changed_node ? "; its build is published" : ", as its directory holds", was);
         diag_list_clear(&d);

@@ -31,6 +31,8 @@ struct NodeHistory {
         bool record_failed;  /* said once */
         /* a rollback taken: its files, until the rebuild that publishes them */
         bool rolling, attempted;
+        Diag tree_error;     /* the tree's first error while rolling back ("": none) */
+        size_t tree_n_errors;
         NodeOutput rollback;
         uint64_t rollback_of;
         char rollback_source[65];
@@ -41,12 +43,21 @@ struct NodeHistory {
         char pin_digest[65]; /* files_digest of the pinned generation ("": unknown) */
 };
 
+static void diag_done(Diag *d) {
+        free(d->file);
+        free(d->path);
+        free(d->message);
+        free(d->rule);
+        *d = (Diag) {};
+}
+
 void node_history_free(State *st, NodeState *ns) {
         NodeHistory *h = ns->history;
         if (!h)
                 return;
         node_memo_done(&st->memo_files, &h->recorded);
         node_output_done(&h->rollback);
+        diag_done(&h->tree_error);
         for (size_t i = 0; i < h->n_gens; i++)
                 if (h->known[i]) {
                         history_entry_done(h->known[i]);
@@ -135,7 +146,18 @@ int rollback_build(State *st, NodeState *ns, const BuildOptions *opts, bool *fro
                                   n_touched);
         if (!h->rolling || h->attempted)
                 return r;
-        /* the generation rolled back to, in place of the tree's build */
+        /* the generation rolled back to, in place of the tree's build,
+         * whose errors are reported once it is published */
+        diag_done(&h->tree_error);
+        h->tree_n_errors = r < 0 ? d->n_errors : 0;
+        for (size_t i = 0; r < 0 && i < d->n; i++)
+                if (d->items[i].level == DIAG_ERROR) {
+                        const Diag *e = &d->items[i];
+                        h->tree_error = (Diag) { DIAG_ERROR, e->file ? xstrdup(e->file) : NULL, e->line, e->column,
+                                                 e->path ? xstrdup(e->path) : NULL, xstrdup(e->message),
+                                                 e->rule ? xstrdup(e->rule) : NULL };
+                        break;
+                }
         node_output_done(out);
         for (size_t i = 0; i < *n_touched; i++)
                 free((*touched)[i]);
@@ -362,6 +384,10 @@ out:
         return wrote;
 }
 
+bool rollback_in_flight(const NodeState *ns) {
+        return ns->history && ns->history->rolling;
+}
+
 /* ---- the pin ---- */
 
 static char *pin_json(const char *node, uint64_t generation, uint64_t rollback_of, uint64_t since) {
@@ -383,7 +409,11 @@ static void pin_read(State *st, NodeState *ns, NodeHistory *h) {
                 log_warning(ns->id, "its pin %s does not parse; pinned at its current generation", path);
         (void) json_get_int(j, "created_usec", &since);
         h->pinned = true;
-        h->pin_generation = gen > 0 ? (uint64_t) gen : ns->generation;
+        /* unparsable (an empty file after a power loss): what is live */
+        uint64_t live = ns->generation ? ns->generation : statedir_manifest_generation(st->config->output_dir, ns->id);
+        if (live == 0 && h->n_gens > 0)
+                live = h->gens[h->n_gens - 1];
+        h->pin_generation = gen > 0 ? (uint64_t) gen : live;
         h->pin_rollback_of = of > 0 ? (uint64_t) of : 0;
         h->pin_since_usec = since > 0 ? (uint64_t) since : 0;
         HistoryEntry e = {};
@@ -462,10 +492,11 @@ static void rollback_refuse(State *st, const char *id, const char *why) {
 }
 
 /* Takes rollback/ID: the generation's files, checked, for the next rebuild. */
-static bool rollback_take(State *st, const char *id) {
-        const Config *c = st->config;
-        _cleanup_free_ char *path = xasprintf("%s/" STATEDIR_ROLLBACK "/%s", c->state_dir, id);
-        _cleanup_free_ char *data = NULL, *why = NULL, *in_tree = NULL;
+/* The generation rollback/ID asks for; 0 when there is no such request
+ * or it holds no generation number. */
+static uint64_t request_generation(const char *state_dir, const char *id) {
+        _cleanup_free_ char *path = xasprintf("%s/" STATEDIR_ROLLBACK "/%s", state_dir, id);
+        _cleanup_free_ char *data = NULL;
         size_t len;
         char *end = NULL;
         unsigned long long gen = 0;
@@ -473,7 +504,16 @@ static bool rollback_take(State *st, const char *id) {
                 errno = 0;
                 gen = strtoull(data, &end, 10);
         }
-        if (!end || errno || (*end && !streq(end, "\n"))) {
+        if (!end || errno || (*end && !streq(end, "\n")))
+                return 0;
+        return gen;
+}
+
+static bool rollback_take(State *st, const char *id) {
+        const Config *c = st->config;
+        _cleanup_free_ char *why = NULL, *in_tree = NULL;
+        uint64_t gen = request_generation(c->state_dir, id);
+        if (gen == 0) {
                 rollback_refuse(st, id, "the request does not hold a generation number");
                 return false;
         }
@@ -530,6 +570,18 @@ static bool rollback_finish(State *st, NodeState *ns, NodeHistory *h) {
         h->pin_rollback_of = h->rollback_of;
         h->pin_since_usec = since;
         memcpy(h->pin_digest, h->recorded_digest, 65);
+        /* one more rebuild: the node pinned, its tree built and checked
+         * (its errors reported again, and whether changes are held); until
+         * then its tree's error as the rollback's rebuild found it */
+        ns->force_rebuild = true;
+        st->rebuild_wanted = true;
+        if (h->tree_error.message) {
+                node_state_clear_error(ns);
+                ns->error = h->tree_error;
+                ns->n_errors = h->tree_n_errors;
+                h->tree_error = (Diag) {};
+                h->held = true;
+        }
         log_info(ns->id, "rolled back: generation %" PRIu64 " published, its files equal generation %" PRIu64 "'s; "
                  "pinned: tree changes are built and checked but not published until fsxds unpin %s",
                  ns->generation, h->rollback_of, ns->id);
@@ -555,9 +607,13 @@ bool rollback_requests(State *st, void (*write_status)(State *st)) {
         for (size_t i = 0; i < st->n_nodes; i++) {
                 NodeHistory *h = st->nodes[i]->history;
                 if (h && h->rolling && h->attempted) {
+                        uint64_t of = h->rollback_of;
                         (void) rollback_finish(st, st->nodes[i], h);
-                        collect_id(&done, st->nodes[i]->id, 0);
                         changed = true;
+                        /* a request rewritten meanwhile (another generation)
+                         * stays, and is taken below */
+                        if (request_generation(c->state_dir, st->nodes[i]->id) == of)
+                                collect_id(&done, st->nodes[i]->id, 0);
                 }
         }
         bool rebuild = sync_pins(st);

@@ -25,6 +25,10 @@ int rollback_build(State *st, NodeState *ns, const BuildOptions *opts, bool *fro
  * pinned node whose output is gone (a reboot) gets its last good copy in
  * out instead, which is published (false). */
 bool rollback_hold(State *st, NodeState *ns, NodeOutput *out);
+/* Whether the node's build in this rebuild is a rollback's files (not the
+ * tree's, whose errors rollback_requests() reports again once it is
+ * published). */
+bool rollback_in_flight(const NodeState *ns);
 /* The node's last good copy is saved as generation gen (restored: a copy
  * read back, with its files; NULL: its memo is what was saved): records
  * the history entry and prunes. Returns whether it wrote (the caller's

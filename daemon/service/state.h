@@ -162,6 +162,7 @@ typedef struct State {
         StatusDaemon daemon;     /* this process, as status.json names it (stopped_usec set as it exits) */
         Metrics metrics;         /* counters for metrics_file (metrics.c) */
         bool history_checked;    /* history: 0 removed what history state_dir held (rollback.c) */
+        bool rebuild_wanted;     /* a rebuild is owed once this one is over (a rollback just published: rollback.c) */
 } State;
 
 uint64_t now_usec(clockid_t clock);

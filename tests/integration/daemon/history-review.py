@@ -64,7 +64,9 @@ def t_second_rollback_not_lost():
     wait_until(lambda: "rolling back to generation %d" % ga in d.log_text(), "fsxdsd to take the first rollback")
     second = env.fsxds("rollback", "--config", env.config_path, NODE, str(gb), expect=None)
     out, err = first.communicate(timeout=WAIT)
-    expect_eq(first.returncode, 0, "the first fsxds rollback (stderr %s)" % err)
+    # the first one's request was replaced: it says so, and does not claim the pin
+    expect_eq(first.returncode, 3, "the first fsxds rollback (stderr %s)" % err)
+    expect_in("superseded", err, "the first fsxds rollback's message")
     expect_eq(second.returncode, 0, "the second fsxds rollback, asked while the first was being published "
               "(stderr %s; journal has: %s)" % (second.stderr.strip(),
                                                 [l for l in d.log_text().splitlines() if "roll" in l]))
