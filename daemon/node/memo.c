@@ -71,6 +71,32 @@ void node_memo_copy(MemoTable *t, NodeMemo *dst, const NodeMemo *src) {
         *dst = next;
 }
 
+void node_memo_follow(MemoTable *t, NodeMemo *dst, const NodeMemo *src) {
+        MemoFile **files = xcalloc(src->n + 1, sizeof(MemoFile *));
+        size_t i = 0;
+        for (size_t k = 0; k < src->n; k++) {
+                MemoFile *f = src->files[k];
+                files[k] = f;
+                /* the same description in both: its reference moves over (nothing read) */
+                if (i < dst->n && dst->files[i] == f) {
+                        i++;
+                        continue;
+                }
+                f->refs++;
+                while (i < dst->n && dst->files[i] != f && strcmp(dst->files[i]->path, f->path) <= 0)
+                        memo_file_unref(t, dst->files[i++]);
+                if (i < dst->n && dst->files[i] == f) {
+                        /* (met further on: its reference moves over too) */
+                        f->refs--;
+                        i++;
+                }
+        }
+        while (i < dst->n)
+                memo_file_unref(t, dst->files[i++]);
+        free(dst->files);
+        *dst = (NodeMemo) { .files = files, .n = src->n };
+}
+
 static int cmp_memo_path(const void *key, const void *f) {
         return strcmp(key, (*(MemoFile *const *) f)->path);
 }

@@ -39,6 +39,11 @@ void node_memo_set(MemoTable *t, NodeMemo *m, const NodeOutput *o);
 void node_memo_update(MemoTable *t, NodeMemo *m, char *const *touched, size_t n_touched, const NodeOutput *changed);
 /* dst holds src's files too (another reference to each). */
 void node_memo_copy(MemoTable *t, NodeMemo *dst, const NodeMemo *src);
+/* dst becomes a copy of src, both sorted by path, touching only the
+ * descriptions that differ: those in both keep their reference (a node's
+ * history follows its memo from one generation to the next at the cost
+ * of what changed, not of every file). */
+void node_memo_follow(MemoTable *t, NodeMemo *dst, const NodeMemo *src);
 const MemoFile *node_memo_find(const NodeMemo *m, const char *path);
 /* The memo's files at the sorted paths touched, as data-less NodeFiles
  * (what build_node_update()'s caller plans against). */

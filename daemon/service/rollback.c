@@ -294,20 +294,22 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
                 }
                 restored = &saved;
         }
-        if (restored)
+        /* the node's memo as it is (read, never copied), or the manifest's */
+        const NodeMemo *curp = &ns->memo;
+        if (restored) {
                 memo_from_manifest(st, restored, &cur);
-        else
-                node_memo_copy(&st->memo_files, &cur, &ns->memo);
+                curp = &cur;
+        }
         manifest_done(&saved);
         uint64_t newest = h->n_gens ? h->gens[h->n_gens - 1] : 0;
         bool wrote = false;
-        HistoryEntry e = { .node = ns->id, .generation = gen, .n_files = cur.n };
+        HistoryEntry e = { .node = ns->id, .generation = gen, .n_files = curp->n };
         if (gen < newest)
                 goto out;
         /* the changes against the newest entry's files (when known: else
          * the entry starts anew, every file added) */
         if (h->valid)
-                memo_changes(&h->recorded, &cur, &e);
+                memo_changes(&h->recorded, curp, &e);
         if (gen == newest && h->valid && e.n_changes == 0)
                 goto out;
         if (!h->valid || gen == newest) {
@@ -322,8 +324,8 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
                 h->valid = false;
                 e.node = NULL;
                 history_entry_done(&e);
-                e = (HistoryEntry) { .node = ns->id, .generation = gen, .n_files = cur.n };
-                memo_changes(&h->recorded, &cur, &e);
+                e = (HistoryEntry) { .node = ns->id, .generation = gen, .n_files = curp->n };
+                memo_changes(&h->recorded, curp, &e);
         }
         /* files_digest follows the changes: O(changes), not O(files) */
         HistorySum sum = h->recorded_sum;
@@ -365,7 +367,7 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
         if (!h->known[h->n_gens])
                 history_entry_done(&e);
         h->gens[h->n_gens++] = gen;
-        node_memo_copy(&st->memo_files, &h->recorded, &cur);
+        node_memo_follow(&st->memo_files, &h->recorded, curp);
         h->recorded_sum = sum;
         memcpy(h->recorded_digest, digest, 65);
         h->valid = true;
