@@ -51,13 +51,18 @@ static int get_log_level(sd_bus *bus, const char *path, const char *interface, c
         return sd_bus_message_append(reply, "s", log_level_to_string(log_get_max_level()));
 }
 
+/* A Set's string, once the sender is known to be root. */
+static int read_set_value(sd_bus_message *value, const char *property, sd_bus_error *error, const char **ret) {
+        int r = sd_bus_message_read(value, "s", ret);
+        if (r < 0)
+                return r;
+        return check_sender_is_root(value, property, error);
+}
+
 static int set_log_level(sd_bus *bus, const char *path, const char *interface, const char *property,
                          sd_bus_message *value, void *userdata, sd_bus_error *error) {
         const char *s;
-        int r = sd_bus_message_read(value, "s", &s);
-        if (r < 0)
-                return r;
-        r = check_sender_is_root(value, property, error);
+        int r = read_set_value(value, property, error, &s);
         if (r < 0)
                 return r;
         int level = log_level_from_string(s);
@@ -89,10 +94,7 @@ static int get_log_target(sd_bus *bus, const char *path, const char *interface, 
 static int set_log_target(sd_bus *bus, const char *path, const char *interface, const char *property,
                           sd_bus_message *value, void *userdata, sd_bus_error *error) {
         const char *s;
-        int r = sd_bus_message_read(value, "s", &s);
-        if (r < 0)
-                return r;
-        r = check_sender_is_root(value, property, error);
+        int r = read_set_value(value, property, error, &s);
         if (r < 0)
                 return r;
         LogTarget t = log_target_from_string(s);

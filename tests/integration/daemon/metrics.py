@@ -14,7 +14,6 @@ and the configuration's checks of the key. Every read of the file is
 checked with `promtool check metrics` (from $FSXDS_PROMTOOL, PATH or
 /var/cache/fsxds-test/promtool, where scripts/setup unpacks Debian's
 prometheus package); without promtool the whole test is skipped (77)."""
-import atexit
 import os
 import re
 import shutil
@@ -27,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401,F403
 
 PROMTOOL_CACHE = "/var/cache/fsxds-test/promtool/usr/bin/promtool"
-SYSCTL = "/proc/sys/fs/inotify/max_queued_events"
-_saved = []
+# the queue's sysctl, saved and restored (also at exit or a signal) as overflow.py does
+from overflow import SYSCTL, _saved, restore_sysctl  # noqa: E402
 
 FAMILIES = {
     "fsxds_build_info": "gauge",
@@ -52,22 +51,6 @@ FAMILIES = {
     "fsxds_manifest_verification_failures_total": "counter",
     "fsxds_verify_passes_total": "counter",
 }
-
-
-def restore_sysctl(*_):
-    while _saved:
-        with open(SYSCTL, "w") as f:
-            f.write(_saved.pop())
-
-
-def fatal_signal(signum, frame):
-    restore_sysctl()
-    sys.exit(128 + signum)
-
-
-atexit.register(restore_sysctl)
-signal.signal(signal.SIGTERM, fatal_signal)
-signal.signal(signal.SIGINT, fatal_signal)
 
 
 def find_promtool():
@@ -267,22 +250,25 @@ def t_overflow():
     d.stop()
 
 
+def store_check(env, what):
+    """The store gauges are what is on disk, for both stores."""
+    m = read_metrics(env.prom)
+    for label, path in (("output", os.path.join(env.out, ".store")),
+                        ("state", os.path.join(env.state, "nodes", ".store"))):
+        expect_eq((m.get("fsxds_store_objects", store=label), m.get("fsxds_store_bytes", store=label)),
+                  store_on_disk(path), "%s store's objects and bytes %s" % (label, what))
+    return m
+
+
 def t_store():
     """The stores' objects and bytes are what is on disk, and follow a new
     file and its removal (collected; history: 0, since history keeps the
     objects of the generations it holds: see t_store_history)."""
     env = metrics_env(history=0)
     d = env.daemon()
-    out_store = os.path.join(env.out, ".store")
-    state_store = os.path.join(env.state, "nodes", ".store")
 
     def check(what):
-        m = read_metrics(env.prom)
-        for label, path in (("output", out_store), ("state", state_store)):
-            n, size = store_on_disk(path)
-            expect_eq((m.get("fsxds_store_objects", store=label), m.get("fsxds_store_bytes", store=label)),
-                      (n, size), "%s store's objects and bytes %s" % (label, what))
-        return m
+        return store_check(env, what)
 
     m0 = check("at start")
     mark = d.mark()
@@ -309,15 +295,9 @@ def t_store_history():
     store; the gauges are still what is on disk."""
     env = metrics_env()
     d = env.daemon()
-    out_store = os.path.join(env.out, ".store")
-    state_store = os.path.join(env.state, "nodes", ".store")
 
     def check(what):
-        m = read_metrics(env.prom)
-        for label, path in (("output", out_store), ("state", state_store)):
-            expect_eq((m.get("fsxds_store_objects", store=label), m.get("fsxds_store_bytes", store=label)),
-                      store_on_disk(path), "%s store's objects and bytes %s" % (label, what))
-        return m
+        return store_check(env, what)
 
     mark = d.mark()
     g = env.status()["generation"]
