@@ -88,9 +88,10 @@ def count_dirs(root):
     return n
 
 
-# the daemon's own watches besides the tree's: its allow-removal/ and
-# forget/ directories and the anchor (the directory holding source_dir)
-OWN_WATCHES = 3
+# the daemon's own watches besides the tree's: its allow-removal/,
+# forget/, rollback/ and pin/ directories (requests.c) and the anchor (the
+# directory holding source_dir)
+OWN_WATCHES = 5
 
 
 def published_port(env, node, cluster):
