@@ -86,6 +86,11 @@ bool source_cache_node_changed(const SourceCache *c, const char *node_id);
  * could not be read). */
 void source_cache_foreach_file(const SourceCache *c, void (*f)(void *userdata, const char *rel, const char *sha256),
                                void *userdata);
+/* The same for the files a node's build reads, common/'s then
+ * nodes/<id>/'s (both found by a binary search: a node costs its own
+ * files and common/'s, not the whole tree's). */
+void source_cache_foreach_node_file(const SourceCache *c, const char *node_id,
+                                    void (*f)(void *userdata, const char *rel, const char *sha256), void *userdata);
 /* The ids of the nodes/<id>/ directories seen by the last refresh, sorted. */
 const char *const *source_cache_nodes(const SourceCache *c);
 /* The directories in nodes/ that the last refresh left out because their

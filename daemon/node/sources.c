@@ -746,6 +746,30 @@ void source_cache_foreach_file(const SourceCache *c, void (*f)(void *userdata, c
                 f(userdata, c->files[i]->rel, c->files[i]->sha256);
 }
 
+/* The first file whose path is not below prefix, from lo (c->files is
+ * sorted by path). */
+static size_t first_at_or_after(const SourceCache *c, const char *prefix) {
+        size_t lo = 0, hi = c->n_files;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(c->files[mid]->rel, prefix) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+void source_cache_foreach_node_file(const SourceCache *c, const char *node_id,
+                                    void (*f)(void *userdata, const char *rel, const char *sha256), void *userdata) {
+        _cleanup_free_ char *own = xasprintf("nodes/%s/", node_id);
+        const char *prefixes[] = { "common/", own };
+        for (size_t k = 0; k < ELEMENTSOF(prefixes); k++)
+                for (size_t i = first_at_or_after(c, prefixes[k]);
+                     i < c->n_files && startswith(c->files[i]->rel, prefixes[k]); i++)
+                        f(userdata, c->files[i]->rel, c->files[i]->sha256);
+}
+
 bool source_cache_build_current(const SourceCache *c, const char *node_id, uint64_t seq) {
         const ScopeSeq *s[2] = { &c->common_seq, hashmap_get(&c->node_seqs, node_id, strlen(node_id)) };
         for (size_t i = 0; i < 2; i++)

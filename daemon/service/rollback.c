@@ -214,13 +214,7 @@ bool rollback_hold(State *st, NodeState *ns, NodeOutput *out) {
 }
 
 static void source_line(void *userdata, const char *rel, const char *sha256) {
-        void **a = userdata;
-        const char *node = a[1];
-        size_t n = strlen(node);
-        if (!startswith(rel, "common/") &&
-            !(startswith(rel, "nodes/") && strncmp(rel + 6, node, n) == 0 && rel[6 + n] == '/'))
-                return;
-        history_digest_line(a[0], rel, sha256);
+        history_digest_line(userdata, rel, sha256);
 }
 
 /* The changes from a to b (both sorted by path). */
@@ -345,8 +339,7 @@ bool rollback_record(State *st, NodeState *ns, uint64_t gen, const Manifest *res
         } else if (!restored) {
                 Sha256 sh;
                 sha256_init(&sh);
-                void *a[2] = { &sh, ns->id };
-                source_cache_foreach_file(st->cache, source_line, a);
+                source_cache_foreach_node_file(st->cache, ns->id, source_line, &sh);
                 sha256_final_hex(&sh, e.source_sha256, 64);
         }
         int r = history_record(state_dir, &e);
