@@ -433,3 +433,9 @@ char *path_clean_lexical(const char *path) {
         out[len] = 0;
         return out;
 }
+
+uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}

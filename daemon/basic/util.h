@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -173,3 +174,6 @@ int mkdir_p(const char *path, mode_t mode);
 void buf_put_json_string(Buf *b, const char *s);
 /* "[i]", without printf (field paths are built for every list item). */
 void buf_put_index(Buf *b, size_t i);
+
+/* clock's time in microseconds (CLOCK_REALTIME: since the epoch). */
+uint64_t now_usec(clockid_t clock);

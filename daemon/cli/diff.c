@@ -546,10 +546,7 @@ static char *removal_guard(const Config *config, const char *id, const NodeOutpu
         if (guard_check(&delta, config->max_removal, NULL) != 0) {
                 _cleanup_free_ char *what = guard_describe(&delta, config->max_removal);
                 _cleanup_free_ char *allowance = statedir_allowance_path(config->state_dir, id);
-                struct timespec now;
-                clock_gettime(CLOCK_REALTIME, &now);
-                uint64_t now_usec = (uint64_t) now.tv_sec * 1000000ULL + (uint64_t) now.tv_nsec / 1000;
-                if (statedir_allowance_armed(config->state_dir, id, now_usec) > 0)
+                if (statedir_allowance_armed(config->state_dir, id, now_usec(CLOCK_REALTIME)) > 0)
                         why = xasprintf("it removes %s, more than max_removal %.2f, which the allowance %s lets "
                                         "through once", what, config->max_removal, allowance);
                 else

@@ -64,12 +64,6 @@ const char usage_unpin[] =
 
 #define WAIT_SEC 60
 
-static int64_t realtime_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void sleep_a_little(void) {
         (void) nanosleep(&(struct timespec) { .tv_nsec = 20 * 1000 * 1000 }, NULL);
 }
@@ -145,7 +139,7 @@ int verb_history(int argc, char **argv, const Options *o) {
                 return EXIT_USAGE;
         }
         bool pinned = r > 0;
-        int64_t now = realtime_usec();
+        int64_t now = (int64_t) now_usec(CLOCK_REALTIME);
         Buf b = {};
         if (o->json) {
                 buf_printf(&b, "{\"node\":");
@@ -269,7 +263,7 @@ int verb_rollback(int argc, char **argv, const Options *o) {
                         strerror(-running));
                 return EXIT_USAGE;
         }
-        int64_t asked = realtime_usec();
+        int64_t asked = (int64_t) now_usec(CLOCK_REALTIME);
         _cleanup_free_ char *text = xasprintf("%llu\n", gen), *request = NULL;
         r = statedir_request_create(config->state_dir, STATEDIR_ROLLBACK, node, text, &request);
         if (r < 0) {

@@ -4,12 +4,6 @@
 
 #include "state.h"
 
-uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 void node_state_clear_error(NodeState *n) {
         free(n->error.file);
         free(n->error.path);

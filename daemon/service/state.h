@@ -165,7 +165,6 @@ typedef struct State {
         bool rebuild_wanted;     /* a rebuild is owed once this one is over (a rollback just published: rollback.c) */
 } State;
 
-uint64_t now_usec(clockid_t clock);
 void node_state_clear_error(NodeState *n);
 /* The node's state, made on first use. */
 NodeState *node_state(State *st, const char *id);
