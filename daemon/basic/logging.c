@@ -95,8 +95,8 @@ bool log_level_enabled(int priority) {
         return priority <= max_priority && target != LOG_TARGET_NULL;
 }
 
-static void vlog(int priority, const char *node, const char *file, unsigned line, unsigned column, const char *rule,
-                 const char *fmt, va_list ap) {
+_printf_(7, 0) static void vlog(int priority, const char *node, const char *file, unsigned line, unsigned column,
+                                const char *rule, const char *fmt, va_list ap) {
         if (priority > max_priority || target == LOG_TARGET_NULL)
                 return;
         _cleanup_free_ char *msg = NULL;

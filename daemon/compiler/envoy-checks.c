@@ -45,8 +45,8 @@ void envoy_checks_run(CheckContext *c, const SchemaMessage *m, const YamlNode *n
                 l->run(c, node);
 }
 
-static void check_vdiag(CheckContext *c, DiagLevel level, const YamlNode *at, const char *field, const char *rule,
-                        const char *fmt, va_list ap) {
+_printf_(6, 0) static void check_vdiag(CheckContext *c, DiagLevel level, const YamlNode *at, const char *field,
+                                      const char *rule, const char *fmt, va_list ap) {
         size_t saved = c->report->path.len;
         if (field && *field) {
                 if (c->report->path.len > 0 && field[0] != '[')

@@ -20,8 +20,8 @@ char *reporter_path(const Reporter *r) {
         return xstrndup(r->path.data ? (const char *) r->path.data : "", r->path.len);
 }
 
-static void reporter_vdiag_rule(Reporter *r, DiagLevel level, const YamlNode *at, const char *rule, const char *fmt,
-                                va_list ap) {
+_printf_(5, 0) static void reporter_vdiag_rule(Reporter *r, DiagLevel level, const YamlNode *at, const char *rule,
+                                               const char *fmt, va_list ap) {
         _cleanup_free_ char *path = reporter_path(r);
         diag_addv_rule(r->diags, level, r->file, at ? at->line : 0, at ? at->column : 0, path, rule, fmt, ap);
         if (level == DIAG_ERROR)
