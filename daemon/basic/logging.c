@@ -95,8 +95,8 @@ bool log_level_enabled(int priority) {
         return priority <= max_priority && target != LOG_TARGET_NULL;
 }
 
-_printf_(7, 0) static void vlog(int priority, const char *node, const char *file, unsigned line, unsigned column,
-                                const char *rule, const char *fmt, va_list ap) {
+_printf_(8, 0) static void vlog(int priority, const char *node, const char *file, unsigned line, unsigned column,
+                                const char *rule, const char *extra, const char *fmt, va_list ap) {
         if (priority > max_priority || target == LOG_TARGET_NULL)
                 return;
         _cleanup_free_ char *msg = NULL;
@@ -113,7 +113,7 @@ _printf_(7, 0) static void vlog(int priority, const char *node, const char *file
                 sd_journal_send("MESSAGE=%s", text ? text : msg, "PRIORITY=%d", priority, "SYSLOG_IDENTIFIER=fsxdsd",
                                 node_field ? node_field : "FSXDS_NODE=", file_field ? file_field : "FSXDS_FILE=",
                                 line_field ? line_field : "FSXDS_LINE=", col_field ? col_field : "FSXDS_COLUMN=",
-                                rule_field ? rule_field : "FSXDS_RULE=", NULL);
+                                rule_field ? rule_field : "FSXDS_RULE=", extra ? extra : "FSXDS_EXTRA=", NULL);
                 return;
         }
         if (node)
@@ -125,7 +125,14 @@ _printf_(7, 0) static void vlog(int priority, const char *node, const char *file
 void log_msg(int priority, const char *node, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vlog(priority, node, NULL, 0, 0, NULL, fmt, ap);
+        vlog(priority, node, NULL, 0, 0, NULL, NULL, fmt, ap);
+        va_end(ap);
+}
+
+void log_msg_field(int priority, const char *node, const char *field, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vlog(priority, node, NULL, 0, 0, NULL, field, fmt, ap);
         va_end(ap);
 }
 
@@ -135,7 +142,7 @@ static void log_with_location(int priority, const char *node, const char *file, 
                               const char *rule, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vlog(priority, node, file, line, column, rule, fmt, ap);
+        vlog(priority, node, file, line, column, rule, NULL, fmt, ap);
         va_end(ap);
 }
 

@@ -45,6 +45,8 @@ LogTarget log_target_from_string(const char *s);
 /* Whether a message of that priority is logged (to skip composing one). */
 bool log_level_enabled(int priority);
 void log_msg(int priority, const char *node, const char *fmt, ...) _printf_(3, 4);
+/* The same with one more journal field, "NAME=value" (FSXDS_NACK=...). */
+void log_msg_field(int priority, const char *node, const char *field, const char *fmt, ...) _printf_(4, 5);
 /* A diagnostic about the user's input, with FSXDS_FILE=, FSXDS_LINE=,
  * FSXDS_COLUMN= and FSXDS_NODE= fields in the journal. */
 void log_diag(const char *node, const Diag *d);

@@ -172,3 +172,98 @@ void wiring_substitute_node_dir(const uint8_t *p, size_t n, const char *dir, Buf
                 }
         }
 }
+
+/* ConfigSource's fields (envoy/config/core/v3/config_source.proto) */
+#define CONFIG_SOURCE_ADS 3
+#define CONFIG_SOURCE_RESOURCE_API_VERSION 6
+#define CONFIG_SOURCE_PATH_CONFIG_SOURCE 8
+#define PATH_CONFIG_SOURCE_PATH 1
+#define API_VERSION_V3 2
+
+/* Whether m (a message) is a ConfigSource whose path_config_source names
+ * a file in dir ("<dir>/..."). */
+static bool is_wired_source(const uint8_t *p, size_t n, const char *dir, size_t dl) {
+        WireReader rd = { p, p + n };
+        WireField f;
+        bool found = false;
+        while (wire_next(&rd, &f)) {
+                if (f.number != CONFIG_SOURCE_PATH_CONFIG_SOURCE || f.wire_type != WIRE_LEN)
+                        continue;
+                WireReader in = { f.data, f.data + f.len };
+                WireField g;
+                while (wire_next(&in, &g))
+                        if (g.number == PATH_CONFIG_SOURCE_PATH && g.wire_type == WIRE_LEN && g.len > dl &&
+                            memcmp(g.data, dir, dl) == 0 && g.data[dl] == '/')
+                                found = true;
+                if (in.p != in.end)
+                        return false; /* not a message: a string that happens to hold dir */
+        }
+        return found && rd.p == rd.end;
+}
+
+static void put_ads_source(const uint8_t *p, size_t n, Buf *out) {
+        WireReader rd = { p, p + n };
+        WireField f;
+        bool ads = false, version = false;
+        while (wire_next(&rd, &f)) {
+                if (f.number == CONFIG_SOURCE_PATH_CONFIG_SOURCE)
+                        continue;
+                if (!ads && f.number > CONFIG_SOURCE_ADS) {
+                        wire_put_bytes(out, CONFIG_SOURCE_ADS, NULL, 0);
+                        ads = true;
+                }
+                if (!version && f.number > CONFIG_SOURCE_RESOURCE_API_VERSION) {
+                        wire_put_tag(out, CONFIG_SOURCE_RESOURCE_API_VERSION, WIRE_VARINT);
+                        wire_put_varint(out, API_VERSION_V3);
+                        version = true;
+                }
+                version = version || f.number == CONFIG_SOURCE_RESOURCE_API_VERSION;
+                buf_append(out, f.start, (size_t) (f.end - f.start));
+        }
+        if (!ads)
+                wire_put_bytes(out, CONFIG_SOURCE_ADS, NULL, 0);
+        if (!version) {
+                wire_put_tag(out, CONFIG_SOURCE_RESOURCE_API_VERSION, WIRE_VARINT);
+                wire_put_varint(out, API_VERSION_V3);
+        }
+}
+
+static bool to_ads(const uint8_t *p, size_t n, const char *dir, size_t dl, Buf *out) {
+        WireReader rd = { p, p + n };
+        WireField f;
+        bool any = false;
+        while (wire_next(&rd, &f)) {
+                if (f.wire_type != WIRE_LEN || f.len <= dl || !memmem(f.data, f.len, dir, dl)) {
+                        buf_append(out, f.start, (size_t) (f.end - f.start));
+                        continue;
+                }
+                Buf inner = {};
+                bool wired = false;
+                if (is_wired_source(f.data, f.len, dir, dl)) {
+                        put_ads_source(f.data, f.len, &inner);
+                        wired = true;
+                } else
+                        wired = to_ads(f.data, f.len, dir, dl, &inner);
+                if (wired) {
+                        wire_put_bytes(out, f.number, inner.data, inner.len);
+                        any = true;
+                } else
+                        buf_append(out, f.start, (size_t) (f.end - f.start));
+                buf_free(&inner);
+        }
+        if (rd.p != rd.end) {
+                /* not a message after all (a string or bytes field): the caller keeps it as it was */
+                return false;
+        }
+        return any;
+}
+
+bool wiring_to_ads(const uint8_t *p, size_t n, const char *node_dir, Buf *out) {
+        size_t start = out->len;
+        bool any = to_ads(p, n, node_dir, strlen(node_dir), out);
+        if (!any) {
+                out->len = start;
+                buf_append(out, p, n);
+        }
+        return any;
+}

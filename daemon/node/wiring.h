@@ -29,3 +29,9 @@ bool wiring_rewrite_resource(void *userdata, YamlArena *arena, ResourceType type
 /* Copies a message replacing the node-directory marker in path strings
  * with dir. */
 void wiring_substitute_node_dir(const uint8_t *p, size_t n, const char *dir, Buf *out);
+/* A resource (message bytes) of a node's file build with every config
+ * source wired to the node's files (a path_config_source whose path lies
+ * in node_dir) pointed at ADS instead: {ads: {}, resource_api_version: V3},
+ * its other fields kept. Returns whether any was. What the xDS server
+ * serves a node: the same build, its config sources wired to ADS. */
+bool wiring_to_ads(const uint8_t *p, size_t n, const char *node_dir, Buf *out);

@@ -38,8 +38,10 @@ void status_done(Status *s) {
                 free(s->nodes[i].id);
                 diag_done(&s->nodes[i].error);
                 free(s->nodes[i].state_error);
+                status_ads_node_free(s->nodes[i].ads);
         }
         free(s->nodes);
+        status_ads_free(s->ads);
         *s = (Status) {};
 }
 
@@ -226,6 +228,10 @@ void status_format(const Status *s, Buf *b) {
                         buf_printf(b, ",\"pinned\":{\"generation\":%" PRIi64 ",\"held\":%s,\"rollback_of\":%" PRIi64
                                    ",\"since_usec\":%" PRIi64 "}", n->pin_generation, n->pin_held ? "true" : "false",
                                    n->pin_rollback_of, n->pin_since_usec);
+                if (n->ads) {
+                        buf_printf(b, ",\"ads\":");
+                        status_ads_node_format(n->ads, b);
+                }
                 buf_putc(b, '}');
         }
         buf_printf(b, "}");
@@ -241,6 +247,11 @@ void status_format(const Status *s, Buf *b) {
                 buf_printf(b, "null}");
         if (s->retry_usec > 0)
                 buf_printf(b, ",\"retry_usec\":%" PRIi64, s->retry_usec);
+        buf_printf(b, ",\"ads\":");
+        if (s->ads)
+                status_ads_format(s->ads, b);
+        else
+                buf_printf(b, "null");
         buf_printf(b, "}\n");
 }
 
@@ -510,6 +521,7 @@ static void parse_node(const Json *j, StatusNode *n) {
                 n->pin_held = get_bool(pin, "held");
         }
         n->state_error = get_str(j, "state_error");
+        n->ads = status_ads_node_parse(json_get(j, "ads"));
         /* absent: not known to be stale */
         const Json *current = json_get(j, "manifest_current");
         n->manifest_current = !current || current->kind != JSON_BOOL || current->boolean;
@@ -608,6 +620,7 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
         }
         for (size_t i = 0; nodes && nodes->kind == JSON_OBJECT && i < nodes->n; i++)
                 parse_node(nodes->items[i], status_add_node(&s, nodes->keys[i]));
+        s.ads = status_ads_parse(json_get(root, "ads"));
         *ret = s;
         return 0;
 }

@@ -27,7 +27,9 @@
  *     "source_error": null | S (the tree as a whole refused: unreadable,
  *                     missing, nodes/ not a directory, a signature),
  *     "daemon": { "pid": N, "boot_id": S, "start_ticks": N,
- *                 "started_usec": N, "stopped_usec": N | null } }
+ *                 "started_usec": N, "stopped_usec": N | null },
+ *     "ads": null | {...} (the xDS server; status-ads.h, which also has
+ *            the per-node "ads" object) }
  * "daemon" says which process wrote the status: `fsxds status` checks it
  * live (status_daemon_state()), since a status stays on disk after its
  * daemon stopped; "stopped_usec" is set by the last status a daemon
@@ -51,6 +53,7 @@
 #include <sys/types.h>
 
 #include "diag.h"
+#include "status-ads.h"
 #include "util.h"
 
 /* fsxds's own directory in OUTPUT_DIR, and the names in it */
@@ -82,6 +85,7 @@ typedef struct StatusNode {
          * whether the tree would publish something else (held) */
         int64_t pin_generation, pin_rollback_of, pin_since_usec;
         bool pin_held;
+        StatusAdsNode *ads; /* the xDS server's view of it (status-ads.h); NULL: none */
 } StatusNode;
 
 /* The process that wrote a status: pid, the kernel's boot id and its
@@ -124,6 +128,7 @@ typedef struct Status {
         int64_t written_usec;  /* CLOCK_REALTIME of the write; STATUS_UNSET: older file */
         char *source_error;    /* the tree as a whole refused; NULL: read */
         StatusDaemon daemon;
+        StatusAds *ads;        /* the xDS server (status-ads.h); NULL: ads: not configured */
 } Status;
 
 /* The calling process, as a status names its writer (boot_id NULL where

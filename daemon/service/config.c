@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Parses fsxds.yaml: exactly the documented keys, each with its type, every
  * problem a diagnostic at the user's line. */
+#include <arpa/inet.h>
 #include <limits.h>
+#include <sys/un.h>
 
 #include "config.h"
 #include "history.h"
@@ -38,6 +40,25 @@ static void signing_free(SigningConfig *s) {
         free(s);
 }
 
+static void ads_config_free(AdsConfig *a) {
+        if (!a)
+                return;
+        free(a->listen);
+        free(a->tls_cert);
+        free(a->tls_key);
+        free(a->tls_client_ca);
+        free(a);
+}
+
+static bool same_or_null(const char *a, const char *b) {
+        return a == b || (a && b && streq(a, b));
+}
+
+bool ads_config_same_listener(const AdsConfig *a, const AdsConfig *b) {
+        return a && b && streq(a->listen, b->listen) && same_or_null(a->tls_cert, b->tls_cert) &&
+               same_or_null(a->tls_key, b->tls_key) && same_or_null(a->tls_client_ca, b->tls_client_ca);
+}
+
 Config *config_free(Config *c) {
         if (!c)
                 return NULL;
@@ -53,6 +74,7 @@ Config *config_free(Config *c) {
         signing_free(c->signing);
         free(c->require_signed_sources_ca);
         free(c->metrics_file);
+        ads_config_free(c->ads);
         free(c);
         return NULL;
 }
@@ -111,9 +133,11 @@ static bool get_duration(Parse *p, const YamlNode *v, const char *key, uint64_t 
 static const char *const config_keys[] = {
         "source_dir", "output_dir", "state_dir", "nodes", "settle", "settle_max", "phase_pause", "verify_interval",
         "rescan_interval", "watch", "publish_mode", "max_removal", "output_group", "schema", "envoy_version",
-        "signing", "require_signed_sources", "metrics_file", "history",
+        "signing", "require_signed_sources", "metrics_file", "history", "ads",
 };
 static const char *const signing_keys[] = { "key", "cert", "chain" };
+static const char *const ads_keys[] = { "listen", "tls", "ack_timeout", "max_streams" };
+static const char *const ads_tls_keys[] = { "cert", "key", "client_ca" };
 
 /* An unknown key: with the known one it is likely a typo of, else with
  * what otherwise helps. */
@@ -150,6 +174,99 @@ static void parse_signing(Parse *p, const YamlNode *v) {
                 perr(p, v, "signing", "signing needs both key and cert");
         signing_free(p->config->signing);
         p->config->signing = s;
+}
+
+/* "HOST:PORT": an IPv4 address or a bracketed IPv6 one, and a port
+ * 1-65535 (names are not resolved: the daemon listens before any network
+ * is up) */
+static bool tcp_address_is_valid(const char *a) {
+        const char *colon = strrchr(a, ':');
+        if (!colon || colon == a || !colon[1])
+                return false;
+        char *end = NULL;
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        if (*end || port == 0 || port > 65535 || colon[1] == '+' || colon[1] == '-')
+                return false;
+        _cleanup_free_ char *host = xstrndup(a, (size_t) (colon - a));
+        uint8_t buf[16];
+        if (host[0] == '[') {
+                size_t n = strlen(host);
+                if (n < 3 || host[n - 1] != ']')
+                        return false;
+                host[n - 1] = 0;
+                return inet_pton(AF_INET6, host + 1, buf) == 1;
+        }
+        return inet_pton(AF_INET, host, buf) == 1;
+}
+
+static void parse_ads_tls(Parse *p, AdsConfig *a, const YamlNode *v) {
+        if (v->kind != YAML_KIND_MAP) {
+                perr(p, v, "ads.tls", "expected a mapping with cert, key and client_ca");
+                return;
+        }
+        for (uint32_t i = 0; i < v->n; i++) {
+                const YamlNode *k = v->items[2 * i], *val = v->items[2 * i + 1];
+                _cleanup_free_ char *key = xasprintf("ads.tls.%s", k->str);
+                if (streq(k->str, "cert"))
+                        get_path(p, val, key, &a->tls_cert);
+                else if (streq(k->str, "key"))
+                        get_path(p, val, key, &a->tls_key);
+                else if (streq(k->str, "client_ca"))
+                        get_path(p, val, key, &a->tls_client_ca);
+                else
+                        unknown_key(p, k, key, k->str, ads_tls_keys, ELEMENTSOF(ads_tls_keys), "tls takes cert, key, client_ca");
+        }
+        if (!a->tls_cert || !a->tls_key || !a->tls_client_ca)
+                perr(p, v, "ads.tls", "tls needs cert, key and client_ca (clients must present a certificate naming their node)");
+}
+
+static void parse_ads(Parse *p, const YamlNode *v) {
+        if (v->kind != YAML_KIND_NULL && v->kind != YAML_KIND_MAP) {
+                perr(p, v, "ads", "expected a mapping (ads: {} listens on %s)", ADS_DEFAULT_LISTEN + strlen("unix:"));
+                return;
+        }
+        AdsConfig *a = xcalloc(1, sizeof(AdsConfig));
+        a->ack_timeout_usec = ADS_DEFAULT_ACK_TIMEOUT_USEC;
+        a->max_streams = ADS_DEFAULT_MAX_STREAMS;
+        const YamlNode *listen_at = v, *tls_at = NULL;
+        for (uint32_t i = 0; v->kind == YAML_KIND_MAP && i < v->n; i++) {
+                const YamlNode *k = v->items[2 * i], *val = v->items[2 * i + 1];
+                _cleanup_free_ char *key = xasprintf("ads.%s", k->str);
+                if (streq(k->str, "listen")) {
+                        listen_at = val;
+                        get_string(p, val, key, &a->listen);
+                } else if (streq(k->str, "tls")) {
+                        tls_at = val;
+                        parse_ads_tls(p, a, val);
+                } else if (streq(k->str, "ack_timeout")) {
+                        if (get_duration(p, val, key, &a->ack_timeout_usec) && a->ack_timeout_usec < 1000)
+                                perr(p, val, key, "expected at least 1ms");
+                } else if (streq(k->str, "max_streams")) {
+                        char *end = NULL;
+                        unsigned long n = val->kind == YAML_KIND_INT ? strtoul(val->str, &end, 10) : 0;
+                        if (!end || *end || val->str[0] == '-' || n < 1 || n > 10000)
+                                perr(p, val, key, "expected the number of concurrent streams per connection, 1 to 10000");
+                        else
+                                a->max_streams = (unsigned) n;
+                } else
+                        unknown_key(p, k, key, k->str, ads_keys, ELEMENTSOF(ads_keys),
+                                    "ads takes listen, tls, ack_timeout, max_streams");
+        }
+        if (!a->listen)
+                a->listen = xstrdup(ADS_DEFAULT_LISTEN);
+        if (startswith(a->listen, "unix:")) {
+                if (a->listen[5] != '/' || strlen(a->listen + 5) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                        perr(p, listen_at, "ads.listen", "expected unix:/ABSOLUTE/PATH (at most %zu bytes) or HOST:PORT, got \"%s\"",
+                             sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1, a->listen);
+                else if (tls_at)
+                        perr(p, tls_at, "ads.tls", "a unix socket takes no tls: its file's mode and group say who may connect");
+        } else if (!tcp_address_is_valid(a->listen))
+                perr(p, listen_at, "ads.listen", "expected unix:/ABSOLUTE/PATH, IPV4:PORT or [IPV6]:PORT, got \"%s\"", a->listen);
+        else if (!tls_at)
+                perr(p, listen_at, "ads.listen", "listening on TCP (%s) needs tls: {cert, key, client_ca}: "
+                     "every client must present a certificate that names its node", a->listen);
+        ads_config_free(p->config->ads);
+        p->config->ads = a;
 }
 
 static void parse_key(Parse *p, const YamlNode *k, const YamlNode *v) {
@@ -248,7 +365,9 @@ static void parse_key(Parse *p, const YamlNode *k, const YamlNode *v) {
                 if (get_path(p, v, key, &c->metrics_file) && !endswith(c->metrics_file, ".prom"))
                         perr(p, v, key, "expected a file name ending in .prom (node_exporter's textfile collector "
                              "reads only those), got \"%s\"", v->str);
-        } else
+        } else if (streq(key, "ads"))
+                parse_ads(p, v);
+        else
                 unknown_key(p, k, NULL, key, config_keys, ELEMENTSOF(config_keys), "see fsxds.yaml(5)");
 }
 

@@ -14,6 +14,19 @@ typedef struct SigningConfig {
         char *chain; /* may be NULL */
 } SigningConfig;
 
+/* ads: the xDS server (daemon/ads): NULL in Config when not configured,
+ * and then nothing listens. */
+typedef struct AdsConfig {
+        char *listen;         /* "unix:/run/fsxds/ads.sock" or "HOST:PORT" */
+        char *tls_cert, *tls_key, *tls_client_ca; /* all three for TCP, none for unix */
+        uint64_t ack_timeout_usec; /* how long a push step waits for the client's ACK */
+        unsigned max_streams;      /* concurrent streams per connection */
+} AdsConfig;
+
+#define ADS_DEFAULT_LISTEN "unix:/run/fsxds/ads.sock"
+#define ADS_DEFAULT_ACK_TIMEOUT_USEC (10ull * 1000 * 1000)
+#define ADS_DEFAULT_MAX_STREAMS 100u
+
 typedef struct Config {
         char *path; /* where it was read from, NULL for defaults */
         char *source_dir;
@@ -36,6 +49,7 @@ typedef struct Config {
         char *require_signed_sources_ca; /* NULL: not required */
         uint64_t rescan_interval_usec; /* directories the watch could not watch are listed again this often */
         char *metrics_file; /* Prometheus text file (metrics.h); NULL: none written */
+        AdsConfig *ads;     /* NULL: no xDS server */
 } Config;
 
 /* The daemon's unit, the CLI and conf/'s installation agree on these:
@@ -52,3 +66,5 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 /* Returns 0, -EBADMSG with diagnostics, or -errno when unreadable. */
 int config_parse(const char *file, const char *data, size_t len, DiagList *diags, Config **ret);
 int config_load(const char *path, DiagList *diags, Config **ret);
+/* Whether two ads: settings listen the same way (a reload keeps the listener). */
+bool ads_config_same_listener(const AdsConfig *a, const AdsConfig *b);

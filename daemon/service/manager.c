@@ -20,6 +20,7 @@
 
 #include "hashmap.h"
 #include "logging.h"
+#include "adsfeed.h"
 #include "manager.h"
 #include "metrics.h"
 #include "manifest.h"
@@ -626,6 +627,7 @@ static void manager_reload(Manager *m) {
                 config_free(old);
                 m->state.reload_error = NULL;
                 log_info(NULL, "configuration reloaded");
+                adsfeed_configure(&m->state, m->event);
                 upkeep_verify_outputs(&m->state);
                 m->state.verify_pass_open = true;
         }
@@ -805,6 +807,7 @@ int manager_new(const char *config_path, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        adsfeed_free(&m->state); /* (its event sources first) */
         rebuild_free(m->state.rebuild);
         sd_event_source_unref(m->watch_source);
         sd_event_source_unref(m->settle_timer);
@@ -917,6 +920,9 @@ int manager_startup(Manager *m) {
         r = setup_watch(m);
         if (r < 0)
                 return r;
+        /* a client gone mid-write is an error of its stream, not a signal that ends fsxdsd */
+        (void) signal(SIGPIPE, SIG_IGN);
+        adsfeed_configure(&m->state, m->event);
         upkeep_verify_outputs(&m->state);
         m->state.verify_pass_open = true;
         r = setup_verify_timer(m);

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "publish.h"
 #include "guard.h"
+#include "adsfeed.h"
 #include "rebuild.h"
 #include "requests.h"
 #include "rollback.h"
@@ -720,6 +721,7 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
                         delta = false;
                 }
         }
+        adsfeed_node(st, ns, &out, delta && !whole ? touched : NULL, n_touched); /* served over ADS too */
         if (delta) {
                 ns->touched = TAKE_PTR(touched);
                 ns->n_touched = n_touched;

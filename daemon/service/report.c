@@ -7,6 +7,7 @@
 #include "logging.h"
 #include "metrics.h"
 #include "publish.h"
+#include "adsfeed.h"
 #include "report.h"
 #include "rollback.h"
 #include "statedir.h"
@@ -118,6 +119,8 @@ void report_write_status(State *st) {
                                      .message = xstrdup(BAD_NODE_DIR_MESSAGE) };
                 sn->n_errors = 1;
         }
+        adsfeed_sweep(st);
+        adsfeed_status(st, &status);
         int chown_error = 0;
         int r = status_write(st->config->output_dir, &status, st->gid, &chown_error);
         _cleanup_free_ char *status_file = status_path(st->config->output_dir);

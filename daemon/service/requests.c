@@ -10,6 +10,7 @@
 #include "hashmap.h"
 #include "logging.h"
 #include "report.h"
+#include "adsfeed.h"
 #include "requests.h"
 #include "rollback.h"
 #include "statedir.h"
@@ -230,6 +231,7 @@ static void forget_node(State *st, const char *id) {
         }
         if (ns)
                 node_state_drop(st, ns);
+        adsfeed_forget(st, id);
         log_info(NULL, "node %s forgotten (fsxds forget)", id);
 }
 

@@ -163,6 +163,7 @@ typedef struct State {
         Metrics metrics;         /* counters for metrics_file (metrics.c) */
         bool history_checked;    /* history: 0 removed what history state_dir held (rollback.c) */
         bool rebuild_wanted;     /* a rebuild is owed once this one is over (a rollback just published: rollback.c) */
+        struct AdsFeed *ads;     /* the xDS server and what it serves (adsfeed.c); NULL: ads: not configured */
 } State;
 
 void node_state_clear_error(NodeState *n);

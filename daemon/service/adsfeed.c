@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/* fsxdsd's side of the xDS server: configuration, snapshots, the journal
+ * and status (adsfeed.h). */
+#include <inttypes.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "adsfeed.h"
+#include "hashmap.h"
+#include "layout.h"
+#include "logging.h"
+#include "sha256.h"
+#include "wire.h"
+#include "wiring.h"
+#include "xds.h"
+
+typedef struct AdsFeed {
+        AdsServer *server;
+        char *listen;     /* as listening now; NULL: not listening */
+        AdsConfig *config; /* what listen was made from (tls paths compared at reload) */
+        char *error;      /* why it does not listen as configured; NULL: it does */
+        /* every resource a snapshot holds, by its bytes (the pool's own
+         * reference): a resource the same for a thousand nodes is held once */
+        Hashmap pool;
+        size_t pool_bytes;
+        size_t n_released; /* resources let go since the last sweep (a sweep is due when many) */
+} AdsFeed;
+
+/* node ids from clients are any bytes: shown escaped */
+static char *shown_id(const char *id) {
+        return id && node_id_is_valid(id) ? xstrdup(id) : diag_shown(id ? id : "", 256);
+}
+
+static void on_event(void *userdata, const AdsEvent *ev) {
+        (void) userdata;
+        _cleanup_free_ char *id = shown_id(ev->node_id);
+        const char *node = ev->node_id && node_id_is_valid(ev->node_id) ? ev->node_id : NULL;
+        const char *type = ev->type >= 0 && ev->type < _ADS_TYPE_MAX ? ads_type_short(ev->type) : "";
+        const char *kind = ev->delta ? "delta" : "state-of-the-world";
+        switch (ev->kind) {
+        case ADS_EVENT_CONNECTED:
+                log_info(node, "ADS: %s connected (%s)", ev->peer ? ev->peer : "a client", kind);
+                break;
+        case ADS_EVENT_DISCONNECTED:
+                log_info(node, "ADS: %s disconnected%s%s", ev->peer ? ev->peer : "a client", ev->message ? ": " : "",
+                         ev->message ? ev->message : "");
+                break;
+        case ADS_EVENT_UNKNOWN_NODE:
+                log_warning(NULL, "ADS: %s asks for node \"%s\", which the tree has no build of: nothing is sent "
+                            "until it has", ev->peer ? ev->peer : "a client", id);
+                break;
+        case ADS_EVENT_REFUSED:
+                log_warning(node, "ADS: %s refused%s%s%s: %s", ev->peer ? ev->peer : "a client",
+                            ev->node_id ? " (node \"" : "", ev->node_id ? id : "", ev->node_id ? "\")" : "",
+                            ev->message ? ev->message : "");
+                break;
+        case ADS_EVENT_ACK:
+                log_info(node, "ADS: %s version %s ACKed", type, ev->version ? ev->version : "");
+                break;
+        case ADS_EVENT_NACK: {
+                _cleanup_free_ char *shown = diag_shown(ev->message ? ev->message : "", 4096);
+                _cleanup_free_ char *field = xasprintf("FSXDS_NACK=%s", shown);
+                log_msg_field(LOG_WARNING, node, field, "ADS: %s version %s NACKed by %s: %s", type,
+                              ev->version ? ev->version : "", ev->peer ? ev->peer : "the client", shown);
+                break;
+        }
+        case ADS_EVENT_ACK_TIMEOUT:
+                log_warning(node, "ADS: %s version %s neither ACKed nor NACKed in time: the push goes on", type,
+                            ev->version ? ev->version : "");
+                break;
+        }
+}
+
+bool adsfeed_running(const State *st) {
+        return st->ads && st->ads->server;
+}
+
+static void feed_listen(State *st, AdsFeed *f, const AdsConfig *c) {
+        H2Tls tls = { c->tls_cert, c->tls_key, c->tls_client_ca };
+        _cleanup_free_ char *error = NULL;
+        int r = ads_server_listen(f->server, c->listen, c->tls_cert ? &tls : NULL, 0660, st->gid, &error);
+        free(f->error);
+        f->error = NULL;
+        if (r < 0) {
+                f->error = xasprintf("cannot listen on %s: %s", c->listen, error ? error : strerror(-r));
+                log_error(NULL, "ADS: %s%s", f->error, f->listen ? "; the previous listener stays" : "");
+                return;
+        }
+        free(f->listen);
+        f->listen = xstrdup(c->listen);
+        log_info(NULL, "ADS: listening on %s", c->listen);
+}
+
+static AdsConfig *ads_config_copy(const AdsConfig *c) {
+        AdsConfig *n = xmemdup(c, sizeof(AdsConfig));
+        n->listen = xstrdup(c->listen);
+        n->tls_cert = c->tls_cert ? xstrdup(c->tls_cert) : NULL;
+        n->tls_key = c->tls_key ? xstrdup(c->tls_key) : NULL;
+        n->tls_client_ca = c->tls_client_ca ? xstrdup(c->tls_client_ca) : NULL;
+        return n;
+}
+
+static void ads_config_drop(AdsConfig *c) {
+        if (!c)
+                return;
+        free(c->listen);
+        free(c->tls_cert);
+        free(c->tls_key);
+        free(c->tls_client_ca);
+        free(c);
+}
+
+void adsfeed_configure(State *st, sd_event *e) {
+        const AdsConfig *c = st->config->ads;
+        if (!c) {
+                if (st->ads && st->ads->server)
+                        log_info(NULL, "ADS: ads: is gone from the configuration: the server stops, its streams end");
+                adsfeed_free(st);
+                return;
+        }
+        if (!st->ads)
+                st->ads = xcalloc(1, sizeof(AdsFeed));
+        AdsFeed *f = st->ads;
+        if (!f->server) {
+                AdsOptions o = { .ack_timeout_usec = c->ack_timeout_usec,
+                                 .limits = { .max_streams = c->max_streams },
+                                 .on_event = on_event,
+                                 .userdata = st };
+                int r = ads_server_new(e, &o, &f->server);
+                if (r < 0) {
+                        f->error = xasprintf("cannot start the xDS server: %s", strerror(-r));
+                        log_error(NULL, "ADS: %s", f->error);
+                        return;
+                }
+        }
+        ads_server_set_ack_timeout(f->server, c->ack_timeout_usec);
+        if (!f->listen || !ads_config_same_listener(f->config, c) || f->error)
+                feed_listen(st, f, c);
+        ads_config_drop(f->config);
+        f->config = ads_config_copy(c);
+}
+
+void adsfeed_free(State *st) {
+        AdsFeed *f = st->ads;
+        if (!f)
+                return;
+        f->server = ads_server_free(f->server);
+        for (size_t i = 0; i < f->pool.cap; i++)
+                if (f->pool.entries[i].key)
+                        ads_resource_unref(f->pool.entries[i].value);
+        hashmap_free(&f->pool);
+        free(f->listen);
+        free(f->error);
+        ads_config_drop(f->config);
+        free(f);
+        st->ads = NULL;
+}
+
+/* ---- snapshots ---- */
+
+static AdsType ads_type_of(ResourceType t) {
+        switch (t) {
+        case RESOURCE_SECRET:
+                return ADS_TYPE_SECRET;
+        case RESOURCE_CLUSTER:
+                return ADS_TYPE_CLUSTER;
+        case RESOURCE_CLUSTER_LOAD_ASSIGNMENT:
+                return ADS_TYPE_ENDPOINT;
+        case RESOURCE_LISTENER:
+                return ADS_TYPE_LISTENER;
+        case RESOURCE_SCOPED_ROUTE_CONFIGURATION:
+                return ADS_TYPE_SCOPED_ROUTE;
+        case RESOURCE_ROUTE_CONFIGURATION:
+                return ADS_TYPE_ROUTE;
+        case RESOURCE_RUNTIME:
+                return ADS_TYPE_RUNTIME;
+        default:
+                return _ADS_TYPE_INVALID;
+        }
+}
+
+/* The pool's resource for these Any bytes (a new reference). */
+static AdsResource *intern(AdsFeed *f, const uint8_t *any, size_t len, const char *name, size_t name_len) {
+        AdsResource *r = hashmap_get(&f->pool, (const char *) any, len);
+        if (r)
+                return ads_resource_ref(r);
+        r = xcalloc(1, sizeof(AdsResource));
+        r->refs = 1; /* the pool's */
+        r->name = xstrndup(name, name_len);
+        r->any = xmemdup(any, len);
+        r->any_len = len;
+        char hex[65];
+        sha256_hex(any, len, hex);
+        memcpy(r->version, hex, 16);
+        r->version[16] = 0;
+        hashmap_put(&f->pool, (const char *) r->any, r->any_len, r);
+        f->pool_bytes += len + name_len + sizeof(AdsResource);
+        return ads_resource_ref(r);
+}
+
+static void set_add(AdsTypeSet *t, AdsResource *r) {
+        t->r = xrealloc(t->r, (t->n + 1) * sizeof(AdsResource *));
+        t->r[t->n++] = r;
+}
+
+/* The resources of one published file (a DiscoveryResponse), wired to
+ * ADS, into snap. */
+static void add_file(AdsFeed *f, AdsSnapshot *snap, const NodeFile *file, const char *node_dir) {
+        AdsType at = ads_type_of(file->type);
+        if (at < 0)
+                return;
+        WireReader rd = { file->data, file->data + file->len };
+        WireField fl;
+        while (wire_next(&rd, &fl)) {
+                if (fl.number != 2 || fl.wire_type != WIRE_LEN)
+                        continue; /* DiscoveryResponse.resources */
+                WireReader ar = { fl.data, fl.data + fl.len };
+                WireField af;
+                const uint8_t *url = NULL, *value = NULL;
+                size_t url_len = 0, value_len = 0;
+                while (wire_next(&ar, &af))
+                        if (af.wire_type == WIRE_LEN && af.number == 1) {
+                                url = af.data;
+                                url_len = af.len;
+                        } else if (af.wire_type == WIRE_LEN && af.number == 2) {
+                                value = af.data;
+                                value_len = af.len;
+                        }
+                if (!url || !value)
+                        continue;
+                /* every served type names its resources in field 1 */
+                WireReader vr = { value, value + value_len };
+                WireField vf;
+                const char *name = NULL;
+                size_t name_len = 0;
+                while (wire_next(&vr, &vf))
+                        if (vf.number == 1 && vf.wire_type == WIRE_LEN) {
+                                name = (const char *) vf.data;
+                                name_len = vf.len;
+                                break;
+                        }
+                if (!name)
+                        continue;
+                Buf wired = {};
+                AdsResource *r;
+                if (wiring_to_ads(value, value_len, node_dir, &wired)) {
+                        Buf any = {};
+                        wire_put_bytes(&any, 1, url, url_len);
+                        wire_put_bytes(&any, 2, wired.data, wired.len);
+                        r = intern(f, any.data, any.len, name, name_len);
+                        buf_free(&any);
+                } else
+                        r = intern(f, fl.data, fl.len, name, name_len);
+                buf_free(&wired);
+                set_add(&snap->types[at], r);
+        }
+}
+
+static bool path_touched(char *const *touched, size_t n, const char *path) {
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = strcmp(touched[mid], path);
+                if (c == 0)
+                        return true;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
+}
+
+static const ResourceType resource_of_ads[_ADS_TYPE_MAX] = {
+        [ADS_TYPE_SECRET] = RESOURCE_SECRET,
+        [ADS_TYPE_CLUSTER] = RESOURCE_CLUSTER,
+        [ADS_TYPE_ENDPOINT] = RESOURCE_CLUSTER_LOAD_ASSIGNMENT,
+        [ADS_TYPE_LISTENER] = RESOURCE_LISTENER,
+        [ADS_TYPE_SCOPED_ROUTE] = RESOURCE_SCOPED_ROUTE_CONFIGURATION,
+        [ADS_TYPE_ROUTE] = RESOURCE_ROUTE_CONFIGURATION,
+        [ADS_TYPE_RUNTIME] = RESOURCE_RUNTIME,
+};
+
+/* prev's resources whose file was not touched */
+static void keep_untouched(AdsSnapshot *snap, const AdsSnapshot *prev, char *const *touched, size_t n_touched) {
+        for (AdsType t = 0; t < _ADS_TYPE_MAX; t++) {
+                ResourceType rt = resource_of_ads[t];
+                if (resource_type_is_sotw(rt)) {
+                        _cleanup_free_ char *path = layout_file_path(rt, "");
+                        if (path && path_touched(touched, n_touched, path))
+                                continue; /* its one file holds them all: made again from it */
+                        for (size_t i = 0; i < prev->types[t].n; i++)
+                                set_add(&snap->types[t], ads_resource_ref(prev->types[t].r[i]));
+                        continue;
+                }
+                for (size_t i = 0; i < prev->types[t].n; i++) {
+                        _cleanup_free_ char *path = layout_file_path(rt, prev->types[t].r[i]->name);
+                        if (!path || !path_touched(touched, n_touched, path))
+                                set_add(&snap->types[t], ads_resource_ref(prev->types[t].r[i]));
+                }
+        }
+}
+
+static bool same_versions(const AdsSnapshot *a, const AdsSnapshot *b) {
+        for (AdsType t = 0; t < _ADS_TYPE_MAX; t++)
+                if (!streq(a->types[t].version, b->types[t].version))
+                        return false;
+        return true;
+}
+
+void adsfeed_node(State *st, NodeState *ns, const NodeOutput *out, char *const *touched, size_t n_touched) {
+        AdsFeed *f = st->ads;
+        if (!f || !f->server)
+                return;
+        _cleanup_free_ char *dir = xasprintf("%s/%s", st->config->output_dir, ns->id);
+        AdsSnapshot *prev = ads_server_get_snapshot(f->server, ns->id);
+        AdsSnapshot *snap = xcalloc(1, sizeof(AdsSnapshot));
+        snap->refs = 1;
+        snap->generation = st->generation + 1; /* the generation this rebuild publishes */
+        if (touched && prev)
+                keep_untouched(snap, prev, touched, n_touched);
+        for (size_t i = 0; i < out->n; i++)
+                add_file(f, snap, &out->files[i], dir);
+        ads_snapshot_seal(snap);
+        if (prev && same_versions(prev, snap)) {
+                f->n_released += 1;
+                ads_snapshot_unref(snap);
+                return;
+        }
+        if (prev)
+                for (AdsType t = 0; t < _ADS_TYPE_MAX; t++)
+                        f->n_released += prev->types[t].n;
+        ads_server_set_snapshot(f->server, ns->id, snap);
+        ads_snapshot_unref(snap);
+}
+
+void adsfeed_forget(State *st, const char *id) {
+        if (st->ads && st->ads->server)
+                ads_server_forget_node(st->ads->server, id);
+}
+
+void adsfeed_sweep(State *st) {
+        AdsFeed *f = st->ads;
+        if (!f || f->n_released == 0)
+                return;
+        /* the pool holds the only reference of a resource no snapshot
+         * holds; removing shifts entries, so they are listed first */
+        AdsResource **gone = NULL;
+        size_t n = 0;
+        for (size_t i = 0; i < f->pool.cap; i++) {
+                AdsResource *r = f->pool.entries[i].key ? f->pool.entries[i].value : NULL;
+                if (r && r->refs == 1) {
+                        gone = xrealloc(gone, (n + 1) * sizeof(AdsResource *));
+                        gone[n++] = r;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                hashmap_remove(&f->pool, (const char *) gone[i]->any, gone[i]->any_len);
+                f->pool_bytes -= gone[i]->any_len + strlen(gone[i]->name) + sizeof(AdsResource);
+                ads_resource_unref(gone[i]);
+        }
+        free(gone);
+        f->n_released = 0;
+}
+
+/* ---- status ---- */
+
+typedef struct Collect {
+        AdsNodeStatus *items;
+        size_t n;
+} Collect;
+
+static void collect(void *userdata, const AdsNodeStatus *n) {
+        Collect *c = userdata;
+        c->items = xrealloc(c->items, (c->n + 1) * sizeof(AdsNodeStatus));
+        AdsNodeStatus *d = &c->items[c->n++];
+        *d = *n;
+        d->node_id = xstrdup(n->node_id);
+        d->peer = n->peer ? xstrdup(n->peer) : NULL;
+        for (AdsType t = 0; t < _ADS_TYPE_MAX; t++)
+                d->types[t].nack_message = n->types[t].nack_message ? xstrdup(n->types[t].nack_message) : NULL;
+}
+
+static StatusAdsNode *node_status(const AdsNodeStatus *n) {
+        StatusAdsNode *s = xcalloc(1, sizeof(StatusAdsNode));
+        s->known = n->known;
+        s->generation = (int64_t) n->generation;
+        s->connected = n->n_streams > 0;
+        s->streams = (int64_t) n->n_streams;
+        s->delta_streams = (int64_t) n->n_delta;
+        s->connected_usec = (int64_t) n->connected_usec;
+        s->disconnected_usec = (int64_t) n->disconnected_usec;
+        s->peer = n->peer ? xstrdup(n->peer) : NULL;
+        s->pushing = n->pushing;
+        for (AdsType t = 0; t < _ADS_TYPE_MAX; t++) {
+                const AdsTypeStatus *ts = &n->types[t];
+                if (!ts->subscribed && !ts->offered[0] && !ts->acked[0] && !ts->nacked[0])
+                        continue;
+                StatusAdsType *st = status_ads_node_add_type(s, ads_type_short(t));
+                st->offered = xstrdup(ts->offered);
+                st->acked = xstrdup(ts->acked);
+                st->acked_usec = (int64_t) ts->acked_usec;
+                st->nacked = ts->nacked[0] ? xstrdup(ts->nacked) : NULL;
+                st->nack_message = ts->nacked[0] && ts->nack_message ? xstrdup(ts->nack_message) : NULL;
+                st->nacked_usec = (int64_t) ts->nacked_usec;
+        }
+        return s;
+}
+
+void adsfeed_status(State *st, Status *s) {
+        AdsFeed *f = st->ads;
+        if (!f || !st->config->ads)
+                return;
+        s->ads = xcalloc(1, sizeof(StatusAds));
+        s->ads->listen = xstrdup(st->config->ads->listen);
+        s->ads->error = f->error ? xstrdup(f->error) : NULL;
+        if (!f->server)
+                return;
+        s->ads->streams = (int64_t) ads_server_n_streams(f->server);
+        s->ads->bytes = (int64_t) (ads_server_bytes(f->server) + f->pool_bytes);
+        Collect c = {};
+        ads_server_foreach_node(f->server, collect, &c);
+        for (size_t i = 0; i < c.n; i++) {
+                const AdsNodeStatus *n = &c.items[i];
+                StatusNode *sn = NULL;
+                for (size_t k = 0; k < s->n_nodes && !sn; k++)
+                        if (streq(s->nodes[k].id, n->node_id))
+                                sn = &s->nodes[k];
+                if (sn && !sn->ads)
+                        sn->ads = node_status(n);
+                else if (!n->known && n->n_streams > 0) {
+                        s->ads->unknown = xrealloc(s->ads->unknown, (s->ads->n_unknown + 1) * sizeof(StatusAdsUnknown));
+                        s->ads->unknown[s->ads->n_unknown++] = (StatusAdsUnknown) {
+                                shown_id(n->node_id), n->peer ? xstrdup(n->peer) : NULL, (int64_t) n->connected_usec
+                        };
+                }
+        }
+        for (size_t i = 0; i < c.n; i++) {
+                free((char *) c.items[i].node_id);
+                free((char *) c.items[i].peer);
+                for (AdsType t = 0; t < _ADS_TYPE_MAX; t++)
+                        free(c.items[i].types[t].nack_message);
+        }
+        free(c.items);
+}
