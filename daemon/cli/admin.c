@@ -61,6 +61,7 @@ const char usage_allow_removal[] =
 
 const char usage_bootstrap[] =
         "Usage: fsxds bootstrap [--config FILE] [--publish-mode MODE] [--json] [--force] --node ID\n"
+        "       fsxds bootstrap --ads [--delta] [--grpc] [--cert FILE --key FILE --ca FILE] [--json] --node ID\n"
         "\n"
         "Prints the part of an Envoy bootstrap that points node ID at the files\n"
         "fsxdsd publishes for it (node.id and dynamic_resources), as YAML or\n"
@@ -70,12 +71,25 @@ const char usage_bootstrap[] =
         "SOURCE_DIR/nodes/ID/, not in nodes:, nothing in OUTPUT_DIR/ID/): its\n"
         "Envoy would wait for files that never come.\n"
         "\n"
+        "With --ads, prints a whole Envoy bootstrap that takes the node's\n"
+        "configuration from fsxdsd's xDS server instead (ads: in fsxds.yaml):\n"
+        "ADS over its unix socket, or over TCP with TLS, where --cert and --key\n"
+        "are the client's certificate (naming node ID) and key and --ca the CA\n"
+        "of fsxdsd's certificate. --grpc prints gRPC's xDS bootstrap (for\n"
+        "GRPC_XDS_BOOTSTRAP) instead.\n"
+        "\n"
         "Options:\n"
         "      --node ID           the node\n"
         "      --config FILE       the daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"
         "      --publish-mode MODE rename or watched_directory (default: the configuration's)\n"
         "      --json              print JSON\n"
         "      --force             print it for a node fsxdsd does not know too\n"
+        "      --ads               the bootstrap of fsxdsd's xDS server (ADS), not of the files\n"
+        "      --delta             ADS with delta xDS (api_type DELTA_GRPC); implies --ads\n"
+        "      --grpc              gRPC's xDS bootstrap (JSON); implies --ads\n"
+        "      --cert FILE         over TCP: the client's certificate, naming node ID\n"
+        "      --key FILE          over TCP: its key\n"
+        "      --ca FILE           over TCP: the CA of fsxdsd's certificate\n"
         "  -v, --verbose           say which configuration file was read\n"
         "  -h, --help              show this help\n";
 
@@ -272,14 +286,16 @@ static int status_print(const char *file, const Status *s, const Config *config)
                 format_time_usec(s->retry_usec, when);
                 printf("failed publishes are retried at %s\n", when);
         }
+        status_print_ads_server(s);
         if (n == 0) {
                 printf("no nodes\n");
                 return fflush(stdout) == 0 ? ret : EXIT_USAGE;
         }
 
         /* the nodes sorted by id, a node given twice by its last entry */
-        enum { COL_NODE, COL_GENERATION, COL_PUBLISHED, COL_FILES, COL_LISTENERS, COL_CLUSTERS, COL_STATE, _COL_MAX };
-        static const char *const titles[_COL_MAX] = { "NODE", "GENERATION", "PUBLISHED", "FILES", "LISTENERS", "CLUSTERS", "STATE" };
+        enum { COL_NODE, COL_GENERATION, COL_PUBLISHED, COL_FILES, COL_LISTENERS, COL_CLUSTERS, COL_ADS, COL_STATE, _COL_MAX };
+        static const char *const titles[_COL_MAX] = { "NODE", "GENERATION", "PUBLISHED", "FILES", "LISTENERS", "CLUSTERS", "ADS",
+                                                       "STATE" };
         const StatusNode **nodes = xcalloc(n, sizeof(StatusNode *));
         for (size_t i = 0; i < n; i++)
                 nodes[i] = &s->nodes[i];
@@ -305,18 +321,23 @@ static int status_print(const char *file, const Status *s, const Config *config)
                 row[COL_FILES] = status_int_cell(node->n_files);
                 row[COL_LISTENERS] = status_int_cell(node->n_listeners);
                 row[COL_CLUSTERS] = status_int_cell(node->n_clusters);
+                row[COL_ADS] = status_ads_cell(node);
                 row[COL_STATE] = status_node_state(node);
                 for (size_t c = 0; c < _COL_MAX; c++)
                         width[c] = MAX(width[c], strlen(row[c]));
         }
+        /* the ADS column only when fsxdsd serves xDS */
         for (size_t c = 0; c + 1 < _COL_MAX; c++)
-                printf("%-*s  ", (int) width[c], titles[c]);
+                if (c != COL_ADS || s->ads)
+                        printf("%-*s  ", (int) width[c], titles[c]);
         printf("%s\n", titles[_COL_MAX - 1]);
         for (size_t r = 0; r < rows; r++) {
                 for (size_t c = 0; c + 1 < _COL_MAX; c++)
-                        printf("%-*s  ", (int) width[c], cells[r][c]);
+                        if (c != COL_ADS || s->ads)
+                                printf("%-*s  ", (int) width[c], cells[r][c]);
                 printf("%s\n", cells[r][_COL_MAX - 1]);
         }
+        status_print_ads_nodes(s);
         for (size_t r = 0; r < rows; r++)
                 for (size_t c = 0; c < _COL_MAX; c++)
                         free(cells[r][c]);
@@ -694,6 +715,8 @@ int verb_bootstrap(int argc, char **argv, const Options *o) {
                         node, source, config->path ? config->path : "the built-in configuration", output);
                 return EXIT_BAD_INPUT;
         }
+        if (o->ads)
+                return bootstrap_ads(config, node, o);
         PublishMode mode = o->publish_mode >= 0 ? o->publish_mode : config->publish_mode;
 
         _cleanup_free_ char *node_dir = path_join(config->output_dir, node);

@@ -6,6 +6,7 @@
 
 #include "compile.h"
 #include "config.h"
+#include "status.h"
 #include "schema.h"
 
 enum {
@@ -36,6 +37,9 @@ typedef enum VerbOption {
         OPTION_FORCE = 1u << 14,       /* --force */
         OPTION_FROM = 1u << 15,        /* --from REF (diff) */
         OPTION_TO = 1u << 16,          /* --to REF (diff) */
+        OPTION_ADS = 1u << 17,         /* --ads (bootstrap) */
+        OPTION_GRPC = 1u << 18,        /* --grpc (bootstrap) */
+        OPTION_DELTA = 1u << 19,       /* --delta (bootstrap) */
 } VerbOption;
 
 /* The options given to a verb; NULL, false or _PUBLISH_MODE_INVALID for
@@ -55,6 +59,7 @@ typedef struct Options {
         PublishMode publish_mode;
         bool allow_empty;
         bool force;
+        bool ads, grpc, delta; /* bootstrap: of the xDS server, as gRPC's bootstrap, delta xDS */
         bool json; /* --json; a later --yaml clears it */
 } Options;
 
@@ -103,6 +108,12 @@ int verb_status(int argc, char **argv, const Options *o);
 int verb_forget(int argc, char **argv, const Options *o);
 int verb_allow_removal(int argc, char **argv, const Options *o);
 int verb_bootstrap(int argc, char **argv, const Options *o);
+/* fsxds status's xDS part (status-ads.c) */
+void status_print_ads_server(const Status *s);
+char *status_ads_cell(const StatusNode *n);
+void status_print_ads_nodes(const Status *s);
+/* bootstrap --ads/--grpc (bootstrap-ads.c) */
+int bootstrap_ads(const Config *config, const char *node, const Options *o);
 /* (shared with generations.c) */
 bool check_node_id(const char *node);
 void format_time_usec(int64_t usec, char ret[32]); /* local time, "-" when unset */

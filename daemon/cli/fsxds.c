@@ -28,7 +28,7 @@ static const char usage_main[] =
         "  decode         print a compiled .pb file as YAML or JSON\n"
         "  diff           what the source tree would change in fsxdsd's output, per node\n"
         "  status         show what fsxdsd last published, per node\n"
-        "  bootstrap      print the Envoy bootstrap part pointing a node at its files\n"
+        "  bootstrap      print the Envoy bootstrap part pointing a node at its files (or at ADS)\n"
         "  allow-removal  let a node's next generation remove more than max_removal\n"
         "  forget         remove the output and state of a node gone from the tree\n"
         "  history        list the generations kept of a node\n"
@@ -195,7 +195,10 @@ static const Verb verbs[] = {
         { "history", 1, 1, OPTION_CONFIG | OPTION_JSON, 0, usage_history, "expected one node id", verb_history },
         { "rollback", 2, 2, OPTION_CONFIG, 0, usage_rollback, "expected a node id and a generation", verb_rollback },
         { "unpin", 1, 1, OPTION_CONFIG, 0, usage_unpin, "expected one node id", verb_unpin },
-        { "bootstrap", 0, 0, OPTION_CONFIG | OPTION_JSON | OPTION_NODE | OPTION_PUBLISH_MODE | OPTION_FORCE, OPTION_NODE,
+        { "bootstrap", 0, 0,
+          OPTION_CONFIG | OPTION_JSON | OPTION_NODE | OPTION_PUBLISH_MODE | OPTION_FORCE | OPTION_ADS | OPTION_GRPC |
+                  OPTION_DELTA | OPTION_CERT | OPTION_KEY | OPTION_CA,
+          OPTION_NODE,
           usage_bootstrap,
           "expected --node ID and no other arguments", verb_bootstrap },
         { "verify", 1, 1, OPTION_CA, 0, usage_verify, NULL, verb_verify },
@@ -230,6 +233,9 @@ static const struct {
         { OPTION_FORCE, "force", no_argument, 0 },
         { OPTION_FROM, "from", required_argument, 0 },
         { OPTION_TO, "to", required_argument, 0 },
+        { OPTION_ADS, "ads", no_argument, 0 },
+        { OPTION_GRPC, "grpc", no_argument, 0 },
+        { OPTION_DELTA, "delta", no_argument, 0 },
 };
 
 /* What getopt_long returns for option_table[i]. */
@@ -326,6 +332,15 @@ static int parse_options(const Verb *verb, int argc, char **argv, Options *ret) 
                         break;
                 case OPTION_FORCE:
                         o.force = true;
+                        break;
+                case OPTION_ADS:
+                        o.ads = true;
+                        break;
+                case OPTION_GRPC:
+                        o.grpc = o.ads = true;
+                        break;
+                case OPTION_DELTA:
+                        o.delta = o.ads = true;
                         break;
                 default:
                         if (c == 'h') {

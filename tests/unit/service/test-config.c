@@ -33,6 +33,7 @@ static void test_defaults(void **state) {
         assert_null(c->signing);
         assert_null(c->require_signed_sources_ca);
         assert_null(c->metrics_file);
+        assert_null(c->ads); /* nothing listens unless ads: is there */
         config_free(c);
 }
 
@@ -152,6 +153,67 @@ static void test_metrics_file(void **state) {
         }
 }
 
+static void test_ads(void **state) {
+        DiagList d = {};
+        Config *c = NULL;
+        assert_int_equal(parse("ads: {}\n", &d, &c), 0);
+        assert_non_null(c->ads);
+        assert_string_equal(c->ads->listen, "unix:/run/fsxds/ads.sock");
+        assert_null(c->ads->tls_cert);
+        assert_int_equal(c->ads->ack_timeout_usec, 10000000);
+        assert_int_equal(c->ads->max_streams, 100);
+        config_free(c);
+        assert_int_equal(parse("ads:\n  listen: \"[::1]:18000\"\n  ack_timeout: 2s\n  max_streams: 7\n"
+                               "  tls: {cert: /c.pem, key: /k.pem, client_ca: /ca.pem}\n", &d, &c), 0);
+        assert_string_equal(c->ads->listen, "[::1]:18000");
+        assert_string_equal(c->ads->tls_client_ca, "/ca.pem");
+        assert_int_equal(c->ads->ack_timeout_usec, 2000000);
+        assert_int_equal(c->ads->max_streams, 7);
+        Config *same = NULL;
+        assert_int_equal(parse("ads: {listen: \"[::1]:18000\", tls: {cert: /c.pem, key: /k.pem, client_ca: /ca.pem}}\n",
+                               &d, &same), 0);
+        assert_true(ads_config_same_listener(c->ads, same->ads));
+        free(same->ads->tls_key);
+        same->ads->tls_key = xstrdup("/other.pem");
+        assert_false(ads_config_same_listener(c->ads, same->ads));
+        config_free(same);
+        config_free(c);
+        static const struct {
+                const char *text, *error;
+        } bad[] = {
+                { "ads: {listen: 127.0.0.1:18000}\n",
+                  "fsxds.yaml:1:15: error: ads.listen: listening on TCP (127.0.0.1:18000) needs tls: {cert, key, client_ca}: "
+                  "every client must present a certificate that names its node" },
+                { "ads: {listen: \"unix:run/ads.sock\"}\n",
+                  "fsxds.yaml:1:15: error: ads.listen: expected unix:/ABSOLUTE/PATH (at most 107 bytes) or HOST:PORT, "
+                  "got \"unix:run/ads.sock\"" },
+                { "ads: {listen: localhost:18000, tls: {cert: /c, key: /k, client_ca: /a}}\n",
+                  "fsxds.yaml:1:15: error: ads.listen: expected unix:/ABSOLUTE/PATH, IPV4:PORT or [IPV6]:PORT, got "
+                  "\"localhost:18000\"" },
+                { "ads: {listen: \"127.0.0.1:0\", tls: {cert: /c, key: /k, client_ca: /a}}\n",
+                  "fsxds.yaml:1:15: error: ads.listen: expected unix:/ABSOLUTE/PATH, IPV4:PORT or [IPV6]:PORT, got "
+                  "\"127.0.0.1:0\"" },
+                { "ads: {tls: {cert: /c, key: /k, client_ca: /a}}\n",
+                  "fsxds.yaml:1:12: error: ads.tls: a unix socket takes no tls: its file's mode and group say who may connect" },
+                { "ads: {listen: \"127.0.0.1:1\", tls: {cert: /c, key: /k}}\n",
+                  "fsxds.yaml:1:35: error: ads.tls: tls needs cert, key and client_ca (clients must present a certificate "
+                  "naming their node)" },
+                { "ads:\n  ack_timeot: 1s\n", "fsxds.yaml:2:3: error: ads.ack_timeot: unknown key \"ack_timeot\" (did you "
+                  "mean \"ack_timeout\"?)" },
+                { "ads: {max_streams: 0}\n", "fsxds.yaml:1:20: error: ads.max_streams: expected the number of concurrent "
+                  "streams per connection, 1 to 10000" },
+                { "ads: [a]\n", "fsxds.yaml:1:6: error: ads: expected a mapping (ads: {} listens on /run/fsxds/ads.sock)" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                c = NULL;
+                assert_int_equal(parse(bad[i].text, &d, &c), -EBADMSG);
+                assert_null(c);
+                _cleanup_free_ char *s = diag_format(&d.items[0]);
+                assert_string_equal(s, bad[i].error);
+                diag_list_clear(&d);
+        }
+}
+
 static void test_shipped_file_is_defaults(void **state) {
         DiagList d = {};
         Config *c = NULL;
@@ -173,6 +235,7 @@ int main(void) {
                 cmocka_unit_test(test_settle_max_not_below_settle),
                 cmocka_unit_test(test_rescan_interval),
                 cmocka_unit_test(test_metrics_file),
+                cmocka_unit_test(test_ads),
                 cmocka_unit_test(test_shipped_file_is_defaults),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
