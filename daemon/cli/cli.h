@@ -108,7 +108,7 @@ int verb_status(int argc, char **argv, const Options *o);
 int verb_forget(int argc, char **argv, const Options *o);
 int verb_allow_removal(int argc, char **argv, const Options *o);
 int verb_bootstrap(int argc, char **argv, const Options *o);
-/* fsxds status's xDS part (status-ads.c) */
+/* fsxds status's xDS part (adsview.c) */
 void status_print_ads_server(const Status *s);
 char *status_ads_cell(const StatusNode *n);
 void status_print_ads_nodes(const Status *s);
