@@ -9,6 +9,7 @@
 #include "hashmap.h"
 #include "layout.h"
 #include "logging.h"
+#include "metrics.h"
 #include "sha256.h"
 #include "wire.h"
 #include "wiring.h"
@@ -24,6 +25,8 @@ typedef struct AdsFeed {
         Hashmap pool;
         size_t pool_bytes;
         size_t n_released; /* resources let go since the last sweep (a sweep is due when many) */
+        /* counters for metrics_file, since fsxdsd started */
+        uint64_t n_connected, n_acks, n_nacks, n_ack_timeouts, n_refused, n_unknown;
 } AdsFeed;
 
 /* node ids from clients are any bytes: shown escaped */
@@ -32,13 +35,15 @@ static char *shown_id(const char *id) {
 }
 
 static void on_event(void *userdata, const AdsEvent *ev) {
-        (void) userdata;
+        State *st = userdata;
+        AdsFeed *f = st->ads;
         _cleanup_free_ char *id = shown_id(ev->node_id);
         const char *node = ev->node_id && node_id_is_valid(ev->node_id) ? ev->node_id : NULL;
         const char *type = ev->type >= 0 && ev->type < _ADS_TYPE_MAX ? ads_type_short(ev->type) : "";
         const char *kind = ev->delta ? "delta" : "state-of-the-world";
         switch (ev->kind) {
         case ADS_EVENT_CONNECTED:
+                f->n_connected++;
                 log_info(node, "ADS: %s connected (%s)", ev->peer ? ev->peer : "a client", kind);
                 break;
         case ADS_EVENT_DISCONNECTED:
@@ -46,18 +51,22 @@ static void on_event(void *userdata, const AdsEvent *ev) {
                          ev->message ? ev->message : "");
                 break;
         case ADS_EVENT_UNKNOWN_NODE:
+                f->n_unknown++;
                 log_warning(NULL, "ADS: %s asks for node \"%s\", which the tree has no build of: nothing is sent "
                             "until it has", ev->peer ? ev->peer : "a client", id);
                 break;
         case ADS_EVENT_REFUSED:
+                f->n_refused++;
                 log_warning(node, "ADS: %s refused%s%s%s: %s", ev->peer ? ev->peer : "a client",
                             ev->node_id ? " (node \"" : "", ev->node_id ? id : "", ev->node_id ? "\")" : "",
                             ev->message ? ev->message : "");
                 break;
         case ADS_EVENT_ACK:
+                f->n_acks++;
                 log_info(node, "ADS: %s version %s ACKed", type, ev->version ? ev->version : "");
                 break;
         case ADS_EVENT_NACK: {
+                f->n_nacks++;
                 _cleanup_free_ char *shown = diag_shown(ev->message ? ev->message : "", 4096);
                 _cleanup_free_ char *field = xasprintf("FSXDS_NACK=%s", shown);
                 log_msg_field(LOG_WARNING, node, field, "ADS: %s version %s NACKed by %s: %s", type,
@@ -65,6 +74,7 @@ static void on_event(void *userdata, const AdsEvent *ev) {
                 break;
         }
         case ADS_EVENT_ACK_TIMEOUT:
+                f->n_ack_timeouts++;
                 log_warning(node, "ADS: %s version %s neither ACKed nor NACKed in time: the push goes on", type,
                             ev->version ? ev->version : "");
                 break;
@@ -442,4 +452,56 @@ void adsfeed_status(State *st, Status *s) {
                         free(c.items[i].types[t].nack_message);
         }
         free(c.items);
+}
+
+/* ---- metrics ---- */
+
+static void counter(Buf *b, const char *name, const char *help, uint64_t v) {
+        metrics_family(b, name, "counter", help);
+        buf_printf(b, "%s %" PRIu64 "\n", name, v);
+}
+
+typedef struct MetricsWalk {
+        Buf *b;
+        int pass; /* 0: connected streams, 1: NACKs standing */
+} MetricsWalk;
+
+static void node_metrics(void *userdata, const AdsNodeStatus *n) {
+        MetricsWalk *w = userdata;
+        if (!node_id_is_valid(n->node_id))
+                return; /* a client's unknown name: no label of ours */
+        if (w->pass == 0) {
+                buf_printf(w->b, "fsxds_ads_node_streams{node=\"%s\"} %zu\n", n->node_id, n->n_streams);
+                return;
+        }
+        for (AdsType t = 0; t < _ADS_TYPE_MAX; t++)
+                if (n->types[t].nacked[0])
+                        buf_printf(w->b, "fsxds_ads_node_nacked{node=\"%s\",type=\"%s\"} 1\n", n->node_id, ads_type_short(t));
+}
+
+void adsfeed_metrics(const State *st, Buf *b) {
+        const AdsFeed *f = st->ads;
+        if (!f || !f->server)
+                return;
+        metrics_family(b, "fsxds_ads_streams", "gauge", "xDS streams open now.");
+        buf_printf(b, "fsxds_ads_streams %zu\n", ads_server_n_streams(f->server));
+        metrics_family(b, "fsxds_ads_bytes", "gauge",
+                       "Memory the xDS server holds: connections, streams, and the resources it serves (each held once).");
+        buf_printf(b, "fsxds_ads_bytes %zu\n", ads_server_bytes(f->server) + f->pool_bytes);
+        counter(b, "fsxds_ads_connected_total", "xDS streams that said which node they are.", f->n_connected);
+        counter(b, "fsxds_ads_acks_total", "Responses the clients ACKed.", f->n_acks);
+        counter(b, "fsxds_ads_nacks_total", "Responses the clients NACKed (refused; the journal has their message).",
+                f->n_nacks);
+        counter(b, "fsxds_ads_ack_timeouts_total",
+                "Push steps that went on without an ACK or NACK within ack_timeout.", f->n_ack_timeouts);
+        counter(b, "fsxds_ads_refused_total",
+                "Streams refused: malformed requests, client certificates not naming the node.", f->n_refused);
+        counter(b, "fsxds_ads_unknown_node_total", "Streams asking for a node fsxdsd has no build of.", f->n_unknown);
+        MetricsWalk w = { b, 0 };
+        metrics_family(b, "fsxds_ads_node_streams", "gauge", "The node's xDS streams open now (0: files only, or gone).");
+        ads_server_foreach_node(f->server, node_metrics, &w);
+        w.pass = 1;
+        metrics_family(b, "fsxds_ads_node_nacked", "gauge",
+                       "1 while the node's clients refuse the type's version offered (a NACK not followed by a new version).");
+        ads_server_foreach_node(f->server, node_metrics, &w);
 }
