@@ -113,7 +113,7 @@ _printf_(8, 0) static void vlog(int priority, const char *node, const char *file
                 sd_journal_send("MESSAGE=%s", text ? text : msg, "PRIORITY=%d", priority, "SYSLOG_IDENTIFIER=fsxdsd",
                                 node_field ? node_field : "FSXDS_NODE=", file_field ? file_field : "FSXDS_FILE=",
                                 line_field ? line_field : "FSXDS_LINE=", col_field ? col_field : "FSXDS_COLUMN=",
-                                rule_field ? rule_field : "FSXDS_RULE=", extra ? extra : "FSXDS_EXTRA=", NULL);
+                                rule_field ? rule_field : "FSXDS_RULE=", extra, NULL); /* extra NULL ends the list */
                 return;
         }
         if (node)

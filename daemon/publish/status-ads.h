@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The xDS server's part of status.json (status.h has the rest):
- *   top level "ads": null (ads: not configured) |
+ *   top level "ads" (absent when ads: is not configured):
  *     { "listen": S, "error": S | null, "connections": N, "streams": N,
  *       "bytes": N,
  *       "unknown_nodes": [ { "id": S, "peer": S, "since_usec": N } ] }

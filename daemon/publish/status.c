@@ -247,11 +247,10 @@ void status_format(const Status *s, Buf *b) {
                 buf_printf(b, "null}");
         if (s->retry_usec > 0)
                 buf_printf(b, ",\"retry_usec\":%" PRIi64, s->retry_usec);
-        buf_printf(b, ",\"ads\":");
-        if (s->ads)
+        if (s->ads) {
+                buf_printf(b, ",\"ads\":");
                 status_ads_format(s->ads, b);
-        else
-                buf_printf(b, "null");
+        }
         buf_printf(b, "}\n");
 }
 

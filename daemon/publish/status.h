@@ -28,8 +28,8 @@
  *                     missing, nodes/ not a directory, a signature),
  *     "daemon": { "pid": N, "boot_id": S, "start_ticks": N,
  *                 "started_usec": N, "stopped_usec": N | null },
- *     "ads": null | {...} (the xDS server; status-ads.h, which also has
- *            the per-node "ads" object) }
+ *     "ads": {...} (only with ads: configured: the xDS server;
+ *            status-ads.h, which also has the per-node "ads" object) }
  * "daemon" says which process wrote the status: `fsxds status` checks it
  * live (status_daemon_state()), since a status stays on disk after its
  * daemon stopped; "stopped_usec" is set by the last status a daemon

@@ -9,7 +9,7 @@
 #include "hashmap.h"
 #include "layout.h"
 #include "logging.h"
-#include "metrics.h"
+#include "prom.h"
 #include "sha256.h"
 #include "wire.h"
 #include "wiring.h"
@@ -457,7 +457,7 @@ void adsfeed_status(State *st, Status *s) {
 /* ---- metrics ---- */
 
 static void counter(Buf *b, const char *name, const char *help, uint64_t v) {
-        metrics_family(b, name, "counter", help);
+        prom_family(b, name, "counter", help);
         buf_printf(b, "%s %" PRIu64 "\n", name, v);
 }
 
@@ -483,9 +483,9 @@ void adsfeed_metrics(const State *st, Buf *b) {
         const AdsFeed *f = st->ads;
         if (!f || !f->server)
                 return;
-        metrics_family(b, "fsxds_ads_streams", "gauge", "xDS streams open now.");
+        prom_family(b, "fsxds_ads_streams", "gauge", "xDS streams open now.");
         buf_printf(b, "fsxds_ads_streams %zu\n", ads_server_n_streams(f->server));
-        metrics_family(b, "fsxds_ads_bytes", "gauge",
+        prom_family(b, "fsxds_ads_bytes", "gauge",
                        "Memory the xDS server holds: connections, streams, and the resources it serves (each held once).");
         buf_printf(b, "fsxds_ads_bytes %zu\n", ads_server_bytes(f->server) + f->pool_bytes);
         counter(b, "fsxds_ads_connected_total", "xDS streams that said which node they are.", f->n_connected);
@@ -498,10 +498,10 @@ void adsfeed_metrics(const State *st, Buf *b) {
                 "Streams refused: malformed requests, client certificates not naming the node.", f->n_refused);
         counter(b, "fsxds_ads_unknown_node_total", "Streams asking for a node fsxdsd has no build of.", f->n_unknown);
         MetricsWalk w = { b, 0 };
-        metrics_family(b, "fsxds_ads_node_streams", "gauge", "The node's xDS streams open now (0: files only, or gone).");
+        prom_family(b, "fsxds_ads_node_streams", "gauge", "The node's xDS streams open now (0: files only, or gone).");
         ads_server_foreach_node(f->server, node_metrics, &w);
         w.pass = 1;
-        metrics_family(b, "fsxds_ads_node_nacked", "gauge",
+        prom_family(b, "fsxds_ads_node_nacked", "gauge",
                        "1 while the node's clients refuse the type's version offered (a NACK not followed by a new version).");
         ads_server_foreach_node(f->server, node_metrics, &w);
 }

@@ -16,6 +16,7 @@
 #include "adsfeed.h"
 #include "logging.h"
 #include "metrics.h"
+#include "prom.h"
 #include "state.h"
 #include "version.h"
 
@@ -77,78 +78,63 @@ void metrics_done(Metrics *m) {
 
 /* ---- the text format ---- */
 
-void metrics_family(Buf *b, const char *name, const char *type, const char *help) {
-        buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* A label value: backslash, double quote and line feed escaped. */
-void metrics_put_label(Buf *b, const char *v) {
-        for (; *v; v++)
-                if (*v == '\\' || *v == '"')
-                        buf_printf(b, "\\%c", *v);
-                else if (*v == '\n')
-                        buf_printf(b, "\\n");
-                else
-                        buf_putc(b, (uint8_t) *v);
-}
-
 static void put_seconds(Buf *b, uint64_t usec) {
         buf_printf(b, "%" PRIu64 ".%06" PRIu64 "\n", usec / 1000000, usec % 1000000);
 }
 
 static void node_sample(Buf *b, const char *name, const NodeState *ns) {
         buf_printf(b, "%s{node=\"", name);
-        metrics_put_label(b, ns->id);
+        prom_put_label(b, ns->id);
         buf_printf(b, "\"} ");
 }
 
 static void render(const State *st, Buf *b) {
         const Metrics *m = &st->metrics;
-        metrics_family(b, "fsxds_build_info", "gauge", "fsxdsd's version, as a label; always 1.");
+        prom_family(b, "fsxds_build_info", "gauge", "fsxdsd's version, as a label; always 1.");
         buf_printf(b, "fsxds_build_info{version=\"");
-        metrics_put_label(b, FSXDS_VERSION);
+        prom_put_label(b, FSXDS_VERSION);
         buf_printf(b, "\"} 1\n");
-        metrics_family(b, "fsxds_up", "gauge",
+        prom_family(b, "fsxds_up", "gauge",
                "1 while fsxdsd runs; 0 in the file written as it exits cleanly (a crash leaves 1: "
                "compare node_textfile_mtime_seconds with time()).");
         buf_printf(b, "fsxds_up %d\n", st->daemon.stopped_usec > 0 ? 0 : 1);
-        metrics_family(b, "fsxds_start_time_seconds", "gauge", "When fsxdsd started, in seconds since the epoch.");
+        prom_family(b, "fsxds_start_time_seconds", "gauge", "When fsxdsd started, in seconds since the epoch.");
         buf_printf(b, "fsxds_start_time_seconds ");
         put_seconds(b, (uint64_t) st->daemon.started_usec);
-        metrics_family(b, "fsxds_generation", "gauge", "The last generation published (state_dir's counter).");
+        prom_family(b, "fsxds_generation", "gauge", "The last generation published (state_dir's counter).");
         buf_printf(b, "fsxds_generation %" PRIu64 "\n", st->generation);
 
-        metrics_family(b, "fsxds_node_generation", "gauge", "The generation of the node's files in place.");
+        prom_family(b, "fsxds_node_generation", "gauge", "The generation of the node's files in place.");
         for (size_t i = 0; i < st->n_nodes; i++) {
                 node_sample(b, "fsxds_node_generation", st->nodes[i]);
                 buf_printf(b, "%" PRIu64 "\n", st->nodes[i]->generation);
         }
-        metrics_family(b, "fsxds_node_last_success_timestamp_seconds", "gauge",
+        prom_family(b, "fsxds_node_last_success_timestamp_seconds", "gauge",
                "When the node's last good build was published, or found equal to its files in place; 0: never.");
         for (size_t i = 0; i < st->n_nodes; i++) {
                 const NodeState *ns = st->nodes[i];
                 node_sample(b, "fsxds_node_last_success_timestamp_seconds", ns);
                 put_seconds(b, MAX(ns->published_usec, ns->current_usec));
         }
-        metrics_family(b, "fsxds_node_last_failure_timestamp_seconds", "gauge",
+        prom_family(b, "fsxds_node_last_failure_timestamp_seconds", "gauge",
                "When the node last had a build with errors, was held back by the removal guard or failed to publish; "
                "0: never since fsxdsd started.");
         for (size_t i = 0; i < st->n_nodes; i++) {
                 node_sample(b, "fsxds_node_last_failure_timestamp_seconds", st->nodes[i]);
                 put_seconds(b, st->nodes[i]->failed_usec);
         }
-        metrics_family(b, "fsxds_node_errors", "gauge", "The errors of the node's last build (0: it built; its last good files stay otherwise).");
+        prom_family(b, "fsxds_node_errors", "gauge", "The errors of the node's last build (0: it built; its last good files stay otherwise).");
         for (size_t i = 0; i < st->n_nodes; i++) {
                 node_sample(b, "fsxds_node_errors", st->nodes[i]);
                 buf_printf(b, "%zu\n", st->nodes[i]->error.message ? st->nodes[i]->n_errors : 0);
         }
-        metrics_family(b, "fsxds_node_files", "gauge", "The files (*.pb) of the node's last good build.");
+        prom_family(b, "fsxds_node_files", "gauge", "The files (*.pb) of the node's last good build.");
         for (size_t i = 0; i < st->n_nodes; i++) {
                 node_sample(b, "fsxds_node_files", st->nodes[i]);
                 buf_printf(b, "%zu\n", st->nodes[i]->n_files);
         }
 
-        metrics_family(b, "fsxds_rebuild_duration_seconds", "histogram",
+        prom_family(b, "fsxds_rebuild_duration_seconds", "histogram",
                "Rebuilds, from the settle timer to status.json written, phase_pause waits included.");
         uint64_t cumulative = 0;
         for (size_t i = 0; i < METRICS_REBUILD_BUCKETS; i++) {
@@ -161,44 +147,44 @@ static void render(const State *st, Buf *b) {
         put_seconds(b, m->rebuild_usec_sum);
         buf_printf(b, "fsxds_rebuild_duration_seconds_count %" PRIu64 "\n", m->rebuilds);
 
-        metrics_family(b, "fsxds_files_published_total", "counter",
+        prom_family(b, "fsxds_files_published_total", "counter",
                "Files placed or removed in node directories (the \"changed files\" of the published generation lines).");
         buf_printf(b, "fsxds_files_published_total %" PRIu64 "\n", m->files_published);
-        metrics_family(b, "fsxds_publish_failures_total", "counter", "Nodes whose publish failed (each retried with backoff).");
+        prom_family(b, "fsxds_publish_failures_total", "counter", "Nodes whose publish failed (each retried with backoff).");
         buf_printf(b, "fsxds_publish_failures_total %" PRIu64 "\n", m->publish_failures);
-        metrics_family(b, "fsxds_errors_total", "counter",
+        prom_family(b, "fsxds_errors_total", "counter",
                "Build errors by rule, as the journal logged them (a node's errors once until its diagnostics change).");
         for (size_t i = 0; i < m->n_rules; i++) {
                 buf_printf(b, "fsxds_errors_total{rule=\"");
-                metrics_put_label(b, m->rules[i].rule);
+                prom_put_label(b, m->rules[i].rule);
                 buf_printf(b, "\"} %" PRIu64 "\n", m->rules[i].count);
         }
 
-        metrics_family(b, "fsxds_watch_backend", "gauge", "The source watch's backend, as a label; always 1.");
+        prom_family(b, "fsxds_watch_backend", "gauge", "The source watch's backend, as a label; always 1.");
         buf_printf(b, "fsxds_watch_backend{backend=\"");
-        metrics_put_label(b, st->watch_backend ?: "none");
+        prom_put_label(b, st->watch_backend ?: "none");
         buf_printf(b, "\"} 1\n");
-        metrics_family(b, "fsxds_watch_overflow_rescans_total", "counter",
+        prom_family(b, "fsxds_watch_overflow_rescans_total", "counter",
                "Rescans of the whole source tree after the watch's event queue overflowed.");
         buf_printf(b, "fsxds_watch_overflow_rescans_total %" PRIu64 "\n", m->overflow_rescans);
-        metrics_family(b, "fsxds_watch_unwatched_directories", "gauge",
+        prom_family(b, "fsxds_watch_unwatched_directories", "gauge",
                "Source directories rescanned every rescan_interval, out of inotify watches or instances (0: whole).");
         buf_printf(b, "fsxds_watch_unwatched_directories %zu\n", st->watch_unwatched);
 
-        metrics_family(b, "fsxds_store_bytes", "gauge",
+        prom_family(b, "fsxds_store_bytes", "gauge",
                "The bytes of the content-addressed store's objects, each once (output: output_dir/.store; state: "
                "state_dir/nodes/.store).");
         buf_printf(b, "fsxds_store_bytes{store=\"output\"} %" PRIu64 "\n", store_bytes(st->store));
         buf_printf(b, "fsxds_store_bytes{store=\"state\"} %" PRIu64 "\n", store_bytes(st->state_store));
-        metrics_family(b, "fsxds_store_objects", "gauge", "The objects of the content-addressed store.");
+        prom_family(b, "fsxds_store_objects", "gauge", "The objects of the content-addressed store.");
         buf_printf(b, "fsxds_store_objects{store=\"output\"} %zu\n", store_n_objects(st->store));
         buf_printf(b, "fsxds_store_objects{store=\"state\"} %zu\n", store_n_objects(st->state_store));
 
-        metrics_family(b, "fsxds_manifest_verification_failures_total", "counter",
+        prom_family(b, "fsxds_manifest_verification_failures_total", "counter",
                "Node directories found altered behind fsxdsd's back (differing from their MANIFEST) by a "
                "verification pass, at start, reload or every verify_interval.");
         buf_printf(b, "fsxds_manifest_verification_failures_total %" PRIu64 "\n", m->manifest_verification_failures);
-        metrics_family(b, "fsxds_verify_passes_total", "counter", "Verification passes completed (status.json's verify_passes).");
+        prom_family(b, "fsxds_verify_passes_total", "counter", "Verification passes completed (status.json's verify_passes).");
         buf_printf(b, "fsxds_verify_passes_total %" PRIu64 "\n", st->verify_passes);
         adsfeed_metrics(st, b);
 }

@@ -19,7 +19,3 @@ void metrics_node_built(NodeState *ns, bool bad, bool published);
  * it lasts and retried at the next call. */
 void metrics_write(State *st);
 void metrics_done(Metrics *m);
-/* For the families of other modules (adsfeed.c): "# HELP" and "# TYPE",
- * and a label value escaped. */
-void metrics_family(Buf *b, const char *name, const char *type, const char *help);
-void metrics_put_label(Buf *b, const char *v);

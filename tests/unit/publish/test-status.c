@@ -299,6 +299,58 @@ static void test_write_then_read_pinned(void **state) {
         status_done(&r);
 }
 
+static void test_write_then_read_ads(void **state) {
+        Status s, r = {};
+        sample(&s);
+        s.ads = xcalloc(1, sizeof(StatusAds));
+        s.ads->listen = xstrdup("unix:/run/fsxds/ads.sock");
+        s.ads->streams = 3;
+        s.ads->unknown = xcalloc(1, sizeof(StatusAdsUnknown));
+        s.ads->unknown[0] = (StatusAdsUnknown) { xstrdup("ghost"), xstrdup("unix pid 9 uid 0"), 5 };
+        s.ads->n_unknown = 1;
+        StatusAdsNode *a = s.nodes[0].ads = xcalloc(1, sizeof(StatusAdsNode));
+        a->known = a->connected = true;
+        a->streams = 2;
+        a->generation = 7;
+        a->peer = xstrdup("unix pid 4 uid 0");
+        StatusAdsType *t = status_ads_node_add_type(a, "LDS");
+        t->offered = xstrdup("00112233aabbccdd");
+        t->acked = xstrdup("ffeeddccbbaa9988");
+        t->nacked = xstrdup("00112233aabbccdd");
+        t->nack_message = xstrdup("Error adding/updating listener(s) l: \"bad\"\n");
+        t->nacked_usec = 6;
+        Buf b = {};
+        status_format(&s, &b);
+        _cleanup_free_ char *text = buf_steal_str(&b);
+        assert_non_null(strstr(text, "\"LDS\":{\"offered\":\"00112233aabbccdd\",\"acked\":\"ffeeddccbbaa9988\""));
+        assert_non_null(strstr(text, "\"ads\":{\"listen\":\"unix:/run/fsxds/ads.sock\",\"error\":null,"));
+        assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
+        assert_int_equal(status_read(root, &r, NULL), 0);
+        assert_non_null(r.ads);
+        assert_string_equal(r.ads->listen, "unix:/run/fsxds/ads.sock");
+        assert_int_equal(r.ads->streams, 3);
+        assert_int_equal(r.ads->n_unknown, 1);
+        assert_string_equal(r.ads->unknown[0].id, "ghost");
+        const StatusAdsNode *ra = r.nodes[0].ads;
+        assert_non_null(ra);
+        assert_true(ra->connected);
+        assert_int_equal(ra->streams, 2);
+        assert_int_equal(ra->generation, 7);
+        assert_int_equal(ra->n_types, 1);
+        assert_string_equal(ra->types[0].type, "LDS");
+        assert_string_equal(ra->types[0].acked, "ffeeddccbbaa9988");
+        assert_string_equal(ra->types[0].nack_message, "Error adding/updating listener(s) l: \"bad\"\n");
+        assert_null(r.nodes[1].ads);
+        status_done(&s);
+        status_done(&r);
+        /* without ads: the key is absent, and reads back as none */
+        sample(&s);
+        status_format(&s, &b);
+        _cleanup_free_ char *plain = buf_steal_str(&b);
+        assert_null(strstr(plain, "\"ads\""));
+        status_done(&s);
+}
+
 static void test_write_mode_0640(void **state) {
         Status s;
         sample(&s);
@@ -582,6 +634,7 @@ int main(void) {
                 cmocka_unit_test(test_write_then_read_watch),
                 cmocka_unit_test(test_write_then_read_allowance),
                 cmocka_unit_test(test_write_then_read_pinned),
+                cmocka_unit_test(test_write_then_read_ads),
                 cmocka_unit_test(test_write_mode_0640),
                 cmocka_unit_test(test_clean_tmp),
                 cmocka_unit_test(test_read_missing_is_enoent),
