@@ -8,7 +8,6 @@
  * timer's handler is xds_stream_ack_timeout(). */
 #pragma once
 
-#include "xds-wire.h"
 #include "xds.h"
 
 typedef struct XdsStream XdsStream;

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 
 #include "xds-internal.h"
+#include "xds-wire.h"
 
 static const struct {
         const char *path;
@@ -267,10 +268,12 @@ static void sotw_send(XdsStream *st, AdsType t, AdsResource **v, size_t n) {
         xds_encode_response(&b, version, v, n, ads_type_url(t), sub->nonce);
         (void) h2_stream_send(st->h2, b.data, b.len);
         buf_free(&b);
-        sent_clear(sub);
-        sub->sent = xmalloc(sizeof(AdsResource *) * (n + 1));
+        /* v may borrow from sent: the new references first */
+        AdsResource **now = xmalloc(sizeof(AdsResource *) * (n + 1));
         for (size_t i = 0; i < n; i++)
-                sub->sent[i] = ads_resource_ref(v[i]);
+                now[i] = ads_resource_ref(v[i]);
+        sent_clear(sub);
+        sub->sent = now;
         sub->n_sent = n;
         sent_out(st, t, version);
 }
@@ -359,16 +362,12 @@ static bool respond(XdsStream *st, AdsType t, bool reply) {
                 return false;
         _cleanup_free_ AdsResource **v = NULL;
         size_t n = sotw_desired(st, t, &v);
-        bool due;
-        if (reply)
-                due = full_state(t) || n > 0;
-        else {
-                qsort(v, n, sizeof(AdsResource *), cmp_res);
-                bool same = sub->sent_once && same_resources(v, n, sub->sent, sub->n_sent);
-                due = !same && (full_state(t) || n > 0);
-                if (!same && !due)
-                        sent_clear(sub); /* nothing to say: the client keeps what it has */
-        }
+        /* a request, or a push, is answered only with what the client lacks */
+        qsort(v, n, sizeof(AdsResource *), cmp_res);
+        bool same = sub->sent_once && same_resources(v, n, sub->sent, sub->n_sent);
+        bool due = !same && (full_state(t) || n > 0);
+        if (!same && !due)
+                sent_clear(sub); /* nothing to say: the client keeps what it has */
         if (due)
                 sotw_send(st, t, v, n);
         return due;
