@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <fcntl.h>
 
 #include "ads-test.h"
 
@@ -200,6 +201,30 @@ static void test_encode_delta(void **state) {
         ads_resource_unref(r);
 }
 
+/* The fuzzer's seeds are requests as clients send them: all accepted. */
+static void test_seeds_accepted(void **state) {
+        (void) state;
+        static const char *const seeds[] = {
+                "sotw-cds-first", "sotw-eds-ack", "sotw-lds-nack", "sotw-grpc-lds-named",
+                "delta-cds-first", "delta-eds-sub", "delta-nack",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(seeds); i++) {
+                _cleanup_free_ char *path = xasprintf("%s/tests/fuzz/corpus-xds/%s", SOURCE_ROOT, seeds[i]);
+                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                assert_true(fd >= 0);
+                _cleanup_free_ uint8_t *data = NULL;
+                size_t len = 0;
+                assert_int_equal(read_regular_fd(fd, 1u << 20, &data, &len), 0);
+                assert_true(len > 1);
+                XdsRequest r;
+                char *error = NULL;
+                if (xds_request_parse(data + 1, len - 1, data[0] & 1, &r, &error) < 0)
+                        fail_msg("%s: %s", seeds[i], error);
+                assert_true(*r.type_url);
+                xds_request_done(&r);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_sotw),
@@ -208,6 +233,7 @@ int main(void) {
                 cmocka_unit_test(test_names_bounded),
                 cmocka_unit_test(test_encode_sotw),
                 cmocka_unit_test(test_encode_delta),
+                cmocka_unit_test(test_seeds_accepted),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
