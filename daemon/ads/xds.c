@@ -134,8 +134,9 @@ void xds_stream_end(XdsStream *st, int grpc_status, const char *message, bool re
         st->timer = sd_event_source_disable_unref(st->timer);
         if (refused)
                 xds_emit(st, ADS_EVENT_REFUSED, _ADS_TYPE_INVALID, NULL, message);
-        h2_stream_finish(st->h2, grpc_status, message);
         stream_detach(st, message);
+        /* last: st is not touched after it (were stream_closed to come at once) */
+        h2_stream_finish(st->h2, grpc_status, message);
 }
 
 static void stream_unlink(AdsServer *s, XdsStream *st) {
