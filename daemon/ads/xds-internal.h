@@ -46,6 +46,7 @@ typedef struct XdsSub {
         char **names;        /* sorted, unique, without "*" */
         size_t n_names;
         bool sub_changed;    /* the subscription changed since the type's last response */
+        bool added;          /* SotW: ... and named something it did not (resent even if unchanged) */
         bool want_reply;     /* a current request asks for a response */
         /* SotW: the last response's resources */
         AdsResource **sent;

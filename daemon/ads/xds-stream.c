@@ -257,6 +257,7 @@ static void sent_out(XdsStream *st, AdsType t, const char *version) {
         sub->timed_out = false;
         sub->want_reply = false;
         sub->sub_changed = false;
+        sub->added = false;
 }
 
 static void sotw_send(XdsStream *st, AdsType t, AdsResource **v, size_t n) {
@@ -365,7 +366,10 @@ static bool respond(XdsStream *st, AdsType t, bool reply) {
         /* a request, or a push, is answered only with what the client lacks */
         qsort(v, n, sizeof(AdsResource *), cmp_res);
         bool same = sub->sent_once && same_resources(v, n, sub->sent, sub->n_sent);
-        bool due = !same && (full_state(t) || n > 0);
+        /* newly named resources are sent even when the client may have them
+         * (xds_protocol.rst: "even if it previously sent those resources
+         * without having been asked for them") */
+        bool due = (!same || (reply && sub->added)) && (full_state(t) || n > 0);
         if (!same && !due)
                 sent_clear(sub); /* nothing to say: the client keeps what it has */
         if (due)
@@ -543,6 +547,11 @@ static bool sotw_subscribe(XdsSub *sub, AdsType t, const XdsRequest *req) {
         bool changed = !sub->seen || wildcard != sub->wildcard || n != sub->n_names;
         for (size_t i = 0; !changed && i < n; i++)
                 changed = !streq(names[i], sub->names[i]);
+        for (size_t i = 0; i < n; i++)
+                if (names_find(sub->names, sub->n_names, names[i]) < 0)
+                        sub->added = true;
+        if (wildcard && !sub->wildcard)
+                sub->added = true;
         names_free(sub->names, sub->n_names);
         sub->names = names;
         sub->n_names = n;

@@ -348,6 +348,21 @@ static void test_sotw_subscription_and_stale_nonce(void **state) {
         close_stream(h);
 }
 
+static void test_sotw_newly_named_resent(void **state) {
+        Fixture *f = *state;
+        set(f, "n1", 1, "LDS:l=1");
+        H2Stream *h = open_ads(false);
+        sotw(h, "n1", ADS_TYPE_LISTENER, NULL, NULL, "", NULL);
+        const char *n = expect(h, false, ADS_TYPE_LISTENER, "l=1", NULL);
+        /* from wildcard to naming l: l is sent again, although the client has it */
+        sotw(h, NULL, ADS_TYPE_LISTENER, "v", n, "l", NULL);
+        n = expect(h, false, ADS_TYPE_LISTENER, "l=1", NULL);
+        /* the same names again: nothing */
+        sotw(h, NULL, ADS_TYPE_LISTENER, "v", n, "l", NULL);
+        assert_int_equal(unread(h), 0);
+        close_stream(h);
+}
+
 static void test_sotw_nack_not_offered_again(void **state) {
         Fixture *f = *state;
         set(f, "n1", 1, "CDS:a=1 LDS:l=1");
@@ -677,6 +692,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_sotw_initial_ack, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sotw_subscription_and_stale_nonce, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sotw_newly_named_resent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sotw_nack_not_offered_again, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_push_order_and_removals_last, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ack_timeout_moves_on, setup, teardown),
