@@ -441,6 +441,27 @@ static void test_push_order_and_removals_last(void **state) {
         close_stream(h);
 }
 
+static void test_push_order_each_type(void **state) {
+        Fixture *f = *state;
+        set(f, "n1", 1, GEN1);
+        H2Stream *h = connected(f);
+        set(f, "n1", 2, "CDS:a=2,b=1 EDS:a=1,b=2 LDS:l=2 RDS:r=2");
+        /* CDS, then EDS, LDS, RDS: each only once the one before is ACKed (ack_next checks nothing else came) */
+        ack_next(f, h, ADS_TYPE_CLUSTER, "a=2,b=1", "");
+        ack_next(f, h, ADS_TYPE_ENDPOINT, "a=1,b=2", "a b");
+        ack_next(f, h, ADS_TYPE_LISTENER, "l=2", "");
+        ack_next(f, h, ADS_TYPE_ROUTE, "r=2", "r");
+        /* nothing removed: no removal step */
+        assert_int_equal(unread(h), 0);
+        AdsNodeStatus st;
+        status_of(f->s, "n1", ADS_TYPE_CLUSTER, &st);
+        assert_false(st.pushing);
+        for (AdsType t = ADS_TYPE_CLUSTER; t <= ADS_TYPE_ROUTE; t++)
+                if (t != ADS_TYPE_SCOPED_ROUTE)
+                        assert_string_equal(st.types[t].acked, set_version(f, "n1", t));
+        close_stream(h);
+}
+
 static void test_ack_timeout_moves_on(void **state) {
         Fixture *f = *state;
         set(f, "n1", 1, GEN1);
@@ -695,6 +716,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_sotw_newly_named_resent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sotw_nack_not_offered_again, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_push_order_and_removals_last, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_push_order_each_type, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ack_timeout_moves_on, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_nack_stops_push, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_coalesce_mid_push, setup, teardown),
