@@ -575,8 +575,11 @@ static bool delta_subscribe(XdsSub *sub, AdsType t, const XdsRequest *req) {
                         continue;
                 }
                 names_add(&sub->names, &sub->n_names, name);
-                /* the client may have forgotten it: send it again */
-                known_set(&sub->known, name, NULL);
+                /* subscribed again later: the client may have forgotten it,
+                 * send it again (a first request's names come with what it
+                 * has in initial_resource_versions) */
+                if (sub->seen)
+                        known_set(&sub->known, name, NULL);
                 changed = true;
         }
         for (size_t i = 0; i < req->n_unsubscribe; i++) {
@@ -584,6 +587,12 @@ static bool delta_subscribe(XdsSub *sub, AdsType t, const XdsRequest *req) {
                 if (streq(name, "*")) {
                         changed |= sub->wildcard;
                         sub->wildcard = false;
+                        /* the client drops what it had only by the wildcard */
+                        for (size_t j = sub->known.n; j > 0; j--)
+                                if (names_find(sub->names, sub->n_names, sub->known.names[j - 1]) < 0) {
+                                        _cleanup_free_ char *k = xstrdup(sub->known.names[j - 1]);
+                                        known_set(&sub->known, k, NULL);
+                                }
                         continue;
                 }
                 changed |= names_remove(&sub->names, &sub->n_names, name);

@@ -709,6 +709,21 @@ static void test_delta(void **state) {
         close_stream(h2);
 }
 
+static void test_delta_reconnect(void **state) {
+        Fixture *f = *state;
+        set(f, "n1", 1, "EDS:a=1,b=1");
+        const AdsTypeSet *eds = &ads_server_get_snapshot(f->s, "n1")->types[ADS_TYPE_ENDPOINT];
+        /* the client has a and b current: nothing to send */
+        _cleanup_free_ char *initial = xasprintf("a=%s b=%s", eds->r[0]->version, eds->r[1]->version);
+        H2Stream *h = open_ads(true);
+        delta(h, "n1", ADS_TYPE_ENDPOINT, "a b", "", initial, NULL, NULL);
+        assert_int_equal(unread(h), 0);
+        /* subscribing to a again later: sent again */
+        delta(h, NULL, ADS_TYPE_ENDPOINT, "a", "", "", NULL, NULL);
+        expect(h, true, ADS_TYPE_ENDPOINT, "a=1", "");
+        close_stream(h);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_sotw_initial_ack, setup, teardown),
@@ -725,6 +740,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_per_type_streams_push_alone, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_delta_reconnect, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
