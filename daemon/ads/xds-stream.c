@@ -219,13 +219,10 @@ static size_t sotw_desired(XdsStream *st, AdsType t, AdsResource ***ret) {
         for (size_t i = 0; i < set->n; i++)
                 if (selected(sub, set->r[i]->name))
                         v[n++] = set->r[i];
-        if (making(st) && (t == ADS_TYPE_CLUSTER || t == ADS_TYPE_ENDPOINT)) {
-                size_t n_new = n;
+        if (making(st) && (t == ADS_TYPE_CLUSTER || t == ADS_TYPE_ENDPOINT))
                 for (size_t i = 0; i < sub->n_sent; i++)
                         if (selected(sub, sub->sent[i]->name) && !ads_type_set_find(set, sub->sent[i]->name))
                                 v[n++] = sub->sent[i];
-                (void) n_new;
-        }
         *ret = v;
         return n;
 }
