@@ -447,14 +447,22 @@ static void stream_feed(H2Stream *s, const uint8_t *data, size_t len) {
                                          size, server->limits.max_message);
                                 return stream_fail(s, GRPC_STATUS_RESOURCE_EXHAUSTED, m2);
                         }
-                        s->body = malloc(size ? size : 1);
-                        if (!s->body)
-                                return stream_fail(s, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                         s->body_len = size;
                         s->body_have = 0;
+                        s->body_alloc = 0;
                         s->in_body = true;
                 }
                 size_t m = MIN(s->body_len - s->body_have, len);
+                /* the buffer grows with what came, not with what the
+                 * prefix announced */
+                if (s->body_have + m > s->body_alloc || !s->body) {
+                        size_t a = MIN(s->body_len, MAX(s->body_have + m, MAX(2 * s->body_alloc, (size_t) 4096)));
+                        uint8_t *b = realloc(s->body, MAX(a, (size_t) 1));
+                        if (!b)
+                                return stream_fail(s, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                        s->body = b;
+                        s->body_alloc = a;
+                }
                 memcpy(s->body + s->body_have, data, m);
                 s->body_have += m;
                 data += m;
@@ -810,6 +818,6 @@ size_t h2_conn_bytes(const H2Conn *c) {
         for (char **p = c->peer.cert_names; p && *p; p++)
                 n += sizeof(char *) + strlen(*p) + 1;
         for (const H2Stream *s = c->streams; s; s = s->next)
-                n += sizeof(*s) + s->queued + (s->body ? s->body_len : 0) + (s->path ? strlen(s->path) + 1 : 0);
+                n += sizeof(*s) + s->queued + (s->body ? s->body_alloc : 0) + (s->path ? strlen(s->path) + 1 : 0);
         return n;
 }

@@ -45,7 +45,7 @@ struct H2Stream {
         uint8_t prefix[5];
         size_t prefix_len;
         uint8_t *body;
-        size_t body_len, body_have;
+        size_t body_len, body_have, body_alloc;
         bool in_body;
 
         /* queued output */

@@ -278,6 +278,7 @@ def case_concurrent(tmp):
     path = os.path.join(tmp, "many.sock")
     srv = Server("--listen", "unix:" + path)
     idle = srv.stats()
+    rss_idle = srv.rss_kib()
     ch = channel("unix:" + path)
     streams = [Stream(ch) for _ in range(100)]
     ok = all(s.echo(b"m%d" % i) == b"m%d" % i for i, s in enumerate(streams))
@@ -286,8 +287,8 @@ def case_concurrent(tmp):
     check(ok and st[:2] == (1, 100), "100 concurrent streams on one channel: all echo, 1 connection 100 streams %s" % (st,))
     rss = srv.rss_kib()
     bytes100 = st[2]
-    print("info 100 idle streams on one connection: h2_server_bytes %d (idle server %d), RSS %d KiB"
-          % (st[2], idle[2], rss), flush=True)
+    print("info 100 idle streams on one connection: h2_server_bytes %d (idle server %d), RSS %d KiB (idle server %d KiB)"
+          % (st[2], idle[2], rss, rss_idle), flush=True)
     for s in streams:
         s.close()
     st = srv.wait_stats(lambda st: st[1] == 0)
