@@ -9,9 +9,10 @@
  *   anything else           UNIMPLEMENTED.
  * Options: --listen ADDRESS, --tls CERT KEY CA, --group GID (the unix
  * socket's), --max-streams N, --keepalive-ms N, --keepalive-timeout-ms N,
- * --max-message N. Prints "ready" once listening; SIGHUP listens again on the same address
+ * --max-message N, --max-connections N. Prints "ready" once listening; SIGHUP listens again on the same address
  * (the connections stay), SIGUSR1 prints "stats CONNECTIONS STREAMS BYTES",
- * SIGTERM frees the server and exits 0. */
+ * SIGTERM frees the server and exits 0 (3 when a stream taken did not get
+ * exactly one stream_closed). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -22,7 +23,6 @@
 #include "h2.h"
 
 enum { ECHO, PEER, FLOOD };
-static int kinds[] = { ECHO, PEER, FLOOD };
 
 static const char *address;
 static H2Tls tls;
@@ -30,6 +30,20 @@ static bool use_tls;
 static gid_t group = (gid_t) -1;
 static H2Server *server;
 static unsigned long flood_count;
+/* every stream taken gets exactly one stream_closed: each has its own
+ * allocation (a second close is a double free, a missing one a leak under
+ * ASan) and the counts must match at exit */
+static unsigned long n_taken, n_closed;
+
+static int take(int kind, void **ret_data) {
+        int *k = malloc(sizeof(int));
+        if (!k)
+                return GRPC_STATUS_RESOURCE_EXHAUSTED;
+        *k = kind;
+        *ret_data = k;
+        n_taken++;
+        return 0;
+}
 
 static void flood(H2Stream *s) {
         uint8_t msg[1024];
@@ -43,24 +57,20 @@ static void flood(H2Stream *s) {
 
 static int on_open(void *ud, H2Stream *s, const char *path, const H2Peer *peer, void **ret_data) {
         (void) ud;
-        if (strcmp(path, "/fsxds.test.Echo/Echo") == 0) {
-                *ret_data = &kinds[ECHO];
-                return 0;
-        }
+        if (strcmp(path, "/fsxds.test.Echo/Echo") == 0)
+                return take(ECHO, ret_data);
         if (strcmp(path, "/fsxds.test.Echo/Flood") == 0) {
-                *ret_data = &kinds[FLOOD];
                 flood(s);
-                return 0;
+                return take(FLOOD, ret_data);
         }
         if (strcmp(path, "/fsxds.test.Echo/Peer") == 0) {
                 char buf[4096];
                 size_t n = (size_t) snprintf(buf, sizeof(buf), "%s\n", peer->description);
                 for (char **p = peer->cert_names; p && *p && n < sizeof(buf); p++)
                         n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s\n", *p);
-                *ret_data = &kinds[PEER];
                 h2_stream_send(s, (const uint8_t *) buf, strnlen(buf, sizeof(buf)));
                 h2_stream_finish(s, GRPC_STATUS_OK, NULL);
-                return 0;
+                return take(PEER, ret_data);
         }
         return GRPC_STATUS_UNIMPLEMENTED;
 }
@@ -80,7 +90,8 @@ static void on_writable(void *ud, H2Stream *s, void *data) {
 static void on_closed(void *ud, H2Stream *s, void *data) {
         (void) ud;
         (void) s;
-        (void) data;
+        free(data);
+        n_closed++;
 }
 
 static int do_listen(void) {
@@ -118,6 +129,7 @@ int main(int argc, char **argv) {
                 { "keepalive-timeout-ms", required_argument, NULL, 'K' },
                 { "max-message", required_argument, NULL, 'm' },
                 { "group", required_argument, NULL, 'g' },
+                { "max-connections", required_argument, NULL, 'c' },
                 {}
         };
         H2Callbacks cb = { on_open, on_message, on_writable, on_closed };
@@ -150,6 +162,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'K':
                         limits.keepalive_timeout_usec = strtoull(optarg, NULL, 10) * 1000;
+                        break;
+                case 'c':
+                        limits.max_connections = strtoul(optarg, NULL, 10);
                         break;
                 case 'g':
                         group = (gid_t) strtoul(optarg, NULL, 10);
@@ -184,5 +199,9 @@ int main(int argc, char **argv) {
         r = sd_event_loop(e);
         server = h2_server_free(server);
         sd_event_unref(e);
+        if (n_taken != n_closed) {
+                fprintf(stderr, "h2-echo: %lu streams taken, %lu closed\n", n_taken, n_closed);
+                return 3;
+        }
         return r < 0 ? 1 : 0;
 }

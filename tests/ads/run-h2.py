@@ -4,13 +4,14 @@
 # server on it): python3-grpcio clients (Debian's, hence /usr/bin/python3)
 # and raw HTTP/2 frames written here (no h2 library). Cases: echo over a
 # unix socket (its mode and group), 100 concurrent streams on one and on
-# several channels, the max-streams limit, mutual TLS (the client
+# several channels, the max-streams and max-connections limits, mutual TLS (the client
 # certificate's names; no certificate, another CA's, no ALPN h2 refused; a
 # bad certificate file named), garbage on a socket, an oversize and a
 # compressed message, a stalled Flood reader next to a working client with
 # the server's memory bounded, keepalive closing a silent peer, SIGHUP
 # keeping a stream. Every h2-echo must exit 0 at SIGTERM (under ASan: no
-# leak). No timing thresholds: waits are "until X", with generous timeouts.
+# leak; and every stream taken had exactly one stream_closed). No timing
+# thresholds: waits are "until X", with generous timeouts.
 # usage: run-h2.py H2_ECHO
 import os
 import queue
@@ -353,6 +354,32 @@ def case_max_streams(tmp):
     check(len(results) == 20 and all(results), "20 streams through a limit of 5: all echo (%d ok)" % sum(results))
     ch.close()
     srv.stop("max streams")
+
+    # max-connections 2: a third connection is closed at accept
+    srv = Server("--listen", "unix:" + path, "--max-connections", 2)
+    ch1, ch2 = channel("unix:" + path), channel("unix:" + path)
+    s1, s2 = Stream(ch1), Stream(ch2)
+    check(s1.echo(b"1") == b"1" and s2.echo(b"2") == b"2", "max-connections 2: two channels echo")
+    g = raw_unix(path)
+    try:
+        g.sendall(PREFACE + settings())
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # closed already
+    frames, closed = read_until_eof(g)
+    g.close()
+    check(closed and frames == [], "the third connection is closed at accept, not a frame sent (%s)" % frames)
+    s1.close()
+    ch1.close()
+    srv.wait_stats(lambda st: st[0] == 1)
+    g = raw_unix(path)
+    g.sendall(PREFACE + settings())
+    f = read_frame(g)
+    check(f is not None and f[0] == SETTINGS, "once one is gone, a new connection is served")
+    g.close()
+    check(s2.echo(b"3") == b"3", "the remaining channel still echoes")
+    s2.close()
+    ch2.close()
+    srv.stop("max connections")
 
 
 def openssl(*args, cwd):
