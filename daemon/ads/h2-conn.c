@@ -681,7 +681,11 @@ static int on_io(sd_event_source *src, int fd, uint32_t revents, void *ud) {
                 goto close;
         if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) && c->out_len == 0)
                 goto close;
-        (void) sd_event_source_set_io_events(c->io, EPOLLIN | (c->out_len > 0 || r > 0 ? EPOLLOUT : 0));
+        /* a peer that does not read while it writes stops being read: what
+         * nghttp2 would queue for it (WINDOW_UPDATEs, ACKs) stays bounded,
+         * and keepalive ends it if it never reads again */
+        (void) sd_event_source_set_io_events(c->io, (c->out_len >= OUT_HIGH ? 0 : EPOLLIN) |
+                                                            (c->out_len > 0 || r > 0 ? EPOLLOUT : 0));
         return 0;
 close:
         h2_conn_free(c);

@@ -15,6 +15,7 @@
 # usage: run-h2.py H2_ECHO
 import os
 import queue
+import random
 import signal
 import socket
 import stat
@@ -411,7 +412,7 @@ def case_tls(tmp):
     os.mkdir(d)
     make_ca(d, "ca")
     make_ca(d, "other-ca")
-    make_cert(d, "server", "ca", "fsxds-test-server", "IP:127.0.0.1,DNS:localhost", "serverAuth")
+    make_cert(d, "server", "ca", "fsxds-test-server", "IP:127.0.0.1,IP:::1,DNS:localhost", "serverAuth")
     make_cert(d, "client", "ca", "node-1", "DNS:node-1.example,URI:spiffe://fsxds/node-1", "clientAuth")
     make_cert(d, "stranger", "other-ca", "node-1", "DNS:node-1.example", "clientAuth")
     p = lambda n: os.path.join(d, n)
@@ -486,6 +487,24 @@ def case_tls(tmp):
     ch.close()
     srv.stop("tls")
 
+    # IPv6 loopback, where there is one
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        port6 = probe.getsockname()[1]
+        probe.close()
+    except OSError:
+        port6 = None
+    if port6 is None:
+        print("skip IPv6: no ::1 here", flush=True)
+    else:
+        srv = Server("--listen", "[::1]:%d" % port6, "--tls", p("server.pem"), p("server.key"), p("ca.pem"))
+        ch = channel("[::1]:%d" % port6, creds)
+        peer = list(ch.unary_stream(PEER, request_serializer=ident, response_deserializer=ident)(b"", timeout=TIMEOUT))
+        check(peer and peer[0].decode().startswith("tcp [::1]:"), "TLS over [::1]: Peer says tcp [::1]:PORT (%r)" % peer)
+        ch.close()
+        srv.stop("ipv6")
+
     # a bad certificate or key: the file named, with OpenSSL's reason
     with open(p("garbage.pem"), "w") as f:
         f.write("-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n")
@@ -541,6 +560,37 @@ def case_garbage(tmp):
     check(ended1 and data3 == grpc_message(b"fine"),
           "a compressed message ends its stream, the next stream on the connection echoes (%s %r)" % (ended1, data3))
     g.close()
+    # random frames (a fixed seed): each connection gets the preface and
+    # SETTINGS, then 20 frames of any type, flags, stream and payload (or a
+    # request and random bytes as its messages), then a PING; it ends with
+    # the PING's ACK or with the server's close
+    rng = random.Random(16)
+    outcomes = {"ack": 0, "closed": 0}
+    for _ in range(60):
+        g = raw_unix(path)
+        frames = [frame(rng.randrange(11), rng.randrange(256), rng.choice([0, 1, 3, rng.randrange(1 << 31)]),
+                        rng.randbytes(rng.choice([0, 1, 4, 5, 8, 9, 13, rng.randrange(300)])))
+                  for _ in range(20)]
+        if rng.random() < 0.5:
+            # or a stream with random bytes as its gRPC messages
+            frames = [request_headers(1, ECHO)] + [
+                frame(DATA, 0, 1, rng.choice([b"\0\0\0\0", b"\1", b"\0\0\0\1\0"]) + rng.randbytes(rng.randrange(40)))
+                for _ in range(rng.randrange(1, 6))]
+        try:
+            g.sendall(PREFACE + settings() + b"".join(frames) + frame(PING, 0, 0, b"fsxds-ok"))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        while True:
+            f = read_frame(g)
+            if f is None:
+                outcomes["closed"] += 1
+                break
+            if f[0] == PING and f[1] & ACK and f[3] == b"fsxds-ok":
+                outcomes["ack"] += 1
+                break
+        g.close()
+    check(srv.proc.poll() is None and sum(outcomes.values()) == 60,
+          "60 connections of random frames: each closed or answered, the server alive (%s)" % outcomes)
     check(s.echo(b"after") == b"after", "the grpc stream kept working through all of it")
     s.close()
     ch.close()
