@@ -6,6 +6,7 @@
  *   /fsxds.test.Echo/Flood  1 KiB messages while less than 64 KiB is
  *                           queued, more on stream_writable (a client that
  *                           does not read stalls it);
+ *   /fsxds.test.Echo/Fail   INVALID_ARGUMENT with a message to percent-encode;
  *   anything else           UNIMPLEMENTED.
  * Options: --listen ADDRESS, --tls CERT KEY CA, --group GID (the unix
  * socket's), --max-streams N, --keepalive-ms N, --keepalive-timeout-ms N,
@@ -71,6 +72,10 @@ static int on_open(void *ud, H2Stream *s, const char *path, const H2Peer *peer, 
                 h2_stream_send(s, (const uint8_t *) buf, strnlen(buf, sizeof(buf)));
                 h2_stream_finish(s, GRPC_STATUS_OK, NULL);
                 return take(PEER, ret_data);
+        }
+        if (strcmp(path, "/fsxds.test.Echo/Fail") == 0) {
+                h2_stream_finish(s, GRPC_STATUS_INVALID_ARGUMENT, "100% not \xc3\xbcnicode-free,\nin two lines");
+                return take(ECHO, ret_data);
         }
         return GRPC_STATUS_UNIMPLEMENTED;
 }

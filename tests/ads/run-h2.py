@@ -250,6 +250,14 @@ def case_unix_echo(tmp):
     except grpc.RpcError as e:
         code = e.code()
     check(code == grpc.StatusCode.UNIMPLEMENTED, "an unknown path: UNIMPLEMENTED (%s)" % code)
+    try:
+        list(ch.unary_stream("/fsxds.test.Echo/Fail", request_serializer=ident, response_deserializer=ident)(
+            b"", timeout=TIMEOUT))
+        code, details = grpc.StatusCode.OK, None
+    except grpc.RpcError as e:
+        code, details = e.code(), e.details()
+    check(code == grpc.StatusCode.INVALID_ARGUMENT and details == "100% not \u00fcnicode-free,\nin two lines",
+          "a status message with %%, UTF-8 and a newline arrives whole (percent-encoded): %s %r" % (code, details))
     ch.close()
     srv.stop("unix echo")
     check(not os.path.exists(path), "the socket file is removed when the server stops")
@@ -605,10 +613,11 @@ def case_oversize(tmp):
     check(s.echo(b"y" * 1024) == b"y" * 1024, "a message of max-message bytes echoes")
     try:
         s.echo(b"z" * 1025)
-        code = grpc.StatusCode.OK
+        code, details = grpc.StatusCode.OK, ""
     except grpc.RpcError as e:
-        code = e.code()
-    check(code == grpc.StatusCode.RESOURCE_EXHAUSTED, "one byte more: RESOURCE_EXHAUSTED (%s)" % code)
+        code, details = e.code(), e.details()
+    check(code == grpc.StatusCode.RESOURCE_EXHAUSTED and "1025 bytes" in details,
+          "one byte more: RESOURCE_EXHAUSTED, saying so (%s %s)" % (code, details))
     # a compressed message (grpc compresses when asked): UNIMPLEMENTED
     c = Stream(ch, compression=grpc.Compression.Gzip)
     try:
