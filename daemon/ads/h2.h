@@ -74,7 +74,7 @@ typedef struct H2Limits {
         size_t max_connections;      /* default 1024; a connection past it is closed at accept */
         size_t max_message;          /* bytes of one request message; default 4 MiB */
         size_t low_water;            /* stream_writable when the queue drops below it; default 64 KiB */
-        uint64_t keepalive_usec;     /* a PING after this long without a frame; default 30 s; 0: none */
+        uint64_t keepalive_usec;     /* a PING after this long without a frame; default 30 s; UINT64_MAX: none */
         uint64_t keepalive_timeout_usec; /* close when its ACK is not back by then; default 20 s */
 } H2Limits;
 

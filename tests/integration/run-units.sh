@@ -10,6 +10,9 @@
 #  - systemd-sysusers and systemd-tmpfiles --dry-run/--root accept the
 #    sysusers.d and tmpfiles.d files and create the fsxds user, the
 #    fsxds-readers group and /run/fsxds with its owner and mode;
+#  - the ads-tcp drop-in (the xDS server on TCP) verifies, and
+#    systemd-analyze security shows its three settings in effect: the
+#    host's network, Internet sockets, an IP allow list of localhost only;
 #  - the metrics drop-in (ReadWritePaths= of node_exporter's textfile
 #    directory) verifies; tmpfiles.d's ACL line gives group fsxds rwx on
 #    /var/lib/prometheus/node-exporter where it exists (getfacl), and
@@ -32,9 +35,10 @@ sysusers=$(find "$root" -path '*sysusers.d/fsxds.conf' | head -1)
 tmpfiles=$(find "$root" -path '*tmpfiles.d/fsxds.conf' | head -1)
 dropin_src=$(find "$root" -path '*share/fsxds/fanotify.conf' | head -1)
 metrics_src=$(find "$root" -path '*share/fsxds/metrics.conf' | head -1)
-[ -n "$sysusers" ] && [ -n "$tmpfiles" ] && [ -n "$dropin_src" ] && [ -n "$metrics_src" ] ||
-  fail "sysusers.d, tmpfiles.d, the fanotify or the metrics drop-in not installed"
-echo "installed: ${unit#"$root"} ${sysusers#"$root"} ${tmpfiles#"$root"} ${dropin_src#"$root"} ${metrics_src#"$root"}"
+adstcp_src=$(find "$root" -path '*share/fsxds/ads-tcp.conf' | head -1)
+[ -n "$sysusers" ] && [ -n "$tmpfiles" ] && [ -n "$dropin_src" ] && [ -n "$metrics_src" ] && [ -n "$adstcp_src" ] ||
+  fail "sysusers.d, tmpfiles.d, the fanotify, the metrics or the ads-tcp drop-in not installed"
+echo "installed: ${unit#"$root"} ${sysusers#"$root"} ${tmpfiles#"$root"} ${dropin_src#"$root"} ${metrics_src#"$root"} ${adstcp_src#"$root"}"
 # BusName= is the name the D-Bus policy lets the unit's user own
 busname=$(sed -n 's/^BusName=//p' "$unit")
 policy=$(find "$root" -path "*share/dbus-1/system.d/$busname.conf" | head -1)
@@ -65,6 +69,9 @@ cp "$metrics_src" "$units/fsxdsd.service.d/metrics.conf"
 grep -qx 'ReadWritePaths=-/var/lib/prometheus/node-exporter' "$metrics_src" || fail "metrics.conf: no ReadWritePaths= of the textfile directory"
 verify "fsxdsd.service + metrics.conf" "$units/fsxdsd.service"
 rm "$units/fsxdsd.service.d/metrics.conf"
+cp "$adstcp_src" "$units/fsxdsd.service.d/ads-tcp.conf"
+verify "fsxdsd.service + ads-tcp.conf" "$units/fsxdsd.service"
+rm "$units/fsxdsd.service.d/ads-tcp.conf"
 
 exposure() {
   local out level
@@ -86,6 +93,33 @@ level_fan=$(exposure 2>/dev/null | tail -1)
 grep -q "CAP_SYS_ADMIN" "$(dirname "$unit")/fsxdsd.service.d/fanotify.conf" || fail "drop-in without CAP_SYS_ADMIN"
 awk -v l="$level_fan" 'BEGIN { exit !(l <= 3.0) }' || fail "exposure with the fanotify drop-in $level_fan > 3.0"
 echo "exposure with the fanotify drop-in: $level_fan"
+rm "$(dirname "$unit")/fsxdsd.service.d/fanotify.conf"
+
+echo "== with the ads-tcp drop-in"
+# each setting as systemd-analyze reads it, without and with the drop-in
+network_settings() {
+  systemd-analyze security --no-pager --offline=true --root="$root" fsxdsd.service 2>/dev/null |
+    grep -E '(PrivateNetwork=|RestrictAddressFamilies=~AF_\(INET\|INET6\)|IPAddressDeny=) ' |
+    sed -E 's/^[^A-Z]*//; s/ {2,}/: /; s/ +[0-9.]* *$//'
+}
+without=$(network_settings)
+cp "$adstcp_src" "$(dirname "$unit")/fsxdsd.service.d/ads-tcp.conf"
+with=$(network_settings)
+rm "$(dirname "$unit")/fsxdsd.service.d/ads-tcp.conf"
+echo "without the drop-in:"
+sed 's/^/    /' <<<"$without"
+echo "with ads-tcp.conf:"
+sed 's/^/    /' <<<"$with"
+grep -q "PrivateNetwork=: Service has no access to the host's network" <<<"$without" &&
+  grep -q "RestrictAddressFamilies=~AF_(INET|INET6): Service cannot allocate Internet sockets" <<<"$without" &&
+  grep -q "IPAddressDeny=: Service blocks all IP address ranges" <<<"$without" ||
+  fail "the unit without the drop-in is not closed to the network"
+grep -q "PrivateNetwork=: Service has access to the host's network" <<<"$with" ||
+  fail "ads-tcp.conf: PrivateNetwork=no not in effect"
+grep -q "RestrictAddressFamilies=~AF_(INET|INET6): Service may allocate Internet sockets" <<<"$with" ||
+  fail "ads-tcp.conf: AF_INET/AF_INET6 not allowed"
+grep -q "IPAddressDeny=: Service defines IP address allow list with only localhost entries" <<<"$with" ||
+  fail "ads-tcp.conf: IPAddressAllow=localhost not in effect"
 
 echo "== sysusers.d and tmpfiles.d in a scratch root"
 sroot=$tmp/sysroot
