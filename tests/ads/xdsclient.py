@@ -189,17 +189,44 @@ def resource_name(m):
     return None
 
 
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+
+def route_config_names(xds, r):
+    """The RDS route_config_names of the HttpConnectionManagers of an LDS
+    response's listeners (api_listener and filter chains), sorted."""
+    out = set()
+
+    def hcm(any_msg):
+        if any_msg.type_url == HCM:
+            m = xds.unpack(any_msg)
+            if m.WhichOneof("route_specifier") == "rds":
+                out.add(m.rds.route_config_name)
+    for lis in r.resources.values():
+        if lis.HasField("api_listener"):
+            hcm(lis.api_listener.api_listener)
+        chains = list(lis.filter_chains)
+        if lis.HasField("default_filter_chain"):
+            chains.append(lis.default_filter_chain)
+        for fc in chains:
+            for f in fc.filters:
+                if f.HasField("typed_config"):
+                    hcm(f.typed_config)
+    return sorted(out)
+
+
 class _Stream:
     """What both stream kinds share: the request queue feeding grpc's
     request iterator, the reader thread, the list of responses."""
 
     def __init__(self, xds, channel, node_id, method, req_cls, resp_cls, delta, auto_ack=False,
-                 node_every=False, metadata=None, cluster="fsxds-test"):
+                 envoy_like=False, node_every=False, metadata=None, cluster="fsxds-test"):
         self.xds = xds
         self.node_id = node_id
         self.node = xds.node(node_id, cluster)
         self.delta = delta
         self.auto_ack = auto_ack
+        self.envoy_like = envoy_like
         self.node_every = node_every
         self.req_cls = req_cls
         self.sent_node = False
@@ -232,7 +259,9 @@ class _Stream:
                     self.responses.append(r)
                     self.log.append((r.type, r.version, r.nonce, tuple(r.names), r.t))
                     self.cond.notify_all()
-                if self.auto_ack:
+                if self.envoy_like:
+                    self.follow(r)
+                elif self.auto_ack:
                     self.ack(r)
         except grpc.RpcError as e:
             self.error = e
@@ -345,6 +374,21 @@ class SotwStream(_Stream):
         """version_info stays the last ACKed one, as the protocol says."""
         self.nonce[r.type_url] = r.nonce
         return self.request(r.type_url, error=message)
+
+    def follow(self, r):
+        """What Envoy does with a response (envoy_like=True): a CDS update
+        first changes the EDS subscription to its EDS clusters, an LDS
+        update the RDS subscription to its listeners' route configurations,
+        then the response is ACKed."""
+        if r.type == "CDS":
+            want = r.eds_names()
+            if want != self.names.get(TYPES["EDS"]):
+                self.change("EDS", want)
+        elif r.type == "LDS":
+            want = route_config_names(self.xds, r)
+            if want != self.names.get(TYPES["RDS"]):
+                self.change("RDS", want)
+        self.ack(r)
 
 
 class DeltaStream(_Stream):
