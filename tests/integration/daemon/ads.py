@@ -19,7 +19,10 @@ import json
 import os
 import re
 import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -54,8 +57,10 @@ class AdsEnv(Env):
     """An Env whose fsxds.yaml has an ads: part listening on a unix
     socket in the test's directory."""
 
-    def __init__(self, tree, ack_timeout="10s", **kw):
+    def __init__(self, tree, ack_timeout="10s", listen=None, tls=None, **kw):
         self.ads_ack_timeout = ack_timeout
+        self.ads_listen = listen  # None: unix:<root>/ads.sock
+        self.ads_tls = tls        # {cert, key, client_ca}: paths
         super().__init__("inotify", "rename", tree=tree, **kw)
 
     @property
@@ -66,7 +71,10 @@ class AdsEnv(Env):
         p = super().write_config(path, text, **changes)
         if text is None:
             with open(p, "a") as f:
-                f.write('ads:\n  listen: "unix:%s"\n  ack_timeout: "%s"\n' % (self.socket, self.ads_ack_timeout))
+                f.write('ads:\n  listen: "%s"\n  ack_timeout: "%s"\n' % (
+                    self.ads_listen or "unix:" + self.socket, self.ads_ack_timeout))
+                if self.ads_tls:
+                    f.write("  tls:\n" + "".join('    %s: "%s"\n' % kv for kv in sorted(self.ads_tls.items())))
         return p
 
     def channel(self):
@@ -533,13 +541,83 @@ def t_sighup():
     d.stop()
 
 
+def openssl(*args, cwd):
+    p = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError("openssl %s: exit %d: %s" % (" ".join(args), p.returncode, p.stderr))
+
+
+def tls_pki(d):
+    """A CA, a server certificate for 127.0.0.1/localhost and client
+    certificates naming alpha (CN) and beta (SAN only), under d."""
+    os.makedirs(d, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=fsxds-test-ca",
+            "-days", "30", cwd=d)
+    leaves = (("server", "/CN=localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth"),
+              ("alpha", "/CN=alpha", "extendedKeyUsage=clientAuth"),
+              ("beta", "/CN=fsxds-test-client", "subjectAltName=DNS:beta\nextendedKeyUsage=clientAuth"))
+    for name, subj, ext in leaves:
+        write(os.path.join(d, name + ".ext"), ext + "\n")
+        openssl("req", "-new", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", subj, cwd=d)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", name + ".pem", "-days", "30", "-extfile", name + ".ext", cwd=d)
+    return {n: os.path.join(d, n) for n in ("ca", "server", "alpha", "beta")}
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def t_tls():
+    """TCP with mutual TLS: a client whose certificate names its node.id
+    (CN or SAN) gets its clusters; one claiming another node is refused
+    (PERMISSION_DENIED) and gets nothing; a client without a certificate
+    gets no stream."""
+    xds()
+    tree = tree2()
+    root = tempfile.mkdtemp(prefix="fsxds-ads-pki-")
+    try:
+        p = tls_pki(root)
+        port = free_port()
+        env = AdsEnv(tree, listen="127.0.0.1:%d" % port,
+                     tls={"cert": p["server"] + ".pem", "key": p["server"] + ".key", "client_ca": p["ca"] + ".pem"})
+        d = env.daemon()
+
+        def channel(who):
+            tls = {"ca": read(p["ca"] + ".pem"), "server_name": "localhost"}
+            if who:
+                tls.update(cert=read(p[who] + ".pem"), key=read(p[who] + ".key"))
+            return xds().channel("127.0.0.1:%d" % port, tls=tls, options=[("grpc.use_local_subchannel_pool", 1)])
+        for who in ("alpha", "beta"):
+            s = xds().sotw(channel(who), who)
+            s.subscribe("CDS")
+            r = s.next("CDS", what="%s's clusters over TLS (its certificate names it)" % who)
+            expect_in("shared", r.names, "%s's clusters over TLS" % who)
+            s.close()
+        s = xds().sotw(channel("alpha"), "beta")
+        s.subscribe("CDS")
+        wait_until(lambda: s.ended, "the stream of a client whose certificate names alpha claiming beta to end")
+        expect(not s.responses, "a client claiming another node's id was sent %r", s.responses)
+        expect_eq(s.code(), xc.grpc.StatusCode.PERMISSION_DENIED, "the status of a stream claiming another node")
+        s = xds().sotw(channel(None), "alpha")
+        s.subscribe("CDS")
+        wait_until(lambda: s.ended, "the stream of a client without a certificate to end")
+        expect(not s.responses, "a client without a certificate was sent %r", s.responses)
+        d.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main():
     r = Runner("ads")
     for name, fn in (("sotw", t_sotw), ("ack-status", t_ack_status), ("nack", t_nack),
                      ("subscription-change", t_subscription_change), ("push-order", t_push_order),
                      ("delta", t_delta), ("unknown-node", t_unknown_node), ("tree-removed", t_tree_removed),
                      ("many-streams", t_many_streams), ("stalled-client", t_stalled_client),
-                     ("sighup", t_sighup)):
+                     ("sighup", t_sighup), ("tls", t_tls)):
         only = os.environ.get("FSXDS_TEST_ONLY")
         if only and name not in only.split(","):
             continue
