@@ -117,6 +117,7 @@ def type_status(a, t):
 
 
 def start(tree, **kw):
+    xds()  # skips without grpcio and protobuf
     env = AdsEnv(tree, **kw)
     d = env.daemon()
     wait_until(lambda: os.path.exists(env.socket), "the ADS socket %s" % env.socket)
