@@ -200,9 +200,17 @@ def t_sotw():
     lds = s.next("LDS")
     expect_eq(lds.names, ["l0"], "alpha's listeners over ADS (wildcard)")
     expect(HEX16.fullmatch(lds.version) and lds.nonce, "LDS version %r nonce %r", lds.version, lds.nonce)
-    hcm_any = lds.resources["l0"].filter_chains[0].filters[0].typed_config
-    hcm = xds().unpack(hcm_any)
+    got = lds.resources["l0"]
+    hcm = xds().unpack(got.filter_chains[0].filters[0].typed_config)
     expect(wired_to_ads(hcm.rds.config_source), "l0's rds.config_source is not ads: {}: %s", hcm.rds)
+    f = file_resources(env, "alpha", "LDS")["l0"]
+    fhcm = xds().unpack(f.filter_chains[0].filters[0].typed_config)
+    as_ads(fhcm.rds.config_source)
+    expect(fhcm == hcm, "l0's HttpConnectionManager over ADS differs from its file's in more than the "
+           "rds config_source:\nADS: %s\nfile: %s", hcm, fhcm)
+    got.filter_chains[0].filters[0].ClearField("typed_config")
+    f.filter_chains[0].filters[0].ClearField("typed_config")
+    expect(got == f, "l0 over ADS differs from its file:\nADS: %s\nfile: %s", got, f)
     s.ack(lds)
     s.subscribe("RDS", ["r0"])
     rds = s.next("RDS")
