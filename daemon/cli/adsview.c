@@ -31,7 +31,7 @@ void status_print_ads_server(const Status *s) {
                 char since[32];
                 format_time_usec(a->unknown[i].since_usec, since);
                 _cleanup_free_ char *id = line(a->unknown[i].id), *peer = line(a->unknown[i].peer);
-                printf("ADS WARNING: %s asks for node \"%s\" (since %s), which fsxdsd has no build of: it gets nothing\n",
+                printf("ADS WARNING: %s asks for node \"%s\" (since %s), unknown: not in the tree, it gets nothing until it is\n",
                        peer, id, since);
         }
 }

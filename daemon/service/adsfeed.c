@@ -27,7 +27,33 @@ typedef struct AdsFeed {
         size_t n_released; /* resources let go since the last sweep (a sweep is due when many) */
         /* counters for metrics_file, since fsxdsd started */
         uint64_t n_connected, n_acks, n_nacks, n_ack_timeouts, n_refused, n_unknown;
+        /* what clients say reaches status.json (and metrics_file) this
+         * long after, however many say it meanwhile */
+        sd_event_source *status_timer;
+        void (*changed)(State *st);
 } AdsFeed;
+
+#define STATUS_DELAY_USEC (50 * 1000)
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        State *st = userdata;
+        if (st->ads && st->ads->changed)
+                st->ads->changed(st);
+        return 0;
+}
+
+/* status.json again soon: a client connected, ACKed or NACKed */
+static void status_soon(State *st) {
+        AdsFeed *f = st->ads;
+        int enabled = SD_EVENT_OFF;
+        if (!f->status_timer || (sd_event_source_get_enabled(f->status_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF))
+                return;
+        uint64_t now;
+        if (sd_event_now(sd_event_source_get_event(f->status_timer), CLOCK_MONOTONIC, &now) < 0 ||
+            sd_event_source_set_time(f->status_timer, now + STATUS_DELAY_USEC) < 0 ||
+            sd_event_source_set_enabled(f->status_timer, SD_EVENT_ONESHOT) < 0)
+                log_warning(NULL, "ADS: cannot arm the status timer: what clients ACK shows at the next rebuild");
+}
 
 /* node ids from clients are any bytes: shown escaped */
 static char *shown_id(const char *id) {
@@ -41,6 +67,7 @@ static void on_event(void *userdata, const AdsEvent *ev) {
         const char *node = ev->node_id && node_id_is_valid(ev->node_id) ? ev->node_id : NULL;
         const char *type = ev->type >= 0 && ev->type < _ADS_TYPE_MAX ? ads_type_short(ev->type) : "";
         const char *kind = ev->delta ? "delta" : "state-of-the-world";
+        status_soon(st);
         switch (ev->kind) {
         case ADS_EVENT_CONNECTED:
                 f->n_connected++;
@@ -52,8 +79,8 @@ static void on_event(void *userdata, const AdsEvent *ev) {
                 break;
         case ADS_EVENT_UNKNOWN_NODE:
                 f->n_unknown++;
-                log_warning(NULL, "ADS: %s asks for node \"%s\", which the tree has no build of: nothing is sent "
-                            "until it has", ev->peer ? ev->peer : "a client", id);
+                log_warning(NULL, "ADS: %s asks for node \"%s\", unknown: not in the tree (no build of it); nothing "
+                            "is sent until it is", ev->peer ? ev->peer : "a client", id);
                 break;
         case ADS_EVENT_REFUSED:
                 f->n_refused++;
@@ -120,7 +147,7 @@ static void ads_config_drop(AdsConfig *c) {
         free(c);
 }
 
-void adsfeed_configure(State *st, sd_event *e) {
+void adsfeed_configure(State *st, sd_event *e, void (*changed)(State *st)) {
         const AdsConfig *c = st->config->ads;
         if (!c) {
                 if (st->ads && st->ads->server)
@@ -131,6 +158,9 @@ void adsfeed_configure(State *st, sd_event *e) {
         if (!st->ads)
                 st->ads = xcalloc(1, sizeof(AdsFeed));
         AdsFeed *f = st->ads;
+        f->changed = changed;
+        if (!f->status_timer && sd_event_add_time(e, &f->status_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_status_timer, st) >= 0)
+                (void) sd_event_source_set_enabled(f->status_timer, SD_EVENT_OFF);
         if (!f->server) {
                 AdsOptions o = { .ack_timeout_usec = c->ack_timeout_usec,
                                  .limits = { .max_streams = c->max_streams },
@@ -155,6 +185,7 @@ void adsfeed_free(State *st) {
         if (!f)
                 return;
         f->server = ads_server_free(f->server);
+        f->status_timer = sd_event_source_disable_unref(f->status_timer);
         for (size_t i = 0; i < f->pool.cap; i++)
                 if (f->pool.entries[i].key)
                         ads_resource_unref(f->pool.entries[i].value);

@@ -14,8 +14,9 @@
 /* After the configuration is (re)loaded: listens as ads: says (a changed
  * listener replaces the old one, the connections stay), or stops the
  * server when ads: is gone. A listener that cannot be made is logged and
- * kept for status; the daemon goes on. */
-void adsfeed_configure(State *st, sd_event *e);
+ * kept for status; the daemon goes on. changed is called (50 ms after
+ * the first of a burst) when what clients said should reach status.json. */
+void adsfeed_configure(State *st, sd_event *e, void (*changed)(State *st));
 void adsfeed_free(State *st);
 /* The node's build becomes its snapshot: out is the whole build, or, with
  * touched (sorted paths), the files of it that changed since the previous

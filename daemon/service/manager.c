@@ -627,7 +627,7 @@ static void manager_reload(Manager *m) {
                 config_free(old);
                 m->state.reload_error = NULL;
                 log_info(NULL, "configuration reloaded");
-                adsfeed_configure(&m->state, m->event);
+                adsfeed_configure(&m->state, m->event, report_write_status_quiet);
                 upkeep_verify_outputs(&m->state);
                 m->state.verify_pass_open = true;
         }
@@ -922,7 +922,7 @@ int manager_startup(Manager *m) {
                 return r;
         /* a client gone mid-write is an error of its stream, not a signal that ends fsxdsd */
         (void) signal(SIGPIPE, SIG_IGN);
-        adsfeed_configure(&m->state, m->event);
+        adsfeed_configure(&m->state, m->event, report_write_status_quiet);
         upkeep_verify_outputs(&m->state);
         m->state.verify_pass_open = true;
         r = setup_verify_timer(m);

@@ -57,7 +57,7 @@ void report_stopped(State *st) {
         report_write_status(st);
 }
 
-void report_write_status(State *st) {
+static void write_status(State *st, bool notify) {
         Status status = {
                 .generation = (int64_t) st->generation,
                 .time_usec = (int64_t) st->last_rebuild_usec,
@@ -141,6 +141,8 @@ void report_write_status(State *st) {
         }
         status_done(&status);
         metrics_write(st); /* with the status, at the same moments */
+        if (!notify)
+                return;
 
         size_t bad = 0;
         const NodeState *first_bad = NULL;
@@ -203,4 +205,12 @@ void report_write_status(State *st) {
         } else
                 sd_notifyf(false, "STATUS=generation %" PRIu64 ", %zu nodes, all published%s", st->generation, st->n_nodes,
                            reload);
+}
+
+void report_write_status(State *st) {
+        write_status(st, true);
+}
+
+void report_write_status_quiet(State *st) {
+        write_status(st, false);
 }

@@ -6,6 +6,9 @@
 
 /* status.json, and the status line systemd shows. */
 void report_write_status(State *st);
+/* status.json and metrics_file only, no STATUS= (which says a rebuild is
+ * over): for what xDS clients said meanwhile (adsfeed.c). */
+void report_write_status_quiet(State *st);
 /* Directories in nodes/ whose name is no node id: logged (as errors) when
  * their set changes. */
 void report_bad_node_dirs(State *st);
