@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fsxdsd's side of the xDS server: configuration, snapshots, the journal
  * and status (adsfeed.h). */
+#include <dirent.h>
 #include <inttypes.h>
 #include <string.h>
 #include <syslog.h>
@@ -10,6 +11,7 @@
 #include "layout.h"
 #include "logging.h"
 #include "prom.h"
+#include "statedir.h"
 #include "sha256.h"
 #include "wire.h"
 #include "wiring.h"
@@ -31,6 +33,7 @@ typedef struct AdsFeed {
          * long after, however many say it meanwhile */
         sd_event_source *status_timer;
         void (*changed)(State *st);
+        bool restored; /* the nodes without a build got their last good copy (adsfeed_restore()) */
 } AdsFeed;
 
 #define STATUS_DELAY_USEC (50 * 1000)
@@ -380,8 +383,36 @@ void adsfeed_forget(State *st, const char *id) {
                 ads_server_forget_node(st->ads->server, id);
 }
 
+/* After fsxdsd's first rebuild: a node with no build to serve (its
+ * directory left the tree, or its sources have errors since before this
+ * start) is served its last good copy from state_dir, as its files stay
+ * what they were: never an empty state of the world, never nothing for a
+ * node whose files exist. */
+static void adsfeed_restore(State *st) {
+        AdsFeed *f = st->ads;
+        f->restored = true;
+        _cleanup_closedir_ DIR *d = opendir(st->state_nodes_dir);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                if (!node_id_is_valid(de->d_name) || ads_server_get_snapshot(f->server, de->d_name))
+                        continue;
+                NodeOutput o = {};
+                uint64_t generation;
+                _cleanup_free_ char *error = NULL;
+                if (statedir_load_copy(st->config->state_dir, de->d_name, false, &o, &generation, &error) < 0)
+                        continue; /* its state error says why, where it matters */
+                NodeState ns = { .id = de->d_name };
+                adsfeed_node(st, &ns, &o, NULL, 0);
+                node_output_done(&o);
+                log_info(de->d_name, "ADS: serving its last good copy (generation %" PRIu64 "): it has no build now",
+                         generation);
+        }
+}
+
 void adsfeed_sweep(State *st) {
         AdsFeed *f = st->ads;
+        if (f && f->server && !f->restored && !st->rebuild && st->state_nodes_dir)
+                adsfeed_restore(st);
         if (!f || f->n_released == 0)
                 return;
         /* the pool holds the only reference of a resource no snapshot

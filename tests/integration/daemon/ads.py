@@ -453,6 +453,15 @@ def t_tree_removed():
     s.close()
     s2.close()
     d.stop()
+    # and after a restart, which has no build of alpha: its last good copy
+    d = env.daemon()
+    wait_until(lambda: os.path.exists(env.socket), "the ADS socket %s after the restart" % env.socket)
+    s3 = env.sotw("alpha")
+    s3.subscribe("CDS")
+    r3 = s3.next("CDS", what="CDS for a node whose tree vanished, after a restart")
+    expect_eq(sorted(r3.names), sorted(r.names), "the clusters served after a restart without alpha's tree")
+    s3.close()
+    d.stop()
 
 
 N_STREAMS = 100
