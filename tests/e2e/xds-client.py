@@ -1,0 +1,44 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The e2e suite's xDS client: one state-of-the-world ADS stream for a
+node, the wildcard CDS it is sent, ACKed; prints {"clusters": [...],
+"version": V} as one JSON line and exits 0, or prints the stream's gRPC
+status and exits 1. Runs on the host (Debian's python3-grpcio), reaching
+the container's fsxdsd through /proc/LEADER/root/run/fsxds/ads.sock or
+over TCP with a client certificate.
+
+Usage: xds-client.py DESC TARGET NODE [CA CERT KEY]
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ads"))
+import xdsclient  # noqa: E402
+
+
+def main():
+    if len(sys.argv) not in (4, 7):
+        sys.exit(__doc__)
+    desc, target, node = sys.argv[1:4]
+    tls = None
+    if len(sys.argv) == 7:
+        tls = {k: open(p, "rb").read() for k, p in zip(("ca", "cert", "key"), sys.argv[4:7])}
+    x = xdsclient.Xds(desc)
+    ch = x.channel(target, tls=tls)
+    s = x.sotw(ch, node)
+    s.subscribe("CDS")
+    try:
+        r = s.next("CDS", timeout=20, what="CDS for node %s" % node)
+    except AssertionError as e:
+        print(json.dumps({"error": str(e), "status": s.status_text()}))
+        return 1
+    s.ack(r)
+    print(json.dumps({"clusters": sorted(r.names), "version": r.version}))
+    s.close()
+    ch.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
