@@ -3,8 +3,10 @@
  * sd-event loop, its nghttp2 server session, keepalive PINGs, and the
  * gRPC streams on it (length-prefixed messages in, queued messages out
  * under HTTP/2 flow control, trailers at the end). User callbacks run
- * from nghttp2's receive callbacks (stream_open, stream_message,
- * stream_closed) or once nghttp2 is done sending (stream_writable). */
+ * from nghttp2's callbacks while it reads (stream_open, stream_message,
+ * stream_closed) or sends (stream_closed, once a reset went out), once
+ * nghttp2 is done sending (stream_writable), or as the connection closes
+ * (stream_closed); never while a callback of the same connection runs. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -395,7 +397,10 @@ static void stream_start(H2Stream *s) {
                 return stream_end(s, GRPC_STATUS_UNIMPLEMENTED, "a gRPC request is a POST", "200");
         r = server->cb.stream_open(server->userdata, s, s->path, &s->conn->peer, &data);
         if (r != 0) {
-                s->ended = false; /* stream_open may have tried a send; the refusal wins */
+                /* stream_open may have sent or finished: the refusal wins */
+                s->ended = false;
+                free(s->message);
+                s->message = NULL;
                 stream_drop_queue(s);
                 return stream_end(s, r > 0 ? r : GRPC_STATUS_INTERNAL, NULL, "200");
         }

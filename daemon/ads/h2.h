@@ -86,7 +86,8 @@ typedef struct H2Tls {
 
 /* limits NULL: the defaults; a 0 in a field: its default. */
 int h2_server_new(sd_event *e, const H2Callbacks *cb, void *userdata, const H2Limits *limits, H2Server **ret);
-/* Closes every connection (streams get stream_closed) and the listeners. */
+/* Closes every connection (streams get stream_closed) and the listeners.
+ * Not from inside one of its callbacks. */
 H2Server *h2_server_free(H2Server *s);
 
 /* Listens on address, "unix:/run/fsxds/ads.sock" or "HOST:PORT"
