@@ -86,9 +86,25 @@ static void *mem_realloc(void *p, size_t size, void *ud) {
         return n + 1;
 }
 
+static int conn_flush(H2Conn *c);
+
+/* Something is queued for the connection. Called from outside the loop's
+ * dispatch of this transport (the daemon setting a snapshot in the middle
+ * of a rebuild, a timer of the user's), it is written at once, as far as
+ * the socket takes it, not when the loop next polls, which can be a whole
+ * rebuild later; inside on_io() (nghttp2's callbacks may be on the stack,
+ * and nghttp2 must not be re-entered) only EPOLLOUT is asked for. */
 static void conn_kick(H2Conn *c) {
-        if (!c->freeing && c->io && !c->handshaking)
-                (void) sd_event_source_set_io_events(c->io, EPOLLIN | EPOLLOUT);
+        if (c->freeing || !c->io || c->handshaking)
+                return;
+        if (!c->server->dispatching && !c->flushing) {
+                c->flushing = true;
+                int r = conn_flush(c);
+                c->flushing = false;
+                if (r == 0 && c->out_len == 0 && !c->writable_pending)
+                        return; /* all out; an error is left to on_io(), which closes */
+        }
+        (void) sd_event_source_set_io_events(c->io, EPOLLIN | EPOLLOUT);
 }
 
 /* ---- streams ---- */
@@ -506,14 +522,39 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
 
 static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_code, void *ud) {
         H2Stream *s = nghttp2_session_get_stream_user_data(session, id);
+        H2Conn *c = ud;
 
         (void) error_code;
-        (void) ud;
         if (!s)
                 return 0;
         (void) nghttp2_session_set_stream_user_data(session, id, NULL);
+        if (c->flushing) {
+                /* a write-through runs under the user's own call (it may be
+                 * walking its streams): the stream stays, ended, until the
+                 * loop tells the user and frees it */
+                s->ended = true;
+                s->close_deferred = true;
+                if (c->server->closes)
+                        (void) sd_event_source_set_enabled(c->server->closes, SD_EVENT_ONESHOT);
+                return 0;
+        }
         stream_notify_closed(s);
         stream_free(s);
+        return 0;
+}
+
+int h2_server_closes(sd_event_source *src, void *ud) {
+        H2Server *server = ud;
+
+        (void) src;
+        for (H2Conn *c = server->conns; c; c = c->next)
+                for (H2Stream *s = c->streams, *next; s; s = next) {
+                        next = s->next;
+                        if (s->close_deferred) {
+                                stream_notify_closed(s);
+                                stream_free(s);
+                        }
+                }
         return 0;
 }
 
@@ -618,8 +659,10 @@ static int conn_flush(H2Conn *c) {
                         if (out_append(c, data, (size_t) n) < 0)
                                 return -ENOMEM;
                 }
-                if (c->writable_pending) {
-                        /* out of nghttp2: the user may queue more now */
+                if (c->writable_pending && !c->flushing) {
+                        /* out of nghttp2: the user may queue more now
+                         * (not in a write-through, under the user's own
+                         * call: on_io() tells it, EPOLLOUT stays asked) */
                         c->writable_pending = false;
                         for (H2Stream *s = c->streams; s; s = s->next)
                                 if (s->want_writable) {
@@ -649,13 +692,23 @@ static int conn_flush(H2Conn *c) {
         }
 }
 
+static int on_io_dispatch(H2Conn *c, uint32_t revents);
+
 static int on_io(sd_event_source *src, int fd, uint32_t revents, void *ud) {
         H2Conn *c = ud;
+        H2Server *server = c->server;
+        (void) src;
+        (void) fd;
+        server->dispatching = true;
+        int r = on_io_dispatch(c, revents);
+        server->dispatching = false;
+        return r;
+}
+
+static int on_io_dispatch(H2Conn *c, uint32_t revents) {
         uint32_t events = EPOLLIN;
         int r;
 
-        (void) src;
-        (void) fd;
         if (c->handshaking) {
                 r = h2_tls_handshake(c->ssl, &events);
                 if (r < 0)

@@ -38,6 +38,7 @@ struct H2Stream {
         bool deferred;       /* the data provider said DEFERRED */
         bool above_low_water;
         bool want_writable;  /* stream_writable owed once out of nghttp2 */
+        bool close_deferred; /* closed by nghttp2 in a write-through: stream_closed and the free wait for the loop */
         int status;          /* grpc-status of the trailers once ended */
         char *message;       /* grpc-message, NULL: none */
 
@@ -62,6 +63,7 @@ struct H2Conn {
         sd_event_source *timer;
         SSL *ssl;
         bool handshaking;
+        bool flushing; /* in a write-through conn_flush() (conn_kick()) */
         nghttp2_session *session;
         size_t session_bytes; /* what nghttp2 holds, through h2_mem */
 
@@ -103,7 +105,12 @@ struct H2Server {
         H2Conn *conns;
         size_t n_connections;
         size_t n_streams;
+        bool dispatching; /* in on_io(): nghttp2 and its callbacks may be on the stack */
+        sd_event_source *closes; /* defer: the closes of write-throughs, told from the loop */
 };
+
+/* h2-conn.c: the streams closed during write-throughs, told and freed */
+int h2_server_closes(sd_event_source *src, void *ud);
 
 /* h2-conn.c */
 int h2_conn_new(H2Server *server, int fd, SSL_CTX *ssl_ctx, const char *description, const struct ucred *cred);

@@ -48,6 +48,12 @@ int h2_server_new(sd_event *e, const H2Callbacks *cb, void *userdata, const H2Li
          * otherwise kill the process */
         if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
                 (void) signal(SIGPIPE, SIG_IGN);
+        if (sd_event_add_defer(e, &s->closes, h2_server_closes, s) < 0) {
+                sd_event_unref(s->event);
+                free(s);
+                return -ENOMEM;
+        }
+        (void) sd_event_source_set_enabled(s->closes, SD_EVENT_OFF);
         *ret = s;
         return 0;
 }
@@ -77,6 +83,7 @@ H2Server *h2_server_free(H2Server *s) {
         s->listener = listener_free(s->listener);
         while (s->conns)
                 h2_conn_free(s->conns);
+        s->closes = sd_event_source_disable_unref(s->closes);
         sd_event_unref(s->event);
         free(s);
         return NULL;
