@@ -300,6 +300,53 @@ def t_nack():
     d.stop()
 
 
+PROMTOOL_CACHE = "/var/cache/fsxds-test/promtool/usr/bin/promtool"
+
+
+def t_metrics():
+    """metrics_file with ads: the fsxds_ads_* families: streams, ACKs and
+    NACKs counted, a standing NACK per node and type; promtool accepts the
+    file."""
+    env, d = start(tree2())
+    prom = os.path.join(env.root, "fsxds.prom")
+    env.write_config(metrics_file=prom)
+    mark = d.mark()
+    d.sighup()
+    d.wait_rebuild(mark)
+    s = env.sotw("alpha")
+    s.subscribe("CDS")
+    cds = s.next("CDS")
+    s.nack(cds, NACK_MESSAGE)
+    s.subscribe("EDS", ["shared"])
+    s.ack(s.next("EDS"))
+
+    def samples():
+        try:
+            text = read(prom).decode()
+        except OSError:
+            return None
+        got = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                got[k] = v
+        return got
+
+    want = {"fsxds_ads_streams": "1", "fsxds_ads_nacks_total": "1", "fsxds_ads_acks_total": "1",
+            'fsxds_ads_node_nacked{node="alpha",type="CDS"}': "1", 'fsxds_ads_node_streams{node="alpha"}': "1"}
+    got = wait_until(lambda: (lambda g: g if g and all(g.get(k) == v for k, v in want.items()) else None)(samples()),
+                     "the ADS samples %r in %s" % (want, prom))
+    expect(int(got.get("fsxds_ads_bytes", "0")) > 0, "fsxds_ads_bytes: %r", got.get("fsxds_ads_bytes"))
+    promtool = os.environ.get("FSXDS_PROMTOOL") or shutil.which("promtool") or PROMTOOL_CACHE
+    if os.access(promtool, os.X_OK):
+        p = subprocess.run([promtool, "check", "metrics"], input=read(prom), capture_output=True)
+        expect(p.returncode == 0, "promtool check metrics: %s%s", p.stdout.decode(), p.stderr.decode())
+    s.close()
+    wait_until(lambda: (lambda g: g if g and g.get('fsxds_ads_node_streams{node="alpha"}') == "0" else None)(samples()),
+               "alpha's streams back to 0 in the metrics after its client left")
+    d.stop()
+
+
 def t_subscription_change():
     """EDS names added and removed, LDS from a name to another; each change
     answered with exactly the names asked for."""
@@ -631,7 +678,7 @@ def t_tls():
 
 def main():
     r = Runner("ads")
-    for name, fn in (("sotw", t_sotw), ("ack-status", t_ack_status), ("nack", t_nack),
+    for name, fn in (("sotw", t_sotw), ("ack-status", t_ack_status), ("nack", t_nack), ("metrics", t_metrics),
                      ("subscription-change", t_subscription_change), ("push-order", t_push_order),
                      ("delta", t_delta), ("unknown-node", t_unknown_node), ("tree-removed", t_tree_removed),
                      ("many-streams", t_many_streams), ("stalled-client", t_stalled_client),
