@@ -326,3 +326,18 @@ const char *json_get_str(const Json *j, const char *key) {
         const Json *v = json_get(j, key);
         return v && v->kind == JSON_STRING ? v->str : NULL;
 }
+
+char *json_get_strdup(const Json *j, const char *key) {
+        const char *s = json_get_str(j, key);
+        return s ? xstrdup(s) : NULL;
+}
+
+int64_t json_get_int_or(const Json *j, const char *key, int64_t dflt) {
+        int64_t v;
+        return json_get_int(j, key, &v) ? v : dflt;
+}
+
+bool json_get_true(const Json *j, const char *key) {
+        const Json *v = json_get(j, key);
+        return v && v->kind == JSON_BOOL && v->boolean;
+}

@@ -35,3 +35,9 @@ const Json *json_get(const Json *j, const char *key);
 /* An integer (no fraction, no exponent) that fits int64_t. */
 bool json_get_int(const Json *j, const char *key, int64_t *ret);
 const char *json_get_str(const Json *j, const char *key);
+/* The same as a copy (free()), NULL when absent or not a string. */
+char *json_get_strdup(const Json *j, const char *key);
+/* json_get_int()'s value, or dflt when absent or not such an integer. */
+int64_t json_get_int_or(const Json *j, const char *key, int64_t dflt);
+/* true only for the JSON value true */
+bool json_get_true(const Json *j, const char *key);

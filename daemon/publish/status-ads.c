@@ -89,44 +89,33 @@ void status_ads_format(const StatusAds *a, Buf *b) {
 }
 
 static int64_t get_int(const Json *j, const char *key) {
-        int64_t v;
-        return json_get_int(j, key, &v) ? v : 0;
-}
-
-static char *get_str(const Json *j, const char *key) {
-        const char *s = json_get_str(j, key);
-        return s ? xstrdup(s) : NULL;
-}
-
-static bool get_bool(const Json *j, const char *key) {
-        const Json *v = json_get(j, key);
-        return v && v->kind == JSON_BOOL && v->boolean;
+        return json_get_int_or(j, key, 0);
 }
 
 StatusAdsNode *status_ads_node_parse(const Json *j) {
         if (!j || j->kind != JSON_OBJECT)
                 return NULL;
         StatusAdsNode *n = xcalloc(1, sizeof(StatusAdsNode));
-        n->known = get_bool(j, "known");
-        n->connected = get_bool(j, "connected");
-        n->pushing = get_bool(j, "pushing");
+        n->known = json_get_true(j, "known");
+        n->connected = json_get_true(j, "connected");
+        n->pushing = json_get_true(j, "pushing");
         n->generation = get_int(j, "generation");
         n->streams = get_int(j, "streams");
         n->delta_streams = get_int(j, "delta_streams");
         n->connected_usec = get_int(j, "connected_usec");
         n->disconnected_usec = get_int(j, "disconnected_usec");
-        n->peer = get_str(j, "peer");
+        n->peer = json_get_strdup(j, "peer");
         const Json *types = json_get(j, "types");
         for (size_t i = 0; types && types->kind == JSON_OBJECT && i < types->n; i++) {
                 const Json *t = types->items[i];
                 if (t->kind != JSON_OBJECT)
                         continue;
                 StatusAdsType *st = status_ads_node_add_type(n, types->keys[i]);
-                st->offered = get_str(t, "offered");
-                st->acked = get_str(t, "acked");
+                st->offered = json_get_strdup(t, "offered");
+                st->acked = json_get_strdup(t, "acked");
                 st->acked_usec = get_int(t, "acked_usec");
-                st->nacked = get_str(t, "nacked");
-                st->nack_message = get_str(t, "nack_message");
+                st->nacked = json_get_strdup(t, "nacked");
+                st->nack_message = json_get_strdup(t, "nack_message");
                 st->nacked_usec = get_int(t, "nacked_usec");
         }
         return n;
@@ -136,8 +125,8 @@ StatusAds *status_ads_parse(const Json *j) {
         if (!j || j->kind != JSON_OBJECT)
                 return NULL;
         StatusAds *a = xcalloc(1, sizeof(StatusAds));
-        a->listen = get_str(j, "listen");
-        a->error = get_str(j, "error");
+        a->listen = json_get_strdup(j, "listen");
+        a->error = json_get_strdup(j, "error");
         a->connections = get_int(j, "connections");
         a->streams = get_int(j, "streams");
         a->bytes = get_int(j, "bytes");
@@ -148,7 +137,7 @@ StatusAds *status_ads_parse(const Json *j) {
                 if (!id)
                         continue;
                 a->unknown = xrealloc(a->unknown, (a->n_unknown + 1) * sizeof(StatusAdsUnknown));
-                a->unknown[a->n_unknown++] = (StatusAdsUnknown) { xstrdup(id), get_str(e, "peer"), get_int(e, "since_usec") };
+                a->unknown[a->n_unknown++] = (StatusAdsUnknown) { xstrdup(id), json_get_strdup(e, "peer"), get_int(e, "since_usec") };
         }
         return a;
 }

@@ -479,18 +479,7 @@ int status_remove_legacy(const char *output_dir) {
 }
 
 static int64_t get_int(const Json *j, const char *key) {
-        int64_t v;
-        return json_get_int(j, key, &v) ? v : STATUS_UNSET;
-}
-
-static char *get_str(const Json *j, const char *key) {
-        const char *s = json_get_str(j, key);
-        return s ? xstrdup(s) : NULL;
-}
-
-static bool get_bool(const Json *j, const char *key) {
-        const Json *v = json_get(j, key);
-        return v && v->kind == JSON_BOOL && v->boolean;
+        return json_get_int_or(j, key, STATUS_UNSET);
 }
 
 static void parse_node(const Json *j, StatusNode *n) {
@@ -506,9 +495,9 @@ static void parse_node(const Json *j, StatusNode *n) {
         /* absent: not known to be gone from the tree */
         const Json *present = json_get(j, "present");
         n->present = !present || present->kind != JSON_BOOL || present->boolean;
-        n->removal_blocked = get_bool(j, "removal_blocked");
+        n->removal_blocked = json_get_true(j, "removal_blocked");
         const Json *allow = json_get(j, "allow_removal");
-        if (allow && allow->kind == JSON_OBJECT && get_bool(allow, "armed")) {
+        if (allow && allow->kind == JSON_OBJECT && json_get_true(allow, "armed")) {
                 int64_t expires = get_int(allow, "expires_usec");
                 n->allow_removal_expires_usec = expires > 0 ? expires : 1; /* armed, expiry unknown */
         }
@@ -517,9 +506,9 @@ static void parse_node(const Json *j, StatusNode *n) {
                 n->pin_generation = get_int(pin, "generation");
                 n->pin_rollback_of = get_int(pin, "rollback_of");
                 n->pin_since_usec = get_int(pin, "since_usec");
-                n->pin_held = get_bool(pin, "held");
+                n->pin_held = json_get_true(pin, "held");
         }
-        n->state_error = get_str(j, "state_error");
+        n->state_error = json_get_strdup(j, "state_error");
         n->ads = status_ads_node_parse(json_get(j, "ads"));
         /* absent: not known to be stale */
         const Json *current = json_get(j, "manifest_current");
@@ -531,12 +520,12 @@ static void parse_node(const Json *j, StatusNode *n) {
         int64_t line = get_int(e, "line"), column = get_int(e, "column");
         n->error = (Diag) {
                 .level = DIAG_ERROR,
-                .file = get_str(e, "file"),
+                .file = json_get_strdup(e, "file"),
                 .line = line > 0 && line <= UINT_MAX ? (unsigned) line : 0,
                 .column = column > 0 && column <= UINT_MAX ? (unsigned) column : 0,
-                .path = get_str(e, "path"),
-                .message = get_str(e, "message"),
-                .rule = get_str(e, "rule"),
+                .path = json_get_strdup(e, "path"),
+                .message = json_get_strdup(e, "message"),
+                .rule = json_get_strdup(e, "rule"),
         };
         /* an error object without a message is still an error */
         if (!n->error.message)
@@ -574,46 +563,46 @@ int status_parse(const char *data, size_t len, Status *ret, char **ret_error) {
         Status s = {
                 .generation = get_int(root, "generation"),
                 .time_usec = get_int(root, "time_usec"),
-                .backend = get_str(root, "backend"),
-                .publish_mode = get_str(root, "publish_mode"),
-                .source_dir = get_str(root, "source_dir"),
-                .output_dir = get_str(root, "output_dir"),
+                .backend = json_get_strdup(root, "backend"),
+                .publish_mode = json_get_strdup(root, "publish_mode"),
+                .source_dir = json_get_strdup(root, "source_dir"),
+                .output_dir = json_get_strdup(root, "output_dir"),
                 .signing_not_after = STATUS_UNSET,
                 .retry_usec = get_int(root, "retry_usec"),
                 .verify_passes = get_int(root, "verify_passes"),
                 .written_usec = get_int(root, "written_usec"),
-                .source_error = get_str(root, "source_error"),
+                .source_error = json_get_strdup(root, "source_error"),
                 .daemon = { .pid = STATUS_UNSET, .start_ticks = STATUS_UNSET, .started_usec = STATUS_UNSET,
                             .stopped_usec = STATUS_UNSET },
         };
         const Json *daemon = json_get(root, "daemon");
         if (daemon && daemon->kind == JSON_OBJECT) {
                 s.daemon.pid = get_int(daemon, "pid");
-                s.daemon.boot_id = get_str(daemon, "boot_id");
+                s.daemon.boot_id = json_get_strdup(daemon, "boot_id");
                 s.daemon.start_ticks = get_int(daemon, "start_ticks");
                 s.daemon.started_usec = get_int(daemon, "started_usec");
                 s.daemon.stopped_usec = get_int(daemon, "stopped_usec");
         }
         const Json *signing = json_get(root, "signing");
         if (signing && signing->kind == JSON_OBJECT) {
-                s.signing_subject = get_str(signing, "subject");
+                s.signing_subject = json_get_strdup(signing, "subject");
                 s.signing_not_after = get_int(signing, "not_after");
         }
         const Json *sources = json_get(root, "signed_sources");
         if (sources && sources->kind == JSON_OBJECT) {
-                s.signed_sources_ca = get_str(sources, "ca");
-                s.signed_sources_error = get_str(sources, "error");
+                s.signed_sources_ca = json_get_strdup(sources, "ca");
+                s.signed_sources_error = json_get_strdup(sources, "error");
         }
         const Json *watch = json_get(root, "watch");
         if (watch && watch->kind == JSON_OBJECT) {
                 s.watch_known = true;
-                s.watch_degraded = get_bool(watch, "degraded");
+                s.watch_degraded = json_get_true(watch, "degraded");
                 s.watch_unwatched = get_int(watch, "unwatched");
                 s.watch_rescan_usec = get_int(watch, "rescan_interval_usec");
                 const Json *limit = json_get(watch, "limit");
                 s.watch_limit_value = STATUS_UNSET;
                 if (limit && limit->kind == JSON_OBJECT) {
-                        s.watch_limit_name = get_str(limit, "name");
+                        s.watch_limit_name = json_get_strdup(limit, "name");
                         s.watch_limit_value = get_int(limit, "value");
                 }
         }

@@ -131,25 +131,6 @@ static void feed_listen(State *st, AdsFeed *f, const AdsConfig *c) {
         log_info(NULL, "ADS: listening on %s", c->listen);
 }
 
-static AdsConfig *ads_config_copy(const AdsConfig *c) {
-        AdsConfig *n = xmemdup(c, sizeof(AdsConfig));
-        n->listen = xstrdup(c->listen);
-        n->tls_cert = c->tls_cert ? xstrdup(c->tls_cert) : NULL;
-        n->tls_key = c->tls_key ? xstrdup(c->tls_key) : NULL;
-        n->tls_client_ca = c->tls_client_ca ? xstrdup(c->tls_client_ca) : NULL;
-        return n;
-}
-
-static void ads_config_drop(AdsConfig *c) {
-        if (!c)
-                return;
-        free(c->listen);
-        free(c->tls_cert);
-        free(c->tls_key);
-        free(c->tls_client_ca);
-        free(c);
-}
-
 void adsfeed_configure(State *st, sd_event *e, void (*changed)(State *st)) {
         const AdsConfig *c = st->config->ads;
         if (!c) {
@@ -179,7 +160,7 @@ void adsfeed_configure(State *st, sd_event *e, void (*changed)(State *st)) {
         ads_server_set_ack_timeout(f->server, c->ack_timeout_usec);
         if (!f->listen || !ads_config_same_listener(f->config, c) || f->error)
                 feed_listen(st, f, c);
-        ads_config_drop(f->config);
+        ads_config_free(f->config);
         f->config = ads_config_copy(c);
 }
 
@@ -195,7 +176,7 @@ void adsfeed_free(State *st) {
         hashmap_free(&f->pool);
         free(f->listen);
         free(f->error);
-        ads_config_drop(f->config);
+        ads_config_free(f->config);
         free(f);
         st->ads = NULL;
 }

@@ -40,7 +40,7 @@ static void signing_free(SigningConfig *s) {
         free(s);
 }
 
-static void ads_config_free(AdsConfig *a) {
+void ads_config_free(AdsConfig *a) {
         if (!a)
                 return;
         free(a->listen);
@@ -48,6 +48,15 @@ static void ads_config_free(AdsConfig *a) {
         free(a->tls_key);
         free(a->tls_client_ca);
         free(a);
+}
+
+AdsConfig *ads_config_copy(const AdsConfig *c) {
+        AdsConfig *n = xmemdup(c, sizeof(AdsConfig));
+        n->listen = xstrdup(c->listen);
+        n->tls_cert = c->tls_cert ? xstrdup(c->tls_cert) : NULL;
+        n->tls_key = c->tls_key ? xstrdup(c->tls_key) : NULL;
+        n->tls_client_ca = c->tls_client_ca ? xstrdup(c->tls_client_ca) : NULL;
+        return n;
 }
 
 static bool same_or_null(const char *a, const char *b) {

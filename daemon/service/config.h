@@ -66,5 +66,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 /* Returns 0, -EBADMSG with diagnostics, or -errno when unreadable. */
 int config_parse(const char *file, const char *data, size_t len, DiagList *diags, Config **ret);
 int config_load(const char *path, DiagList *diags, Config **ret);
+AdsConfig *ads_config_copy(const AdsConfig *c);
+void ads_config_free(AdsConfig *a);
 /* Whether two ads: settings listen the same way (a reload keeps the listener). */
 bool ads_config_same_listener(const AdsConfig *a, const AdsConfig *b);

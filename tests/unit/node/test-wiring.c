@@ -13,31 +13,7 @@
 #include "wire.h"
 #include "wiring.h"
 
-static Schema *schema;
-static char tree[] = "/tmp/fsxds-test-wiring-XXXXXX";
-
-static void put(const char *rel, const char *text) {
-        _cleanup_free_ char *p = xasprintf("%s/%s", tree, rel);
-        _cleanup_free_ char *d = xstrdup(p);
-        *strrchr(d, '/') = 0;
-        assert_int_equal(mkdir_p(d, 0755), 0);
-        assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
-}
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(p);
-}
-
-static int setup(void **state) {
-        assert_non_null(mkdtemp(tree));
-        return schema_load_builtin(&schema);
-}
-
-static int teardown(void **state) {
-        nftw(tree, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-        schema = schema_free(schema);
-        return 0;
-}
+#include "tmptree.h"
 
 /* The resources of a published file, each wired to ADS and decoded as
  * JSON, one a line. Returns how many were rewired. */

@@ -12,6 +12,22 @@ static int parse(const char *text, DiagList *d, Config **ret) {
         return config_parse("fsxds.yaml", text, strlen(text), d, ret);
 }
 
+typedef struct Refused {
+        const char *text, *error; /* a configuration, its first diagnostic */
+} Refused;
+
+static void assert_refused(const Refused *bad, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                DiagList d = {};
+                Config *c = NULL;
+                assert_int_equal(parse(bad[i].text, &d, &c), -EBADMSG);
+                assert_null(c);
+                _cleanup_free_ char *s = diag_format(&d.items[0]);
+                assert_string_equal(s, bad[i].error);
+                diag_list_clear(&d);
+        }
+}
+
 static void test_defaults(void **state) {
         DiagList d = {};
         Config *c = NULL;
@@ -133,9 +149,7 @@ static void test_metrics_file(void **state) {
         assert_int_equal(parse("metrics_file: /var/lib/prometheus/node-exporter/fsxds.prom\n", &d, &c), 0);
         assert_string_equal(c->metrics_file, "/var/lib/prometheus/node-exporter/fsxds.prom");
         config_free(c);
-        static const struct {
-                const char *text, *error;
-        } bad[] = {
+        static const Refused bad[] = {
                 { "metrics_file: /var/lib/x/fsxds.txt\n",
                   "fsxds.yaml:1:15: error: metrics_file: expected a file name ending in .prom (node_exporter's textfile "
                   "collector reads only those), got \"/var/lib/x/fsxds.txt\"" },
@@ -143,14 +157,7 @@ static void test_metrics_file(void **state) {
                   "fsxds.yaml:1:15: error: metrics_file: expected an absolute path, got \"fsxds.prom\"" },
                 { "\nmetrics_file: [a]\n", "fsxds.yaml:2:15: error: metrics_file: expected a non-empty string, got a list" },
         };
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                c = NULL;
-                assert_int_equal(parse(bad[i].text, &d, &c), -EBADMSG);
-                assert_null(c);
-                _cleanup_free_ char *s = diag_format(&d.items[0]);
-                assert_string_equal(s, bad[i].error);
-                diag_list_clear(&d);
-        }
+        assert_refused(bad, ELEMENTSOF(bad));
 }
 
 static void test_ads(void **state) {
@@ -178,9 +185,7 @@ static void test_ads(void **state) {
         assert_false(ads_config_same_listener(c->ads, same->ads));
         config_free(same);
         config_free(c);
-        static const struct {
-                const char *text, *error;
-        } bad[] = {
+        static const Refused bad[] = {
                 { "ads: {listen: 127.0.0.1:18000}\n",
                   "fsxds.yaml:1:15: error: ads.listen: listening on TCP (127.0.0.1:18000) needs tls: {cert, key, client_ca}: "
                   "every client must present a certificate that names its node" },
@@ -204,14 +209,7 @@ static void test_ads(void **state) {
                   "streams per connection, 1 to 10000" },
                 { "ads: [a]\n", "fsxds.yaml:1:6: error: ads: expected a mapping (ads: {} listens on /run/fsxds/ads.sock)" },
         };
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                c = NULL;
-                assert_int_equal(parse(bad[i].text, &d, &c), -EBADMSG);
-                assert_null(c);
-                _cleanup_free_ char *s = diag_format(&d.items[0]);
-                assert_string_equal(s, bad[i].error);
-                diag_list_clear(&d);
-        }
+        assert_refused(bad, ELEMENTSOF(bad));
 }
 
 static void test_shipped_file_is_defaults(void **state) {
