@@ -479,8 +479,14 @@ void adsfeed_status(State *st, Status *s) {
                 for (size_t k = 0; k < s->n_nodes && !sn; k++)
                         if (streq(s->nodes[k].id, n->node_id))
                                 sn = &s->nodes[k];
-                if (sn && !sn->ads)
+                if (sn && !sn->ads) {
                         sn->ads = node_status(n);
+                        /* the same build as the files: their generation
+                         * (the snapshot's is the rebuild's guess, before
+                         * the publish numbers it) */
+                        if (n->known && sn->generation > 0)
+                                sn->ads->generation = sn->generation;
+                }
                 else if (!n->known && n->n_streams > 0) {
                         s->ads->unknown = xrealloc(s->ads->unknown, (s->ads->n_unknown + 1) * sizeof(StatusAdsUnknown));
                         s->ads->unknown[s->ads->n_unknown++] = (StatusAdsUnknown) {
