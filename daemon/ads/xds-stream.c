@@ -190,12 +190,19 @@ static bool full_state(AdsType t) {
         return ads_type_wildcard_default(t);
 }
 
+/* A version a client of the node NACKed is not offered again to a stream
+ * that has the type already (it keeps what it had), but a stream that has
+ * nothing of it yet (a new Envoy, or one restarted) gets it: withholding
+ * the only state there is would leave it with none (Envoy applies what it
+ * can of a refused update, and says NACK again). */
 static bool sotw_blocked(XdsStream *st, AdsType t) {
         const char *nacked = st->node->types[t].nacked;
-        return nacked[0] && streq(nacked, type_set(st, t)->version);
+        return nacked[0] && streq(nacked, type_set(st, t)->version) && st->sub[t].sent_once;
 }
 
 static bool delta_blocked(XdsStream *st, AdsType t, const AdsResource *r) {
+        if (!st->sub[t].sent_once)
+                return false;
         for (size_t i = 0; i < st->node->n_dnack; i++) {
                 const XdsDeltaNack *d = &st->node->dnack[i];
                 if (d->type == t && streq(d->name, r->name) && streq(d->version, r->version))

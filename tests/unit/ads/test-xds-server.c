@@ -383,11 +383,16 @@ static void test_sotw_nack_not_offered_again(void **state) {
         _cleanup_free_ char *ev = xasprintf("nack n1 CDS %s cluster a: bad lb_policy", v2);
         assert_true(event_seen(ev));
 
-        /* a generation that changes LDS only: CDS v2 is not offered again, on this stream or another */
+        /* a generation that changes LDS only: CDS v2 is not offered again
+         * on this stream, which has v1 */
         set(f, "n1", 3, "CDS:a=2 LDS:l=2");
         assert_int_equal(unread(h), 0);
+        /* a new stream of the node, which has no cluster at all, gets v2:
+         * withholding the only state there is would leave it with none */
         H2Stream *h2 = open_ads(false);
         sotw(h2, "n1", ADS_TYPE_CLUSTER, NULL, NULL, "", NULL);
+        const char *n2 = expect(h2, false, ADS_TYPE_CLUSTER, "a=2", NULL);
+        sotw(h2, NULL, ADS_TYPE_CLUSTER, "", n2, "", "cluster a: bad lb_policy");
         assert_int_equal(unread(h2), 0);
         assert_string_equal(status_of(f->s, "n1", ADS_TYPE_CLUSTER, NULL)->nacked, v2);
 
@@ -687,10 +692,11 @@ static void test_delta(void **state) {
         set(f, "n1", 4, "CDS:b=4,c=2 EDS:b=1");
         n = expect(h, true, ADS_TYPE_CLUSTER, "c=2", "");
         delta(h, NULL, ADS_TYPE_CLUSTER, "", "", "", n, NULL);
-        /* another stream of the node (a restart): b=4 still held back */
+        /* another stream of the node that has no cluster yet (a restart):
+         * it gets b=4 too, its only state (h, which has b, still does not) */
         H2Stream *h2 = open_ads(true);
         delta(h2, "n1", ADS_TYPE_CLUSTER, "", "", "", NULL, NULL);
-        n = expect(h2, true, ADS_TYPE_CLUSTER, "c=2", "");
+        n = expect(h2, true, ADS_TYPE_CLUSTER, "b=4,c=2", "");
         delta(h2, NULL, ADS_TYPE_CLUSTER, "", "", "", n, NULL);
         set(f, "n1", 5, "CDS:b=5,c=2 EDS:b=1");
         expect(h, true, ADS_TYPE_CLUSTER, "b=5", "");
