@@ -330,6 +330,10 @@ size_t ads_server_n_streams(const AdsServer *s) {
         return s->n_streams;
 }
 
+size_t ads_server_n_connections(const AdsServer *s) {
+        return s->h2 ? h2_server_n_connections(s->h2) : 0;
+}
+
 size_t ads_server_bytes(const AdsServer *s) {
         return h2_server_bytes(s->h2) + s->n_streams * sizeof(XdsStream) + s->nodes.n * sizeof(XdsNode);
 }

@@ -159,4 +159,5 @@ typedef struct AdsNodeStatus {
  * by id (nodes that connected without being known among them). */
 void ads_server_foreach_node(AdsServer *s, void (*f)(void *userdata, const AdsNodeStatus *st), void *userdata);
 size_t ads_server_n_streams(const AdsServer *s);
+size_t ads_server_n_connections(const AdsServer *s);
 size_t ads_server_bytes(const AdsServer *s);

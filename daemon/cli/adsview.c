@@ -26,7 +26,8 @@ void status_print_ads_server(const Status *s) {
                 _cleanup_free_ char *e = line(a->error);
                 printf("ADS NOT serving on %s: %s\n", listen, e);
         } else
-                printf("ADS serving on %s: %" PRIi64 " stream%s\n", listen, a->streams, a->streams == 1 ? "" : "s");
+                printf("ADS serving on %s: %" PRIi64 " stream%s on %" PRIi64 " connection%s\n", listen, a->streams,
+                       a->streams == 1 ? "" : "s", a->connections, a->connections == 1 ? "" : "s");
         for (size_t i = 0; i < a->n_unknown; i++) {
                 char since[32];
                 format_time_usec(a->unknown[i].since_usec, since);

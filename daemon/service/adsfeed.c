@@ -470,6 +470,7 @@ void adsfeed_status(State *st, Status *s) {
         if (!f->server)
                 return;
         s->ads->streams = (int64_t) ads_server_n_streams(f->server);
+        s->ads->connections = (int64_t) ads_server_n_connections(f->server);
         s->ads->bytes = (int64_t) (ads_server_bytes(f->server) + f->pool_bytes);
         Collect c = {};
         ads_server_foreach_node(f->server, collect, &c);
@@ -534,6 +535,8 @@ void adsfeed_metrics(const State *st, Buf *b) {
                 return;
         prom_family(b, "fsxds_ads_streams", "gauge", "xDS streams open now.");
         buf_printf(b, "fsxds_ads_streams %zu\n", ads_server_n_streams(f->server));
+        prom_family(b, "fsxds_ads_connections", "gauge", "Connections to the xDS server open now.");
+        buf_printf(b, "fsxds_ads_connections %zu\n", ads_server_n_connections(f->server));
         prom_family(b, "fsxds_ads_bytes", "gauge",
                        "Memory the xDS server holds: connections, streams, and the resources it serves (each held once).");
         buf_printf(b, "fsxds_ads_bytes %zu\n", ads_server_bytes(f->server) + f->pool_bytes);
