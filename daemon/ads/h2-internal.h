@@ -94,6 +94,7 @@ typedef struct H2Listener {
         char *unix_path; /* the socket file to remove, when dev/ino still match */
         dev_t dev;
         ino_t ino;
+        sd_event_source *pause; /* out of fds at accept: accepting again when it fires */
 } H2Listener;
 
 struct H2Server {

@@ -231,3 +231,10 @@ int h2_tls_peer_names(SSL *ssl, char ***ret) {
         *ret = names;
         return 0;
 }
+
+int h2_tls_check(const H2Tls *tls, char **ret_error) {
+        SSL_CTX *ctx = NULL;
+        int r = h2_tls_context(tls, &ctx, ret_error);
+        SSL_CTX_free(ctx);
+        return r;
+}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,8 +35,16 @@ int h2_server_new(sd_event *e, const H2Callbacks *cb, void *userdata, const H2Li
                 s->limits = *limits;
         if (!s->limits.max_streams)
                 s->limits.max_streams = 100;
-        if (!s->limits.max_connections)
+        if (!s->limits.max_connections) {
+                /* a connection is a file descriptor: half of what the
+                 * process may open at most, the rest for the daemon's own
+                 * work (the watch, the stores, the publishes) */
+                struct rlimit nofile;
                 s->limits.max_connections = 1024;
+                if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+                    nofile.rlim_cur / 2 < s->limits.max_connections)
+                        s->limits.max_connections = MAX((size_t) nofile.rlim_cur / 2, (size_t) 1);
+        }
         if (!s->limits.max_message)
                 s->limits.max_message = 4 * 1024 * 1024;
         if (!s->limits.low_water)
@@ -64,6 +73,7 @@ static H2Listener *listener_free(H2Listener *l) {
         if (!l)
                 return NULL;
         sd_event_source_disable_unref(l->io);
+        sd_event_source_disable_unref(l->pause);
         if (l->fd >= 0)
                 close(l->fd);
         /* the file may since be another listener's (a reload renames the
@@ -121,6 +131,19 @@ static void accept_one(H2Listener *l, int fd, const struct sockaddr_storage *sa)
         (void) h2_conn_new(s, fd, l->ssl_ctx, desc, NULL);
 }
 
+/* how long accepting pauses when the process is out of file descriptors
+ * (the kernel's backlog keeps the connections waiting meanwhile) */
+#define ACCEPT_PAUSE_USEC (250 * 1000)
+
+static int on_accept_pause(sd_event_source *src, uint64_t usec, void *ud) {
+        H2Listener *l = ud;
+
+        (void) src;
+        (void) usec;
+        (void) sd_event_source_set_enabled(l->io, SD_EVENT_ON);
+        return 0;
+}
+
 static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *ud) {
         H2Listener *l = ud;
 
@@ -130,12 +153,24 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *ud) {
                 struct sockaddr_storage sa = {};
                 socklen_t len = sizeof(sa);
                 int c = accept4(fd, (struct sockaddr *) &sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (c < 0) {
-                        if (errno == EINTR || errno == ECONNABORTED)
-                                continue;
-                        return 0; /* EAGAIN; or out of fds: the next round */
+                if (c >= 0) {
+                        accept_one(l, c, &sa);
+                        continue;
                 }
-                accept_one(l, c, &sa);
+                if (errno == EINTR || errno == ECONNABORTED)
+                        continue;
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        /* a level-triggered listener would fire again at once,
+                         * spinning the loop the daemon needs: pause it */
+                        uint64_t now;
+                        if (sd_event_now(l->server->event, CLOCK_MONOTONIC, &now) >= 0 &&
+                            (l->pause || sd_event_add_time(l->server->event, &l->pause, CLOCK_MONOTONIC, 0, 0,
+                                                           on_accept_pause, l) >= 0) &&
+                            sd_event_source_set_time(l->pause, now + ACCEPT_PAUSE_USEC) >= 0 &&
+                            sd_event_source_set_enabled(l->pause, SD_EVENT_ONESHOT) >= 0)
+                                (void) sd_event_source_set_enabled(l->io, SD_EVENT_OFF);
+                }
+                return 0; /* EAGAIN */
         }
 }
 

@@ -99,6 +99,10 @@ H2Server *h2_server_free(H2Server *s);
  * certificate or key is -errno with *ret_error saying which file and why
  * (free()); the previous listener then stays. */
 int h2_server_listen(H2Server *s, const char *address, const H2Tls *tls, mode_t mode, gid_t gid, char **ret_error);
+/* Loads the TLS files as h2_server_listen() would, and nothing else:
+ * 0, or -errno with *ret_error saying which file and why (fsxdsd
+ * --check-config). */
+int h2_tls_check(const H2Tls *tls, char **ret_error);
 /* Stops listening (the unix socket's file is removed); connections stay. */
 void h2_server_unlisten(H2Server *s);
 

@@ -22,7 +22,10 @@ void status_print_ads_server(const Status *s) {
         if (!a)
                 return;
         _cleanup_free_ char *listen = line(a->listen);
-        if (a->error) {
+        if (a->error && a->serving) {
+                _cleanup_free_ char *e = line(a->error);
+                printf("ADS serving on %s, the previous listener: ads.listen is NOT taken: %s\n", listen, e);
+        } else if (a->error) {
                 _cleanup_free_ char *e = line(a->error);
                 printf("ADS NOT serving on %s: %s\n", listen, e);
         } else

@@ -74,7 +74,7 @@ void status_ads_node_format(const StatusAdsNode *n, Buf *b) {
 void status_ads_format(const StatusAds *a, Buf *b) {
         buf_printf(b, "{\"listen\":");
         buf_put_json_string(b, a->listen ? a->listen : "");
-        buf_printf(b, ",\"error\":");
+        buf_printf(b, ",\"serving\":%s,\"error\":", a->serving ? "true" : "false");
         put_str_or_null(b, a->error);
         buf_printf(b, ",\"connections\":%" PRIi64 ",\"streams\":%" PRIi64 ",\"bytes\":%" PRIi64 ",\"unknown_nodes\":[",
                    a->connections, a->streams, a->bytes);
@@ -127,6 +127,7 @@ StatusAds *status_ads_parse(const Json *j) {
         StatusAds *a = xcalloc(1, sizeof(StatusAds));
         a->listen = json_get_strdup(j, "listen");
         a->error = json_get_strdup(j, "error");
+        a->serving = json_get_true(j, "serving");
         a->connections = get_int(j, "connections");
         a->streams = get_int(j, "streams");
         a->bytes = get_int(j, "bytes");

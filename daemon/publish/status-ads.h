@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The xDS server's part of status.json (status.h has the rest):
  *   top level "ads" (absent when ads: is not configured):
- *     { "listen": S, "error": S | null, "connections": N, "streams": N,
+ *     { "listen": S (where it serves, else the configured address),
+ *       "serving": B, "error": S | null (why ads.listen is not taken:
+ *       with serving, the previous listener still serves),
+ *       "connections": N, "streams": N,
  *       "bytes": N,
  *       "unknown_nodes": [ { "id": S, "peer": S, "since_usec": N } ] }
  *   per node "ads" (only for nodes the server knows or has seen):
@@ -46,7 +49,8 @@ typedef struct StatusAdsUnknown {
 
 typedef struct StatusAds {
         char *listen;
-        char *error; /* why it does not listen; NULL: it does */
+        bool serving; /* a listener is up (the configured one, or after a reload that failed, the previous one) */
+        char *error;  /* why ads.listen is not taken; NULL: it is */
         int64_t connections, streams, bytes;
         StatusAdsUnknown *unknown;
         size_t n_unknown;

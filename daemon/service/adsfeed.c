@@ -359,6 +359,36 @@ void adsfeed_node(State *st, NodeState *ns, const NodeOutput *out, char *const *
         ads_snapshot_unref(snap);
 }
 
+int adsfeed_check_config(const Config *c) {
+        if (!c->ads || !c->ads->tls_cert)
+                return 0;
+        H2Tls tls = { c->ads->tls_cert, c->ads->tls_key, c->ads->tls_client_ca };
+        _cleanup_free_ char *error = NULL;
+        int r = h2_tls_check(&tls, &error);
+        if (r < 0)
+                log_error(NULL, "ads.tls: %s", error ? error : strerror(-r));
+        return r;
+}
+
+int adsfeed_name_clash(const State *st, const char *id, DiagList *diags) {
+        const AdsConfig *a = st->config->ads;
+        if (!a || !startswith(a->listen, "unix:"))
+                return 0;
+        const char *path = a->listen + strlen("unix:");
+        const char *slash = strrchr(path, '/');
+        const char *out = st->config->output_dir;
+        size_t ol = strlen(out);
+        while (ol > 1 && out[ol - 1] == '/')
+                ol--;
+        if (!slash || !streq(slash + 1, id) || (size_t) (slash - path) != ol || strncmp(path, out, ol) != 0)
+                return 0;
+        diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL,
+                 "node %s has the name of the xDS server's socket %s (ads.listen in %s): its directory would replace "
+                 "the socket; rename the node or move ads.listen",
+                 id, path, st->config->path ? st->config->path : "the configuration");
+        return -EBADMSG;
+}
+
 void adsfeed_forget(State *st, const char *id) {
         if (st->ads && st->ads->server)
                 ads_server_forget_node(st->ads->server, id);
@@ -465,7 +495,8 @@ void adsfeed_status(State *st, Status *s) {
         if (!f || !st->config->ads)
                 return;
         s->ads = xcalloc(1, sizeof(StatusAds));
-        s->ads->listen = xstrdup(st->config->ads->listen);
+        s->ads->listen = xstrdup(f->listen ? f->listen : st->config->ads->listen);
+        s->ads->serving = f->server && f->listen;
         s->ads->error = f->error ? xstrdup(f->error) : NULL;
         if (!f->server)
                 return;

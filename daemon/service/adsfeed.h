@@ -23,6 +23,13 @@ void adsfeed_free(State *st);
  * one (a touched path out has no file for is gone). Nothing when ads: is
  * off. */
 void adsfeed_node(State *st, NodeState *ns, const NodeOutput *out, char *const *touched, size_t n_touched);
+/* Whether node id is the name of the xDS server's unix socket in
+ * output_dir (ads.listen: unix:/run/fsxds/ads.sock and a node "ads.sock"):
+ * -EBADMSG with the error in diags (the node is not built: its directory
+ * would replace the socket), 0 otherwise. */
+int adsfeed_name_clash(const State *st, const char *id, DiagList *diags);
+/* fsxdsd --check-config: ads.tls's files load (logged when not). */
+int adsfeed_check_config(const Config *c);
 /* fsxds forget */
 void adsfeed_forget(State *st, const char *id);
 /* After a rebuild: resources no snapshot holds any more are let go. */

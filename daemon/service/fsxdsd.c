@@ -2,6 +2,7 @@
 /* fsxdsd: watches a tree of Envoy xDS YAML, compiles it, and publishes each
  * node's files atomically and in make-before-break order. */
 #include <getopt.h>
+#include <sys/resource.h>
 
 #include "logging.h"
 #include "config.h"
@@ -82,6 +83,14 @@ int main(int argc, char **argv) {
         if (once) {
                 r = manager_once(m);
                 return r < 0 ? 2 : r;
+        }
+        /* as systemd advises for programs that use no select(): the soft
+         * limit of file descriptors up to the hard one (1024 to 524288
+         * under systemd's defaults): the xDS server's connections are fds */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &nofile);
         }
         r = manager_startup(m);
         if (r < 0) {

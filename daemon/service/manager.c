@@ -867,6 +867,9 @@ int manager_check_config(Manager *m) {
                 log_error(NULL, "require_signed_sources.ca %s: %s", c->require_signed_sources_ca, strerror(-r));
                 return r;
         }
+        int r = adsfeed_check_config(c);
+        if (r < 0)
+                return r;
         return upkeep_load_signer(&m->state);
 }
 

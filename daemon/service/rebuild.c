@@ -628,7 +628,9 @@ static bool rebuild_node(State *st, NodeState *ns, Batch *b, RebuildTimes *times
         ns->live_known = ns->state_known = false;
         node_clear_touched(ns);
         uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-        int r = rollback_build(st, ns, &opts, &from_memo, &d, &out, &touched, &n_touched);
+        int r = adsfeed_name_clash(st, ns->id, &d); /* a node named like the xDS socket in output_dir */
+        if (r == 0)
+                r = rollback_build(st, ns, &opts, &from_memo, &d, &out, &touched, &n_touched);
         times->build += now_usec(CLOCK_MONOTONIC) - t0;
         bool built = r >= 0, whole = r == 0, bad = false;
         uint64_t fp = diags_fingerprint(&d);

@@ -304,6 +304,7 @@ static void test_write_then_read_ads(void **state) {
         sample(&s);
         s.ads = xcalloc(1, sizeof(StatusAds));
         s.ads->listen = xstrdup("unix:/run/fsxds/ads.sock");
+        s.ads->serving = true;
         s.ads->streams = 3;
         s.ads->unknown = xcalloc(1, sizeof(StatusAdsUnknown));
         s.ads->unknown[0] = (StatusAdsUnknown) { xstrdup("ghost"), xstrdup("unix pid 9 uid 0"), 5 };
@@ -323,12 +324,13 @@ static void test_write_then_read_ads(void **state) {
         status_format(&s, &b);
         _cleanup_free_ char *text = buf_steal_str(&b);
         assert_non_null(strstr(text, "\"LDS\":{\"offered\":\"00112233aabbccdd\",\"acked\":\"ffeeddccbbaa9988\""));
-        assert_non_null(strstr(text, "\"ads\":{\"listen\":\"unix:/run/fsxds/ads.sock\",\"error\":null,"));
+        assert_non_null(strstr(text, "\"ads\":{\"listen\":\"unix:/run/fsxds/ads.sock\",\"serving\":true,\"error\":null,"));
         assert_int_equal(status_write(root, &s, (gid_t) -1, NULL), 0);
         assert_int_equal(status_read(root, &r, NULL), 0);
         assert_non_null(r.ads);
         assert_string_equal(r.ads->listen, "unix:/run/fsxds/ads.sock");
         assert_int_equal(r.ads->streams, 3);
+        assert_true(r.ads->serving);
         assert_int_equal(r.ads->n_unknown, 1);
         assert_string_equal(r.ads->unknown[0].id, "ghost");
         const StatusAdsNode *ra = r.nodes[0].ads;
