@@ -125,11 +125,18 @@ static H2Stream *stream_new(H2Conn *c, int32_t id) {
         return s;
 }
 
+static void chunk_free(H2Chunk *k) {
+        if (k->release)
+                k->release(k->ref);
+        free(k);
+}
+
 static void stream_drop_queue(H2Stream *s) {
+        s->conn->server->queued_total -= s->queued;
         while (s->head) {
                 H2Chunk *k = s->head;
                 s->head = k->next;
-                free(k);
+                chunk_free(k);
         }
         s->tail = NULL;
         s->head_off = 0;
@@ -254,7 +261,7 @@ static ssize_t data_read(nghttp2_session *session, int32_t id, uint8_t *buf, siz
         while (n < length && s->head) {
                 H2Chunk *k = s->head;
                 size_t m = MIN(length - n, k->len - s->head_off);
-                memcpy(buf + n, k->data + s->head_off, m);
+                memcpy(buf + n, (k->ext ? k->ext : k->data) + s->head_off, m);
                 n += m;
                 s->head_off += m;
                 if (s->head_off == k->len) {
@@ -262,10 +269,13 @@ static ssize_t data_read(nghttp2_session *session, int32_t id, uint8_t *buf, siz
                         if (!s->head)
                                 s->tail = NULL;
                         s->head_off = 0;
-                        free(k);
+                        chunk_free(k);
                 }
         }
         s->queued -= n;
+        c->server->queued_total -= n;
+        if (n > 0)
+                (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &s->progress_usec);
         if (s->above_low_water && s->queued < c->server->limits.low_water) {
                 s->above_low_water = false;
                 s->want_writable = true;
@@ -291,34 +301,62 @@ static int submit_headers(H2Stream *s) {
         return nghttp2_submit_response(s->conn->session, s->id, nv, ELEMENTSOF(nv), &prd);
 }
 
-int h2_stream_send(H2Stream *s, const uint8_t *msg, size_t len) {
-        H2Chunk *k;
+/* Past max_queued: the streams whose queue has not moved for the longest
+ * (clients that do not read) end, RESOURCE_EXHAUSTED, until the total is
+ * under it again; never keep, the one just queued on. Each such stream
+ * held one response at most (the user queues no more), so this bounds
+ * what many stalled clients hold together. */
+static void evict_stalled(H2Server *server, H2Stream *keep) {
+        while (server->queued_total > server->limits.max_queued) {
+                H2Stream *victim = NULL;
+                for (H2Conn *c = server->conns; c; c = c->next)
+                        for (H2Stream *s = c->streams; s; s = s->next)
+                                if (s != keep && s->queued > 0 && !s->ended &&
+                                    (!victim || s->progress_usec < victim->progress_usec))
+                                        victim = s;
+                if (!victim)
+                        return;
+                stream_fail(victim, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                            "the client does not read: what is queued for it took the server past its budget");
+        }
+}
 
-        if (s->ended || s->conn->freeing)
-                return -EPIPE;
-        if (len > UINT32_MAX)
-                return -EMSGSIZE;
-        k = malloc(sizeof(H2Chunk) + 5 + len);
-        if (!k)
-                return -ENOMEM;
+/* Appends a chunk to the stream's queue and gets it going. */
+static int stream_queue(H2Stream *s, H2Chunk *k) {
         k->next = NULL;
-        k->len = 5 + len;
-        k->data[0] = 0;
-        k->data[1] = (uint8_t) (len >> 24);
-        k->data[2] = (uint8_t) (len >> 16);
-        k->data[3] = (uint8_t) (len >> 8);
-        k->data[4] = (uint8_t) len;
-        if (len)
-                memcpy(k->data + 5, msg, len);
         if (s->tail)
                 s->tail->next = k;
         else
                 s->head = k;
         s->tail = k;
+        if (s->queued == 0)
+                (void) sd_event_now(s->conn->server->event, CLOCK_MONOTONIC, &s->progress_usec);
         s->queued += k->len;
+        s->conn->server->queued_total += k->len;
         if (s->queued >= s->conn->server->limits.low_water)
                 s->above_low_water = true;
+        evict_stalled(s->conn->server, s);
+        return 0;
+}
 
+/* The stream's message chunk: the 5-byte prefix of a message of total
+ * bytes, then head; NULL on ENOMEM. */
+static H2Chunk *chunk_new(size_t total, const uint8_t *head, size_t head_len) {
+        H2Chunk *k = calloc(1, sizeof(H2Chunk) + 5 + head_len);
+        if (!k)
+                return NULL;
+        k->len = 5 + head_len;
+        k->data[0] = 0;
+        k->data[1] = (uint8_t) (total >> 24);
+        k->data[2] = (uint8_t) (total >> 16);
+        k->data[3] = (uint8_t) (total >> 8);
+        k->data[4] = (uint8_t) total;
+        if (head_len)
+                memcpy(k->data + 5, head, head_len);
+        return k;
+}
+
+static int stream_kick(H2Stream *s) {
         if (!s->headers_submitted) {
                 if (submit_headers(s) < 0) {
                         stream_fail(s, GRPC_STATUS_INTERNAL, "cannot submit the response");
@@ -330,6 +368,43 @@ int h2_stream_send(H2Stream *s, const uint8_t *msg, size_t len) {
         }
         conn_kick(s->conn);
         return 0;
+}
+
+int h2_stream_send(H2Stream *s, const uint8_t *msg, size_t len) {
+        if (s->ended || s->conn->freeing)
+                return -EPIPE;
+        if (len > UINT32_MAX)
+                return -EMSGSIZE;
+        H2Chunk *k = chunk_new(len, msg, len);
+        if (!k)
+                return -ENOMEM;
+        stream_queue(s, k);
+        return stream_kick(s);
+}
+
+int h2_stream_send_shared(H2Stream *s, const uint8_t *head, size_t head_len, const uint8_t *body, size_t body_len,
+                          void *ref, void (*hold)(void *ref), void (*release)(void *ref)) {
+        if (s->ended || s->conn->freeing)
+                return -EPIPE;
+        if (head_len + body_len > UINT32_MAX)
+                return -EMSGSIZE;
+        H2Chunk *k = chunk_new(head_len + body_len, head, head_len);
+        H2Chunk *b = k ? calloc(1, sizeof(H2Chunk)) : NULL;
+        if (!b) {
+                free(k);
+                return -ENOMEM;
+        }
+        b->len = body_len;
+        b->ext = body;
+        b->ref = ref;
+        b->release = release;
+        hold(ref);
+        stream_queue(s, k);
+        if (body_len > 0)
+                stream_queue(s, b);
+        else
+                chunk_free(b);
+        return stream_kick(s);
 }
 
 size_t h2_stream_queued(const H2Stream *s) {

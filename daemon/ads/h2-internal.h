@@ -15,6 +15,11 @@
 typedef struct H2Chunk {
         struct H2Chunk *next;
         size_t len;
+        /* bytes shared with the caller (h2_stream_send_shared()): ext, held
+         * by ref until release(ref); NULL: the chunk's own data[] */
+        const uint8_t *ext;
+        void *ref;
+        void (*release)(void *ref);
         uint8_t data[];
 } H2Chunk;
 
@@ -39,6 +44,7 @@ struct H2Stream {
         bool above_low_water;
         bool want_writable;  /* stream_writable owed once out of nghttp2 */
         bool close_deferred; /* closed by nghttp2 in a write-through: stream_closed and the free wait for the loop */
+        uint64_t progress_usec; /* CLOCK_MONOTONIC: its queue last moved, or filled from empty */
         int status;          /* grpc-status of the trailers once ended */
         char *message;       /* grpc-message, NULL: none */
 
@@ -107,6 +113,7 @@ struct H2Server {
         size_t n_connections;
         size_t n_streams;
         bool dispatching; /* in on_io(): nghttp2 and its callbacks may be on the stack */
+        size_t queued_total; /* every stream's queued bytes (H2Limits.max_queued) */
         sd_event_source *closes; /* defer: the closes of write-throughs, told from the loop */
 };
 

@@ -49,6 +49,8 @@ int h2_server_new(sd_event *e, const H2Callbacks *cb, void *userdata, const H2Li
                 s->limits.max_message = 4 * 1024 * 1024;
         if (!s->limits.low_water)
                 s->limits.low_water = 64 * 1024;
+        if (!s->limits.max_queued)
+                s->limits.max_queued = (size_t) 256 << 20;
         if (!s->limits.keepalive_usec)
                 s->limits.keepalive_usec = 30 * 1000000ULL;
         if (!s->limits.keepalive_timeout_usec)

@@ -76,6 +76,11 @@ typedef struct H2Limits {
         size_t low_water;            /* stream_writable when the queue drops below it; default 64 KiB */
         uint64_t keepalive_usec;     /* a PING after this long without a frame; default 30 s; UINT64_MAX: none */
         uint64_t keepalive_timeout_usec; /* close when its ACK is not back by then; default 20 s */
+        /* bytes queued on all streams, unsent; past it, the stream whose
+         * queue has not moved for the longest (a client that does not
+         * read) is ended with RESOURCE_EXHAUSTED, and so on until under
+         * it; default 256 MiB */
+        size_t max_queued;
 } H2Limits;
 
 typedef struct H2Tls {
@@ -116,6 +121,14 @@ size_t h2_server_bytes(const H2Server *s);
  * first). Returns 0, or -EPIPE when the stream is already over. Never
  * blocks; the caller bounds what it queues with h2_stream_queued(). */
 int h2_stream_send(H2Stream *s, const uint8_t *msg, size_t len);
+/* One message of head then body (one message, one length prefix), with
+ * body not copied: it is shared with the caller, who holds it by ref for
+ * the stream (hold(ref) is called once here) until release(ref) once
+ * the bytes are out or the stream is over. So one encoded response can
+ * be queued on many streams (stalled ones included) at the cost of its
+ * head on each. Returns as h2_stream_send(). */
+int h2_stream_send_shared(H2Stream *s, const uint8_t *head, size_t head_len, const uint8_t *body, size_t body_len,
+                          void *ref, void (*hold)(void *ref), void (*release)(void *ref));
 /* Bytes queued and not yet handed to the socket. */
 size_t h2_stream_queued(const H2Stream *s);
 /* Ends the stream with trailers grpc-status (and grpc-message when

@@ -83,6 +83,7 @@ AdsSnapshot *ads_snapshot_unref(AdsSnapshot *s) {
                 for (size_t i = 0; i < s->types[t].n; i++)
                         ads_resource_unref(s->types[t].r[i]);
                 free(s->types[t].r);
+                free(s->types[t].sotw_body);
         }
         free(s);
         return NULL;

@@ -264,14 +264,48 @@ static void sent_out(XdsStream *st, AdsType t, const char *version) {
         sub->added = false;
 }
 
+static void snapshot_hold(void *ref) {
+        ads_snapshot_ref(ref);
+}
+
+static void snapshot_release(void *ref) {
+        ads_snapshot_unref(ref);
+}
+
+/* Whether v (sorted) is the whole set: then the set's shared body is. */
+static bool whole_set(const AdsTypeSet *set, AdsResource *const *v, size_t n) {
+        if (n != set->n || n == 0)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (v[i] != set->r[i])
+                        return false;
+        return true;
+}
+
 static void sotw_send(XdsStream *st, AdsType t, AdsResource **v, size_t n) {
         XdsSub *sub = &st->sub[t];
         qsort(v, n, sizeof(AdsResource *), cmp_res);
         next_nonce(st, sub);
-        const char *version = type_set(st, t)->version;
+        AdsSnapshot *snap = st->node->snap;
+        AdsTypeSet *set = &snap->types[t];
+        const char *version = set->version;
         Buf b = {};
-        xds_encode_response(&b, version, v, n, ads_type_url(t), sub->nonce);
-        (void) h2_stream_send(st->h2, b.data, b.len);
+        if (whole_set(set, v, n)) {
+                /* the body, most of the bytes, encoded once and shared by
+                 * every stream (a stalled one holds its head only) */
+                if (!set->sotw_body) {
+                        Buf body = {};
+                        xds_encode_response_body(&body, v, n, ads_type_url(t));
+                        set->sotw_body = body.data;
+                        set->sotw_body_len = body.len;
+                }
+                xds_encode_response_head(&b, version, sub->nonce);
+                (void) h2_stream_send_shared(st->h2, b.data, b.len, set->sotw_body, set->sotw_body_len, snap,
+                                             snapshot_hold, snapshot_release);
+        } else {
+                xds_encode_response(&b, version, v, n, ads_type_url(t), sub->nonce);
+                (void) h2_stream_send(st->h2, b.data, b.len);
+        }
         buf_free(&b);
         /* v may borrow from sent: the new references first */
         AdsResource **now = xmalloc(sizeof(AdsResource *) * (n + 1));

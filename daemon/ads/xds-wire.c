@@ -243,6 +243,18 @@ void xds_encode_response(Buf *b, const char *version_info, AdsResource *const *r
         put_control_plane(b, 6);
 }
 
+void xds_encode_response_head(Buf *b, const char *version_info, const char *nonce) {
+        put_string(b, 1, version_info);
+        put_string(b, 5, nonce);
+}
+
+void xds_encode_response_body(Buf *b, AdsResource *const *r, size_t n, const char *type_url) {
+        for (size_t i = 0; i < n; i++)
+                wire_put_bytes(b, 2, r[i]->any, r[i]->any_len);
+        put_string(b, 4, type_url);
+        put_control_plane(b, 6);
+}
+
 void xds_encode_delta_response(Buf *b, const char *system_version_info, AdsResource *const *r, size_t n,
                                const char *type_url, const char *nonce, char *const *removed, size_t n_removed) {
         put_string(b, 1, system_version_info);

@@ -42,6 +42,12 @@ void xds_request_done(XdsRequest *req);
 /* Appends a DiscoveryResponse to b. */
 void xds_encode_response(Buf *b, const char *version_info, AdsResource *const *r, size_t n,
                          const char *type_url, const char *nonce);
+/* The same response in two parts, head then body (fields in another
+ * order, the same message): the head, version_info and nonce, is the
+ * stream's own; the body, the resources, type_url and control_plane,
+ * may be shared by every stream sent the same resources. */
+void xds_encode_response_head(Buf *b, const char *version_info, const char *nonce);
+void xds_encode_response_body(Buf *b, AdsResource *const *r, size_t n, const char *type_url);
 /* Appends a DeltaDiscoveryResponse to b. */
 void xds_encode_delta_response(Buf *b, const char *system_version_info, AdsResource *const *r, size_t n,
                                const char *type_url, const char *nonce, char *const *removed, size_t n_removed);

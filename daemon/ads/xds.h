@@ -61,6 +61,12 @@ typedef struct AdsTypeSet {
         /* the set's content hash: hex of the first 8 bytes of SHA-256 over
          * every (name NUL version NUL) in order; "" for a set that is empty */
         char version[17];
+        /* the body of a state-of-the-world response holding the whole set
+         * (xds_encode_response_body()), made on first use and shared by
+         * every stream sent it (h2_stream_send_shared()); freed with the
+         * snapshot */
+        uint8_t *sotw_body;
+        size_t sotw_body_len;
 } AdsTypeSet;
 
 /* What a node is served: one generation of its ADS build. Immutable once

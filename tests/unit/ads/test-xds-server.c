@@ -75,6 +75,19 @@ int h2_stream_send(H2Stream *s, const uint8_t *msg, size_t len) {
         s->sent_len[s->n_sent++] = len;
         return 0;
 }
+/* the message as the transport would send it: head then body; the hold is
+ * let go at once, as a transport that sent it would */
+int h2_stream_send_shared(H2Stream *s, const uint8_t *head, size_t head_len, const uint8_t *body, size_t body_len,
+                          void *ref, void (*hold)(void *ref), void (*release)(void *ref)) {
+        Buf b = {};
+        buf_append(&b, head, head_len);
+        buf_append(&b, body, body_len);
+        hold(ref);
+        int r = h2_stream_send(s, b.data, b.len);
+        release(ref);
+        buf_free(&b);
+        return r;
+}
 size_t h2_stream_queued(const H2Stream *s) {
         return s->queued;
 }
