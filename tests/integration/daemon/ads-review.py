@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Review of fsxdsd's xDS server (issue 16) as a hostile client or a
+careless operator would use it: each case is a problem found in review,
+written to fail until the daemon handles it. Same harness and clients as
+ads.py (Debian's python3-grpcio and python3-protobuf; run under
+/usr/bin/python3).
+
+Every wait is "until X" with a generous timeout (FSXDS_TEST_WAIT)."""
+import os
+import resource
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import *  # noqa: E402,F401,F403
+import ads as A  # noqa: E402  (its start(), AdsEnv, tree2(), xds())
+
+
+def t_idle_connections_fd_budget():
+    """fsxdsd under systemd's default LimitNOFILE (soft 1024; the unit sets
+    none) with 1,100 local connections that never speak (a client in
+    output_group, or any TCP peer before the TLS handshake): the default
+    max_connections (1024) is above what the fds allow, so the daemon runs
+    out of fds, cannot read its source tree or write status.json, and its
+    listening socket, level-triggered with accept4() failing EMFILE, spins
+    the loop. Expected: the tree's next change is still published (the
+    daemon keeps fds for its own work: caps connections below its fd limit,
+    or raises its soft limit, and stops accepting instead of spinning)."""
+    env, d = A.start(A.tree2())
+    resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (1024, 1024))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    conns = []
+    try:
+        for _ in range(1100):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            c.settimeout(WAIT)
+            c.connect(env.socket)
+            conns.append(c)
+        # the daemon has taken what it will take once its fd count stops growing
+        fd_dir = "/proc/%d/fd" % d.proc.pid
+        wait_until(lambda: len(os.listdir(fd_dir)) >= 1000, "fsxdsd to accept the idle connections")
+        mark = d.mark()
+        env.write("common/eds.yaml", y_docs(y_cla("shared", [("10.0.0.1", 8123)]),
+                                            y_cla("extra", [("10.0.0.2", 8001)])))
+        st = d.wait_generation(mark, 2)
+        expect_eq(st["nodes"]["alpha"]["error"], None, "alpha's error after a tree change with 1,100 idle connections")
+        expect("Too many open files" not in d.log_text(),
+               "fsxdsd ran out of fds with 1,100 idle ADS connections:\n%s",
+               "\n".join(l for l in d.log_text().splitlines() if "Too many open files" in l)[:2000])
+    finally:
+        for c in conns:
+            c.close()
+    d.stop()
+
+
+CASES = (
+    ("idle-connections-fd-budget", t_idle_connections_fd_budget),
+)
+
+
+def main():
+    r = Runner("ads-review")
+    only = os.environ.get("FSXDS_TEST_ONLY")
+    for name, fn in CASES:
+        if only and name not in only.split(","):
+            continue
+        r.run(name, fn)
+    r.finish()
+
+
+if __name__ == "__main__":
+    main()
