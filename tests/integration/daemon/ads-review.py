@@ -55,8 +55,49 @@ def t_idle_connections_fd_budget():
     d.stop()
 
 
+def t_socket_in_output_dir():
+    """ads.listen inside output_dir, named like a node that the tree gets
+    later (a careless operator: `listen: unix:/srv/envoy/edge-3`): the
+    configuration is accepted, the daemon listens, then publishing node
+    edge-3 silently replaces the socket with the node's directory. Nothing
+    can connect any more, yet status.json and `fsxds status` still say
+    "ADS serving on ..." with no error. Expected: refused where it would
+    collide (a listen path inside output_dir or state_dir), or at least
+    the lost listener reported."""
+    env = A.AdsEnv(A.tree2())
+    sock = os.path.join(env.out, "gamma")
+    env.ads_listen = "unix:" + sock
+    env.write_config()
+    d = env.daemon()
+    # refusing the configuration at start is a fine answer too
+    if not d.alive():
+        return
+    wait_until(lambda: os.path.exists(sock), "the ADS socket %s" % sock)
+    mark = d.mark()
+    env.write("nodes/gamma/lds.yaml", y_listener("lg", 10077, "rg"))
+    env.write("nodes/gamma/rds.yaml", y_routes("rg", [("/", "shared")]))
+    d.wait_generation(mark, 2)
+    expect(os.path.isdir(env.node_dir("gamma")), "node gamma was not published")
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    c.settimeout(WAIT)
+    try:
+        c.connect(sock)
+        reachable = True
+    except OSError:
+        reachable = False
+    finally:
+        c.close()
+    if not reachable:
+        st = env.status()
+        expect(st["ads"]["error"],
+               "the ADS socket %s was replaced by node gamma's directory (connect fails), yet status.json's "
+               "ads says no error: %r; fsxds status:\n%s", sock, st["ads"], env.cli_status())
+    d.stop()
+
+
 CASES = (
     ("idle-connections-fd-budget", t_idle_connections_fd_budget),
+    ("socket-in-output-dir", t_socket_in_output_dir),
 )
 
 
