@@ -95,9 +95,37 @@ def t_socket_in_output_dir():
     d.stop()
 
 
+def t_nack_starves_new_clients():
+    """One client of node alpha NACKs its CDS (a broken Envoy, or any
+    process that can open the unix socket and says node.id alpha: over the
+    socket nothing authenticates the node). A second, fresh client of
+    alpha (another replica, or the same Envoy restarted) then subscribes
+    to CDS and is sent nothing at all, ever, until the tree changes: it
+    has no clusters, so an Envoy stays in its initialization. The doc
+    says a NACKed version is "not offered to that node again"; for a
+    stream that has no version of the type yet, withholding the only
+    state there is is not make-before-break, it is a denial of service.
+    Expected: the new stream receives alpha's clusters (Envoy applies the
+    valid ones of a NACKed CDS anyway)."""
+    env, d = A.start(A.tree2())
+    bad = env.sotw("alpha")
+    bad.subscribe("CDS")
+    r = bad.next("CDS")
+    bad.nack(r, "cluster old: rejected by a broken client")
+    env.wait_ads("alpha", lambda a: A.type_status(a, "CDS").get("nacked") == r.version, "the CDS NACK")
+    bad.close()
+    fresh = env.sotw("alpha")
+    fresh.subscribe("CDS")
+    got = fresh.next("CDS", what="alpha's clusters on a fresh stream after another client NACKed them")
+    expect_in("shared", got.names, "alpha's clusters on the fresh stream")
+    fresh.close()
+    d.stop()
+
+
 CASES = (
     ("idle-connections-fd-budget", t_idle_connections_fd_budget),
     ("socket-in-output-dir", t_socket_in_output_dir),
+    ("nack-starves-new-clients", t_nack_starves_new_clients),
 )
 
 
