@@ -122,10 +122,72 @@ def t_nack_starves_new_clients():
     d.stop()
 
 
+def big_tree(n):
+    """tree2 with n more EDS clusters in common/ (so every node's CDS
+    response is about n * 120 bytes)."""
+    t = A.tree2()
+    t["common/cds.yaml"] = y_docs(*[y_cluster("c%05d" % i) for i in range(n)] +
+                                  [y_cluster("shared"), y_cluster("extra")])
+    t["common/eds.yaml"] = y_docs(*[y_cla("c%05d" % i, [("10.0.%d.%d" % (i // 250, i % 250 + 1), 8000)])
+                                    for i in range(n)] +
+                                  [y_cla("shared", [("10.0.0.1", 8000)]), y_cla("extra", [("10.0.0.2", 8001)])])
+    return t
+
+
+def t_stalled_streams_memory():
+    """200 streams that never read (xdsclient.StalledClient: 16-byte
+    window, no recv()) on node alpha, whose CDS response is about 250 KB:
+    the server holds a full copy of the response per stream (status.json's
+    ads.bytes and the RSS grow by streams x response; 1,000 such streams on
+    a 10,000-cluster tree hold 875 MB). The issue asks for bounded
+    per-stream buffers and fsxds_ads_bytes says "the resources it serves
+    (each held once)". Expected: the bytes held stay within a few copies of
+    the snapshot, not one per stream."""
+    env, d = A.start(big_tree(2000))
+    cds = os.path.getsize(os.path.join(env.node_dir("alpha"), "cds", "cds.pb"))
+    stalled = []
+    try:
+        for _ in range(200):
+            stalled.append(A.xc.StalledClient(A.xds(), env.socket, "alpha", types=("CDS",)))
+        env.wait_ads("alpha", lambda a: a.get("streams") == 200, "200 streams of alpha")
+        # status.json is written on connection events: one more, to be sure it is current
+        probe = env.sotw("beta")
+        probe.subscribe("CDS")
+        probe.next("CDS")
+        held = env.status()["ads"]["bytes"]
+        expect(held < 10 * cds,
+               "200 stalled streams: the xDS server holds %d bytes, %.0f times alpha's CDS response (%d bytes): "
+               "a copy per stream, not bounded", held, held / cds, cds)
+        probe.close()
+    finally:
+        for c in stalled:
+            c.close()
+    d.stop()
+
+
+def t_status_connections():
+    """status.json's ads.connections counts the open connections: with
+    three clients connected (a channel each) it says 0."""
+    env, d = A.start(A.tree2())
+    ss = [env.sotw(n, auto_ack=True) for n in ("alpha", "alpha", "beta")]
+    for s in ss:
+        s.subscribe("CDS")
+        s.next("CDS")
+    env.wait_ads("beta", lambda a: a.get("streams") == 1, "beta's stream")
+    got = env.status()["ads"]
+    expect_eq(got.get("streams"), 3, "status.json ads.streams with three clients")
+    expect_eq(got.get("connections"), 3, "status.json ads.connections with three clients (one channel each)")
+    for s in ss:
+        s.close()
+    d.stop()
+
+
 CASES = (
     ("idle-connections-fd-budget", t_idle_connections_fd_budget),
     ("socket-in-output-dir", t_socket_in_output_dir),
     ("nack-starves-new-clients", t_nack_starves_new_clients),
+    ("stalled-streams-memory", t_stalled_streams_memory),
+    ("status-connections", t_status_connections),
 )
 
 
