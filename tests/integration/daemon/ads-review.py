@@ -9,8 +9,11 @@ ads.py (Debian's python3-grpcio and python3-protobuf; run under
 Every wait is "until X" with a generous timeout (FSXDS_TEST_WAIT)."""
 import os
 import resource
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401,F403
@@ -182,12 +185,77 @@ def t_status_connections():
     d.stop()
 
 
+def tls_env(root, **tls_over):
+    p = A.tls_pki(root)
+    port = A.free_port()
+    tls = {"cert": p["server"] + ".pem", "key": p["server"] + ".key", "client_ca": p["ca"] + ".pem"}
+    tls.update(tls_over)
+    env = A.AdsEnv(A.tree2(), listen="127.0.0.1:%d" % port, tls=tls)
+    return env, p, port
+
+
+def t_check_config_tls():
+    """`fsxdsd --check-config` (the unit's ExecStartPre=, documented as
+    checking "the configuration file and what it names") says ok for an
+    ads.tls whose key does not match its certificate, or whose client_ca
+    does not exist: the unit then starts and nothing listens (the journal
+    has "ADS: cannot listen"). Expected: exit 1 with the file and field."""
+    A.xds()
+    root = tempfile.mkdtemp(prefix="fsxds-ads-review-pki-")
+    try:
+        for what, over in (("a key that is not the certificate's", {"key": "alpha.key"}),
+                           ("a client_ca that does not exist", {"client_ca": "missing-ca.pem"})):
+            over = {k: os.path.join(root, v) for k, v in over.items()}
+            env, p, port = tls_env(root, **over)
+            r = subprocess.run([FSXDSD, "--config", env.config_path, "--check-config"],
+                               capture_output=True, text=True)
+            expect(r.returncode != 0, "fsxdsd --check-config with ads.tls naming %s: exit %d (ok), "
+                   "stdout %r stderr %r", what, r.returncode, r.stdout, r.stderr)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def t_status_after_refused_reload():
+    """A reload whose ads.tls cannot be loaded (a key that is not the
+    certificate's) keeps the previous listener, as the journal says ("the
+    previous listener stays") and clients are still served; but status.json
+    and `fsxds status` then say "ADS NOT serving on ...". Expected: the
+    status tells that the previous listener still serves and the reload's
+    listener was refused."""
+    A.xds()
+    root = tempfile.mkdtemp(prefix="fsxds-ads-review-pki-")
+    try:
+        env, p, port = tls_env(root)
+        d = env.daemon()
+        env.ads_tls = dict(env.ads_tls, key=p["alpha"] + ".key")
+        env.write_config()
+        mark = d.mark()
+        d.sighup()
+        d.notify.wait(lambda m: m.get("READY") == "1", mark, what="READY=1 after the reload", alive=d.alive)
+        wait_until(lambda: env.status()["ads"].get("error"), "status.json to carry the refused listener")
+        tls = {"ca": read(p["ca"] + ".pem"), "server_name": "localhost",
+               "cert": read(p["alpha"] + ".pem"), "key": read(p["alpha"] + ".key")}
+        s = A.xds().sotw(A.xds().channel("127.0.0.1:%d" % port, tls=tls,
+                                         options=[("grpc.use_local_subchannel_pool", 1)]), "alpha")
+        s.subscribe("CDS")
+        s.next("CDS", what="alpha's clusters from the previous listener after the refused reload")
+        s.close()
+        out = env.cli_status()
+        expect("NOT serving" not in out,
+               "the previous listener still serves alpha, yet fsxds status says:\n%s", out)
+        d.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 CASES = (
     ("idle-connections-fd-budget", t_idle_connections_fd_budget),
     ("socket-in-output-dir", t_socket_in_output_dir),
     ("nack-starves-new-clients", t_nack_starves_new_clients),
     ("stalled-streams-memory", t_stalled_streams_memory),
     ("status-connections", t_status_connections),
+    ("check-config-tls", t_check_config_tls),
+    ("status-after-refused-reload", t_status_after_refused_reload),
 )
 
 
