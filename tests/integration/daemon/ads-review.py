@@ -248,6 +248,40 @@ def t_status_after_refused_reload():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def t_unknown_node_metrics():
+    """Streams that claim node ids the tree does not have (any process
+    that can open the socket may say any node.id) leave a metrics series
+    per id behind, fsxds_ads_node_streams{node="ghost-N"} 0, kept after
+    they disconnect and rewritten at every status write: a client looping
+    over random ids grows metrics_file (and Prometheus' series) without
+    bound (10,000 ids: 486 KB of metrics_file). Expected: no series for a
+    node that is neither in the tree nor connected."""
+    env, d = A.start(A.tree2(), metrics_file=None)
+    prom = os.path.join(env.root, "fsxds.prom")
+    env.write_config(metrics_file=prom)
+    mark = d.mark()
+    d.sighup()
+    d.notify.wait(lambda m: m.get("READY") == "1", mark, what="READY=1 after the reload", alive=d.alive)
+    ghosts = []
+    try:
+        for i in range(300):
+            ghosts.append(A.xc.StalledClient(A.xds(), env.socket, "ghost-%03d" % i, types=("CDS",)))
+        wait_until(lambda: len(env.status()["ads"].get("unknown_nodes", [])) == 300,
+                   "status.json to list the 300 unknown nodes")
+    finally:
+        for g in ghosts:
+            g.close()
+    wait_until(lambda: not env.status()["ads"].get("unknown_nodes"), "the unknown nodes to go from status.json")
+    mark = d.mark()
+    env.write("common/eds.yaml", y_docs(y_cla("shared", [("10.0.0.1", 8124)]), y_cla("extra", [("10.0.0.2", 8001)])))
+    d.wait_generation(mark, 2)
+    text = read(prom).decode() if isinstance(read(prom), bytes) else read(prom)
+    left = [l for l in text.splitlines() if 'node="ghost-' in l]
+    expect(not left, "metrics_file keeps %d series of node ids that are not in the tree and not connected, e.g. %r",
+           len(left), left[:3])
+    d.stop()
+
+
 CASES = (
     ("idle-connections-fd-budget", t_idle_connections_fd_budget),
     ("socket-in-output-dir", t_socket_in_output_dir),
@@ -256,6 +290,7 @@ CASES = (
     ("status-connections", t_status_connections),
     ("check-config-tls", t_check_config_tls),
     ("status-after-refused-reload", t_status_after_refused_reload),
+    ("unknown-node-metrics", t_unknown_node_metrics),
 )
 
 
