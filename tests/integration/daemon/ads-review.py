@@ -282,6 +282,31 @@ def t_unknown_node_metrics():
     d.stop()
 
 
+def t_nack_blocks_new_subscription():
+    """A client NACKs the EDS response for cluster shared, then adds
+    cluster extra to its EDS subscription (as Envoy does when CDS brings a
+    new cluster): it is sent nothing, because version_info is one hash of
+    all of the node's EDS resources, whatever the subscription, and that
+    version was NACKed. The new cluster never gets its endpoints until the
+    tree changes. Expected: a response carrying extra's endpoints (a
+    version that differs with the subscription, or the NACK remembered per
+    resource set)."""
+    env, d = A.start(A.tree2())
+    s = env.sotw("alpha")
+    s.subscribe("CDS")
+    s.ack(s.next("CDS"))
+    s.subscribe("EDS", ["shared"])
+    e = s.next("EDS")
+    s.nack(e, "endpoint of shared refused")
+    env.wait_ads("alpha", lambda a: A.type_status(a, "EDS").get("nacked") == e.version, "the EDS NACK")
+    s.change("EDS", ["shared", "extra"])
+    r = s.wait(lambda r: r.type == "EDS" and "extra" in r.names,
+               what="extra's endpoints after the subscription added it (shared's EDS was NACKed before)")
+    expect_eq(A.port_of(r.resources["extra"]), 8001, "extra's port")
+    s.close()
+    d.stop()
+
+
 CASES = (
     ("idle-connections-fd-budget", t_idle_connections_fd_budget),
     ("socket-in-output-dir", t_socket_in_output_dir),
@@ -291,6 +316,7 @@ CASES = (
     ("check-config-tls", t_check_config_tls),
     ("status-after-refused-reload", t_status_after_refused_reload),
     ("unknown-node-metrics", t_unknown_node_metrics),
+    ("nack-blocks-new-subscription", t_nack_blocks_new_subscription),
 )
 
 
