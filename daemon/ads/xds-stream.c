@@ -397,7 +397,9 @@ static bool respond(XdsStream *st, AdsType t, bool reply) {
                 delta_plan_done(&p);
                 return due;
         }
-        if (sotw_blocked(st, t))
+        /* a NACKed version holds, but not against a request naming what
+         * the client did not have (a cluster added asks for its endpoints) */
+        if (sotw_blocked(st, t) && !(reply && sub->added))
                 return false;
         _cleanup_free_ AdsResource **v = NULL;
         size_t n = sotw_desired(st, t, &v);

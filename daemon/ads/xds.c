@@ -125,6 +125,13 @@ static void stream_detach(XdsStream *st, const char *message) {
         if (n->n_streams == 0)
                 n->disconnected_usec = now_realtime();
         xds_emit(st, ADS_EVENT_DISCONNECTED, _ADS_TYPE_INVALID, NULL, message);
+        /* a node the daemon never set (an id a client made up) is
+         * forgotten with its last stream: ids a client rotates through
+         * leave nothing behind */
+        if (n->n_streams == 0 && !n->snap) {
+                hashmap_remove(&st->server->nodes, n->id, strlen(n->id));
+                node_free(n);
+        }
 }
 
 void xds_stream_end(XdsStream *st, int grpc_status, const char *message, bool refused) {

@@ -549,8 +549,8 @@ typedef struct MetricsWalk {
 
 static void node_metrics(void *userdata, const AdsNodeStatus *n) {
         MetricsWalk *w = userdata;
-        if (!node_id_is_valid(n->node_id))
-                return; /* a client's unknown name: no label of ours */
+        if (!n->known || !node_id_is_valid(n->node_id))
+                return; /* a name a client made up: no series of ours (fsxds_ads_unknown_node_total counts it) */
         if (w->pass == 0) {
                 buf_printf(w->b, "fsxds_ads_node_streams{node=\"%s\"} %zu\n", n->node_id, n->n_streams);
                 return;
