@@ -954,7 +954,11 @@ size_t h2_conn_bytes(const H2Conn *c) {
 
         for (char **p = c->peer.cert_names; p && *p; p++)
                 n += sizeof(char *) + strlen(*p) + 1;
-        for (const H2Stream *s = c->streams; s; s = s->next)
-                n += sizeof(*s) + s->queued + (s->body ? s->body_alloc : 0) + (s->path ? strlen(s->path) + 1 : 0);
+        for (const H2Stream *s = c->streams; s; s = s->next) {
+                n += sizeof(*s) + (s->body ? s->body_alloc : 0) + (s->path ? strlen(s->path) + 1 : 0);
+                /* what the stream's chunks hold of their own (a shared body is its owner's) */
+                for (const H2Chunk *k = s->head; k; k = k->next)
+                        n += sizeof(*k) + (k->ext ? 0 : k->len);
+        }
         return n;
 }
