@@ -107,7 +107,13 @@ static void accept_one(H2Listener *l, int fd, const struct sockaddr_storage *sa)
         socklen_t len = sizeof(cred);
         char desc[96], ip[INET6_ADDRSTRLEN] = "?";
 
-        if (s->n_connections >= s->limits.max_connections) {
+        /* and never more than half the fds the process may have now (a
+         * limit lowered since start too): the daemon's own work needs fds */
+        size_t cap = s->limits.max_connections;
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+                cap = MIN(cap, MAX((size_t) nofile.rlim_cur / 2, (size_t) 1));
+        if (s->n_connections >= cap) {
                 close(fd);
                 return;
         }
