@@ -314,6 +314,31 @@ def t_nack_blocks_new_subscription():
     d.stop()
 
 
+def t_unacked_reply_blocks_pushes():
+    """A client that reads its responses but has not ACKed the first ones
+    (slow, or stuck before its ACK): the next generation is never pushed
+    to it, status.json says "pushing" forever, and no ACK timeout is
+    counted, although ads.ack_timeout is 2s. The docs say each push step
+    waits for the ACK, NACK or ads.ack_timeout. (xds_stream_pump returns
+    on a pending reply whose timer was never armed: only push steps arm
+    it.) Expected: the new clusters arrive, at the latest an ack_timeout
+    after the generation."""
+    env, d = A.start(A.tree2(), ack_timeout="2s")
+    s = env.sotw("alpha")
+    s.subscribe("CDS")
+    first = s.next("CDS")
+    mark = d.mark()
+    env.write("common/cds.yaml", y_docs(y_cluster("shared"), y_cluster("extra"), y_cluster("added")))
+    env.write("common/eds.yaml", y_docs(y_cla("shared", [("10.0.0.1", 8000)]), y_cla("extra", [("10.0.0.2", 8001)]),
+                                        y_cla("added", [("10.0.0.3", 8002)])))
+    d.wait_generation(mark, 2)
+    s.wait(lambda r: r.type == "CDS" and "added" in r.names,
+           what="the new generation's clusters on a stream whose first CDS (version %s) is not ACKed yet, "
+                "ack_timeout 2s" % first.version)
+    s.close()
+    d.stop()
+
+
 CASES = (
     ("idle-connections-fd-budget", t_idle_connections_fd_budget),
     ("socket-in-output-dir", t_socket_in_output_dir),
@@ -324,6 +349,7 @@ CASES = (
     ("status-after-refused-reload", t_status_after_refused_reload),
     ("unknown-node-metrics", t_unknown_node_metrics),
     ("nack-blocks-new-subscription", t_nack_blocks_new_subscription),
+    ("unacked-reply-blocks-pushes", t_unacked_reply_blocks_pushes),
 )
 
 
