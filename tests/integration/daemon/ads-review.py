@@ -47,7 +47,12 @@ def t_idle_connections_fd_budget():
         mark = d.mark()
         env.write("common/eds.yaml", y_docs(y_cla("shared", [("10.0.0.1", 8123)]),
                                             y_cla("extra", [("10.0.0.2", 8001)])))
-        st = d.wait_generation(mark, 2)
+        try:
+            st = d.wait_generation(mark, 2)
+        except AssertionError as e:
+            starved = [l for l in d.log_text().splitlines() if "Too many open files" in l]
+            raise AssertionError("no generation published for a tree change while 1,100 idle ADS connections are "
+                                 "open (fd limit 1024): %s; the daemon says:\n%s" % (e, "\n".join(starved[:6])))
         expect_eq(st["nodes"]["alpha"]["error"], None, "alpha's error after a tree change with 1,100 idle connections")
         expect("Too many open files" not in d.log_text(),
                "fsxdsd ran out of fds with 1,100 idle ADS connections:\n%s",
