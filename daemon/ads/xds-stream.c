@@ -475,8 +475,15 @@ void xds_stream_pump(XdsStream *st) {
                         st->step++;
                         continue;
                 }
-                if (sub->pending && !sub->timed_out)
-                        return; /* a reply's ACK first; it pumps again */
+                if (sub->pending && !sub->timed_out) {
+                        /* a reply's answer first (it pumps again), within
+                         * ack_timeout like a step's: a client that never
+                         * ACKs its first response still gets the generation */
+                        st->waiting = true;
+                        st->wait_type = t;
+                        arm_timer(st);
+                        return;
+                }
                 if (!can_send(st))
                         return;
                 st->step++;
@@ -540,8 +547,8 @@ static void on_ack(XdsStream *st, AdsType t, const XdsRequest *req) {
                 ts->acked_usec = now_realtime();
                 xds_known_free(&sub->undo);
                 xds_known_free(&sub->pend);
-                if (was_step)
-                        push_step_over(st);
+                if (was_step || (st->waiting && st->wait_type == t))
+                        push_step_over(st); /* the step, or the reply the push waited on */
                 xds_emit(st, ADS_EVENT_ACK, t, sub->sent_version, NULL);
                 return;
         }
@@ -568,7 +575,8 @@ static void on_ack(XdsStream *st, AdsType t, const XdsRequest *req) {
                 push_step_over(st);
                 st->pushing = false; /* this generation stops here on this stream */
                 st->restart = false;
-        }
+        } else if (st->waiting && st->wait_type == t)
+                push_step_over(st); /* a NACK of an earlier reply: the generation goes on */
         xds_emit(st, ADS_EVENT_NACK, t, sub->sent_version, req->error_message);
 }
 

@@ -45,6 +45,24 @@ static int get_string(const WireField *f, const char *field, char **s, char **re
         return 0;
 }
 
+/* A NACK's message as the client wrote it, but for a NUL or a byte that
+ * is not UTF-8, shown as \xNN (at most 64 KiB of it). */
+static char *message_kept(const uint8_t *p, size_t n) {
+        Buf b = {};
+        n = MIN(n, (size_t) 64 * 1024);
+        for (size_t i = 0; i < n;) {
+                size_t l = utf8_char_len(p + i, n - i);
+                if (l == 0 || p[i] == 0) {
+                        buf_printf(&b, "\\x%02x", p[i]);
+                        i++;
+                } else {
+                        buf_append(&b, p + i, l);
+                        i += l;
+                }
+        }
+        return b.data ? buf_steal_str(&b) : xstrdup("");
+}
+
 static int list_add(StrList *l, const WireField *f, const char *field, char **ret_error) {
         if (l->n >= XDS_NAMES_MAX)
                 return bad(ret_error, "%s: more than %u names", field, XDS_NAMES_MAX);
@@ -101,9 +119,13 @@ static int parse_status(const WireField *sf, const char *field, XdsRequest *req,
                                 return r;
                         req->error_code = (int32_t) (uint32_t) f.value;
                 } else if (f.number == 2) {
-                        r = get_string(&f, "error_detail.message", &req->error_message, ret_error);
+                        /* the client's own words: kept whatever their bytes
+                         * (NUL, not UTF-8: escaped), never lost with the stream */
+                        r = want_type(&f, WIRE_LEN, "error_detail.message", ret_error);
                         if (r < 0)
                                 return r;
+                        free(req->error_message);
+                        req->error_message = message_kept(f.data, f.len);
                 }
         }
         return end_of(&rd, field, ret_error);

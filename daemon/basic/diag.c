@@ -118,7 +118,7 @@ void diag_list_truncate(DiagList *l, size_t n) {
 
 /* The length of the UTF-8 character at s (n bytes left), or 0 when it is
  * not one (overlong forms and surrogates included). */
-static size_t utf8_char_len(const unsigned char *s, size_t n) {
+size_t utf8_char_len(const unsigned char *s, size_t n) {
         if (s[0] < 0x80)
                 return 1;
         size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;

@@ -60,6 +60,8 @@ void diag_list_truncate(DiagList *l, size_t n);
 #define DIAG_EXCERPT_MAX 64
 /* The length of the longest prefix of s (n bytes) that is valid UTF-8. */
 size_t utf8_valid_prefix(const char *s, size_t n);
+/* The length of the well-formed UTF-8 character at s (at most n bytes), 0 when there is none. */
+size_t utf8_char_len(const unsigned char *s, size_t n);
 /* s as a diagnostic shows it: at most max bytes of it (0: no bound), cut
  * at a character boundary and followed by "..." when longer; control
  * characters, quotes, backslashes and bytes that are not UTF-8 escaped

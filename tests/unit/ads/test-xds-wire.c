@@ -33,6 +33,21 @@ static void test_parse_sotw(void **state) {
         xds_request_done(&r);
         buf_free(&b);
 
+        /* a NACK's message is the client's own words: a NUL or a byte
+         * that is not UTF-8 is shown as \xNN, the request is not refused */
+        req_sotw(&b, "node-1", ADS_TYPE_CLUSTER, "v7", "12", "", NULL);
+        static const char msg[] = "ok \xe2\x9c\x93 \0x \xff\"q\"\n";
+        size_t m = wire_begin_len(&b, 6);
+        wire_put_tag(&b, 1, WIRE_VARINT);
+        wire_put_varint(&b, 3);
+        wire_put_bytes(&b, 2, msg, sizeof msg - 1);
+        wire_end_len(&b, m);
+        assert_int_equal(xds_request_parse(b.data, b.len, false, &r, &error), 0);
+        assert_true(r.has_error);
+        assert_string_equal(r.error_message, "ok \xe2\x9c\x93 \\x00x \\xff\"q\"\n");
+        xds_request_done(&r);
+        buf_free(&b);
+
         /* a later request: no node, no error; unknown fields skipped */
         req_sotw(&b, NULL, ADS_TYPE_CLUSTER, NULL, NULL, "", NULL);
         wire_put_tag(&b, 99, WIRE_VARINT);
