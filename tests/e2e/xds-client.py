@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """The e2e suite's xDS client: one state-of-the-world ADS stream for a
-node, the wildcard CDS it is sent, ACKed; prints {"clusters": [...],
+node, the wildcard CDS it is sent, ACKed (then LDS, whose answer says the
+ACK was read); prints {"clusters": [...],
 "version": V} as one JSON line and exits 0, or prints the stream's gRPC
 status and exits 1. Runs on the host (Debian's python3-grpcio), reaching
 the container's fsxdsd through /proc/LEADER/root/run/fsxds/ads.sock or
@@ -34,6 +35,14 @@ def main():
         print(json.dumps({"error": str(e), "status": s.status_text()}))
         return 1
     s.ack(r)
+    # the server reads a stream's requests in order: once the LDS request
+    # after the ACK is answered, the ACK is in (and in fsxds status)
+    s.subscribe("LDS")
+    try:
+        s.ack(s.next("LDS", timeout=20, what="LDS for node %s" % node))
+    except AssertionError as e:
+        print(json.dumps({"error": str(e), "status": s.status_text()}))
+        return 1
     print(json.dumps({"clusters": sorted(r.names), "version": r.version}))
     s.close()
     ch.close()
