@@ -346,14 +346,17 @@ class NotifySocket:
         self.messages = []
         self.cond = threading.Condition()
         self.closed = False
+        # close() wakes the reader through this pipe: it does not wait out
+        # a select() timeout (a tenth of a second per Env, hundreds of Envs)
+        self.wake_r, self.wake_w = os.pipe()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
     def _loop(self):
         while not self.closed:
             try:
-                r, _, _ = select.select([self.sock], [], [], 0.2)
-                if not r:
+                r, _, _ = select.select([self.sock, self.wake_r], [], [])
+                if self.sock not in r:
                     continue
                 data = self.sock.recv(65536)
             except OSError:
@@ -397,9 +400,14 @@ class NotifySocket:
             return list(self.messages[after:])
 
     def close(self):
+        if self.closed:
+            return
         self.closed = True
+        os.write(self.wake_w, b"x")
         self.thread.join()
         self.sock.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
 
 
 # ---------------------------------------------------------------- the daemon
@@ -775,6 +783,7 @@ class InotifyRecorder:
         self.on_event = None  # called in the reader thread right after each event
         self.cond = threading.Condition()
         self.closed = False
+        self.wake_r, self.wake_w = os.pipe()  # close() wakes the reader
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
@@ -786,8 +795,8 @@ class InotifyRecorder:
 
     def _loop(self):
         while not self.closed:
-            r, _, _ = select.select([self.fd], [], [], 0.1)
-            if not r:
+            r, _, _ = select.select([self.fd, self.wake_r], [], [])
+            if self.fd not in r:
                 continue
             try:
                 buf = os.read(self.fd, 65536)
@@ -830,9 +839,14 @@ class InotifyRecorder:
             return list(self.events)
 
     def close(self):
+        if self.closed:
+            return
         self.closed = True
+        os.write(self.wake_w, b"x")
         self.thread.join()
         os.close(self.fd)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
 
 
 def fanotify_available():
