@@ -231,7 +231,7 @@ static void parse_ads_tls(Parse *p, AdsConfig *a, const YamlNode *v) {
 
 static void parse_ads(Parse *p, const YamlNode *v) {
         if (v->kind != YAML_KIND_NULL && v->kind != YAML_KIND_MAP) {
-                perr(p, v, "ads", "expected a mapping (ads: {} listens on %s)", ADS_DEFAULT_LISTEN + strlen("unix:"));
+                perr(p, v, "ads", "expected a mapping (ads: {} listens on %s)", ADS_DEFAULT_SOCKET);
                 return;
         }
         AdsConfig *a = xcalloc(1, sizeof(AdsConfig));

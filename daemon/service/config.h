@@ -23,7 +23,8 @@ typedef struct AdsConfig {
         unsigned max_streams;      /* concurrent streams per connection */
 } AdsConfig;
 
-#define ADS_DEFAULT_LISTEN "unix:/run/fsxds/ads.sock"
+#define ADS_DEFAULT_SOCKET "/run/fsxds/ads.sock"
+#define ADS_DEFAULT_LISTEN "unix:" ADS_DEFAULT_SOCKET
 #define ADS_DEFAULT_ACK_TIMEOUT_USEC (10ull * 1000 * 1000)
 #define ADS_DEFAULT_MAX_STREAMS 100u
 
