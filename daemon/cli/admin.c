@@ -119,7 +119,7 @@ void format_time_usec(int64_t usec, char ret[32]) {
 
 /* A string from the file as one line of a table: control characters, which
  * would break the line or drive the terminal, become '?'. */
-static char *printable(const char *s) {
+char *printable(const char *s) {
         char *r = xstrdup(s);
         for (char *p = r; *p; p++)
                 if ((unsigned char) *p < 0x20 || *p == 0x7f)

@@ -8,13 +8,9 @@
 
 #include "cli.h"
 
-/* control bytes from the file become '?' (one line each) */
+/* printable(), NULL read as "" */
 static char *line(const char *s) {
-        char *r = xstrdup(s ? s : "");
-        for (char *p = r; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = '?';
-        return r;
+        return printable(s ? s : "");
 }
 
 void status_print_ads_server(const Status *s) {

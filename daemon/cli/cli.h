@@ -108,6 +108,9 @@ int verb_status(int argc, char **argv, const Options *o);
 int verb_forget(int argc, char **argv, const Options *o);
 int verb_allow_removal(int argc, char **argv, const Options *o);
 int verb_bootstrap(int argc, char **argv, const Options *o);
+/* A string from a status file as one line of output: control characters
+ * become '?' (admin.c). */
+char *printable(const char *s);
 /* fsxds status's xDS part (adsview.c) */
 void status_print_ads_server(const Status *s);
 char *status_ads_cell(const StatusNode *n);
