@@ -35,16 +35,8 @@ int h2_server_new(sd_event *e, const H2Callbacks *cb, void *userdata, const H2Li
                 s->limits = *limits;
         if (!s->limits.max_streams)
                 s->limits.max_streams = 100;
-        if (!s->limits.max_connections) {
-                /* a connection is a file descriptor: half of what the
-                 * process may open at most, the rest for the daemon's own
-                 * work (the watch, the stores, the publishes) */
-                struct rlimit nofile;
-                s->limits.max_connections = 1024;
-                if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
-                    nofile.rlim_cur / 2 < s->limits.max_connections)
-                        s->limits.max_connections = MAX((size_t) nofile.rlim_cur / 2, (size_t) 1);
-        }
+        if (!s->limits.max_connections)
+                s->limits.max_connections = 1024; /* and half the fds at most: accept_one() */
         if (!s->limits.max_message)
                 s->limits.max_message = 4 * 1024 * 1024;
         if (!s->limits.low_water)
@@ -339,10 +331,6 @@ int h2_server_listen(H2Server *s, const char *address, const H2Tls *tls, mode_t 
         listener_free(s->listener);
         s->listener = l;
         return 0;
-}
-
-void h2_server_unlisten(H2Server *s) {
-        s->listener = listener_free(s->listener);
 }
 
 size_t h2_server_n_connections(const H2Server *s) {

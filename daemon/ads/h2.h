@@ -71,7 +71,7 @@ typedef struct H2Callbacks {
 
 typedef struct H2Limits {
         uint32_t max_streams;        /* concurrent streams per connection; default 100 */
-        size_t max_connections;      /* default 1024; a connection past it is closed at accept */
+        size_t max_connections;      /* default 1024; a connection past it, or past half the fds the process may have, is closed at accept */
         size_t max_message;          /* bytes of one request message; default 4 MiB */
         size_t low_water;            /* stream_writable when the queue drops below it; default 64 KiB */
         uint64_t keepalive_usec;     /* a PING after this long without a frame; default 30 s; UINT64_MAX: none */
@@ -108,8 +108,6 @@ int h2_server_listen(H2Server *s, const char *address, const H2Tls *tls, mode_t 
  * 0, or -errno with *ret_error saying which file and why (fsxdsd
  * --check-config). */
 int h2_tls_check(const H2Tls *tls, char **ret_error);
-/* Stops listening (the unix socket's file is removed); connections stay. */
-void h2_server_unlisten(H2Server *s);
 
 /* Connections and streams open now (status, benchmarks). */
 size_t h2_server_n_connections(const H2Server *s);

@@ -244,10 +244,6 @@ int ads_server_listen(AdsServer *s, const char *address, const H2Tls *tls, mode_
         return h2_server_listen(s->h2, address, tls, mode, gid, ret_error);
 }
 
-void ads_server_unlisten(AdsServer *s) {
-        h2_server_unlisten(s->h2);
-}
-
 void ads_server_set_ack_timeout(AdsServer *s, uint64_t usec) {
         s->o.ack_timeout_usec = usec ?: ACK_TIMEOUT_DEFAULT_USEC;
 }

@@ -123,7 +123,6 @@ int ads_server_new(sd_event *e, const AdsOptions *o, AdsServer **ret);
 AdsServer *ads_server_free(AdsServer *s);
 /* h2_server_listen() */
 int ads_server_listen(AdsServer *s, const char *address, const H2Tls *tls, mode_t mode, gid_t gid, char **ret_error);
-void ads_server_unlisten(AdsServer *s);
 void ads_server_set_ack_timeout(AdsServer *s, uint64_t usec);
 
 /* The node's snapshot from now on (takes a reference): its streams get

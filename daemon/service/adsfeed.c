@@ -111,10 +111,6 @@ static void on_event(void *userdata, const AdsEvent *ev) {
         }
 }
 
-bool adsfeed_running(const State *st) {
-        return st->ads && st->ads->server;
-}
-
 static void feed_listen(State *st, AdsFeed *f, const AdsConfig *c) {
         H2Tls tls = { c->tls_cert, c->tls_key, c->tls_client_ca };
         _cleanup_free_ char *error = NULL;
@@ -306,18 +302,27 @@ static const ResourceType resource_of_ads[_ADS_TYPE_MAX] = {
         [ADS_TYPE_RUNTIME] = RESOURCE_RUNTIME,
 };
 
+/* Whether a touched path lies in type directory dir ("eds/..."). */
+static bool dir_touched(char *const *touched, size_t n, const char *dir) {
+        size_t dl = strlen(dir);
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(touched[i], dir, dl) == 0 && touched[i][dl] == '/')
+                        return true;
+        return false;
+}
+
 /* prev's resources whose file was not touched */
 static void keep_untouched(AdsSnapshot *snap, const AdsSnapshot *prev, char *const *touched, size_t n_touched) {
         for (AdsType t = 0; t < _ADS_TYPE_MAX; t++) {
                 ResourceType rt = resource_of_ads[t];
-                if (resource_type_is_sotw(rt)) {
-                        _cleanup_free_ char *path = layout_file_path(rt, "");
-                        if (path && path_touched(touched, n_touched, path))
-                                continue; /* its one file holds them all: made again from it */
+                if (!dir_touched(touched, n_touched, resource_type_dir(rt))) {
+                        /* nothing of the type changed: no path to make per resource */
                         for (size_t i = 0; i < prev->types[t].n; i++)
                                 set_add(&snap->types[t], ads_resource_ref(prev->types[t].r[i]));
                         continue;
                 }
+                if (resource_type_is_sotw(rt))
+                        continue; /* its one file, touched, holds them all: made again from it */
                 for (size_t i = 0; i < prev->types[t].n; i++) {
                         _cleanup_free_ char *path = layout_file_path(rt, prev->types[t].r[i]->name);
                         if (!path || !path_touched(touched, n_touched, path))
@@ -505,12 +510,13 @@ void adsfeed_status(State *st, Status *s) {
         s->ads->bytes = (int64_t) (ads_server_bytes(f->server) + f->pool_bytes);
         Collect c = {};
         ads_server_foreach_node(f->server, collect, &c);
+        /* the status's nodes by id (a thousand nodes: no scan per node) */
+        Hashmap by_id = {};
+        for (size_t k = 0; k < s->n_nodes; k++)
+                hashmap_put(&by_id, s->nodes[k].id, strlen(s->nodes[k].id), &s->nodes[k]);
         for (size_t i = 0; i < c.n; i++) {
                 const AdsNodeStatus *n = &c.items[i];
-                StatusNode *sn = NULL;
-                for (size_t k = 0; k < s->n_nodes && !sn; k++)
-                        if (streq(s->nodes[k].id, n->node_id))
-                                sn = &s->nodes[k];
+                StatusNode *sn = hashmap_get(&by_id, n->node_id, strlen(n->node_id));
                 if (sn && !sn->ads) {
                         sn->ads = node_status(n);
                         /* the same build as the files: their generation
@@ -526,6 +532,7 @@ void adsfeed_status(State *st, Status *s) {
                         };
                 }
         }
+        hashmap_free(&by_id);
         for (size_t i = 0; i < c.n; i++) {
                 free((char *) c.items[i].node_id);
                 free((char *) c.items[i].peer);

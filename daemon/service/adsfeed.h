@@ -38,5 +38,3 @@ void adsfeed_sweep(State *st);
 void adsfeed_status(State *st, Status *s);
 /* metrics_file's fsxds_ads_* families (nothing when ads: is off). */
 void adsfeed_metrics(const State *st, Buf *b);
-/* For the node's "connected" in STATUS= and fsxds status. */
-bool adsfeed_running(const State *st);

@@ -53,9 +53,6 @@ int h2_server_listen(H2Server *s, const char *address, const H2Tls *tls, mode_t 
         (void) s, (void) address, (void) tls, (void) mode, (void) gid, (void) ret_error;
         return 0;
 }
-void h2_server_unlisten(H2Server *s) {
-        (void) s;
-}
 size_t h2_server_n_connections(const H2Server *s) {
         (void) s;
         return 0;
