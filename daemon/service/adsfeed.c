@@ -277,19 +277,12 @@ static void add_file(AdsFeed *f, AdsSnapshot *snap, const NodeFile *file, const 
         }
 }
 
+static int cmp_path(const void *key, const void *elem) {
+        return strcmp(key, *(char *const *) elem);
+}
+
 static bool path_touched(char *const *touched, size_t n, const char *path) {
-        size_t lo = 0, hi = n;
-        while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                int c = strcmp(touched[mid], path);
-                if (c == 0)
-                        return true;
-                if (c < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return false;
+        return n > 0 && bsearch(path, touched, n, sizeof(char *), cmp_path);
 }
 
 static const ResourceType resource_of_ads[_ADS_TYPE_MAX] = {
