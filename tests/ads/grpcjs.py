@@ -127,7 +127,11 @@ def bootstrap(socket_path, node):
 
 
 def _env():
-    e = dict(os.environ)
+    # grpc-js routes a channel through $grpc_proxy/$https_proxy/$http_proxy
+    # when one is set (as a CI host may have for its registries): the test
+    # servers are on loopback, never behind a proxy
+    e = {k: v for k, v in os.environ.items()
+         if k.lower() not in ("grpc_proxy", "https_proxy", "http_proxy")}
     e["NODE_PATH"] = NODE_MODULES
     return e
 

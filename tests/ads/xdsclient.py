@@ -115,7 +115,8 @@ class Xds:
     def channel(target, tls=None, options=()):
         """target: "unix:/path" or "HOST:PORT"; tls: {"ca": pem bytes,
         "cert": pem, "key": pem, "server_name": name to check} for TCP."""
-        opts = list(options)
+        # never through $http_proxy (a CI host may set one): fsxdsd is local
+        opts = [("grpc.enable_http_proxy", 0)] + list(options)
         if tls is None:
             return grpc.insecure_channel(target, options=opts)
         creds = grpc.ssl_channel_credentials(root_certificates=tls.get("ca"),

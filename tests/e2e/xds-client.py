@@ -4,12 +4,14 @@
 node, the wildcard CDS it is sent, ACKed (then LDS, whose answer says the
 ACK was read); prints {"clusters": [...],
 "version": V} as one JSON line and exits 0, or prints the stream's gRPC
-status and exits 1. Runs on the host (Debian's python3-grpcio), reaching
+status and exits 1 (or prints every thread's stack and exits 1 after 60 s,
+whatever grpc is doing). Runs on the host (Debian's python3-grpcio), reaching
 the container's fsxdsd through /proc/LEADER/root/run/fsxds/ads.sock or
 over TCP with a client certificate.
 
 Usage: xds-client.py DESC TARGET NODE [CA CERT KEY]
 """
+import faulthandler
 import json
 import os
 import sys
@@ -21,6 +23,9 @@ import xdsclient  # noqa: E402
 def main():
     if len(sys.argv) not in (4, 7):
         sys.exit(__doc__)
+    # Every wait below is bounded; should grpc itself ever block (a
+    # connection or the interpreter's exit), say where, and end.
+    faulthandler.dump_traceback_later(60, exit=True)
     desc, target, node = sys.argv[1:4]
     tls = None
     if len(sys.argv) == 7:
@@ -50,4 +55,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # not sys.exit(): the interpreter's exit waits for grpc's threads
+    os._exit(rc)
