@@ -785,9 +785,13 @@ static int on_io_dispatch(H2Conn *c, uint32_t revents) {
         int r;
 
         if (c->handshaking) {
-                r = h2_tls_handshake(c->ssl, &events);
-                if (r < 0)
+                _cleanup_free_ char *reason = NULL;
+                r = h2_tls_handshake(c->ssl, &events, &reason);
+                if (r < 0) {
+                        if (reason && c->server->cb.conn_refused)
+                                c->server->cb.conn_refused(c->server->userdata, &c->peer, reason);
                         goto close;
+                }
                 if (r == 0) {
                         (void) sd_event_source_set_io_events(c->io, events);
                         return 0;

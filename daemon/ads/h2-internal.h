@@ -129,8 +129,9 @@ size_t h2_conn_bytes(const H2Conn *c);
 int h2_tls_context(const H2Tls *tls, SSL_CTX **ret, char **ret_error);
 /* what a TLS connection is estimated to hold beyond nghttp2 and our buffers */
 size_t h2_tls_bytes(const SSL *ssl);
-/* 1: done, 0: wants I/O (*ret_events), < 0: failed */
-int h2_tls_handshake(SSL *ssl, uint32_t *ret_events);
+/* 1: done, 0: wants I/O (*ret_events), < 0: failed; *ret_reason (free())
+ * says why when the client was refused (not when it just went away) */
+int h2_tls_handshake(SSL *ssl, uint32_t *ret_events, char **ret_reason);
 /* bytes, -EAGAIN, or -errno (0 on read: the peer closed) */
 ssize_t h2_tls_read(SSL *ssl, void *buf, size_t len);
 ssize_t h2_tls_write(SSL *ssl, const void *buf, size_t len);

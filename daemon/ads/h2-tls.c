@@ -45,6 +45,18 @@ static int tls_error(char **ret_error, const char *what, const char *path) {
         return -EINVAL;
 }
 
+/* "tls cert PATH: expired on 2026-12-26 13:05:38 UTC" */
+static int validity_error(char **ret_error, const char *path, const char *what, const ASN1_TIME *t) {
+        struct tm tm = {};
+        char when[64] = "?";
+
+        if (ASN1_TIME_to_tm(t, &tm) == 1)
+                (void) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        if (ret_error)
+                *ret_error = xasprintf("tls cert %s: %s %s", path, what, when);
+        return -EKEYEXPIRED;
+}
+
 static int readable(const char *what, const char *path, char **ret_error) {
         if (access(path, R_OK) < 0) {
                 int r = -errno;
@@ -86,6 +98,13 @@ int h2_tls_context(const H2Tls *tls, SSL_CTX **ret, char **ret_error) {
 
         if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1)
                 return tls_error(ret_error, "cert", tls->cert);
+        /* clients refuse a certificate out of its validity: so does the
+         * listener (the previous one, if any, stays) */
+        X509 *cert = SSL_CTX_get0_certificate(ctx);
+        if (cert && X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
+                return validity_error(ret_error, tls->cert, "expired on", X509_get0_notAfter(cert));
+        if (cert && X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
+                return validity_error(ret_error, tls->cert, "is not valid before", X509_get0_notBefore(cert));
         if (SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1)
                 return tls_error(ret_error, "key", tls->key);
         if (SSL_CTX_check_private_key(ctx) != 1)
@@ -130,23 +149,42 @@ static int want(SSL *ssl, int r, uint32_t *ret_events) {
         }
 }
 
-int h2_tls_handshake(SSL *ssl, uint32_t *ret_events) {
+/* Why a handshake failed, as OpenSSL tells it: the client certificate's
+ * verification error, else the first queued error's reason. */
+static char *handshake_reason(SSL *ssl) {
+        long v = SSL_get_verify_result(ssl);
+        unsigned long e = ERR_peek_error();
+        const char *reason = e ? ERR_reason_error_string(e) : NULL;
+
+        if (v != X509_V_OK)
+                return xasprintf("client certificate: %s", X509_verify_cert_error_string(v));
+        return xstrdup(reason ? reason : "refused by OpenSSL");
+}
+
+int h2_tls_handshake(SSL *ssl, uint32_t *ret_events, char **ret_reason) {
         const unsigned char *alpn = NULL;
         unsigned alpn_len = 0;
         int r;
 
+        *ret_reason = NULL;
         ERR_clear_error();
         r = SSL_accept(ssl);
         if (r <= 0) {
+                if (SSL_get_error(ssl, r) == SSL_ERROR_SSL)
+                        *ret_reason = handshake_reason(ssl);
                 r = want(ssl, r, ret_events);
                 return r == -EAGAIN ? 0 : r < 0 ? r : -ECONNRESET;
         }
-        if (SSL_get_verify_result(ssl) != X509_V_OK)
+        if (SSL_get_verify_result(ssl) != X509_V_OK) {
+                *ret_reason = handshake_reason(ssl);
                 return -EPERM;
+        }
         /* a client that offered no ALPN at all gets here: refuse it too */
         SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
-        if (alpn_len != 2 || memcmp(alpn, "h2", 2) != 0)
+        if (alpn_len != 2 || memcmp(alpn, "h2", 2) != 0) {
+                *ret_reason = xstrdup("the client offered no ALPN \"h2\" (gRPC needs HTTP/2)");
                 return -EPROTO;
+        }
         return 1;
 }
 

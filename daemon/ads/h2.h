@@ -67,6 +67,11 @@ typedef struct H2Callbacks {
         /* The stream is over: ended by either side, reset, or its
          * connection gone. s and data are not used again after this. */
         void (*stream_closed)(void *userdata, H2Stream *s, void *data);
+        /* Optional: a TLS connection was refused in its handshake (reason:
+         * OpenSSL's, e.g. "client certificate: certificate has expired");
+         * its streams never were. Not called for a client that just went
+         * away. */
+        void (*conn_refused)(void *userdata, const H2Peer *peer, const char *reason);
 } H2Callbacks;
 
 typedef struct H2Limits {

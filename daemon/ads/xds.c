@@ -194,11 +194,26 @@ static void on_stream_closed(void *userdata, H2Stream *h2, void *data) {
         xds_stream_free(st);
 }
 
+static void on_conn_refused(void *userdata, const H2Peer *peer, const char *reason) {
+        AdsServer *s = userdata;
+        if (!s->o.on_event)
+                return;
+        _cleanup_free_ char *message = xasprintf("TLS handshake: %s", reason);
+        AdsEvent ev = {
+                .kind = ADS_EVENT_REFUSED,
+                .type = _ADS_TYPE_INVALID,
+                .message = message,
+                .peer = peer->description,
+        };
+        s->o.on_event(s->o.userdata, &ev);
+}
+
 static const H2Callbacks callbacks = {
         .stream_open = on_stream_open,
         .stream_message = on_stream_message,
         .stream_writable = on_stream_writable,
         .stream_closed = on_stream_closed,
+        .conn_refused = on_conn_refused,
 };
 
 int ads_server_new(sd_event *e, const AdsOptions *o, AdsServer **ret) {

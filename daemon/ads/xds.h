@@ -92,7 +92,7 @@ typedef enum AdsEventKind {
         ADS_EVENT_CONNECTED,    /* a stream said which node it is */
         ADS_EVENT_DISCONNECTED, /* that stream is over (message: why, or NULL) */
         ADS_EVENT_UNKNOWN_NODE, /* its node has no snapshot: nothing is sent until it has */
-        ADS_EVENT_REFUSED,      /* refused (message: why: a client certificate not naming the node, a malformed request) */
+        ADS_EVENT_REFUSED,      /* refused (message: why: a TLS handshake refused, a client certificate not naming the node, a malformed request) */
         ADS_EVENT_ACK,          /* version: the type's version (SotW) or system version (delta) ACKed */
         ADS_EVENT_NACK,         /* version: the one refused; message: the client's error_detail.message */
         ADS_EVENT_ACK_TIMEOUT,  /* version: sent, neither ACKed nor NACKed within ack_timeout: the push went on */

@@ -578,7 +578,8 @@ void adsfeed_metrics(const State *st, Buf *b) {
         counter(b, "fsxds_ads_ack_timeouts_total",
                 "Push steps that went on without an ACK or NACK within ack_timeout.", f->n_ack_timeouts);
         counter(b, "fsxds_ads_refused_total",
-                "Streams refused: malformed requests, client certificates not naming the node.", f->n_refused);
+                "Connections and streams refused: TLS handshakes, client certificates not naming the node, "
+                "malformed requests.", f->n_refused);
         counter(b, "fsxds_ads_unknown_node_total", "Streams asking for a node fsxdsd has no build of.", f->n_unknown);
         MetricsWalk w = { b, 0 };
         prom_family(b, "fsxds_ads_node_streams", "gauge", "The node's xDS streams open now (0: files only, or gone).");

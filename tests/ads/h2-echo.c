@@ -56,6 +56,13 @@ static void flood(H2Stream *s) {
         }
 }
 
+/* "refused tcp 127.0.0.1:PORT: REASON": a TLS handshake the transport refused */
+static void on_refused(void *ud, const H2Peer *peer, const char *reason) {
+        (void) ud;
+        printf("refused %s: %s\n", peer->description, reason);
+        fflush(stdout);
+}
+
 static int on_open(void *ud, H2Stream *s, const char *path, const H2Peer *peer, void **ret_data) {
         (void) ud;
         if (strcmp(path, "/fsxds.test.Echo/Echo") == 0)
@@ -137,7 +144,7 @@ int main(int argc, char **argv) {
                 { "max-connections", required_argument, NULL, 'c' },
                 {}
         };
-        H2Callbacks cb = { on_open, on_message, on_writable, on_closed };
+        H2Callbacks cb = { on_open, on_message, on_writable, on_closed, on_refused };
         H2Limits limits = {};
         sd_event *e = NULL;
         sigset_t mask;

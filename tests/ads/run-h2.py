@@ -136,7 +136,7 @@ class Stream:
 def channel(target, creds=None):
     # no sharing of connections between channels: several channels are
     # several connections
-    opts = [("grpc.use_local_subchannel_pool", 1)]
+    opts = [("grpc.use_local_subchannel_pool", 1), ("grpc.enable_http_proxy", 0)]
     if creds:
         return grpc.secure_channel(target, creds, options=opts)
     return grpc.insecure_channel(target, options=opts)
@@ -439,6 +439,12 @@ def case_tls(tmp):
     s = Stream(ch)
     check(s.echo(b"secret") == b"secret", "echo over TLS")
 
+    def told(what, *reasons):
+        """the server said why it refused the handshake: one of reasons
+        (a grpc client retries: earlier refusals may come first)"""
+        line = srv.wait_line(lambda l: l.startswith("refused tcp 127.0.0.1:") and any(r in l for r in reasons))
+        check(line is not None, "%s: the server's refusal says %s (%r)" % (what, " or ".join(reasons), line))
+
     def refused(creds, what):
         c = channel(addr, creds)
         try:
@@ -450,9 +456,11 @@ def case_tls(tmp):
         check(code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED), "%s: refused (%s)" % (what, code))
 
     refused(grpc.ssl_channel_credentials(root_certificates=read(d, "ca.pem")), "TLS without a client certificate")
+    told("TLS without a client certificate", "peer did not return a certificate")
     refused(grpc.ssl_channel_credentials(root_certificates=read(d, "ca.pem"), private_key=read(d, "stranger.key"),
                                          certificate_chain=read(d, "stranger.pem")),
             "TLS with a client certificate from another CA")
+    told("TLS with a client certificate from another CA", "client certificate: unable to get local issuer certificate")
     # a TLS client with a good certificate that offers http/1.1 only
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -468,6 +476,7 @@ def case_tls(tmp):
     except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
         alpn_refused = True
     check(alpn_refused, "TLS without ALPN h2: refused")
+    told("TLS without ALPN h2", "no application protocol")
     # garbage instead of a TLS handshake
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
         raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 10)
@@ -480,6 +489,7 @@ def case_tls(tmp):
         except socket.timeout:
             closed = False
     check(closed, "garbage on the TLS port: closed")
+    told("garbage on the TLS port", "http request", "wrong version number")
     check(s.echo(b"still") == b"still", "the TLS stream still echoes after the refused clients")
 
     # SIGHUP with the same address and certificates: the stream stays

@@ -27,6 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401,F403
+import pki  # noqa: E402
 
 ADS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "ads")
 sys.path.insert(0, ADS_DIR)
@@ -653,6 +654,8 @@ def t_tls():
         port = free_port()
         env = AdsEnv(tree, listen="127.0.0.1:%d" % port,
                      tls={"cert": p["server"] + ".pem", "key": p["server"] + ".key", "client_ca": p["ca"] + ".pem"})
+        prom = os.path.join(env.root, "fsxds.prom")
+        env.write_config(metrics_file=prom)
         d = env.daemon()
 
         def channel(who):
@@ -675,6 +678,27 @@ def t_tls():
         s.subscribe("CDS")
         wait_until(lambda: s.ended, "the stream of a client without a certificate to end")
         expect(not s.responses, "a client without a certificate was sent %r", s.responses)
+        # the refused handshake is told, with OpenSSL's reason, and counted
+        wait_until(lambda: re.search(r"ADS: tcp 127\.0\.0\.1:\d+ refused: TLS handshake: peer did not return a "
+                                     r"certificate", d.log_text()),
+                   "the log to say why a client without a certificate was refused")
+        wait_until(lambda: re.search(r"^fsxds_ads_refused_total [1-9]", read(prom).decode(), re.M),
+                   "fsxds_ads_refused_total to count the refused handshake")
+        # a server certificate out of its validity is refused at load: the
+        # previous listener stays and status says why
+        pk = pki.make(os.path.join(root, "expired"), "p256")
+        env.ads_tls = dict(env.ads_tls, cert=pk.expired_cert, key=pk.expired_key)
+        env.write_config()
+        d.sighup()
+        wait_until(lambda: "expired on 2020-01-02" in (env.status()["ads"].get("error") or ""),
+                   "status.json's ads.error to say the server certificate expired")
+        expect_in("tls cert %s: expired on 2020-01-02 00:00:00 UTC" % pk.expired_cert, d.log_text(),
+                  "the log names the expired certificate")
+        s = xds().sotw(channel("alpha"), "alpha")
+        s.subscribe("CDS")
+        expect_in("shared", s.next("CDS", what="clusters on the previous listener").names,
+                  "the previous listener still serves")
+        s.close()
         d.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
