@@ -127,6 +127,8 @@ size_t h2_conn_bytes(const H2Conn *c);
 
 /* h2-tls.c */
 int h2_tls_context(const H2Tls *tls, SSL_CTX **ret, char **ret_error);
+/* the server certificate's notAfter (seconds since the epoch), 0: none */
+int64_t h2_tls_not_after(SSL_CTX *ctx);
 /* what a TLS connection is estimated to hold beyond nghttp2 and our buffers */
 size_t h2_tls_bytes(const SSL *ssl);
 /* 1: done, 0: wants I/O (*ret_events), < 0: failed; *ret_reason (free())

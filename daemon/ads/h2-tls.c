@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -120,6 +121,15 @@ int h2_tls_context(const H2Tls *tls, SSL_CTX **ret, char **ret_error) {
 
         *ret = TAKE_PTR(ctx);
         return 0;
+}
+
+int64_t h2_tls_not_after(SSL_CTX *ctx) {
+        X509 *cert = ctx ? SSL_CTX_get0_certificate(ctx) : NULL;
+        struct tm tm = {};
+
+        if (!cert || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+                return 0;
+        return (int64_t) timegm(&tm);
 }
 
 /* OpenSSL keeps no per-object count: the SSL object, its record layer

@@ -341,6 +341,10 @@ size_t h2_server_n_streams(const H2Server *s) {
         return s->n_streams;
 }
 
+int64_t h2_server_cert_not_after(const H2Server *s) {
+        return s->listener ? h2_tls_not_after(s->listener->ssl_ctx) : 0;
+}
+
 size_t h2_server_bytes(const H2Server *s) {
         size_t n = sizeof(*s) + (s->listener ? sizeof(H2Listener) : 0);
 

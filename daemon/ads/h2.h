@@ -119,6 +119,9 @@ size_t h2_server_n_connections(const H2Server *s);
 size_t h2_server_n_streams(const H2Server *s);
 /* Bytes held for all connections: nghttp2's sessions, TLS, buffers. */
 size_t h2_server_bytes(const H2Server *s);
+/* The listener's server certificate's notAfter (seconds since the
+ * epoch); 0 without TLS. */
+int64_t h2_server_cert_not_after(const H2Server *s);
 
 /* Queues one message on the stream (response headers go out with the
  * first). Returns 0, or -EPIPE when the stream is already over. Never

@@ -352,6 +352,10 @@ size_t ads_server_n_connections(const AdsServer *s) {
         return s->h2 ? h2_server_n_connections(s->h2) : 0;
 }
 
+int64_t ads_server_cert_not_after(const AdsServer *s) {
+        return h2_server_cert_not_after(s->h2);
+}
+
 size_t ads_server_bytes(const AdsServer *s) {
         return h2_server_bytes(s->h2) + s->n_streams * sizeof(XdsStream) + s->nodes.n * sizeof(XdsNode);
 }

@@ -166,3 +166,6 @@ void ads_server_foreach_node(AdsServer *s, void (*f)(void *userdata, const AdsNo
 size_t ads_server_n_streams(const AdsServer *s);
 size_t ads_server_n_connections(const AdsServer *s);
 size_t ads_server_bytes(const AdsServer *s);
+/* the TCP listener's server certificate's notAfter (seconds since the
+ * epoch); 0: a unix socket */
+int64_t ads_server_cert_not_after(const AdsServer *s);

@@ -5,8 +5,12 @@
  * and what each connected node was offered, ACKed and NACKed. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "cli.h"
+
+/* a server certificate closer than this to its end is warned about */
+#define CERT_WARN_DAYS 14
 
 /* printable(), NULL read as "" */
 static char *line(const char *s) {
@@ -27,6 +31,19 @@ void status_print_ads_server(const Status *s) {
         } else
                 printf("ADS serving on %s: %" PRIi64 " stream%s on %" PRIi64 " connection%s\n", listen, a->streams,
                        a->streams == 1 ? "" : "s", a->connections, a->connections == 1 ? "" : "s");
+        if (a->cert_not_after && a->serving) {
+                char until[32];
+                int64_t left = a->cert_not_after - (int64_t) time(NULL);
+                format_time_usec(a->cert_not_after * 1000000, until);
+                if (left <= 0)
+                        printf("ADS WARNING: the server certificate EXPIRED on %s: TLS clients refuse it; renew "
+                               "ads.tls.cert and reload\n", until);
+                else if (left < CERT_WARN_DAYS * 86400)
+                        printf("ADS WARNING: the server certificate expires on %s, in %" PRIi64 " day%s: renew "
+                               "ads.tls.cert and reload\n", until, left / 86400, left / 86400 == 1 ? "" : "s");
+                else
+                        printf("ADS server certificate valid until %s\n", until);
+        }
         for (size_t i = 0; i < a->n_unknown; i++) {
                 char since[32];
                 format_time_usec(a->unknown[i].since_usec, since);

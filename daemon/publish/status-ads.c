@@ -76,6 +76,8 @@ void status_ads_format(const StatusAds *a, Buf *b) {
         buf_put_json_string(b, a->listen ? a->listen : "");
         buf_printf(b, ",\"serving\":%s,\"error\":", a->serving ? "true" : "false");
         put_str_or_null(b, a->error);
+        if (a->cert_not_after)
+                buf_printf(b, ",\"cert_not_after\":%" PRIi64, a->cert_not_after);
         buf_printf(b, ",\"connections\":%" PRIi64 ",\"streams\":%" PRIi64 ",\"bytes\":%" PRIi64 ",\"unknown_nodes\":[",
                    a->connections, a->streams, a->bytes);
         for (size_t i = 0; i < a->n_unknown; i++) {
@@ -128,6 +130,7 @@ StatusAds *status_ads_parse(const Json *j) {
         a->listen = json_get_strdup(j, "listen");
         a->error = json_get_strdup(j, "error");
         a->serving = json_get_true(j, "serving");
+        a->cert_not_after = get_int(j, "cert_not_after");
         a->connections = get_int(j, "connections");
         a->streams = get_int(j, "streams");
         a->bytes = get_int(j, "bytes");

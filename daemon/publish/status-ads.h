@@ -4,6 +4,8 @@
  *     { "listen": S (where it serves, else the configured address),
  *       "serving": B, "error": S | null (why ads.listen is not taken:
  *       with serving, the previous listener still serves),
+ *       "cert_not_after": N (over TLS: the server certificate's notAfter,
+ *       seconds since the epoch; absent for a unix socket),
  *       "connections": N, "streams": N,
  *       "bytes": N,
  *       "unknown_nodes": [ { "id": S, "peer": S, "since_usec": N } ] }
@@ -52,6 +54,7 @@ typedef struct StatusAds {
         bool serving; /* a listener is up (the configured one, or after a reload that failed, the previous one) */
         char *error;  /* why ads.listen is not taken; NULL: it is */
         int64_t connections, streams, bytes;
+        int64_t cert_not_after; /* 0: no TLS */
         StatusAdsUnknown *unknown;
         size_t n_unknown;
 } StatusAds;

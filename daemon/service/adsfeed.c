@@ -501,6 +501,8 @@ void adsfeed_status(State *st, Status *s) {
         s->ads->streams = (int64_t) ads_server_n_streams(f->server);
         s->ads->connections = (int64_t) ads_server_n_connections(f->server);
         s->ads->bytes = (int64_t) (ads_server_bytes(f->server) + f->pool_bytes);
+        if (f->listen)
+                s->ads->cert_not_after = ads_server_cert_not_after(f->server);
         Collect c = {};
         ads_server_foreach_node(f->server, collect, &c);
         /* the status's nodes by id (a thousand nodes: no scan per node) */
@@ -571,6 +573,12 @@ void adsfeed_metrics(const State *st, Buf *b) {
         prom_family(b, "fsxds_ads_bytes", "gauge",
                        "Memory the xDS server holds: connections, streams, and the resources it serves (each held once).");
         buf_printf(b, "fsxds_ads_bytes %zu\n", ads_server_bytes(f->server) + f->pool_bytes);
+        int64_t not_after = f->listen ? ads_server_cert_not_after(f->server) : 0;
+        if (not_after) {
+                prom_family(b, "fsxds_ads_cert_not_after_seconds", "gauge",
+                            "When the xDS server's TLS certificate expires (seconds since the epoch).");
+                buf_printf(b, "fsxds_ads_cert_not_after_seconds %" PRIi64 "\n", not_after);
+        }
         counter(b, "fsxds_ads_connected_total", "xDS streams that said which node they are.", f->n_connected);
         counter(b, "fsxds_ads_acks_total", "Responses the clients ACKed.", f->n_acks);
         counter(b, "fsxds_ads_nacks_total", "Responses the clients NACKed (refused; the journal has their message).",

@@ -15,6 +15,7 @@ streams, a client that never reads, and SIGHUP keeping the streams.
 Every wait is "until X" with a generous timeout (FSXDS_TEST_WAIT); the few
 checks of an absence wait a quiet time first, which a slow machine can only
 make pass."""
+import datetime
 import json
 import os
 import re
@@ -635,6 +636,14 @@ def tls_pki(d):
     return {n: os.path.join(d, n) for n in ("ca", "server", "alpha", "beta")}
 
 
+def not_after(pem):
+    """a certificate's notAfter, seconds since the epoch"""
+    out = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", pem], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    t = datetime.datetime.strptime(out.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z")
+    return int(t.replace(tzinfo=datetime.timezone.utc).timestamp())
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -669,6 +678,13 @@ def t_tls():
             r = s.next("CDS", what="%s's clusters over TLS (its certificate names it)" % who)
             expect_in("shared", r.names, "%s's clusters over TLS" % who)
             s.close()
+        # the server certificate's end: status.json, the metric, fsxds status
+        end = not_after(p["server"] + ".pem")
+        wait_until(lambda: env.status()["ads"].get("cert_not_after") == end,
+                   "status.json's ads.cert_not_after to be the certificate's notAfter (%d)" % end)
+        wait_until(lambda: re.search(r"^fsxds_ads_cert_not_after_seconds %d$" % end, read(prom).decode(), re.M),
+                   "fsxds_ads_cert_not_after_seconds %d" % end)
+        expect_in("ADS server certificate valid until ", env.cli_status(), "fsxds status")
         s = xds().sotw(channel("alpha"), "beta")
         s.subscribe("CDS")
         wait_until(lambda: s.ended, "the stream of a client whose certificate names alpha claiming beta to end")
@@ -699,6 +715,21 @@ def t_tls():
         expect_in("shared", s.next("CDS", what="clusters on the previous listener").names,
                   "the previous listener still serves")
         s.close()
+        # a certificate close to its end is warned about; one that ended
+        # while it served is shown EXPIRED
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        for name, end, want in (("soon", now + datetime.timedelta(days=3), r"expires on .*, in 2 days: renew"),
+                                ("ending", now + datetime.timedelta(seconds=8), r"EXPIRED on .*: TLS clients refuse it")):
+            key, cert = pki.new_leaf(pk, name, end=end)
+            env.ads_tls = dict(env.ads_tls, cert=cert, key=key)
+            env.write_config()
+            d.sighup()
+            wait_until(lambda: env.status()["ads"].get("cert_not_after") == not_after(cert),
+                       "the %s certificate to be taken (status.json: %r)" % (name, env.status()["ads"]))
+            expect(not env.status()["ads"].get("error"), "ads.error with the %s certificate: %r", name,
+                   env.status()["ads"])
+            wait_until(lambda: re.search("ADS WARNING: the server certificate " + want, env.cli_status()),
+                       "fsxds status to say /%s/" % want)
         d.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -286,15 +286,15 @@ def make(dir, key_type="p256", name="test"):
 _RESERVED = ("ca", "int", "leaf", "chain", "expired", "nosign", "openssl-ca")
 
 
-def new_leaf(pki, name, days=30):
+def new_leaf(pki, name, days=30, end=None):
     """Another valid leaf (CN=fsxds-test-leaf-NAME) from PKI's intermediate,
-    valid from a day ago for DAYS days: PKI.dir/NAME.key and NAME.pem.
-    Returns (key_path, cert_path)."""
+    valid from a day ago for DAYS days (or until END, a datetime):
+    PKI.dir/NAME.key and NAME.pem. Returns (key_path, cert_path)."""
     if not name or "/" in name or name.startswith(".") or name in _RESERVED:
         raise ValueError("new_leaf name %r: not a plain name, or one make() uses" % name)
     key = os.path.join(pki.dir, name + ".key")
     cert = os.path.join(pki.dir, name + ".pem")
-    _leaf(pki, key, cert, "%s-%s" % (LEAF_CN, name), days=days)
+    _leaf(pki, key, cert, "%s-%s" % (LEAF_CN, name), days=days, end=end)
     return key, cert
 
 

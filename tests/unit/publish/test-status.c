@@ -306,6 +306,7 @@ static void test_write_then_read_ads(void **state) {
         s.ads->listen = xstrdup("unix:/run/fsxds/ads.sock");
         s.ads->serving = true;
         s.ads->streams = 3;
+        s.ads->cert_not_after = 1893456000;
         s.ads->unknown = xcalloc(1, sizeof(StatusAdsUnknown));
         s.ads->unknown[0] = (StatusAdsUnknown) { xstrdup("ghost"), xstrdup("unix pid 9 uid 0"), 5 };
         s.ads->n_unknown = 1;
@@ -330,6 +331,7 @@ static void test_write_then_read_ads(void **state) {
         assert_non_null(r.ads);
         assert_string_equal(r.ads->listen, "unix:/run/fsxds/ads.sock");
         assert_int_equal(r.ads->streams, 3);
+        assert_int_equal(r.ads->cert_not_after, 1893456000);
         assert_true(r.ads->serving);
         assert_int_equal(r.ads->n_unknown, 1);
         assert_string_equal(r.ads->unknown[0].id, "ghost");
@@ -350,6 +352,13 @@ static void test_write_then_read_ads(void **state) {
         status_format(&s, &b);
         _cleanup_free_ char *plain = buf_steal_str(&b);
         assert_null(strstr(plain, "\"ads\""));
+        /* a unix socket: no cert_not_after at all */
+        sample(&s);
+        s.ads = xcalloc(1, sizeof(StatusAds));
+        s.ads->listen = xstrdup("unix:/run/fsxds/ads.sock");
+        status_format(&s, &b);
+        _cleanup_free_ char *unix_text = buf_steal_str(&b);
+        assert_null(strstr(unix_text, "cert_not_after"));
         status_done(&s);
 }
 
