@@ -759,4 +759,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from exitnow import exit_now  # python3-grpcio can deadlock in sys.exit()'s finalization
+    exit_now(main())

@@ -17,14 +17,15 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ads"))
+import exitnow  # noqa: E402
 import xdsclient  # noqa: E402
 
 
 def main():
     if len(sys.argv) not in (4, 7):
         sys.exit(__doc__)
-    # Every wait below is bounded; should grpc itself ever block (a
-    # connection or the interpreter's exit), say where, and end.
+    # Every wait below is bounded; should grpc itself ever block, say
+    # where, and end.
     faulthandler.dump_traceback_later(60, exit=True)
     desc, target, node = sys.argv[1:4]
     tls = None
@@ -55,8 +56,6 @@ def main():
 
 
 if __name__ == "__main__":
-    rc = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # not sys.exit(): the interpreter's exit waits for grpc's threads
-    os._exit(rc)
+    # not sys.exit(): python3-grpcio can deadlock in the interpreter's
+    # finalization (tests/ads/exitnow.py)
+    exitnow.exit_now(main())

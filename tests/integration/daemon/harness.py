@@ -40,6 +40,10 @@ import threading
 import time
 import traceback
 
+# exit_now(): tests/ads/exitnow.py, grpc-free
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "ads"))
+from exitnow import exit_now  # noqa: E402
+
 if len(sys.argv) >= 4 and not sys.argv[1].startswith("--"):
     FSXDSD = os.path.abspath(sys.argv[1])
     FSXDS = os.path.abspath(sys.argv[2])
@@ -964,8 +968,5 @@ class Runner:
         print("%d passed, %d failed%s (%s, %.1fs)" %
               (self.passed, self.failed, ", %d skipped" % self.skipped if self.skipped else "",
                self.area, time.monotonic() - self.t0), flush=True)
-        if self.failed:
-            sys.exit(1)
-        if self.passed == 0 and self.skipped > 0:
-            sys.exit(77)
-        sys.exit(0)
+        exit_now(1 if self.failed else 77 if self.passed == 0 and self.skipped > 0 else 0)
+
