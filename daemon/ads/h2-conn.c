@@ -768,6 +768,7 @@ static int conn_flush(H2Conn *c) {
 }
 
 static int on_io_dispatch(H2Conn *c, uint32_t revents);
+static void conn_arm(H2Conn *c, uint64_t when);
 
 static int on_io(sd_event_source *src, int fd, uint32_t revents, void *ud) {
         H2Conn *c = ud;
@@ -801,6 +802,8 @@ static int on_io_dispatch(H2Conn *c, uint32_t revents) {
                 if (h2_tls_peer_names(c->ssl, &c->peer.cert_names) < 0 || session_start(c) < 0)
                         goto close;
                 (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &c->last_recv_usec);
+                if (c->server->limits.keepalive_usec != UINT64_MAX)
+                        conn_arm(c, c->last_recv_usec + c->server->limits.keepalive_usec);
                 revents |= EPOLLIN; /* records may have come with the handshake */
         }
 
@@ -843,11 +846,19 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *ud) {
         (void) usec;
         (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
         if (c->handshaking) {
-                if (now >= c->accepted_usec + l->keepalive_usec + l->keepalive_timeout_usec)
+                if (now >= c->accepted_usec + l->handshake_timeout_usec) {
+                        if (c->server->cb.conn_refused) {
+                                _cleanup_free_ char *reason = xasprintf(
+                                        "no TLS handshake within %" PRIu64 " ms", l->handshake_timeout_usec / 1000);
+                                c->server->cb.conn_refused(c->server->userdata, &c->peer, reason);
+                        }
                         goto close;
-                conn_arm(c, c->accepted_usec + l->keepalive_usec + l->keepalive_timeout_usec);
+                }
+                conn_arm(c, c->accepted_usec + l->handshake_timeout_usec);
                 return 0;
         }
+        if (l->keepalive_usec == UINT64_MAX)
+                return 0; /* the timer was the handshake's */
         if (c->ping_outstanding) {
                 if (now >= c->ping_sent_usec + l->keepalive_timeout_usec)
                         goto close;
@@ -908,9 +919,11 @@ int h2_conn_new(H2Server *server, int fd, SSL_CTX *ssl_ctx, const char *descript
                 c->handshaking = true;
         } else if ((r = session_start(c)) < 0)
                 goto fail;
-        if (server->limits.keepalive_usec != UINT64_MAX) {
+        if (c->handshaking || server->limits.keepalive_usec != UINT64_MAX) {
                 r = sd_event_add_time(server->event, &c->timer, CLOCK_MONOTONIC,
-                                      c->accepted_usec + server->limits.keepalive_usec, 0, on_timer, c);
+                                      c->accepted_usec + (c->handshaking ? server->limits.handshake_timeout_usec
+                                                                         : server->limits.keepalive_usec),
+                                      0, on_timer, c);
                 if (r < 0)
                         goto fail;
         }

@@ -160,7 +160,10 @@ static int want(SSL *ssl, int r, uint32_t *ret_events) {
 }
 
 /* Why a handshake failed, as OpenSSL tells it: the client certificate's
- * verification error, else the first queued error's reason. */
+ * verification error, the alert the client ended it with (it refused
+ * fsxdsd's certificate or what was offered), else the first queued
+ * error's reason. NULL when the client just went away (EOF: a port
+ * probe, a client giving up): no refusal. */
 static char *handshake_reason(SSL *ssl) {
         long v = SSL_get_verify_result(ssl);
         unsigned long e = ERR_peek_error();
@@ -168,6 +171,11 @@ static char *handshake_reason(SSL *ssl) {
 
         if (v != X509_V_OK)
                 return xasprintf("client certificate: %s", X509_verify_cert_error_string(v));
+        if (e && ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+                return NULL;
+        if (e && ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET)
+                return xasprintf("the client ended it with %s (does it trust fsxdsd's certificate?)",
+                                 reason ? reason : "an alert");
         return xstrdup(reason ? reason : "refused by OpenSSL");
 }
 

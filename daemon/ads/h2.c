@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -47,6 +48,8 @@ int h2_server_new(sd_event *e, const H2Callbacks *cb, void *userdata, const H2Li
                 s->limits.keepalive_usec = 30 * 1000000ULL;
         if (!s->limits.keepalive_timeout_usec)
                 s->limits.keepalive_timeout_usec = 20 * 1000000ULL;
+        if (!s->limits.handshake_timeout_usec)
+                s->limits.handshake_timeout_usec = 5 * 1000000ULL;
         /* OpenSSL writes to the socket with write(): a peer gone would
          * otherwise kill the process */
         if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
@@ -99,27 +102,13 @@ static void accept_one(H2Listener *l, int fd, const struct sockaddr_storage *sa)
         socklen_t len = sizeof(cred);
         char desc[96], ip[INET6_ADDRSTRLEN] = "?";
 
-        /* and never more than half the fds the process may have now (a
-         * limit lowered since start too): the daemon's own work needs fds */
-        size_t cap = s->limits.max_connections;
-        struct rlimit nofile;
-        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
-                cap = MIN(cap, MAX((size_t) nofile.rlim_cur / 2, (size_t) 1));
-        if (s->n_connections >= cap) {
-                close(fd);
-                return;
-        }
         if (sa->ss_family == AF_UNIX) {
                 if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
                         close(fd);
                         return;
                 }
                 snprintf(desc, sizeof(desc), "unix pid %d uid %u", (int) cred.pid, (unsigned) cred.uid);
-                (void) h2_conn_new(s, fd, NULL, desc, &cred);
-                return;
-        }
-        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int) { 1 }, sizeof(int));
-        if (sa->ss_family == AF_INET6) {
+        } else if (sa->ss_family == AF_INET6) {
                 const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
                 inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
                 snprintf(desc, sizeof(desc), "tcp [%s]:%u", ip, ntohs(in6->sin6_port));
@@ -128,6 +117,49 @@ static void accept_one(H2Listener *l, int fd, const struct sockaddr_storage *sa)
                 inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
                 snprintf(desc, sizeof(desc), "tcp %s:%u", ip, ntohs(in->sin_port));
         }
+        /* and never more than half the fds the process may have now (a
+         * limit lowered since start too): the daemon's own work needs fds */
+        size_t cap = s->limits.max_connections;
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+                cap = MIN(cap, MAX((size_t) nofile.rlim_cur / 2, (size_t) 1));
+        /* at the limit, a connection still in its TLS handshake makes
+         * room, the oldest first: stalled handshakes (any TCP peer can
+         * open them) cannot lock the clients out until their deadline */
+        if (s->n_connections >= cap) {
+                H2Conn *oldest = NULL;
+                for (H2Conn *c = s->conns; c; c = c->next)
+                        if (c->handshaking)
+                                oldest = c; /* the list is newest first */
+                if (oldest) {
+                        if (s->cb.conn_refused) {
+                                uint64_t now = 0;
+                                char reason[160];
+                                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+                                snprintf(reason, sizeof(reason),
+                                         "closed to make room (%zu connections, the limit): its TLS handshake not done "
+                                         "after %" PRIu64 " ms", s->n_connections, (now - oldest->accepted_usec) / 1000);
+                                s->cb.conn_refused(s->userdata, &oldest->peer, reason);
+                        }
+                        h2_conn_free(oldest);
+                }
+        }
+        if (s->n_connections >= cap) {
+                close(fd);
+                if (s->cb.conn_refused) {
+                        H2Peer peer = { .description = desc, .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
+                        char reason[128];
+                        snprintf(reason, sizeof(reason), "too many connections: %zu open, the limit is %zu", s->n_connections,
+                                 cap);
+                        s->cb.conn_refused(s->userdata, &peer, reason);
+                }
+                return;
+        }
+        if (sa->ss_family == AF_UNIX) {
+                (void) h2_conn_new(s, fd, NULL, desc, &cred);
+                return;
+        }
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int) { 1 }, sizeof(int));
         (void) h2_conn_new(s, fd, l->ssl_ctx, desc, NULL);
 }
 

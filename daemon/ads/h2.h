@@ -67,10 +67,12 @@ typedef struct H2Callbacks {
         /* The stream is over: ended by either side, reset, or its
          * connection gone. s and data are not used again after this. */
         void (*stream_closed)(void *userdata, H2Stream *s, void *data);
-        /* Optional: a TLS connection was refused in its handshake (reason:
-         * OpenSSL's, e.g. "client certificate: certificate has expired");
-         * its streams never were. Not called for a client that just went
-         * away. */
+        /* Optional: a connection was refused before it could carry a
+         * stream: past the connection limit at accept, a TLS handshake
+         * refused (reason: OpenSSL's, e.g. "client certificate:
+         * certificate has expired", or the alert the client ended it
+         * with) or not done within handshake_timeout_usec. Not called for
+         * a client that just went away (a port probe). */
         void (*conn_refused)(void *userdata, const H2Peer *peer, const char *reason);
 } H2Callbacks;
 
@@ -81,6 +83,10 @@ typedef struct H2Limits {
         size_t low_water;            /* stream_writable when the queue drops below it; default 64 KiB */
         uint64_t keepalive_usec;     /* a PING after this long without a frame; default 30 s; UINT64_MAX: none */
         uint64_t keepalive_timeout_usec; /* close when its ACK is not back by then; default 20 s */
+        /* a TLS connection whose handshake is not done by then is closed
+         * (conn_refused), so stalled handshakes cannot hold the
+         * connection slots for long; default 5 s */
+        uint64_t handshake_timeout_usec;
         /* bytes queued on all streams, unsent; past it, the stream whose
          * queue has not moved for the longest (a client that does not
          * read) is ended with RESOURCE_EXHAUSTED, and so on until under

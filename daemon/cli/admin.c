@@ -286,7 +286,7 @@ static int status_print(const char *file, const Status *s, const Config *config)
                 format_time_usec(s->retry_usec, when);
                 printf("failed publishes are retried at %s\n", when);
         }
-        status_print_ads_server(s);
+        status_print_ads_server(s, ret != EXIT_NOT_RUNNING);
         if (n == 0) {
                 printf("no nodes\n");
                 return fflush(stdout) == 0 ? ret : EXIT_USAGE;

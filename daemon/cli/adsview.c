@@ -17,11 +17,15 @@ static char *line(const char *s) {
         return printable(s ? s : "");
 }
 
-void status_print_ads_server(const Status *s) {
+void status_print_ads_server(const Status *s, bool running) {
         const StatusAds *a = s->ads;
         if (!a)
                 return;
         _cleanup_free_ char *listen = line(a->listen);
+        if (!running) {
+                printf("ADS NOT serving: fsxdsd does not run (it served on %s)\n", listen);
+                return;
+        }
         if (a->error && a->serving) {
                 _cleanup_free_ char *e = line(a->error);
                 printf("ADS serving on %s, the previous listener: ads.listen is NOT taken: %s\n", listen, e);

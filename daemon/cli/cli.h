@@ -112,7 +112,9 @@ int verb_bootstrap(int argc, char **argv, const Options *o);
  * become '?' (admin.c). */
 char *printable(const char *s);
 /* fsxds status's xDS part (adsview.c) */
-void status_print_ads_server(const Status *s);
+/* running: false when fsxdsd is known not to run (what status.json says
+ * is how it left things: nothing serves now) */
+void status_print_ads_server(const Status *s, bool running);
 char *status_ads_cell(const StatusNode *n);
 void status_print_ads_nodes(const Status *s);
 /* bootstrap --ads/--grpc (bootstrap-ads.c) */

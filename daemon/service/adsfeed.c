@@ -3,6 +3,7 @@
  * and status (adsfeed.h). */
 #include <dirent.h>
 #include <inttypes.h>
+#include <time.h>
 #include <string.h>
 #include <syslog.h>
 
@@ -32,11 +33,51 @@ typedef struct AdsFeed {
         /* what clients say reaches status.json (and metrics_file) this
          * long after, however many say it meanwhile */
         sd_event_source *status_timer;
+        /* refusals logged in the window that refused_timer ends, and not
+         * logged past REFUSED_LOG_BURST (any TCP peer can make them) */
+        sd_event_source *refused_timer;
+        unsigned refused_logged;
+        uint64_t refused_quiet;
         void (*changed)(State *st);
         bool restored; /* the nodes without a build got their last good copy (adsfeed_restore()) */
 } AdsFeed;
 
 #define STATUS_DELAY_USEC (50 * 1000)
+/* at most this many refusals logged per window, then one line with how
+ * many were not: a flood of refused connections cannot push the rest of
+ * fsxdsd's messages past journald's rate limit */
+#define REFUSED_LOG_BURST 10
+#define REFUSED_LOG_WINDOW_USEC (10 * 1000 * 1000)
+
+static int on_refused_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        AdsFeed *f = ((State *) userdata)->ads;
+        (void) s;
+        (void) usec;
+        if (f->refused_quiet)
+                log_warning(NULL, "ADS: %" PRIu64 " more refusal%s in the last %d s not logged (fsxds_ads_refused_total "
+                            "counts every one)", f->refused_quiet, f->refused_quiet == 1 ? "" : "s",
+                            REFUSED_LOG_WINDOW_USEC / 1000000);
+        f->refused_logged = 0;
+        f->refused_quiet = 0;
+        return 0;
+}
+
+/* whether this refusal is logged: the first REFUSED_LOG_BURST of a window */
+static bool refused_log_now(AdsFeed *f) {
+        uint64_t now;
+        if (!f->refused_timer)
+                return true;
+        if (f->refused_logged >= REFUSED_LOG_BURST) {
+                f->refused_quiet++;
+                return false;
+        }
+        if (f->refused_logged++ == 0 &&
+            (sd_event_now(sd_event_source_get_event(f->refused_timer), CLOCK_MONOTONIC, &now) < 0 ||
+             sd_event_source_set_time(f->refused_timer, now + REFUSED_LOG_WINDOW_USEC) < 0 ||
+             sd_event_source_set_enabled(f->refused_timer, SD_EVENT_ONESHOT) < 0))
+                f->refused_logged = 0; /* no window: every one logged */
+        return true;
+}
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         State *st = userdata;
@@ -87,6 +128,8 @@ static void on_event(void *userdata, const AdsEvent *ev) {
                 break;
         case ADS_EVENT_REFUSED:
                 f->n_refused++;
+                if (!refused_log_now(f))
+                        break;
                 log_warning(node, "ADS: %s refused%s%s%s: %s", ev->peer ? ev->peer : "a client",
                             ev->node_id ? " (node \"" : "", ev->node_id ? id : "", ev->node_id ? "\")" : "",
                             ev->message ? ev->message : "");
@@ -124,7 +167,12 @@ static void feed_listen(State *st, AdsFeed *f, const AdsConfig *c) {
         }
         free(f->listen);
         f->listen = xstrdup(c->listen);
-        log_info(NULL, "ADS: listening on %s", c->listen);
+        time_t end = (time_t) ads_server_cert_not_after(f->server);
+        struct tm tm;
+        char until[64] = "";
+        if (end && gmtime_r(&end, &tm))
+                strftime(until, sizeof until, " (certificate valid until %Y-%m-%d %H:%M:%S UTC)", &tm);
+        log_info(NULL, "ADS: listening on %s%s", c->listen, until);
 }
 
 void adsfeed_configure(State *st, sd_event *e, void (*changed)(State *st)) {
@@ -141,6 +189,8 @@ void adsfeed_configure(State *st, sd_event *e, void (*changed)(State *st)) {
         f->changed = changed;
         if (!f->status_timer && sd_event_add_time(e, &f->status_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_status_timer, st) >= 0)
                 (void) sd_event_source_set_enabled(f->status_timer, SD_EVENT_OFF);
+        if (!f->refused_timer && sd_event_add_time(e, &f->refused_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_refused_timer, st) >= 0)
+                (void) sd_event_source_set_enabled(f->refused_timer, SD_EVENT_OFF);
         if (!f->server) {
                 AdsOptions o = { .ack_timeout_usec = c->ack_timeout_usec,
                                  .limits = { .max_streams = c->max_streams },
@@ -154,7 +204,10 @@ void adsfeed_configure(State *st, sd_event *e, void (*changed)(State *st)) {
                 }
         }
         ads_server_set_ack_timeout(f->server, c->ack_timeout_usec);
-        if (!f->listen || !ads_config_same_listener(f->config, c) || f->error)
+        /* with TLS, at every reload: a certificate renewed in place (same
+         * paths, as certbot or cert-manager do) is read again; the same
+         * TCP address keeps its socket and connections */
+        if (!f->listen || !ads_config_same_listener(f->config, c) || f->error || c->tls_cert)
                 feed_listen(st, f, c);
         ads_config_free(f->config);
         f->config = ads_config_copy(c);
@@ -166,6 +219,7 @@ void adsfeed_free(State *st) {
                 return;
         f->server = ads_server_free(f->server);
         f->status_timer = sd_event_source_disable_unref(f->status_timer);
+        f->refused_timer = sd_event_source_disable_unref(f->refused_timer);
         for (size_t i = 0; i < f->pool.cap; i++)
                 if (f->pool.entries[i].key)
                         ads_resource_unref(f->pool.entries[i].value);

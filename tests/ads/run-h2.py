@@ -490,6 +490,26 @@ def case_tls(tmp):
             closed = False
     check(closed, "garbage on the TLS port: closed")
     told("garbage on the TLS port", "http request", "wrong version number")
+    # half a ClientHello, then nothing: closed at the handshake deadline
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        raw.sendall(bytes.fromhex("1603010200010001fc0303"))
+        t0 = time.monotonic()
+        try:
+            eof = raw.recv(1) == b""
+        except ConnectionResetError:
+            eof = True
+        except socket.timeout:
+            eof = False
+    check(eof and time.monotonic() - t0 >= 4, "a stalled TLS handshake: closed after its 5 s deadline (%.1f s)" %
+          (time.monotonic() - t0))
+    told("a stalled TLS handshake", "no TLS handshake within 5000 ms")
+    # a port probe (connect, close) is no refusal: the next line is the
+    # next client's, refused for its own reason
+    socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
+    refused(grpc.ssl_channel_credentials(root_certificates=read(d, "ca.pem")), "TLS without a client certificate, again")
+    line = srv.wait_line(lambda l: l.startswith("refused "))
+    check(line is not None and "peer did not return a certificate" in line,
+          "a port probe is not reported as a refusal: the next refusal is the next client's (%r)" % line)
     check(s.echo(b"still") == b"still", "the TLS stream still echoes after the refused clients")
 
     # SIGHUP with the same address and certificates: the stream stays

@@ -58,4 +58,10 @@ def main():
 if __name__ == "__main__":
     # not sys.exit(): python3-grpcio can deadlock in the interpreter's
     # finalization (tests/ads/exitnow.py)
-    exitnow.exit_now(main())
+    try:
+        rc = main()
+    except BaseException:  # noqa: B036  (whatever it is: told, then the same exit)
+        import traceback
+        traceback.print_exc()
+        rc = 1
+    exitnow.exit_now(rc)

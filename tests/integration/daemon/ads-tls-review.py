@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Review of the ADS TLS changes (refused handshakes logged and counted,
 the server certificate's validity at load, its notAfter in status): each
-case is a problem found in review, written to fail until it is handled.
+case is a problem found in review; each failed before its fix.
 Same harness and clients as ads.py (Debian's python3-grpcio and
 python3-protobuf; run under /usr/bin/python3).
 
@@ -189,6 +189,20 @@ def t_stalled_handshakes_lock_out():
             raise AssertionError("with 40 stalled handshakes open (the daemon's fd cap: 32 connections), a "
                                  "client with a good certificate is not served: %s; the log says: %r" % (
                                      str(e)[:300], t.d.log_text().splitlines()[-3:]))
+        expect(re.search(r"refused: TLS handshake: closed to make room \(32 connections, the limit\): its TLS "
+                         r"handshake not done after \d+ ms", t.d.log_text()),
+               "the log says a stalled handshake made room: %r", t.refused_lines()[-3:])
+        # and the rest end at the handshake deadline (5 s): closed by fsxdsd
+        def closed(s):
+            s.settimeout(30)
+            try:
+                return s.recv(1) == b""
+            except ConnectionResetError:
+                return True
+            except socket.timeout:
+                return False
+        open_ = [s for s in conns if not closed(s)]
+        expect(not open_, "%d stalled handshakes still open 30 s on (the deadline is 5 s)", len(open_))
     finally:
         for s in conns:
             s.close()
