@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "h2-internal.h"
+#include "sign.h"
 #include "util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(SSL_CTX *, SSL_CTX_free);
@@ -30,18 +31,13 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
         return SSL_TLSEXT_ERR_OK;
 }
 
-/* "what: file: OpenSSL's reason" */
+/* "tls what file: OpenSSL's reasons" (all of them: the outer one alone,
+ * "PEM lib", says little) */
 static int tls_error(char **ret_error, const char *what, const char *path) {
-        unsigned long e = ERR_peek_last_error();
-        const char *reason = e ? ERR_reason_error_string(e) : NULL;
-        char buf[256];
+        _cleanup_free_ char *where = xasprintf("tls %s %s", what, path);
 
-        if (e && !reason) {
-                ERR_error_string_n(e, buf, sizeof(buf));
-                reason = buf;
-        }
         if (ret_error)
-                *ret_error = xasprintf("tls %s %s: %s", what, path, reason ? reason : "not accepted by OpenSSL");
+                *ret_error = ERR_peek_error() ? openssl_errors(where) : xasprintf("%s: not accepted by OpenSSL", where);
         ERR_clear_error();
         return -EINVAL;
 }
@@ -102,14 +98,27 @@ int h2_tls_context(const H2Tls *tls, SSL_CTX **ret, char **ret_error) {
         /* clients refuse a certificate out of its validity: so does the
          * listener (the previous one, if any, stays) */
         X509 *cert = SSL_CTX_get0_certificate(ctx);
+        if (cert && X509_check_ca(cert)) {
+                if (ret_error)
+                        *ret_error = xasprintf("tls cert %s: its first certificate is a CA's: the server's own "
+                                               "certificate comes first, its chain after it", tls->cert);
+                return -EINVAL;
+        }
         if (cert && X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
                 return validity_error(ret_error, tls->cert, "expired on", X509_get0_notAfter(cert));
         if (cert && X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
                 return validity_error(ret_error, tls->cert, "is not valid before", X509_get0_notBefore(cert));
-        if (SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1)
+        if (SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+                unsigned long e = ERR_peek_last_error();
+                if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+                        ERR_clear_error();
+                        if (ret_error)
+                                *ret_error = xasprintf("tls key %s does not belong to the certificate in %s", tls->key,
+                                                       tls->cert);
+                        return -EINVAL;
+                }
                 return tls_error(ret_error, "key", tls->key);
-        if (SSL_CTX_check_private_key(ctx) != 1)
-                return tls_error(ret_error, "key", tls->key);
+        }
         if (SSL_CTX_load_verify_locations(ctx, tls->client_ca, NULL) != 1)
                 return tls_error(ret_error, "client_ca", tls->client_ca);
         cas = SSL_load_client_CA_file(tls->client_ca);

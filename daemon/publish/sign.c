@@ -32,9 +32,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE *, X509_STORE_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CMS_ContentInfo *, CMS_ContentInfo_free);
 
-/* OpenSSL's queued errors, most specific last, as one line; the queue is
- * left empty. */
-static char *openssl_errors(const char *what) {
+char *openssl_errors(const char *what) {
         Buf b = {};
         buf_printf(&b, "%s", what);
         unsigned long e;

@@ -44,3 +44,7 @@ bool signer_same(const Signer *a, const Signer *b);
  * ca_file cannot be read. */
 int signature_verify(const void *data, size_t len, const void *sig, size_t sig_len, const char *ca_file,
                      const Signer *own, char **ret_signer, char **ret_error);
+
+/* "WHAT: reason: reason (data)": OpenSSL's queued errors, most specific
+ * last, as one line; the queue is left empty. */
+char *openssl_errors(const char *what);
