@@ -352,6 +352,7 @@ static void test_write_then_read_ads(void **state) {
         status_format(&s, &b);
         _cleanup_free_ char *plain = buf_steal_str(&b);
         assert_null(strstr(plain, "\"ads\""));
+        status_done(&s);
         /* a unix socket: no cert_not_after at all */
         sample(&s);
         s.ads = xcalloc(1, sizeof(StatusAds));
