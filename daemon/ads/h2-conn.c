@@ -789,8 +789,10 @@ static int on_io_dispatch(H2Conn *c, uint32_t revents) {
                 _cleanup_free_ char *reason = NULL;
                 r = h2_tls_handshake(c->ssl, &events, &reason);
                 if (r < 0) {
-                        if (reason && c->server->cb.conn_refused)
-                                c->server->cb.conn_refused(c->server->userdata, &c->peer, reason);
+                        if (reason && c->server->cb.conn_refused) {
+                                _cleanup_free_ char *why = xasprintf("TLS handshake: %s", reason);
+                                c->server->cb.conn_refused(c->server->userdata, &c->peer, why);
+                        }
                         goto close;
                 }
                 if (r == 0) {

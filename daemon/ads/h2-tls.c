@@ -95,30 +95,32 @@ int h2_tls_context(const H2Tls *tls, SSL_CTX **ret, char **ret_error) {
 
         if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1)
                 return tls_error(ret_error, "cert", tls->cert);
-        /* clients refuse a certificate out of its validity: so does the
-         * listener (the previous one, if any, stays) */
-        X509 *cert = SSL_CTX_get0_certificate(ctx);
-        if (cert && X509_check_ca(cert)) {
-                if (ret_error)
-                        *ret_error = xasprintf("tls cert %s: its first certificate is a CA's: the server's own "
-                                               "certificate comes first, its chain after it", tls->cert);
-                return -EINVAL;
-        }
-        if (cert && X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
-                return validity_error(ret_error, tls->cert, "expired on", X509_get0_notAfter(cert));
-        if (cert && X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
-                return validity_error(ret_error, tls->cert, "is not valid before", X509_get0_notBefore(cert));
         if (SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
                 unsigned long e = ERR_peek_last_error();
                 if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+                        X509 *first = SSL_CTX_get0_certificate(ctx);
                         ERR_clear_error();
+                        /* a chain alone, or in the wrong order: a CA's
+                         * certificate first (a self-signed server
+                         * certificate is a CA's too, and fine) */
                         if (ret_error)
-                                *ret_error = xasprintf("tls key %s does not belong to the certificate in %s", tls->key,
-                                                       tls->cert);
+                                *ret_error = xasprintf("tls key %s does not belong to the first certificate in %s%s",
+                                                       tls->key, tls->cert,
+                                                       first && X509_check_ca(first)
+                                                               ? ", a CA's: the server's own certificate comes first, "
+                                                                 "its chain after it"
+                                                               : "");
                         return -EINVAL;
                 }
                 return tls_error(ret_error, "key", tls->key);
         }
+        /* clients refuse a certificate out of its validity: so does the
+         * listener (the previous one, if any, stays) */
+        X509 *cert = SSL_CTX_get0_certificate(ctx);
+        if (cert && X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
+                return validity_error(ret_error, tls->cert, "expired on", X509_get0_notAfter(cert));
+        if (cert && X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
+                return validity_error(ret_error, tls->cert, "is not valid before", X509_get0_notBefore(cert));
         if (SSL_CTX_load_verify_locations(ctx, tls->client_ca, NULL) != 1)
                 return tls_error(ret_error, "client_ca", tls->client_ca);
         cas = SSL_load_client_CA_file(tls->client_ca);

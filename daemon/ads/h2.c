@@ -96,6 +96,10 @@ H2Server *h2_server_free(H2Server *s) {
         return NULL;
 }
 
+/* how long a connection may be in its TLS handshake before a new
+ * connection at the limit may take its place */
+#define EVICT_AGE_USEC (500 * 1000)
+
 static void accept_one(H2Listener *l, int fd, const struct sockaddr_storage *sa) {
         H2Server *s = l->server;
         struct ucred cred = {};
@@ -123,19 +127,21 @@ static void accept_one(H2Listener *l, int fd, const struct sockaddr_storage *sa)
         struct rlimit nofile;
         if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
                 cap = MIN(cap, MAX((size_t) nofile.rlim_cur / 2, (size_t) 1));
-        /* at the limit, a connection still in its TLS handshake makes
-         * room, the oldest first: stalled handshakes (any TCP peer can
-         * open them) cannot lock the clients out until their deadline */
+        /* at the limit, a connection in its TLS handshake for EVICT_AGE
+         * makes room, the oldest first: stalled handshakes (any TCP peer
+         * can open them) cannot lock the clients out until their
+         * deadline, and a handshake on its way (a far client's round
+         * trips) is not cut short by a flood of new ones */
         if (s->n_connections >= cap) {
                 H2Conn *oldest = NULL;
+                uint64_t now = 0;
+                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
                 for (H2Conn *c = s->conns; c; c = c->next)
-                        if (c->handshaking)
+                        if (c->handshaking && now >= c->accepted_usec + EVICT_AGE_USEC)
                                 oldest = c; /* the list is newest first */
                 if (oldest) {
                         if (s->cb.conn_refused) {
-                                uint64_t now = 0;
                                 char reason[160];
-                                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
                                 snprintf(reason, sizeof(reason),
                                          "closed to make room (%zu connections, the limit): its TLS handshake not done "
                                          "after %" PRIu64 " ms", s->n_connections, (now - oldest->accepted_usec) / 1000);

@@ -198,12 +198,12 @@ static void on_conn_refused(void *userdata, const H2Peer *peer, const char *reas
         AdsServer *s = userdata;
         if (!s->o.on_event)
                 return;
-        _cleanup_free_ char *message = xasprintf("TLS handshake: %s", reason);
         AdsEvent ev = {
                 .kind = ADS_EVENT_REFUSED,
                 .type = _ADS_TYPE_INVALID,
-                .message = message,
+                .message = reason,
                 .peer = peer->description,
+                .connection = true,
         };
         s->o.on_event(s->o.userdata, &ev);
 }

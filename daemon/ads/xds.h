@@ -106,6 +106,8 @@ typedef struct AdsEvent {
         const char *message;
         const char *peer;    /* H2Peer.description */
         bool delta;          /* a delta stream */
+        bool connection;     /* ADS_EVENT_REFUSED: a connection, before any stream (no node, no certificate
+                              * known good: anyone can make these) */
 } AdsEvent;
 
 typedef struct AdsOptions {

@@ -23,12 +23,16 @@ void status_print_ads_server(const Status *s, bool running) {
                 return;
         _cleanup_free_ char *listen = line(a->listen);
         if (!running) {
-                printf("ADS NOT serving: fsxdsd does not run (it served on %s)\n", listen);
+                if (a->serving)
+                        printf("ADS NOT serving: fsxdsd does not run (it served on %s)\n", listen);
+                else
+                        printf("ADS NOT serving: fsxdsd does not run\n");
                 return;
         }
         if (a->error && a->serving) {
+                /* "cannot listen on NEW: ...", "the TLS files are NOT taken, ..." */
                 _cleanup_free_ char *e = line(a->error);
-                printf("ADS serving on %s, the previous listener: ads.listen is NOT taken: %s\n", listen, e);
+                printf("ADS serving on %s as before: %s\n", listen, e);
         } else if (a->error) {
                 _cleanup_free_ char *e = line(a->error);
                 printf("ADS NOT serving on %s: %s\n", listen, e);

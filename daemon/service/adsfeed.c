@@ -49,16 +49,19 @@ typedef struct AdsFeed {
 #define REFUSED_LOG_BURST 10
 #define REFUSED_LOG_WINDOW_USEC (10 * 1000 * 1000)
 
-static int on_refused_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        AdsFeed *f = ((State *) userdata)->ads;
-        (void) s;
-        (void) usec;
+static void refused_summary(AdsFeed *f) {
         if (f->refused_quiet)
                 log_warning(NULL, "ADS: %" PRIu64 " more refusal%s in the last %d s not logged (fsxds_ads_refused_total "
                             "counts every one)", f->refused_quiet, f->refused_quiet == 1 ? "" : "s",
                             REFUSED_LOG_WINDOW_USEC / 1000000);
         f->refused_logged = 0;
         f->refused_quiet = 0;
+}
+
+static int on_refused_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) s;
+        (void) usec;
+        refused_summary(((State *) userdata)->ads);
         return 0;
 }
 
@@ -128,7 +131,9 @@ static void on_event(void *userdata, const AdsEvent *ev) {
                 break;
         case ADS_EVENT_REFUSED:
                 f->n_refused++;
-                if (!refused_log_now(f))
+                /* a refused stream (a client whose certificate or request
+                 * is known) is always told; connections only so often */
+                if (ev->connection && !refused_log_now(f))
                         break;
                 log_warning(node, "ADS: %s refused%s%s%s: %s", ev->peer ? ev->peer : "a client",
                             ev->node_id ? " (node \"" : "", ev->node_id ? id : "", ev->node_id ? "\")" : "",
@@ -154,12 +159,33 @@ static void on_event(void *userdata, const AdsEvent *ev) {
         }
 }
 
+/* " (certificate valid until 2027-01-06 06:00:20 UTC)", or "" */
+static void cert_until(const AdsFeed *f, char until[64]) {
+        time_t end = (time_t) ads_server_cert_not_after(f->server);
+        struct tm tm;
+        until[0] = 0;
+        if (end && gmtime_r(&end, &tm))
+                strftime(until, 64, " (certificate valid until %Y-%m-%d %H:%M:%S UTC)", &tm);
+}
+
 static void feed_listen(State *st, AdsFeed *f, const AdsConfig *c) {
         H2Tls tls = { c->tls_cert, c->tls_key, c->tls_client_ca };
         _cleanup_free_ char *error = NULL;
+        /* the same address again: a reload that reads the TLS files again
+         * (the socket and its connections stay whatever happens) */
+        bool same = f->listen && streq(f->listen, c->listen) && !f->error;
+        int64_t before = same ? ads_server_cert_not_after(f->server) : 0;
+        char until[64];
         int r = ads_server_listen(f->server, c->listen, c->tls_cert ? &tls : NULL, 0660, st->gid, &error);
         free(f->error);
         f->error = NULL;
+        if (r < 0 && same) {
+                cert_until(f, until);
+                f->error = xasprintf("the TLS files are NOT taken, the certificate before stays%s: %s", until,
+                                     error ? error : strerror(-r));
+                log_error(NULL, "ADS: on %s, %s", c->listen, f->error);
+                return;
+        }
         if (r < 0) {
                 f->error = xasprintf("cannot listen on %s: %s", c->listen, error ? error : strerror(-r));
                 log_error(NULL, "ADS: %s%s", f->error, f->listen ? "; the previous listener stays" : "");
@@ -167,12 +193,11 @@ static void feed_listen(State *st, AdsFeed *f, const AdsConfig *c) {
         }
         free(f->listen);
         f->listen = xstrdup(c->listen);
-        time_t end = (time_t) ads_server_cert_not_after(f->server);
-        struct tm tm;
-        char until[64] = "";
-        if (end && gmtime_r(&end, &tm))
-                strftime(until, sizeof until, " (certificate valid until %Y-%m-%d %H:%M:%S UTC)", &tm);
-        log_info(NULL, "ADS: listening on %s%s", c->listen, until);
+        cert_until(f, until);
+        if (!same)
+                log_info(NULL, "ADS: listening on %s%s", c->listen, until);
+        else if (ads_server_cert_not_after(f->server) != before)
+                log_info(NULL, "ADS: on %s, a new certificate%s", c->listen, until);
 }
 
 void adsfeed_configure(State *st, sd_event *e, void (*changed)(State *st)) {
@@ -219,6 +244,7 @@ void adsfeed_free(State *st) {
                 return;
         f->server = ads_server_free(f->server);
         f->status_timer = sd_event_source_disable_unref(f->status_timer);
+        refused_summary(f); /* a window still open: its count is not lost */
         f->refused_timer = sd_event_source_disable_unref(f->refused_timer);
         for (size_t i = 0; i < f->pool.cap; i++)
                 if (f->pool.entries[i].key)

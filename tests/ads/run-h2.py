@@ -548,9 +548,9 @@ def case_tls(tmp):
         f.write("-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n")
     for args, name, why in [((p("garbage.pem"), p("server.key"), p("ca.pem")), "garbage.pem", "bad base64 decode"),
                             ((p("server.pem"), p("client.key"), p("ca.pem")), "client.key",
-                             "does not belong to the certificate in " + p("server.pem")),
+                             "does not belong to the first certificate in " + p("server.pem")),
                             ((p("ca.pem"), p("server.key"), p("ca.pem")), "ca.pem",
-                             "its first certificate is a CA's"),
+                             "a CA's: the server's own certificate comes first"),
                             ((p("server.pem"), p("server.key"), p("missing.pem")), "missing.pem",
                              "No such file or directory")]:
         bad = Server("--listen", "127.0.0.1:%d" % free_port(), "--tls", *args, expect_ready=False)

@@ -189,7 +189,7 @@ def t_stalled_handshakes_lock_out():
             raise AssertionError("with 40 stalled handshakes open (the daemon's fd cap: 32 connections), a "
                                  "client with a good certificate is not served: %s; the log says: %r" % (
                                      str(e)[:300], t.d.log_text().splitlines()[-3:]))
-        expect(re.search(r"refused: TLS handshake: closed to make room \(32 connections, the limit\): its TLS "
+        expect(re.search(r"refused: closed to make room \(32 connections, the limit\): its TLS "
                          r"handshake not done after \d+ ms", t.d.log_text()),
                "the log says a stalled handshake made room: %r", t.refused_lines()[-3:])
         # and the rest end at the handshake deadline (5 s): closed by fsxdsd
