@@ -359,13 +359,7 @@ CASES = (
 
 
 def main():
-    r = Runner("ads-review")
-    only = os.environ.get("FSXDS_TEST_ONLY")
-    for name, fn in CASES:
-        if only and name not in only.split(","):
-            continue
-        r.run(name, fn)
-    r.finish()
+    run_cases("ads-review", CASES)
 
 
 if __name__ == "__main__":

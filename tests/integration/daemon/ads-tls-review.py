@@ -65,6 +65,18 @@ class Tls:
         m = re.search(r"^fsxds_ads_refused_total (\d+)$", read(self.prom).decode(), re.M)
         return int(m.group(1)) if m else None
 
+    def garbage(self, n):
+        """n connections, each 64 zero bytes instead of a ClientHello
+        (a refusal each), one after the other"""
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", self.port))
+            s.sendall(b"\0" * 64)
+            try:
+                s.recv(1)
+            except OSError:
+                pass
+            s.close()
+
     def refused_lines(self):
         return [line for line in self.d.log_text().splitlines() if "refused: TLS handshake" in line]
 
@@ -219,14 +231,7 @@ def t_refused_log_flood():
     t = Tls()
     try:
         wait_until(lambda: t.refused() is not None, "fsxds_ads_refused_total in the metrics")
-        for _ in range(500):
-            s = socket.create_connection(("127.0.0.1", t.port))
-            s.sendall(b"\0" * 64)
-            try:
-                s.recv(1)
-            except OSError:
-                pass
-            s.close()
+        t.garbage(500)
         wait_until(lambda: t.refused() >= 500, "the 500 refusals to be counted")
         n = len(t.refused_lines())
         expect(n <= 50, "500 garbage connections made %d \"refused: TLS handshake\" log lines", n)
@@ -257,13 +262,7 @@ CASES = (("port-probe", t_port_probe_not_refused), ("renewed-cert", t_renewed_ce
 
 
 def main():
-    r = Runner("ads-tls-review")
-    only = os.environ.get("FSXDS_TEST_ONLY")
-    for name, fn in CASES:
-        if only and name not in only.split(","):
-            continue
-        r.run(name, fn)
-    r.finish()
+    run_cases("ads-tls-review", CASES)
 
 
 if __name__ == "__main__":

@@ -736,17 +736,11 @@ def t_tls():
 
 
 def main():
-    r = Runner("ads")
-    for name, fn in (("sotw", t_sotw), ("ack-status", t_ack_status), ("nack", t_nack), ("metrics", t_metrics),
-                     ("subscription-change", t_subscription_change), ("push-order", t_push_order),
-                     ("delta", t_delta), ("unknown-node", t_unknown_node), ("tree-removed", t_tree_removed),
-                     ("many-streams", t_many_streams), ("stalled-client", t_stalled_client),
-                     ("sighup", t_sighup), ("tls", t_tls)):
-        only = os.environ.get("FSXDS_TEST_ONLY")
-        if only and name not in only.split(","):
-            continue
-        r.run(name, fn)
-    r.finish()
+    run_cases("ads", (("sotw", t_sotw), ("ack-status", t_ack_status), ("nack", t_nack), ("metrics", t_metrics),
+                      ("subscription-change", t_subscription_change), ("push-order", t_push_order),
+                      ("delta", t_delta), ("unknown-node", t_unknown_node), ("tree-removed", t_tree_removed),
+                      ("many-streams", t_many_streams), ("stalled-client", t_stalled_client),
+                      ("sighup", t_sighup), ("tls", t_tls)))
 
 
 if __name__ == "__main__":

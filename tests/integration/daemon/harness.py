@@ -970,3 +970,14 @@ class Runner:
                self.area, time.monotonic() - self.t0), flush=True)
         exit_now(1 if self.failed else 77 if self.passed == 0 and self.skipped > 0 else 0)
 
+
+def run_cases(area, cases):
+    """A Runner for area over (name, fn) cases: only the names in
+    FSXDS_TEST_ONLY (comma-separated) when it is set."""
+    r = Runner(area)
+    only = os.environ.get("FSXDS_TEST_ONLY")
+    for name, fn in cases:
+        if not only or name in only.split(","):
+            r.run(name, fn)
+    r.finish()
+
