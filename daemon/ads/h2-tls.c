@@ -42,15 +42,28 @@ static int tls_error(char **ret_error, const char *what, const char *path) {
         return -EINVAL;
 }
 
-/* "tls cert PATH: expired on 2026-12-26 13:05:38 UTC" */
-static int validity_error(char **ret_error, const char *path, const char *what, const ASN1_TIME *t) {
+/* 0, or "tls cert PATH: [WHO (SUBJECT)] expired on 2026-12-26 13:05:38 UTC"
+ * (or "is not valid before ...") and -EKEYEXPIRED */
+static int check_validity(X509 *x, const char *path, const char *who, char **ret_error) {
+        const ASN1_TIME *t;
+        const char *what;
         struct tm tm = {};
-        char when[64] = "?";
+        char when[64] = "?", subject[256] = "?";
 
+        if (!x)
+                return 0;
+        if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
+                t = X509_get0_notAfter(x), what = "expired on";
+        else if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0)
+                t = X509_get0_notBefore(x), what = "is not valid before";
+        else
+                return 0;
         if (ASN1_TIME_to_tm(t, &tm) == 1)
                 (void) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        (void) X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof subject);
         if (ret_error)
-                *ret_error = xasprintf("tls cert %s: %s %s", path, what, when);
+                *ret_error = who ? xasprintf("tls cert %s: %s (%s) %s %s", path, who, subject, what, when)
+                                 : xasprintf("tls cert %s: %s %s", path, what, when);
         return -EKEYEXPIRED;
 }
 
@@ -114,13 +127,24 @@ int h2_tls_context(const H2Tls *tls, SSL_CTX **ret, char **ret_error) {
                 }
                 return tls_error(ret_error, "key", tls->key);
         }
-        /* clients refuse a certificate out of its validity: so does the
-         * listener (the previous one, if any, stays) */
+        /* what clients refuse, the listener refuses (the previous one, if
+         * any, stays): a certificate out of its validity, its chain's
+         * too, and one not for a TLS server */
         X509 *cert = SSL_CTX_get0_certificate(ctx);
-        if (cert && X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
-                return validity_error(ret_error, tls->cert, "expired on", X509_get0_notAfter(cert));
-        if (cert && X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
-                return validity_error(ret_error, tls->cert, "is not valid before", X509_get0_notBefore(cert));
+        STACK_OF(X509) *chain = NULL;
+        if ((r = check_validity(cert, tls->cert, NULL, ret_error)) < 0)
+                return r;
+        if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1)
+                for (int i = 0; i < sk_X509_num(chain); i++)
+                        if ((r = check_validity(sk_X509_value(chain, i), tls->cert, "a certificate of its chain", ret_error)) < 0)
+                                return r;
+        if (cert && X509_check_purpose(cert, X509_PURPOSE_SSL_SERVER, 0) != 1) {
+                ERR_clear_error();
+                if (ret_error)
+                        *ret_error = xasprintf("tls cert %s: not a TLS server's certificate (its extendedKeyUsage or "
+                                               "keyUsage excludes it): clients refuse it", tls->cert);
+                return -EINVAL;
+        }
         if (SSL_CTX_load_verify_locations(ctx, tls->client_ca, NULL) != 1)
                 return tls_error(ret_error, "client_ca", tls->client_ca);
         cas = SSL_load_client_CA_file(tls->client_ca);

@@ -401,13 +401,13 @@ def make_ca(d, name):
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
 
 
-def make_cert(d, name, ca, cn, san, usage):
+def make_cert(d, name, ca, cn, san, usage, days=2):
     openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
             "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=d)
     with open(os.path.join(d, name + ".ext"), "w") as f:
         f.write("subjectAltName=%s\nextendedKeyUsage=%s\nbasicConstraints=CA:FALSE\n" % (san, usage))
     openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key", "-CAcreateserial",
-            "-days", "2", "-out", name + ".pem", "-extfile", name + ".ext", cwd=d)
+            "-days", str(days), "-out", name + ".pem", "-extfile", name + ".ext", cwd=d)
 
 
 def read(d, name):
@@ -546,13 +546,23 @@ def case_tls(tmp):
     # a bad certificate or key: the file named, with OpenSSL's reason
     with open(p("garbage.pem"), "w") as f:
         f.write("-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n")
+    # a certificate for code signing only; a chain holding one that ended
+    make_cert(d, "codesign", "ca", "fsxds-test-server", "IP:127.0.0.1", "codeSigning")
+    make_cert(d, "ended", "ca", "fsxds-test-ended", "DNS:ended", "serverAuth", days=0)
+    with open(p("chained.pem"), "wb") as f:
+        f.write(read(d, "server.pem") + read(d, "ended.pem"))
+    time.sleep(1.1)  # -days 0: notAfter is the moment it was made
     for args, name, why in [((p("garbage.pem"), p("server.key"), p("ca.pem")), "garbage.pem", "bad base64 decode"),
                             ((p("server.pem"), p("client.key"), p("ca.pem")), "client.key",
                              "does not belong to the first certificate in " + p("server.pem")),
                             ((p("ca.pem"), p("server.key"), p("ca.pem")), "ca.pem",
                              "a CA's: the server's own certificate comes first"),
                             ((p("server.pem"), p("server.key"), p("missing.pem")), "missing.pem",
-                             "No such file or directory")]:
+                             "No such file or directory"),
+                            ((p("codesign.pem"), p("codesign.key"), p("ca.pem")), "codesign.pem",
+                             "not a TLS server's certificate"),
+                            ((p("chained.pem"), p("server.key"), p("ca.pem")), "chained.pem",
+                             "a certificate of its chain (/CN=fsxds-test-ended) expired on")]:
         bad = Server("--listen", "127.0.0.1:%d" % free_port(), "--tls", *args, expect_ready=False)
         rc = bad.proc.wait(timeout=TIMEOUT)
         err = bad.proc.stderr.read().strip()

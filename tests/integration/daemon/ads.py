@@ -720,7 +720,7 @@ def t_tls():
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         for name, end, want in (("soon", now + datetime.timedelta(days=3), r"expires on .*, in 2 days: renew"),
                                 ("ending", now + datetime.timedelta(seconds=12), r"EXPIRED on .*: TLS clients refuse it")):
-            key, cert = pki.new_leaf(pk, name, end=end)
+            key, cert = pki.new_leaf(pk, name, end=end, ext="server")
             env.ads_tls = dict(env.ads_tls, cert=cert, key=key)
             env.write_config()
             d.sighup()

@@ -86,6 +86,14 @@ extendedKeyUsage = codeSigning
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 
+[server]
+basicConstraints = critical,CA:false
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
 [nosign]
 basicConstraints = critical,CA:false
 keyUsage = critical,keyEncipherment
@@ -286,15 +294,17 @@ def make(dir, key_type="p256", name="test"):
 _RESERVED = ("ca", "int", "leaf", "chain", "expired", "nosign", "openssl-ca")
 
 
-def new_leaf(pki, name, days=30, end=None):
+def new_leaf(pki, name, days=30, end=None, ext="leaf"):
     """Another valid leaf (CN=fsxds-test-leaf-NAME) from PKI's intermediate,
-    valid from a day ago for DAYS days (or until END, a datetime):
-    PKI.dir/NAME.key and NAME.pem. Returns (key_path, cert_path)."""
+    valid from a day ago for DAYS days (or until END, a datetime), with
+    the extensions of section EXT ("leaf": code signing, "server": a TLS
+    server for 127.0.0.1 and localhost): PKI.dir/NAME.key and NAME.pem.
+    Returns (key_path, cert_path)."""
     if not name or "/" in name or name.startswith(".") or name in _RESERVED:
         raise ValueError("new_leaf name %r: not a plain name, or one make() uses" % name)
     key = os.path.join(pki.dir, name + ".key")
     cert = os.path.join(pki.dir, name + ".pem")
-    _leaf(pki, key, cert, "%s-%s" % (LEAF_CN, name), days=days, end=end)
+    _leaf(pki, key, cert, "%s-%s" % (LEAF_CN, name), ext=ext, days=days, end=end)
     return key, cert
 
 
