@@ -358,9 +358,5 @@ CASES = (
 )
 
 
-def main():
-    run_cases("ads-review", CASES)
-
-
 if __name__ == "__main__":
-    main()
+    run_cases("ads-review", CASES)

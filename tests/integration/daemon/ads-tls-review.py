@@ -65,6 +65,19 @@ class Tls:
         m = re.search(r"^fsxds_ads_refused_total (\d+)$", read(self.prom).decode(), re.M)
         return int(m.group(1)) if m else None
 
+    def reload(self):
+        """SIGHUP, and wait until the daemon says it reloaded"""
+        mark = self.d.log_text().count("configuration reloaded")
+        self.d.sighup()
+        wait_until(lambda: self.d.log_text().count("configuration reloaded") > mark, "the reload")
+
+    def renew_in_place(self, new):
+        """NEW.key and NEW.pem copied over the server's files (as a renewal
+        tool does), then a reload"""
+        shutil.copyfile(new + ".key", self.p["server"] + ".key")
+        shutil.copyfile(new + ".pem", self.p["server"] + ".pem")
+        self.reload()
+
     def garbage(self, n):
         """n connections, each 64 zero bytes instead of a ClientHello
         (a refusal each), one after the other"""
@@ -131,12 +144,7 @@ def t_renewed_cert_same_path():
                            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth", days=90)
         want = A.not_after(new + ".pem")
         expect(want != old, "the renewed certificate ends when the old one does (%d)", old)
-        # in place, as a renewal tool does it
-        shutil.copyfile(new + ".key", t.p["server"] + ".key")
-        shutil.copyfile(new + ".pem", t.p["server"] + ".pem")
-        mark = t.d.log_text().count("configuration reloaded")
-        t.d.sighup()
-        wait_until(lambda: t.d.log_text().count("configuration reloaded") > mark, "the reload")
+        t.renew_in_place(new)
         t.good_client()
         try:
             wait_until(lambda: t.env.status()["ads"].get("cert_not_after") == want,
@@ -261,9 +269,5 @@ CASES = (("port-probe", t_port_probe_not_refused), ("renewed-cert", t_renewed_ce
          ("log-flood", t_refused_log_flood), ("status-stopped", t_status_when_stopped))
 
 
-def main():
-    run_cases("ads-tls-review", CASES)
-
-
 if __name__ == "__main__":
-    main()
+    run_cases("ads-tls-review", CASES)

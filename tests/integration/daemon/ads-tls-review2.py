@@ -150,9 +150,7 @@ def t_reload_bad_cert_status():
     t = R.Tls()
     try:
         os.unlink(t.p["server"] + ".key")
-        mark = t.d.log_text().count("configuration reloaded")
-        t.d.sighup()
-        wait_until(lambda: t.d.log_text().count("configuration reloaded") > mark, "the reload")
+        t.reload()
         t.good_client()
         time.sleep(1)
         out = t.env.cli_status()
@@ -175,11 +173,7 @@ def t_reload_expired_cert():
         new = R.openssl_cert(t.dir, "expired", "/CN=localhost",
                              "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth", days=0)
         time.sleep(1.1)
-        shutil.copyfile(new + ".key", t.p["server"] + ".key")
-        shutil.copyfile(new + ".pem", t.p["server"] + ".pem")
-        mark = t.d.log_text().count("configuration reloaded")
-        t.d.sighup()
-        wait_until(lambda: t.d.log_text().count("configuration reloaded") > mark, "the reload")
+        t.renew_in_place(new)
         t.good_client()
         wait_until(lambda: t.env.status()["ads"].get("cert_not_after") == old, "the old notAfter kept")
         expect(t.env.status()["ads"].get("serving"), "serving after an expired cert at reload")
@@ -335,9 +329,5 @@ CASES = (("self-signed", t_self_signed_server_cert), ("unix-cap", t_unix_cap_say
          ("wan-flood", t_wan_client_under_flood), ("stopped-never-served", t_status_stopped_never_served))
 
 
-def main():
-    run_cases("ads-tls-review2", CASES)
-
-
 if __name__ == "__main__":
-    main()
+    run_cases("ads-tls-review2", CASES)
