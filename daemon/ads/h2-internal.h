@@ -97,6 +97,7 @@ typedef struct H2Listener {
         int fd;
         sd_event_source *io;
         SSL_CTX *ssl_ctx;
+        int64_t cert_not_after; /* ssl_ctx's certificate's, read once at load (status asks often) */
         char *unix_path; /* the socket file to remove, when dev/ino still match */
         dev_t dev;
         ino_t ino;

@@ -345,6 +345,7 @@ int h2_server_listen(H2Server *s, const char *address, const H2Tls *tls, mode_t 
         if (ctx && s->listener && !s->listener->unix_path && streq(s->listener->address, address)) {
                 SSL_CTX_free(s->listener->ssl_ctx);
                 s->listener->ssl_ctx = ctx;
+                s->listener->cert_not_after = h2_tls_not_after(ctx);
                 return 0;
         }
 
@@ -356,6 +357,7 @@ int h2_server_listen(H2Server *s, const char *address, const H2Tls *tls, mode_t 
         l->server = s;
         l->fd = -EBADF;
         l->ssl_ctx = ctx;
+        l->cert_not_after = h2_tls_not_after(ctx);
         l->address = strdup(address);
         r = !l->address ? -ENOMEM
             : is_unix   ? listen_unix(l, address + 5, mode, gid, ret_error)
@@ -380,7 +382,7 @@ size_t h2_server_n_streams(const H2Server *s) {
 }
 
 int64_t h2_server_cert_not_after(const H2Server *s) {
-        return s->listener ? h2_tls_not_after(s->listener->ssl_ctx) : 0;
+        return s->listener ? s->listener->cert_not_after : 0;
 }
 
 size_t h2_server_bytes(const H2Server *s) {
